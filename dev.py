@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""Set up a virtualenv in .venv and run roomlog or its checks: `python3 dev.py serve|test|bench`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / "bin"
+STAMP = VENV / ".installed-pyproject"
+
+
+def ensure_venv() -> None:
+    """Create .venv and install roomlog with its dev extras when pyproject.toml changed."""
+    if not (BIN / "python").exists():
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    wanted = (ROOT / "pyproject.toml").read_text()
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    run([str(BIN / "python"), "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
+    run([str(BIN / "python"), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[dev]"])
+    STAMP.write_text(wanted)
+
+
+def run(cmd: list[str]) -> None:
+    """Run one command from the repo root with the venv first on PATH; exit on failure."""
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    code = subprocess.call(cmd, cwd=ROOT, env=env)
+    if code != 0:
+        sys.exit(code)
+
+
+def main() -> None:
+    """Dispatch the sub-command."""
+    task, *rest = sys.argv[1:] or ["help"]
+    if task not in {"serve", "test", "bench", "shell"}:
+        sys.exit("usage: python3 dev.py serve [roomlog serve flags] | test [pytest args] | bench NAME")
+    ensure_venv()
+    if task == "serve":
+        run([str(BIN / "roomlog"), "serve", *rest])
+    elif task == "test":
+        run([str(BIN / "ruff"), "check", "."])
+        run([str(BIN / "mypy")])
+        run([str(BIN / "pytest"), *rest])
+    elif task == "bench":
+        run([str(BIN / "python"), *rest])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Rooms read model: type, name, metadata and the DM uniqueness key of every room."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+import msgspec
+
+from eventstore.types import Connection, Queryable
+from schemas.events import RecordedEvent, RoomCreated, RoomUpdated
+
+_json = msgspec.json.Encoder()
+
+
+def _jsonb(value: object) -> str | None:
+    return None if value is None else _json.encode(value).decode()
+
+
+class RoomsProjection:
+    name = "rooms"
+    version = 1
+    tables = ("rooms",)
+    handles = frozenset({"room.created", "room.updated"})
+    ddl = """
+    CREATE TABLE rooms (
+        room_id    text PRIMARY KEY,
+        tenant_id  text NOT NULL,
+        type       text NOT NULL,
+        unique_key text,
+        name       text,
+        metadata   jsonb,
+        created_by text NOT NULL,
+        created_at timestamptz NOT NULL,
+        updated_seq bigint NOT NULL,
+        UNIQUE (tenant_id, unique_key)
+    );
+    """
+
+    async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
+        for rec in events:
+            ev = rec.event
+            if isinstance(ev, RoomCreated):
+                await conn.execute(
+                    "INSERT INTO rooms (room_id, tenant_id, type, unique_key, name, metadata, created_by,"
+                    " created_at, updated_seq) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9)"
+                    " ON CONFLICT (room_id) DO NOTHING",
+                    ev.room_id, rec.tenant_id, ev.room_type, ev.unique_key, ev.name, _jsonb(ev.metadata),
+                    ev.created_by, rec.created_at, rec.seq,
+                )
+            elif isinstance(ev, RoomUpdated):
+                # The seq guard makes a replayed or repeated update a no-op.
+                await conn.execute(
+                    "UPDATE rooms SET name = CASE WHEN $2 THEN $3 ELSE name END,"
+                    " metadata = CASE WHEN $4 THEN $5::jsonb ELSE metadata END, updated_seq = $6"
+                    " WHERE room_id = $1 AND updated_seq < $6",
+                    rec.stream_id, ev.set_name, ev.name, ev.set_metadata, _jsonb(ev.metadata), rec.seq,
+                )
+
+
+_ROOM = """
+SELECT r.room_id, r.type, r.unique_key, r.name, r.metadata::text AS metadata, s.last_seq, r.created_at
+FROM rooms r JOIN streams s ON s.stream_id = r.room_id
+"""
+
+
+async def fetch_room(conn: Queryable, tenant_id: str, room_id: str) -> asyncpg.Record | None:
+    """One room of the tenant with its last_seq, or None."""
+    return await conn.fetchrow(_ROOM + " WHERE r.room_id = $1 AND r.tenant_id = $2", room_id, tenant_id)
+
+
+async def rooms_of_user(
+    conn: Queryable, tenant_id: str, user_id: str, *, limit: int, offset: int
+) -> list[asyncpg.Record]:
+    """The rooms the user is an active member of, oldest first."""
+    return await conn.fetch(
+        _ROOM + " JOIN members m ON m.room_id = r.room_id AND m.user_id = $2 AND m.active"
+        " WHERE m.tenant_id = $1 ORDER BY r.created_at, r.room_id LIMIT $3 OFFSET $4",
+        tenant_id, user_id, limit, offset,
+    )
+
+
+async def load_room_state(
+    conn: Queryable, tenant_id: str, room_id: str
+) -> asyncpg.Record | None:
+    """type, last_seq and the active members' ids and roles of a room, read in one snapshot."""
+    return await conn.fetchrow(
+        "SELECT r.type, s.last_seq,"
+        " array(SELECT m.user_id FROM members m WHERE m.room_id = r.room_id AND m.active ORDER BY m.user_id) AS ids,"
+        " array(SELECT m.role FROM members m WHERE m.room_id = r.room_id AND m.active ORDER BY m.user_id) AS roles"
+        " FROM rooms r JOIN streams s ON s.stream_id = r.room_id WHERE r.room_id = $1 AND r.tenant_id = $2",
+        room_id, tenant_id,
+    )

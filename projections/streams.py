@@ -1,0 +1,13 @@
+"""How roomlog names its streams: a room's stream is its room id; a user's own stream carries their acks."""
+
+from __future__ import annotations
+
+
+def user_stream(tenant_id: str, user_id: str) -> str:
+    """The stream of one user's own events (acks)."""
+    return f"user:{tenant_id}:{user_id}"
+
+
+def user_of_stream(stream_id: str) -> str:
+    """The user id a user stream belongs to."""
+    return stream_id.split(":", 2)[2]

@@ -1,0 +1,1 @@
+"""Every msgspec type roomlog speaks: events, API bodies, errors and configuration."""

@@ -1,0 +1,123 @@
+"""Domain events: one tagged union, stored as JSON in the log and decoded back without loss."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+
+RoomType = Literal["dm", "group", "channel"]
+RoomRole = Literal["admin", "member"]
+
+
+class _Event(msgspec.Struct, tag_field="type", forbid_unknown_fields=False, omit_defaults=True):
+    """Base of every event payload; the tag is the event type."""
+
+
+class RoomCreated(_Event, tag="room.created"):
+    room_id: str
+    room_type: RoomType
+    created_by: str
+    unique_key: str | None = None
+    name: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class MemberJoined(_Event, tag="member.joined"):
+    user_id: str
+    role: RoomRole
+    added_by: str
+
+
+class MemberRemoved(_Event, tag="member.removed"):
+    user_id: str
+    removed_by: str
+
+
+class RoomUpdated(_Event, tag="room.updated"):
+    updated_by: str
+    name: str | None = None
+    metadata: dict[str, Any] | None = None
+    # msgspec omits None; these say which fields the update touched so `name: null` can clear a name.
+    set_name: bool = False
+    set_metadata: bool = False
+
+
+class MessageSent(_Event, tag="message.sent"):
+    message_id: str
+    sender_id: str
+    content: str
+    meta: dict[str, Any] | None = None
+    client_msg_id: str | None = None
+
+
+class AckRecorded(_Event, tag="ack.recorded"):
+    """A user confirmed delivery of a room up to `seq`; lives in the user's own stream."""
+
+    room_id: str
+    seq: int
+
+
+Event = RoomCreated | MemberJoined | MemberRemoved | RoomUpdated | MessageSent | AckRecorded
+
+ROOM_EVENT_TYPES = frozenset({"room.created", "member.joined", "member.removed", "room.updated", "message.sent"})
+
+
+class EventMetadata(msgspec.Struct, omit_defaults=True):
+    tenant_id: str
+    actor: str | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
+
+
+class RecordedEvent(msgspec.Struct, frozen=True):
+    """An event as the log holds it: its global position, its stream and seq, and when it was written."""
+
+    position: int
+    stream_id: str
+    seq: int
+    tenant_id: str
+    created_at: datetime
+    event: Event
+    metadata: EventMetadata
+
+    @property
+    def type(self) -> str:
+        return type_of(self.event)
+
+
+_TAGS: dict[type, str] = {
+    cls: cls.__struct_config__.tag  # type: ignore[misc]
+    for cls in (RoomCreated, MemberJoined, MemberRemoved, RoomUpdated, MessageSent, AckRecorded)
+}
+
+
+def type_of(event: Event) -> str:
+    """The event's type tag, e.g. "message.sent"."""
+    return _TAGS[type(event)]
+
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(Event)
+_meta_decoder = msgspec.json.Decoder(EventMetadata)
+
+
+def encode_event(event: Event) -> str:
+    """Serialise an event for the `data` column (tag included)."""
+    return _encoder.encode(event).decode()
+
+
+def decode_event(data: str | bytes) -> Event:
+    """Parse a stored event back into its Struct."""
+    return _decoder.decode(data)
+
+
+def encode_metadata(meta: EventMetadata) -> str:
+    """Serialise metadata for the `metadata` column."""
+    return _encoder.encode(meta).decode()
+
+
+def decode_metadata(data: str | bytes) -> EventMetadata:
+    """Parse the stored metadata."""
+    return _meta_decoder.decode(data)

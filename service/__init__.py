@@ -1,0 +1,1 @@
+"""The roomlog service: HTTP API, command handlers, CLI and the embedded runtime."""

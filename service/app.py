@@ -1,0 +1,51 @@
+"""The Starlette application: routes, error handlers, middleware, and the runtime's lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from schemas.config import Settings
+from service.config import load_settings
+from service.errors import EXCEPTION_HANDLERS
+from service.logs import configure_logging
+from service.middleware import AccessLog, BodyLimit
+from service.routes import acks, health, messages, rooms
+from service.runtime import Runtime, start_runtime, stop_runtime
+
+
+def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlette:
+    """The app for `settings`; it starts its own Runtime unless one is given (tests share one)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        own = runtime is None
+        app.state.runtime = await start_runtime(settings) if own else runtime
+        try:
+            yield
+        finally:
+            if own:
+                await stop_runtime(app.state.runtime)
+
+    app = Starlette(
+        routes=[*health.ROUTES, *rooms.ROUTES, *messages.ROUTES, *acks.ROUTES],
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[
+            Middleware(AccessLog, enabled=settings.access_log),
+            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+        ],
+        lifespan=lifespan,
+    )
+    if runtime is not None:
+        app.state.runtime = runtime
+    return app
+
+
+def app_from_env() -> Starlette:
+    """Factory for uvicorn workers: settings come from the environment the CLI prepared."""
+    settings = load_settings()
+    configure_logging(json=settings.log_json, level=settings.log_level)
+    return create_app(settings)

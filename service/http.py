@@ -1,0 +1,86 @@
+"""Request and response plumbing shared by the routes: msgspec bodies, query numbers, the caller."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, TypeVar
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from schemas.errors import ValidationError
+from service.auth import Principal, authenticate
+from service.runtime import Runtime
+
+T = TypeVar("T")
+
+_encoder = msgspec.json.Encoder()
+_decoders: dict[type, msgspec.json.Decoder[Any]] = {}
+_PATH = re.compile(r"at `\$\.?([^`]*)`")
+_NAMED = re.compile(r"field `([^`]+)`")
+
+
+class JSON(Response):
+    """A JSON response encoded by msgspec."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return _encoder.encode(content)
+
+
+def runtime_of(request: Request) -> Runtime:
+    """The Runtime the app was started with."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def caller(request: Request) -> Principal:
+    """Authenticate the request (401 on failure) and remember who it is for the access log."""
+    principal = await authenticate(request.headers, runtime_of(request).api_keys)
+    request.scope.setdefault("state", {})["principal"] = principal
+    return principal
+
+
+async def body_as(request: Request, type_: type[T]) -> T:
+    """Decode the JSON body into `type_`; a bad body is a 400 naming the offending field."""
+    decoder = _decoders.get(type_)
+    if decoder is None:
+        decoder = _decoders[type_] = msgspec.json.Decoder(type_)
+    raw = await request.body()
+    try:
+        return decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise ValidationError(_describe(str(exc)), field=field_of(str(exc))) from None
+    except msgspec.DecodeError:
+        raise ValidationError("request body is not valid JSON") from None
+
+
+def field_of(message: str) -> str | None:
+    """The field a msgspec validation message is about (`$.members[0]` → `members[0]`)."""
+    named = _NAMED.search(message)
+    path = _PATH.search(message)
+    parts = [p for p in ((path.group(1) if path else ""), (named.group(1) if named else "")) if p]
+    return ".".join(parts) or None
+
+
+def _describe(message: str) -> str:
+    return message.split(" - at `", 1)[0]
+
+
+def query_int(
+    request: Request, name: str, *, default: int | None, minimum: int, maximum: int | None = None
+) -> int | None:
+    """An integer query parameter within [minimum, maximum]; anything else is a 400 naming it."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError(f"{name} must be an integer", field=name) from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        raise ValidationError(f"{name} must be {bound}", field=name)
+    return value

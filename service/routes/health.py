@@ -1,0 +1,46 @@
+"""Liveness and readiness: uptime, whether the database takes writes, whether NATS is connected."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from schemas import api
+from service.http import JSON, runtime_of
+
+
+def format_uptime(seconds: float) -> str:
+    """`2h30m45s` style."""
+    s = int(seconds)
+    hours, rest = divmod(s, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes}m{secs}s" if hours else f"{minutes}m{secs}s" if minutes else f"{secs}s"
+
+
+async def health(request: Request) -> Response:
+    runtime = runtime_of(request)
+    db_writable = await _db_writable(runtime.pool)
+    body = api.Health(
+        status="ok" if db_writable and runtime.nats.connected else "degraded",
+        uptime=format_uptime(runtime.monotonic() - runtime.started_at),
+        db_writable=db_writable,
+        nats_connected=runtime.nats.connected,
+    )
+    return JSON(body, status_code=200 if db_writable else 503)
+
+
+async def _db_writable(pool: asyncpg.Pool) -> bool:
+    try:
+        # pg_current_xact_id() assigns a transaction id, which a read-only server refuses.
+        async with asyncio.timeout(2):
+            await pool.fetchval("SELECT pg_current_xact_id()")
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        return False
+    return True
+
+
+ROUTES = [Route("/health", health, methods=["GET"])]

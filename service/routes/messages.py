@@ -1,0 +1,99 @@
+"""Messages and the raw room log: send, page through messages, sync events by seq."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from eventstore.append import StreamNotFound
+from eventstore.read import read_stream
+from projections.guards import MemberOf
+from projections.messages import page_of_messages
+from schemas import api
+from schemas.errors import RoomNotFound
+from schemas.events import MessageSent
+from service.commands import metadata_for
+from service.domain.messages import decide_send, send_idempotency_key
+from service.http import JSON, body_as, caller, query_int, runtime_of
+from service.routes.rooms import require_member
+from service.tenants import new_id
+
+_meta = msgspec.json.Decoder(dict[str, Any] | None)
+
+
+async def send_message(request: Request) -> Response:
+    principal = await caller(request)
+    room_id = request.path_params["room_id"]
+    cmd = await body_as(request, api.SendMessage)
+    event = decide_send(principal.user_id, cmd, new_id("msg"))
+    try:
+        # Membership is checked under the room's lock, in the same transaction as the write.
+        result = await runtime_of(request).appender.append(
+            room_id, [event], tenant_id=principal.tenant_id, metadata=metadata_for(principal),
+            idempotency_key=send_idempotency_key(principal.user_id, cmd.client_msg_id),
+            guard=MemberOf(principal.tenant_id, room_id, principal.user_id),
+        )
+    except StreamNotFound:
+        raise RoomNotFound("room not found", field="room_id") from None
+    sent = result.events[0]
+    assert isinstance(sent.event, MessageSent)
+    headers = {"X-Idempotent-Replay": "true"} if result.duplicate else None
+    return JSON(
+        api.SendResult(message_id=sent.event.message_id, seq=sent.seq, created_at=sent.created_at),
+        status_code=201,
+        headers=headers,
+    )
+
+
+async def list_messages(request: Request) -> Response:
+    principal = await caller(request)
+    room_id = request.path_params["room_id"]
+    after_seq = query_int(request, "after_seq", default=None, minimum=0)
+    before_seq = query_int(request, "before_seq", default=None, minimum=1)
+    limit = query_int(request, "limit", default=50, minimum=1, maximum=100)
+    assert limit is not None
+    await require_member(request, principal, room_id)
+    rows = await page_of_messages(
+        runtime_of(request).pool, room_id, after_seq=after_seq, before_seq=before_seq, limit=limit
+    )
+    return JSON([
+        api.Message(
+            message_id=r["message_id"], sender_id=r["sender_id"], seq=r["seq"], content=r["content"],
+            meta=_meta.decode(r["meta"]) if r["meta"] is not None else None, created_at=r["created_at"],
+            client_msg_id=r["client_msg_id"],
+        )
+        for r in rows
+    ])
+
+
+async def list_events(request: Request) -> Response:
+    principal = await caller(request)
+    room_id = request.path_params["room_id"]
+    after_seq = query_int(request, "after_seq", default=0, minimum=0)
+    limit = query_int(request, "limit", default=100, minimum=1, maximum=1000)
+    assert after_seq is not None and limit is not None
+    await require_member(request, principal, room_id)
+    events = await read_stream(runtime_of(request).pool, room_id, after_seq=after_seq, limit=limit)
+    return JSON([
+        api.RoomEvent(seq=e.seq, type=e.type, actor=e.metadata.actor, created_at=e.created_at,
+                      data=event_data(e.event))
+        for e in events
+    ])
+
+
+def event_data(event: Any) -> dict[str, Any]:
+    """An event's fields without its type tag (the tag travels beside it)."""
+    data: dict[str, Any] = msgspec.to_builtins(event)
+    data.pop("type", None)
+    return data
+
+
+ROUTES = [
+    Route("/rooms/{room_id}/messages", send_message, methods=["POST"]),
+    Route("/rooms/{room_id}/messages", list_messages, methods=["GET"]),
+    Route("/rooms/{room_id}/events", list_events, methods=["GET"]),
+]

@@ -1,0 +1,158 @@
+"""Rooms and their members: create, list, read, rename, add and remove members."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from eventstore.append import AppendResult
+from projections.guards import MemberOf, UniqueRoomKey, membership_error
+from projections.members import access_of, list_members
+from projections.rooms import fetch_room, load_room_state, rooms_of_user
+from schemas import api
+from schemas.errors import RoomNotFound
+from schemas.events import Event
+from service.auth import Principal
+from service.commands import metadata_for, retry_on_conflict
+from service.domain.rooms import RoomState, decide_add_members, decide_create, decide_remove_member, decide_update
+from service.http import JSON, body_as, caller, query_int, runtime_of
+from service.tenants import new_id
+
+_metadata = msgspec.json.Decoder(dict[str, Any] | None)
+
+
+def room_from_row(row: asyncpg.Record) -> api.Room:
+    """The API view of a rooms row."""
+    return api.Room(
+        room_id=row["room_id"],
+        type=row["type"],
+        unique_key=row["unique_key"],
+        name=row["name"],
+        metadata=_metadata.decode(row["metadata"]) if row["metadata"] is not None else None,
+        last_seq=row["last_seq"],
+        created_at=row["created_at"],
+    )
+
+
+async def require_member(request: Request, principal: Principal, room_id: str) -> None:
+    """404 when the room is not the tenant's, 403 when the caller is not an active member."""
+    exists, role = await access_of(runtime_of(request).pool, principal.tenant_id, room_id, principal.user_id)
+    error = membership_error(MemberOf(principal.tenant_id, room_id, principal.user_id), exists, role)
+    if error is not None:
+        raise error
+
+
+async def create_room(request: Request) -> Response:
+    principal = await caller(request)
+    cmd = await body_as(request, api.CreateRoom)
+    room_id = new_id("room")
+    events, unique_key = decide_create(principal.user_id, cmd, room_id)
+    result = await runtime_of(request).appender.append(
+        room_id, events, tenant_id=principal.tenant_id, metadata=metadata_for(principal),
+        expected_seq=0, create_stream=True,
+        guard=UniqueRoomKey(principal.tenant_id, unique_key) if unique_key else None,
+    )
+    created = result.events[0]
+    return JSON(
+        api.Room(room_id=room_id, type=cmd.type, unique_key=unique_key, name=cmd.name, metadata=cmd.metadata,
+                 last_seq=result.last_seq, created_at=created.created_at),
+        status_code=201,
+    )
+
+
+async def list_rooms(request: Request) -> Response:
+    principal = await caller(request)
+    limit = query_int(request, "limit", default=50, minimum=1, maximum=100)
+    offset = query_int(request, "offset", default=0, minimum=0)
+    assert limit is not None and offset is not None
+    rows = await rooms_of_user(runtime_of(request).pool, principal.tenant_id, principal.user_id,
+                               limit=limit, offset=offset)
+    return JSON([room_from_row(r) for r in rows])
+
+
+async def get_room(request: Request) -> Response:
+    principal = await caller(request)
+    room_id = request.path_params["room_id"]
+    await require_member(request, principal, room_id)
+    row = await fetch_room(runtime_of(request).pool, principal.tenant_id, room_id)
+    if row is None:
+        raise RoomNotFound("room not found", field="room_id")
+    return JSON(room_from_row(row))
+
+
+async def update_room(request: Request) -> Response:
+    principal = await caller(request)
+    room_id = request.path_params["room_id"]
+    cmd = await body_as(request, api.UpdateRoom)
+    await _change_membership_or_room(
+        request, principal, room_id, lambda state: decide_update(state, principal.user_id, cmd)
+    )
+    return await get_room(request)
+
+
+async def get_members(request: Request) -> Response:
+    principal = await caller(request)
+    room_id = request.path_params["room_id"]
+    await require_member(request, principal, room_id)
+    rows = await list_members(runtime_of(request).pool, room_id)
+    return JSON([api.Member(user_id=r["user_id"], role=r["role"], joined_at=r["joined_at"]) for r in rows])
+
+
+async def add_members(request: Request) -> Response:
+    principal = await caller(request)
+    room_id = request.path_params["room_id"]
+    cmd = await body_as(request, api.AddMembers)
+    await _change_membership_or_room(
+        request, principal, room_id, lambda state: decide_add_members(state, principal.user_id, cmd.user_ids)
+    )
+    return await get_members(request)
+
+
+async def remove_member(request: Request) -> Response:
+    principal = await caller(request)
+    room_id = request.path_params["room_id"]
+    user_id = request.path_params["user_id"]
+    await _change_membership_or_room(
+        request, principal, room_id, lambda state: decide_remove_member(state, principal.user_id, user_id)
+    )
+    return JSON(api.Success())
+
+
+async def _change_membership_or_room(
+    request: Request, principal: Principal, room_id: str, decide: Any
+) -> AppendResult | None:
+    """Read the room, decide, append at the seq that was read; re-run when another append got there first."""
+    runtime = runtime_of(request)
+
+    async def attempt() -> AppendResult | None:
+        row = await load_room_state(runtime.pool, principal.tenant_id, room_id)
+        if row is None:
+            raise RoomNotFound("room not found", field="room_id")
+        state = RoomState(room_type=row["type"], members=dict(zip(row["ids"], row["roles"], strict=True)))
+        if principal.user_id not in state.members:
+            await require_member(request, principal, room_id)
+        events: list[Event] = decide(state)
+        if not events:
+            return None
+        return await runtime.appender.append(
+            room_id, events, tenant_id=principal.tenant_id, metadata=metadata_for(principal),
+            expected_seq=row["last_seq"],
+        )
+
+    return await retry_on_conflict(attempt)
+
+
+ROUTES = [
+    Route("/rooms", create_room, methods=["POST"]),
+    Route("/rooms", list_rooms, methods=["GET"]),
+    Route("/rooms/{room_id}", get_room, methods=["GET"]),
+    Route("/rooms/{room_id}", update_room, methods=["PATCH"]),
+    Route("/rooms/{room_id}/members", get_members, methods=["GET"]),
+    Route("/rooms/{room_id}/members", add_members, methods=["POST"]),
+    Route("/rooms/{room_id}/members/{user_id}", remove_member, methods=["DELETE"]),
+]

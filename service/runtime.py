@@ -1,0 +1,120 @@
+"""Everything a running service instance holds: the database pool, the appender, NATS, the clock."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import asyncpg
+import nats
+import structlog
+from nats.aio.client import Client as NatsClient
+
+from eventstore import Appender, migrate
+from projections import InlineProjections, ensure_projections
+from schemas.config import Settings
+from service.auth import ApiKeyCache
+
+log = structlog.get_logger("roomlog.runtime")
+
+Clock = Callable[[], float]
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    pool: asyncpg.Pool
+    appender: Appender
+    api_keys: ApiKeyCache
+    nats: NatsLink
+    monotonic: Clock = time.monotonic
+    started_at: float = field(default_factory=time.monotonic)
+
+
+
+class NatsLink:
+    """The NATS connection; when NATS is down at start-up it keeps trying in the background."""
+
+    def __init__(self, url: str | None) -> None:
+        self.url = url
+        self.client: NatsClient | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self.client is not None and self.client.is_connected
+
+    async def start(self) -> None:
+        """Connect now if possible, else start retrying in the background."""
+        if self.url is None:
+            return
+        if not await self._try_connect():
+            self._task = asyncio.create_task(self._keep_trying(), name="nats-connect")
+
+    async def close(self) -> None:
+        """Stop retrying and close the connection."""
+        if self._task is not None:
+            self._task.cancel()
+        if self.client is not None and not self.client.is_closed:
+            await self.client.close()
+
+    async def _keep_trying(self) -> None:
+        connected = False
+        while not connected:
+            await asyncio.sleep(1.0)
+            connected = await self._try_connect()
+
+    async def _try_connect(self) -> bool:
+        assert self.url is not None
+        try:
+            # After the first connect, the client reconnects by itself for as long as it takes.
+            self.client = await nats.connect(
+                self.url, name="roomlog", max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2
+            )
+        except (OSError, TimeoutError, nats.errors.Error) as exc:
+            log.warning("nats not reachable, retrying", error=str(exc))
+            return False
+        return True
+
+
+async def prepare_database(database_url: str) -> None:
+    """Apply the log's migrations and build any projection that is missing or of an old version."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        applied = await migrate(conn)
+        if applied:
+            log.info("migrations applied", migrations=applied)
+    finally:
+        await conn.close()
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    try:
+        rebuilt = await ensure_projections(pool)
+        if rebuilt:
+            log.info("projections built", projections=rebuilt)
+    finally:
+        await pool.close()
+
+
+async def start_runtime(settings: Settings) -> Runtime:
+    """Connect to PostgreSQL and NATS and start the appender; the database must be migrated already."""
+    if settings.database_url is None:
+        raise ValueError("database_url is required")
+    pool = await asyncpg.create_pool(
+        settings.database_url, min_size=min(2, settings.db_pool_size), max_size=settings.db_pool_size
+    )
+    appender = Appender(
+        pool, InlineProjections(), writers=settings.append_writers, max_batch=settings.append_max_batch
+    )
+    appender.start()
+    link = NatsLink(settings.nats_url)
+    await link.start()
+    return Runtime(settings=settings, pool=pool, appender=appender, api_keys=ApiKeyCache(pool), nats=link)
+
+
+async def stop_runtime(runtime: Runtime) -> None:
+    """Drain the appender, then close NATS and the pool."""
+    await runtime.appender.stop()
+    await runtime.nats.close()
+    await asyncio.wait_for(runtime.pool.close(), 10)
