@@ -10,11 +10,17 @@ from starlette.middleware import Middleware
 
 from schemas.config import Settings
 from service.config import load_settings
+from service.endpoints import Endpoint, routes
 from service.errors import EXCEPTION_HANDLERS
 from service.logs import configure_logging
 from service.middleware import AccessLog, BodyLimit
 from service.routes import acks, health, messages, rooms
+from service.routes.openapi import openapi_endpoint
 from service.runtime import Runtime, start_runtime, stop_runtime
+
+API_VERSION = "1.0.0"
+_API = [*health.ENDPOINTS, *rooms.ENDPOINTS, *messages.ENDPOINTS, *acks.ENDPOINTS]
+ENDPOINTS: list[Endpoint] = [*_API, openapi_endpoint(_API, version=API_VERSION)]
 
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlette:
@@ -31,7 +37,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlet
                 await stop_runtime(app.state.runtime)
 
     app = Starlette(
-        routes=[*health.ROUTES, *rooms.ROUTES, *messages.ROUTES, *acks.ROUTES],
+        routes=routes(ENDPOINTS),
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
             Middleware(AccessLog, enabled=settings.access_log),

@@ -67,12 +67,13 @@ class NatsServer:
         """Start the server and wait until it accepts connections."""
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self._stop_leftover()
-        self._proc = subprocess.Popen(
-            [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.store_dir),
-             "-P", str(self._pid_file)],
-            stdout=subprocess.DEVNULL,
-            stderr=(self.store_dir / "nats-server.log").open("ab"),
-        )
+        with (self.store_dir / "nats-server.log").open("ab") as server_log:
+            self._proc = subprocess.Popen(
+                [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.store_dir),
+                 "-P", str(self._pid_file)],
+                stdout=subprocess.DEVNULL,
+                stderr=server_log,
+            )
         wait_for_port("127.0.0.1", self.port)
 
     def stop(self) -> None:

@@ -67,20 +67,3 @@ def field_of(message: str) -> str | None:
 
 def _describe(message: str) -> str:
     return message.split(" - at `", 1)[0]
-
-
-def query_int(
-    request: Request, name: str, *, default: int | None, minimum: int, maximum: int | None = None
-) -> int | None:
-    """An integer query parameter within [minimum, maximum]; anything else is a 400 naming it."""
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError(f"{name} must be an integer", field=name) from None
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
-        raise ValidationError(f"{name} must be {bound}", field=name)
-    return value

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from projections.guards import MemberOf, membership_error
 from projections.receipts import ack_state
 from projections.streams import user_stream
 from schemas import api
-from schemas.errors import RoomNotFound
+from schemas.errors import NotAMember, RoomNotFound
 from service.commands import metadata_for, retry_on_conflict
 from service.domain.acks import decide_ack
+from service.endpoints import Endpoint
 from service.http import JSON, body_as, caller, runtime_of
 
 
@@ -41,4 +41,7 @@ async def post_ack(request: Request) -> Response:
     return JSON(api.Success())
 
 
-ROUTES = [Route("/acks", post_ack, methods=["POST"])]
+ENDPOINTS = [
+    Endpoint("POST", "/acks", post_ack, "Confirm delivery of a room up to a seq (never moves backwards)",
+             body=api.Ack, response=api.Success, errors=(RoomNotFound, NotAMember)),
+]

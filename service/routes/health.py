@@ -7,9 +7,9 @@ import asyncio
 import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from schemas import api
+from service.endpoints import Endpoint
 from service.http import JSON, runtime_of
 
 
@@ -43,4 +43,7 @@ async def _db_writable(pool: asyncpg.Pool) -> bool:
     return True
 
 
-ROUTES = [Route("/health", health, methods=["GET"])]
+ENDPOINTS = [
+    Endpoint("GET", "/health", health, "Uptime, database writability and NATS connectivity (503: no writes)",
+             response=api.Health, auth="none"),
+]

@@ -7,22 +7,28 @@ from typing import Any
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from eventstore.append import StreamNotFound
 from eventstore.read import read_stream
 from projections.guards import MemberOf
 from projections.messages import page_of_messages
 from schemas import api
-from schemas.errors import RoomNotFound
+from schemas.errors import MessageTooLong, NotAMember, RoomNotFound
 from schemas.events import MessageSent
 from service.commands import metadata_for
 from service.domain.messages import decide_send, send_idempotency_key
-from service.http import JSON, body_as, caller, query_int, runtime_of
+from service.endpoints import Endpoint, Query
+from service.http import JSON, body_as, caller, runtime_of
 from service.routes.rooms import require_member
 from service.tenants import new_id
 
 _meta = msgspec.json.Decoder(dict[str, Any] | None)
+
+AFTER_SEQ = Query("after_seq", "only entries with a greater seq", minimum=0)
+BEFORE_SEQ = Query("before_seq", "only messages with a smaller seq", minimum=1)
+MESSAGES_LIMIT = Query("limit", "most messages to return", minimum=1, maximum=100, default=50)
+EVENTS_AFTER_SEQ = Query("after_seq", "only events with a greater seq", minimum=0, default=0)
+EVENTS_LIMIT = Query("limit", "most events to return", minimum=1, maximum=1000, default=100)
 
 
 async def send_message(request: Request) -> Response:
@@ -52,10 +58,7 @@ async def send_message(request: Request) -> Response:
 async def list_messages(request: Request) -> Response:
     principal = await caller(request)
     room_id = request.path_params["room_id"]
-    after_seq = query_int(request, "after_seq", default=None, minimum=0)
-    before_seq = query_int(request, "before_seq", default=None, minimum=1)
-    limit = query_int(request, "limit", default=50, minimum=1, maximum=100)
-    assert limit is not None
+    after_seq, before_seq, limit = AFTER_SEQ.read(request), BEFORE_SEQ.read(request), MESSAGES_LIMIT.require(request)
     await require_member(request, principal, room_id)
     rows = await page_of_messages(
         runtime_of(request).pool, room_id, after_seq=after_seq, before_seq=before_seq, limit=limit
@@ -73,9 +76,7 @@ async def list_messages(request: Request) -> Response:
 async def list_events(request: Request) -> Response:
     principal = await caller(request)
     room_id = request.path_params["room_id"]
-    after_seq = query_int(request, "after_seq", default=0, minimum=0)
-    limit = query_int(request, "limit", default=100, minimum=1, maximum=1000)
-    assert after_seq is not None and limit is not None
+    after_seq, limit = EVENTS_AFTER_SEQ.require(request), EVENTS_LIMIT.require(request)
     await require_member(request, principal, room_id)
     events = await read_stream(runtime_of(request).pool, room_id, after_seq=after_seq, limit=limit)
     return JSON([
@@ -92,8 +93,13 @@ def event_data(event: Any) -> dict[str, Any]:
     return data
 
 
-ROUTES = [
-    Route("/rooms/{room_id}/messages", send_message, methods=["POST"]),
-    Route("/rooms/{room_id}/messages", list_messages, methods=["GET"]),
-    Route("/rooms/{room_id}/events", list_events, methods=["GET"]),
+ENDPOINTS = [
+    Endpoint("POST", "/rooms/{room_id}/messages", send_message,
+             "Send a message; a repeated client_msg_id returns the first result", body=api.SendMessage,
+             response=api.SendResult, status=201, errors=(RoomNotFound, NotAMember, MessageTooLong)),
+    Endpoint("GET", "/rooms/{room_id}/messages", list_messages, "Messages of a room in seq order",
+             response=list[api.Message], query=(AFTER_SEQ, BEFORE_SEQ, MESSAGES_LIMIT),
+             errors=(RoomNotFound, NotAMember)),
+    Endpoint("GET", "/rooms/{room_id}/events", list_events, "The raw room log after a seq, every event type",
+             response=list[api.RoomEvent], query=(EVENTS_AFTER_SEQ, EVENTS_LIMIT), errors=(RoomNotFound, NotAMember)),
 ]

@@ -8,22 +8,25 @@ import asyncpg
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from eventstore.append import AppendResult
 from projections.guards import MemberOf, UniqueRoomKey, membership_error
 from projections.members import access_of, list_members
 from projections.rooms import fetch_room, load_room_state, rooms_of_user
 from schemas import api
-from schemas.errors import RoomNotFound
+from schemas.errors import Forbidden, NotAMember, NotFound, NotRoomAdmin, RoomExists, RoomNotFound
 from schemas.events import Event
 from service.auth import Principal
 from service.commands import metadata_for, retry_on_conflict
 from service.domain.rooms import RoomState, decide_add_members, decide_create, decide_remove_member, decide_update
-from service.http import JSON, body_as, caller, query_int, runtime_of
+from service.endpoints import Endpoint, Query
+from service.http import JSON, body_as, caller, runtime_of
 from service.tenants import new_id
 
 _metadata = msgspec.json.Decoder(dict[str, Any] | None)
+
+LIMIT = Query("limit", "most rooms to return", minimum=1, maximum=100, default=50)
+OFFSET = Query("offset", "rooms to skip", minimum=0, default=0)
 
 
 def room_from_row(row: asyncpg.Record) -> api.Room:
@@ -67,11 +70,8 @@ async def create_room(request: Request) -> Response:
 
 async def list_rooms(request: Request) -> Response:
     principal = await caller(request)
-    limit = query_int(request, "limit", default=50, minimum=1, maximum=100)
-    offset = query_int(request, "offset", default=0, minimum=0)
-    assert limit is not None and offset is not None
     rows = await rooms_of_user(runtime_of(request).pool, principal.tenant_id, principal.user_id,
-                               limit=limit, offset=offset)
+                               limit=LIMIT.require(request), offset=OFFSET.require(request))
     return JSON([room_from_row(r) for r in rows])
 
 
@@ -147,12 +147,21 @@ async def _change_membership_or_room(
     return await retry_on_conflict(attempt)
 
 
-ROUTES = [
-    Route("/rooms", create_room, methods=["POST"]),
-    Route("/rooms", list_rooms, methods=["GET"]),
-    Route("/rooms/{room_id}", get_room, methods=["GET"]),
-    Route("/rooms/{room_id}", update_room, methods=["PATCH"]),
-    Route("/rooms/{room_id}/members", get_members, methods=["GET"]),
-    Route("/rooms/{room_id}/members", add_members, methods=["POST"]),
-    Route("/rooms/{room_id}/members/{user_id}", remove_member, methods=["DELETE"]),
+_ROOM_ERRORS = (RoomNotFound, NotAMember)
+
+ENDPOINTS = [
+    Endpoint("POST", "/rooms", create_room, "Create a room; the caller becomes its admin",
+             body=api.CreateRoom, response=api.Room, status=201, errors=(RoomExists,)),
+    Endpoint("GET", "/rooms", list_rooms, "The caller's rooms with their last_seq",
+             response=list[api.Room], query=(LIMIT, OFFSET)),
+    Endpoint("GET", "/rooms/{room_id}", get_room, "One room", response=api.Room, errors=_ROOM_ERRORS),
+    Endpoint("PATCH", "/rooms/{room_id}", update_room, "Rename a room or change its metadata (room admins)",
+             body=api.UpdateRoom, response=api.Room, errors=(*_ROOM_ERRORS, NotRoomAdmin)),
+    Endpoint("GET", "/rooms/{room_id}/members", get_members, "Active members of a room",
+             response=list[api.Member], errors=_ROOM_ERRORS),
+    Endpoint("POST", "/rooms/{room_id}/members", add_members, "Add members (room admins); returns all members",
+             body=api.AddMembers, response=list[api.Member], errors=(*_ROOM_ERRORS, NotRoomAdmin, Forbidden)),
+    Endpoint("DELETE", "/rooms/{room_id}/members/{user_id}", remove_member,
+             "Remove a member (room admins) or leave (yourself)", response=api.Success,
+             errors=(*_ROOM_ERRORS, NotRoomAdmin, Forbidden, NotFound)),
 ]

@@ -1,0 +1,156 @@
+"""Endpoints declared once — method, path, handler, bodies, errors — and turned into routes and OpenAPI."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from schemas.errors import (
+    AuthenticationError,
+    ErrorBody,
+    PayloadTooLarge,
+    RateLimited,
+    RoomlogError,
+    Unavailable,
+    ValidationError,
+)
+
+Handler = Callable[[Request], Awaitable[Response]]
+Auth = Literal["tenant", "none"]
+
+
+@dataclass(frozen=True)
+class Query:
+    """An integer query parameter: read and validated by handlers, described by the OpenAPI document."""
+
+    name: str
+    description: str
+    minimum: int = 0
+    maximum: int | None = None
+    default: int | None = None
+
+    def read(self, request: Request) -> int | None:
+        """The parameter's value within [minimum, maximum], the default when absent; else a 400 naming it."""
+        raw = request.query_params.get(self.name)
+        if raw is None or raw == "":
+            return self.default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValidationError(f"{self.name} must be an integer", field=self.name) from None
+        if value < self.minimum or (self.maximum is not None and value > self.maximum):
+            bound = f"at least {self.minimum}" if self.maximum is None else f"between {self.minimum} and {self.maximum}"
+            raise ValidationError(f"{self.name} must be {bound}", field=self.name)
+        return value
+
+    def require(self, request: Request) -> int:
+        """`read` for a parameter that has a default, so the value is never None."""
+        value = self.read(request)
+        assert value is not None, f"{self.name} has no default"
+        return value
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One HTTP operation: its handler plus everything the API description says about it."""
+
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    body: Any = None
+    response: Any = None
+    status: int = 200
+    errors: tuple[type[RoomlogError], ...] = ()
+    query: tuple[Query, ...] = ()
+    auth: Auth = "tenant"
+    headers: tuple[str, ...] = field(default=())
+
+
+def routes(endpoints: Sequence[Endpoint]) -> list[Route]:
+    """Starlette routes for the endpoints."""
+    return [Route(e.path, e.handler, methods=[e.method]) for e in endpoints]
+
+
+# Every authenticated call can fail these ways; the spec lists them on each operation.
+_COMMON_ERRORS: tuple[type[RoomlogError], ...] = (ValidationError, PayloadTooLarge, RateLimited, Unavailable)
+
+
+def openapi(endpoints: Sequence[Endpoint], *, title: str, version: str) -> dict[str, Any]:
+    """An OpenAPI 3.1 document generated from the endpoints' msgspec types."""
+    types: list[Any] = [ErrorBody]
+    for e in endpoints:
+        types += [t for t in (e.body, e.response) if t is not None]
+    schemas, components = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
+    schema_of = dict(zip([id(t) for t in types], schemas, strict=True))
+    paths: dict[str, dict[str, Any]] = {}
+    for e in endpoints:
+        paths.setdefault(e.path, {})[e.method.lower()] = _operation(e, schema_of)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                           "description": "The tenant's API key; pair it with X-User-Id."},
+                "userId": {"type": "apiKey", "in": "header", "name": "X-User-Id",
+                           "description": "The acting user (1-128 characters, no spaces or '/')."},
+            },
+        },
+    }
+
+
+def _operation(e: Endpoint, schema_of: dict[int, Any]) -> dict[str, Any]:
+    error_ref = schema_of[id(ErrorBody)]
+    responses: dict[str, Any] = {
+        str(e.status): {"description": "success"}
+        | ({"content": {"application/json": {"schema": schema_of[id(e.response)]}}} if e.response else {})
+    }
+    errors = list(e.errors) + list(_COMMON_ERRORS) + ([AuthenticationError] if e.auth == "tenant" else [])
+    for status, codes in sorted(_by_status(errors).items()):
+        responses[str(status)] = {
+            "description": "error: " + ", ".join(sorted(codes)),
+            "content": {"application/json": {"schema": error_ref}},
+        }
+    operation: dict[str, Any] = {
+        "summary": e.summary,
+        "operationId": f"{e.method.lower()}_{e.path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}",
+        "responses": responses,
+        "parameters": [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in _path_params(e.path)
+        ] + [_query_param(q) for q in e.query],
+    }
+    if e.body is not None:
+        content = {"application/json": {"schema": schema_of[id(e.body)]}}
+        operation["requestBody"] = {"required": True, "content": content}
+    if e.auth == "tenant":
+        operation["security"] = [{"apiKey": [], "userId": []}]
+    return operation
+
+
+def _by_status(errors: Sequence[type[RoomlogError]]) -> dict[int, set[str]]:
+    grouped: dict[int, set[str]] = {}
+    for error in errors:
+        grouped.setdefault(error.status, set()).add(error.code)
+    return grouped
+
+
+def _path_params(path: str) -> list[str]:
+    return [part[1:-1].split(":")[0] for part in path.split("/") if part.startswith("{")]
+
+
+def _query_param(q: Query) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "integer", "minimum": q.minimum}
+    for key in ("maximum", "default"):
+        if getattr(q, key) is not None:
+            schema[key] = getattr(q, key)
+    return {"name": q.name, "in": "query", "required": False, "description": q.description, "schema": schema}

