@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from eventstore.append import AppendRequest
 from eventstore.types import Connection
 from projections.base import Projection
+from projections.blocks import BlocksProjection
 from projections.guards import check_guards
 from projections.members import MembersProjection
 from projections.messages import MessagesProjection
@@ -20,6 +21,7 @@ INLINE_PROJECTIONS: tuple[Projection, ...] = (
     MembersProjection(),
     MessagesProjection(),
     ReceiptsProjection(),
+    BlocksProjection(),
 )
 
 

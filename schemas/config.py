@@ -20,3 +20,17 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # Group commit: concurrent appends share one transaction; this many batches may be in flight at once.
     append_writers: int = 4
     append_max_batch: int = 500
+    # JWT signing keys "kid=secret,kid2=secret2": the first signs, all verify (keep a retired key listed
+    # for at least access_token_seconds so tokens signed with it stay valid). Unset: a key kept in the database.
+    jwt_keys: str | None = None
+    jwt_issuer: str = "roomlog"
+    access_token_seconds: int = 900
+    refresh_token_seconds: int = 30 * 24 * 3600
+    # A credential for operations across tenants (X-API-Key with X-Tenant-Id); unset: no platform admin.
+    platform_admin_key: str | None = None
+    # Requests per second per tenant and messages per second per user; 0 = unlimited. Tenants may override.
+    default_rate_limit: int = 100
+    default_send_rate_limit: int = 20
+    # Failed logins allowed per account and per client address within login_window_seconds.
+    login_max_failures: int = 5
+    login_window_seconds: int = 900

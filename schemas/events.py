@@ -59,7 +59,19 @@ class AckRecorded(_Event, tag="ack.recorded"):
     seq: int
 
 
-Event = RoomCreated | MemberJoined | MemberRemoved | RoomUpdated | MessageSent | AckRecorded
+class UserBlocked(_Event, tag="user.blocked"):
+    """The stream's user blocked `user_id`: that user cannot pull them into DMs or rooms."""
+
+    user_id: str
+
+
+class UserUnblocked(_Event, tag="user.unblocked"):
+    user_id: str
+
+
+Event = (
+    RoomCreated | MemberJoined | MemberRemoved | RoomUpdated | MessageSent | AckRecorded | UserBlocked | UserUnblocked
+)
 
 ROOM_EVENT_TYPES = frozenset({"room.created", "member.joined", "member.removed", "room.updated", "message.sent"})
 
@@ -89,7 +101,8 @@ class RecordedEvent(msgspec.Struct, frozen=True):
 
 _TAGS: dict[type, str] = {
     cls: cls.__struct_config__.tag  # type: ignore[misc]
-    for cls in (RoomCreated, MemberJoined, MemberRemoved, RoomUpdated, MessageSent, AckRecorded)
+    for cls in (RoomCreated, MemberJoined, MemberRemoved, RoomUpdated, MessageSent, AckRecorded, UserBlocked,
+                UserUnblocked)
 }
 
 

@@ -14,12 +14,21 @@ from service.endpoints import Endpoint, routes
 from service.errors import EXCEPTION_HANDLERS
 from service.logs import configure_logging
 from service.middleware import AccessLog, BodyLimit
-from service.routes import acks, health, messages, rooms
+from service.routes import acks, api_keys, auth, health, messages, rooms, tenants_admin, users
 from service.routes.openapi import openapi_endpoint
 from service.runtime import Runtime, start_runtime, stop_runtime
 
 API_VERSION = "1.0.0"
-_API = [*health.ENDPOINTS, *rooms.ENDPOINTS, *messages.ENDPOINTS, *acks.ENDPOINTS]
+_API = [
+    *health.ENDPOINTS,
+    *auth.ENDPOINTS,
+    *rooms.ENDPOINTS,
+    *messages.ENDPOINTS,
+    *acks.ENDPOINTS,
+    *users.ENDPOINTS,
+    *api_keys.ENDPOINTS,
+    *tenants_admin.ENDPOINTS,
+]
 ENDPOINTS: list[Endpoint] = [*_API, openapi_endpoint(_API, version=API_VERSION)]
 
 

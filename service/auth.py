@@ -1,60 +1,149 @@
-"""Who is calling: a tenant API key (`X-API-Key`) plus the acting user (`X-User-Id`)."""
+"""Who is calling: an end user's JWT (`Authorization: Bearer`), or a tenant backend's API key plus `X-User-Id`.
+
+Answers about keys and sessions are cached for a few seconds per instance, so authentication costs no
+query on the hot path while a revoked key, a revoked session or a changed role still takes effect
+everywhere within `AUTH_CACHE_SECONDS`.
+"""
 
 from __future__ import annotations
 
+import hmac
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Generic, Literal, TypeVar
 
 import asyncpg
 from starlette.datastructures import Headers
 
 from schemas.errors import AuthenticationError
 from service.tenants import hash_key
+from service.tokens import TokenSigner
+
+TenantRole = Literal["member", "agent", "admin"]
+Role = Literal["member", "agent", "admin", "platform"]
 
 _USER_ID = re.compile(r"^[^\s/]{1,128}$")
-# A revoked key stops working within this many seconds on every instance.
-KEY_CACHE_SECONDS = 5.0
+AUTH_CACHE_SECONDS = 5.0
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
     tenant_id: str
     user_id: str
+    role: Role = "admin"
+    via: Literal["api_key", "jwt", "platform"] = "api_key"
+    session_id: str | None = None
 
 
-class ApiKeyCache:
-    """Resolves API keys to tenants, caching answers (also misses) briefly so auth costs no query per request."""
+class TtlCache(Generic[K, V]):
+    """Answers of `load` kept for `ttl` seconds (misses too), so repeated look-ups cost no query."""
 
-    def __init__(self, pool: asyncpg.Pool, *, ttl: float = KEY_CACHE_SECONDS) -> None:
-        self._pool = pool
+    def __init__(self, load: Callable[[K], Awaitable[V]], *, ttl: float = AUTH_CACHE_SECONDS,
+                 max_entries: int = 10_000) -> None:
+        self._load = load
         self._ttl = ttl
-        self._cache: dict[bytes, tuple[str | None, float]] = {}
+        self._max = max_entries
+        self._entries: dict[K, tuple[V, float]] = {}
 
-    async def tenant_for(self, api_key: str) -> str | None:
-        """The tenant the key belongs to, or None for an unknown or revoked key."""
-        digest = hash_key(api_key)
+    async def get(self, key: K) -> V:
+        """The cached answer for key, loading it when absent or stale."""
         now = time.monotonic()
-        hit = self._cache.get(digest)
+        hit = self._entries.get(key)
         if hit is not None and hit[1] > now:
             return hit[0]
-        tenant_id = await self._pool.fetchval(
-            "SELECT tenant_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL", digest
+        value = await self._load(key)
+        if len(self._entries) >= self._max:
+            self._entries.clear()
+        self._entries[key] = (value, now + self._ttl)
+        return value
+
+    def forget(self, key: K) -> None:
+        """Drop one answer (this instance learns of a change at once; others within the ttl)."""
+        self._entries.pop(key, None)
+
+
+class Authenticator:
+    """Turns request headers into a Principal; raises AuthenticationError (401) otherwise."""
+
+    def __init__(self, pool: asyncpg.Pool, signer: TokenSigner, *, platform_admin_key: str | None = None) -> None:
+        self.signer = signer
+        self._pool = pool
+        self._platform_digest = hash_key(platform_admin_key) if platform_admin_key else None
+        self.api_keys: TtlCache[bytes, asyncpg.Record | None] = TtlCache(self._load_key)
+        self.sessions: TtlCache[str, asyncpg.Record | None] = TtlCache(self._load_session)
+        self.user_roles: TtlCache[tuple[str, str], str | None] = TtlCache(self._load_user_role)
+
+    async def authenticate(self, headers: Headers) -> Principal:
+        """The caller behind these headers."""
+        authorization = headers.get("authorization")
+        if authorization:
+            return await self._bearer(authorization)
+        api_key = headers.get("x-api-key")
+        if not api_key:
+            raise AuthenticationError("missing credentials: send Authorization: Bearer <token> or X-API-Key")
+        if len(api_key) > 200:
+            raise AuthenticationError("Invalid API key")
+        digest = hash_key(api_key)
+        if self._platform_digest is not None and hmac.compare_digest(digest, self._platform_digest):
+            return Principal(tenant_id=headers.get("x-tenant-id", ""), user_id=headers.get("x-user-id", "platform"),
+                             role="platform", via="platform")
+        key = await self.api_keys.get(digest)
+        if key is None:
+            raise AuthenticationError("Invalid API key")
+        user_id = user_id_header(headers)
+        # The backend acts for a user: the user's tenant role applies (unregistered users are members),
+        # capped by the key's own role.
+        user_role = await self.user_roles.get((key["tenant_id"], user_id)) or "member"
+        return Principal(tenant_id=key["tenant_id"], user_id=user_id, role=lesser_role(key["role"], user_role))
+
+    async def _bearer(self, authorization: str) -> Principal:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise AuthenticationError("Authorization must be 'Bearer <token>'")
+        claims = self.signer.verify(token.strip(), token_type="access")
+        session = await self.sessions.get(claims.session_id or "")
+        if session is None or session["revoked_at"] is not None or session["tenant_id"] != claims.tenant_id:
+            raise AuthenticationError("session ended; log in again")
+        return Principal(tenant_id=claims.tenant_id, user_id=claims.user_id, role=session["role"], via="jwt",
+                         session_id=claims.session_id)
+
+    async def _load_key(self, digest: bytes) -> asyncpg.Record | None:
+        return await self._pool.fetchrow(
+            "SELECT tenant_id, role FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL", digest
         )
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[digest] = (tenant_id, now + self._ttl)
-        return tenant_id
+
+    async def _load_session(self, session_id: str) -> asyncpg.Record | None:
+        # The user's current role comes with the session, so a role change applies within the cache ttl.
+        return await self._pool.fetchrow(
+            "SELECT s.tenant_id, s.revoked_at, u.role FROM sessions s"
+            " JOIN users u ON u.tenant_id = s.tenant_id AND u.user_id = s.user_id WHERE s.family_id = $1",
+            session_id,
+        )
 
 
-async def authenticate(headers: Headers, keys: ApiKeyCache) -> Principal:
-    """The principal behind the request headers; raises AuthenticationError (401)."""
-    api_key = headers.get("x-api-key")
+    async def _load_user_role(self, key: tuple[str, str]) -> str | None:
+        role = await self._pool.fetchval("SELECT role FROM users WHERE tenant_id = $1 AND user_id = $2", *key)
+        return None if role is None else str(role)
+
+
+_RANK = {"member": 0, "agent": 1, "admin": 2}
+
+
+def lesser_role(a: str, b: str) -> TenantRole:
+    """The less powerful of two tenant roles."""
+    lesser = a if _RANK[a] <= _RANK[b] else b
+    assert lesser in ("member", "agent", "admin")
+    return lesser  # type: ignore[return-value]
+
+
+def user_id_header(headers: Headers) -> str:
+    """The X-User-Id a backend acts for; 401 when missing or malformed."""
     user_id = headers.get("x-user-id")
-    if not api_key:
-        raise AuthenticationError("missing X-API-Key header")
-    if len(api_key) > 200 or (tenant_id := await keys.tenant_for(api_key)) is None:
-        raise AuthenticationError("Invalid API key")
     if not user_id or not _USER_ID.match(user_id):
         raise AuthenticationError("missing or malformed X-User-Id header (1-128 characters, no spaces or '/')")
-    return Principal(tenant_id=tenant_id, user_id=user_id)
+    return user_id

@@ -58,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     tenant = sub.add_parser("tenant", help="manage tenants").add_subparsers(required=True, metavar="ACTION")
     create = tenant.add_parser("create", help="create a tenant and print its API key once")
     create.add_argument("name")
+    create.add_argument("--rate-limit", type=int, help="requests/s for the tenant (0 = unlimited; default 100)")
+    create.add_argument("--send-rate-limit", type=int, help="messages/s per user (0 = unlimited; default 20)")
+    create.add_argument("--admin-user", default="admin", help="user id of the tenant's first admin (default admin)")
     create.set_defaults(func=_tenant_create)
 
     rep = sub.add_parser("replay", help="rebuild projections from the log and swap them in")
@@ -137,10 +140,12 @@ def _tenant_create(args: argparse.Namespace, settings: Settings) -> None:
     async def create(database_url: str) -> None:
         conn = await asyncpg.connect(database_url)
         try:
-            tenant = await create_tenant(conn, args.name)
+            tenant = await create_tenant(conn, args.name, rate_limit=args.rate_limit,
+                                         send_rate_limit=args.send_rate_limit, admin_user_id=args.admin_user)
         finally:
             await conn.close()
-        print(f"tenant_id: {tenant.tenant_id}\napi_key:   {tenant.api_key}\n(the key is shown only this once)")
+        print(f"tenant_id: {tenant.tenant_id}\napi_key:   {tenant.api_key}\nadmin:     {args.admin_user}"
+              f"\n(the key is shown only this once; X-User-Id: {args.admin_user} acts as the tenant admin)")
 
     with _Servers(settings, need_nats=False) as ready:
         assert ready.database_url is not None

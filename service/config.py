@@ -25,6 +25,15 @@ ENVIRONMENT = {
     "ROOMLOG_DB_POOL_SIZE": "db_pool_size",
     "ROOMLOG_APPEND_WRITERS": "append_writers",
     "ROOMLOG_APPEND_MAX_BATCH": "append_max_batch",
+    "ROOMLOG_JWT_KEYS": "jwt_keys",
+    "ROOMLOG_JWT_ISSUER": "jwt_issuer",
+    "ROOMLOG_ACCESS_TOKEN_SECONDS": "access_token_seconds",
+    "ROOMLOG_REFRESH_TOKEN_SECONDS": "refresh_token_seconds",
+    "ROOMLOG_PLATFORM_ADMIN_KEY": "platform_admin_key",
+    "ROOMLOG_DEFAULT_RATE_LIMIT": "default_rate_limit",
+    "ROOMLOG_DEFAULT_SEND_RATE_LIMIT": "default_send_rate_limit",
+    "ROOMLOG_LOGIN_MAX_FAILURES": "login_max_failures",
+    "ROOMLOG_LOGIN_WINDOW_SECONDS": "login_window_seconds",
 }
 
 

@@ -22,6 +22,7 @@ from schemas.errors import (
 )
 
 Handler = Callable[[Request], Awaitable[Response]]
+# tenant: a user's bearer JWT, or a tenant API key with X-User-Id (or the platform key where allowed).
 Auth = Literal["tenant", "none"]
 
 
@@ -99,6 +100,8 @@ def openapi(endpoints: Sequence[Endpoint], *, title: str, version: str) -> dict[
         "components": {
             "schemas": components,
             "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                           "description": "An access token from POST /auth/login or /auth/refresh."},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
                            "description": "The tenant's API key; pair it with X-User-Id."},
                 "userId": {"type": "apiKey", "in": "header", "name": "X-User-Id",
@@ -133,7 +136,7 @@ def _operation(e: Endpoint, schema_of: dict[int, Any]) -> dict[str, Any]:
         content = {"application/json": {"schema": schema_of[id(e.body)]}}
         operation["requestBody"] = {"required": True, "content": content}
     if e.auth == "tenant":
-        operation["security"] = [{"apiKey": [], "userId": []}]
+        operation["security"] = [{"bearer": []}, {"apiKey": [], "userId": []}]
     return operation
 
 

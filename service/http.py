@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from schemas.errors import ValidationError
-from service.auth import Principal, authenticate
+from service.auth import Principal
 from service.runtime import Runtime
 
 T = TypeVar("T")
@@ -38,7 +38,7 @@ def runtime_of(request: Request) -> Runtime:
 
 async def caller(request: Request) -> Principal:
     """Authenticate the request (401 on failure) and remember who it is for the access log."""
-    principal = await authenticate(request.headers, runtime_of(request).api_keys)
+    principal = await runtime_of(request).auth.authenticate(request.headers)
     request.scope.setdefault("state", {})["principal"] = principal
     return principal
 

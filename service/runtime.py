@@ -15,7 +15,8 @@ from nats.aio.client import Client as NatsClient
 from eventstore import Appender, migrate
 from projections import InlineProjections, ensure_projections
 from schemas.config import Settings
-from service.auth import ApiKeyCache
+from service.auth import Authenticator
+from service.tokens import TokenSigner, parse_keys, stored_signing_keys
 
 log = structlog.get_logger("roomlog.runtime")
 
@@ -27,7 +28,7 @@ class Runtime:
     settings: Settings
     pool: asyncpg.Pool
     appender: Appender
-    api_keys: ApiKeyCache
+    auth: Authenticator
     nats: NatsLink
     monotonic: Clock = time.monotonic
     started_at: float = field(default_factory=time.monotonic)
@@ -108,9 +109,13 @@ async def start_runtime(settings: Settings) -> Runtime:
         pool, InlineProjections(), writers=settings.append_writers, max_batch=settings.append_max_batch
     )
     appender.start()
+    keys = parse_keys(settings.jwt_keys) if settings.jwt_keys else await stored_signing_keys(pool)
+    auth = Authenticator(
+        pool, TokenSigner(keys, issuer=settings.jwt_issuer), platform_admin_key=settings.platform_admin_key
+    )
     link = NatsLink(settings.nats_url)
     await link.start()
-    return Runtime(settings=settings, pool=pool, appender=appender, api_keys=ApiKeyCache(pool), nats=link)
+    return Runtime(settings=settings, pool=pool, appender=appender, auth=auth, nats=link)
 
 
 async def stop_runtime(runtime: Runtime) -> None:

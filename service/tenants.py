@@ -28,18 +28,42 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(10)}"
 
 
-async def create_tenant(conn: asyncpg.Connection, name: str) -> NewTenant:
-    """Create a tenant with one API key; the returned key is the only copy."""
-    tenant = NewTenant(tenant_id=new_id("tn"), name=name, api_key=KEY_PREFIX + secrets.token_urlsafe(32))
+async def create_tenant(
+    conn: asyncpg.Connection,
+    name: str,
+    *,
+    rate_limit: int | None = None,
+    send_rate_limit: int | None = None,
+    admin_user_id: str = "admin",
+) -> NewTenant:
+    """Create a tenant with one admin API key; the returned key is the only copy."""
+    tenant = NewTenant(tenant_id=new_id("tn"), name=name, api_key=new_api_key())
     async with conn.transaction():
-        await conn.execute("INSERT INTO tenants (tenant_id, name) VALUES ($1, $2)", tenant.tenant_id, name)
-        await add_api_key(conn, tenant.tenant_id, tenant.api_key)
+        await conn.execute(
+            "INSERT INTO tenants (tenant_id, name, rate_limit, send_rate_limit) VALUES ($1, $2, $3, $4)",
+            tenant.tenant_id, name, rate_limit, send_rate_limit,
+        )
+        await add_api_key(conn, tenant.tenant_id, tenant.api_key, name="created with the tenant")
+        # The tenant's first admin, so a backend can act as "admin" (X-User-Id) for tenant administration.
+        await conn.execute(
+            "INSERT INTO users (tenant_id, user_id, display_name, role) VALUES ($1, $2, $3, 'admin')",
+            tenant.tenant_id, admin_user_id, admin_user_id,
+        )
     return tenant
 
 
-async def add_api_key(conn: asyncpg.Connection, tenant_id: str, api_key: str) -> None:
-    """Store a key's hash for a tenant."""
+def new_api_key() -> str:
+    """A fresh 256-bit API key."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+async def add_api_key(
+    conn: asyncpg.Connection, tenant_id: str, api_key: str, *, name: str = "", role: str = "admin"
+) -> str:
+    """Store a key's hash for a tenant; returns the key's id (for listing and revoking)."""
+    key_id = new_id("key")
     await conn.execute(
-        "INSERT INTO api_keys (key_hash, prefix, tenant_id) VALUES ($1, $2, $3)",
-        hash_key(api_key), api_key[:12], tenant_id,
+        "INSERT INTO api_keys (key_hash, prefix, tenant_id, key_id, name, role) VALUES ($1, $2, $3, $4, $5, $6)",
+        hash_key(api_key), api_key[:12], tenant_id, key_id, name, role,
     )
+    return key_id

@@ -9,8 +9,21 @@ from urllib.parse import quote
 from msgspec import UNSET
 
 from schemas.api import CreateRoom, UpdateRoom
-from schemas.errors import Forbidden, NotFound, NotRoomAdmin, ValidationError
+from schemas.errors import Forbidden, NotAMember, NotFound, ValidationError
 from schemas.events import Event, MemberJoined, MemberRemoved, RoomCreated, RoomUpdated
+from service.authorization import allowed, authorize
+
+
+class Blocked(Forbidden):
+    code = "BLOCKED"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The user acting, with their tenant role."""
+
+    user_id: str
+    role: str
 
 
 @dataclass(frozen=True)
@@ -27,31 +40,38 @@ def dm_key(a: str, b: str) -> str:
     return f"dm:{quote(first, safe='')}:{quote(second, safe='')}"
 
 
-def decide_create(actor: str, cmd: CreateRoom, room_id: str) -> tuple[list[Event], str | None]:
-    """Events that create a room with the actor as admin, and the room's unique key (DMs only)."""
-    others = [u for u in dict.fromkeys(cmd.members) if u != actor]
+def decide_create(
+    actor: Actor, cmd: CreateRoom, room_id: str, *, blocked_by: frozenset[str] = frozenset()
+) -> tuple[list[Event], str | None]:
+    """Events that create a room with the actor as admin, and the room's unique key (DMs only).
+
+    `blocked_by` holds the invited users who blocked the actor: they cannot be pulled into a room.
+    """
+    authorize("room.create", actor.role)
+    others = [u for u in dict.fromkeys(cmd.members) if u != actor.user_id]
+    _refuse_blocked(others, blocked_by)
     unique_key = None
     if cmd.type == "dm":
         if len(others) != 1:
             raise ValidationError("a dm has exactly two members: the caller and one other user", field="members")
-        unique_key = dm_key(actor, others[0])
+        unique_key = dm_key(actor.user_id, others[0])
     events: list[Event] = [
-        RoomCreated(room_id=room_id, room_type=cmd.type, created_by=actor, unique_key=unique_key,
+        RoomCreated(room_id=room_id, room_type=cmd.type, created_by=actor.user_id, unique_key=unique_key,
                     name=cmd.name, metadata=cmd.metadata),
-        MemberJoined(user_id=actor, role="admin", added_by=actor),
+        MemberJoined(user_id=actor.user_id, role="admin", added_by=actor.user_id),
     ]
-    events += [MemberJoined(user_id=u, role="member", added_by=actor) for u in others]
+    events += [MemberJoined(user_id=u, role="member", added_by=actor.user_id) for u in others]
     return events, unique_key
 
 
-def decide_update(state: RoomState, actor: str, cmd: UpdateRoom) -> list[Event]:
-    """A rename / metadata change by a room admin."""
-    _require_admin(state, actor)
+def decide_update(state: RoomState, actor: Actor, cmd: UpdateRoom) -> list[Event]:
+    """A rename / metadata change by a room admin (or a tenant admin)."""
+    _authorize_in_room("room.update", state, actor)
     if cmd.name is UNSET and cmd.metadata is UNSET:
         raise ValidationError("nothing to update: give name and/or metadata")
     return [
         RoomUpdated(
-            updated_by=actor,
+            updated_by=actor.user_id,
             name=None if cmd.name is UNSET else cmd.name,
             metadata=None if cmd.metadata is UNSET else cmd.metadata,
             set_name=cmd.name is not UNSET,
@@ -60,31 +80,37 @@ def decide_update(state: RoomState, actor: str, cmd: UpdateRoom) -> list[Event]:
     ]
 
 
-def decide_add_members(state: RoomState, actor: str, user_ids: list[str]) -> list[Event]:
+def decide_add_members(
+    state: RoomState, actor: Actor, user_ids: list[str], *, blocked_by: frozenset[str] = frozenset()
+) -> list[Event]:
     """Room admins add users; users already in the room are skipped, so adding is idempotent."""
-    _require_admin(state, actor)
+    _authorize_in_room("member.add", state, actor)
     if state.room_type == "dm":
         raise Forbidden("the members of a dm are fixed")
-    return [
-        MemberJoined(user_id=u, role="member", added_by=actor)
-        for u in dict.fromkeys(user_ids)
-        if u not in state.members
-    ]
+    new = [u for u in dict.fromkeys(user_ids) if u not in state.members]
+    _refuse_blocked(new, blocked_by)
+    return [MemberJoined(user_id=u, role="member", added_by=actor.user_id) for u in new]
 
 
-def decide_remove_member(state: RoomState, actor: str, user_id: str) -> list[Event]:
-    """Members may leave; room admins may remove anyone."""
-    if actor not in state.members:
-        raise Forbidden("you are not a member of this room")
+def decide_remove_member(state: RoomState, actor: Actor, user_id: str) -> list[Event]:
+    """Members may leave; room admins (and tenant admins) may remove anyone."""
+    _authorize_in_room("member.leave" if user_id == actor.user_id else "member.remove", state, actor)
     if state.room_type == "dm":
         raise Forbidden("the members of a dm are fixed")
     if user_id not in state.members:
         raise NotFound("no such member in this room", field="user_id")
-    if user_id != actor:
-        _require_admin(state, actor)
-    return [MemberRemoved(user_id=user_id, removed_by=actor)]
+    return [MemberRemoved(user_id=user_id, removed_by=actor.user_id)]
 
 
-def _require_admin(state: RoomState, actor: str) -> None:
-    if state.members.get(actor) != "admin":
-        raise NotRoomAdmin("only room admins may do this")
+def _authorize_in_room(action: str, state: RoomState, actor: Actor) -> None:
+    room_role = state.members.get(actor.user_id)
+    if allowed(action, actor.role, room_role):
+        return
+    if room_role is None:
+        raise NotAMember("you are not a member of this room")
+    authorize(action, actor.role, room_role)
+
+
+def _refuse_blocked(user_ids: list[str], blocked_by: frozenset[str]) -> None:
+    if blockers := [u for u in user_ids if u in blocked_by]:
+        raise Blocked(f"{blockers[0]} does not accept rooms with you", field="members")

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from eventstore.append import AppendResult
+from projections.blocks import blockers_among
 from projections.guards import MemberOf, UniqueRoomKey, membership_error
 from projections.members import access_of, list_members
 from projections.rooms import fetch_room, load_room_state, rooms_of_user
@@ -18,7 +19,15 @@ from schemas.errors import Forbidden, NotAMember, NotFound, NotRoomAdmin, RoomEx
 from schemas.events import Event
 from service.auth import Principal
 from service.commands import metadata_for, retry_on_conflict
-from service.domain.rooms import RoomState, decide_add_members, decide_create, decide_remove_member, decide_update
+from service.domain.rooms import (
+    Actor,
+    Blocked,
+    RoomState,
+    decide_add_members,
+    decide_create,
+    decide_remove_member,
+    decide_update,
+)
 from service.endpoints import Endpoint, Query
 from service.http import JSON, body_as, caller, runtime_of
 from service.tenants import new_id
@@ -42,6 +51,11 @@ def room_from_row(row: asyncpg.Record) -> api.Room:
     )
 
 
+def actor_of(principal: Principal) -> Actor:
+    """The domain's view of the caller."""
+    return Actor(user_id=principal.user_id, role=principal.role)
+
+
 async def require_member(request: Request, principal: Principal, room_id: str) -> None:
     """404 when the room is not the tenant's, 403 when the caller is not an active member."""
     exists, role = await access_of(runtime_of(request).pool, principal.tenant_id, room_id, principal.user_id)
@@ -54,8 +68,10 @@ async def create_room(request: Request) -> Response:
     principal = await caller(request)
     cmd = await body_as(request, api.CreateRoom)
     room_id = new_id("room")
-    events, unique_key = decide_create(principal.user_id, cmd, room_id)
-    result = await runtime_of(request).appender.append(
+    runtime = runtime_of(request)
+    blocked_by = await blockers_among(runtime.pool, principal.tenant_id, principal.user_id, cmd.members)
+    events, unique_key = decide_create(actor_of(principal), cmd, room_id, blocked_by=blocked_by)
+    result = await runtime.appender.append(
         room_id, events, tenant_id=principal.tenant_id, metadata=metadata_for(principal),
         expected_seq=0, create_stream=True,
         guard=UniqueRoomKey(principal.tenant_id, unique_key) if unique_key else None,
@@ -90,7 +106,7 @@ async def update_room(request: Request) -> Response:
     room_id = request.path_params["room_id"]
     cmd = await body_as(request, api.UpdateRoom)
     await _change_membership_or_room(
-        request, principal, room_id, lambda state: decide_update(state, principal.user_id, cmd)
+        request, principal, room_id, lambda state: decide_update(state, actor_of(principal), cmd)
     )
     return await get_room(request)
 
@@ -107,8 +123,10 @@ async def add_members(request: Request) -> Response:
     principal = await caller(request)
     room_id = request.path_params["room_id"]
     cmd = await body_as(request, api.AddMembers)
+    blocked_by = await blockers_among(runtime_of(request).pool, principal.tenant_id, principal.user_id, cmd.user_ids)
     await _change_membership_or_room(
-        request, principal, room_id, lambda state: decide_add_members(state, principal.user_id, cmd.user_ids)
+        request, principal, room_id,
+        lambda state: decide_add_members(state, actor_of(principal), cmd.user_ids, blocked_by=blocked_by),
     )
     return await get_members(request)
 
@@ -118,7 +136,7 @@ async def remove_member(request: Request) -> Response:
     room_id = request.path_params["room_id"]
     user_id = request.path_params["user_id"]
     await _change_membership_or_room(
-        request, principal, room_id, lambda state: decide_remove_member(state, principal.user_id, user_id)
+        request, principal, room_id, lambda state: decide_remove_member(state, actor_of(principal), user_id)
     )
     return JSON(api.Success())
 
@@ -134,8 +152,6 @@ async def _change_membership_or_room(
         if row is None:
             raise RoomNotFound("room not found", field="room_id")
         state = RoomState(room_type=row["type"], members=dict(zip(row["ids"], row["roles"], strict=True)))
-        if principal.user_id not in state.members:
-            await require_member(request, principal, room_id)
         events: list[Event] = decide(state)
         if not events:
             return None
@@ -151,7 +167,7 @@ _ROOM_ERRORS = (RoomNotFound, NotAMember)
 
 ENDPOINTS = [
     Endpoint("POST", "/rooms", create_room, "Create a room; the caller becomes its admin",
-             body=api.CreateRoom, response=api.Room, status=201, errors=(RoomExists,)),
+             body=api.CreateRoom, response=api.Room, status=201, errors=(RoomExists, Blocked)),
     Endpoint("GET", "/rooms", list_rooms, "The caller's rooms with their last_seq",
              response=list[api.Room], query=(LIMIT, OFFSET)),
     Endpoint("GET", "/rooms/{room_id}", get_room, "One room", response=api.Room, errors=_ROOM_ERRORS),
@@ -160,7 +176,7 @@ ENDPOINTS = [
     Endpoint("GET", "/rooms/{room_id}/members", get_members, "Active members of a room",
              response=list[api.Member], errors=_ROOM_ERRORS),
     Endpoint("POST", "/rooms/{room_id}/members", add_members, "Add members (room admins); returns all members",
-             body=api.AddMembers, response=list[api.Member], errors=(*_ROOM_ERRORS, NotRoomAdmin, Forbidden)),
+             body=api.AddMembers, response=list[api.Member], errors=(*_ROOM_ERRORS, NotRoomAdmin, Forbidden, Blocked)),
     Endpoint("DELETE", "/rooms/{room_id}/members/{user_id}", remove_member,
              "Remove a member (room admins) or leave (yourself)", response=api.Success,
              errors=(*_ROOM_ERRORS, NotRoomAdmin, Forbidden, NotFound)),

@@ -1,0 +1,80 @@
+"""Who may do what: one table of actions by roles, consulted by every route and domain rule.
+
+An action is allowed when the caller's tenant role is in `tenant_roles`, or — for actions inside a
+room — their role in that room is in `room_roles`. The platform admin passes only `platform` actions
+and the tenant-admin ones it is given for operations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from schemas.errors import Forbidden, NotAMember, NotRoomAdmin, RoomlogError
+
+TENANT_ROLES = ("member", "agent", "admin")
+ROOM_ROLES = ("member", "admin")
+
+
+class NotTenantAdmin(Forbidden):
+    code = "NOT_TENANT_ADMIN"
+
+
+class NotPlatformAdmin(Forbidden):
+    code = "NOT_PLATFORM_ADMIN"
+
+
+@dataclass(frozen=True)
+class Rule:
+    tenant_roles: frozenset[str]
+    room_roles: frozenset[str]
+    denied: type[RoomlogError]
+    message: str
+
+
+def _rule(tenant: tuple[str, ...], room: tuple[str, ...], denied: type[RoomlogError], message: str) -> Rule:
+    return Rule(frozenset(tenant), frozenset(room), denied, message)
+
+
+_ANYONE = ("member", "agent", "admin")
+_ADMINS = ("admin", "platform")
+
+Action = Literal[
+    "room.create", "room.read", "message.send", "ack.send", "room.update", "member.add", "member.remove",
+    "member.leave", "users.read", "users.manage", "blocks.manage", "api_keys.manage", "webhooks.manage",
+    "dead_letters.read", "dead_letters.manage", "tenant.settings",
+]
+
+ACTIONS: dict[str, Rule] = {
+    "room.create": _rule(_ANYONE, (), Forbidden, "you may not create rooms"),
+    # Reading and writing a room's conversation is for its members only, tenant admins included.
+    "room.read": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
+    "message.send": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
+    "ack.send": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
+    "member.leave": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
+    # Moderation: the room's admins, and the tenant's admins in any room of the tenant.
+    "room.update": _rule(("admin",), ("admin",), NotRoomAdmin, "only room admins may do this"),
+    "member.add": _rule(("admin",), ("admin",), NotRoomAdmin, "only room admins may add members"),
+    "member.remove": _rule(("admin",), ("admin",), NotRoomAdmin, "only room admins may remove others"),
+    "users.read": _rule(_ANYONE, (), Forbidden, "you may not list users"),
+    "blocks.manage": _rule(_ANYONE, (), Forbidden, "you may not block users"),
+    "users.manage": _rule(_ADMINS, (), NotTenantAdmin, "only tenant admins may manage users"),
+    "api_keys.manage": _rule(_ADMINS, (), NotTenantAdmin, "only tenant admins may manage API keys"),
+    "webhooks.manage": _rule(_ADMINS, (), NotTenantAdmin, "only tenant admins may manage webhooks"),
+    "dead_letters.read": _rule(_ADMINS, (), NotTenantAdmin, "only tenant admins may read dead letters"),
+    "dead_letters.manage": _rule(_ADMINS, (), NotTenantAdmin, "only tenant admins may retry or discard"),
+    "tenant.settings": _rule(("platform",), (), NotPlatformAdmin, "only the platform admin may change tenants"),
+}
+
+
+def allowed(action: str, tenant_role: str, room_role: str | None = None) -> bool:
+    """Whether a caller with these roles may do `action`."""
+    rule = ACTIONS[action]
+    return tenant_role in rule.tenant_roles or (room_role is not None and room_role in rule.room_roles)
+
+
+def authorize(action: str, tenant_role: str, room_role: str | None = None) -> None:
+    """Raise the action's 403 error unless `allowed`."""
+    if not allowed(action, tenant_role, room_role):
+        rule = ACTIONS[action]
+        raise rule.denied(rule.message)

@@ -1,0 +1,7 @@
+"""(being written)"""
+
+from __future__ import annotations
+
+from service.endpoints import Endpoint
+
+ENDPOINTS: list[Endpoint] = []
