@@ -31,6 +31,16 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # Requests per second per tenant and messages per second per user; 0 = unlimited. Tenants may override.
     default_rate_limit: int = 100
     default_send_rate_limit: int = 20
+    # JetStream: replicas per stream (3 in a NATS cluster), how long the event stream keeps messages.
+    nats_replicas: int = 1
+    events_max_age_seconds: int = 7 * 24 * 3600
+    # Webhook deliveries: attempts in all, and the waits between them (seconds).
+    webhook_max_deliver: int = 6
+    webhook_backoff: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0, 600.0)
+    webhook_timeout_seconds: float = 10.0
+    # WebSocket: lifetime of a messaging token, and how many events may wait for one slow client.
+    ws_token_seconds: int = 120
+    ws_queue_size: int = 2000
     # Failed logins allowed per account and per client address within login_window_seconds.
     login_max_failures: int = 5
     login_window_seconds: int = 900

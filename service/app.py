@@ -7,14 +7,16 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.routing import WebSocketRoute
 
 from schemas.config import Settings
 from service.config import load_settings
 from service.endpoints import Endpoint, routes
 from service.errors import EXCEPTION_HANDLERS
+from service.gateway import websocket_endpoint
 from service.logs import configure_logging
 from service.middleware import AccessLog, BodyLimit
-from service.routes import acks, api_keys, auth, health, messages, rooms, tenants_admin, users
+from service.routes import acks, api_keys, auth, health, messages, rooms, tenants_admin, tokens, users
 from service.routes.openapi import openapi_endpoint
 from service.runtime import Runtime, start_runtime, stop_runtime
 
@@ -25,6 +27,7 @@ _API = [
     *rooms.ENDPOINTS,
     *messages.ENDPOINTS,
     *acks.ENDPOINTS,
+    *tokens.ENDPOINTS,
     *users.ENDPOINTS,
     *api_keys.ENDPOINTS,
     *tenants_admin.ENDPOINTS,
@@ -46,7 +49,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlet
                 await stop_runtime(app.state.runtime)
 
     app = Starlette(
-        routes=routes(ENDPOINTS),
+        routes=[*routes(ENDPOINTS), WebSocketRoute("/ws", websocket_endpoint)],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
             Middleware(AccessLog, enabled=settings.access_log),

@@ -32,6 +32,13 @@ ENVIRONMENT = {
     "ROOMLOG_PLATFORM_ADMIN_KEY": "platform_admin_key",
     "ROOMLOG_DEFAULT_RATE_LIMIT": "default_rate_limit",
     "ROOMLOG_DEFAULT_SEND_RATE_LIMIT": "default_send_rate_limit",
+    "ROOMLOG_NATS_REPLICAS": "nats_replicas",
+    "ROOMLOG_EVENTS_MAX_AGE_SECONDS": "events_max_age_seconds",
+    "ROOMLOG_WEBHOOK_MAX_DELIVER": "webhook_max_deliver",
+    "ROOMLOG_WEBHOOK_BACKOFF": "webhook_backoff",
+    "ROOMLOG_WEBHOOK_TIMEOUT_SECONDS": "webhook_timeout_seconds",
+    "ROOMLOG_WS_TOKEN_SECONDS": "ws_token_seconds",
+    "ROOMLOG_WS_QUEUE_SIZE": "ws_queue_size",
     "ROOMLOG_LOGIN_MAX_FAILURES": "login_max_failures",
     "ROOMLOG_LOGIN_WINDOW_SECONDS": "login_window_seconds",
 }
@@ -41,6 +48,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     """Settings from `env` (default: os.environ), then non-None `overrides` on top; bad values raise."""
     env = os.environ if env is None else env
     raw: dict[str, Any] = {field: env[name] for name, field in ENVIRONMENT.items() if env.get(name)}
+    if isinstance(raw.get("webhook_backoff"), str):  # "1,5,30" in the environment
+        raw["webhook_backoff"] = [float(x) for x in raw["webhook_backoff"].split(",") if x.strip()]
     raw.update({k: v for k, v in overrides.items() if v is not None})
     # strict=False lets "8080" and "true" from the environment become int and bool.
     return msgspec.convert(raw, Settings, strict=False)
@@ -53,4 +62,6 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 def _env_str(value: object) -> str:
+    if isinstance(value, tuple | list):
+        return ",".join(str(v) for v in value)
     return str(value).lower() if isinstance(value, bool) else str(value)

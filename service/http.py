@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 from starlette.requests import Request
@@ -11,7 +11,9 @@ from starlette.responses import Response
 
 from schemas.errors import ValidationError
 from service.auth import Principal
-from service.runtime import Runtime
+
+if TYPE_CHECKING:
+    from service.runtime import Runtime
 
 T = TypeVar("T")
 

@@ -16,6 +16,7 @@ from eventstore import Appender, migrate
 from projections import InlineProjections, ensure_projections
 from schemas.config import Settings
 from service.auth import Authenticator
+from service.realtime import Realtime
 from service.tokens import TokenSigner, parse_keys, stored_signing_keys
 
 log = structlog.get_logger("roomlog.runtime")
@@ -30,6 +31,7 @@ class Runtime:
     appender: Appender
     auth: Authenticator
     nats: NatsLink
+    realtime: Realtime
     monotonic: Clock = time.monotonic
     started_at: float = field(default_factory=time.monotonic)
 
@@ -41,6 +43,7 @@ class NatsLink:
     def __init__(self, url: str | None) -> None:
         self.url = url
         self.client: NatsClient | None = None
+        self.ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -77,6 +80,7 @@ class NatsLink:
         except (OSError, TimeoutError, nats.errors.Error) as exc:
             log.warning("nats not reachable, retrying", error=str(exc))
             return False
+        self.ready.set()
         return True
 
 
@@ -115,11 +119,14 @@ async def start_runtime(settings: Settings) -> Runtime:
     )
     link = NatsLink(settings.nats_url)
     await link.start()
-    return Runtime(settings=settings, pool=pool, appender=appender, auth=auth, nats=link)
+    realtime = Realtime(settings, link)
+    realtime.start()
+    return Runtime(settings=settings, pool=pool, appender=appender, auth=auth, nats=link, realtime=realtime)
 
 
 async def stop_runtime(runtime: Runtime) -> None:
-    """Drain the appender, then close NATS and the pool."""
+    """Tell WebSocket clients to reconnect elsewhere, drain the appender, then close NATS and the pool."""
+    await runtime.realtime.stop()
     await runtime.appender.stop()
     await runtime.nats.close()
     await asyncio.wait_for(runtime.pool.close(), 10)

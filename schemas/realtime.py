@@ -1,0 +1,142 @@
+"""WebSocket frames: what clients send (a tagged union on `type`) and what the server sends back."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+
+from schemas.api import ClientMsgId
+
+RoomId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class _ClientFrame(msgspec.Struct, tag_field="type", forbid_unknown_fields=True):
+    pass
+
+
+class Sync(_ClientFrame, tag="sync"):
+    """Subscribe to rooms and resume each after the given seq (0: from the start)."""
+
+    rooms: dict[RoomId, Annotated[int, msgspec.Meta(ge=0)]]
+
+
+class Send(_ClientFrame, tag="send"):
+    room_id: RoomId
+    content: str
+    client_msg_id: ClientMsgId
+    meta: dict[str, Any] | None = None
+
+
+class AckFrame(_ClientFrame, tag="ack"):
+    room_id: RoomId
+    seq: Annotated[int, msgspec.Meta(ge=0)]
+
+
+class TypingStart(_ClientFrame, tag="typing.start"):
+    room_id: RoomId
+
+
+class TypingStop(_ClientFrame, tag="typing.stop"):
+    room_id: RoomId
+
+
+class Ping(_ClientFrame, tag="ping"):
+    pass
+
+
+ClientFrame = Sync | Send | AckFrame | TypingStart | TypingStop | Ping
+
+
+class EventFrame(msgspec.Struct):
+    """A room event: `message.new` for a sent message, else the event's own type."""
+
+    type: str
+    room_id: str
+    seq: int
+    actor: str | None
+    created_at: datetime
+    data: dict[str, Any]
+
+
+class Sent(msgspec.Struct):
+    client_msg_id: str
+    message_id: str
+    room_id: str
+    seq: int
+    created_at: datetime
+    duplicate: bool
+    type: str = "send.ok"
+
+
+class Synced(msgspec.Struct):
+    """Every room of a sync frame has been caught up to this seq; live events follow."""
+
+    rooms: dict[str, int]
+    type: str = "synced"
+
+
+class AckReceived(msgspec.Struct):
+    room_id: str
+    user_id: str
+    seq: int
+    type: str = "ack.received"
+
+
+class Typing(msgspec.Struct):
+    room_id: str
+    user_id: str
+    typing: bool
+    type: str = "typing"
+
+
+class Presence(msgspec.Struct):
+    user_id: str
+    status: str
+    type: str = "presence"
+
+
+class ErrorFrame(msgspec.Struct):
+    code: str
+    message: str
+    field: str | None = None
+    room_id: str | None = None
+    client_msg_id: str | None = None
+    type: str = "error"
+
+
+class Resync(msgspec.Struct):
+    """The client fell too far behind; reconnect and sync from these seqs."""
+
+    rooms: dict[str, int]
+    type: str = "resync"
+
+
+class Shutdown(msgspec.Struct):
+    reconnect_after_ms: int
+    type: str = "server.shutdown"
+
+
+class Pong(msgspec.Struct):
+    type: str = "pong"
+
+
+class TypingSignal(msgspec.Struct):
+    """Typing as it travels between instances over plain NATS."""
+
+    room_id: str
+    user_id: str
+    typing: bool
+
+
+class PresenceSignal(msgspec.Struct):
+    user_id: str
+    status: str
+    rooms: list[str]
+
+
+class MessagingToken(msgspec.Struct):
+    token: str
+    expires_in: int
+    ws_url: str

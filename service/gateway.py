@@ -1,0 +1,268 @@
+"""The WebSocket gateway `/ws?token=…`: resume by last_seq, live events in seq order, send, ack, typing.
+
+Each connection has one queue and one task that works through it in order — sync requests, live
+events, signals — so a room's events leave in seq order without locks: an event at or below what the
+client already has is dropped, and a jump ahead is filled from the log in PostgreSQL first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import structlog
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from eventstore.read import read_stream
+from projections.guards import MemberOf, membership_error
+from projections.members import access_of
+from schemas import api
+from schemas.errors import AuthenticationError, RoomlogError, ValidationError
+from schemas.events import MemberRemoved, MessageSent, RecordedEvent
+from schemas.realtime import (
+    AckFrame,
+    ClientFrame,
+    ErrorFrame,
+    EventFrame,
+    Ping,
+    Pong,
+    PresenceSignal,
+    Resync,
+    Send,
+    Sent,
+    Shutdown,
+    Sync,
+    Synced,
+    TypingSignal,
+    TypingStart,
+    TypingStop,
+)
+from service.auth import Principal
+from service.errors import error_response
+from service.http import field_of
+from service.hub import Hub
+from service.messaging import record_ack, send_message
+
+if TYPE_CHECKING:
+    from service.runtime import Runtime
+
+log = structlog.get_logger("roomlog.gateway")
+
+_frames = msgspec.json.Decoder(ClientFrame)
+_encoder = msgspec.json.Encoder()
+CATCH_UP_PAGE = 1000
+# Close code telling the client to reconnect and sync again (application range 4000-4999).
+CLOSE_RESYNC = 4008
+CLOSE_SHUTDOWN = 4009
+
+
+def event_frame(event: RecordedEvent) -> EventFrame:
+    """The frame a client gets for a room event."""
+    data: dict[str, Any] = msgspec.to_builtins(event.event)
+    data.pop("type", None)
+    kind = "message.new" if isinstance(event.event, MessageSent) else event.type
+    return EventFrame(type=kind, room_id=event.stream_id, seq=event.seq, actor=event.metadata.actor,
+                      created_at=event.created_at, data=data)
+
+
+class Connection:
+    """One client socket: its subscriptions, the last seq it has of each room, and its work queue."""
+
+    def __init__(self, ws: WebSocket, principal: Principal, runtime: Runtime, hub: Hub) -> None:
+        self.ws = ws
+        self.principal = principal
+        self.tenant_id = principal.tenant_id
+        self.user_id = principal.user_id
+        self.runtime = runtime
+        self.hub = hub
+        self.rooms: dict[str, int] = {}
+        self.queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=runtime.settings.ws_queue_size)
+        self.overflowed = False
+
+    # --- called by the hub; never blocks ------------------------------------------------------
+    def offer_event(self, event: RecordedEvent) -> None:
+        self._offer(("event", event))
+
+    def offer_frame(self, frame: msgspec.Struct, *, room_id: str | None = None) -> None:
+        self._offer(("frame", frame))
+
+    def _offer(self, item: tuple[str, Any]) -> None:
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            # Too far behind: stop queueing and tell the client to resync from what it has.
+            self.overflowed = True
+            with contextlib.suppress(asyncio.QueueFull):
+                self.queue.get_nowait()
+                self.queue.put_nowait(("overflow", None))
+
+    # --- the connection's own task ------------------------------------------------------------
+    async def pump(self) -> None:
+        """Work through the queue until the socket closes."""
+        while True:
+            kind, item = await self.queue.get()
+            if kind == "event":
+                await self._deliver(item)
+            elif kind == "frame":
+                await self.send(item)
+            elif kind == "sync":
+                await self._sync(item)
+            elif kind == "overflow":
+                await self.send(Resync(rooms=dict(self.rooms)))
+                await self.ws.close(code=CLOSE_RESYNC)
+                return
+            elif kind == "close":
+                return
+
+    async def send(self, frame: msgspec.Struct) -> None:
+        """Write one frame; only the pump task calls this, so writes never interleave."""
+        await self.ws.send_text(_encoder.encode(frame).decode())
+
+    async def reply(self, frame: msgspec.Struct) -> None:
+        """Queue a frame behind everything already queued for this client."""
+        await self.queue.put(("frame", frame))
+
+    async def _sync(self, frame: Sync) -> None:
+        for room_id, last_seq in frame.rooms.items():
+            exists, role = await access_of(self.runtime.pool, self.tenant_id, room_id, self.user_id)
+            error = membership_error(MemberOf(self.tenant_id, room_id, self.user_id), exists, role)
+            if error is not None:
+                await self.send(ErrorFrame(code=error.code, message=error.message, room_id=room_id))
+                continue
+            # Subscribe before reading the log: live events queue up behind this sync and are
+            # then dropped or delivered by seq, so nothing falls between the read and the live feed.
+            self.hub.subscribe(self, room_id)
+            self.rooms[room_id] = last_seq
+            await self._catch_up(room_id)
+        await self.send(Synced(rooms={r: self.rooms[r] for r in frame.rooms if r in self.rooms}))
+        await self.hub.publish_presence(
+            self.tenant_id, PresenceSignal(user_id=self.user_id, status="online", rooms=list(self.rooms))
+        )
+
+    async def _catch_up(self, room_id: str, until: int | None = None) -> None:
+        while room_id in self.rooms:
+            after = self.rooms[room_id]
+            if until is not None and after >= until:
+                return
+            events = await read_stream(self.runtime.pool, room_id, after_seq=after, limit=CATCH_UP_PAGE)
+            for event in events:
+                if room_id not in self.rooms:
+                    return
+                await self._send_event(event)
+            if len(events) < CATCH_UP_PAGE:
+                return
+
+    async def _deliver(self, event: RecordedEvent) -> None:
+        room_id = event.stream_id
+        have = self.rooms.get(room_id)
+        if have is None or event.seq <= have:
+            return
+        if event.seq > have + 1:
+            await self._catch_up(room_id, until=event.seq - 1)
+            if self.rooms.get(room_id, event.seq) >= event.seq:
+                return
+        await self._send_event(event)
+
+    async def _send_event(self, event: RecordedEvent) -> None:
+        room_id = event.stream_id
+        await self.send(event_frame(event))
+        self.rooms[room_id] = event.seq
+        if isinstance(event.event, MemberRemoved) and event.event.user_id == self.user_id:
+            # Removed: this was the last event of the room this user may see.
+            del self.rooms[room_id]
+            self.hub.unsubscribe(self, room_id)
+
+    # --- frames from the client ---------------------------------------------------------------
+    async def handle(self, raw: str | bytes) -> None:
+        """Act on one client frame; errors go back as error frames, never close the socket."""
+        try:
+            frame = _frames.decode(raw)
+        except msgspec.ValidationError as exc:
+            await self.reply(ErrorFrame(code=ValidationError.code, message=str(exc).split(" - at ")[0],
+                                        field=field_of(str(exc))))
+            return
+        except msgspec.DecodeError:
+            await self.reply(ErrorFrame(code=ValidationError.code, message="frame is not valid JSON"))
+            return
+        try:
+            await self._act(frame)
+        except RoomlogError as exc:
+            await self.reply(ErrorFrame(
+                code=exc.code, message=exc.message, field=exc.field,
+                room_id=getattr(frame, "room_id", None), client_msg_id=getattr(frame, "client_msg_id", None),
+            ))
+
+    async def _act(self, frame: ClientFrame) -> None:
+        if isinstance(frame, Sync):
+            await self.queue.put(("sync", frame))
+        elif isinstance(frame, Send):
+            cmd = api.SendMessage(content=frame.content, meta=frame.meta, client_msg_id=frame.client_msg_id)
+            sent = await send_message(self.runtime, self.principal, frame.room_id, cmd)
+            await self.reply(Sent(
+                client_msg_id=frame.client_msg_id, message_id=sent.result.message_id, room_id=frame.room_id,
+                seq=sent.result.seq, created_at=sent.result.created_at, duplicate=sent.duplicate,
+            ))
+        elif isinstance(frame, AckFrame):
+            await record_ack(self.runtime, self.principal, frame.room_id, frame.seq)
+        elif isinstance(frame, TypingStart | TypingStop):
+            if frame.room_id not in self.rooms:
+                raise ValidationError("sync the room before sending typing signals", field="room_id")
+            await self.hub.publish_typing(self.tenant_id, TypingSignal(
+                room_id=frame.room_id, user_id=self.user_id, typing=isinstance(frame, TypingStart)))
+        elif isinstance(frame, Ping):
+            await self.reply(Pong())
+
+
+async def websocket_endpoint(ws: WebSocket) -> None:
+    """Authenticate by `?token=`, then serve the connection until either side closes."""
+    runtime: Runtime = ws.app.state.runtime
+    hub = runtime.realtime.hub
+    try:
+        claims = runtime.auth.signer.verify(ws.query_params.get("token", ""), token_type="ws")
+    except AuthenticationError as exc:
+        await ws.send_denial_response(error_response(401, exc.code, exc.message))
+        return
+    role = claims.role if claims.role in ("member", "agent", "admin") else "member"
+    principal = Principal(tenant_id=claims.tenant_id, user_id=claims.user_id, role=role, via="jwt")  # type: ignore[arg-type]
+    await ws.accept()
+    conn = Connection(ws, principal, runtime, hub)
+    hub.connect(conn)
+    pump = asyncio.create_task(conn.pump())
+    try:
+        while True:
+            receiver = asyncio.ensure_future(ws.receive())
+            done, _ = await asyncio.wait({receiver, pump}, return_when=asyncio.FIRST_COMPLETED)
+            if pump in done:
+                receiver.cancel()
+                break
+            message = receiver.result()
+            if message["type"] == "websocket.disconnect":
+                break
+            await conn.handle(message.get("text") or message.get("bytes") or b"")
+    except WebSocketDisconnect:
+        pass
+    finally:
+        pump.cancel()
+        with contextlib.suppress(BaseException):
+            await pump
+        rooms = list(conn.rooms)
+        if hub.disconnect(conn, rooms):
+            await hub.publish_presence(
+                conn.tenant_id, PresenceSignal(user_id=conn.user_id, status="offline", rooms=rooms)
+            )
+        if ws.application_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await ws.close()
+
+
+async def announce_shutdown(hub: Hub, *, reconnect_after_ms: int = 1000) -> None:
+    """Tell every local client to reconnect elsewhere, then close their sockets."""
+    for conn in hub.connections():
+        if isinstance(conn, Connection):
+            with contextlib.suppress(Exception):
+                await conn.send(Shutdown(reconnect_after_ms=reconnect_after_ms))
+                await conn.ws.close(code=CLOSE_SHUTDOWN)

@@ -1,0 +1,160 @@
+"""The instance's fan-out hub: takes committed events from JetStream and hands them to local connections.
+
+Every instance reads the whole EVENTS stream with an ordered consumer (starting at new messages: a
+connection catches up on the past from PostgreSQL, not from NATS) and offers each event to the
+connections subscribed to its room. Offering never waits on a client: a connection whose queue is
+full is told to resync, so one slow client never holds up the rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+from typing import Protocol
+
+import msgspec
+import structlog
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js.api import DeliverPolicy
+
+from schemas.events import AckRecorded, RecordedEvent
+from schemas.realtime import AckReceived, Presence, PresenceSignal, Typing, TypingSignal
+from service.jetstream import EVENTS_STREAM, presence_subject, typing_subject
+
+log = structlog.get_logger("roomlog.hub")
+
+_recorded = msgspec.json.Decoder(RecordedEvent)
+_typing = msgspec.json.Decoder(TypingSignal)
+_presence = msgspec.json.Decoder(PresenceSignal)
+_encoder = msgspec.json.Encoder()
+
+
+class Subscriber(Protocol):
+    """A live connection as the hub sees it."""
+
+    tenant_id: str
+    user_id: str
+
+    def offer_event(self, event: RecordedEvent) -> None: ...
+
+    def offer_frame(self, frame: msgspec.Struct, *, room_id: str | None = None) -> None: ...
+
+
+class Hub:
+    """Who is connected to this instance and subscribed to which room."""
+
+    def __init__(self) -> None:
+        self._rooms: dict[str, set[Subscriber]] = defaultdict(set)
+        self._users: dict[tuple[str, str], set[Subscriber]] = defaultdict(set)
+        self._subs: list[Subscription] = []
+        self._nc: NatsClient | None = None
+        self.delivered = 0
+
+    # --- connections -------------------------------------------------------------------------
+    def connect(self, conn: Subscriber) -> bool:
+        """Register a connection; True when it is the user's first on this instance."""
+        peers = self._users[(conn.tenant_id, conn.user_id)]
+        peers.add(conn)
+        return len(peers) == 1
+
+    def disconnect(self, conn: Subscriber, rooms: list[str]) -> bool:
+        """Forget a connection; True when it was the user's last on this instance."""
+        for room_id in rooms:
+            self.unsubscribe(conn, room_id)
+        key = (conn.tenant_id, conn.user_id)
+        peers = self._users.get(key, set())
+        peers.discard(conn)
+        if not peers:
+            self._users.pop(key, None)
+            return True
+        return False
+
+    def subscribe(self, conn: Subscriber, room_id: str) -> None:
+        self._rooms[room_id].add(conn)
+
+    def unsubscribe(self, conn: Subscriber, room_id: str) -> None:
+        subscribers = self._rooms.get(room_id)
+        if subscribers is not None:
+            subscribers.discard(conn)
+            if not subscribers:
+                del self._rooms[room_id]
+
+    def connections(self) -> list[Subscriber]:
+        return [c for peers in self._users.values() for c in peers]
+
+    def is_online(self, tenant_id: str, user_id: str) -> bool:
+        return (tenant_id, user_id) in self._users
+
+    # --- intake --------------------------------------------------------------------------------
+    async def start(self, nc: NatsClient) -> None:
+        """Start reading committed events and ephemeral signals from NATS."""
+        self._nc = nc
+        js = nc.jetstream()
+        self._subs = [
+            await js.subscribe(
+                "rl.>", stream=EVENTS_STREAM, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW,
+                cb=self._on_event, pending_msgs_limit=-1,
+            ),
+            await nc.subscribe("rlx.*.typing.*", cb=self._on_typing),
+            await nc.subscribe("rlx.*.presence", cb=self._on_presence),
+        ]
+
+    async def stop(self) -> None:
+        for sub in self._subs:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        self._subs = []
+
+    async def publish_typing(self, tenant_id: str, signal: TypingSignal) -> None:
+        if self._nc is not None and self._nc.is_connected:
+            await self._nc.publish(typing_subject(tenant_id, signal.room_id), _encoder.encode(signal))
+
+    async def publish_presence(self, tenant_id: str, signal: PresenceSignal) -> None:
+        if self._nc is not None and self._nc.is_connected:
+            await self._nc.publish(presence_subject(tenant_id), _encoder.encode(signal))
+
+    async def _on_event(self, msg: Msg) -> None:
+        try:
+            event = _recorded.decode(msg.data)
+        except msgspec.DecodeError:
+            log.error("undecodable event on NATS", subject=msg.subject)
+            return
+        self.dispatch(event)
+
+    def dispatch(self, event: RecordedEvent) -> None:
+        """Offer a committed event to every local connection entitled to it."""
+        if isinstance(event.event, AckRecorded):
+            ack = event.event
+            user_id = event.metadata.actor or ""
+            frame = AckReceived(room_id=ack.room_id, user_id=user_id, seq=ack.seq)
+            for conn in self._in_room(event.tenant_id, ack.room_id):
+                conn.offer_frame(frame, room_id=ack.room_id)
+            return
+        for conn in self._in_room(event.tenant_id, event.stream_id):
+            conn.offer_event(event)
+            self.delivered += 1
+
+    async def _on_typing(self, msg: Msg) -> None:
+        tenant_id = msg.subject.split(".")[1]
+        signal = _typing.decode(msg.data)
+        frame = Typing(room_id=signal.room_id, user_id=signal.user_id, typing=signal.typing)
+        for conn in self._in_room(tenant_id, signal.room_id):
+            if conn.user_id != signal.user_id:
+                conn.offer_frame(frame, room_id=signal.room_id)
+
+    async def _on_presence(self, msg: Msg) -> None:
+        tenant_id = msg.subject.split(".")[1]
+        signal = _presence.decode(msg.data)
+        frame = Presence(user_id=signal.user_id, status=signal.status)
+        told: set[Subscriber] = set()
+        for room_id in signal.rooms:
+            for conn in self._in_room(tenant_id, room_id):
+                if conn not in told and conn.user_id != signal.user_id:
+                    told.add(conn)
+                    conn.offer_frame(frame)
+
+    def _in_room(self, tenant_id: str, room_id: str) -> list[Subscriber]:
+        return [c for c in self._rooms.get(room_id, ()) if c.tenant_id == tenant_id]
+

@@ -1,0 +1,119 @@
+"""NATS naming and JetStream configuration, all in one place and applied idempotently at start-up.
+
+Subjects:
+- `rl.<tenant>.room.<room_id>` — committed room events (stored in the EVENTS stream)
+- `rl.<tenant>.user.<user>` — committed events of a user's own stream: acks, blocks, subscriptions
+- `rl.<tenant>.notify` — committed notifications
+- `rlx.<tenant>.typing.<room_id>`, `rlx.<tenant>.presence` — ephemeral signals, plain NATS, never stored
+- `rld.<tenant>.<kind>` — delivery jobs (webhooks) in the DELIVERIES work queue
+"""
+
+from __future__ import annotations
+
+import re
+
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import BadRequestError, NotFoundError
+
+from schemas.config import Settings
+from schemas.events import RecordedEvent
+
+EVENTS_STREAM = "ROOMLOG_EVENTS"
+DELIVERIES_STREAM = "ROOMLOG_DELIVERIES"
+WEBHOOK_CONSUMER = "webhooks"
+# Re-publishes of one position within this window are dropped by JetStream (Nats-Msg-Id = position).
+DUPLICATE_WINDOW_SECONDS = 15 * 60
+
+_SAFE_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def token(value: str) -> str:
+    """A string made safe as one subject token (user ids may hold '.', '*', '>' or spaces)."""
+    return value if _SAFE_TOKEN.match(value) else "~" + value.encode().hex()
+
+
+def event_subject(event: RecordedEvent) -> str:
+    """Where a committed event is published."""
+    stream_id = event.stream_id
+    if stream_id.startswith("room_"):
+        return f"rl.{event.tenant_id}.room.{stream_id}"
+    if stream_id.startswith("user:"):
+        return f"rl.{event.tenant_id}.user.{token(stream_id.split(':', 2)[2])}"
+    if stream_id.startswith("notifications:"):
+        return f"rl.{event.tenant_id}.notify"
+    return f"rl.{event.tenant_id}.other.{token(stream_id)}"
+
+
+def typing_subject(tenant_id: str, room_id: str) -> str:
+    return f"rlx.{tenant_id}.typing.{room_id}"
+
+
+def presence_subject(tenant_id: str) -> str:
+    return f"rlx.{tenant_id}.presence"
+
+
+def delivery_subject(tenant_id: str, kind: str) -> str:
+    return f"rld.{tenant_id}.{kind}"
+
+
+def events_stream(settings: Settings) -> StreamConfig:
+    """The stream every committed event goes to; the log in PostgreSQL stays the source of truth."""
+    return StreamConfig(
+        name=EVENTS_STREAM,
+        subjects=["rl.>"],
+        retention=RetentionPolicy.LIMITS,
+        max_age=float(settings.events_max_age_seconds),
+        storage=StorageType.FILE,
+        num_replicas=settings.nats_replicas,
+        duplicate_window=float(DUPLICATE_WINDOW_SECONDS),
+        discard=DiscardPolicy.OLD,
+    )
+
+
+def deliveries_stream(settings: Settings) -> StreamConfig:
+    """Work queue of delivery jobs: a job leaves the stream once a consumer acked it."""
+    return StreamConfig(
+        name=DELIVERIES_STREAM,
+        subjects=["rld.>"],
+        retention=RetentionPolicy.WORK_QUEUE,
+        storage=StorageType.FILE,
+        num_replicas=settings.nats_replicas,
+        duplicate_window=float(DUPLICATE_WINDOW_SECONDS),
+    )
+
+
+def webhook_consumer(settings: Settings) -> ConsumerConfig:
+    """Durable, explicitly acked, retried with backoff; after max_deliver a job is a dead letter."""
+    backoff = list(settings.webhook_backoff)[: max(settings.webhook_max_deliver - 1, 1)]
+    return ConsumerConfig(
+        durable_name=WEBHOOK_CONSUMER,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=max(settings.webhook_timeout_seconds * 2, backoff[0] if backoff else 1.0),
+        max_deliver=settings.webhook_max_deliver,
+        backoff=backoff or None,
+        filter_subject="rld.>",
+        max_ack_pending=1000,
+    )
+
+
+async def ensure_jetstream(js: JetStreamContext, settings: Settings) -> None:
+    """Create or update the streams and the durable consumer; safe to run on every start of every instance."""
+    for config in (events_stream(settings), deliveries_stream(settings)):
+        try:
+            await js.update_stream(config)
+        except NotFoundError:
+            try:
+                await js.add_stream(config)
+            except BadRequestError:
+                await js.update_stream(config)  # another instance created it in between
+    await js.add_consumer(DELIVERIES_STREAM, webhook_consumer(settings))

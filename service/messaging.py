@@ -1,0 +1,69 @@
+"""Sending messages and recording acks: one implementation for the REST routes and the WebSocket gateway."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from eventstore.append import StreamNotFound
+from projections.guards import MemberOf, membership_error
+from projections.receipts import ack_state
+from projections.streams import user_stream
+from schemas import api
+from schemas.errors import RoomNotFound
+from schemas.events import MessageSent
+from service.auth import Principal
+from service.commands import metadata_for, retry_on_conflict
+from service.domain.acks import decide_ack
+from service.domain.messages import decide_send, send_idempotency_key
+from service.tenants import new_id
+
+if TYPE_CHECKING:
+    from service.runtime import Runtime
+
+@dataclass(frozen=True)
+class Sent:
+    result: api.SendResult
+    duplicate: bool
+
+
+async def send_message(runtime: Runtime, principal: Principal, room_id: str, cmd: api.SendMessage) -> Sent:
+    """Append a message to a room (or return the first result of a retried client_msg_id)."""
+    event = decide_send(principal.user_id, cmd, new_id("msg"))
+    try:
+        # Membership is checked under the room's lock, in the same transaction as the write.
+        result = await runtime.appender.append(
+            room_id, [event], tenant_id=principal.tenant_id, metadata=metadata_for(principal),
+            idempotency_key=send_idempotency_key(principal.user_id, cmd.client_msg_id),
+            guard=MemberOf(principal.tenant_id, room_id, principal.user_id),
+        )
+    except StreamNotFound:
+        raise RoomNotFound("room not found", field="room_id") from None
+    sent = result.events[0]
+    assert isinstance(sent.event, MessageSent)
+    return Sent(
+        api.SendResult(message_id=sent.event.message_id, seq=sent.seq, created_at=sent.created_at),
+        duplicate=result.duplicate,
+    )
+
+
+async def record_ack(runtime: Runtime, principal: Principal, room_id: str, seq: int) -> None:
+    """Move the caller's delivered position in a room forward to `seq` (never backwards)."""
+    stream_id = user_stream(principal.tenant_id, principal.user_id)
+    guard = MemberOf(principal.tenant_id, room_id, principal.user_id)
+
+    async def attempt() -> None:
+        row = await ack_state(runtime.pool, principal.tenant_id, principal.user_id, stream_id, room_id)
+        if row is None:
+            raise RoomNotFound("room not found", field="room_id")
+        error = membership_error(guard, True, row["role"])
+        if error is not None:
+            raise error
+        events = decide_ack(room_id, seq, room_last_seq=row["room_last_seq"], acked_seq=row["acked_seq"])
+        if events:
+            await runtime.appender.append(
+                stream_id, events, tenant_id=principal.tenant_id, metadata=metadata_for(principal),
+                expected_seq=row["user_last_seq"], create_stream=True, guard=guard,
+            )
+
+    await retry_on_conflict(attempt)

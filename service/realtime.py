@@ -1,0 +1,58 @@
+"""Real-time delivery for one instance: JetStream set-up, the relay, and the fan-out hub."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+import structlog
+
+from eventstore.relay import Relay
+from schemas.config import Settings
+from service.gateway import announce_shutdown
+from service.hub import Hub
+from service.jetstream import ensure_jetstream, event_subject
+
+if TYPE_CHECKING:
+    from service.runtime import NatsLink
+
+log = structlog.get_logger("roomlog.realtime")
+
+
+class Realtime:
+    """Starts once NATS is reachable (it may come up after the service) and stops cleanly."""
+
+    def __init__(self, settings: Settings, nats: NatsLink) -> None:
+        self.settings = settings
+        self.nats = nats
+        self.hub = Hub()
+        self.relay: Relay | None = None
+        self.ready = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        """Begin in the background: wait for NATS, configure JetStream, start relay and hub."""
+        self._tasks.append(asyncio.create_task(self._start(), name="realtime-start"))
+
+    async def _start(self) -> None:
+        await self.nats.ready.wait()
+        client = self.nats.client
+        assert client is not None and self.settings.database_url is not None
+        js = client.jetstream()
+        await ensure_jetstream(js, self.settings)
+        await self.hub.start(client)
+        self.relay = Relay(self.settings.database_url, js, event_subject)
+        self._tasks.append(asyncio.create_task(self.relay.run(), name="relay"))
+        self.ready.set()
+        log.info("realtime delivery ready")
+
+    async def stop(self) -> None:
+        """Tell clients to reconnect elsewhere, then stop the relay and the hub."""
+        await announce_shutdown(self.hub)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        await self.hub.stop()
