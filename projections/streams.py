@@ -11,3 +11,13 @@ def user_stream(tenant_id: str, user_id: str) -> str:
 def user_of_stream(stream_id: str) -> str:
     """The user id a user stream belongs to."""
     return stream_id.split(":", 2)[2]
+
+
+def notifications_stream(tenant_id: str) -> str:
+    """The stream of a tenant's notifications."""
+    return f"notifications:{tenant_id}"
+
+
+def deliveries_stream(tenant_id: str) -> str:
+    """The stream of a tenant's failed, retried and discarded deliveries (dead letters)."""
+    return f"deliveries:{tenant_id}"

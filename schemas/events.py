@@ -69,8 +69,55 @@ class UserUnblocked(_Event, tag="user.unblocked"):
     user_id: str
 
 
+class NotificationSent(_Event, tag="notification.sent"):
+    """A tenant backend notified users (directly, a room's members, or a topic's subscribers)."""
+
+    notification_id: str
+    topic: str
+    payload: dict[str, Any]
+    user_ids: list[str] = []
+    room_id: str | None = None
+    topic_subscribers: bool = False
+
+
+class SubscriptionAdded(_Event, tag="subscription.added"):
+    topic: str
+
+
+class SubscriptionRemoved(_Event, tag="subscription.removed"):
+    topic: str
+
+
+class DeliveryFailed(_Event, tag="delivery.failed"):
+    """A delivery that must be confirmed (a webhook call) ran out of attempts: a dead letter."""
+
+    delivery_id: str
+    kind: Literal["message", "notification"]
+    user_id: str
+    attempts: int
+    last_attempt_at: datetime
+    error: str
+    webhook_id: str | None = None
+    room_id: str | None = None
+    message_id: str | None = None
+    notification_id: str | None = None
+    topic: str | None = None
+    job: dict[str, Any] | None = None  # what to send again on retry
+
+
+class DeliveryRetried(_Event, tag="delivery.retried"):
+    delivery_id: str
+    by: str
+
+
+class DeliveryDiscarded(_Event, tag="delivery.discarded"):
+    delivery_id: str
+    by: str
+
+
 Event = (
     RoomCreated | MemberJoined | MemberRemoved | RoomUpdated | MessageSent | AckRecorded | UserBlocked | UserUnblocked
+    | NotificationSent | SubscriptionAdded | SubscriptionRemoved | DeliveryFailed | DeliveryRetried | DeliveryDiscarded
 )
 
 ROOM_EVENT_TYPES = frozenset({"room.created", "member.joined", "member.removed", "room.updated", "message.sent"})
@@ -102,7 +149,8 @@ class RecordedEvent(msgspec.Struct, frozen=True):
 _TAGS: dict[type, str] = {
     cls: cls.__struct_config__.tag  # type: ignore[misc]
     for cls in (RoomCreated, MemberJoined, MemberRemoved, RoomUpdated, MessageSent, AckRecorded, UserBlocked,
-                UserUnblocked)
+                UserUnblocked, NotificationSent, SubscriptionAdded, SubscriptionRemoved, DeliveryFailed,
+                DeliveryRetried, DeliveryDiscarded)
 }
 
 

@@ -231,6 +231,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     await ws.accept()
     conn = Connection(ws, principal, runtime, hub)
     hub.connect(conn)
+    await runtime.realtime.presence.connected(conn.tenant_id, conn.user_id)
     pump = asyncio.create_task(conn.pump())
     try:
         while True:
@@ -250,6 +251,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         with contextlib.suppress(BaseException):
             await pump
         rooms = list(conn.rooms)
+        await runtime.realtime.presence.disconnected(conn.tenant_id, conn.user_id)
         if hub.disconnect(conn, rooms):
             await hub.publish_presence(
                 conn.tenant_id, PresenceSignal(user_id=conn.user_id, status="offline", rooms=rooms)

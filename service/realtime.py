@@ -13,6 +13,7 @@ from schemas.config import Settings
 from service.gateway import announce_shutdown
 from service.hub import Hub
 from service.jetstream import ensure_jetstream, event_subject
+from service.presence import PresenceTracker
 
 if TYPE_CHECKING:
     from service.runtime import NatsLink
@@ -27,6 +28,7 @@ class Realtime:
         self.settings = settings
         self.nats = nats
         self.hub = Hub()
+        self.presence = PresenceTracker()
         self.relay: Relay | None = None
         self.ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -42,6 +44,7 @@ class Realtime:
         js = client.jetstream()
         await ensure_jetstream(js, self.settings)
         await self.hub.start(client)
+        await self.presence.start(client)
         self.relay = Relay(self.settings.database_url, js, event_subject)
         self._tasks.append(asyncio.create_task(self.relay.run(), name="relay"))
         self.ready.set()
@@ -56,3 +59,4 @@ class Realtime:
             with contextlib.suppress(BaseException):
                 await task
         await self.hub.stop()
+        await self.presence.stop()
