@@ -13,6 +13,7 @@ from projections.members import MembersProjection
 from projections.messages import MessagesProjection
 from projections.receipts import ReceiptsProjection
 from projections.rooms import RoomsProjection
+from projections.subscriptions import SubscriptionsProjection
 from schemas.errors import RoomlogError
 from schemas.events import RecordedEvent
 
@@ -22,6 +23,7 @@ INLINE_PROJECTIONS: tuple[Projection, ...] = (
     MessagesProjection(),
     ReceiptsProjection(),
     BlocksProjection(),
+    SubscriptionsProjection(),
 )
 
 

@@ -15,8 +15,19 @@ from service.endpoints import Endpoint, routes
 from service.errors import EXCEPTION_HANDLERS
 from service.gateway import websocket_endpoint
 from service.logs import configure_logging
-from service.middleware import AccessLog, BodyLimit
-from service.routes import acks, api_keys, auth, health, messages, rooms, tenants_admin, tokens, users
+from service.middleware import AccessLog, BodyLimit, RateLimitHeaders
+from service.routes import (
+    acks,
+    api_keys,
+    auth,
+    health,
+    messages,
+    notifications,
+    rooms,
+    tenants_admin,
+    tokens,
+    users,
+)
 from service.routes.openapi import openapi_endpoint
 from service.runtime import Runtime, start_runtime, stop_runtime
 
@@ -28,6 +39,7 @@ _API = [
     *messages.ENDPOINTS,
     *acks.ENDPOINTS,
     *tokens.ENDPOINTS,
+    *notifications.ENDPOINTS,
     *users.ENDPOINTS,
     *api_keys.ENDPOINTS,
     *tenants_admin.ENDPOINTS,
@@ -54,6 +66,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlet
         middleware=[
             Middleware(AccessLog, enabled=settings.access_log),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+            Middleware(RateLimitHeaders),
         ],
         lifespan=lifespan,
     )

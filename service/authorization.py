@@ -42,7 +42,7 @@ _ADMINS = ("admin", "platform")
 Action = Literal[
     "room.create", "room.read", "message.send", "ack.send", "room.update", "member.add", "member.remove",
     "member.leave", "users.read", "users.manage", "blocks.manage", "api_keys.manage", "webhooks.manage",
-    "dead_letters.read", "dead_letters.manage", "tenant.settings",
+    "dead_letters.read", "dead_letters.manage", "tenant.settings", "notifications.send", "subscriptions.manage",
 ]
 
 ACTIONS: dict[str, Rule] = {
@@ -57,6 +57,9 @@ ACTIONS: dict[str, Rule] = {
     "member.add": _rule(("admin",), ("admin",), NotRoomAdmin, "only room admins may add members"),
     "member.remove": _rule(("admin",), ("admin",), NotRoomAdmin, "only room admins may remove others"),
     "users.read": _rule(_ANYONE, (), Forbidden, "you may not list users"),
+    "subscriptions.manage": _rule(_ANYONE, (), Forbidden, "you may not subscribe to topics"),
+    # Notifications come from the tenant's backend or staff, not from end users to each other.
+    "notifications.send": _rule(("agent", "admin"), (), Forbidden, "only agents and admins may send notifications"),
     "blocks.manage": _rule(_ANYONE, (), Forbidden, "you may not block users"),
     "users.manage": _rule(_ADMINS, (), NotTenantAdmin, "only tenant admins may manage users"),
     "api_keys.manage": _rule(_ADMINS, (), NotTenantAdmin, "only tenant admins may manage API keys"),

@@ -19,7 +19,10 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js.api import DeliverPolicy
 
-from schemas.events import AckRecorded, RecordedEvent
+from eventstore.types import Queryable
+from projections.subscriptions import notification_targets
+from schemas.events import AckRecorded, NotificationSent, RecordedEvent
+from schemas.notifications import NotificationFrame
 from schemas.realtime import AckReceived, Presence, PresenceSignal, Typing, TypingSignal
 from service.jetstream import EVENTS_STREAM, presence_subject, typing_subject
 
@@ -45,7 +48,8 @@ class Subscriber(Protocol):
 class Hub:
     """Who is connected to this instance and subscribed to which room."""
 
-    def __init__(self) -> None:
+    def __init__(self, db: Queryable) -> None:
+        self._db = db
         self._rooms: dict[str, set[Subscriber]] = defaultdict(set)
         self._users: dict[tuple[str, str], set[Subscriber]] = defaultdict(set)
         self._subs: list[Subscription] = []
@@ -121,7 +125,10 @@ class Hub:
         except msgspec.DecodeError:
             log.error("undecodable event on NATS", subject=msg.subject)
             return
-        self.dispatch(event)
+        if isinstance(event.event, NotificationSent):
+            await self._notify(event)
+        else:
+            self.dispatch(event)
 
     def dispatch(self, event: RecordedEvent) -> None:
         """Offer a committed event to every local connection entitled to it."""
@@ -135,6 +142,22 @@ class Hub:
         for conn in self._in_room(event.tenant_id, event.stream_id):
             conn.offer_event(event)
             self.delivered += 1
+
+    async def _notify(self, event: RecordedEvent) -> None:
+        n = event.event
+        assert isinstance(n, NotificationSent)
+        # Resolving rooms and topics costs a query: skip it when nobody of the tenant is connected here.
+        if not any(tenant == event.tenant_id for tenant, _ in self._users):
+            return
+        users = await notification_targets(
+            self._db, event.tenant_id, user_ids=n.user_ids, room_id=n.room_id,
+            topic=n.topic if n.topic_subscribers else None,
+        )
+        frame = NotificationFrame(notification_id=n.notification_id, topic=n.topic, payload=n.payload,
+                                  created_at=event.created_at)
+        for user_id in users:
+            for conn in self._users.get((event.tenant_id, user_id), ()):
+                conn.offer_frame(frame)
 
     async def _on_typing(self, msg: Msg) -> None:
         tenant_id = msg.subject.split(".")[1]

@@ -21,7 +21,8 @@ from nats.aio.subscription import Subscription
 
 HEARTBEAT_SECONDS = 5.0
 EXPIRY_SECONDS = 3 * HEARTBEAT_SECONDS
-_SUBJECT = "rlx.cluster.presence"
+# Not under "rlx.<tenant>..." so no per-tenant subscriber ever matches it.
+_SUBJECT = "rlc.presence"
 
 UserKey = tuple[str, str]  # (tenant_id, user_id)
 

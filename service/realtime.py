@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from eventstore.relay import Relay
+from eventstore.types import Queryable
 from schemas.config import Settings
 from service.gateway import announce_shutdown
 from service.hub import Hub
@@ -24,10 +25,10 @@ log = structlog.get_logger("roomlog.realtime")
 class Realtime:
     """Starts once NATS is reachable (it may come up after the service) and stops cleanly."""
 
-    def __init__(self, settings: Settings, nats: NatsLink) -> None:
+    def __init__(self, settings: Settings, nats: NatsLink, db: Queryable) -> None:
         self.settings = settings
         self.nats = nats
-        self.hub = Hub()
+        self.hub = Hub(db)
         self.presence = PresenceTracker()
         self.relay: Relay | None = None
         self.ready = asyncio.Event()

@@ -16,6 +16,7 @@ from eventstore import Appender, migrate
 from projections import InlineProjections, ensure_projections
 from schemas.config import Settings
 from service.auth import Authenticator
+from service.ratelimit import RateLimiter
 from service.realtime import Realtime
 from service.tokens import TokenSigner, parse_keys, stored_signing_keys
 
@@ -32,6 +33,7 @@ class Runtime:
     auth: Authenticator
     nats: NatsLink
     realtime: Realtime
+    limiter: RateLimiter
     monotonic: Clock = time.monotonic
     started_at: float = field(default_factory=time.monotonic)
 
@@ -119,9 +121,14 @@ async def start_runtime(settings: Settings) -> Runtime:
     )
     link = NatsLink(settings.nats_url)
     await link.start()
-    realtime = Realtime(settings, link)
+    realtime = Realtime(settings, link, pool)
     realtime.start()
-    return Runtime(settings=settings, pool=pool, appender=appender, auth=auth, nats=link, realtime=realtime)
+    limiter = RateLimiter(
+        pool, default_requests=settings.default_rate_limit, default_sends=settings.default_send_rate_limit
+    )
+    return Runtime(
+        settings=settings, pool=pool, appender=appender, auth=auth, nats=link, realtime=realtime, limiter=limiter
+    )
 
 
 async def stop_runtime(runtime: Runtime) -> None:

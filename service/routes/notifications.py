@@ -1,0 +1,90 @@
+"""Notifications (POST /notify) and topic subscriptions: events in the log, delivered like room events."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from projections.rooms import fetch_room
+from projections.streams import notifications_stream, user_stream
+from projections.subscriptions import is_subscribed, topics_of
+from schemas import api
+from schemas.errors import Forbidden, NotFound, RoomNotFound, ValidationError
+from schemas.events import NotificationSent, SubscriptionAdded, SubscriptionRemoved
+from schemas.notifications import NotificationCreated, Notify, Subscribe, Subscription, Topic
+from service.authorization import authorize
+from service.commands import metadata_for
+from service.endpoints import Endpoint
+from service.http import JSON, body_as, caller, runtime_of
+from service.tenants import new_id
+
+
+async def notify(request: Request) -> Response:
+    principal = await caller(request)
+    authorize("notifications.send", principal.role)
+    cmd = await body_as(request, Notify)
+    targets = cmd.targets
+    if not (targets.user_ids or targets.room_id or targets.topic_subscribers):
+        raise ValidationError("name at least one target: user_ids, room_id or topic_subscribers", field="targets")
+    runtime = runtime_of(request)
+    if targets.room_id and await fetch_room(runtime.pool, principal.tenant_id, targets.room_id) is None:
+        raise RoomNotFound("room not found", field="targets.room_id")
+    event = NotificationSent(
+        notification_id=new_id("notif"), topic=cmd.topic, payload=cmd.payload, user_ids=list(targets.user_ids),
+        room_id=targets.room_id, topic_subscribers=targets.topic_subscribers,
+    )
+    result = await runtime.appender.append(
+        notifications_stream(principal.tenant_id), [event], tenant_id=principal.tenant_id,
+        metadata=metadata_for(principal), create_stream=True,
+    )
+    return JSON(NotificationCreated(notification_id=event.notification_id, created_at=result.events[0].created_at),
+                status_code=201)
+
+
+async def subscribe(request: Request) -> Response:
+    principal = await caller(request)
+    authorize("subscriptions.manage", principal.role)
+    cmd = await body_as(request, Subscribe)
+    await _change_subscription(request, cmd.topic, subscribed=True)
+    return JSON(api.Success(), status_code=201)
+
+
+async def unsubscribe(request: Request) -> Response:
+    principal = await caller(request)
+    authorize("subscriptions.manage", principal.role)
+    topic = request.path_params["topic"]
+    if not await is_subscribed(runtime_of(request).pool, principal.tenant_id, principal.user_id, topic):
+        raise NotFound("not subscribed to this topic", field="topic")
+    await _change_subscription(request, topic, subscribed=False)
+    return JSON(api.Success())
+
+
+async def list_subscriptions(request: Request) -> Response:
+    principal = await caller(request)
+    rows = await topics_of(runtime_of(request).pool, principal.tenant_id, principal.user_id)
+    return JSON([Subscription(topic=r["topic"], since=r["since"]) for r in rows])
+
+
+async def _change_subscription(request: Request, topic: Topic, *, subscribed: bool) -> None:
+    principal = await caller(request)
+    runtime = runtime_of(request)
+    # Subscribing twice appends nothing: the read model already says so.
+    if await is_subscribed(runtime.pool, principal.tenant_id, principal.user_id, topic) == subscribed:
+        return
+    event = SubscriptionAdded(topic=topic) if subscribed else SubscriptionRemoved(topic=topic)
+    await runtime.appender.append(
+        user_stream(principal.tenant_id, principal.user_id), [event], tenant_id=principal.tenant_id,
+        metadata=metadata_for(principal), create_stream=True,
+    )
+
+
+ENDPOINTS = [
+    Endpoint("POST", "/notify", notify, "Notify users, a room's members and/or a topic's subscribers",
+             body=Notify, response=NotificationCreated, status=201, errors=(RoomNotFound, Forbidden)),
+    Endpoint("POST", "/subscriptions", subscribe, "Subscribe the caller to a topic", body=Subscribe,
+             response=api.Success, status=201),
+    Endpoint("GET", "/subscriptions", list_subscriptions, "The caller's topic subscriptions",
+             response=list[Subscription]),
+    Endpoint("DELETE", "/subscriptions/{topic}", unsubscribe, "Unsubscribe the caller from a topic",
+             response=api.Success, errors=(NotFound,)),
+]
