@@ -369,6 +369,8 @@ def _worth_retrying_alone(exc: BaseException) -> bool:
 def _translate(exc: BaseException) -> BaseException:
     if isinstance(exc, RoomlogError):
         return exc
+    if isinstance(exc, asyncpg.exceptions.ReadOnlySQLTransactionError):
+        return Unavailable("the database is not accepting writes")
     if isinstance(exc, OSError | asyncpg.InterfaceError | asyncpg.exceptions.CannotConnectNowError
                   | asyncpg.exceptions.AdminShutdownError | asyncpg.exceptions.ConnectionFailureError):
         return Unavailable("the database is not reachable")

@@ -93,9 +93,11 @@ def parse_keys(spec: str) -> dict[str, str]:
 
 async def stored_signing_keys(pool: asyncpg.Pool) -> dict[str, str]:
     """A signing key generated once and kept in the database, shared by every instance using it."""
-    await pool.execute(
-        "INSERT INTO instance_secrets (name, value) VALUES ('jwt', $1) ON CONFLICT (name) DO NOTHING",
-        secrets.token_urlsafe(48),
-    )
     value = await pool.fetchval("SELECT value FROM instance_secrets WHERE name = 'jwt'")
+    if value is None:  # first start; read first so a read-only database with a key still starts
+        await pool.execute(
+            "INSERT INTO instance_secrets (name, value) VALUES ('jwt', $1) ON CONFLICT (name) DO NOTHING",
+            secrets.token_urlsafe(48),
+        )
+        value = await pool.fetchval("SELECT value FROM instance_secrets WHERE name = 'jwt'")
     return {"db1": str(value)}

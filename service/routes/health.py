@@ -35,12 +35,13 @@ async def health(request: Request) -> Response:
 
 async def _db_writable(pool: asyncpg.Pool) -> bool:
     try:
-        # pg_current_xact_id() assigns a transaction id, which a read-only server refuses.
+        # A standby (recovery) or a database set read-only refuses the appends; both show here.
         async with asyncio.timeout(2):
-            await pool.fetchval("SELECT pg_current_xact_id()")
+            return bool(await pool.fetchval(
+                "SELECT current_setting('transaction_read_only') = 'off' AND NOT pg_is_in_recovery()"
+            ))
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
         return False
-    return True
 
 
 ENDPOINTS = [
