@@ -15,7 +15,7 @@ import asyncpg
 import structlog
 
 from eventstore.types import Connection
-from schemas.errors import NotFound, RoomlogError, Unavailable, WrongExpectedSeq
+from schemas.errors import NotFound, RoomlogError, Unavailable, ValidationError, WrongExpectedSeq
 from schemas.events import (
     Event,
     EventMetadata,
@@ -208,7 +208,7 @@ class Appender:
                 # A concurrent writer won a unique key; it has committed now, so the guard will see it.
                 await self._commit(batch, attempt + 1)
             else:
-                _fail_all(batch, _translate(exc))
+                _fail_all(batch, translate_database_error(exc))
             return
         for pending, outcome in zip(batch, outcomes, strict=True):
             if pending.future.done():
@@ -366,11 +366,15 @@ def _worth_retrying_alone(exc: BaseException) -> bool:
     )
 
 
-def _translate(exc: BaseException) -> BaseException:
+def translate_database_error(exc: BaseException) -> BaseException:
+    """The RoomlogError a database failure means for the client, or the exception itself (a bug: 500)."""
     if isinstance(exc, RoomlogError):
         return exc
     if isinstance(exc, asyncpg.exceptions.ReadOnlySQLTransactionError):
         return Unavailable("the database is not accepting writes")
+    if isinstance(exc, asyncpg.exceptions.CharacterNotInRepertoireError
+                  | asyncpg.exceptions.UntranslatableCharacterError):
+        return ValidationError("text contains a character that cannot be stored (such as NUL, \\u0000)")
     if isinstance(exc, OSError | asyncpg.InterfaceError | asyncpg.exceptions.CannotConnectNowError
                   | asyncpg.exceptions.AdminShutdownError | asyncpg.exceptions.ConnectionFailureError):
         return Unavailable("the database is not reachable")

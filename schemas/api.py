@@ -11,7 +11,8 @@ from msgspec import UNSET, UnsetType
 from schemas.events import RoomRole, RoomType
 
 MAX_CONTENT_CHARS = 4000
-UserId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[^\s/]+$")]
+# No spaces, '/' or control characters (PostgreSQL cannot store NUL).
+UserId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[^\s/\x00-\x1f\x7f]+$")]
 ClientMsgId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 RoomName = Annotated[str, msgspec.Meta(max_length=200)]
 # Length is checked by the domain rule so an over-long message gets its own code (MESSAGE_TOO_LONG).

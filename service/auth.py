@@ -24,7 +24,7 @@ from service.tokens import TokenSigner
 TenantRole = Literal["member", "agent", "admin"]
 Role = Literal["member", "agent", "admin", "platform"]
 
-_USER_ID = re.compile(r"^[^\s/]{1,128}$")
+_USER_ID = re.compile(r"^[^\s/\x00-\x1f\x7f]{1,128}$")
 AUTH_CACHE_SECONDS = 5.0
 
 K = TypeVar("K")

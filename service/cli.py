@@ -1,4 +1,4 @@
-"""The `roomlog` command: serve, migrate, tenant create, replay."""
+"""The `roomlog` command: serve, migrate, tenant create, key create|list|revoke, replay."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
@@ -15,9 +16,13 @@ import structlog
 from projections.inline import INLINE_PROJECTIONS, by_name
 from projections.replay import ReplayProgress, replay
 from schemas.config import Settings
+from schemas.errors import NotFound
+from service.auth import AUTH_CACHE_SECONDS
+from service.authorization import TENANT_ROLES
 from service.config import load_settings, settings_env
 from service.embedded import EmbeddedServers
 from service.logs import configure_logging
+from service.routes.api_keys import create_key, list_keys, revoke_key
 from service.runtime import prepare_database
 from service.tenants import create_tenant
 
@@ -62,6 +67,20 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--send-rate-limit", type=int, help="messages/s per user (0 = unlimited; default 20)")
     create.add_argument("--admin-user", default="admin", help="user id of the tenant's first admin (default admin)")
     create.set_defaults(func=_tenant_create)
+
+    key = sub.add_parser("key", help="manage a tenant's API keys").add_subparsers(required=True, metavar="ACTION")
+    key_create = key.add_parser("create", help="create an API key for a tenant and print it once")
+    key_create.add_argument("tenant_id")
+    key_create.add_argument("--name", default="", help="what the key is for (shown when listing)")
+    key_create.add_argument("--role", choices=TENANT_ROLES, default="admin",
+                            help="the most a caller with this key may do (default admin)")
+    key_create.set_defaults(func=_key_create)
+    key_list = key.add_parser("list", help="list a tenant's API keys (prefixes only)")
+    key_list.add_argument("tenant_id")
+    key_list.set_defaults(func=_key_list)
+    key_revoke = key.add_parser("revoke", help="revoke an API key by its id")
+    key_revoke.add_argument("key_id")
+    key_revoke.set_defaults(func=_key_revoke)
 
     rep = sub.add_parser("replay", help="rebuild projections from the log and swap them in")
     rep.add_argument("--projection", choices=[p.name for p in INLINE_PROJECTIONS], help="only this one")
@@ -151,6 +170,61 @@ def _tenant_create(args: argparse.Namespace, settings: Settings) -> None:
         assert ready.database_url is not None
         asyncio.run(prepare_database(ready.database_url))
         asyncio.run(create(ready.database_url))
+
+
+def _key_create(args: argparse.Namespace, settings: Settings) -> None:
+    async def create(conn: asyncpg.Connection) -> int:
+        try:
+            key = await create_key(conn, args.tenant_id, name=args.name, role=args.role)
+        except NotFound:
+            print(f"roomlog: no tenant {args.tenant_id}", file=sys.stderr)
+            return 1
+        print(f"key_id:  {key.key_id}\napi_key: {key.api_key}\nrole:    {key.role}\n(the key is shown only this once)")
+        return 0
+
+    sys.exit(_with_connection(settings, create))
+
+
+def _key_list(args: argparse.Namespace, settings: Settings) -> None:
+    async def show(conn: asyncpg.Connection) -> int:
+        rows = await list_keys(conn, args.tenant_id)
+        if not rows and await conn.fetchval("SELECT 1 FROM tenants WHERE tenant_id = $1", args.tenant_id) is None:
+            print(f"roomlog: no tenant {args.tenant_id}", file=sys.stderr)
+            return 1
+        for row in rows:
+            state = f"revoked {row['revoked_at']:%Y-%m-%d %H:%M:%S}" if row["revoked_at"] else "active"
+            print(f"{row['key_id']}  {row['prefix']}…  {row['role']:<6}  {row['created_at']:%Y-%m-%d %H:%M:%S}"
+                  f"  {state}  {row['name']}")
+        return 0
+
+    sys.exit(_with_connection(settings, show))
+
+
+def _key_revoke(args: argparse.Namespace, settings: Settings) -> None:
+    async def revoke(conn: asyncpg.Connection) -> int:
+        if await revoke_key(conn, args.key_id, tenant_id=None) is None:
+            print(f"roomlog: no API key {args.key_id}", file=sys.stderr)
+            return 1
+        print(f"revoked {args.key_id} (running instances stop accepting it within {AUTH_CACHE_SECONDS:g}s)")
+        return 0
+
+    sys.exit(_with_connection(settings, revoke))
+
+
+def _with_connection(settings: Settings, run: Callable[[asyncpg.Connection], Awaitable[int]]) -> int:
+    """Run `run` with a connection to the (migrated) database; its exit code."""
+
+    async def connected(database_url: str) -> int:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return await run(conn)
+        finally:
+            await conn.close()
+
+    with _Servers(settings, need_nats=False) as ready:
+        assert ready.database_url is not None
+        asyncio.run(prepare_database(ready.database_url))
+        return asyncio.run(connected(ready.database_url))
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> None:

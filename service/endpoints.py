@@ -58,6 +58,25 @@ class Query:
 
 
 @dataclass(frozen=True)
+class TextQuery:
+    """A required text query parameter (e.g. a search term), validated and described like `Query`."""
+
+    name: str
+    description: str
+    min_length: int = 1
+    max_length: int = 100
+
+    def read(self, request: Request) -> str:
+        """The stripped value; a 400 naming the parameter when missing, too long or holding NUL."""
+        value = request.query_params.get(self.name, "").strip()
+        if not self.min_length <= len(value) <= self.max_length or "\x00" in value:
+            raise ValidationError(
+                f"{self.name} must be {self.min_length} to {self.max_length} characters (no NUL)", field=self.name
+            )
+        return value
+
+
+@dataclass(frozen=True)
 class Endpoint:
     """One HTTP operation: its handler plus everything the API description says about it."""
 
@@ -69,7 +88,7 @@ class Endpoint:
     response: Any = None
     status: int = 200
     errors: tuple[type[RoomlogError], ...] = ()
-    query: tuple[Query, ...] = ()
+    query: tuple[Query | TextQuery, ...] = ()
     auth: Auth = "tenant"
     headers: tuple[str, ...] = field(default=())
 
@@ -151,7 +170,10 @@ def _path_params(path: str) -> list[str]:
     return [part[1:-1].split(":")[0] for part in path.split("/") if part.startswith("{")]
 
 
-def _query_param(q: Query) -> dict[str, Any]:
+def _query_param(q: Query | TextQuery) -> dict[str, Any]:
+    if isinstance(q, TextQuery):
+        text = {"type": "string", "minLength": q.min_length, "maxLength": q.max_length}
+        return {"name": q.name, "in": "query", "required": True, "description": q.description, "schema": text}
     schema: dict[str, Any] = {"type": "integer", "minimum": q.minimum}
     for key in ("maximum", "default"):
         if getattr(q, key) is not None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncpg
 import structlog
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from eventstore.append import translate_database_error
 from schemas.errors import ErrorBody, ErrorDetail, RoomlogError
 from service.http import JSON
 
@@ -22,13 +24,23 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
 
 async def roomlog_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RoomlogError)
-    return JSON(exc.body(), status_code=exc.status)
+    retry_after = exc.extra.get("retry_after")  # a 429's wait in whole seconds
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return JSON(exc.body(), status_code=exc.status, headers=headers)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
     return error_response(exc.status_code, code, str(exc.detail), None)
+
+
+async def database_error(request: Request, exc: Exception) -> Response:
+    """Database errors are translated at the boundary: bad text is the client's, the rest is ours."""
+    translated = translate_database_error(exc)
+    if isinstance(translated, RoomlogError):
+        return await roomlog_error(request, translated)
+    return await unexpected_error(request, exc)
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
@@ -40,5 +52,8 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS = {
     RoomlogError: roomlog_error,
     HTTPException: http_error,
+    asyncpg.PostgresError: database_error,
+    asyncpg.InterfaceError: database_error,
+    OSError: database_error,
     Exception: unexpected_error,
 }

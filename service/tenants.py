@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from eventstore.types import Connection
+
 KEY_PREFIX = "rlk_"
 
 
@@ -58,7 +60,7 @@ def new_api_key() -> str:
 
 
 async def add_api_key(
-    conn: asyncpg.Connection, tenant_id: str, api_key: str, *, name: str = "", role: str = "admin"
+    conn: Connection, tenant_id: str, api_key: str, *, name: str = "", role: str = "admin"
 ) -> str:
     """Store a key's hash for a tenant; returns the key's id (for listing and revoking)."""
     key_id = new_id("key")

@@ -21,7 +21,8 @@ from service.tenants import new_id
 
 _RANK = {"member": 0, "agent": 1, "admin": 2, "platform": 3}
 _PHONE_LIKE = re.compile(r"^\+?[0-9 ()./-]*[0-9]{3}[0-9 ()./-]*$")
-_hasher = PasswordHasher()
+# The OWASP-recommended argon2id parameters, as used for signed-up accounts.
+_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 _COLUMNS = "user_id, display_name, email, phone, avatar_url, role, created_at"
 
@@ -31,9 +32,14 @@ def may_grant(granter_role: str, role: str) -> bool:
     return _RANK[role] <= _RANK[granter_role]
 
 
+def sees_all_contacts(viewer: Principal) -> bool:
+    """Whether `viewer` may see (and search by fragments of) every user's email and phone: tenant admins."""
+    return viewer.role in ("admin", "platform")
+
+
 def sees_contacts(viewer: Principal, user_id: str) -> bool:
     """Whether `viewer` may see the email and phone of `user_id`: tenant admins, and everyone for themselves."""
-    return viewer.role in ("admin", "platform") or viewer.user_id == user_id
+    return sees_all_contacts(viewer) or viewer.user_id == user_id
 
 
 def user_view(row: asyncpg.Record, viewer: Principal) -> User:
