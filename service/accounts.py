@@ -1,0 +1,413 @@
+"""End-user accounts: argon2 password hashes, login sessions with rotating refresh tokens, login throttling.
+
+A login opens a session (a `sessions` row, the refresh-token family). Each refresh token works once:
+refreshing spends it and hands out the next one of the same family. A spent token presented again means
+two parties hold the family's tokens (one of them a thief), so the whole session is revoked and every
+access token naming it stops working. Only SHA-256 digests of refresh tokens are stored; they are 256-bit
+random, so a fast hash is enough.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import ipaddress
+import math
+import secrets
+import zoneinfo
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+import msgspec
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from msgspec import UNSET
+
+from eventstore.types import Connection
+from schemas.accounts import (
+    ChangePassword,
+    EmailTaken,
+    Login,
+    LoginResult,
+    Me,
+    SessionRequired,
+    Signup,
+    SignupResult,
+    TenantInfo,
+    Tokens,
+    UpdateProfile,
+    User,
+    WrongPassword,
+)
+from schemas.config import Settings
+from schemas.errors import AuthenticationError, NotFound, RateLimited, ValidationError
+from service.auth import Authenticator, Principal
+from service.tenants import new_id
+
+REFRESH_PREFIX = "rlr_"
+BAD_CREDENTIALS = "wrong email or password"
+
+_USER_COLUMNS = "user_id, email, display_name, avatar_url, timezone, role, created_at"
+
+
+class Passwords:
+    """argon2id hashing off the event loop, at most `workers` hashes at a time (each holds its memory_cost)."""
+
+    def __init__(self, hasher: PasswordHasher | None = None, *, workers: int = 2) -> None:
+        # OWASP's argon2id baseline (19 MiB, 2 passes, 1 lane): ~50 ms here. argon2-cffi's default
+        # (64 MiB, 3 passes, 4 lanes) takes ~0.6 s on a 2-core box, which invites login floods to starve it.
+        self.hasher = hasher or PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argon2")
+        self._dummy: str | None = None
+
+    async def hash(self, password: str) -> str:
+        """The argon2id hash of `password` (salted; encodes its own parameters)."""
+        return await self._run(self.hasher.hash, password)
+
+    async def verify(self, stored: str | None, password: str) -> bool:
+        """Whether `password` matches `stored`; with no stored hash a dummy is checked, so timing tells nothing."""
+        if stored is None:
+            if self._dummy is None:
+                self._dummy = await self.hash(secrets.token_urlsafe(16))
+            stored = self._dummy
+            password = ""  # never matches: the dummy's password is random and non-empty
+        try:
+            return bool(await self._run(self.hasher.verify, stored, password))
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def needs_rehash(self, stored: str) -> bool:
+        """Whether `stored` was made with other parameters than the current ones."""
+        return self.hasher.check_needs_rehash(stored)
+
+    async def _run(self, fn: Any, *args: str) -> Any:
+        # argon2's C code releases the GIL, so the worker threads hash in parallel with the event loop.
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+
+PASSWORDS = Passwords()
+
+
+def new_refresh_token() -> str:
+    """A fresh 256-bit refresh token (opaque, not a JWT)."""
+    return REFRESH_PREFIX + secrets.token_urlsafe(32)
+
+
+def refresh_digest(token: str) -> bytes:
+    """The stored form of a refresh token."""
+    return hashlib.sha256(token.encode()).digest()
+
+
+@functools.cache
+def _timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def valid_timezone(name: str) -> bool:
+    """Whether `name` is a time zone of the IANA database zoneinfo uses (such as `Europe/Paris`)."""
+    return name in _timezones()
+
+
+def valid_avatar_url(url: str) -> bool:
+    """Whether `url` is an absolute http(s) URL with a host, and no spaces or control characters."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and url.isprintable() and " " not in url
+
+
+# Client addresses come from the connection only (request.client.host). X-Forwarded-For is whatever the
+# client wrote: honouring it would let an attacker pick a fresh "address" per guess and escape the
+# per-address limit, or name a victim's address to lock it out. Behind a trusted proxy, let uvicorn
+# rewrite the client address (--proxy-headers --forwarded-allow-ips=<proxy>) instead.
+def throttle_keys(email: str, client_address: str | None) -> list[str]:
+    """The login_failures keys one login attempt counts against: its account, and its client address."""
+    keys = [f"email:{email.lower()}"]
+    if client_address:
+        keys.append(f"addr:{address_key(client_address)}")
+    return keys
+
+
+def address_key(address: str) -> str:
+    """What counts as one client address: an IPv4 address, or an IPv6 /64 (one subscriber's usual share)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address  # not an IP (a test client, a unix socket): take it as it is
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        # Anyone holding a /64 can use 2^64 addresses; counting per address would not limit them at all.
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """At most `max_failures` failed attempts per key within `window_seconds`; 0 failures means no limit."""
+
+    max_failures: int
+    window_seconds: int
+
+    async def retry_after(self, conn: Connection, keys: list[str]) -> int | None:
+        """Seconds until every key is below its limit again; None when all are below it now."""
+        if self.max_failures <= 0:
+            return None
+        # The max_failures-th newest failure in the window: once it leaves the window, a key is under the limit.
+        wait = await conn.fetchval(
+            """
+            SELECT max(extract(epoch FROM f.failed_at + $2 * interval '1 second' - now()))
+            FROM unnest($1::text[]) AS k (key)
+            CROSS JOIN LATERAL (
+                SELECT failed_at FROM login_failures
+                WHERE key = k.key AND failed_at > now() - $2 * interval '1 second'
+                ORDER BY failed_at DESC OFFSET $3 LIMIT 1
+            ) AS f
+            """,
+            keys, self.window_seconds, self.max_failures - 1,
+        )
+        return None if wait is None else max(1, math.ceil(float(wait)))
+
+    async def check(self, conn: Connection, keys: list[str]) -> None:
+        """Raise RateLimited (with `retry_after`) when any key is at its limit."""
+        wait = await self.retry_after(conn, keys)
+        if wait is not None:
+            raise RateLimited(f"too many failed attempts; try again in {wait} s", retry_after=wait)
+
+    async def record_failure(self, conn: Connection, keys: list[str]) -> None:
+        """Count one failed attempt against every key (and drop failures that left the window)."""
+        await conn.execute("INSERT INTO login_failures (key) SELECT unnest($1::text[])", keys)
+        await conn.execute(
+            "DELETE FROM login_failures WHERE failed_at < now() - $1 * interval '1 second'", self.window_seconds
+        )
+
+    async def clear(self, conn: Connection, key: str) -> None:
+        """Forget a key's failures (after a success)."""
+        await conn.execute("DELETE FROM login_failures WHERE key = $1", key)
+
+
+class Accounts:
+    """The /auth/* operations over the database, the token signer and the session cache."""
+
+    def __init__(self, pool: asyncpg.Pool, auth: Authenticator, settings: Settings, *,
+                 passwords: Passwords = PASSWORDS) -> None:
+        self._pool = pool
+        self._auth = auth
+        self._settings = settings
+        self._passwords = passwords
+        self._throttle = Throttle(settings.login_max_failures, settings.login_window_seconds)
+
+    async def signup(self, cmd: Signup) -> SignupResult:
+        """Create a tenant and its owner (role admin), and log the owner in."""
+        password_hash = await self._passwords.hash(cmd.password)
+        tenant = TenantInfo(tenant_id=new_id("tn"), name=cmd.tenant_name or cmd.display_name)
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await conn.execute("INSERT INTO tenants (tenant_id, name) VALUES ($1, $2)", tenant.tenant_id,
+                                   tenant.name)
+                row = await conn.fetchrow(
+                    "INSERT INTO users (tenant_id, user_id, email, display_name, role, password_hash)"
+                    f" VALUES ($1, $2, $3, $4, 'admin', $5) RETURNING {_USER_COLUMNS}",
+                    tenant.tenant_id, new_id("usr"), cmd.email, cmd.display_name, password_hash,
+                )
+                assert row is not None
+                tokens = await self._open_session(conn, tenant.tenant_id, row["user_id"], row["role"])
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name != "users_email":
+                raise
+            raise EmailTaken("an account with this email exists", field="email") from None
+        return SignupResult(**msgspec.structs.asdict(tokens), user=user_of(row), tenant=tenant)
+
+    async def login(self, cmd: Login, *, client_address: str | None) -> LoginResult:
+        """Check the credentials (throttled per account and per address) and open a session."""
+        keys = throttle_keys(cmd.email, client_address)
+        # No connection is held while hashing: a burst of logins must not drain the pool.
+        async with self._pool.acquire() as conn:
+            await self._throttle.check(conn, keys)
+            row = await conn.fetchrow(
+                f"SELECT tenant_id, password_hash, {_USER_COLUMNS} FROM users WHERE lower(email) = lower($1)",
+                cmd.email,
+            )
+        stored = None if row is None else row["password_hash"]
+        # Unknown email or not: the same hash work and the same answer.
+        if not await self._passwords.verify(stored, cmd.password):
+            async with self._pool.acquire() as conn:
+                await self._throttle.record_failure(conn, keys)
+            raise AuthenticationError(BAD_CREDENTIALS)
+        assert row is not None and stored is not None
+        rehashed = await self._passwords.hash(cmd.password) if self._passwords.needs_rehash(stored) else None
+        async with self._pool.acquire() as conn, conn.transaction():
+            await self._throttle.clear(conn, keys[0])
+            if rehashed is not None:
+                await conn.execute(
+                    "UPDATE users SET password_hash = $3 WHERE tenant_id = $1 AND user_id = $2",
+                    row["tenant_id"], row["user_id"], rehashed,
+                )
+            await conn.execute("DELETE FROM refresh_tokens WHERE expires_at < now()")
+            tokens = await self._open_session(conn, row["tenant_id"], row["user_id"], row["role"])
+        return LoginResult(**msgspec.structs.asdict(tokens), user=user_of(row))
+
+    async def refresh(self, token: str) -> Tokens:
+        """Spend `token` for a new access and refresh token; a spent token revokes its whole session."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            # FOR UPDATE: of two concurrent refreshes with one token, the second sees it spent.
+            row = await conn.fetchrow(
+                """
+                SELECT r.family_id, r.tenant_id, r.user_id, r.spent_at, r.expires_at <= now() AS expired,
+                       s.revoked_at, u.role
+                FROM refresh_tokens r
+                JOIN sessions s ON s.family_id = r.family_id
+                JOIN users u ON u.tenant_id = r.tenant_id AND u.user_id = r.user_id
+                WHERE r.token_hash = $1 FOR UPDATE OF r
+                """,
+                refresh_digest(token),
+            )
+            if row is None:
+                raise AuthenticationError("invalid refresh token")
+            if row["revoked_at"] is not None:
+                raise AuthenticationError("session ended; log in again")
+            if row["spent_at"] is None and not row["expired"]:
+                await conn.execute("UPDATE refresh_tokens SET spent_at = now() WHERE token_hash = $1",
+                                   refresh_digest(token))
+                return await self._next_tokens(conn, row)
+            reused = row["spent_at"] is not None
+            if reused:
+                await self._revoke(conn, row["family_id"], "refresh_token_reuse")
+        # Raised after the block so the revocation is committed before the caller hears 401.
+        if reused:
+            self._auth.sessions.forget(row["family_id"])
+            raise AuthenticationError("refresh token already used; the session is revoked")
+        raise AuthenticationError("refresh token expired; log in again")
+
+    async def logout(self, principal: Principal) -> None:
+        """Revoke the caller's session: its refresh tokens and access tokens stop working."""
+        session_id = session_of(principal)
+        async with self._pool.acquire() as conn:
+            await self._revoke(conn, session_id, "logout")
+        self._auth.sessions.forget(session_id)
+
+    async def me(self, principal: Principal) -> Me:
+        """The caller and their tenant (a user without an account row is described by its id alone)."""
+        row = await self._pool.fetchrow(
+            "SELECT t.tenant_id, t.name, u.user_id, u.email, u.display_name, u.avatar_url, u.timezone, u.role,"
+            " u.created_at"
+            " FROM tenants t LEFT JOIN users u ON u.tenant_id = t.tenant_id AND u.user_id = $2"
+            " WHERE t.tenant_id = $1",
+            principal.tenant_id, principal.user_id,
+        )
+        if row is None:
+            raise NotFound("tenant not found")
+        tenant = TenantInfo(tenant_id=row["tenant_id"], name=row["name"])
+        if row["user_id"] is None:
+            user = User(user_id=principal.user_id, email=None, display_name=principal.user_id, avatar_url=None,
+                        timezone=None, role=principal.role, created_at=None)
+        else:
+            user = user_of(row, role=principal.role)
+        return Me(user=user, tenant=tenant)
+
+    async def update_profile(self, principal: Principal, cmd: UpdateProfile) -> User:
+        """Change the caller's display name, avatar URL or time zone (null clears the last two)."""
+        session_of(principal)
+        if isinstance(cmd.avatar_url, str) and not valid_avatar_url(cmd.avatar_url):
+            raise ValidationError("avatar_url must be an http(s) URL", field="avatar_url")
+        if isinstance(cmd.timezone, str) and not valid_timezone(cmd.timezone):
+            raise ValidationError("timezone must be an IANA time zone such as Europe/Paris", field="timezone")
+        row = await self._pool.fetchrow(
+            f"""
+            UPDATE users SET
+                display_name = CASE WHEN $3 THEN $4 ELSE display_name END,
+                avatar_url = CASE WHEN $5 THEN $6 ELSE avatar_url END,
+                timezone = CASE WHEN $7 THEN $8 ELSE timezone END
+            WHERE tenant_id = $1 AND user_id = $2 RETURNING {_USER_COLUMNS}
+            """,
+            principal.tenant_id, principal.user_id,
+            cmd.display_name is not UNSET, _or_none(cmd.display_name),
+            cmd.avatar_url is not UNSET, _or_none(cmd.avatar_url),
+            cmd.timezone is not UNSET, _or_none(cmd.timezone),
+        )
+        if row is None:
+            raise NotFound("user not found")
+        return user_of(row)
+
+    async def change_password(self, principal: Principal, cmd: ChangePassword) -> None:
+        """Replace the caller's password and revoke their other sessions (this one stays valid)."""
+        session_id = session_of(principal)
+        keys = [f"user:{principal.tenant_id}:{principal.user_id}"]
+        async with self._pool.acquire() as conn:
+            # A stolen access token must not become a way to guess the password without limit.
+            await self._throttle.check(conn, keys)
+            stored = await conn.fetchval(
+                "SELECT password_hash FROM users WHERE tenant_id = $1 AND user_id = $2",
+                principal.tenant_id, principal.user_id,
+            )
+        if not await self._passwords.verify(stored, cmd.current_password):
+            async with self._pool.acquire() as conn:
+                await self._throttle.record_failure(conn, keys)
+            raise WrongPassword("the current password is wrong", field="current_password")
+        new_hash = await self._passwords.hash(cmd.new_password)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "UPDATE users SET password_hash = $3 WHERE tenant_id = $1 AND user_id = $2",
+                principal.tenant_id, principal.user_id, new_hash,
+            )
+            revoked = await conn.fetch(
+                "UPDATE sessions SET revoked_at = now(), revoked_reason = 'password_changed'"
+                " WHERE tenant_id = $1 AND user_id = $2 AND family_id <> $3 AND revoked_at IS NULL"
+                " RETURNING family_id",
+                principal.tenant_id, principal.user_id, session_id,
+            )
+            await self._throttle.clear(conn, keys[0])
+        for r in revoked:
+            self._auth.sessions.forget(r["family_id"])
+
+    async def _open_session(self, conn: Connection, tenant_id: str, user_id: str, role: str) -> Tokens:
+        family_id = new_id("ses")
+        await conn.execute("INSERT INTO sessions (family_id, tenant_id, user_id) VALUES ($1, $2, $3)",
+                           family_id, tenant_id, user_id)
+        return await self._next_tokens(conn, {"family_id": family_id, "tenant_id": tenant_id,
+                                              "user_id": user_id, "role": role})
+
+    async def _next_tokens(self, conn: Connection, session: Any) -> Tokens:
+        refresh_token = new_refresh_token()
+        await conn.execute(
+            "INSERT INTO refresh_tokens (token_hash, family_id, tenant_id, user_id, expires_at)"
+            " VALUES ($1, $2, $3, $4, now() + $5 * interval '1 second')",
+            refresh_digest(refresh_token), session["family_id"], session["tenant_id"], session["user_id"],
+            self._settings.refresh_token_seconds,
+        )
+        access_token, _ = self._auth.signer.issue(
+            tenant_id=session["tenant_id"], user_id=session["user_id"], role=session["role"],
+            session_id=session["family_id"], token_type="access", ttl_seconds=self._settings.access_token_seconds,
+        )
+        return Tokens(access_token=access_token, refresh_token=refresh_token,
+                      expires_in=self._settings.access_token_seconds)
+
+    async def _revoke(self, conn: Connection, family_id: str, reason: str) -> None:
+        await conn.execute(
+            "UPDATE sessions SET revoked_at = now(), revoked_reason = $2 WHERE family_id = $1 AND revoked_at IS NULL",
+            family_id, reason,
+        )
+
+
+def session_of(principal: Principal) -> str:
+    """The caller's login session id; SessionRequired (403) for API-key and platform callers."""
+    if principal.via != "jwt" or principal.session_id is None:
+        raise SessionRequired("this operation needs a user's bearer access token, not an API key")
+    return principal.session_id
+
+
+def user_of(row: Any, *, role: str | None = None) -> User:
+    """The API view of a users row (`role` overrides the stored role with the caller's effective one)."""
+    return User(
+        user_id=row["user_id"], email=row["email"], display_name=row["display_name"], avatar_url=row["avatar_url"],
+        timezone=row["timezone"], role=role or row["role"], created_at=row["created_at"],
+    )
+
+
+def _or_none(value: object) -> Any:
+    return None if value is UNSET else value
