@@ -51,6 +51,11 @@ class GlobalReader:
         self.position = after_position
         self._hole: _Hole | None = None
 
+    @property
+    def waiting_at_hole(self) -> bool:
+        """The last read stopped at a position that may still be filled by a late commit."""
+        return self._hole is not None
+
     async def read(self, conn: Connection, *, limit: int = 1000, final: bool = False) -> list[RecordedEvent]:
         """The next events after `self.position` that are safe to hand on; advances the position.
 

@@ -7,6 +7,7 @@ complete when they replace the live ones in the same transaction.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from projections.inline import INLINE_PROJECTIONS, apply_all
 SHADOW = "rl_shadow"
 RETIRED = "rl_retired"
 _SETUP_LOCK = 7_201_002  # keeps two processes from building projections at once
+# How long the online phase waits at a hole before the locked phase takes over (which sees holes as final).
+HOLE_WAIT_SECONDS = 5.0
 
 
 @dataclass
@@ -64,13 +67,20 @@ async def replay(
     started = time.perf_counter()
     reader = GlobalReader(0)
     count = 0
+    hole_deadline = time.perf_counter() + HOLE_WAIT_SECONDS
     async with pool.acquire() as conn:
         await _prepare_shadow(conn, projections)
         try:
             while True:
                 events = await reader.read(conn, limit=batch_size)
+                if not events and reader.waiting_at_hole and time.perf_counter() < hole_deadline:
+                    # Not caught up: a hole that may be a late commit. Wait it out instead of finishing
+                    # the rest of the log under the lock with appends held out.
+                    await asyncio.sleep(0.02)
+                    continue
                 if not events:
                     break
+                hole_deadline = time.perf_counter() + HOLE_WAIT_SECONDS
                 async with conn.transaction():
                     await apply_all(conn, projections, events)
                 count += len(events)

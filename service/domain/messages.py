@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from schemas.api import MAX_CONTENT_CHARS, SendMessage
 from schemas.errors import MessageTooLong, ValidationError
 from schemas.events import MessageSent
@@ -19,5 +21,8 @@ def decide_send(actor: str, cmd: SendMessage, message_id: str) -> MessageSent:
 
 
 def send_idempotency_key(actor: str, client_msg_id: str | None) -> str | None:
-    """The append's idempotency key: a retry carries the same client_msg_id from the same sender."""
-    return None if client_msg_id is None else f"msg:{actor}:{client_msg_id}"
+    """The append's idempotency key: a retry carries the same client_msg_id from the same sender.
+
+    The sender is quoted so no (sender, id) pair can spell another's key ("a:b" + "c" vs "a" + "b:c").
+    """
+    return None if client_msg_id is None else f"msg:{quote(actor, safe='')}:{client_msg_id}"
