@@ -127,12 +127,16 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
         assert ready.database_url is not None
         asyncio.run(prepare_database(ready.database_url))
         if asyncio.run(_tenant_count(ready.database_url)) == 0:
-            print(
-                "\nroomlog: no tenants yet. Create one and get its API key with:\n"
-                f"    roomlog --data-dir {ready.data_dir} tenant create my-team\n"
-                "then call the API with the headers  X-API-Key: <key>  and  X-User-Id: <any user id>\n",
-                file=sys.stderr,
-            )
+            command = f"roomlog --data-dir {ready.data_dir} tenant create my-team"
+            if ready.log_json:
+                log.info("no tenants yet: create one to get an API key", command=command)
+            else:
+                print(
+                    f"\nroomlog: no tenants yet. Create one and get its API key with:\n    {command}\n"
+                    "then call the API with the headers  X-API-Key: <key>  and  X-User-Id: admin"
+                    " (or any user id)\n",
+                    file=sys.stderr,
+                )
         # Workers are separate processes: hand them the settings through the environment.
         os.environ.update(settings_env(ready))
         log.info("roomlog listening", url=f"http://{ready.host}:{ready.port}", workers=ready.workers)

