@@ -39,9 +39,12 @@ def runtime_of(request: Request) -> Runtime:
 
 
 async def caller(request: Request) -> Principal:
-    """Authenticate the request (401 on failure) and remember who it is for the access log."""
-    principal = await runtime_of(request).auth.authenticate(request.headers)
-    request.scope.setdefault("state", {})["principal"] = principal
+    """Authenticate the request (401 on failure), remember who it is, and count it against the tenant's limit."""
+    runtime = runtime_of(request)
+    principal = await runtime.auth.authenticate(request.headers)
+    state = request.scope.setdefault("state", {})
+    state["principal"] = principal
+    await runtime.limiter.admit_request(principal, state)  # 429 before any other work
     return principal
 
 

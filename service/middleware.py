@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: the request size limit and one access-log line per request."""
+"""Pure ASGI middleware: the request size limit, rate-limit headers and one access-log line per request."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from schemas.errors import PayloadTooLarge
 from service.errors import error_response
+from service.ratelimit import STATE_KEY, header_pairs
 
 access = structlog.get_logger("roomlog.access")
 
@@ -40,6 +41,28 @@ class BodyLimit:
             return message
 
         await self.app(scope, limited, send)
+
+
+class RateLimitHeaders:
+    """Adds X-RateLimit-Limit, -Remaining and -Reset to the response of every request counted against a limit."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                # The route noted its decision in the request's state (service.ratelimit) before answering.
+                decision = scope.get("state", {}).get(STATE_KEY)
+                if decision is not None:
+                    message["headers"] = [*message.get("headers", ()), *header_pairs(decision)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 class AccessLog:

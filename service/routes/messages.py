@@ -33,6 +33,7 @@ EVENTS_LIMIT = Query("limit", "most events to return", minimum=1, maximum=1000, 
 
 async def send_message(request: Request) -> Response:
     principal = await caller(request)
+    await runtime_of(request).limiter.admit_send(principal, request.scope["state"])
     room_id = request.path_params["room_id"]
     cmd = await body_as(request, api.SendMessage)
     event = decide_send(principal.user_id, cmd, new_id("msg"))
