@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from eventstore.append import StreamNotFound
 from projections.guards import MemberOf, membership_error
@@ -27,8 +27,14 @@ class Sent:
     duplicate: bool
 
 
-async def send_message(runtime: Runtime, principal: Principal, room_id: str, cmd: api.SendMessage) -> Sent:
-    """Append a message to a room (or return the first result of a retried client_msg_id)."""
+async def send_message(
+    runtime: Runtime, principal: Principal, room_id: str, cmd: api.SendMessage, *, state: dict[str, Any]
+) -> Sent:
+    """Append a message to a room (or return the first result of a retried client_msg_id).
+
+    Counts against the sender's message limit first (429); `state` receives the limit decision.
+    """
+    await runtime.limiter.admit_send(principal, state)
     event = decide_send(principal.user_id, cmd, new_id("msg"))
     try:
         # Membership is checked under the room's lock, in the same transaction as the write.

@@ -77,8 +77,11 @@ def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str, nats_url: str) -> Settings:
-    """Settings pointing at the session's servers (no access log noise in test output)."""
-    return Settings(database_url=database_url, nats_url=nats_url, access_log=False)
+    """Settings pointing at the session's servers; rate limits off (their tests set their own)."""
+    return Settings(
+        database_url=database_url, nats_url=nats_url, access_log=False, default_rate_limit=0,
+        default_send_rate_limit=0,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -8,19 +8,14 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from eventstore.append import StreamNotFound
 from eventstore.read import read_stream
-from projections.guards import MemberOf
 from projections.messages import page_of_messages
 from schemas import api
 from schemas.errors import MessageTooLong, NotAMember, RoomNotFound
-from schemas.events import MessageSent
-from service.commands import metadata_for
-from service.domain.messages import decide_send, send_idempotency_key
+from service import messaging
 from service.endpoints import Endpoint, Query
 from service.http import JSON, body_as, caller, runtime_of
 from service.routes.rooms import require_member
-from service.tenants import new_id
 
 _meta = msgspec.json.Decoder(dict[str, Any] | None)
 
@@ -33,27 +28,11 @@ EVENTS_LIMIT = Query("limit", "most events to return", minimum=1, maximum=1000, 
 
 async def send_message(request: Request) -> Response:
     principal = await caller(request)
-    await runtime_of(request).limiter.admit_send(principal, request.scope["state"])
     room_id = request.path_params["room_id"]
     cmd = await body_as(request, api.SendMessage)
-    event = decide_send(principal.user_id, cmd, new_id("msg"))
-    try:
-        # Membership is checked under the room's lock, in the same transaction as the write.
-        result = await runtime_of(request).appender.append(
-            room_id, [event], tenant_id=principal.tenant_id, metadata=metadata_for(principal),
-            idempotency_key=send_idempotency_key(principal.user_id, cmd.client_msg_id),
-            guard=MemberOf(principal.tenant_id, room_id, principal.user_id),
-        )
-    except StreamNotFound:
-        raise RoomNotFound("room not found", field="room_id") from None
-    sent = result.events[0]
-    assert isinstance(sent.event, MessageSent)
-    headers = {"X-Idempotent-Replay": "true"} if result.duplicate else None
-    return JSON(
-        api.SendResult(message_id=sent.event.message_id, seq=sent.seq, created_at=sent.created_at),
-        status_code=201,
-        headers=headers,
-    )
+    sent = await messaging.send_message(runtime_of(request), principal, room_id, cmd, state=request.scope["state"])
+    headers = {"X-Idempotent-Replay": "true"} if sent.duplicate else None
+    return JSON(sent.result, status_code=201, headers=headers)
 
 
 async def list_messages(request: Request) -> Response:
