@@ -8,6 +8,7 @@ from eventstore.append import AppendRequest
 from eventstore.types import Connection
 from projections.base import Projection
 from projections.blocks import BlocksProjection
+from projections.dead_letters import DeadLettersProjection
 from projections.guards import check_guards
 from projections.members import MembersProjection
 from projections.messages import MessagesProjection
@@ -24,6 +25,7 @@ INLINE_PROJECTIONS: tuple[Projection, ...] = (
     ReceiptsProjection(),
     BlocksProjection(),
     SubscriptionsProjection(),
+    DeadLettersProjection(),
 )
 
 

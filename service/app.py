@@ -20,6 +20,7 @@ from service.routes import (
     acks,
     api_keys,
     auth,
+    dead_letters,
     health,
     messages,
     notifications,
@@ -27,6 +28,7 @@ from service.routes import (
     tenants_admin,
     tokens,
     users,
+    webhooks,
 )
 from service.routes.openapi import openapi_endpoint
 from service.runtime import Runtime, start_runtime, stop_runtime
@@ -43,6 +45,8 @@ _API = [
     *users.ENDPOINTS,
     *api_keys.ENDPOINTS,
     *tenants_admin.ENDPOINTS,
+    *webhooks.ENDPOINTS,
+    *dead_letters.ENDPOINTS,
 ]
 ENDPOINTS: list[Endpoint] = [*_API, openapi_endpoint(_API, version=API_VERSION)]
 

@@ -11,6 +11,7 @@ import structlog
 from eventstore.relay import Relay
 from eventstore.types import Queryable
 from schemas.config import Settings
+from service.consumers import start_delivery_consumers
 from service.gateway import announce_shutdown
 from service.hub import Hub
 from service.jetstream import ensure_jetstream, event_subject
@@ -48,6 +49,7 @@ class Realtime:
         await self.presence.start(client)
         self.relay = Relay(self.settings.database_url, js, event_subject)
         self._tasks.append(asyncio.create_task(self.relay.run(), name="relay"))
+        self._tasks += await start_delivery_consumers(self.settings, client, self.presence)
         self.ready.set()
         log.info("realtime delivery ready")
 

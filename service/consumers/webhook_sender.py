@@ -1,0 +1,219 @@
+"""The webhook sender: works through the DELIVERIES queue and POSTs each job to its webhook.
+
+Every instance pulls from the one durable "webhooks" consumer, so each job is sent by one instance at a
+time. A 2xx answer acks the job. While a call is in flight the sender tells JetStream it is still
+working, so a slow receiver does not get the same job twice at once. A failed attempt is left unacked
+after one last such signal: JetStream delivers the job again when that attempt's ack wait — the
+consumer's backoff step for it — runs out. (A nak with a delay would not do: with a backoff configured,
+the server counts the delay from an ack wait that has already passed, so the waits come out longer than
+asked for.) The last allowed attempt that fails records a `delivery.failed` event (a dead letter) and
+acks the job.
+
+The body is the job's payload as JSON; the headers say what it is (`X-Roomlog-Event`), which delivery
+(`X-Roomlog-Delivery`, the same on every retry, so receivers can drop repeats), and sign it
+(`X-Roomlog-Signature`, see service.webhooks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+import httpx
+import msgspec
+import nats.errors
+import structlog
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from eventstore.append import Appender
+from eventstore.types import Queryable
+from projections.streams import deliveries_stream
+from schemas.config import Settings
+from schemas.delivery import DeliveryJob
+from schemas.events import DeliveryFailed, EventMetadata
+from service.jetstream import DELIVERIES_STREAM, WEBHOOK_CONSUMER, webhook_consumer
+from service.webhooks import (
+    DELIVERY_HEADER,
+    EVENT_HEADER,
+    MSG_ID_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    Target,
+    sign,
+    target_of,
+)
+
+log = structlog.get_logger("roomlog.webhooks")
+
+# Calls in flight per instance; one slow receiver holds at most its own calls, not the queue.
+MAX_IN_FLIGHT = 64
+FETCH_WAIT_SECONDS = 2.0
+READY_WAIT_SECONDS = 0.02
+ERROR_CHARS = 300
+
+_jobs = msgspec.json.Decoder(DeliveryJob)
+_encoder = msgspec.json.Encoder()
+
+
+async def pull_batch(sub: JetStreamContext.PullSubscription, batch: int, *, wait: float) -> list[Msg]:
+    """Up to `batch` messages: waits up to `wait` for the first, then takes whatever else is ready.
+
+    (A plain `fetch(batch)` on an idle consumer waits for the whole batch or the whole timeout.)
+    """
+    first = await sub.fetch(1, timeout=wait)
+    if batch <= 1:
+        return first
+    try:
+        return first + await sub.fetch(batch - 1, timeout=READY_WAIT_SECONDS)
+    except TimeoutError:
+        return first
+
+
+def generation_of(headers: dict[str, str] | None, job: DeliveryJob) -> str:
+    """Which queuing of a delivery this is: its message id (the delivery id, or `<id>:retry:<n>` after a retry)."""
+    return (headers or {}).get(MSG_ID_HEADER) or job.delivery_id
+
+
+async def record_failure(
+    appender: Appender, job: DeliveryJob, *, generation: str, attempts: int, error: str, at: datetime
+) -> None:
+    """Append the dead letter of one queuing of a delivery; recording the same queuing twice appends once."""
+    event = DeliveryFailed(
+        delivery_id=job.delivery_id, kind=job.kind, user_id=job.user_id, attempts=attempts, last_attempt_at=at,
+        error=error[:ERROR_CHARS], webhook_id=job.webhook_id, room_id=job.room_id, message_id=job.message_id,
+        notification_id=job.notification_id, topic=job.topic, job=msgspec.to_builtins(job),
+    )
+    await appender.append(
+        deliveries_stream(job.tenant_id), [event], tenant_id=job.tenant_id, create_stream=True,
+        metadata=EventMetadata(tenant_id=job.tenant_id, actor="system", correlation_id=job.delivery_id),
+        # The sender's last attempt and a max-deliveries advisory may both report one queuing.
+        idempotency_key=f"failed:{generation}",
+    )
+
+
+class WebhookSender:
+    """Pulls delivery jobs and calls webhooks until cancelled."""
+
+    def __init__(
+        self, js: JetStreamContext, db: Queryable, appender: Appender, settings: Settings,
+        *, clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._js = js
+        self._db = db
+        self._appender = appender
+        self._settings = settings
+        self._clock = clock
+        config = webhook_consumer(settings)
+        # JetStream redelivers after the shortest of these (a consumer with backoff waits backoff[0]).
+        self._progress_every = max(0.05, min([config.ack_wait or 30.0, *(config.backoff or [])]) / 2)
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self.sent = 0
+
+    async def run(self) -> None:
+        """Fetch jobs and send them, at most MAX_IN_FLIGHT at once, for ever."""
+        async with httpx.AsyncClient(timeout=self._settings.webhook_timeout_seconds) as http:
+            sub = await self._js.pull_subscribe_bind(durable=WEBHOOK_CONSUMER, stream=DELIVERIES_STREAM)
+            try:
+                while True:
+                    await self._fetch_and_send(sub, http)
+            finally:
+                for task in self._in_flight:
+                    task.cancel()
+                await asyncio.gather(*self._in_flight, return_exceptions=True)
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
+
+    async def _fetch_and_send(self, sub: JetStreamContext.PullSubscription, http: httpx.AsyncClient) -> None:
+        if len(self._in_flight) >= MAX_IN_FLIGHT:
+            await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            msgs = await pull_batch(sub, MAX_IN_FLIGHT - len(self._in_flight), wait=FETCH_WAIT_SECONDS)
+        except TimeoutError:  # nothing queued (nats' TimeoutError is one too)
+            return
+        except Exception as exc:  # NATS reconnecting, the consumer being re-created: wait and pull again
+            log.warning("fetching webhook jobs failed", error=repr(exc))
+            await asyncio.sleep(1.0)
+            return
+        for msg in msgs:
+            task = asyncio.create_task(self._handle(msg, http))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+    async def _handle(self, msg: Msg, http: httpx.AsyncClient) -> None:
+        try:
+            job = _jobs.decode(msg.data)
+        except msgspec.DecodeError:
+            log.error("dropping an undecodable delivery job", subject=msg.subject)
+            await msg.term()
+            return
+        try:
+            await self._deliver(msg, job, http)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The database or NATS failed us, not the receiver: unacked, the job comes back after its wait.
+            log.exception("delivery job failed", delivery_id=job.delivery_id)
+
+    async def _deliver(self, msg: Msg, job: DeliveryJob, http: httpx.AsyncClient) -> None:
+        target = await target_of(self._db, job.tenant_id, job.webhook_id)
+        if target is None:
+            await msg.ack()  # the webhook was deleted: nobody to deliver to
+            return
+        async with self._working_on(msg):
+            error = await self._call(http, target, job)
+        if error is None:
+            self.sent += 1
+            await msg.ack()
+            return
+        attempt = msg.metadata.num_delivered
+        if attempt < self._settings.webhook_max_deliver:
+            log.info("webhook call failed, will retry", delivery_id=job.delivery_id, attempt=attempt, error=error)
+            await msg.in_progress()  # the backoff step counts from now
+            return
+        log.warning("webhook delivery failed for good", delivery_id=job.delivery_id, attempts=attempt, error=error)
+        await record_failure(self._appender, job, generation=generation_of(msg.headers, job), attempts=attempt,
+                             error=error, at=datetime.fromtimestamp(self._clock(), UTC))
+        await msg.ack()
+
+    async def _call(self, http: httpx.AsyncClient, target: Target, job: DeliveryJob) -> str | None:
+        """POST the job; None on a 2xx answer, else what went wrong."""
+        body = _encoder.encode(job.payload)
+        timestamp = int(self._clock())
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "roomlog-webhooks",
+            SIGNATURE_HEADER: sign(target.secret, timestamp, body),
+            TIMESTAMP_HEADER: str(timestamp),
+            DELIVERY_HEADER: job.delivery_id,
+            EVENT_HEADER: job.event,
+        }
+        try:
+            response = await http.post(target.url, content=body, headers=headers)
+        except httpx.TimeoutException:
+            return f"timeout after {self._settings.webhook_timeout_seconds:g}s"
+        except httpx.HTTPError as exc:
+            return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if 200 <= response.status_code < 300:
+            return None
+        detail = response.text.strip()[:200]
+        return f"HTTP {response.status_code}" + (f": {detail}" if detail else "")
+
+    @contextlib.asynccontextmanager
+    async def _working_on(self, msg: Msg) -> AsyncIterator[None]:
+        async def keep_alive() -> None:
+            while True:
+                await asyncio.sleep(self._progress_every)
+                with contextlib.suppress(nats.errors.Error):
+                    await msg.in_progress()
+
+        task = asyncio.create_task(keep_alive())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,338 @@
+"""Tenant webhooks: the configuration API, and message.offline calls to a real local HTTP receiver.
+
+The receiver is a small asyncio HTTP server on a free port that records every request and can be
+switched between answering 200, answering 500 and closing the connection without an answer. The
+online/offline tests serve the app with uvicorn on a real port, because a WebSocket needs one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from websockets.asyncio.client import ClientConnection, connect
+
+from service.embedded import free_port
+from service.runtime import Runtime
+from tests.conftest import Tenant
+
+Mode = Literal["ok", "fail", "close"]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request the receiver got: when (monotonic seconds), its headers (lower-case names) and body."""
+
+    at: float
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    """A real HTTP server recording webhook calls; `mode` decides how it answers the next one."""
+
+    mode: Mode = "ok"
+    calls: list[Call] = field(default_factory=list)
+    port: int = 0
+    _server: asyncio.Server | None = None
+    _arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def wait_for_calls(self, count: int, *, within: float = 10.0,
+                             where: Callable[[Call], bool] = lambda c: True) -> list[Call]:
+        """The first `count` recorded calls matching `where`, waiting up to `within` seconds for them."""
+        async with self._arrived:
+            await asyncio.wait_for(self._arrived.wait_for(lambda: len(self.matching(where)) >= count), within)
+        return self.matching(where)[:count]
+
+    def matching(self, where: Callable[[Call], bool]) -> list[Call]:
+        return [c for c in self.calls if where(c)]
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+            headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in head[1:] if line)}
+            body = await reader.readexactly(int(headers.get("content-length", "0")))
+            mode = self.mode
+            async with self._arrived:
+                self.calls.append(Call(time.monotonic(), head[0].split(" ")[1], headers, body))
+                self._arrived.notify_all()
+            if mode == "close":
+                return
+            status, text = (200, b"thanks") if mode == "ok" else (500, b"receiver down")
+            head_out = b"HTTP/1.1 %d X\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % (status, len(text))
+            writer.write(head_out + text)
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+
+def expected_signature(secret: str, call: Call) -> str:
+    """What X-Roomlog-Signature must be, computed the way a receiver would."""
+    signed = call.headers["x-roomlog-timestamp"].encode() + b"." + call.body
+    return "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+def for_user(user_id: str) -> Callable[[Call], bool]:
+    """Calls about `user_id`."""
+    return lambda call: call.json()["user_id"] == user_id
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A webhook receiver answering 200 until told otherwise."""
+    r = Receiver()
+    await r.start()
+    yield r
+    await r.stop()
+
+
+@pytest.fixture
+async def ready_runtime(runtime: Runtime) -> Runtime:
+    """The session runtime once its consumers run (NATS may come up after the service)."""
+    await asyncio.wait_for(runtime.realtime.ready.wait(), 30)
+    return runtime
+
+
+@pytest.fixture(scope="module")
+async def live_url(app: Starlette) -> AsyncIterator[str]:
+    """The session app served by uvicorn on a real port (in this process, on the session runtime)."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), lifespan="off",
+                                           log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    for _ in range(500):
+        if server.started:
+            break
+        await asyncio.sleep(0.02)
+    yield f"127.0.0.1:{server.config.port}"
+    server.should_exit = True
+    await task
+
+
+async def create_webhook(client: httpx.AsyncClient, tenant: Tenant, url: str,
+                         events: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+    response = await client.post("/webhooks", json={"url": url, "events": events or ["message.offline"], **extra},
+                                 headers=tenant.as_user("admin"))
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+async def group_room(client: httpx.AsyncClient, tenant: Tenant, members: list[str]) -> str:
+    response = await client.post("/rooms", json={"type": "group", "members": members},
+                                 headers=tenant.as_user("alice"))
+    assert response.status_code == 201, response.text
+    room_id: str = response.json()["room_id"]
+    return room_id
+
+
+async def send(client: httpx.AsyncClient, tenant: Tenant, room_id: str, content: str) -> dict[str, Any]:
+    response = await client.post(f"/rooms/{room_id}/messages", json={"content": content},
+                                 headers=tenant.as_user("alice"))
+    assert response.status_code == 201, response.text
+    sent: dict[str, Any] = response.json()
+    return sent
+
+
+@contextlib.asynccontextmanager
+async def online(client: httpx.AsyncClient, tenant: Tenant, user_id: str, live_url: str
+                 ) -> AsyncIterator[ClientConnection]:
+    """`user_id` with a live WebSocket to the real server (connected once a ping was answered)."""
+    token = (await client.post("/tokens", headers=tenant.as_user(user_id))).json()["token"]
+    async with connect(f"ws://{live_url}/ws?token={token}") as ws:
+        await ws.send(json.dumps({"type": "ping"}))
+        while json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] != "pong":
+            pass
+        yield ws
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+async def test_create_webhook_shows_a_generated_secret_once(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    created = await create_webhook(client, tenant, "https://hooks.example.com/roomlog")
+    assert created["secret"].startswith("whsec_") and len(created["secret"]) > 40
+    assert created["url"] == "https://hooks.example.com/roomlog"
+    assert created["events"] == ["message.offline"]
+    listed = (await client.get("/webhooks", headers=tenant.as_user("admin"))).json()
+    assert listed == [{k: v for k, v in created.items() if k != "secret"}]
+
+
+async def test_create_webhook_keeps_the_secret_it_is_given(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    created = await create_webhook(client, tenant, "http://127.0.0.1:9/h", ["notification", "message.offline"],
+                                   secret="s" * 32)
+    assert created["secret"] == "s" * 32
+    assert created["events"] == ["message.offline", "notification"]
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"url": "ftp://example.com/x", "events": ["message.offline"]}, "url"),
+    ({"url": "http://", "events": ["message.offline"]}, "url"),
+    ({"url": "https://example.com:99999/x", "events": ["message.offline"]}, "url"),
+    ({"url": "https://example.com/x", "events": []}, "events"),
+    ({"url": "https://example.com/x", "events": ["message.deleted"]}, "events[0]"),
+    ({"url": "https://example.com/x", "events": ["notification"], "secret": "short"}, "secret"),
+], ids=["scheme", "no-host", "bad-port", "no-events", "unknown-event", "short-secret"])
+async def test_invalid_webhook_is_a_validation_error(
+    client: httpx.AsyncClient, tenant: Tenant, body: dict[str, Any], field: str
+) -> None:
+    response = await client.post("/webhooks", json=body, headers=tenant.as_user("admin"))
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert response.json()["error"]["field"] == field
+
+
+@pytest.mark.parametrize(("method", "path"), [("POST", "/webhooks"), ("GET", "/webhooks"),
+                                              ("DELETE", "/webhooks/wh_x")])
+async def test_only_tenant_admins_manage_webhooks(
+    client: httpx.AsyncClient, tenant: Tenant, method: str, path: str
+) -> None:
+    body = {"url": "https://example.com/x", "events": ["message.offline"]} if method == "POST" else None
+    response = await client.request(method, path, json=body, headers=tenant.as_user("alice"))
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "NOT_TENANT_ADMIN"
+
+
+async def test_deleted_webhook_leaves_the_list_and_cannot_be_deleted_again(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    created = await create_webhook(client, tenant, "https://example.com/gone")
+    admin = tenant.as_user("admin")
+    assert (await client.delete(f"/webhooks/{created['webhook_id']}", headers=admin)).json() == {"success": True}
+    assert (await client.get("/webhooks", headers=admin)).json() == []
+    again = await client.delete(f"/webhooks/{created['webhook_id']}", headers=admin)
+    assert again.status_code == 404
+    assert again.json()["error"]["code"] == "WEBHOOK_NOT_FOUND"
+
+
+async def test_another_tenants_webhook_is_not_found_and_not_listed(
+    client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    created = await create_webhook(client, tenant, "https://example.com/mine")
+    intruder = other_tenant.as_user("admin")
+    assert (await client.delete(f"/webhooks/{created['webhook_id']}", headers=intruder)).status_code == 404
+    assert (await client.get("/webhooks", headers=intruder)).json() == []
+    assert len((await client.get("/webhooks", headers=tenant.as_user("admin"))).json()) == 1
+
+
+# --- message.offline -------------------------------------------------------------------------
+
+
+async def test_offline_member_gets_a_signed_message_offline_call(
+    client: httpx.AsyncClient, tenant: Tenant, receiver: Receiver, ready_runtime: Runtime
+) -> None:
+    hook = await create_webhook(client, tenant, receiver.url)
+    room_id = await group_room(client, tenant, ["bob"])
+    sent = await send(client, tenant, room_id, "are you there?")
+    [call] = await receiver.wait_for_calls(1)
+    assert call.headers["x-roomlog-signature"] == expected_signature(hook["secret"], call)
+    assert abs(int(call.headers["x-roomlog-timestamp"]) - time.time()) < 60
+    assert call.headers["x-roomlog-event"] == "message.offline"
+    body = call.json()
+    assert call.headers["x-roomlog-delivery"] == body["delivery_id"]
+    assert (body["event"], body["user_id"], body["room_id"]) == ("message.offline", "bob", room_id)
+    assert body["message"]["message_id"] == sent["message_id"]
+    assert (body["message"]["seq"], body["message"]["content"]) == (sent["seq"], "are you there?")
+
+
+async def test_signature_does_not_verify_with_another_secret(
+    client: httpx.AsyncClient, tenant: Tenant, receiver: Receiver, ready_runtime: Runtime
+) -> None:
+    await create_webhook(client, tenant, receiver.url)
+    await send(client, tenant, await group_room(client, tenant, ["bob"]), "hello")
+    [call] = await receiver.wait_for_calls(1)
+    assert call.headers["x-roomlog-signature"] != expected_signature("whsec_not-the-secret", call)
+
+
+async def test_member_with_a_live_websocket_gets_no_message_offline(
+    client: httpx.AsyncClient, tenant: Tenant, receiver: Receiver, ready_runtime: Runtime, live_url: str
+) -> None:
+    await create_webhook(client, tenant, receiver.url)
+    room_id = await group_room(client, tenant, ["bob", "carol"])
+    async with online(client, tenant, "bob", live_url):
+        await send(client, tenant, room_id, "first")
+        await send(client, tenant, room_id, "second")
+        await receiver.wait_for_calls(2, where=for_user("carol"))
+        await asyncio.sleep(0.5)  # any call for bob would be queued together with carol's
+    assert receiver.matching(for_user("bob")) == []
+    assert receiver.matching(for_user("alice")) == []  # nor the sender
+
+
+async def test_member_who_disconnected_gets_message_offline_again(
+    client: httpx.AsyncClient, tenant: Tenant, receiver: Receiver, ready_runtime: Runtime, live_url: str
+) -> None:
+    await create_webhook(client, tenant, receiver.url)
+    room_id = await group_room(client, tenant, ["bob"])
+    async with online(client, tenant, "bob", live_url):
+        assert ready_runtime.realtime.presence.is_online(tenant.tenant_id, "bob")
+    for _ in range(200):  # until the gateway noticed the close
+        if not ready_runtime.realtime.presence.is_online(tenant.tenant_id, "bob"):
+            break
+        await asyncio.sleep(0.02)
+    await send(client, tenant, room_id, "back?")
+    [call] = await receiver.wait_for_calls(1, where=for_user("bob"))
+    assert call.json()["message"]["content"] == "back?"
+
+
+async def test_webhook_without_message_offline_gets_no_such_calls(
+    client: httpx.AsyncClient, tenant: Tenant, receiver: Receiver, ready_runtime: Runtime
+) -> None:
+    other = Receiver()
+    await other.start()
+    try:
+        await create_webhook(client, tenant, other.url, ["notification"])
+        await create_webhook(client, tenant, receiver.url)
+        await send(client, tenant, await group_room(client, tenant, ["bob"]), "hi")
+        await receiver.wait_for_calls(1)
+        await asyncio.sleep(0.3)
+        assert other.calls == []
+    finally:
+        await other.stop()
+
+
+async def test_each_offline_member_gets_one_call_per_message(
+    client: httpx.AsyncClient, tenant: Tenant, receiver: Receiver, ready_runtime: Runtime
+) -> None:
+    await create_webhook(client, tenant, receiver.url)
+    room_id = await group_room(client, tenant, ["bob", "carol"])
+    for n in range(3):
+        await send(client, tenant, room_id, f"m{n}")
+    calls = await receiver.wait_for_calls(6)
+    await asyncio.sleep(0.3)
+    assert len(receiver.calls) == 6
+    assert sorted((c.json()["user_id"], c.json()["message"]["content"]) for c in calls) == sorted(
+        (user, f"m{n}") for user in ("bob", "carol") for n in range(3)
+    )
+    assert len({c.headers["x-roomlog-delivery"] for c in calls}) == 6
