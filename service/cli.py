@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -137,6 +138,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
                     " (or any user id)\n",
                     file=sys.stderr,
                 )
+        # uvicorn re-raises SIGTERM once it has shut down; exit through Python then, so the embedded
+        # servers are stopped on the way out instead of being orphaned by the default action.
+        signal.signal(signal.SIGTERM, _exit_quietly)
         # Workers are separate processes: hand them the settings through the environment.
         os.environ.update(settings_env(ready))
         log.info("roomlog listening", url=f"http://{ready.host}:{ready.port}", workers=ready.workers)
@@ -150,6 +154,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
             access_log=False,
             lifespan="on",
         )
+
+
+def _exit_quietly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> None:

@@ -31,6 +31,7 @@ from schemas.events import RecordedEvent
 EVENTS_STREAM = "ROOMLOG_EVENTS"
 DELIVERIES_STREAM = "ROOMLOG_DELIVERIES"
 WEBHOOK_CONSUMER = "webhooks"
+DELIVERY_PRODUCER = "offline-notifier"
 # Re-publishes of one position within this window are dropped by JetStream (Nats-Msg-Id = position).
 DUPLICATE_WINDOW_SECONDS = 15 * 60
 
@@ -92,8 +93,28 @@ def deliveries_stream(settings: Settings) -> StreamConfig:
     )
 
 
+def delivery_producer_consumer() -> ConsumerConfig:
+    """Room messages and notifications, read once by whichever instance pulls them, to queue webhook jobs.
+
+    Starts at new events: messages sent before it first existed are not looked at.
+    """
+    return ConsumerConfig(
+        durable_name=DELIVERY_PRODUCER,
+        deliver_policy=DeliverPolicy.NEW,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=30.0,
+        max_deliver=10,
+        filter_subjects=["rl.*.room.*", "rl.*.notify"],
+        max_ack_pending=10_000,
+    )
+
+
 def webhook_consumer(settings: Settings) -> ConsumerConfig:
-    """Durable, explicitly acked, retried with backoff; after max_deliver a job is a dead letter."""
+    """Durable, explicitly acked, retried with backoff; after max_deliver a job is a dead letter.
+
+    With a backoff the server uses backoff[0] as the ack wait, whatever ack_wait says: the sender
+    keeps a slow call alive with in_progress() heartbeats instead.
+    """
     backoff = list(settings.webhook_backoff)[: max(settings.webhook_max_deliver - 1, 1)]
     return ConsumerConfig(
         durable_name=WEBHOOK_CONSUMER,
@@ -118,3 +139,4 @@ async def ensure_jetstream(js: JetStreamContext, settings: Settings) -> None:
             except BadRequestError:
                 await js.update_stream(config)  # another instance created it in between
     await js.add_consumer(DELIVERIES_STREAM, webhook_consumer(settings))
+    await js.add_consumer(EVENTS_STREAM, delivery_producer_consumer())

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING
+import signal
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
+import asyncpg
 import structlog
 
+from eventstore.append import Appender
 from eventstore.relay import Relay
-from eventstore.types import Queryable
 from schemas.config import Settings
 from service.consumers import start_delivery_consumers
 from service.gateway import announce_shutdown
@@ -26,10 +30,12 @@ log = structlog.get_logger("roomlog.realtime")
 class Realtime:
     """Starts once NATS is reachable (it may come up after the service) and stops cleanly."""
 
-    def __init__(self, settings: Settings, nats: NatsLink, db: Queryable) -> None:
+    def __init__(self, settings: Settings, nats: NatsLink, pool: asyncpg.Pool, appender: Appender) -> None:
         self.settings = settings
         self.nats = nats
-        self.hub = Hub(db)
+        self.pool = pool
+        self.appender = appender
+        self.hub = Hub(pool)
         self.presence = PresenceTracker()
         self.relay: Relay | None = None
         self.ready = asyncio.Event()
@@ -38,6 +44,28 @@ class Realtime:
     def start(self) -> None:
         """Begin in the background: wait for NATS, configure JetStream, start relay and hub."""
         self._tasks.append(asyncio.create_task(self._start(), name="realtime-start"))
+        self._announce_before_shutdown()
+
+    def _announce_before_shutdown(self) -> None:
+        # uvicorn closes WebSockets (code 1012) before the app's shutdown runs, so the goodbye frame
+        # must go out from the signal itself; then uvicorn's own handler starts its usual shutdown.
+        if threading.current_thread() is not threading.main_thread():
+            return
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.getsignal(sig)
+            if not callable(previous):
+                continue
+
+            async def announce_then_stop(sig: int = sig, previous: Callable[..., Any] = previous) -> None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(announce_shutdown(self.hub), 2.0)
+                previous(sig, None)
+
+            def on_signal(announce: Callable[[], Any] = announce_then_stop) -> None:
+                self._tasks.append(asyncio.create_task(announce(), name="announce-shutdown"))
+
+            loop.add_signal_handler(sig, on_signal)
 
     async def _start(self) -> None:
         await self.nats.ready.wait()
@@ -49,7 +77,7 @@ class Realtime:
         await self.presence.start(client)
         self.relay = Relay(self.settings.database_url, js, event_subject)
         self._tasks.append(asyncio.create_task(self.relay.run(), name="relay"))
-        self._tasks += await start_delivery_consumers(self.settings, client, self.presence)
+        self._tasks += await start_delivery_consumers(self.settings, client, self.presence, self.pool, self.appender)
         self.ready.set()
         log.info("realtime delivery ready")
 

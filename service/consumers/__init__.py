@@ -1,4 +1,4 @@
-"""Delivery consumers of one instance: the message.offline producer, the webhook sender, max-delivery advisories."""
+"""Delivery consumers of one instance: the webhook job producer, the webhook sender, max-delivery advisories."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import structlog
 from nats.aio.client import Client as NatsClient
 
 from eventstore.append import Appender
-from projections.inline import InlineProjections
 from schemas.config import Settings
 from service.consumers.advisories import MaxDeliveriesListener
 from service.consumers.offline import OfflineNotifier
@@ -22,41 +21,26 @@ __all__ = ["MaxDeliveriesListener", "OfflineNotifier", "WebhookSender", "start_d
 
 log = structlog.get_logger("roomlog.consumers")
 
-# The consumers' own small pool: webhook look-ups and dead-letter appends, away from the request path.
-POOL_SIZE = 4
-
-
 async def start_delivery_consumers(
-    settings: Settings, nc: NatsClient, presence: PresenceTracker
+    settings: Settings, nc: NatsClient, presence: PresenceTracker, pool: asyncpg.Pool, appender: Appender
 ) -> list[asyncio.Task[None]]:
-    """Create the consumers' JetStream state and start them; cancelling the returned tasks stops everything."""
-    assert settings.database_url is not None
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=POOL_SIZE)
-    appender = Appender(pool, InlineProjections(), writers=1)
-    appender.start()
+    """Start the consumers (their JetStream state exists: ensure_jetstream); cancel the tasks to stop them."""
     js = nc.jetstream()
     offline = OfflineNotifier(js, pool, presence)
     sender = WebhookSender(js, pool, appender, settings)
     advisories = MaxDeliveriesListener(nc, js, appender)
-    try:
-        await offline.prepare()
-        await advisories.start()
-    except BaseException:
-        await _close(advisories, appender, pool)
-        raise
-    return [asyncio.create_task(_run(offline, sender, advisories, appender, pool), name="delivery-consumers")]
+    await advisories.start()
+    return [asyncio.create_task(_run(offline, sender, advisories), name="delivery-consumers")]
 
 
-async def _run(
-    offline: OfflineNotifier, sender: WebhookSender, advisories: MaxDeliveriesListener, appender: Appender,
-    pool: asyncpg.Pool,
-) -> None:
+async def _run(offline: OfflineNotifier, sender: WebhookSender, advisories: MaxDeliveriesListener) -> None:
     try:
         async with asyncio.TaskGroup() as group:
-            group.create_task(_forever(offline.run, "offline producer"), name="offline-notifier")
+            group.create_task(_forever(offline.run, "webhook job producer"), name="offline-notifier")
             group.create_task(_forever(sender.run, "webhook sender"), name="webhook-sender")
     finally:
-        await _close(advisories, appender, pool)
+        with contextlib.suppress(Exception):
+            await advisories.stop()
 
 
 async def _forever(run: Callable[[], Awaitable[None]], name: str) -> None:
@@ -69,9 +53,3 @@ async def _forever(run: Callable[[], Awaitable[None]], name: str) -> None:
             log.exception(f"{name} crashed, restarting")
             await asyncio.sleep(1.0)
 
-
-async def _close(advisories: MaxDeliveriesListener, appender: Appender, pool: asyncpg.Pool) -> None:
-    await advisories.stop()
-    await appender.stop()
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(pool.close(), 10)

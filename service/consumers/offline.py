@@ -1,10 +1,12 @@
-"""The message.offline producer: a webhook job for every room member who was not connected when a message came.
+"""The webhook job producer: message.offline for members who missed a message, and notifications.
 
-All instances pull from one durable consumer of the room events, so each message is looked at once.
-For a `message.sent`, the room's active members other than the sender who have no live connection on
-any instance (the cluster-wide presence) get one job per tenant webhook subscribed to
-`message.offline`. The job's delivery id is `<position>:<webhook_id>:<user_id>` and doubles as its
-`Nats-Msg-Id`, so an event handled twice (a redelivery after a crash) queues no second job.
+All instances pull from one durable consumer of room events and notifications, so each is looked
+at once. For a `message.sent`, the room's active members other than the sender who have no live
+connection on any instance (the cluster-wide presence) get one job per tenant webhook subscribed to
+`message.offline`; its delivery id is `<position>:<webhook_id>:<user_id>`. A `notification.sent`
+becomes one job per webhook subscribed to `notification`, naming every target and which of them are
+offline; its delivery id is `<position>:<webhook_id>`. The delivery id doubles as the `Nats-Msg-Id`,
+so an event handled twice (a redelivery after a crash) queues no second job.
 """
 
 from __future__ import annotations
@@ -17,23 +19,22 @@ import msgspec
 import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import BadRequestError
 
 from eventstore.types import Queryable
 from projections.members import list_members
+from projections.subscriptions import notification_targets
 from schemas.delivery import DeliveryJob
-from schemas.events import MessageSent, RecordedEvent
+from schemas.events import MessageSent, NotificationSent, RecordedEvent
 from service.auth import TtlCache
 from service.consumers.webhook_sender import pull_batch
-from service.jetstream import EVENTS_STREAM, delivery_subject
+from service.jetstream import DELIVERY_PRODUCER, EVENTS_STREAM, delivery_subject
 from service.presence import PresenceTracker
 from service.webhooks import MSG_ID_HEADER, Target, encode_job, subscribed_targets
 
 log = structlog.get_logger("roomlog.offline")
 
-OFFLINE_CONSUMER = "offline-notifier"
 OFFLINE_EVENT = "message.offline"
+NOTIFICATION_EVENT = "notification"
 FETCH_BATCH = 100
 FETCH_WAIT_SECONDS = 2.0
 # How long an instance trusts its list of a tenant's webhooks: a new webhook gets jobs within this time.
@@ -41,19 +42,6 @@ TARGETS_CACHE_SECONDS = 2.0
 RETRY_DELAY_SECONDS = 1.0
 
 _events = msgspec.json.Decoder(RecordedEvent)
-
-
-def offline_consumer() -> ConsumerConfig:
-    """Shared by every instance; starts at new events (messages sent before it existed are not looked at)."""
-    return ConsumerConfig(
-        durable_name=OFFLINE_CONSUMER,
-        deliver_policy=DeliverPolicy.NEW,
-        ack_policy=AckPolicy.EXPLICIT,
-        ack_wait=30.0,
-        max_deliver=10,
-        filter_subject="rl.*.room.*",
-        max_ack_pending=10_000,
-    )
 
 
 def offline_job(event: RecordedEvent, target: Target, user_id: str) -> DeliveryJob:
@@ -83,26 +71,44 @@ def offline_job(event: RecordedEvent, target: Target, user_id: str) -> DeliveryJ
     )
 
 
+def notification_job(event: RecordedEvent, target: Target, users: list[str], offline: list[str]) -> DeliveryJob:
+    """The job telling `target` about a notification, its resolved targets and who of them is offline."""
+    n = event.event
+    assert isinstance(n, NotificationSent)
+    delivery_id = f"{event.position}:{target.webhook_id}"
+    payload: dict[str, Any] = {
+        "event": NOTIFICATION_EVENT,
+        "delivery_id": delivery_id,
+        "tenant_id": event.tenant_id,
+        "notification_id": n.notification_id,
+        "topic": n.topic,
+        "payload": n.payload,
+        "user_ids": users,
+        "offline_user_ids": offline,
+        "created_at": msgspec.to_builtins(event.created_at),
+    }
+    return DeliveryJob(
+        delivery_id=delivery_id, tenant_id=event.tenant_id, webhook_id=target.webhook_id, kind="notification",
+        event=NOTIFICATION_EVENT, user_id="", created_at=event.created_at, payload=payload,
+        notification_id=n.notification_id, topic=n.topic,
+    )
+
+
 class OfflineNotifier:
-    """Turns messages into message.offline jobs until cancelled."""
+    """Turns messages and notifications into webhook jobs until cancelled."""
 
     def __init__(self, js: JetStreamContext, db: Queryable, presence: PresenceTracker) -> None:
         self._js = js
         self._db = db
         self._presence = presence
-        self._targets: TtlCache[str, list[Target]] = TtlCache(self._load_targets, ttl=TARGETS_CACHE_SECONDS)
+        self._targets: TtlCache[tuple[str, str], list[Target]] = TtlCache(
+            self._load_targets, ttl=TARGETS_CACHE_SECONDS
+        )
         self.queued = 0
-
-    async def prepare(self) -> None:
-        """Create the durable consumer (idempotent: every instance does it at start)."""
-        try:
-            await self._js.add_consumer(EVENTS_STREAM, offline_consumer())
-        except BadRequestError as exc:  # it exists with another config (an older version): keep using it
-            log.warning("offline consumer exists with another configuration", error=str(exc))
 
     async def run(self) -> None:
         """Pull room events and queue jobs, for ever."""
-        sub = await self._js.pull_subscribe_bind(durable=OFFLINE_CONSUMER, stream=EVENTS_STREAM)
+        sub = await self._js.pull_subscribe_bind(durable=DELIVERY_PRODUCER, stream=EVENTS_STREAM)
         try:
             while True:
                 try:
@@ -144,11 +150,13 @@ class OfflineNotifier:
         await msg.ack()
 
     async def jobs_for(self, event: RecordedEvent) -> list[DeliveryJob]:
-        """The message.offline jobs a committed event calls for (none unless it is a message.sent)."""
+        """The webhook jobs a committed event calls for (only messages and notifications call for any)."""
+        if isinstance(event.event, NotificationSent):
+            return await self._notification_jobs(event, event.event)
         sent = event.event
         if not isinstance(sent, MessageSent):
             return []
-        targets = await self._targets.get(event.tenant_id)
+        targets = await self._targets.get((event.tenant_id, OFFLINE_EVENT))
         if not targets:
             return []
         members = await list_members(self._db, event.stream_id)
@@ -158,5 +166,17 @@ class OfflineNotifier:
         ]
         return [offline_job(event, target, user_id) for target in targets for user_id in offline]
 
-    async def _load_targets(self, tenant_id: str) -> list[Target]:
-        return await subscribed_targets(self._db, tenant_id, OFFLINE_EVENT)
+    async def _notification_jobs(self, event: RecordedEvent, n: NotificationSent) -> list[DeliveryJob]:
+        targets = await self._targets.get((event.tenant_id, NOTIFICATION_EVENT))
+        if not targets:
+            return []
+        users = await notification_targets(
+            self._db, event.tenant_id, user_ids=n.user_ids, room_id=n.room_id,
+            topic=n.topic if n.topic_subscribers else None,
+        )
+        offline = [u for u in users if not self._presence.is_online(event.tenant_id, u)]
+        return [notification_job(event, target, users, offline) for target in targets]
+
+    async def _load_targets(self, key: tuple[str, str]) -> list[Target]:
+        tenant_id, webhook_event = key
+        return await subscribed_targets(self._db, tenant_id, webhook_event)
