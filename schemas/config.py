@@ -18,7 +18,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     max_body_bytes: int = 64 * 1024
     db_pool_size: int = 10
     # Group commit: concurrent appends share one transaction; this many batches may be in flight at once.
-    append_writers: int = 4
+    # One writer makes the biggest batches (measured: 16 appends per transaction against 6 with four).
+    append_writers: int = 1
     append_max_batch: int = 500
     # JWT signing keys "kid=secret,kid2=secret2": the first signs, all verify (keep a retired key listed
     # for at least access_token_seconds so tokens signed with it stay valid). Unset: a key kept in the database.

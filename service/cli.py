@@ -153,6 +153,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
             log_level="warning",
             access_log=False,
             lifespan="on",
+            # roomlog reads no forwarded headers (the login throttle uses the peer address on purpose).
+            proxy_headers=False,
         )
 
 

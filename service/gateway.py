@@ -88,6 +88,9 @@ class Connection:
     def offer_frame(self, frame: msgspec.Struct, *, room_id: str | None = None) -> None:
         self._offer(("frame", frame))
 
+    def offer_resume(self) -> None:
+        self._offer(("resume", None))
+
     def _offer(self, item: tuple[str, Any]) -> None:
         if self.overflowed:
             return
@@ -111,6 +114,9 @@ class Connection:
                 await self.send(item)
             elif kind == "sync":
                 await self._sync(item)
+            elif kind == "resume":
+                for room_id in list(self.rooms):
+                    await self._catch_up(room_id)
             elif kind == "overflow":
                 await self.send(Resync(rooms=dict(self.rooms)))
                 await self.ws.close(code=CLOSE_RESYNC)
@@ -135,7 +141,7 @@ class Connection:
                 continue
             # Subscribe before reading the log: live events queue up behind this sync and are
             # then dropped or delivered by seq, so nothing falls between the read and the live feed.
-            self.hub.subscribe(self, room_id)
+            await self.hub.subscribe(self, room_id)
             self.rooms[room_id] = last_seq
             await self._catch_up(room_id)
         await self.send(Synced(rooms={r: self.rooms[r] for r in frame.rooms if r in self.rooms}))
@@ -230,7 +236,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     principal = Principal(tenant_id=claims.tenant_id, user_id=claims.user_id, role=role, via="jwt")  # type: ignore[arg-type]
     await ws.accept()
     conn = Connection(ws, principal, runtime, hub)
-    hub.connect(conn)
+    await hub.connect(conn)
     await runtime.realtime.presence.connected(conn.tenant_id, conn.user_id)
     pump = asyncio.create_task(conn.pump())
     try:

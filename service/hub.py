@@ -1,13 +1,18 @@
-"""The instance's fan-out hub: takes committed events from JetStream and hands them to local connections.
+"""The instance's fan-out hub: takes committed events from NATS and hands them to local connections.
 
-Every instance reads the whole EVENTS stream with an ordered consumer (starting at new messages: a
-connection catches up on the past from PostgreSQL, not from NATS) and offers each event to the
-connections subscribed to its room. Offering never waits on a client: a connection whose queue is
-full is told to resync, so one slow client never holds up the rest.
+An instance subscribes only to what its clients need: a room's subject while some local client is
+in the room, and a tenant's user, notification and signal subjects while some client of the tenant
+is connected. So NATS routes each event only to the instances that have an interested client, and
+an instance with no clients receives nothing. These are plain NATS subscriptions on the subjects the
+relay publishes to JetStream: a connection catches up on the past from PostgreSQL, fills any gap it
+sees from there too, and re-reads its rooms after a NATS reconnect, so nothing the subscription
+misses is lost. Offering never waits on a client: a connection whose queue is full is told to
+resync, so one slow client never holds up the rest.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections import defaultdict
 from typing import Protocol
@@ -17,14 +22,13 @@ import structlog
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.js.api import DeliverPolicy
 
 from eventstore.types import Queryable
 from projections.subscriptions import notification_targets
 from schemas.events import AckRecorded, NotificationSent, RecordedEvent
 from schemas.notifications import NotificationFrame
 from schemas.realtime import AckReceived, Presence, PresenceSignal, Typing, TypingSignal
-from service.jetstream import EVENTS_STREAM, presence_subject, typing_subject
+from service.jetstream import presence_subject, room_subject, tenant_subjects, typing_subject
 
 log = structlog.get_logger("roomlog.hub")
 
@@ -44,6 +48,8 @@ class Subscriber(Protocol):
 
     def offer_frame(self, frame: msgspec.Struct, *, room_id: str | None = None) -> None: ...
 
+    def offer_resume(self) -> None: ...
+
 
 class Hub:
     """Who is connected to this instance and subscribed to which room."""
@@ -52,21 +58,31 @@ class Hub:
         self._db = db
         self._rooms: dict[str, set[Subscriber]] = defaultdict(set)
         self._users: dict[tuple[str, str], set[Subscriber]] = defaultdict(set)
-        self._subs: list[Subscription] = []
+        self._tenants: dict[str, int] = defaultdict(int)
+        # NATS subscriptions by what they serve: a room id, or ("tenant", tenant_id)
+        self._subs: dict[object, list[Subscription]] = {}
+        self._sub_lock = asyncio.Lock()
         self._nc: NatsClient | None = None
         self.delivered = 0
 
     # --- connections -------------------------------------------------------------------------
-    def connect(self, conn: Subscriber) -> bool:
+    async def connect(self, conn: Subscriber) -> bool:
         """Register a connection; True when it is the user's first on this instance."""
         peers = self._users[(conn.tenant_id, conn.user_id)]
         peers.add(conn)
+        self._tenants[conn.tenant_id] += 1
+        if self._tenants[conn.tenant_id] == 1:
+            await self._listen(("tenant", conn.tenant_id), tenant_subjects(conn.tenant_id))
         return len(peers) == 1
 
     def disconnect(self, conn: Subscriber, rooms: list[str]) -> bool:
         """Forget a connection; True when it was the user's last on this instance."""
         for room_id in rooms:
             self.unsubscribe(conn, room_id)
+        self._tenants[conn.tenant_id] -= 1
+        if self._tenants[conn.tenant_id] <= 0:
+            del self._tenants[conn.tenant_id]
+            self._stop_listening(("tenant", conn.tenant_id))
         key = (conn.tenant_id, conn.user_id)
         peers = self._users.get(key, set())
         peers.discard(conn)
@@ -75,8 +91,12 @@ class Hub:
             return True
         return False
 
-    def subscribe(self, conn: Subscriber, room_id: str) -> None:
+    async def subscribe(self, conn: Subscriber, room_id: str) -> None:
+        """Deliver the room's events to `conn`; returns once NATS routes them here (read the log after)."""
+        first = room_id not in self._rooms
         self._rooms[room_id].add(conn)
+        if first:
+            await self._listen(room_id, [room_subject(conn.tenant_id, room_id)])
 
     def unsubscribe(self, conn: Subscriber, room_id: str) -> None:
         subscribers = self._rooms.get(room_id)
@@ -84,6 +104,25 @@ class Hub:
             subscribers.discard(conn)
             if not subscribers:
                 del self._rooms[room_id]
+                self._stop_listening(room_id)
+
+    async def _listen(self, key: object, subjects: list[str]) -> None:
+        async with self._sub_lock:
+            if key in self._subs or self._nc is None:
+                return
+            self._subs[key] = [await self._nc.subscribe(subject, cb=self._on_message) for subject in subjects]
+            # The server has the interest once it answered a PING sent after the SUBs.
+            with contextlib.suppress(Exception):
+                await self._nc.flush(timeout=2)
+
+    def _stop_listening(self, key: object) -> None:
+        for sub in self._subs.pop(key, []):
+            asyncio.get_running_loop().create_task(_quietly_unsubscribe(sub))
+
+    async def on_reconnected(self) -> None:
+        """NATS was away: whatever it routed meanwhile is lost, so every connection re-reads its rooms."""
+        for conn in self.connections():
+            conn.offer_resume()
 
     def connections(self) -> list[Subscriber]:
         return [c for peers in self._users.values() for c in peers]
@@ -93,23 +132,23 @@ class Hub:
 
     # --- intake --------------------------------------------------------------------------------
     async def start(self, nc: NatsClient) -> None:
-        """Start reading committed events and ephemeral signals from NATS."""
+        """Use this NATS connection from now on (subscriptions follow the connections)."""
         self._nc = nc
-        js = nc.jetstream()
-        self._subs = [
-            await js.subscribe(
-                "rl.>", stream=EVENTS_STREAM, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW,
-                cb=self._on_event, pending_msgs_limit=-1,
-            ),
-            await nc.subscribe("rlx.*.typing.*", cb=self._on_typing),
-            await nc.subscribe("rlx.*.presence", cb=self._on_presence),
-        ]
 
     async def stop(self) -> None:
-        for sub in self._subs:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
-        self._subs = []
+        for subs in self._subs.values():
+            for sub in subs:
+                await _quietly_unsubscribe(sub)
+        self._subs = {}
+
+    async def _on_message(self, msg: Msg) -> None:
+        kind = msg.subject.split(".", 3)[2] if msg.subject.startswith("rlx.") else None
+        if kind == "typing":
+            await self._on_typing(msg)
+        elif kind == "presence":
+            await self._on_presence(msg)
+        else:
+            await self._on_event(msg)
 
     async def publish_typing(self, tenant_id: str, signal: TypingSignal) -> None:
         if self._nc is not None and self._nc.is_connected:
@@ -181,3 +220,8 @@ class Hub:
     def _in_room(self, tenant_id: str, room_id: str) -> list[Subscriber]:
         return [c for c in self._rooms.get(room_id, ()) if c.tenant_id == tenant_id]
 
+
+
+async def _quietly_unsubscribe(sub: Subscription) -> None:
+    with contextlib.suppress(Exception):
+        await sub.unsubscribe()

@@ -47,12 +47,22 @@ def event_subject(event: RecordedEvent) -> str:
     """Where a committed event is published."""
     stream_id = event.stream_id
     if stream_id.startswith("room_"):
-        return f"rl.{event.tenant_id}.room.{stream_id}"
+        return room_subject(event.tenant_id, stream_id)
     if stream_id.startswith("user:"):
         return f"rl.{event.tenant_id}.user.{token(stream_id.split(':', 2)[2])}"
     if stream_id.startswith("notifications:"):
         return f"rl.{event.tenant_id}.notify"
     return f"rl.{event.tenant_id}.other.{token(stream_id)}"
+
+
+def room_subject(tenant_id: str, room_id: str) -> str:
+    """The subject of one room's committed events."""
+    return f"rl.{tenant_id}.room.{room_id}"
+
+
+def tenant_subjects(tenant_id: str) -> list[str]:
+    """What a connected client of the tenant may need besides its rooms: acks, notifications, signals."""
+    return [f"rl.{tenant_id}.user.*", f"rl.{tenant_id}.notify", f"rlx.{tenant_id}.>"]
 
 
 def typing_subject(tenant_id: str, room_id: str) -> str:

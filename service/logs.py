@@ -23,9 +23,15 @@ def configure_logging(*, json: bool, level: str = "info") -> None:
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO
-    renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
-    )
+    renderer: structlog.types.Processor
+    if json:
+        renderer = structlog.processors.JSONRenderer()
+    elif sys.stderr.isatty():
+        renderer = structlog.dev.ConsoleRenderer(colors=True)
+    else:
+        # Redirected to a file or a collector: logfmt reads as well and costs a fraction of the console
+        # renderer, which matters for one access line per request.
+        renderer = structlog.processors.LogfmtRenderer(key_order=["timestamp", "level", "event"])
     exceptions = structlog.processors.format_exc_info if json else structlog.processors.StackInfoRenderer()
     structlog.configure(
         processors=[*_SHARED, exceptions, renderer],

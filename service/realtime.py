@@ -74,6 +74,7 @@ class Realtime:
         js = client.jetstream()
         await ensure_jetstream(js, self.settings)
         await self.hub.start(client)
+        self.nats.on_reconnected.append(self.hub.on_reconnected)
         await self.presence.start(client)
         self.relay = Relay(self.settings.database_url, js, event_subject)
         self._tasks.append(asyncio.create_task(self.relay.run(), name="relay"))

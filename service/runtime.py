@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -46,6 +46,8 @@ class NatsLink:
         self.url = url
         self.client: NatsClient | None = None
         self.ready = asyncio.Event()
+        # Called after the client reconnected by itself: plain subscriptions missed what came meanwhile.
+        self.on_reconnected: list[Callable[[], Awaitable[None]]] = []
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -66,6 +68,11 @@ class NatsLink:
         if self.client is not None and not self.client.is_closed:
             await self.client.close()
 
+    async def _reconnected(self) -> None:
+        log.info("nats reconnected")
+        for callback in self.on_reconnected:
+            await callback()
+
     async def _keep_trying(self) -> None:
         connected = False
         while not connected:
@@ -77,7 +84,8 @@ class NatsLink:
         try:
             # After the first connect, the client reconnects by itself for as long as it takes.
             self.client = await nats.connect(
-                self.url, name="roomlog", max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2
+                self.url, name="roomlog", max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2,
+                reconnected_cb=self._reconnected,
             )
         except (OSError, TimeoutError, nats.errors.Error) as exc:
             log.warning("nats not reachable, retrying", error=str(exc))
