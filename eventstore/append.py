@@ -96,10 +96,19 @@ class _Pending:
     future: asyncio.Future[AppendResult] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
+# One round trip writes the events, moves the streams' last_seq and queues the wake-up for readers
+# (a NOTIFY is delivered at commit, so it never announces an event that is not there).
 _INSERT_EVENTS = """
-INSERT INTO events (stream_id, seq, tenant_id, type, data, metadata, idempotency_key)
-SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[], $7::text[])
-RETURNING position, stream_id, seq, created_at
+WITH written AS (
+    INSERT INTO events (stream_id, seq, tenant_id, type, data, metadata, idempotency_key)
+    SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[], $7::text[])
+    RETURNING position, stream_id, seq, created_at
+), moved AS (
+    UPDATE streams s SET last_seq = v.last_seq
+    FROM unnest($8::text[], $9::bigint[]) AS v(stream_id, last_seq) WHERE s.stream_id = v.stream_id
+)
+SELECT w.position, w.stream_id, w.seq, w.created_at, (SELECT count(*) FROM (SELECT pg_notify($10, '')) n) AS woke
+FROM written w
 """
 _CREATE_STREAMS = """
 INSERT INTO streams (stream_id, tenant_id) SELECT * FROM unnest($1::text[], $2::text[])
@@ -114,10 +123,6 @@ _FIND_KEYS = """
 SELECT e.position, e.stream_id, e.seq, e.tenant_id, e.created_at, e.data, e.metadata, e.idempotency_key
 FROM events e JOIN unnest($1::text[], $2::text[]) AS k(stream_id, idempotency_key)
   ON e.stream_id = k.stream_id AND e.idempotency_key = k.idempotency_key
-"""
-_SET_LAST_SEQ = """
-UPDATE streams s SET last_seq = v.last_seq
-FROM unnest($1::text[], $2::bigint[]) AS v(stream_id, last_seq) WHERE s.stream_id = v.stream_id
 """
 
 
@@ -265,15 +270,12 @@ async def _write_batch(
         if key is not None:
             first_of_key[key] = i
 
-    recorded = await _insert(conn, requests, planned)
+    recorded = await _insert(conn, requests, planned, last_seq)
     if unused := created - {e.stream_id for e in recorded}:
         # A create whose guard failed (a second DM of a pair) leaves no empty stream behind.
         await conn.execute("DELETE FROM streams WHERE stream_id = ANY($1::text[])", sorted(unused))
     if recorded:
-        changed = sorted({e.stream_id for e in recorded})
-        await conn.execute(_SET_LAST_SEQ, changed, [last_seq[s] for s in changed])
         await hook.apply(conn, recorded)
-        await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
 
     by_index = {}
     cursor = 0
@@ -302,10 +304,11 @@ async def _find_idempotent(
 
 
 async def _insert(
-    conn: Connection, requests: list[AppendRequest], planned: list[tuple[int, list[int]]]
+    conn: Connection, requests: list[AppendRequest], planned: list[tuple[int, list[int]]], last_seq: dict[str, int]
 ) -> list[RecordedEvent]:
     if not planned:
         return []
+    changed = sorted({requests[i].stream_id for i, _ in planned})
     cols: tuple[list[object], ...] = ([], [], [], [], [], [], [])
     flat: list[tuple[AppendRequest, Event]] = []
     for i, seqs in planned:
@@ -320,7 +323,7 @@ async def _insert(
             ):
                 col.append(value)
             flat.append((r, event))
-    rows = await conn.fetch(_INSERT_EVENTS, *cols)
+    rows = await conn.fetch(_INSERT_EVENTS, *cols, changed, [last_seq[sid] for sid in changed], NOTIFY_CHANNEL)
     written = {(row["stream_id"], row["seq"]): row for row in rows}
     recorded = []
     for (r, event), key in zip(flat, zip(cols[0], cols[1], strict=True), strict=True):
