@@ -40,13 +40,17 @@ _ANYONE = ("member", "agent", "admin")
 _ADMINS = ("admin", "platform")
 
 Action = Literal[
-    "room.create", "room.read", "message.send", "ack.send", "room.update", "member.add", "member.remove",
+    "room.create", "rooms.list", "tokens.issue", "room.read", "message.send", "ack.send", "room.update",
+    "member.add", "member.remove",
     "member.leave", "users.read", "users.manage", "blocks.manage", "api_keys.manage", "webhooks.manage",
     "dead_letters.read", "dead_letters.manage", "tenant.settings", "notifications.send", "subscriptions.manage",
 ]
 
 ACTIONS: dict[str, Rule] = {
     "room.create": _rule(_ANYONE, (), Forbidden, "you may not create rooms"),
+    # The platform admin operates tenants; it has no rooms and no place on a WebSocket.
+    "rooms.list": _rule(_ANYONE, (), Forbidden, "you have no rooms to list"),
+    "tokens.issue": _rule(_ANYONE, (), Forbidden, "you may not open a WebSocket"),
     # Reading and writing a room's conversation is for its members only, tenant admins included.
     "room.read": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
     "message.send": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),

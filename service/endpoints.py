@@ -22,6 +22,7 @@ from schemas.errors import (
 )
 
 Handler = Callable[[Request], Awaitable[Response]]
+INT64_MAX = 2**63 - 1
 # tenant: a user's bearer JWT, or a tenant API key with X-User-Id (or the platform key where allowed).
 Auth = Literal["tenant", "none"]
 
@@ -45,10 +46,14 @@ class Query:
             value = int(raw)
         except ValueError:
             raise ValidationError(f"{self.name} must be an integer", field=self.name) from None
-        if value < self.minimum or (self.maximum is not None and value > self.maximum):
-            bound = f"at least {self.minimum}" if self.maximum is None else f"between {self.minimum} and {self.maximum}"
-            raise ValidationError(f"{self.name} must be {bound}", field=self.name)
+        if not self.minimum <= value <= self.upper:
+            raise ValidationError(f"{self.name} must be between {self.minimum} and {self.upper}", field=self.name)
         return value
+
+    @property
+    def upper(self) -> int:
+        """The largest accepted value: `maximum`, else what PostgreSQL's bigint holds."""
+        return self.maximum if self.maximum is not None else INT64_MAX
 
     def require(self, request: Request) -> int:
         """`read` for a parameter that has a default, so the value is never None."""
@@ -65,10 +70,13 @@ class TextQuery:
     description: str
     min_length: int = 1
     max_length: int = 100
+    required: bool = True
 
-    def read(self, request: Request) -> str:
-        """The stripped value; a 400 naming the parameter when missing, too long or holding NUL."""
+    def read(self, request: Request) -> str | None:
+        """The stripped value (None when optional and absent); a 400 naming it when missing, too long or with NUL."""
         value = request.query_params.get(self.name, "").strip()
+        if not value and not self.required:
+            return None
         if not self.min_length <= len(value) <= self.max_length or "\x00" in value:
             raise ValidationError(
                 f"{self.name} must be {self.min_length} to {self.max_length} characters (no NUL)", field=self.name
@@ -173,9 +181,8 @@ def _path_params(path: str) -> list[str]:
 def _query_param(q: Query | TextQuery) -> dict[str, Any]:
     if isinstance(q, TextQuery):
         text = {"type": "string", "minLength": q.min_length, "maxLength": q.max_length}
-        return {"name": q.name, "in": "query", "required": True, "description": q.description, "schema": text}
-    schema: dict[str, Any] = {"type": "integer", "minimum": q.minimum}
-    for key in ("maximum", "default"):
-        if getattr(q, key) is not None:
-            schema[key] = getattr(q, key)
+        return {"name": q.name, "in": "query", "required": q.required, "description": q.description, "schema": text}
+    schema: dict[str, Any] = {"type": "integer", "format": "int64", "minimum": q.minimum, "maximum": q.upper}
+    if q.default is not None:
+        schema["default"] = q.default
     return {"name": q.name, "in": "query", "required": False, "description": q.description, "schema": schema}

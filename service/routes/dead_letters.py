@@ -24,19 +24,21 @@ from schemas.webhooks import DeadLetterNotFound, DeadLetters, FailedMessage, Fai
 from service.auth import Principal
 from service.authorization import NotTenantAdmin, authorize
 from service.commands import metadata_for, retry_on_conflict
-from service.endpoints import Endpoint, Query
+from service.endpoints import Endpoint, Query, TextQuery
 from service.http import JSON, caller, runtime_of
 from service.webhooks import enqueue
 
 LIMIT = Query("limit", "most dead letters to return of each kind", minimum=1, maximum=1000, default=50)
-TENANT_ID = "tenant_id"
+TENANT = TextQuery("tenant_id", "the tenant (the platform admin names it; a tenant admin may name only their own)",
+                   max_length=64, required=False)
+TENANT_ID = TENANT.name
 
 _jobs = msgspec.json.Decoder(DeliveryJob)
 
 
 async def tenant_of(request: Request, principal: Principal) -> str:
     """The tenant whose dead letters the caller may act on, as the query names it."""
-    named = request.query_params.get(TENANT_ID) or None
+    named = TENANT.read(request)
     if principal.role != "platform":
         if named is not None and named != principal.tenant_id:
             raise NotTenantAdmin("you may only see your own tenant's dead letters", field=TENANT_ID)
@@ -130,10 +132,12 @@ async def _append(request: Request, principal: Principal, tenant_id: str, event:
 ENDPOINTS = [
     Endpoint("GET", "/admin/dead-letters", get_dead_letters,
              "Failed deliveries still open (tenant admins: their tenant; the platform admin: tenant_id)",
-             response=DeadLetters, query=(LIMIT,), errors=(NotTenantAdmin, TenantNotFound)),
+             response=DeadLetters, query=(TENANT, LIMIT), errors=(NotTenantAdmin, TenantNotFound)),
     Endpoint("POST", "/admin/dead-letters/{id}/retry", retry_dead_letter,
              "Queue a failed delivery again (same X-Roomlog-Delivery id); it leaves the dead letters",
-             response=api.Success, errors=(NotTenantAdmin, TenantNotFound, DeadLetterNotFound, WrongExpectedSeq)),
+             response=api.Success, errors=(NotTenantAdmin, TenantNotFound, DeadLetterNotFound, WrongExpectedSeq),
+             query=(TENANT,)),
     Endpoint("DELETE", "/admin/dead-letters/{id}", discard_dead_letter, "Discard a failed delivery",
-             response=api.Success, errors=(NotTenantAdmin, TenantNotFound, DeadLetterNotFound, WrongExpectedSeq)),
+             response=api.Success, errors=(NotTenantAdmin, TenantNotFound, DeadLetterNotFound, WrongExpectedSeq),
+             query=(TENANT,)),
 ]

@@ -61,6 +61,7 @@ async def unsubscribe(request: Request) -> Response:
 
 async def list_subscriptions(request: Request) -> Response:
     principal = await caller(request)
+    authorize("subscriptions.manage", principal.role)
     rows = await topics_of(runtime_of(request).pool, principal.tenant_id, principal.user_id)
     return JSON([Subscription(topic=r["topic"], since=r["since"]) for r in rows])
 
@@ -82,9 +83,9 @@ ENDPOINTS = [
     Endpoint("POST", "/notify", notify, "Notify users, a room's members and/or a topic's subscribers",
              body=Notify, response=NotificationCreated, status=201, errors=(RoomNotFound, Forbidden)),
     Endpoint("POST", "/subscriptions", subscribe, "Subscribe the caller to a topic", body=Subscribe,
-             response=api.Success, status=201),
+             response=api.Success, status=201, errors=(Forbidden,)),
     Endpoint("GET", "/subscriptions", list_subscriptions, "The caller's topic subscriptions",
-             response=list[Subscription]),
+             response=list[Subscription], errors=(Forbidden,)),
     Endpoint("DELETE", "/subscriptions/{topic}", unsubscribe, "Unsubscribe the caller from a topic",
-             response=api.Success, errors=(NotFound,)),
+             response=api.Success, errors=(NotFound, Forbidden)),
 ]

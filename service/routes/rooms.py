@@ -18,6 +18,7 @@ from schemas import api
 from schemas.errors import Forbidden, NotAMember, NotFound, NotRoomAdmin, RoomExists, RoomNotFound
 from schemas.events import Event
 from service.auth import Principal
+from service.authorization import authorize
 from service.commands import metadata_for, retry_on_conflict
 from service.domain.rooms import (
     Actor,
@@ -86,6 +87,7 @@ async def create_room(request: Request) -> Response:
 
 async def list_rooms(request: Request) -> Response:
     principal = await caller(request)
+    authorize("rooms.list", principal.role)
     rows = await rooms_of_user(runtime_of(request).pool, principal.tenant_id, principal.user_id,
                                limit=LIMIT.require(request), offset=OFFSET.require(request))
     return JSON([room_from_row(r) for r in rows])
@@ -108,13 +110,21 @@ async def update_room(request: Request) -> Response:
     await _change_membership_or_room(
         request, principal, room_id, lambda state: decide_update(state, actor_of(principal), cmd)
     )
-    return await get_room(request)
+    # Not get_room: a tenant admin may moderate a room without being in it.
+    row = await fetch_room(runtime_of(request).pool, principal.tenant_id, room_id)
+    if row is None:
+        raise RoomNotFound("room not found", field="room_id")
+    return JSON(room_from_row(row))
 
 
 async def get_members(request: Request) -> Response:
     principal = await caller(request)
     room_id = request.path_params["room_id"]
     await require_member(request, principal, room_id)
+    return await _members_response(request, room_id)
+
+
+async def _members_response(request: Request, room_id: str) -> Response:
     rows = await list_members(runtime_of(request).pool, room_id)
     return JSON([api.Member(user_id=r["user_id"], role=r["role"], joined_at=r["joined_at"]) for r in rows])
 
@@ -128,7 +138,7 @@ async def add_members(request: Request) -> Response:
         request, principal, room_id,
         lambda state: decide_add_members(state, actor_of(principal), cmd.user_ids, blocked_by=blocked_by),
     )
-    return await get_members(request)
+    return await _members_response(request, room_id)
 
 
 async def remove_member(request: Request) -> Response:
@@ -167,9 +177,9 @@ _ROOM_ERRORS = (RoomNotFound, NotAMember)
 
 ENDPOINTS = [
     Endpoint("POST", "/rooms", create_room, "Create a room; the caller becomes its admin",
-             body=api.CreateRoom, response=api.Room, status=201, errors=(RoomExists, Blocked)),
+             body=api.CreateRoom, response=api.Room, status=201, errors=(RoomExists, Blocked, Forbidden)),
     Endpoint("GET", "/rooms", list_rooms, "The caller's rooms with their last_seq",
-             response=list[api.Room], query=(LIMIT, OFFSET)),
+             response=list[api.Room], query=(LIMIT, OFFSET), errors=(Forbidden,)),
     Endpoint("GET", "/rooms/{room_id}", get_room, "One room", response=api.Room, errors=_ROOM_ERRORS),
     Endpoint("PATCH", "/rooms/{room_id}", update_room, "Rename a room or change its metadata (room admins)",
              body=api.UpdateRoom, response=api.Room, errors=(*_ROOM_ERRORS, NotRoomAdmin)),

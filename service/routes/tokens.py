@@ -5,18 +5,20 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from schemas.errors import Forbidden
 from schemas.realtime import MessagingToken
+from service.authorization import authorize
 from service.endpoints import Endpoint
 from service.http import JSON, caller, runtime_of
 
 
 async def issue_token(request: Request) -> Response:
     principal = await caller(request)
+    authorize("tokens.issue", principal.role)
     runtime = runtime_of(request)
     ttl = runtime.settings.ws_token_seconds
-    role = principal.role if principal.role != "platform" else "member"
     token, _ = runtime.auth.signer.issue(
-        tenant_id=principal.tenant_id, user_id=principal.user_id, role=role,
+        tenant_id=principal.tenant_id, user_id=principal.user_id, role=principal.role,
         session_id=principal.session_id, token_type="ws", ttl_seconds=ttl,
     )
     return JSON(MessagingToken(token=token, expires_in=ttl, ws_url=f"/ws?token={token}"),
@@ -25,7 +27,7 @@ async def issue_token(request: Request) -> Response:
 
 ENDPOINTS = [
     Endpoint("POST", "/tokens", issue_token, "A short-lived token for the WebSocket (/ws?token=...)",
-             response=MessagingToken, status=201),
+             response=MessagingToken, status=201, errors=(Forbidden,)),
     Endpoint("GET", "/messaging/token", issue_token, "The same as POST /tokens (seed 004 spelling)",
-             response=MessagingToken),
+             response=MessagingToken, errors=(Forbidden,)),
 ]

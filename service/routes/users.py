@@ -73,6 +73,7 @@ async def search(request: Request) -> Response:
     principal = await caller(request)
     authorize("users.read", principal.role)
     q = SEARCH_TERM.read(request)
+    assert q is not None  # required
     rows = await search_users(runtime_of(request).pool, principal.tenant_id, q,
                               contacts=sees_all_contacts(principal), limit=SEARCH_LIMIT.require(request))
     return JSON([user_view(r, principal) for r in rows])

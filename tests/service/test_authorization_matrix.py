@@ -1,0 +1,373 @@
+"""The authorization matrix, driven by the table the code itself consults (`service.authorization.ACTIONS`).
+
+Two halves: the table's own functions (`allowed`, `authorize`) against each rule's role sets, and the HTTP API
+against the same table — for every action with a route, every tenant role (member, agent, admin, the platform
+admin) and, for actions inside a room, every room role (none, member, admin), the request succeeds exactly
+when `allowed(action, tenant_role, room_role)` and is otherwise a 403 with the rule's code (NOT_A_MEMBER when
+a non-member is refused something inside a room: see service.domain.rooms._authorize_in_room and
+projections.guards.membership_error).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+from starlette.applications import Starlette
+
+from schemas.config import Settings
+from schemas.delivery import DeliveryJob
+from schemas.errors import Forbidden, NotAMember
+from service.app import ENDPOINTS, create_app
+from service.auth import Authenticator
+from service.authorization import ACTIONS, ROOM_ROLES, TENANT_ROLES, Action, allowed, authorize
+from service.consumers.webhook_sender import record_failure
+from service.runtime import Runtime
+from tests.conftest import Tenant
+
+PLATFORM_KEY = "rlk_platform_matrix_" + uuid.uuid4().hex
+CALLER_ROLES = (*TENANT_ROLES, "platform")
+ROOM_ROLE_CHOICES: tuple[str | None, ...] = (None, *ROOM_ROLES)
+
+# Actions of the table that no HTTP route performs (each with the reason). Empty today: every action has a route.
+ACTIONS_WITHOUT_ROUTE: dict[str, str] = {}
+
+# Authenticated routes that are deliberately not governed by an action of the table, with the reason.
+ROUTES_WITHOUT_ACTION: dict[tuple[str, str], str] = {
+    ("POST", "/auth/logout"): "ends the caller's own session",
+    ("GET", "/auth/me"): "the caller's own account",
+    ("PATCH", "/auth/profile"): "the caller's own profile",
+    ("POST", "/auth/change-password"): "the caller's own password",
+}
+
+
+# --- the table's functions ----------------------------------------------------------------------------------
+
+
+def expected_allowed(action: str, tenant_role: str, room_role: str | None) -> bool:
+    """What the rule's sets say, read directly."""
+    rule = ACTIONS[action]
+    return tenant_role in rule.tenant_roles or room_role in rule.room_roles
+
+
+@pytest.mark.parametrize("action", sorted(ACTIONS))
+def test_allowed_answers_what_the_rules_role_sets_say(action: str) -> None:
+    wrong = [
+        (tenant_role, room_role)
+        for tenant_role in CALLER_ROLES
+        for room_role in ROOM_ROLE_CHOICES
+        if allowed(action, tenant_role, room_role) != expected_allowed(action, tenant_role, room_role)
+    ]
+    assert wrong == []
+
+
+@pytest.mark.parametrize("action", sorted(ACTIONS))
+def test_authorize_raises_the_rules_error_exactly_when_not_allowed(action: str) -> None:
+    rule = ACTIONS[action]
+    for tenant_role in CALLER_ROLES:
+        for room_role in ROOM_ROLE_CHOICES:
+            if expected_allowed(action, tenant_role, room_role):
+                authorize(action, tenant_role, room_role)
+                continue
+            with pytest.raises(rule.denied) as raised:
+                authorize(action, tenant_role, room_role)
+            assert (type(raised.value), raised.value.code, raised.value.status) == (
+                rule.denied, rule.denied.code, 403
+            ), (tenant_role, room_role)
+
+
+def test_every_rule_names_known_roles_and_a_403_error_class() -> None:
+    for action, rule in ACTIONS.items():
+        assert rule.tenant_roles <= set(CALLER_ROLES), action
+        assert rule.room_roles <= set(ROOM_ROLES), action
+        assert issubclass(rule.denied, Forbidden) and rule.denied.status == 403, action
+        assert rule.message, action
+
+
+def test_action_table_holds_exactly_the_actions_of_the_action_type() -> None:
+    assert set(ACTIONS) == set(typing.get_args(Action))
+
+
+# --- the HTTP API against the table ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request performing an action; `ids` maps a path parameter to the Scene id filling it."""
+
+    method: str
+    path: str
+    body: Callable[[Scene], dict[str, Any]] | None = None
+    params: dict[str, str] | None = None
+    ids: dict[str, str] = field(default_factory=dict)
+
+    def url(self, scene: Scene) -> str:
+        names = [part[1:-1] for part in self.path.split("/") if part.startswith("{")]
+        return self.path.format(**{name: scene.ids[self.ids.get(name, name)] for name in names})
+
+
+@dataclass
+class Scene:
+    """One tenant set up for one (tenant role, room role): the caller, a victim user and the ids the calls need."""
+
+    tenant: Tenant
+    headers: dict[str, str]
+    ids: dict[str, str]  # what path parameters and bodies name: caller, victim, room_id, key_id, ...
+
+    @property
+    def victim(self) -> str:
+        return self.ids["victim"]
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+# Every action with a route, and the requests that perform it, in an order where each one's precondition holds
+# when the earlier ones were allowed (subscribe before unsubscribing; leave the room last).
+CALLS: dict[str, tuple[Call, ...]] = {
+    "room.create": (Call("POST", "/rooms", body=lambda s: {"type": "group", "members": [s.victim]}),),
+    "rooms.list": (Call("GET", "/rooms"),),
+    "tokens.issue": (Call("POST", "/tokens"), Call("GET", "/messaging/token")),
+    "room.read": (
+        Call("GET", "/rooms/{room_id}"),
+        Call("GET", "/rooms/{room_id}/members"),
+        Call("GET", "/rooms/{room_id}/messages"),
+        Call("GET", "/rooms/{room_id}/events"),
+    ),
+    "message.send": (Call("POST", "/rooms/{room_id}/messages", body=lambda s: {"content": "hello"}),),
+    "ack.send": (Call("POST", "/acks", body=lambda s: {"room_id": s.ids["room_id"], "seq": 1}),),
+    "room.update": (Call("PATCH", "/rooms/{room_id}", body=lambda s: {"name": "renamed"}),),
+    "member.add": (Call("POST", "/rooms/{room_id}/members", body=lambda s: {"user_ids": [_unique("newbie")]}),),
+    "member.remove": (Call("DELETE", "/rooms/{room_id}/members/{user_id}", ids={"user_id": "victim"}),),
+    "member.leave": (Call("DELETE", "/rooms/{room_id}/members/{user_id}", ids={"user_id": "caller"}),),
+    "users.read": (Call("GET", "/users"), Call("GET", "/users/search", params={"q": "victim"})),
+    "users.manage": (
+        Call("POST", "/users", body=lambda s: {"display_name": "new", "user_id": _unique("new"), "role": "member"}),
+        Call("PATCH", "/users/{user_id}", body=lambda s: {"display_name": "renamed"}, ids={"user_id": "victim"}),
+    ),
+    "blocks.manage": (
+        Call("POST", "/users/{user_id}/block", ids={"user_id": "victim"}),
+        Call("GET", "/blocks"),
+        Call("DELETE", "/users/{user_id}/block", ids={"user_id": "victim"}),
+    ),
+    "api_keys.manage": (
+        Call("POST", "/api-keys", body=lambda s: {"name": "matrix", "role": "member"}),
+        Call("GET", "/api-keys"),
+        Call("DELETE", "/api-keys/{key_id}"),
+    ),
+    "webhooks.manage": (
+        Call("POST", "/webhooks", body=lambda s: {"url": "http://127.0.0.1:9/hook", "events": ["notification"]}),
+        Call("GET", "/webhooks"),
+        Call("DELETE", "/webhooks/{webhook_id}"),
+    ),
+    "dead_letters.read": (Call("GET", "/admin/dead-letters"),),
+    "dead_letters.manage": (
+        Call("POST", "/admin/dead-letters/{id}/retry", ids={"id": "dead_letter_to_retry"}),
+        Call("DELETE", "/admin/dead-letters/{id}", ids={"id": "dead_letter_to_discard"}),
+    ),
+    "tenant.settings": (
+        Call("GET", "/admin/tenants/{tenant_id}"),
+        Call("PATCH", "/admin/tenants/{tenant_id}", body=lambda s: {"rate_limit": 0}),
+    ),
+    "notifications.send": (
+        Call("POST", "/notify", body=lambda s: {"topic": "matrix", "payload": {}, "targets": {"user_ids": [s.victim]}}),
+    ),
+    "subscriptions.manage": (
+        Call("POST", "/subscriptions", body=lambda s: {"topic": s.ids["topic"]}),
+        Call("GET", "/subscriptions"),
+        Call("DELETE", "/subscriptions/{topic}"),
+    ),
+}
+
+SUCCESS_STATUS = {(e.method, e.path): e.status for e in ENDPOINTS}
+
+
+def in_room(action: str) -> bool:
+    """Whether the action happens inside a room: its rule grants it by room role."""
+    return bool(ACTIONS[action].room_roles)
+
+
+def matrix() -> list[tuple[str, str, str | None]]:
+    """Every (action, tenant role, room role) with a route; room roles only for actions inside a room."""
+    return [
+        (action, tenant_role, room_role)
+        for action in sorted(CALLS)
+        for tenant_role in CALLER_ROLES
+        for room_role in (ROOM_ROLE_CHOICES if in_room(action) else (None,))
+    ]
+
+
+def refusal_code(action: str, room_role: str | None) -> str:
+    """The code a refused caller gets: NOT_A_MEMBER for non-members inside a room, else the rule's."""
+    if in_room(action) and room_role is None:
+        return NotAMember.code
+    return ACTIONS[action].denied.code
+
+
+def test_every_action_of_the_table_with_a_route_is_exercised_over_http() -> None:
+    assert set(CALLS) == set(ACTIONS) - set(ACTIONS_WITHOUT_ROUTE)
+
+
+def test_every_request_of_the_matrix_is_a_declared_endpoint() -> None:
+    assert [(c.method, c.path) for calls in CALLS.values() for c in calls if (c.method, c.path) not in SUCCESS_STATUS] \
+        == []
+
+
+def test_every_authenticated_route_performs_an_action_of_the_table_or_is_listed_without_one() -> None:
+    exercised = {(c.method, c.path) for calls in CALLS.values() for c in calls}
+    unaccounted = [
+        (e.method, e.path) for e in ENDPOINTS
+        if e.auth == "tenant" and (e.method, e.path) not in exercised | set(ROUTES_WITHOUT_ACTION)
+    ]
+    assert unaccounted == []
+
+
+def test_every_refusal_of_the_matrix_is_declared_in_its_endpoints_errors() -> None:
+    # The OpenAPI document lists each endpoint's declared errors: a refusal it leaves out is undocumented.
+    declared = {(e.method, e.path): {error.code for error in e.errors} for e in ENDPOINTS}
+    undeclared = sorted({
+        (request.method, request.path, refusal_code(action, room_role))
+        for action, tenant_role, room_role in matrix() if not allowed(action, tenant_role, room_role)
+        for request in CALLS[action]
+        if refusal_code(action, room_role) not in declared[(request.method, request.path)]
+    })
+    assert undeclared == []
+
+
+@pytest.fixture(scope="module")
+def platform_app(settings: Settings, runtime: Runtime) -> Starlette:
+    """The app as configured with a platform admin key, on the session runtime's pool, appender and NATS."""
+    with_key = msgspec.structs.replace(settings, platform_admin_key=PLATFORM_KEY)
+    auth = Authenticator(runtime.pool, runtime.auth.signer, platform_admin_key=PLATFORM_KEY)
+    return create_app(with_key, runtime=dataclasses.replace(runtime, settings=with_key, auth=auth))
+
+
+@pytest.fixture
+async def api(platform_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app that knows the platform admin key."""
+    transport = httpx.ASGITransport(app=platform_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://roomlog.test") as c:
+        yield c
+
+
+async def ok(response: httpx.Response, status: int = 201) -> dict[str, Any]:
+    """The JSON body of a set-up request that must succeed."""
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def dead_letter(runtime: Runtime, tenant: Tenant) -> str:
+    """An open dead letter of the tenant, recorded as the webhook sender records one; its id."""
+    job = DeliveryJob(
+        delivery_id=_unique("dlv"), tenant_id=tenant.tenant_id, webhook_id=_unique("wh"), kind="notification",
+        event="notification", user_id="someone", created_at=datetime.now(UTC), payload={}, topic="matrix",
+    )
+    await record_failure(runtime.appender, job, generation=job.delivery_id, attempts=3, error="boom",
+                         at=datetime.now(UTC))
+    row = await runtime.pool.fetchval(
+        "SELECT id FROM dead_letters WHERE tenant_id = $1 AND delivery_id = $2", tenant.tenant_id, job.delivery_id
+    )
+    assert row is not None
+    return str(row)
+
+
+async def scene_for(
+    api: httpx.AsyncClient, runtime: Runtime, tenant: Tenant, action: str, tenant_role: str, room_role: str | None
+) -> Scene:
+    """Set up the caller with these roles and whatever the action's requests act on."""
+    admin = tenant.as_user("admin")
+    caller, victim = _unique(f"caller-{tenant_role}"), _unique("victim")
+    if tenant_role != "platform":
+        await ok(await api.post("/users", json={"user_id": caller, "display_name": caller, "role": tenant_role},
+                                headers=admin))
+    await ok(await api.post("/users", json={"user_id": victim, "display_name": "victim"}, headers=admin))
+    ids = {"caller": caller, "victim": victim, "tenant_id": tenant.tenant_id, "topic": _unique("topic")}
+    if in_room(action):
+        # The creator of a room is its admin; the tenant key can act as any user id, platform callers included.
+        creator, members = (caller, [victim]) if room_role == "admin" else ("admin", [victim])
+        if room_role == "member":
+            members.append(caller)
+        room = await ok(await api.post("/rooms", json={"type": "group", "members": members},
+                                       headers=tenant.as_user(creator)))
+        ids["room_id"] = room["room_id"]
+    paths = [c.path for c in CALLS[action]]
+    if any("{key_id}" in p for p in paths):
+        ids["key_id"] = (await ok(await api.post("/api-keys", json={"name": "doomed", "role": "member"},
+                                                 headers=admin)))["key_id"]
+    if any("{webhook_id}" in p for p in paths):
+        hook = {"url": "http://127.0.0.1:9/doomed", "events": ["notification"]}
+        ids["webhook_id"] = (await ok(await api.post("/webhooks", json=hook, headers=admin)))["webhook_id"]
+    if any("{id}" in p for p in paths):
+        ids["dead_letter_to_retry"] = await dead_letter(runtime, tenant)
+        ids["dead_letter_to_discard"] = await dead_letter(runtime, tenant)
+    if tenant_role == "platform":
+        headers = {"X-API-Key": PLATFORM_KEY, "X-Tenant-Id": tenant.tenant_id, "X-User-Id": caller}
+    else:
+        headers = tenant.as_user(caller)
+    return Scene(tenant, headers, ids)
+
+
+async def snapshot(runtime: Runtime, tenant_id: str) -> dict[str, list[tuple[Any, ...]]]:
+    """What a refused request must leave as it was: every stream's seq, and the tenant's mutable tables."""
+    queries = {
+        "streams": "SELECT stream_id, last_seq FROM streams WHERE tenant_id = $1 ORDER BY 1",
+        "rooms": "SELECT room_id, name, metadata FROM rooms WHERE tenant_id = $1 ORDER BY 1",
+        "keys": "SELECT key_id, revoked_at FROM api_keys WHERE tenant_id = $1 ORDER BY 1",
+        "webhooks": "SELECT webhook_id FROM webhooks WHERE tenant_id = $1 ORDER BY 1",
+        "dead_letters": "SELECT id, status FROM dead_letters WHERE tenant_id = $1 ORDER BY 1",
+        "users": "SELECT user_id, role, display_name FROM users WHERE tenant_id = $1 ORDER BY 1",
+        "tenant": "SELECT rate_limit, send_rate_limit FROM tenants WHERE tenant_id = $1",
+    }
+    return {name: [tuple(r) for r in await runtime.pool.fetch(q, tenant_id)] for name, q in queries.items()}
+
+
+async def call(api: httpx.AsyncClient, request: Call, scene: Scene) -> httpx.Response:
+    """Make one of an action's requests as the scene's caller."""
+    return await api.request(request.method, request.url(scene), json=request.body(scene) if request.body else None,
+                             params=request.params, headers=scene.headers)
+
+
+REFUSED = [(a, t, r) for a, t, r in matrix() if not allowed(a, t, r)]
+
+
+@pytest.mark.parametrize(("action", "tenant_role", "room_role"), matrix(),
+                         ids=[f"{a}-{t}-room:{r}" for a, t, r in matrix()])
+async def test_route_allows_exactly_what_the_action_table_allows(
+    api: httpx.AsyncClient, runtime: Runtime, tenant: Tenant, action: str, tenant_role: str, room_role: str | None
+) -> None:
+    scene = await scene_for(api, runtime, tenant, action, tenant_role, room_role)
+    permitted = allowed(action, tenant_role, room_role)
+    wrong = []
+    for request in CALLS[action]:
+        response = await call(api, request, scene)
+        if permitted:
+            expected: tuple[int, str | None] = (SUCCESS_STATUS[(request.method, request.path)], None)
+        else:
+            expected = (403, refusal_code(action, room_role))
+        code = response.json().get("error", {}).get("code") if response.status_code >= 400 else None
+        if (response.status_code, code) != expected:
+            wrong.append(f"{request.method} {request.path}: got {response.status_code} {response.text[:200]}, "
+                         f"expected {expected}")
+    assert wrong == []
+
+
+@pytest.mark.parametrize(("action", "tenant_role", "room_role"), REFUSED,
+                         ids=[f"{a}-{t}-room:{r}" for a, t, r in REFUSED])
+async def test_refused_request_changes_nothing(
+    api: httpx.AsyncClient, runtime: Runtime, tenant: Tenant, action: str, tenant_role: str, room_role: str | None
+) -> None:
+    scene = await scene_for(api, runtime, tenant, action, tenant_role, room_role)
+    before = await snapshot(runtime, tenant.tenant_id)
+    statuses = [(await call(api, request, scene)).status_code for request in CALLS[action]]
+    assert set(statuses) == {403}
+    assert await snapshot(runtime, tenant.tenant_id) == before

@@ -1,0 +1,264 @@
+"""Tenant isolation for every route of service.app.ENDPOINTS: tenant B, holding tenant A's real ids, learns nothing.
+
+Each path parameter has an id provider: a real id of one of tenant A's resources and a made-up id of the same
+shape. Tenant B's admin and a plain member of B call every route with A's ids and with made-up ids: the answer
+is a 403 or 404, byte-for-byte the same in both cases (so not even existence leaks), and A's state — its
+streams, keys, webhooks, dead letters, users and settings — is unchanged. A route added with a path parameter
+that has no provider fails `test_every_path_parameter_of_every_route_has_an_id_provider`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from projections.dead_letters import dead_letter_id
+from schemas.delivery import DeliveryJob
+from service.app import ENDPOINTS
+from service.consumers.webhook_sender import record_failure
+from service.endpoints import Endpoint
+from service.runtime import Runtime
+from service.tenants import new_id
+from tests.conftest import Tenant, make_tenant
+
+
+def _hex() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+@dataclass(frozen=True)
+class World:
+    """Tenant A with one resource of every kind a path parameter can name, and tenant B."""
+
+    a: Tenant
+    b: Tenant
+    ids: dict[str, str]  # path parameter name -> a real id of tenant A
+
+
+# Path parameters the `world` fixture gives a real id of tenant A for.
+WORLD_IDS = ("room_id", "user_id", "key_id", "webhook_id", "id", "tenant_id", "topic")
+
+# Path parameter -> a made-up id of the same shape as the real one (World.ids holds the real one).
+MADE_UP: dict[str, Callable[[], str]] = {
+    "room_id": lambda: new_id("room"),
+    "user_id": lambda: f"bob-{_hex()}",
+    "key_id": lambda: new_id("key"),
+    "webhook_id": lambda: new_id("wh"),
+    "id": lambda: dead_letter_id(f"dlv-{_hex()}"),  # a dead letter
+    "tenant_id": lambda: new_id("tn"),
+    "topic": lambda: f"secret-topic-{_hex()}",
+}
+
+# A valid body for every route that takes one and has path parameters: a 400 must not hide the answer.
+BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("PATCH", "/rooms/{room_id}"): {"name": "taken over"},
+    ("POST", "/rooms/{room_id}/members"): {"user_ids": ["mallory"]},
+    ("POST", "/rooms/{room_id}/messages"): {"content": "hello from elsewhere", "client_msg_id": "c-1"},
+    ("PATCH", "/users/{user_id}"): {"role": "admin"},
+    ("PATCH", "/admin/tenants/{tenant_id}"): {"rate_limit": 1},
+}
+
+# Routes whose user_id names a user of the caller's own tenant (user ids are per tenant): B blocking "bob" blocks
+# B's bob. They succeed for B, so the status is not 403/404 — but the answer must still not depend on A's ids.
+CALLERS_OWN_NAMESPACE = {
+    ("POST", "/users/{user_id}/block"),
+    ("DELETE", "/users/{user_id}/block"),
+}
+
+
+@dataclass(frozen=True)
+class Carrier:
+    """A route without path parameters that takes one of A's ids in its body or query."""
+
+    method: str
+    path: str
+    body: Callable[[dict[str, str]], dict[str, Any]] | None = None
+    params: Callable[[dict[str, str]], dict[str, str]] | None = None
+    statuses: frozenset[int] = frozenset({403, 404})
+
+
+# Routes without path parameters that take ids in body or query, tried with A's ids like the others.
+CARRIERS: list[Carrier] = [
+    Carrier("POST", "/acks", body=lambda ids: {"room_id": ids["room_id"], "seq": 1}),
+    Carrier("POST", "/notify",
+            body=lambda ids: {"topic": "x", "payload": {}, "targets": {"room_id": ids["room_id"]}}),
+    Carrier("GET", "/admin/dead-letters", params=lambda ids: {"tenant_id": ids["tenant_id"]}),
+    # A search finds only the caller's tenant: A's user's unique name finds nothing, like a made-up one.
+    Carrier("GET", "/users/search", params=lambda ids: {"q": ids["user_id"]}, statuses=frozenset({200})),
+]
+
+# Routes without path parameters that take no id of another tenant (with the reason).
+NO_FOREIGN_IDS: dict[tuple[str, str], str] = {
+    ("GET", "/health"): "no tenant data",
+    ("GET", "/openapi.json"): "no tenant data",
+    ("POST", "/auth/signup"): "creates a new tenant",
+    ("POST", "/auth/login"): "credentials, not ids",
+    ("POST", "/auth/refresh"): "a refresh token, not an id (token attacks are tested in test_auth)",
+    ("POST", "/auth/logout"): "the caller's own session",
+    ("GET", "/auth/me"): "the caller's own account",
+    ("PATCH", "/auth/profile"): "the caller's own profile",
+    ("POST", "/auth/change-password"): "the caller's own password",
+    ("POST", "/rooms"): "member ids name users of the caller's tenant",
+    ("GET", "/rooms"): "the caller's own rooms",
+    ("POST", "/tokens"): "the caller's own credentials",
+    ("GET", "/messaging/token"): "the caller's own credentials",
+    ("POST", "/subscriptions"): "topics are per tenant",
+    ("GET", "/subscriptions"): "the caller's own subscriptions",
+    ("GET", "/users"): "the caller's tenant's users",
+    ("POST", "/users"): "user ids name users of the caller's tenant",
+    ("GET", "/blocks"): "the caller's own blocks",
+    ("POST", "/api-keys"): "creates a key of the caller's tenant",
+    ("GET", "/api-keys"): "the caller's tenant's keys",
+    ("POST", "/webhooks"): "creates a webhook of the caller's tenant",
+    ("GET", "/webhooks"): "the caller's tenant's webhooks",
+}
+
+
+def path_params(path: str) -> list[str]:
+    """The names of a path template's parameters."""
+    return [part[1:-1].split(":")[0] for part in path.split("/") if part.startswith("{")]
+
+
+WITH_PATH_PARAMS = [e for e in ENDPOINTS if path_params(e.path)]
+WITHOUT_PATH_PARAMS = [e for e in ENDPOINTS if not path_params(e.path)]
+CALLERS = ("admin", "b-member")  # B's admin, and an unregistered user of B (a member)
+
+
+def test_every_path_parameter_of_every_route_has_an_id_provider() -> None:
+    names = {name for e in WITH_PATH_PARAMS for name in path_params(e.path)}
+    assert names - set(MADE_UP) == set()
+    assert names - set(WORLD_IDS) == set()
+
+
+def test_every_route_with_path_parameters_and_a_body_has_a_valid_body() -> None:
+    assert [(e.method, e.path) for e in WITH_PATH_PARAMS if e.body is not None and (e.method, e.path) not in BODIES] \
+        == []
+
+
+def test_every_route_without_path_parameters_is_tried_with_foreign_ids_or_listed_as_taking_none() -> None:
+    tried = {(c.method, c.path) for c in CARRIERS}
+    assert [(e.method, e.path) for e in WITHOUT_PATH_PARAMS if (e.method, e.path) not in tried | set(NO_FOREIGN_IDS)] \
+        == []
+
+
+# --- tenant A's resources ----------------------------------------------------------------------------------
+
+async def ok(response: httpx.Response, status: int = 201) -> dict[str, Any]:
+    """The JSON body of a set-up request that must succeed."""
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+@pytest.fixture
+async def world(client: httpx.AsyncClient, runtime: Runtime, database_url: str) -> World:
+    """Tenant A with a room holding a message, a registered user in it, a key, a webhook, a dead letter, a topic."""
+    a, b = await make_tenant(database_url), await make_tenant(database_url)
+    admin = a.as_user("admin")
+    bob = f"bob-{_hex()}"
+    await ok(await client.post("/users", json={"user_id": bob, "display_name": bob}, headers=admin))
+    room = await ok(await client.post("/rooms", json={"type": "group", "members": [bob]}, headers=admin))
+    await ok(await client.post(f"/rooms/{room['room_id']}/messages", json={"content": "secret", "client_msg_id": "c-1"},
+                               headers=admin))
+    key = await ok(await client.post("/api-keys", json={"name": "a's key", "role": "member"}, headers=admin))
+    hook = await ok(await client.post("/webhooks", json={"url": "http://127.0.0.1:9/a", "events": ["notification"]},
+                                      headers=admin))
+    topic = f"secret-topic-{_hex()}"
+    await ok(await client.post("/subscriptions", json={"topic": topic}, headers=a.as_user(bob)))
+    job = DeliveryJob(delivery_id=f"dlv-{_hex()}", tenant_id=a.tenant_id, webhook_id=hook["webhook_id"],
+                      kind="notification", event="notification", user_id=bob, created_at=datetime.now(UTC),
+                      payload={}, topic=topic)
+    await record_failure(runtime.appender, job, generation=job.delivery_id, attempts=3, error="boom",
+                         at=datetime.now(UTC))
+    ids = {
+        "room_id": room["room_id"], "user_id": bob, "key_id": key["key_id"], "webhook_id": hook["webhook_id"],
+        "id": dead_letter_id(job.delivery_id), "tenant_id": a.tenant_id, "topic": topic,
+    }
+    assert set(ids) == set(WORLD_IDS)
+    return World(a, b, ids)
+
+
+async def snapshot(pool: asyncpg.Pool, tenant_id: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Everything of a tenant a foreign call could change: every stream's seq, and the mutable tables."""
+    queries = {
+        "streams": "SELECT stream_id, last_seq FROM streams WHERE tenant_id = $1 ORDER BY 1",
+        "members": "SELECT room_id, user_id, role, active FROM members WHERE tenant_id = $1 ORDER BY 1, 2",
+        "rooms": "SELECT room_id, name, metadata FROM rooms WHERE tenant_id = $1 ORDER BY 1",
+        "keys": "SELECT key_id, role, revoked_at FROM api_keys WHERE tenant_id = $1 ORDER BY 1",
+        "webhooks": "SELECT webhook_id, url FROM webhooks WHERE tenant_id = $1 ORDER BY 1",
+        "dead_letters": "SELECT id, status, retries FROM dead_letters WHERE tenant_id = $1 ORDER BY 1",
+        "users": "SELECT user_id, role, display_name FROM users WHERE tenant_id = $1 ORDER BY 1",
+        "tenant": "SELECT name, rate_limit, send_rate_limit FROM tenants WHERE tenant_id = $1",
+    }
+    return {name: [tuple(r) for r in await pool.fetch(q, tenant_id)] for name, q in queries.items()}
+
+
+# --- the calls ----------------------------------------------------------------------------------------------
+
+
+def answer(response: httpx.Response) -> tuple[int, Any]:
+    """What a caller learns from a response: its status and its body."""
+    return response.status_code, response.json()
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("endpoint", WITH_PATH_PARAMS, ids=[f"{e.method} {e.path}" for e in WITH_PATH_PARAMS])
+async def test_foreign_ids_in_the_path_get_the_answer_of_made_up_ids_and_change_nothing(
+    client: httpx.AsyncClient, runtime: Runtime, world: World, endpoint: Endpoint, caller: str
+) -> None:
+    names = path_params(endpoint.path)
+    body = BODIES.get((endpoint.method, endpoint.path))
+    headers = world.b.as_user(caller)
+    before = await snapshot(runtime.pool, world.a.tenant_id)
+    foreign = await client.request(endpoint.method, endpoint.path.format(**{n: world.ids[n] for n in names}),
+                                   json=body, headers=headers)
+    made_up = await client.request(endpoint.method, endpoint.path.format(**{n: MADE_UP[n]() for n in names}),
+                                   json=body, headers=headers)
+    if (endpoint.method, endpoint.path) not in CALLERS_OWN_NAMESPACE:
+        assert foreign.status_code in (403, 404), foreign.text
+    assert answer(foreign) == answer(made_up)
+    assert await snapshot(runtime.pool, world.a.tenant_id) == before
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("carrier", CARRIERS, ids=[f"{c.method} {c.path}" for c in CARRIERS])
+async def test_foreign_ids_in_body_or_query_get_the_answer_of_made_up_ids_and_change_nothing(
+    client: httpx.AsyncClient, runtime: Runtime, world: World, carrier: Carrier, caller: str
+) -> None:
+    made_up_ids = {name: make() for name, make in MADE_UP.items()}
+    headers = world.b.as_user(caller)
+    before = await snapshot(runtime.pool, world.a.tenant_id)
+
+    async def call(ids: dict[str, str]) -> httpx.Response:
+        return await client.request(carrier.method, carrier.path, headers=headers,
+                                    json=carrier.body(ids) if carrier.body else None,
+                                    params=carrier.params(ids) if carrier.params else None)
+
+    foreign, made_up = await call(world.ids), await call(made_up_ids)
+    assert foreign.status_code in carrier.statuses, foreign.text
+    assert answer(foreign) == answer(made_up)
+    assert await snapshot(runtime.pool, world.a.tenant_id) == before
+
+
+async def test_tenant_a_still_reaches_every_resource_the_foreign_calls_named(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    # The providers give live ids: the same requests as tenant A's admin find them (so the 404s above are
+    # isolation, not ids that never existed).
+    admin = world.a.as_user("admin")
+    ids = world.ids
+    assert (await client.get(f"/rooms/{ids['room_id']}", headers=admin)).status_code == 200
+    assert ids["user_id"] in [u["user_id"] for u in (await client.get("/users", headers=admin)).json()]
+    assert ids["key_id"] in [k["key_id"] for k in (await client.get("/api-keys", headers=admin)).json()]
+    assert ids["webhook_id"] in [w["webhook_id"] for w in (await client.get("/webhooks", headers=admin)).json()]
+    letters = (await client.get("/admin/dead-letters", headers=admin)).json()["failed_notifications"]
+    assert ids["id"] in [d["id"] for d in letters]
+    subscriptions = (await client.get("/subscriptions", headers=world.a.as_user(ids["user_id"]))).json()
+    assert ids["topic"] in [s["topic"] for s in subscriptions]
