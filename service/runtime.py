@@ -83,8 +83,9 @@ class NatsLink:
         assert self.url is not None
         try:
             # After the first connect, the client reconnects by itself for as long as it takes.
+            # NATS_URL may list a cluster's servers, comma-separated.
             self.client = await nats.connect(
-                self.url, name="roomlog", max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2,
+                [u.strip() for u in self.url.split(",") if u.strip()], name="roomlog", max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2,
                 reconnected_cb=self._reconnected,
             )
         except (OSError, TimeoutError, nats.errors.Error) as exc:
