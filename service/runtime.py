@@ -85,8 +85,8 @@ class NatsLink:
             # After the first connect, the client reconnects by itself for as long as it takes.
             # NATS_URL may list a cluster's servers, comma-separated.
             self.client = await nats.connect(
-                [u.strip() for u in self.url.split(",") if u.strip()], name="roomlog", max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2,
-                reconnected_cb=self._reconnected,
+                [u.strip() for u in self.url.split(",") if u.strip()], name="roomlog", max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5, connect_timeout=2, reconnected_cb=self._reconnected,
             )
         except (OSError, TimeoutError, nats.errors.Error) as exc:
             log.warning("nats not reachable, retrying", error=str(exc))
