@@ -28,6 +28,7 @@ from schemas.events import RecordedEvent
 log = structlog.get_logger("roomlog.relay")
 
 _RELAY_LOCK = 7_201_003
+PUBLISH_ACK_SECONDS = 10.0
 _encoder = msgspec.json.Encoder()
 
 
@@ -64,8 +65,10 @@ class Relay:
         while True:
             try:
                 await self._lead()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("relay lost its database connection, retrying", error=str(exc))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # database or NATS trouble: the relay must come back, not die quietly
+                log.warning("relay interrupted, resuming from its checkpoint", error=repr(exc))
                 self.is_leader = False
                 await asyncio.sleep(1.0)
 
@@ -103,7 +106,8 @@ class Relay:
             )
             for e in events
         ]
-        await asyncio.gather(*acks)
+        # A lost ack must not stall the relay: time out, and the next round re-publishes (deduplicated).
+        await asyncio.wait_for(asyncio.gather(*acks), PUBLISH_ACK_SECONDS)
         self.published += len(events)
 
     async def _checkpoint(self, conn: asyncpg.Connection) -> int:

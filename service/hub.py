@@ -93,10 +93,9 @@ class Hub:
 
     async def subscribe(self, conn: Subscriber, room_id: str) -> None:
         """Deliver the room's events to `conn`; returns once NATS routes them here (read the log after)."""
-        first = room_id not in self._rooms
         self._rooms[room_id].add(conn)
-        if first:
-            await self._listen(room_id, [room_subject(conn.tenant_id, room_id)])
+        # Every subscriber waits (on the lock) until the room's subscription is confirmed, not only the first.
+        await self._listen(room_id, [room_subject(conn.tenant_id, room_id)])
 
     def unsubscribe(self, conn: Subscriber, room_id: str) -> None:
         subscribers = self._rooms.get(room_id)
@@ -132,8 +131,17 @@ class Hub:
 
     # --- intake --------------------------------------------------------------------------------
     async def start(self, nc: NatsClient) -> None:
-        """Use this NATS connection from now on (subscriptions follow the connections)."""
+        """Use this NATS connection from now on; clients that came before NATS get their subscriptions now."""
         self._nc = nc
+        for tenant_id in list(self._tenants):
+            await self._listen(("tenant", tenant_id), tenant_subjects(tenant_id))
+        for room_id, subscribers in list(self._rooms.items()):
+            if subscribers:
+                tenant_id = next(iter(subscribers)).tenant_id
+                await self._listen(room_id, [room_subject(tenant_id, room_id)])
+        # Whatever was committed while they had no subscription comes from the log.
+        for conn in self.connections():
+            conn.offer_resume()
 
     async def stop(self) -> None:
         for subs in self._subs.values():

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import asyncpg
 import nats
@@ -81,18 +83,50 @@ class NatsLink:
 
     async def _try_connect(self) -> bool:
         assert self.url is not None
+        servers = [u.strip() for u in self.url.split(",") if u.strip()]  # a cluster's servers, comma-separated
+        # nats-py retries a first connect for ever when told to reconnect for ever: only connect to a
+        # server that answers, so the service starts (degraded) while NATS is away.
+        if not await _any_reachable(servers):
+            log.warning("nats not reachable, retrying", servers=servers)
+            return False
+        client = NatsClient()
         try:
             # After the first connect, the client reconnects by itself for as long as it takes.
-            # NATS_URL may list a cluster's servers, comma-separated.
-            self.client = await nats.connect(
-                [u.strip() for u in self.url.split(",") if u.strip()], name="roomlog", max_reconnect_attempts=-1,
-                reconnect_time_wait=0.5, connect_timeout=2, reconnected_cb=self._reconnected,
-            )
+            await asyncio.wait_for(client.connect(
+                servers, name="roomlog", max_reconnect_attempts=-1, reconnect_time_wait=1, connect_timeout=2,
+                reconnected_cb=self._reconnected, error_cb=self._error,
+            ), FIRST_CONNECT_SECONDS)
         except (OSError, TimeoutError, nats.errors.Error) as exc:
-            log.warning("nats not reachable, retrying", error=str(exc))
+            log.warning("nats not reachable, retrying", error=str(exc) or type(exc).__name__)
+            with contextlib.suppress(Exception):
+                await client.close()
             return False
+        self.client = client
         self.ready.set()
         return True
+
+    async def _error(self, exc: Exception) -> None:
+        # One line per problem: nats-py's default prints a traceback for every reconnect attempt.
+        log.warning("nats connection problem", error=str(exc) or type(exc).__name__)
+
+
+FIRST_CONNECT_SECONDS = 10.0
+
+
+async def _any_reachable(servers: list[str]) -> bool:
+    for server in servers:
+        url = urlsplit(server if "://" in server else f"nats://{server}")
+        try:
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(url.hostname or "127.0.0.1", url.port or 4222), 2.0
+            )
+        except (OSError, TimeoutError):
+            continue
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
+    return False
 
 
 async def prepare_database(database_url: str) -> None:
