@@ -20,12 +20,11 @@ from projections.guards import MemberOf, membership_error
 from projections.members import access_of
 from schemas import api
 from schemas.errors import AuthenticationError, RoomlogError, ValidationError
-from schemas.events import MemberRemoved, MessageSent, RecordedEvent
+from schemas.events import MemberRemoved, RecordedEvent
 from schemas.realtime import (
     AckFrame,
     ClientFrame,
     ErrorFrame,
-    EventFrame,
     Ping,
     Pong,
     PresenceSignal,
@@ -41,6 +40,7 @@ from schemas.realtime import (
 )
 from service.auth import Principal
 from service.errors import error_response
+from service.frames import encode_event_frame
 from service.http import field_of
 from service.hub import Hub
 from service.messaging import record_ack, send_message
@@ -58,15 +58,6 @@ CLOSE_RESYNC = 4008
 CLOSE_SHUTDOWN = 4009
 
 
-def event_frame(event: RecordedEvent) -> EventFrame:
-    """The frame a client gets for a room event."""
-    data: dict[str, Any] = msgspec.to_builtins(event.event)
-    data.pop("type", None)
-    kind = "message.new" if isinstance(event.event, MessageSent) else event.type
-    return EventFrame(type=kind, room_id=event.stream_id, seq=event.seq, actor=event.metadata.actor,
-                      created_at=event.created_at, data=data)
-
-
 class Connection:
     """One client socket: its subscriptions, the last seq it has of each room, and its work queue."""
 
@@ -82,8 +73,8 @@ class Connection:
         self.overflowed = False
 
     # --- called by the hub; never blocks ------------------------------------------------------
-    def offer_event(self, event: RecordedEvent) -> None:
-        self._offer(("event", event))
+    def offer_event(self, event: RecordedEvent, text: str) -> None:
+        self._offer(("event", (event, text)))
 
     def offer_frame(self, frame: msgspec.Struct, *, room_id: str | None = None) -> None:
         self._offer(("frame", frame))
@@ -109,7 +100,7 @@ class Connection:
         while True:
             kind, item = await self.queue.get()
             if kind == "event":
-                await self._deliver(item)
+                await self._deliver(*item)
             elif kind == "frame":
                 await self.send(item)
             elif kind == "sync":
@@ -158,11 +149,11 @@ class Connection:
             for event in events:
                 if room_id not in self.rooms:
                     return
-                await self._send_event(event)
+                await self._send_event(event, encode_event_frame(event))
             if len(events) < CATCH_UP_PAGE:
                 return
 
-    async def _deliver(self, event: RecordedEvent) -> None:
+    async def _deliver(self, event: RecordedEvent, text: str) -> None:
         room_id = event.stream_id
         have = self.rooms.get(room_id)
         if have is None or event.seq <= have:
@@ -171,11 +162,11 @@ class Connection:
             await self._catch_up(room_id, until=event.seq - 1)
             if self.rooms.get(room_id, event.seq) >= event.seq:
                 return
-        await self._send_event(event)
+        await self._send_event(event, text)
 
-    async def _send_event(self, event: RecordedEvent) -> None:
+    async def _send_event(self, event: RecordedEvent, text: str) -> None:
         room_id = event.stream_id
-        await self.send(event_frame(event))
+        await self.ws.send_text(text)
         self.rooms[room_id] = event.seq
         if isinstance(event.event, MemberRemoved) and event.event.user_id == self.user_id:
             # Removed: this was the last event of the room this user may see.

@@ -28,6 +28,7 @@ from projections.subscriptions import notification_targets
 from schemas.events import AckRecorded, NotificationSent, RecordedEvent
 from schemas.notifications import NotificationFrame
 from schemas.realtime import AckReceived, Presence, PresenceSignal, Typing, TypingSignal
+from service.frames import encode_event_frame
 from service.jetstream import presence_subject, room_subject, tenant_subjects, typing_subject
 
 log = structlog.get_logger("roomlog.hub")
@@ -44,7 +45,7 @@ class Subscriber(Protocol):
     tenant_id: str
     user_id: str
 
-    def offer_event(self, event: RecordedEvent) -> None: ...
+    def offer_event(self, event: RecordedEvent, text: str) -> None: ...
 
     def offer_frame(self, frame: msgspec.Struct, *, room_id: str | None = None) -> None: ...
 
@@ -186,8 +187,12 @@ class Hub:
             for conn in self._in_room(event.tenant_id, ack.room_id):
                 conn.offer_frame(frame, room_id=ack.room_id)
             return
-        for conn in self._in_room(event.tenant_id, event.stream_id):
-            conn.offer_event(event)
+        receivers = self._in_room(event.tenant_id, event.stream_id)
+        if not receivers:
+            return
+        text = encode_event_frame(event)  # once, for every receiver
+        for conn in receivers:
+            conn.offer_event(event, text)
             self.delivered += 1
 
     async def _notify(self, event: RecordedEvent) -> None:

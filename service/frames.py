@@ -1,0 +1,26 @@
+"""The WebSocket frame of a room event, encoded once however many clients receive it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from schemas.events import MessageSent, RecordedEvent
+from schemas.realtime import EventFrame
+
+_encoder = msgspec.json.Encoder()
+
+
+def event_frame(event: RecordedEvent) -> EventFrame:
+    """The frame a client gets for a room event: `message.new` for a sent message, else the event's type."""
+    data: dict[str, Any] = msgspec.to_builtins(event.event)
+    data.pop("type", None)
+    kind = "message.new" if isinstance(event.event, MessageSent) else event.type
+    return EventFrame(type=kind, room_id=event.stream_id, seq=event.seq, actor=event.metadata.actor,
+                      created_at=event.created_at, data=data)
+
+
+def encode_event_frame(event: RecordedEvent) -> str:
+    """The frame as the text a socket sends."""
+    return _encoder.encode(event_frame(event)).decode()
