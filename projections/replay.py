@@ -99,6 +99,8 @@ async def replay(
                     report.swapped = True
         finally:
             await conn.execute(f"RESET search_path; DROP SCHEMA IF EXISTS {SHADOW} CASCADE")
+            # Statements prepared here resolved names in the shadow schema: drop them with the connection's cache.
+            await conn.reload_schema_state()
     report.seconds = time.perf_counter() - started
     if on_progress is not None:
         on_progress(ReplayProgress(report.events, reader.position, report.seconds))

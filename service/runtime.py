@@ -27,6 +27,18 @@ log = structlog.get_logger("roomlog.runtime")
 Clock = Callable[[], float]
 
 
+class PooledConnection(asyncpg.Connection):
+    """A pool connection released without the default reset query (a round trip on every release).
+
+    roomlog leaves no session state behind on pooled connections: advisory locks are released and
+    `search_path` is reset by the code that set them, and LISTEN runs on dedicated connections. An
+    open transaction is still rolled back by asyncpg on release.
+    """
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -152,7 +164,8 @@ async def start_runtime(settings: Settings) -> Runtime:
     if settings.database_url is None:
         raise ValueError("database_url is required")
     pool = await asyncpg.create_pool(
-        settings.database_url, min_size=min(2, settings.db_pool_size), max_size=settings.db_pool_size
+        settings.database_url, min_size=min(2, settings.db_pool_size), max_size=settings.db_pool_size,
+        connection_class=PooledConnection,
     )
     appender = Appender(
         pool, InlineProjections(), writers=settings.append_writers, max_batch=settings.append_max_batch
