@@ -101,3 +101,5 @@ class Health(msgspec.Struct):
     uptime: str
     db_writable: bool
     nats_connected: bool
+    # JetStream set up, relay and fan-out running: this instance delivers in real time.
+    realtime_ready: bool

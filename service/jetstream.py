@@ -23,7 +23,7 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import BadRequestError
 
 from schemas.config import Settings
 from schemas.events import RecordedEvent
@@ -141,12 +141,11 @@ def webhook_consumer(settings: Settings) -> ConsumerConfig:
 async def ensure_jetstream(js: JetStreamContext, settings: Settings) -> None:
     """Create or update the streams and the durable consumer; safe to run on every start of every instance."""
     for config in (events_stream(settings), deliveries_stream(settings)):
+        # Add first: adding an identical stream again is a no-op, so instances starting together agree
+        # (update-first raced another instance's add). A changed configuration is applied by the update.
         try:
+            await js.add_stream(config)
+        except BadRequestError:
             await js.update_stream(config)
-        except NotFoundError:
-            try:
-                await js.add_stream(config)
-            except BadRequestError:
-                await js.update_stream(config)  # another instance created it in between
     await js.add_consumer(DELIVERIES_STREAM, webhook_consumer(settings))
     await js.add_consumer(EVENTS_STREAM, delivery_producer_consumer())

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
+import nats
 import structlog
 
 from eventstore.append import Appender
@@ -72,7 +73,13 @@ class Realtime:
         client = self.nats.client
         assert client is not None and self.settings.database_url is not None
         js = client.jetstream()
-        await ensure_jetstream(js, self.settings)
+        while True:
+            try:
+                await ensure_jetstream(js, self.settings)
+                break
+            except (nats.errors.Error, OSError) as exc:  # e.g. a cluster still electing its leader
+                log.warning("setting up JetStream failed, retrying", error=repr(exc))
+                await asyncio.sleep(1.0)
         await self.hub.start(client)
         self.nats.on_reconnected.append(self.hub.on_reconnected)
         await self.presence.start(client)

@@ -6,6 +6,7 @@ without seeing each other's rooms.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tempfile
@@ -88,6 +89,8 @@ def settings(database_url: str, nats_url: str) -> Settings:
 async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
     """One started Runtime (pool, appender, NATS) shared by the session's in-process tests."""
     rt = await start_runtime(settings)
+    # Real-time delivery starts in the background; tests begin once it is up, as /health reports it.
+    await asyncio.wait_for(rt.realtime.ready.wait(), 30)
     yield rt
     await stop_runtime(rt)
 

@@ -24,11 +24,13 @@ def format_uptime(seconds: float) -> str:
 async def health(request: Request) -> Response:
     runtime = runtime_of(request)
     db_writable = await _db_writable(runtime.pool)
+    realtime_ready = runtime.realtime.ready.is_set()
     body = api.Health(
-        status="ok" if db_writable and runtime.nats.connected else "degraded",
+        status="ok" if db_writable and runtime.nats.connected and realtime_ready else "degraded",
         uptime=format_uptime(runtime.monotonic() - runtime.started_at),
         db_writable=db_writable,
         nats_connected=runtime.nats.connected,
+        realtime_ready=realtime_ready,
     )
     return JSON(body, status_code=200 if db_writable else 503)
 
