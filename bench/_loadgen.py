@@ -41,6 +41,8 @@ class Config:
     run_id: str = "run"
     content: str = "hello from bench/send.py"
     seed: int = 1
+    # user -> access JWT: send as end users (Authorization: Bearer) instead of API key + X-User-Id
+    tokens: dict[str, str] | None = None
 
 
 @dataclass
@@ -67,11 +69,14 @@ class _Target:
 
     def __init__(self, cfg: Config, room_id: str, user_id: str, body_len: int) -> None:
         self.room_id = room_id
+        credentials = (
+            f"Authorization: Bearer {cfg.tokens[user_id]}\r\n" if cfg.tokens is not None
+            else f"X-API-Key: {cfg.api_key}\r\nX-User-Id: {user_id}\r\n"
+        )
         self.head = (
             f"POST /rooms/{room_id}/messages HTTP/1.1\r\n"
             f"Host: {cfg.host}:{cfg.port}\r\n"
-            f"X-API-Key: {cfg.api_key}\r\n"
-            f"X-User-Id: {user_id}\r\n"
+            f"{credentials}"
             "Content-Type: application/json\r\n"
             f"Content-Length: {body_len}\r\n\r\n"
         ).encode()

@@ -72,13 +72,18 @@ def _parser() -> argparse.ArgumentParser:
                    help="record the server with py-spy during the measured window: .svg flame graph, "
                         ".json speedscope, anything else collapsed stacks (summarised on stdout)")
     p.add_argument("--roomlog", help="the roomlog executable (default: the one beside this interpreter)")
+    p.add_argument("--auth", choices=["api-key", "jwt"], default="api-key",
+                   help="send with the tenant key + X-User-Id (default), or as end users with access JWTs")
+    p.add_argument("--rate-limits", choices=["off", "on"], default="off",
+                   help="on: the tenant gets limits high enough never to refuse, so every send is counted")
     return p
 
 
 def run(args: argparse.Namespace, server: Server) -> int:
     """Set up tenant and rooms, run the load, check the log, print the report."""
     load_before = os.getloadavg()
-    api_key = server.create_tenant("bench")
+    limits = HIGH_LIMITS if args.rate_limits == "on" else NO_LIMITS
+    api_key = server.create_tenant("bench", limits)
     api = Api("127.0.0.1", server.port, api_key)
     rooms = create_rooms(api, args.rooms, args.members)
     run_id = secrets.token_hex(4)
@@ -86,6 +91,9 @@ def run(args: argparse.Namespace, server: Server) -> int:
         "host": "127.0.0.1", "port": server.port, "api_key": api_key, "rooms": rooms,
         "connections": args.connections, "warmup": args.warmup, "duration": args.duration, "run_id": run_id,
     }
+    if args.auth == "jwt":
+        config["tokens"] = log_in_everyone(server.port, api_key, sorted({u for r in rooms for u in r["members"]}))
+    print(f"auth {args.auth}, rate limits {args.rate_limits}", file=sys.stderr)
     print(f"load {args.connections} connections over {args.rooms} rooms x {args.members} members, "
           f"{args.warmup:g} s warm-up + {args.duration:g} s measured, server workers={args.workers} "
           f"(loadavg before {load_before[0]:.2f})", file=sys.stderr)
@@ -140,12 +148,13 @@ class Server:
                 raise SystemExit(f"roomlog serve not healthy after {timeout:g} s:\n{self.log_tail()}")
             time.sleep(0.2)
 
-    def create_tenant(self, name: str) -> str:
-        """Create a tenant with `roomlog tenant create` (rate limits off where supported); its API key."""
+    def create_tenant(self, name: str, limits: tuple[int, int]) -> str:
+        """Create a tenant with `roomlog tenant create` and these (requests/s, sends/s) limits; its API key."""
         base = [*self.command, "--data-dir", str(self.data_dir), "tenant", "create"]
         usage = subprocess.run([*base, "--help"], capture_output=True, text=True, env=self.env).stdout
-        unlimited = ["--rate-limit", "0", "--send-rate-limit", "0"] if "--send-rate-limit" in usage else []
-        done = subprocess.run([*base, name, *unlimited], capture_output=True, text=True, env=self.env)
+        flags = (["--rate-limit", str(limits[0]), "--send-rate-limit", str(limits[1])]
+                 if "--send-rate-limit" in usage else [])
+        done = subprocess.run([*base, name, *flags], capture_output=True, text=True, env=self.env)
         found = re.search(r"^api_key:\s*(\S+)", done.stdout, re.MULTILINE)
         if done.returncode != 0 or found is None:
             raise SystemExit(f"tenant create failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
@@ -255,6 +264,34 @@ class Api:
                 continue
             return response.status, json.loads(raw) if raw else None
         raise AssertionError("unreachable")
+
+
+NO_LIMITS = (0, 0)  # 0 = unlimited: the limiter is skipped entirely
+# On, but never refusing at these rates: every request and every send still goes through the limiter.
+HIGH_LIMITS = (1_000_000, 100_000)
+
+
+def log_in_everyone(port: int, api_key: str, users: list[str], *, parallel: int = 8) -> dict[str, str]:
+    """Register every sender with a password (as the tenant admin) and log each in; user -> access JWT."""
+    password = secrets.token_urlsafe(12)
+
+    def one(user: str) -> tuple[str, str]:
+        api = Api("127.0.0.1", port, api_key)
+        email = f"{user}@bench.invalid"
+        status, body = api.call("POST", "/users", "admin",
+                                {"user_id": user, "email": email, "display_name": user, "password": password})
+        if status not in (201, 409):
+            raise SystemExit(f"POST /users answered {status}: {body}")
+        status, body = api.call("POST", "/auth/login", user, {"email": email, "password": password})
+        if status != 200:
+            raise SystemExit(f"POST /auth/login answered {status}: {body}")
+        return user, body["access_token"]
+
+    # Password hashing is deliberately slow (argon2); a few at a time keeps set-up short.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(parallel) as pool:
+        return dict(pool.map(one, users))
 
 
 def create_rooms(api: Api, count: int, members: int) -> list[dict[str, Any]]:

@@ -59,9 +59,10 @@ log = structlog.get_logger("roomlog.ratelimit")
 Clock = Callable[[], float]
 # Where the decision that applies to a request waits for the middleware that turns it into headers.
 STATE_KEY = "ratelimit"
-# A lease asks for this fraction of the limit: small enough that unused leases waste little,
-# big enough that the shared counter is touched only ~20 times per key and window.
-LEASES_PER_WINDOW = 20
+# Leases per window and key: bigger slices mean fewer database round trips (a per-user limit of 20/s
+# leased 1 token at a time cost one per send). The total leased never exceeds the limit whatever the
+# slice; a slice only decides how many tokens one instance may hold unused while another is refused.
+LEASES_PER_WINDOW = 4
 LEASE_TIMEOUT_SECONDS = 2.0
 # Rows of keys idle this long are deleted (an instance sweeps at most this often), so users who sent once
 # do not stay in the table forever.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import random
 import time
 import uuid
@@ -212,9 +213,10 @@ async def test_decision_reports_remaining_and_the_end_of_the_window(pool: asyncp
 async def test_remaining_reflects_what_other_instances_took_as_of_the_last_lease(pool: asyncpg.Pool) -> None:
     clock = FakeClock()
     a, b, key = Windows(pool, clock=clock), Windows(pool, clock=clock), new_key()
-    await a.take(key, 40)  # a leases 2 tokens
-    await b.take(key, 40)  # b leases 2 more: 4 taken in all
-    assert (await b.take(key, 40)).remaining == 40 - 4
+    await a.take(key, 40)  # a leases one chunk
+    await b.take(key, 40)  # b leases another: two chunks taken in all
+    # Remaining: the limit less both chunks, plus what b still holds unused of its own (two used so far).
+    assert (await b.take(key, 40)).remaining == 40 - 2 * chunk_for(40) + (chunk_for(40) - 2)
 
 
 async def test_two_instances_together_admit_at_most_the_limit_per_window(pool: asyncpg.Pool) -> None:
@@ -230,8 +232,8 @@ async def test_concurrent_requests_on_one_instance_share_one_lease_at_a_time(poo
     windows, key = Windows(pool, clock=FakeClock()), new_key()
     decisions = await asyncio.gather(*(windows.take(key, 100) for _ in range(30)))
     assert all(d.allowed for d in decisions)
-    # Thirty requests, chunks of five: six leases, not thirty.
-    assert await used_of(pool, key) == 30
+    # Thirty requests share whole chunks: as few leases as the chunk size allows, not thirty.
+    assert await used_of(pool, key) == math.ceil(30 / chunk_for(100)) * chunk_for(100)
 
 
 async def test_rows_of_idle_keys_are_swept(pool: asyncpg.Pool) -> None:
