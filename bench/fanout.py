@@ -29,6 +29,7 @@ from typing import IO, Any
 
 from send import (
     _TICK,
+    NO_LIMITS,
     Api,
     Check,
     Server,
@@ -179,7 +180,7 @@ def process_cpu(pid: int) -> float:
 def run(args: argparse.Namespace, server: Server) -> int:
     """Set up, fan out, check, resume, report."""
     load_before = os.getloadavg()
-    api = Api("127.0.0.1", server.port, server.create_tenant("fanout"))
+    api = Api("127.0.0.1", server.port, server.create_tenant("fanout", NO_LIMITS))
     rooms = create_rooms(api, args.rooms, args.members, args.receivers)
     print(f"fan-out: {args.rate:g} msg/s into {args.rooms} rooms x {args.members} members over {args.receivers} "
           f"receivers, {args.warmup:g} s warm-up + {args.duration:g} s measured, server workers={args.workers} "
