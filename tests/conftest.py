@@ -46,15 +46,26 @@ def pg_server_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 async def database_url(pg_server_url: str) -> str:
     """A fresh, migrated database of this test session on the server."""
-    name = f"roomlog_test_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(pg_server_url)
+    return await create_database(pg_server_url, "roomlog_test")
+
+
+async def create_database(server_url: str, prefix: str, *, migrate: bool = True) -> str:
+    """A new database `<prefix>_<random>` on the server, migrated unless told not to; its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(server_url)
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    url = with_database(pg_server_url, name)
-    await prepare_database(url)
+    url = with_database(server_url, name)
+    if migrate:
+        await prepare_database(url)
     return url
+
+
+def database_name(url: str) -> str:
+    """The database a URL points at."""
+    return url.partition("?")[0].rpartition("/")[2]
 
 
 def with_database(url: str, name: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -16,9 +15,8 @@ from projections.inline import INLINE_PROJECTIONS, InlineProjections, by_name
 from projections.replay import ReplayProgress, replay
 from schemas.events import EventMetadata, MemberJoined, MessageSent, RoomCreated
 from service.domain.rooms import dm_key
-from service.runtime import prepare_database
 from service.tenants import new_id
-from tests.conftest import Tenant, with_database
+from tests.conftest import Tenant, create_database, database_name
 
 LIVE_TABLES = tuple(table for projection in INLINE_PROJECTIONS for table in projection.tables)
 
@@ -188,12 +186,10 @@ async def test_appends_right_after_a_swap_succeed(
 @pytest.fixture
 async def pristine_pool(pg_server_url: str) -> AsyncIterator[asyncpg.Pool]:
     """A pool on a freshly migrated database of its own, so the test knows every hole in its log."""
-    name = f"roomlog_replay_{uuid.uuid4().hex[:8]}"
+    url = await create_database(pg_server_url, "roomlog_replay")
+    name = database_name(url)
     admin = await asyncpg.connect(pg_server_url)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        url = with_database(pg_server_url, name)
-        await prepare_database(url)
         pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
         try:
             yield pool

@@ -15,8 +15,8 @@ import pytest
 
 from schemas.config import Settings
 from service.app import create_app
-from service.runtime import prepare_database, start_runtime, stop_runtime
-from tests.conftest import Tenant, make_tenant, with_database
+from service.runtime import start_runtime, stop_runtime
+from tests.conftest import Tenant, create_database, database_name, make_tenant
 
 LIMIT = 64 * 1024
 
@@ -186,12 +186,10 @@ class ReadOnlyApp:
 @pytest.fixture(scope="module")
 async def read_only(pg_server_url: str, nats_url: str) -> AsyncIterator[ReadOnlyApp]:
     """A Runtime and app on a migrated database set `default_transaction_read_only = on` (dropped afterwards)."""
-    name = f"roomlog_ro_{uuid.uuid4().hex[:8]}"
+    url = await create_database(pg_server_url, "roomlog_ro")
+    name = database_name(url)
     admin = await asyncpg.connect(pg_server_url)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        url = with_database(pg_server_url, name)
-        await prepare_database(url)
         tenant = await make_tenant(url)
         await admin.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
         # Signing keys from settings: without them start-up stores a key, which a read-only database refuses.

@@ -16,12 +16,11 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import asyncpg
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import Tenant, with_database
+from tests.conftest import Tenant
 from tests.system.conftest import Processes, Serve, roomlog_env
 
 # Limits off: these tests are about delivery, not the rate limiter; no access log noise in the captured stderr.
@@ -84,17 +83,6 @@ async def wait_live(serve: Serve, tenant: Tenant, *, seconds: float = READY_SECO
                         raise AssertionError(f"no live delivery after {seconds}s:\n{serve.stderr()[-3000:]}") from None
         finally:
             await client.close()
-
-
-async def create_database(pg_server_url: str, prefix: str) -> str:
-    """A fresh database on the session's PostgreSQL server (not yet migrated); its URL."""
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(pg_server_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return with_database(pg_server_url, name)
 
 
 # --- the REST API -----------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import Tenant, with_database
+from tests.conftest import Tenant, create_database, database_name
 from tests.system.conftest import Completed, Processes, roomlog_env, run_roomlog
 
 MARKER = f"body-text-{uuid.uuid4().hex}"
@@ -87,13 +87,9 @@ async def schema_of(url: str) -> list[tuple[str, ...]]:
 @pytest.fixture(scope="module")
 async def cli_url(pg_server_url: str) -> AsyncIterator[str]:
     """A brand-new, empty database on the session's server (dropped at the end of the module)."""
-    name = f"roomlog_cli_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(pg_server_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    yield with_database(pg_server_url, name)
+    url = await create_database(pg_server_url, "roomlog_cli", migrate=False)
+    name = database_name(url)
+    yield url
     conn = await asyncpg.connect(pg_server_url)
     try:
         await conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import asyncpg
 import httpx
 import msgspec
 import nats
@@ -34,9 +33,9 @@ from service.consumers.advisories import NO_RESPONSE, MaxDeliveriesListener
 from service.consumers.webhook_sender import record_failure
 from service.embedded import NatsServer
 from service.jetstream import DELIVERIES_STREAM, WEBHOOK_CONSUMER, ensure_jetstream
-from service.runtime import Runtime, prepare_database, start_runtime, stop_runtime
+from service.runtime import Runtime, start_runtime, stop_runtime
 from service.webhooks import enqueue
-from tests.conftest import Tenant, make_tenant, with_database
+from tests.conftest import Tenant, create_database, make_tenant
 from tests.service.test_webhooks import Receiver, create_webhook, expected_signature, group_room, send
 
 BACKOFF = (0.2, 0.4, 0.8)
@@ -58,15 +57,7 @@ def fast_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 async def fast_database_url(pg_server_url: str) -> str:
     """A database of this module's own (the relay of another runtime holds the session database's lock)."""
-    name = f"roomlog_dl_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(pg_server_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    url = with_database(pg_server_url, name)
-    await prepare_database(url)
-    return url
+    return await create_database(pg_server_url, "roomlog_dl")
 
 
 @pytest.fixture(scope="module")

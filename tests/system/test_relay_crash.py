@@ -22,9 +22,8 @@ import pytest
 
 from service.embedded import NatsServer
 from service.jetstream import EVENTS_STREAM
-from service.runtime import prepare_database
-from tests.conftest import Tenant, make_tenant
-from tests.system._servers import Api, WsClient, closing, create_database, start_serve, wait_health, wait_live
+from tests.conftest import Tenant, create_database, make_tenant
+from tests.system._servers import Api, WsClient, closing, start_serve, wait_health, wait_live
 from tests.system.conftest import Processes, Serve
 
 RELAY_LOCK = 7_201_003  # eventstore/relay.py
@@ -58,9 +57,7 @@ def relay_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]
 
 @pytest.fixture(scope="module")
 async def setup(pg_server_url: str, relay_nats: NatsServer) -> Setup:
-    url = await create_database(pg_server_url, "roomlog_relay")
-    await prepare_database(url)
-    return Setup(url, relay_nats)
+    return Setup(await create_database(pg_server_url, "roomlog_relay"), relay_nats)
 
 
 @pytest.fixture
