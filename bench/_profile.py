@@ -42,9 +42,12 @@ def load(path: Path) -> list[tuple[str, list[tuple[str, str]], int]]:
         if not body or not count.isdigit():
             continue
         parts = body.split(";")
-        process = parts[0] if parts[0].startswith("process ") else ""
-        frames = [frame_key(f) for f in (parts[1:] if process else parts)]
-        stacks.append((process.split(":", 1)[0], frames, int(count)))
+        # With --subprocesses a worker's stack starts with its parent's process frame, then its own.
+        nested = 0
+        while nested < len(parts) and parts[nested].startswith("process "):
+            nested += 1
+        process = parts[nested - 1].split(":", 1)[0] if nested else ""
+        stacks.append((process, [frame_key(f) for f in parts[nested:]], int(count)))
     return stacks
 
 
