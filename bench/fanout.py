@@ -18,10 +18,8 @@ import json
 import math
 import os
 import secrets
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,14 +31,12 @@ from send import (
     Api,
     Check,
     Server,
-    _free_port,
-    _parse_env,
     _processes,
     _project_root,
-    _roomlog_command,
     cpu_sample,
     start_profiler,
     verify,
+    with_server,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -55,19 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.receivers < args.members:
         raise SystemExit("--receivers must be at least --members (every room has --members distinct users)")
-    data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="roomlog-fanout-"))
-    keep = args.keep_data_dir or args.data_dir is not None
-    server = Server(_roomlog_command(args.roomlog), data_dir, port=args.port or _free_port(),
-                    workers=args.workers, extra_env=_parse_env(args.server_env))
-    try:
-        server.start()
-        return run(args, server)
-    finally:
-        server.stop()
-        if not keep:
-            shutil.rmtree(data_dir, ignore_errors=True)
-        else:
-            print(f"data directory kept: {data_dir}", file=sys.stderr)
+    return with_server(args, run, prefix="roomlog-fanout-")
 
 
 def _parser() -> argparse.ArgumentParser:

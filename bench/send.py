@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,8 +39,12 @@ _TICK = os.sysconf("SC_CLK_TCK")
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit status 1 when the server-side check fails."""
-    args = _parser().parse_args(argv)
-    data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="roomlog-bench-"))
+    return with_server(_parser().parse_args(argv), run, prefix="roomlog-bench-")
+
+
+def with_server(args: argparse.Namespace, run: Callable[[argparse.Namespace, Server], int], *, prefix: str) -> int:
+    """Start `roomlog serve` as the flags say, call `run(args, server)`, then stop it and clean up."""
+    data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix=prefix))
     keep = args.keep_data_dir or args.data_dir is not None
     server = Server(_roomlog_command(args.roomlog), data_dir, port=args.port or _free_port(),
                     workers=args.workers, extra_env=_parse_env(args.server_env))
