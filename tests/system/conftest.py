@@ -88,7 +88,10 @@ class Serve:
         return self.stderr_path.read_text(errors="replace")
 
     async def wait_healthy(self) -> dict[str, Any]:
-        """Poll GET /health until it answers 200; return its body (fails if the process exits first)."""
+        """Poll GET /health until it reports `ok` (database, NATS and real-time delivery all ready); return its body.
+
+        Fails if the process exits first.
+        """
         try:
             async with asyncio.timeout(READY_SECONDS):
                 return await self._poll_health()
@@ -102,8 +105,8 @@ class Serve:
                     raise AssertionError(f"roomlog serve exited with {self.proc.returncode}:\n{self.stderr()}")
                 with contextlib.suppress(httpx.TransportError):
                     response = await client.get("/health")
-                    if response.status_code == 200:
-                        body: dict[str, Any] = response.json()
+                    body: dict[str, Any] = response.json()
+                    if response.status_code == 200 and body.get("status") == "ok":
                         return body
                 await asyncio.sleep(0.1)
 
