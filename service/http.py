@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from schemas.errors import ValidationError
 from service.auth import Principal
+from service.authorization import authorize
 
 if TYPE_CHECKING:
     from service.runtime import Runtime
@@ -45,6 +46,13 @@ async def caller(request: Request) -> Principal:
     state = request.scope.setdefault("state", {})
     state["principal"] = principal
     await runtime.limiter.admit_request(principal, state)  # 429 before any other work
+    return principal
+
+
+async def caller_may(request: Request, action: str) -> Principal:
+    """The authenticated caller (401), once the action table allows them `action` (403)."""
+    principal = await caller(request)
+    authorize(action, principal.role)
     return principal
 
 

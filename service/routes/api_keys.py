@@ -15,9 +15,9 @@ from eventstore.types import Queryable
 from schemas import api
 from schemas.errors import NotFound
 from schemas.users import ApiKey, ApiKeyNotFound, CreateApiKey, CreatedApiKey, RoleTooHigh, TenantRole
-from service.authorization import NotTenantAdmin, authorize
+from service.authorization import NotTenantAdmin
 from service.endpoints import Endpoint
-from service.http import JSON, body_as, caller, runtime_of
+from service.http import JSON, body_as, caller_may, runtime_of
 from service.tenants import hash_key, new_api_key, new_id
 from service.users import may_grant
 
@@ -67,8 +67,7 @@ async def revoke_key(conn: Queryable, key_id: str, *, tenant_id: str | None) -> 
 
 
 async def post_key(request: Request) -> Response:
-    principal = await caller(request)
-    authorize("api_keys.manage", principal.role)
+    principal = await caller_may(request, "api_keys.manage")
     cmd = await body_as(request, CreateApiKey)
     if not may_grant(principal.role, cmd.role):
         raise RoleTooHigh(f"a key's role may not exceed your own ({principal.role})", field="role")
@@ -77,14 +76,12 @@ async def post_key(request: Request) -> Response:
 
 
 async def get_keys(request: Request) -> Response:
-    principal = await caller(request)
-    authorize("api_keys.manage", principal.role)
+    principal = await caller_may(request, "api_keys.manage")
     return JSON([key_view(r) for r in await list_keys(runtime_of(request).pool, principal.tenant_id)])
 
 
 async def delete_key(request: Request) -> Response:
-    principal = await caller(request)
-    authorize("api_keys.manage", principal.role)
+    principal = await caller_may(request, "api_keys.manage")
     runtime = runtime_of(request)
     key_id = request.path_params["key_id"]
     digest = None if not _KEY_ID.match(key_id) else await revoke_key(runtime.pool, key_id,

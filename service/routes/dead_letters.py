@@ -22,10 +22,10 @@ from schemas.events import DeliveryDiscarded, DeliveryRetried, Event
 from schemas.tenants import TenantNotFound
 from schemas.webhooks import DeadLetterNotFound, DeadLetters, FailedMessage, FailedNotification
 from service.auth import Principal
-from service.authorization import NotTenantAdmin, authorize
+from service.authorization import NotTenantAdmin
 from service.commands import metadata_for, retry_on_conflict
 from service.endpoints import Endpoint, Query, TextQuery
-from service.http import JSON, caller, runtime_of
+from service.http import JSON, caller_may, runtime_of
 from service.webhooks import enqueue
 
 LIMIT = Query("limit", "most dead letters to return of each kind", minimum=1, maximum=1000, default=50)
@@ -52,8 +52,7 @@ async def tenant_of(request: Request, principal: Principal) -> str:
 
 
 async def get_dead_letters(request: Request) -> Response:
-    principal = await caller(request)
-    authorize("dead_letters.read", principal.role)
+    principal = await caller_may(request, "dead_letters.read")
     tenant_id = await tenant_of(request, principal)
     limit = LIMIT.require(request)
     pool = runtime_of(request).pool
@@ -74,8 +73,7 @@ async def get_dead_letters(request: Request) -> Response:
 
 
 async def retry_dead_letter(request: Request) -> Response:
-    principal = await caller(request)
-    authorize("dead_letters.manage", principal.role)
+    principal = await caller_may(request, "dead_letters.manage")
     tenant_id = await tenant_of(request, principal)
     runtime = runtime_of(request)
     client = runtime.nats.client
@@ -101,8 +99,7 @@ async def retry_dead_letter(request: Request) -> Response:
 
 
 async def discard_dead_letter(request: Request) -> Response:
-    principal = await caller(request)
-    authorize("dead_letters.manage", principal.role)
+    principal = await caller_may(request, "dead_letters.manage")
     tenant_id = await tenant_of(request, principal)
 
     async def attempt() -> None:

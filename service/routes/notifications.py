@@ -12,16 +12,15 @@ from schemas import api
 from schemas.errors import Forbidden, NotFound, RoomNotFound, ValidationError
 from schemas.events import NotificationSent, SubscriptionAdded, SubscriptionRemoved
 from schemas.notifications import NotificationCreated, Notify, Subscribe, Subscription, Topic
-from service.authorization import authorize
+from service.auth import Principal
 from service.commands import metadata_for
 from service.endpoints import Endpoint
-from service.http import JSON, body_as, caller, runtime_of
+from service.http import JSON, body_as, caller_may, runtime_of
 from service.tenants import new_id
 
 
 async def notify(request: Request) -> Response:
-    principal = await caller(request)
-    authorize("notifications.send", principal.role)
+    principal = await caller_may(request, "notifications.send")
     cmd = await body_as(request, Notify)
     targets = cmd.targets
     if not (targets.user_ids or targets.room_id or targets.topic_subscribers):
@@ -42,32 +41,28 @@ async def notify(request: Request) -> Response:
 
 
 async def subscribe(request: Request) -> Response:
-    principal = await caller(request)
-    authorize("subscriptions.manage", principal.role)
+    principal = await caller_may(request, "subscriptions.manage")
     cmd = await body_as(request, Subscribe)
-    await _change_subscription(request, cmd.topic, subscribed=True)
+    await _change_subscription(request, principal, cmd.topic, subscribed=True)
     return JSON(api.Success(), status_code=201)
 
 
 async def unsubscribe(request: Request) -> Response:
-    principal = await caller(request)
-    authorize("subscriptions.manage", principal.role)
+    principal = await caller_may(request, "subscriptions.manage")
     topic = request.path_params["topic"]
     if not await is_subscribed(runtime_of(request).pool, principal.tenant_id, principal.user_id, topic):
         raise NotFound("not subscribed to this topic", field="topic")
-    await _change_subscription(request, topic, subscribed=False)
+    await _change_subscription(request, principal, topic, subscribed=False)
     return JSON(api.Success())
 
 
 async def list_subscriptions(request: Request) -> Response:
-    principal = await caller(request)
-    authorize("subscriptions.manage", principal.role)
+    principal = await caller_may(request, "subscriptions.manage")
     rows = await topics_of(runtime_of(request).pool, principal.tenant_id, principal.user_id)
     return JSON([Subscription(topic=r["topic"], since=r["since"]) for r in rows])
 
 
-async def _change_subscription(request: Request, topic: Topic, *, subscribed: bool) -> None:
-    principal = await caller(request)
+async def _change_subscription(request: Request, principal: Principal, topic: Topic, *, subscribed: bool) -> None:
     runtime = runtime_of(request)
     # Subscribing twice appends nothing: the read model already says so.
     if await is_subscribed(runtime.pool, principal.tenant_id, principal.user_id, topic) == subscribed:

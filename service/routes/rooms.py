@@ -18,7 +18,6 @@ from schemas import api
 from schemas.errors import Forbidden, NotAMember, NotFound, NotRoomAdmin, RoomExists, RoomNotFound
 from schemas.events import Event
 from service.auth import Principal
-from service.authorization import authorize
 from service.commands import metadata_for, retry_on_conflict
 from service.domain.rooms import (
     Actor,
@@ -30,7 +29,7 @@ from service.domain.rooms import (
     decide_update,
 )
 from service.endpoints import Endpoint, Query
-from service.http import JSON, body_as, caller, runtime_of
+from service.http import JSON, body_as, caller, caller_may, runtime_of
 from service.tenants import new_id
 
 _metadata = msgspec.json.Decoder(dict[str, Any] | None)
@@ -86,8 +85,7 @@ async def create_room(request: Request) -> Response:
 
 
 async def list_rooms(request: Request) -> Response:
-    principal = await caller(request)
-    authorize("rooms.list", principal.role)
+    principal = await caller_may(request, "rooms.list")
     rows = await rooms_of_user(runtime_of(request).pool, principal.tenant_id, principal.user_id,
                                limit=LIMIT.require(request), offset=OFFSET.require(request))
     return JSON([room_from_row(r) for r in rows])

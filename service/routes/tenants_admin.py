@@ -8,9 +8,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from schemas.tenants import TenantNotFound, TenantSettings, UpdateTenantSettings
-from service.authorization import NotPlatformAdmin, authorize
+from service.authorization import NotPlatformAdmin
 from service.endpoints import Endpoint
-from service.http import JSON, body_as, caller, runtime_of
+from service.http import JSON, body_as, caller_may, runtime_of
 
 _COLUMNS = "tenant_id, name, rate_limit, send_rate_limit, created_at"
 # A flag per column says whether the PATCH body set it, so null ("the default") stays distinct from absent.
@@ -24,8 +24,7 @@ RETURNING {_COLUMNS}
 
 
 async def get_tenant(request: Request) -> Response:
-    principal = await caller(request)
-    authorize("tenant.settings", principal.role)
+    await caller_may(request, "tenant.settings")
     row = await runtime_of(request).pool.fetchrow(
         f"SELECT {_COLUMNS} FROM tenants WHERE tenant_id = $1", request.path_params["tenant_id"]
     )
@@ -33,8 +32,7 @@ async def get_tenant(request: Request) -> Response:
 
 
 async def update_tenant(request: Request) -> Response:
-    principal = await caller(request)
-    authorize("tenant.settings", principal.role)
+    await caller_may(request, "tenant.settings")
     change = await body_as(request, UpdateTenantSettings)
     tenant_id = request.path_params["tenant_id"]
     runtime = runtime_of(request)

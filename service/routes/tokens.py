@@ -7,14 +7,12 @@ from starlette.responses import Response
 
 from schemas.errors import Forbidden
 from schemas.realtime import MessagingToken
-from service.authorization import authorize
 from service.endpoints import Endpoint
-from service.http import JSON, caller, runtime_of
+from service.http import JSON, caller_may, runtime_of
 
 
 async def issue_token(request: Request) -> Response:
-    principal = await caller(request)
-    authorize("tokens.issue", principal.role)
+    principal = await caller_may(request, "tokens.issue")
     runtime = runtime_of(request)
     ttl = runtime.settings.ws_token_seconds
     token, _ = runtime.auth.signer.issue(

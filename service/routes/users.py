@@ -32,10 +32,10 @@ from schemas.users import (
     UserNotFound,
 )
 from service.auth import Principal
-from service.authorization import NotTenantAdmin, authorize
+from service.authorization import NotTenantAdmin
 from service.commands import metadata_for, retry_on_conflict
 from service.endpoints import Endpoint, Query, TextQuery
-from service.http import JSON, body_as, caller, runtime_of
+from service.http import JSON, body_as, caller_may, runtime_of
 from service.runtime import Runtime
 from service.users import (
     block_state,
@@ -62,16 +62,14 @@ _USER_ID = re.compile(USER_ID_PATTERN)
 
 
 async def get_users(request: Request) -> Response:
-    principal = await caller(request)
-    authorize("users.read", principal.role)
+    principal = await caller_may(request, "users.read")
     rows = await list_users(runtime_of(request).pool, principal.tenant_id,
                             limit=LIMIT.require(request), offset=OFFSET.require(request))
     return JSON([user_view(r, principal) for r in rows])
 
 
 async def search(request: Request) -> Response:
-    principal = await caller(request)
-    authorize("users.read", principal.role)
+    principal = await caller_may(request, "users.read")
     q = SEARCH_TERM.read(request)
     assert q is not None  # required
     rows = await search_users(runtime_of(request).pool, principal.tenant_id, q,
@@ -80,8 +78,7 @@ async def search(request: Request) -> Response:
 
 
 async def post_user(request: Request) -> Response:
-    principal = await caller(request)
-    authorize("users.manage", principal.role)
+    principal = await caller_may(request, "users.manage")
     cmd = await body_as(request, CreateUser)
     _may_grant(principal, cmd.role)
     runtime = runtime_of(request)
@@ -92,8 +89,7 @@ async def post_user(request: Request) -> Response:
 
 
 async def patch_user(request: Request) -> Response:
-    principal = await caller(request)
-    authorize("users.manage", principal.role)
+    principal = await caller_may(request, "users.manage")
     user_id = request.path_params["user_id"]
     cmd = await body_as(request, UpdateUser)
     if not _valid_user_id(user_id):
@@ -127,8 +123,7 @@ async def unblock(request: Request) -> Response:
 
 
 async def get_blocks(request: Request) -> Response:
-    principal = await caller(request)
-    authorize("blocks.manage", principal.role)
+    principal = await caller_may(request, "blocks.manage")
     rows = await blocked_by_user(runtime_of(request).pool, principal.tenant_id, principal.user_id)
     return JSON([Block(user_id=r["blocked_id"], since=r["since"]) for r in rows])
 
@@ -150,8 +145,7 @@ async def _forget_role(runtime: Runtime, tenant_id: str, user_id: str) -> None:
 
 
 async def _block_target(request: Request) -> tuple[Principal, str]:
-    principal = await caller(request)
-    authorize("blocks.manage", principal.role)
+    principal = await caller_may(request, "blocks.manage")
     target = request.path_params["user_id"]
     if not _valid_user_id(target):
         raise ValidationError("user_id must be 1-128 characters without spaces or '/'", field="user_id")

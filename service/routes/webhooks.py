@@ -10,9 +10,9 @@ from starlette.responses import Response
 from schemas import api
 from schemas.errors import ValidationError
 from schemas.webhooks import CreatedWebhook, CreateWebhook, Webhook, WebhookNotFound
-from service.authorization import NotTenantAdmin, authorize
+from service.authorization import NotTenantAdmin
 from service.endpoints import Endpoint
-from service.http import JSON, body_as, caller, runtime_of
+from service.http import JSON, body_as, caller_may, runtime_of
 from service.webhooks import create_webhook, delete_webhook, list_webhooks, webhook_view
 
 
@@ -27,8 +27,7 @@ def _check_url(url: str) -> None:
 
 
 async def post_webhook(request: Request) -> Response:
-    principal = await caller(request)
-    authorize("webhooks.manage", principal.role)
+    principal = await caller_may(request, "webhooks.manage")
     cmd = await body_as(request, CreateWebhook)
     _check_url(cmd.url)
     created = await create_webhook(runtime_of(request).pool, principal.tenant_id, url=cmd.url,
@@ -37,14 +36,12 @@ async def post_webhook(request: Request) -> Response:
 
 
 async def get_webhooks(request: Request) -> Response:
-    principal = await caller(request)
-    authorize("webhooks.manage", principal.role)
+    principal = await caller_may(request, "webhooks.manage")
     return JSON([webhook_view(r) for r in await list_webhooks(runtime_of(request).pool, principal.tenant_id)])
 
 
 async def remove_webhook(request: Request) -> Response:
-    principal = await caller(request)
-    authorize("webhooks.manage", principal.role)
+    principal = await caller_may(request, "webhooks.manage")
     if not await delete_webhook(runtime_of(request).pool, principal.tenant_id, request.path_params["webhook_id"]):
         raise WebhookNotFound("webhook not found", field="webhook_id")
     return JSON(api.Success())
