@@ -1,7 +1,9 @@
 """Appending to streams: gapless per-stream seq, idempotency keys, and group commit.
 
-Every append waits in one queue. A few writer tasks each take everything queued and write it in one
-transaction, so under load many appends share a commit (and its fsync) instead of paying for one each.
+Every append waits in one queue. A writer task takes everything queued and writes it with one
+statement (`rl_append`, migration 005, plus the inline projections that are SQL), so under load many
+appends share a commit and its fsync, and a batch costs one round trip. Only a batch with events that
+a Python projection handles wraps that statement in a transaction with the projection's own writes.
 """
 
 from __future__ import annotations
@@ -70,10 +72,31 @@ class AppendResult:
         return self.events[-1].seq
 
 
-class InlineHook(Protocol):
-    """What the append transaction calls: guards before writing, inline projections after."""
+GuardColumns = tuple[str | None, str | None, str | None, str | None]  # kind, arg1, arg2, arg3
+_NO_GUARD: GuardColumns = (None, None, None, None)
 
-    async def check(self, conn: Connection, requests: Sequence[AppendRequest]) -> list[RoomlogError | None]:
+
+class InlineHook(Protocol):
+    """What the append calls besides the log itself: guards and inline projections.
+
+    Guards are evaluated by the database under the stream locks (`rl_guard_failures`): the hook says
+    how a guard object is passed there and which error a failure means. Projections with SQL run inside
+    the append statement itself; `apply` runs the others in the same transaction.
+    """
+
+    @property
+    def projection_sql(self) -> Sequence[str]:
+        """Data-modifying statements over the relation `new_events` (the rows just written), run in the append."""
+        ...
+
+    def needs_transaction(self, types: set[str]) -> bool:
+        """Whether events of these types need `apply` in the append's transaction."""
+        ...
+
+    def encode_guard(self, guard: object) -> GuardColumns:
+        ...
+
+    def guard_error(self, guard: object, code: str, detail: str | None) -> RoomlogError:
         ...
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
@@ -83,8 +106,16 @@ class InlineHook(Protocol):
 class NoInlineHook:
     """A hook that checks nothing and projects nothing (the bare log)."""
 
-    async def check(self, conn: Connection, requests: Sequence[AppendRequest]) -> list[RoomlogError | None]:
-        return [None] * len(requests)
+    projection_sql: Sequence[str] = ()
+
+    def needs_transaction(self, types: set[str]) -> bool:
+        return False
+
+    def encode_guard(self, guard: object) -> GuardColumns:
+        raise TypeError(f"no guards without an inline hook: {guard!r}")
+
+    def guard_error(self, guard: object, code: str, detail: str | None) -> RoomlogError:
+        raise TypeError(f"no guards without an inline hook: {guard!r}")
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         return None
@@ -96,33 +127,18 @@ class _Pending:
     future: asyncio.Future[AppendResult] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
-# One round trip writes the events, moves the streams' last_seq and queues the wake-up for readers
-# (a NOTIFY is delivered at commit, so it never announces an event that is not there).
-_INSERT_EVENTS = """
-WITH written AS (
-    INSERT INTO events (stream_id, seq, tenant_id, type, data, metadata, idempotency_key)
-    SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[], $7::text[])
-    RETURNING position, stream_id, seq, created_at
-), moved AS (
-    UPDATE streams s SET last_seq = v.last_seq
-    FROM unnest($8::text[], $9::bigint[]) AS v(stream_id, last_seq) WHERE s.stream_id = v.stream_id
-)
-SELECT w.position, w.stream_id, w.seq, w.created_at, (SELECT count(*) FROM (SELECT pg_notify($10, '')) n) AS woke
-FROM written w
-"""
-_CREATE_STREAMS = """
-INSERT INTO streams (stream_id, tenant_id) SELECT * FROM unnest($1::text[], $2::text[])
-ON CONFLICT DO NOTHING RETURNING stream_id
-"""
-# ORDER BY makes every transaction take its row locks in the same order, so batches never deadlock.
-_LOCK_STREAMS = """
-SELECT stream_id, tenant_id, last_seq FROM streams WHERE stream_id = ANY($1::text[])
-ORDER BY stream_id FOR UPDATE
-"""
-_FIND_KEYS = """
-SELECT e.position, e.stream_id, e.seq, e.tenant_id, e.created_at, e.data, e.metadata, e.idempotency_key
-FROM events e JOIN unnest($1::text[], $2::text[]) AS k(stream_id, idempotency_key)
-  ON e.stream_id = k.stream_id AND e.idempotency_key = k.idempotency_key
+def append_statement(projection_sql: Sequence[str]) -> str:
+    """The one statement a batch costs: `rl_append` (migration 005) plus the SQL inline projections."""
+    projections = "".join(f",\n  projected_{i} AS ({sql})" for i, sql in enumerate(projection_sql))
+    return f"""
+WITH appended AS MATERIALIZED (
+    SELECT * FROM rl_append($1::text[], $2::text[], $3::bigint[], $4::text[], $5::boolean[], $6::int[],
+                            $7::text[], $8::text[], $9::text[], $10::text[],
+                            $11::int[], $12::text[], $13::jsonb[], $14::jsonb[], $15::text)
+), new_events AS (SELECT * FROM appended WHERE kind = 'new'){projections}
+SELECT req, kind, position, stream_id, seq, tenant_id, created_at, code, detail,
+       CASE WHEN kind = 'dup' THEN data::text END AS data, CASE WHEN kind = 'dup' THEN metadata::text END AS metadata
+FROM appended
 """
 
 
@@ -136,6 +152,7 @@ class Appender:
         self._hook = hook
         self._writers = writers
         self._max_batch = max_batch
+        self._statement = append_statement(hook.projection_sql)
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -202,9 +219,18 @@ class Appender:
                     self._queue.task_done()
 
     async def _commit(self, batch: list[_Pending], attempt: int = 1) -> None:
+        requests = [p.request for p in batch]
+        types = {type_of(e) for r in requests for e in r.events}
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                outcomes = await _write_batch(conn, self._hook, [p.request for p in batch])
+            async with self._pool.acquire() as conn:
+                if self._hook.needs_transaction(types):
+                    async with conn.transaction():
+                        outcomes = await _write_batch(conn, self._hook, self._statement, requests)
+                        if recorded := [e for o in outcomes if isinstance(o, AppendResult) and not o.duplicate
+                                        for e in o.events]:
+                            await self._hook.apply(conn, recorded)
+                else:  # one statement is its own transaction: the batch costs one round trip
+                    outcomes = await _write_batch(conn, self._hook, self._statement, requests)
         except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
             if len(batch) > 1 and _worth_retrying_alone(exc):
                 # One request broke the shared transaction (a unique key, a deadlock): give each its own.
@@ -225,121 +251,79 @@ class Appender:
 
 
 async def _write_batch(
-    conn: Connection, hook: InlineHook, requests: list[AppendRequest]
+    conn: Connection, hook: InlineHook, statement: str, requests: list[AppendRequest]
 ) -> list[AppendResult | RoomlogError]:
-    """Write a batch inside the caller's transaction; return each request's outcome in order."""
-    creates = sorted({(r.stream_id, r.tenant_id) for r in requests if r.create_stream})
-    created: set[str] = set()
-    if creates:
-        rows = await conn.fetch(_CREATE_STREAMS, [s for s, _ in creates], [t for _, t in creates])
-        created = {row["stream_id"] for row in rows}
-    stream_ids = sorted({r.stream_id for r in requests})
-    streams = {row["stream_id"]: row for row in await conn.fetch(_LOCK_STREAMS, stream_ids)}
-    earlier = await _find_idempotent(conn, requests)
-
-    outcomes: list[AppendResult | RoomlogError | None] = [None] * len(requests)
-    for i, r in enumerate(requests):
-        row = streams.get(r.stream_id)
-        if row is None or row["tenant_id"] != r.tenant_id:
-            outcomes[i] = StreamNotFound(f"stream {r.stream_id} does not exist")
-        elif r.idempotency_key is not None and (r.stream_id, r.idempotency_key) in earlier:
-            outcomes[i] = AppendResult(r.stream_id, [earlier[(r.stream_id, r.idempotency_key)]], duplicate=True)
-    guarded = [i for i, r in enumerate(requests) if outcomes[i] is None and r.guard is not None]
-    if guarded:
-        for i, error in zip(guarded, await hook.check(conn, [requests[i] for i in guarded]), strict=True):
-            outcomes[i] = error
-
-    last_seq = {sid: row["last_seq"] for sid, row in streams.items()}
-    planned: list[tuple[int, list[int]]] = []  # (request index, seqs)
+    """Run the append statement for a batch; return each request's outcome in order."""
+    # A key repeated inside the batch (a client retry racing its original) is answered from the first.
     first_of_key: dict[tuple[str, str], int] = {}
+    repeat_of: dict[int, int] = {}
+    sent: list[int] = []
     for i, r in enumerate(requests):
-        if outcomes[i] is not None:
-            continue
-        key = (r.stream_id, r.idempotency_key) if r.idempotency_key is not None else None
-        if key is not None and key in first_of_key:
-            continue  # the same key twice in one batch: resolved from the first below
-        if r.expected_seq is not None and r.expected_seq != last_seq[r.stream_id]:
-            outcomes[i] = WrongExpectedSeq(
-                f"expected seq {r.expected_seq}, stream is at {last_seq[r.stream_id]}"
-            )
-            continue
-        start = last_seq[r.stream_id]
-        seqs = list(range(start + 1, start + 1 + len(r.events)))
-        last_seq[r.stream_id] = seqs[-1]
-        planned.append((i, seqs))
-        if key is not None:
+        if r.idempotency_key is not None:
+            key = (r.stream_id, r.idempotency_key)
+            if key in first_of_key:
+                repeat_of[i] = first_of_key[key]
+                continue
             first_of_key[key] = i
+        sent.append(i)
+    rows = await conn.fetch(statement, *_arguments(hook, [requests[i] for i in sent]))
 
-    recorded = await _insert(conn, requests, planned, last_seq)
-    if unused := created - {e.stream_id for e in recorded}:
-        # A create whose guard failed (a second DM of a pair) leaves no empty stream behind.
-        await conn.execute("DELETE FROM streams WHERE stream_id = ANY($1::text[])", sorted(unused))
-    if recorded:
-        await hook.apply(conn, recorded)
-
-    by_index = {}
-    cursor = 0
-    for i, seqs in planned:
-        by_index[i] = AppendResult(requests[i].stream_id, recorded[cursor : cursor + len(seqs)])
-        cursor += len(seqs)
-    final: list[AppendResult | RoomlogError] = []
+    by_request: dict[int, list[asyncpg.Record]] = {}
+    for row in rows:
+        by_request.setdefault(sent[row["req"] - 1], []).append(row)
+    outcomes: list[AppendResult | RoomlogError] = []
     for i, r in enumerate(requests):
-        outcome = outcomes[i] if outcomes[i] is not None else by_index.get(i)
-        if outcome is None:  # a repeat of a key first seen earlier in this batch
-            assert r.idempotency_key is not None
-            first = by_index[first_of_key[(r.stream_id, r.idempotency_key)]]
-            outcome = AppendResult(first.stream_id, first.events[:1], duplicate=True)
-        final.append(outcome)
-    return final
+        if i in repeat_of:
+            first = outcomes[repeat_of[i]]
+            outcomes.append(AppendResult(first.stream_id, first.events[:1], duplicate=True)
+                            if isinstance(first, AppendResult) else first)
+        else:
+            outcomes.append(_outcome(hook, r, by_request[i]))
+    return outcomes
 
 
-async def _find_idempotent(
-    conn: Connection, requests: list[AppendRequest]
-) -> dict[tuple[str, str], RecordedEvent]:
-    keyed = [(r.stream_id, r.idempotency_key) for r in requests if r.idempotency_key is not None]
-    if not keyed:
-        return {}
-    rows = await conn.fetch(_FIND_KEYS, [s for s, _ in keyed], [k for _, k in keyed])
-    return {(row["stream_id"], row["idempotency_key"]): record_from_row(row) for row in rows}
-
-
-async def _insert(
-    conn: Connection, requests: list[AppendRequest], planned: list[tuple[int, list[int]]], last_seq: dict[str, int]
-) -> list[RecordedEvent]:
-    if not planned:
-        return []
-    changed = sorted({requests[i].stream_id for i, _ in planned})
-    cols: tuple[list[object], ...] = ([], [], [], [], [], [], [])
-    flat: list[tuple[AppendRequest, Event]] = []
-    for i, seqs in planned:
-        r = requests[i]
+def _arguments(hook: InlineHook, requests: list[AppendRequest]) -> tuple[object, ...]:
+    """The parameters of the append statement, column by column."""
+    guards = [hook.encode_guard(r.guard) if r.guard is not None else _NO_GUARD for r in requests]
+    has_guards = any(g is not _NO_GUARD for g in guards)
+    e_req: list[int] = []
+    e_type: list[str] = []
+    e_data: list[str] = []
+    e_meta: list[str] = []
+    for n, r in enumerate(requests, start=1):
         meta = encode_metadata(r.metadata)
-        for n, (seq, event) in enumerate(zip(seqs, r.events, strict=True)):
-            for col, value in zip(
-                cols,
-                (r.stream_id, seq, r.tenant_id, type_of(event), encode_event(event), meta,
-                 r.idempotency_key if n == 0 else None),
-                strict=True,
-            ):
-                col.append(value)
-            flat.append((r, event))
-    rows = await conn.fetch(_INSERT_EVENTS, *cols, changed, [last_seq[sid] for sid in changed], NOTIFY_CHANNEL)
-    written = {(row["stream_id"], row["seq"]): row for row in rows}
-    recorded = []
-    for (r, event), key in zip(flat, zip(cols[0], cols[1], strict=True), strict=True):
-        row = written[key]
-        recorded.append(
-            RecordedEvent(
-                position=row["position"],
-                stream_id=r.stream_id,
-                seq=row["seq"],
-                tenant_id=r.tenant_id,
-                created_at=row["created_at"],
-                event=event,
-                metadata=r.metadata,
-            )
-        )
-    return recorded
+        for event in r.events:
+            e_req.append(n)
+            e_type.append(type_of(event))
+            e_data.append(encode_event(event))
+            e_meta.append(meta)
+    return (
+        [r.stream_id for r in requests], [r.tenant_id for r in requests], [r.expected_seq for r in requests],
+        [r.idempotency_key for r in requests], [r.create_stream for r in requests], [len(r.events) for r in requests],
+        *([list(column) for column in zip(*guards, strict=True)] if has_guards else [None] * 4),
+        e_req, e_type, e_data, e_meta, NOTIFY_CHANNEL,
+    )
+
+
+def _outcome(hook: InlineHook, request: AppendRequest, rows: list[asyncpg.Record]) -> AppendResult | RoomlogError:
+    """What the database's rows for one request mean: the events written, the earlier append, or an error."""
+    first = rows[0]
+    if first["kind"] == "new":
+        rows.sort(key=lambda row: row["seq"])
+        return AppendResult(request.stream_id, [
+            RecordedEvent(position=row["position"], stream_id=request.stream_id, seq=row["seq"],
+                          tenant_id=request.tenant_id, created_at=row["created_at"], event=event,
+                          metadata=request.metadata)
+            for row, event in zip(rows, request.events, strict=True)
+        ])
+    if first["kind"] == "dup":
+        return AppendResult(request.stream_id, [record_from_row(first)], duplicate=True)
+    code, detail = first["code"], first["detail"]
+    if code == "STREAM_NOT_FOUND":
+        return StreamNotFound(f"stream {request.stream_id} does not exist")
+    if code == WrongExpectedSeq.code:
+        return WrongExpectedSeq(f"expected seq {request.expected_seq}, stream is at {detail}")
+    return hook.guard_error(request.guard, code, detail)
 
 
 def record_from_row(row: asyncpg.Record) -> RecordedEvent:

@@ -15,6 +15,10 @@ class Projection(Protocol):
     `ddl` creates the tables with unqualified names, so replay can build a shadow copy in another
     schema. `apply` must be idempotent: applying an event twice, or an older event after a newer
     one, changes nothing.
+
+    A projection with `sql` (one data-modifying statement over the relation `new_events`, which has
+    the columns of `events`) is applied inside the append statement itself; its `apply` runs the same
+    SQL over events read back from the log (replay).
     """
 
     @property
@@ -27,5 +31,7 @@ class Projection(Protocol):
     def handles(self) -> frozenset[str]: ...
     @property
     def ddl(self) -> str: ...
+    @property
+    def sql(self) -> str | None: ...
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None: ...

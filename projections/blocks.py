@@ -24,6 +24,7 @@ class BlocksProjection:
     version = 1
     tables = ("blocks",)
     handles = frozenset({"user.blocked", "user.unblocked"})
+    sql = None  # applied in Python, in the append transaction
     ddl = """
     CREATE TABLE blocks (
         tenant_id   text NOT NULL,

@@ -54,6 +54,7 @@ class DeadLettersProjection:
     version = 1
     tables = ("dead_letters",)
     handles = frozenset({"delivery.failed", "delivery.retried", "delivery.discarded"})
+    sql = None  # applied in Python, in the append transaction
     ddl = """
     CREATE TABLE dead_letters (
         tenant_id       text NOT NULL,

@@ -1,17 +1,18 @@
 """Conditions an append must meet, checked under the stream lock in the append transaction.
 
+The database evaluates them (`rl_guard_failures` in eventstore/migrations/005); this module says how
+each guard is passed there and what a failure means to the client.
+
 A route decides on what it read; a guard re-checks the part that another request could change in
 between (membership, a DM's uniqueness), so the rule and the write are one atomic step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from eventstore.append import AppendRequest
-from eventstore.types import Connection
+from eventstore.append import GuardColumns
 from schemas.errors import NotAMember, NotRoomAdmin, RoomExists, RoomlogError, RoomNotFound
 
 
@@ -33,53 +34,34 @@ class UniqueRoomKey:
     unique_key: str
 
 
-_MEMBERSHIP = """
-SELECT q.i, r.room_id IS NOT NULL AS room_exists, m.role
-FROM unnest($1::int[], $2::text[], $3::text[], $4::text[]) AS q(i, tenant_id, room_id, user_id)
-LEFT JOIN rooms r ON r.room_id = q.room_id AND r.tenant_id = q.tenant_id
-LEFT JOIN members m ON m.room_id = q.room_id AND m.user_id = q.user_id AND m.active
-"""
-_UNIQUE_KEYS = """
-SELECT q.i, r.room_id
-FROM unnest($1::int[], $2::text[], $3::text[]) AS q(i, tenant_id, unique_key)
-JOIN rooms r ON r.tenant_id = q.tenant_id AND r.unique_key = q.unique_key
-"""
+def encode_guard(guard: object) -> GuardColumns:
+    """How a guard is passed to `rl_guard_failures` (migration 005), which evaluates it under the locks."""
+    if isinstance(guard, MemberOf):
+        return ("member", guard.room_id, guard.user_id, guard.role)
+    if isinstance(guard, UniqueRoomKey):
+        return ("unique_key", guard.unique_key, None, None)
+    raise TypeError(f"unknown guard {guard!r}")
 
 
-async def check_guards(conn: Connection, requests: Sequence[AppendRequest]) -> list[RoomlogError | None]:
-    """Evaluate every request's guard with one query per guard kind; None where the guard holds."""
-    errors: list[RoomlogError | None] = [None] * len(requests)
-    member = [(i, r.guard) for i, r in enumerate(requests) if isinstance(r.guard, MemberOf)]
-    if member:
-        rows = await conn.fetch(
-            _MEMBERSHIP,
-            [i for i, _ in member],
-            [g.tenant_id for _, g in member],
-            [g.room_id for _, g in member],
-            [g.user_id for _, g in member],
-        )
-        guards = dict(member)
-        for row in rows:
-            errors[row["i"]] = membership_error(guards[row["i"]], row["room_exists"], row["role"])
-    unique = [(i, r.guard) for i, r in enumerate(requests) if isinstance(r.guard, UniqueRoomKey)]
-    if unique:
-        rows = await conn.fetch(
-            _UNIQUE_KEYS,
-            [i for i, _ in unique],
-            [g.tenant_id for _, g in unique],
-            [g.unique_key for _, g in unique],
-        )
-        for row in rows:
-            errors[row["i"]] = RoomExists("a DM between these users already exists", room_id=row["room_id"])
-    return errors
+def guard_error(guard: object, code: str, detail: str | None) -> RoomlogError:
+    """The error for a guard `rl_guard_failures` reported as failed with `code`."""
+    if code == "ROOM_EXISTS":
+        return RoomExists("a DM between these users already exists", room_id=detail)
+    if code == "ROOM_NOT_FOUND":
+        return RoomNotFound("room not found", field="room_id")
+    if code == "NOT_A_MEMBER":
+        return NotAMember("you are not a member of this room")
+    if code == "NOT_ROOM_ADMIN":
+        return NotRoomAdmin("only room admins may do this")
+    raise ValueError(f"unknown guard failure {code!r} for {guard!r}")
 
 
 def membership_error(guard: MemberOf, room_exists: bool, role: str | None) -> RoomlogError | None:
-    """The error a MemberOf guard yields for what the database holds, or None."""
+    """The error a MemberOf guard yields for what the database holds, or None (the rule rl_guard_failures applies)."""
     if not room_exists:
-        return RoomNotFound("room not found", field="room_id")
+        return guard_error(guard, "ROOM_NOT_FOUND", None)
     if role is None:
-        return NotAMember("you are not a member of this room")
+        return guard_error(guard, "NOT_A_MEMBER", None)
     if guard.role == "admin" and role != "admin":
-        return NotRoomAdmin("only room admins may do this")
+        return guard_error(guard, "NOT_ROOM_ADMIN", None)
     return None

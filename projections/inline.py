@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from eventstore.append import AppendRequest
+from eventstore.append import GuardColumns
 from eventstore.types import Connection
 from projections.base import Projection
 from projections.blocks import BlocksProjection
 from projections.dead_letters import DeadLettersProjection
-from projections.guards import check_guards
+from projections.guards import encode_guard, guard_error
 from projections.members import MembersProjection
 from projections.messages import MessagesProjection
 from projections.receipts import ReceiptsProjection
@@ -48,13 +48,24 @@ async def apply_all(
 
 
 class InlineProjections:
-    """The eventstore's hook: guards before the write, every inline projection after it."""
+    """The eventstore's hook: guards before the write, every inline projection with it.
+
+    Projections with SQL run inside the append statement; the rest are applied here, in its transaction.
+    """
 
     def __init__(self, projections: Sequence[Projection] = INLINE_PROJECTIONS) -> None:
-        self._projections = tuple(projections)
+        self.projection_sql = tuple(p.sql for p in projections if p.sql is not None)
+        self._in_python = tuple(p for p in projections if p.sql is None)
+        self._python_types = frozenset(t for p in self._in_python for t in p.handles)
 
-    async def check(self, conn: Connection, requests: Sequence[AppendRequest]) -> list[RoomlogError | None]:
-        return await check_guards(conn, requests)
+    def needs_transaction(self, types: set[str]) -> bool:
+        return not self._python_types.isdisjoint(types)
+
+    def encode_guard(self, guard: object) -> GuardColumns:
+        return encode_guard(guard)
+
+    def guard_error(self, guard: object, code: str, detail: str | None) -> RoomlogError:
+        return guard_error(guard, code, detail)
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
-        await apply_all(conn, self._projections, events)
+        await apply_all(conn, self._in_python, events)

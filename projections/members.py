@@ -26,6 +26,7 @@ class MembersProjection:
     version = 1
     tables = ("members",)
     handles = frozenset({"member.joined", "member.removed"})
+    sql = None  # applied in Python, in the append transaction
     ddl = """
     CREATE TABLE members (
         room_id     text NOT NULL,

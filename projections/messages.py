@@ -5,17 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import asyncpg
-import msgspec
 
 from eventstore.types import Connection, Queryable
-from schemas.events import MessageSent, RecordedEvent
+from schemas.events import RecordedEvent
 
-_json = msgspec.json.Encoder()
-
-_INSERT = """
+# Runs inside the append statement over the rows it just wrote, and in replay over rows read back.
+_PROJECT = """
 INSERT INTO messages (message_id, room_id, tenant_id, seq, sender_id, content, meta, client_msg_id, created_at)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::jsonb[],
-                     $8::text[], $9::timestamptz[])
+SELECT e.data->>'message_id', e.stream_id, e.tenant_id, e.seq, e.data->>'sender_id', e.data->>'content',
+       NULLIF(e.data->'meta', 'null'::jsonb), e.data->>'client_msg_id', e.created_at
+FROM new_events e WHERE e.type = 'message.sent'
 ON CONFLICT DO NOTHING
 """
 
@@ -40,19 +39,14 @@ class MessagesProjection:
     );
     """
 
+    sql = _PROJECT
+
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
-        cols: tuple[list[object], ...] = ([], [], [], [], [], [], [], [], [])
-        for rec in events:
-            ev = rec.event
-            if not isinstance(ev, MessageSent):
-                continue
-            meta = None if ev.meta is None else _json.encode(ev.meta).decode()
-            values = (ev.message_id, rec.stream_id, rec.tenant_id, rec.seq, ev.sender_id, ev.content, meta,
-                      ev.client_msg_id, rec.created_at)
-            for col, value in zip(cols, values, strict=True):
-                col.append(value)
-        if cols[0]:
-            await conn.execute(_INSERT, *cols)
+        positions = [e.position for e in events if e.type in self.handles]
+        if positions:
+            await conn.execute(
+                f"WITH new_events AS (SELECT * FROM events WHERE position = ANY($1::bigint[])) {_PROJECT}", positions
+            )
 
 
 _COLUMNS = "message_id, sender_id, seq, content, meta::text AS meta, client_msg_id, created_at"

@@ -24,6 +24,7 @@ class ReceiptsProjection:
     version = 1
     tables = ("receipts",)
     handles = frozenset({"ack.recorded"})
+    sql = None  # applied in Python, in the append transaction
     ddl = """
     CREATE TABLE receipts (
         tenant_id text NOT NULL,

@@ -22,6 +22,7 @@ class RoomsProjection:
     version = 1
     tables = ("rooms",)
     handles = frozenset({"room.created", "room.updated"})
+    sql = None  # applied in Python, in the append transaction
     ddl = """
     CREATE TABLE rooms (
         room_id    text PRIMARY KEY,

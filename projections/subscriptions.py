@@ -24,6 +24,7 @@ class SubscriptionsProjection:
     version = 1
     tables = ("subscriptions",)
     handles = frozenset({"subscription.added", "subscription.removed"})
+    sql = None  # applied in Python, in the append transaction
     ddl = """
     CREATE TABLE subscriptions (
         tenant_id   text NOT NULL,

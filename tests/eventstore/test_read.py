@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 import asyncpg
 import pytest
 
-from eventstore.append import Appender, AppendRequest
+from eventstore.append import Appender, GuardColumns
 from eventstore.read import GlobalReader, read_stream
 from eventstore.types import Connection
 from projections.inline import InlineProjections
@@ -59,8 +59,18 @@ class _GatedHook:
         self.roll_back = False
         self.events: list[RecordedEvent] = []
 
-    async def check(self, conn: Connection, requests: Sequence[AppendRequest]) -> list[RoomlogError | None]:
-        return await self._inner.check(conn, requests)
+    @property
+    def projection_sql(self) -> Sequence[str]:
+        return self._inner.projection_sql
+
+    def needs_transaction(self, types: set[str]) -> bool:
+        return True  # always a transaction, so `apply` can hold it open
+
+    def encode_guard(self, guard: object) -> GuardColumns:
+        return self._inner.encode_guard(guard)
+
+    def guard_error(self, guard: object, code: str, detail: str | None) -> RoomlogError:
+        return self._inner.guard_error(guard, code, detail)
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         await self._inner.apply(conn, events)
