@@ -201,8 +201,9 @@ class Appender:
             raise RuntimeError("Appender.start() was not called")
         pending = _Pending(request)
         self._queue.put_nowait(pending)
-        # shield: a client that goes away must not cancel the shared batch's future mid-commit.
-        return await asyncio.shield(pending.future)
+        # A caller that goes away cancels only its own future: the batch still commits, and the writer
+        # skips futures that are done.
+        return await pending.future
 
     async def _run(self) -> None:
         while True:

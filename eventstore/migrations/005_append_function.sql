@@ -58,7 +58,7 @@ DECLARE
     dup_pos bigint[] := array_fill(NULL::bigint, ARRAY[n]);
     first_seq bigint[] := array_fill(NULL::bigint, ARRAY[n]);
     first_event int[] := array_fill(NULL::int, ARRAY[n]); -- index into e_* of each request's first event
-    created text[];
+    created text[] := '{}';
     ids text[] := '{}';
     owners text[] := '{}';
     last bigint[] := '{}';
@@ -69,12 +69,14 @@ DECLARE
     e int := 1;
     any_new boolean := false;
 BEGIN
-    WITH made AS (
-        INSERT INTO streams AS s (stream_id, tenant_id)
-        SELECT DISTINCT q.s, q.t FROM unnest(r_stream, r_tenant, r_create) AS q(s, t, c) WHERE q.c ORDER BY q.s
-        ON CONFLICT DO NOTHING RETURNING s.stream_id
-    )
-    SELECT coalesce(array_agg(made.stream_id), '{}') INTO created FROM made;
+    IF true = ANY(r_create) THEN
+        WITH made AS (
+            INSERT INTO streams AS s (stream_id, tenant_id)
+            SELECT DISTINCT q.s, q.t FROM unnest(r_stream, r_tenant, r_create) AS q(s, t, c) WHERE q.c ORDER BY q.s
+            ON CONFLICT DO NOTHING RETURNING s.stream_id
+        )
+        SELECT coalesce(array_agg(made.stream_id), '{}') INTO created FROM made;
+    END IF;
 
     FOR locked IN
         SELECT s.stream_id, s.tenant_id, s.last_seq FROM streams s
@@ -154,7 +156,9 @@ BEGIN
         PERFORM pg_notify(channel, '');
     END IF;
     -- A create whose request was refused (a second DM of a pair) leaves no empty stream behind.
-    DELETE FROM streams s WHERE s.stream_id = ANY(created) AND s.last_seq = 0;
+    IF created <> '{}' THEN
+        DELETE FROM streams s WHERE s.stream_id = ANY(created) AND s.last_seq = 0;
+    END IF;
 
     RETURN QUERY
     SELECT x.k::int, 'error'::text, NULL::bigint, r_stream[x.k], NULL::bigint, r_tenant[x.k], NULL::text,

@@ -291,3 +291,18 @@ async def test_concurrent_dm_creates_over_http_give_one_room_and_one_conflict(
     assert [r.status_code for r in sends] == [201] * 8
     assert sorted(r.json()["seq"] for r in sends) == list(range(group["last_seq"] + 1, group["last_seq"] + 9))
 
+
+
+async def test_a_cancelled_append_still_commits_and_later_appends_go_on(
+    appender: Appender, pool: asyncpg.Pool, tenant: Tenant
+) -> None:
+    """A client that goes away mid-append cancels its wait, not the batch: the event is written once."""
+    t = tenant.tenant_id
+    room = await _new_room(appender, t)
+    waiting = asyncio.create_task(appender.append(room, [_message("gone")], tenant_id=t, metadata=_meta(t)))
+    await asyncio.sleep(0)  # queued
+    waiting.cancel()
+    after = await appender.append(room, [_message("next")], tenant_id=t, metadata=_meta(t))
+    assert waiting.cancelled()
+    assert after.first_seq == 4
+    assert await _seqs(pool, room) == [1, 2, 3, 4]
