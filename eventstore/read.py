@@ -18,9 +18,13 @@ SELECT {_COLUMNS} FROM events WHERE stream_id = $1 AND seq > $2 ORDER BY seq LIM
 _READ_GLOBAL = f"""
 SELECT {_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2
 """
-_SNAPSHOT = """
-SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,
-       pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax
+# One statement runs under one snapshot, and pg_current_snapshot() is that snapshot: its xids describe
+# exactly the rows returned. (The scalar subqueries are init plans, evaluated once per statement.)
+_READ_GLOBAL_WITH_SNAPSHOT = f"""
+SELECT {_COLUMNS},
+       (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint) AS snapshot_xmin,
+       (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint) AS snapshot_xmax
+FROM events WHERE position > $1 ORDER BY position LIMIT $2
 """
 
 
@@ -61,26 +65,26 @@ class GlobalReader:
 
         `final=True` is for a caller that holds the appenders out (replay's swap): holes are final then.
         """
-        if final:  # the caller's transaction holds the appenders out; nothing can commit late
-            snap = None
-            rows = await conn.fetch(_READ_GLOBAL, self.position, limit)
-        else:
-            # One snapshot for both statements, so the xids describe exactly the rows we saw.
-            async with conn.transaction(isolation="repeatable_read", readonly=True):
-                snap = await conn.fetchrow(_SNAPSHOT)
-                rows = await conn.fetch(_READ_GLOBAL, self.position, limit)
-        out: list[RecordedEvent] = []
-        for row in rows:
-            expected = self.position + 1
-            if row["position"] != expected and snap is not None and not self._hole_is_final(expected, snap):
-                break
-            self._hole = None
-            out.append(record_from_row(row))
-            self.position = row["position"]
-        return out
+        return [record_from_row(row) for row in await self.read_rows(conn, limit=limit, final=final)]
 
-    def _hole_is_final(self, position: int, snap: asyncpg.Record) -> bool:
+    async def read_rows(self, conn: Connection, *, limit: int = 1000, final: bool = False) -> list[asyncpg.Record]:
+        """Like `read`, but the rows undecoded: position, stream_id, seq, tenant_id, created_at, and
+        data and metadata as JSON text."""
+        if final:  # the caller's transaction holds the appenders out; nothing can commit late
+            return self._advance(await conn.fetch(_READ_GLOBAL, self.position, limit), final=True)
+        return self._advance(await conn.fetch(_READ_GLOBAL_WITH_SNAPSHOT, self.position, limit), final=False)
+
+    def _advance(self, rows: list[asyncpg.Record], *, final: bool) -> list[asyncpg.Record]:
+        for i, row in enumerate(rows):
+            expected = self.position + 1
+            if row["position"] != expected and not final and not self._hole_is_final(expected, row):
+                return rows[:i]
+            self._hole = None
+            self.position = row["position"]
+        return rows
+
+    def _hole_is_final(self, position: int, snapshot: asyncpg.Record) -> bool:
         if self._hole is None or self._hole.position != position:
-            self._hole = _Hole(position, snap["xmax"])
+            self._hole = _Hole(position, snapshot["snapshot_xmax"])
             return False
-        return bool(snap["xmin"] >= self._hole.xmax_when_seen)
+        return bool(snapshot["snapshot_xmin"] >= self._hole.xmax_when_seen)

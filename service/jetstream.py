@@ -26,7 +26,6 @@ from nats.js.api import (
 from nats.js.errors import BadRequestError
 
 from schemas.config import Settings
-from schemas.events import RecordedEvent
 
 EVENTS_STREAM = "ROOMLOG_EVENTS"
 DELIVERIES_STREAM = "ROOMLOG_DELIVERIES"
@@ -43,16 +42,15 @@ def token(value: str) -> str:
     return value if _SAFE_TOKEN.match(value) else "~" + value.encode().hex()
 
 
-def event_subject(event: RecordedEvent) -> str:
-    """Where a committed event is published."""
-    stream_id = event.stream_id
+def event_subject(tenant_id: str, stream_id: str) -> str:
+    """Where a committed event of this tenant's stream is published."""
     if stream_id.startswith("room_"):
-        return room_subject(event.tenant_id, stream_id)
+        return room_subject(tenant_id, stream_id)
     if stream_id.startswith("user:"):
-        return f"rl.{event.tenant_id}.user.{token(stream_id.split(':', 2)[2])}"
+        return f"rl.{tenant_id}.user.{token(stream_id.split(':', 2)[2])}"
     if stream_id.startswith("notifications:"):
-        return f"rl.{event.tenant_id}.notify"
-    return f"rl.{event.tenant_id}.other.{token(stream_id)}"
+        return f"rl.{tenant_id}.notify"
+    return f"rl.{tenant_id}.other.{token(stream_id)}"
 
 
 def room_subject(tenant_id: str, room_id: str) -> str:

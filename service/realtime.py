@@ -83,7 +83,7 @@ class Realtime:
         await self.hub.start(client)
         self.nats.on_reconnected.append(self.hub.on_reconnected)
         await self.presence.start(client)
-        self.relay = Relay(self.settings.database_url, js, event_subject)
+        self.relay = Relay(self.settings.database_url, client, event_subject)
         self._tasks.append(asyncio.create_task(self.relay.run(), name="relay"))
         self._tasks += await start_delivery_consumers(self.settings, client, self.presence, self.pool, self.appender)
         self.ready.set()
