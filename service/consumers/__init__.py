@@ -26,7 +26,7 @@ async def start_delivery_consumers(
 ) -> list[asyncio.Task[None]]:
     """Start the consumers (their JetStream state exists: ensure_jetstream); cancel the tasks to stop them."""
     js = nc.jetstream()
-    offline = OfflineNotifier(js, pool, presence)
+    offline = OfflineNotifier(nc, pool, presence)
     sender = WebhookSender(js, pool, appender, settings)
     advisories = MaxDeliveriesListener(nc, js, appender)
     await advisories.start()

@@ -17,8 +17,8 @@ from typing import Any
 
 import msgspec
 import structlog
+from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext
 
 from eventstore.types import Queryable
 from projections.members import list_members
@@ -26,7 +26,7 @@ from projections.subscriptions import notification_targets
 from schemas.delivery import DeliveryJob
 from schemas.events import MessageSent, NotificationSent, RecordedEvent
 from service.auth import TtlCache
-from service.consumers.webhook_sender import pull_batch
+from service.consumers.pull import Puller
 from service.jetstream import DELIVERY_PRODUCER, EVENTS_STREAM, delivery_subject
 from service.presence import PresenceTracker
 from service.webhooks import MSG_ID_HEADER, Target, encode_job, subscribed_targets
@@ -37,11 +37,19 @@ OFFLINE_EVENT = "message.offline"
 NOTIFICATION_EVENT = "notification"
 FETCH_BATCH = 100
 FETCH_WAIT_SECONDS = 2.0
+# Events come in bursts (a commit's worth): taking a whole burst at once sends its acks in one write.
+FETCH_LINGER_SECONDS = 0.02
 # How long an instance trusts its list of a tenant's webhooks: a new webhook gets jobs within this time.
 TARGETS_CACHE_SECONDS = 2.0
 RETRY_DELAY_SECONDS = 1.0
 
 _events = msgspec.json.Decoder(RecordedEvent)
+
+
+def _webhook_key(subject: str) -> tuple[str, str]:
+    """(tenant, webhook event) of an event's subject: `rl.<tenant>.room.<room>` or `rl.<tenant>.notify`."""
+    _, tenant_id, kind = subject.split(".", 3)[:3]
+    return tenant_id, NOTIFICATION_EVENT if kind == "notify" else OFFLINE_EVENT
 
 
 def offline_job(event: RecordedEvent, target: Target, user_id: str) -> DeliveryJob:
@@ -97,8 +105,9 @@ def notification_job(event: RecordedEvent, target: Target, users: list[str], off
 class OfflineNotifier:
     """Turns messages and notifications into webhook jobs until cancelled."""
 
-    def __init__(self, js: JetStreamContext, db: Queryable, presence: PresenceTracker) -> None:
-        self._js = js
+    def __init__(self, nc: NatsClient, db: Queryable, presence: PresenceTracker) -> None:
+        self._nc = nc
+        self._js = nc.jetstream()
         self._db = db
         self._presence = presence
         self._targets: TtlCache[tuple[str, str], list[Target]] = TtlCache(
@@ -108,28 +117,33 @@ class OfflineNotifier:
 
     async def run(self) -> None:
         """Pull room events and queue jobs, for ever."""
-        sub = await self._js.pull_subscribe_bind(durable=DELIVERY_PRODUCER, stream=EVENTS_STREAM)
+        puller = Puller(self._nc, EVENTS_STREAM, DELIVERY_PRODUCER, batch=FETCH_BATCH, expires=FETCH_WAIT_SECONDS,
+                        linger=FETCH_LINGER_SECONDS)
+        await puller.start()
         try:
             while True:
                 try:
-                    msgs = await pull_batch(sub, FETCH_BATCH, wait=FETCH_WAIT_SECONDS)
-                except TimeoutError:
-                    continue
-                except Exception as exc:  # NATS reconnecting: wait and pull again
+                    msgs = await puller.next_batch()
+                except Exception as exc:  # NATS reconnecting, JetStream unavailable: wait and pull again
                     log.warning("fetching room events failed", error=repr(exc))
                     await asyncio.sleep(RETRY_DELAY_SECONDS)
                     continue
-                await asyncio.gather(*(self._handle(m) for m in msgs))
+                await self._handle_batch(msgs)
         finally:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+            await puller.stop()
+
+    async def _handle_batch(self, msgs: list[Msg]) -> None:
+        # Most tenants have no webhooks: answer from the subject alone, without decoding the event,
+        # and without a task per event (one per tenant whose webhooks are looked up).
+        keys = list({_webhook_key(msg.subject) for msg in msgs})
+        targets = await asyncio.gather(*(self._targets.get(key) for key in keys))
+        wanted = {key for key, found in zip(keys, targets, strict=True) if found}
+        for msg in msgs:
+            if _webhook_key(msg.subject) not in wanted:
+                await msg.ack()
+        await asyncio.gather(*(self._handle(msg) for msg in msgs if _webhook_key(msg.subject) in wanted))
 
     async def _handle(self, msg: Msg) -> None:
-        # Most tenants have no webhooks: answer from the subject alone, without decoding the event.
-        _, tenant_id, kind = msg.subject.split(".", 3)[:3]
-        if not await self._targets.get((tenant_id, NOTIFICATION_EVENT if kind == "notify" else OFFLINE_EVENT)):
-            await msg.ack()
-            return
         try:
             event = _events.decode(msg.data)
         except msgspec.DecodeError:
