@@ -43,6 +43,7 @@ from service.errors import error_response
 from service.frames import encode_event_frame
 from service.http import field_of
 from service.hub import Hub
+from service.mailbox import Mailbox
 from service.messaging import record_ack, send_message
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ class Connection:
         self.runtime = runtime
         self.hub = hub
         self.rooms: dict[str, int] = {}
-        self.queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=runtime.settings.ws_queue_size)
+        self.queue: Mailbox[tuple[str, Any]] = Mailbox(runtime.settings.ws_queue_size)
         self.overflowed = False
 
     # --- called by the hub; never blocks ------------------------------------------------------
