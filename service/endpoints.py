@@ -10,6 +10,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from schemas.errors import (
     AuthenticationError,
@@ -101,9 +102,26 @@ class Endpoint:
     headers: tuple[str, ...] = field(default=())
 
 
+class HandlerApp:
+    """The ASGI app of one handler: it sends the handler's response.
+
+    Unlike Starlette's `request_response`, it wraps no exception handling of its own around the handler:
+    errors reach the app's ExceptionMiddleware, which holds the same handlers, one layer fewer per request.
+    """
+
+    __slots__ = ("handler",)
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.handler(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+
 def routes(endpoints: Sequence[Endpoint]) -> list[Route]:
     """Starlette routes for the endpoints."""
-    return [Route(e.path, e.handler, methods=[e.method]) for e in endpoints]
+    return [Route(e.path, HandlerApp(e.handler), methods=[e.method], name=e.handler.__name__) for e in endpoints]
 
 
 # Every authenticated call can fail these ways; the spec lists them on each operation.
