@@ -10,13 +10,14 @@ import httpx
 import pytest
 
 from eventstore.append import Appender, AppendResult, StreamNotFound
+from projections import InlineProjections
 from projections.guards import MemberOf, UniqueRoomKey
 from schemas.errors import NotAMember, RoomExists, WrongExpectedSeq
 from schemas.events import Event, EventMetadata, MemberJoined, MessageSent, RoomCreated
 from service.domain.rooms import dm_key
 from service.runtime import Runtime
 from service.tenants import new_id
-from tests.conftest import Tenant
+from tests.conftest import Tenant, create_database
 
 
 def _meta(tenant_id: str, actor: str = "alice") -> EventMetadata:
@@ -306,3 +307,49 @@ async def test_a_cancelled_append_still_commits_and_later_appends_go_on(
     assert waiting.cancelled()
     assert after.first_seq == 4
     assert await _seqs(pool, room) == [1, 2, 3, 4]
+
+
+async def test_appends_probe_indexes_even_with_plans_cached_on_empty_tables(pg_server_url: str) -> None:
+    """rl_append's statements keep their plans per connection: planned while `events` was empty, a
+    join on idempotency keys became a hash join over the whole table (measured: 2.8 ms per batch at
+    40,000 events). Every lookup of a batch's keys must stay an index probe, however many rows follow."""
+    url = await create_database(pg_server_url, "roomlog_plans")
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=1)  # one connection: one plan cache
+    appender = Appender(pool, InlineProjections(), writers=1)
+    appender.start()
+    try:
+        t = "tenant_plans"
+        rooms = [await _new_room(appender, t) for _ in range(3)]
+        # Plans are cached now, on near-empty tables. Grow `events` well past what a scan costs nothing for.
+        for n in range(40):
+            await asyncio.gather(*(
+                appender.append(room, [_message(f"m{n}", "alice")], tenant_id=t, metadata=_meta(t),
+                                idempotency_key=f"{room}:{n}", guard=MemberOf(t, room, "alice"))
+                for room in rooms
+            ))
+        await pool.execute(f"INSERT INTO events (stream_id, seq, tenant_id, type, data, metadata) "
+                           f"SELECT 'filler', g, '{t}', 'filler', '{{}}', '{{}}' FROM generate_series(1, 20000) g")
+        before = await _sequential_scans(pool)
+        for n in range(10):
+            results = await asyncio.gather(*(
+                appender.append(room, [_message(f"again{n}", "alice")], tenant_id=t, metadata=_meta(t),
+                                idempotency_key=f"{room}:{n}", guard=MemberOf(t, room, "alice"))
+                for room in rooms
+            ))
+            assert all(r.duplicate for r in results)
+            await appender.append(rooms[0], [_message()], tenant_id=t, metadata=_meta(t),
+                                  idempotency_key=f"new{n}", guard=MemberOf(t, rooms[0], "alice"))
+        assert await _sequential_scans(pool) == before
+    finally:
+        await appender.stop()
+        await pool.close()
+
+
+async def _sequential_scans(pool: asyncpg.Pool) -> dict[str, int]:
+    """Sequential scans so far of the tables an append reads by key."""
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_stat_force_next_flush()")
+    async with pool.acquire() as conn:  # a new transaction: statistics snapshots are per transaction
+        rows = await conn.fetch("SELECT relname, seq_scan FROM pg_stat_user_tables "
+                                "WHERE relname IN ('events', 'rooms', 'members')")
+    return {r["relname"]: r["seq_scan"] for r in rows}
