@@ -16,9 +16,10 @@ class Projection(Protocol):
     schema. `apply` must be idempotent: applying an event twice, or an older event after a newer
     one, changes nothing.
 
-    A projection with `sql` (one data-modifying statement over the relation `new_events`, which has
-    the columns of `events`) is applied inside the append statement itself; its `apply` runs the same
-    SQL over events read back from the log (replay).
+    A projection with `sql` (data-modifying statements over the relation `new_events`, which has the
+    columns of `events`) is applied inside the append statement itself, each statement as a CTE of its
+    own: they all see the tables as they were before the append. Its `apply` runs the same statements
+    one after the other over events read back from the log (replay).
     """
 
     @property
@@ -32,6 +33,6 @@ class Projection(Protocol):
     @property
     def ddl(self) -> str: ...
     @property
-    def sql(self) -> str | None: ...
+    def sql(self) -> Sequence[str] | None: ...
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None: ...

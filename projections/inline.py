@@ -54,7 +54,7 @@ class InlineProjections:
     """
 
     def __init__(self, projections: Sequence[Projection] = INLINE_PROJECTIONS) -> None:
-        self.projection_sql = tuple(p.sql for p in projections if p.sql is not None)
+        self.projection_sql = tuple(sql for p in projections for sql in p.sql or ())
         self._in_python = tuple(p for p in projections if p.sql is None)
         self._python_types = frozenset(t for p in self._in_python for t in p.handles)
 

@@ -1,16 +1,21 @@
-"""Messages read model: one row per sent message, keyed by id and by (room, seq)."""
+"""Messages read model: one row per sent message as it reads now (edits applied, deletions redacted),
+and the reactions on it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import asyncpg
+import msgspec
 
 from eventstore.types import Connection, Queryable
-from schemas.events import RecordedEvent
+from schemas.events import MessageEdited, MessageSent, RecordedEvent
 
-# Runs inside the append statement over the rows it just wrote, and in replay over rows read back.
-_PROJECT = """
+# Each statement runs inside the append statement over the rows it just wrote (as sibling CTEs, which
+# all see the tables as before the append), and in replay one after the other over rows read back.
+# In an append, a message's edits, deletion and reactions never share a batch with its message.sent:
+# each is decided after reading the committed message.
+_INSERT_SENT = """
 INSERT INTO messages (message_id, room_id, tenant_id, seq, sender_id, content, meta, client_msg_id, created_at)
 SELECT e.data->>'message_id', e.stream_id, e.tenant_id, e.seq, e.data->>'sender_id', e.data->>'content',
        NULLIF(e.data->'meta', 'null'::jsonb), e.data->>'client_msg_id', e.created_at
@@ -18,12 +23,52 @@ FROM new_events e WHERE e.type = 'message.sent'
 ON CONFLICT DO NOTHING
 """
 
+# One UPDATE per message folds every edit and deletion of the batch: a row may change once per statement.
+# The newest edit wins unless an older one arrives later; the first deletion wins and empties the message.
+_APPLY_CHANGES = """
+UPDATE messages m
+SET content     = CASE WHEN coalesce(m.deleted_seq, c.deleted_seq) IS NOT NULL THEN ''
+                       WHEN c.edit_seq > coalesce(m.edit_seq, 0) THEN c.content ELSE m.content END,
+    meta        = CASE WHEN coalesce(m.deleted_seq, c.deleted_seq) IS NOT NULL THEN NULL ELSE m.meta END,
+    edited_at   = CASE WHEN c.edit_seq > coalesce(m.edit_seq, 0) THEN c.edited_at ELSE m.edited_at END,
+    edit_seq    = greatest(m.edit_seq, c.edit_seq),
+    deleted_seq = coalesce(m.deleted_seq, c.deleted_seq),
+    deleted_at  = coalesce(m.deleted_at, c.deleted_at),
+    deleted_by  = coalesce(m.deleted_by, c.deleted_by)
+FROM (
+    SELECT e.data->>'message_id' AS message_id, e.stream_id AS room_id,
+           max(e.seq) FILTER (WHERE e.type = 'message.edited') AS edit_seq,
+           (array_agg(e.data->>'content' ORDER BY e.seq DESC) FILTER (WHERE e.type = 'message.edited'))[1] AS content,
+           (array_agg(e.created_at ORDER BY e.seq DESC) FILTER (WHERE e.type = 'message.edited'))[1] AS edited_at,
+           min(e.seq) FILTER (WHERE e.type = 'message.deleted') AS deleted_seq,
+           (array_agg(e.created_at ORDER BY e.seq) FILTER (WHERE e.type = 'message.deleted'))[1] AS deleted_at,
+           (array_agg(e.data->>'deleted_by' ORDER BY e.seq) FILTER (WHERE e.type = 'message.deleted'))[1] AS deleted_by
+    FROM new_events e WHERE e.type IN ('message.edited', 'message.deleted')
+    GROUP BY 1, 2
+) c
+WHERE m.message_id = c.message_id AND m.room_id = c.room_id
+"""
+
+# Reactions are a set per (message, emoji, user): the newest event of the batch for each decides, and an
+# older event never overrides a newer one (updated_seq).
+_APPLY_REACTIONS = """
+INSERT INTO reactions AS r (message_id, emoji, user_id, room_id, active, updated_seq, reacted_at)
+SELECT DISTINCT ON (e.data->>'message_id', e.data->>'emoji', e.data->>'user_id')
+       e.data->>'message_id', e.data->>'emoji', e.data->>'user_id', e.stream_id, e.type = 'reaction.added',
+       e.seq, e.created_at
+FROM new_events e WHERE e.type IN ('reaction.added', 'reaction.removed')
+ORDER BY e.data->>'message_id', e.data->>'emoji', e.data->>'user_id', e.seq DESC
+ON CONFLICT (message_id, emoji, user_id) DO UPDATE
+SET active = EXCLUDED.active, updated_seq = EXCLUDED.updated_seq, reacted_at = EXCLUDED.reacted_at
+WHERE r.updated_seq < EXCLUDED.updated_seq
+"""
+
 
 class MessagesProjection:
     name = "messages"
-    version = 1
-    tables = ("messages",)
-    handles = frozenset({"message.sent"})
+    version = 2
+    tables = ("messages", "reactions")
+    handles = frozenset({"message.sent", "message.edited", "message.deleted", "reaction.added", "reaction.removed"})
     ddl = """
     CREATE TABLE messages (
         message_id    text PRIMARY KEY,
@@ -35,21 +80,39 @@ class MessagesProjection:
         meta          jsonb,
         client_msg_id text,
         created_at    timestamptz NOT NULL,
+        edit_seq      bigint,
+        edited_at     timestamptz,
+        deleted_seq   bigint,
+        deleted_at    timestamptz,
+        deleted_by    text,
         UNIQUE (room_id, seq)
+    );
+    CREATE TABLE reactions (
+        message_id  text NOT NULL,
+        emoji       text NOT NULL,
+        user_id     text NOT NULL,
+        room_id     text NOT NULL,
+        active      boolean NOT NULL,
+        updated_seq bigint NOT NULL,
+        reacted_at  timestamptz NOT NULL,
+        PRIMARY KEY (message_id, emoji, user_id)
     );
     """
 
-    sql = _PROJECT
+    sql = (_INSERT_SENT, _APPLY_CHANGES, _APPLY_REACTIONS)
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         positions = [e.position for e in events if e.type in self.handles]
         if positions:
-            await conn.execute(
-                f"WITH new_events AS (SELECT * FROM events WHERE position = ANY($1::bigint[])) {_PROJECT}", positions
-            )
+            for statement in self.sql:
+                await conn.execute(
+                    f"WITH new_events AS (SELECT * FROM events WHERE position = ANY($1::bigint[])) {statement}",
+                    positions,
+                )
 
 
-_COLUMNS = "message_id, sender_id, seq, content, meta::text AS meta, client_msg_id, created_at"
+_COLUMNS = ("message_id, sender_id, seq, content, meta::text AS meta, client_msg_id, created_at, edited_at, "
+            "deleted_at")
 
 
 async def page_of_messages(
@@ -76,3 +139,85 @@ async def page_of_messages(
         room_id, upper, limit,
     )
     return rows[::-1]
+
+
+async def fetch_message(conn: Queryable, room_id: str, message_id: str) -> asyncpg.Record | None:
+    """One message of a room, as `page_of_messages` returns it."""
+    return await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM messages WHERE room_id = $1 AND message_id = $2", room_id, message_id
+    )
+
+
+async def message_state(
+    conn: Queryable, tenant_id: str, room_id: str, message_id: str, user_id: str, emoji: str | None = None
+) -> asyncpg.Record | None:
+    """What a change to a message is decided on, in one snapshot; None when the room is not the tenant's.
+
+    Columns: role (the user's active room role or NULL), found, sender_id, deleted_seq, deleted_at,
+    reacted (whether the user has an active `emoji` reaction on it).
+    """
+    return await conn.fetchrow(
+        """
+        SELECT (SELECT mb.role FROM members mb WHERE mb.room_id = r.room_id AND mb.user_id = $4 AND mb.active) AS role,
+               m.message_id IS NOT NULL AS found, m.sender_id, m.deleted_seq, m.deleted_at,
+               EXISTS (SELECT 1 FROM reactions x WHERE x.message_id = $3 AND x.emoji = $5 AND x.user_id = $4
+                       AND x.active) AS reacted
+        FROM rooms r LEFT JOIN messages m ON m.message_id = $3 AND m.room_id = r.room_id
+        WHERE r.room_id = $1 AND r.tenant_id = $2
+        """,
+        room_id, tenant_id, message_id, user_id, emoji,
+    )
+
+
+async def reaction_counts(conn: Queryable, message_ids: list[str], user_id: str) -> dict[str, list[asyncpg.Record]]:
+    """Per message: (emoji, count, me) of its active reactions, the most used first."""
+    rows = await conn.fetch(
+        """
+        SELECT message_id, emoji, count(*) AS count, bool_or(user_id = $2) AS me
+        FROM reactions WHERE message_id = ANY($1::text[]) AND active
+        GROUP BY message_id, emoji ORDER BY message_id, count(*) DESC, min(reacted_at)
+        """,
+        message_ids, user_id,
+    )
+    counts: dict[str, list[asyncpg.Record]] = {}
+    for row in rows:
+        counts.setdefault(row["message_id"], []).append(row)
+    return counts
+
+
+async def reactors(conn: Queryable, message_id: str) -> list[asyncpg.Record]:
+    """(emoji, user_ids in the order they reacted) of a message's active reactions, the most used first."""
+    return await conn.fetch(
+        """
+        SELECT emoji, array_agg(user_id ORDER BY reacted_at, user_id) AS user_ids
+        FROM reactions WHERE message_id = $1 AND active
+        GROUP BY emoji ORDER BY count(*) DESC, min(reacted_at)
+        """,
+        message_id,
+    )
+
+
+async def redact_deleted(conn: Queryable, events: Iterable[RecordedEvent]) -> list[RecordedEvent]:
+    """The events as clients may read them now: the content of deleted messages (sent and edits) emptied.
+
+    The log keeps what was written; reads of it (the raw room log, WebSocket catch-up) show a deleted
+    message as its read model does.
+    """
+    events = list(events)
+    ids = list({e.event.message_id for e in events if isinstance(e.event, MessageSent | MessageEdited)})
+    if not ids:
+        return events
+    deleted = {r["message_id"] for r in await conn.fetch(
+        "SELECT message_id FROM messages WHERE message_id = ANY($1::text[]) AND deleted_seq IS NOT NULL", ids
+    )}
+    if not deleted:
+        return events
+    return [_redacted(e) if isinstance(e.event, MessageSent | MessageEdited) and e.event.message_id in deleted
+            else e for e in events]
+
+
+def _redacted(event: RecordedEvent) -> RecordedEvent:
+    if isinstance(event.event, MessageSent):
+        return msgspec.structs.replace(event, event=msgspec.structs.replace(event.event, content="", meta=None))
+    assert isinstance(event.event, MessageEdited)
+    return msgspec.structs.replace(event, event=msgspec.structs.replace(event.event, content=""))

@@ -45,6 +45,18 @@ class SendMessage(_Request):
     client_msg_id: ClientMsgId | None = None
 
 
+class EditMessage(_Request):
+    content: Content
+
+
+# One grapheme cluster can take many code points (flags, skin tones, families); custom names like ":party:" too.
+Emoji = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\s\x00-\x1f\x7f]+$")]
+
+
+class AddReaction(_Request):
+    emoji: Emoji
+
+
 class Ack(_Request):
     room_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     seq: Annotated[int, msgspec.Meta(ge=0)]
@@ -72,7 +84,15 @@ class SendResult(msgspec.Struct):
     created_at: datetime
 
 
+class ReactionCount(msgspec.Struct):
+    emoji: str
+    count: int
+    me: bool  # whether the caller is among those who reacted
+
+
 class Message(msgspec.Struct):
+    """A message as it reads now: edits applied; a deleted one keeps its seq with empty content."""
+
     message_id: str
     sender_id: str
     seq: int
@@ -80,6 +100,33 @@ class Message(msgspec.Struct):
     meta: dict[str, Any] | None
     created_at: datetime
     client_msg_id: str | None = None
+    edited_at: datetime | None = None
+    deleted_at: datetime | None = None
+    reactions: list[ReactionCount] = []
+
+
+class MessageChange(msgspec.Struct):
+    """The answer to an edit or delete: the seq of the event that recorded it."""
+
+    message_id: str
+    seq: int
+    at: datetime
+
+
+class ReactionChange(msgspec.Struct):
+    """The answer to adding or removing a reaction; `changed` is false when it already was so (no event)."""
+
+    message_id: str
+    emoji: str
+    changed: bool
+    seq: int | None
+    reactions: list[ReactionCount]
+
+
+class Reactors(msgspec.Struct):
+    emoji: str
+    count: int
+    user_ids: list[str]
 
 
 class RoomEvent(msgspec.Struct):

@@ -104,3 +104,17 @@ class Unavailable(RoomlogError):
 
 class NotRoomAdmin(Forbidden):
     code = "NOT_ROOM_ADMIN"
+
+
+class MessageNotFound(NotFound):
+    code = "MESSAGE_NOT_FOUND"
+
+
+class NotMessageSender(Forbidden):
+    code = "NOT_MESSAGE_SENDER"
+
+
+class MessageDeleted(Conflict):
+    """The message was deleted: it can no longer be edited or reacted to."""
+
+    code = "MESSAGE_DELETED"

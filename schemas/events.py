@@ -52,6 +52,35 @@ class MessageSent(_Event, tag="message.sent"):
     client_msg_id: str | None = None
 
 
+class MessageEdited(_Event, tag="message.edited"):
+    """The sender replaced a message's content; the message keeps its seq."""
+
+    message_id: str
+    edited_by: str
+    content: str
+
+
+class MessageDeleted(_Event, tag="message.deleted"):
+    """The message is withdrawn: read models and log reads show it without content from now on."""
+
+    message_id: str
+    deleted_by: str
+
+
+class ReactionAdded(_Event, tag="reaction.added"):
+    """`user_id` reacted to a message with `emoji`; reactions are a set per (message, emoji, user)."""
+
+    message_id: str
+    user_id: str
+    emoji: str
+
+
+class ReactionRemoved(_Event, tag="reaction.removed"):
+    message_id: str
+    user_id: str
+    emoji: str
+
+
 class AckRecorded(_Event, tag="ack.recorded"):
     """A user confirmed delivery of a room up to `seq`; lives in the user's own stream."""
 
@@ -116,11 +145,15 @@ class DeliveryDiscarded(_Event, tag="delivery.discarded"):
 
 
 Event = (
-    RoomCreated | MemberJoined | MemberRemoved | RoomUpdated | MessageSent | AckRecorded | UserBlocked | UserUnblocked
-    | NotificationSent | SubscriptionAdded | SubscriptionRemoved | DeliveryFailed | DeliveryRetried | DeliveryDiscarded
+    RoomCreated | MemberJoined | MemberRemoved | RoomUpdated | MessageSent | MessageEdited | MessageDeleted
+    | ReactionAdded | ReactionRemoved | AckRecorded | UserBlocked | UserUnblocked | NotificationSent
+    | SubscriptionAdded | SubscriptionRemoved | DeliveryFailed | DeliveryRetried | DeliveryDiscarded
 )
 
-ROOM_EVENT_TYPES = frozenset({"room.created", "member.joined", "member.removed", "room.updated", "message.sent"})
+ROOM_EVENT_TYPES = frozenset({
+    "room.created", "member.joined", "member.removed", "room.updated", "message.sent", "message.edited",
+    "message.deleted", "reaction.added", "reaction.removed",
+})
 
 
 class EventMetadata(msgspec.Struct, omit_defaults=True):
@@ -148,9 +181,9 @@ class RecordedEvent(msgspec.Struct, frozen=True):
 
 _TAGS: dict[type, str] = {
     cls: cls.__struct_config__.tag  # type: ignore[misc]
-    for cls in (RoomCreated, MemberJoined, MemberRemoved, RoomUpdated, MessageSent, AckRecorded, UserBlocked,
-                UserUnblocked, NotificationSent, SubscriptionAdded, SubscriptionRemoved, DeliveryFailed,
-                DeliveryRetried, DeliveryDiscarded)
+    for cls in (RoomCreated, MemberJoined, MemberRemoved, RoomUpdated, MessageSent, MessageEdited, MessageDeleted,
+                ReactionAdded, ReactionRemoved, AckRecorded, UserBlocked, UserUnblocked, NotificationSent,
+                SubscriptionAdded, SubscriptionRemoved, DeliveryFailed, DeliveryRetried, DeliveryDiscarded)
 }
 
 

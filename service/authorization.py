@@ -40,7 +40,8 @@ _ANYONE = ("member", "agent", "admin")
 _ADMINS = ("admin", "platform")
 
 Action = Literal[
-    "room.create", "rooms.list", "tokens.issue", "room.read", "message.send", "ack.send", "room.update",
+    "room.create", "rooms.list", "tokens.issue", "room.read", "message.send", "message.edit", "message.delete",
+    "message.moderate", "message.react", "ack.send", "room.update",
     "member.add", "member.remove",
     "member.leave", "users.read", "users.manage", "blocks.manage", "api_keys.manage", "webhooks.manage",
     "dead_letters.read", "dead_letters.manage", "tenant.settings", "notifications.send", "subscriptions.manage",
@@ -54,12 +55,17 @@ ACTIONS: dict[str, Rule] = {
     # Reading and writing a room's conversation is for its members only, tenant admins included.
     "room.read": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
     "message.send": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
+    # Editing and deleting one's own messages (the sender rule itself is the domain's: NOT_MESSAGE_SENDER).
+    "message.edit": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
+    "message.delete": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
+    "message.react": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
     "ack.send": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
     "member.leave": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
     # Moderation: the room's admins, and the tenant's admins in any room of the tenant.
     "room.update": _rule(("admin",), ("admin",), NotRoomAdmin, "only room admins may do this"),
     "member.add": _rule(("admin",), ("admin",), NotRoomAdmin, "only room admins may add members"),
     "member.remove": _rule(("admin",), ("admin",), NotRoomAdmin, "only room admins may remove others"),
+    "message.moderate": _rule(("admin",), ("admin",), NotRoomAdmin, "only room admins may delete others' messages"),
     "users.read": _rule(_ANYONE, (), Forbidden, "you may not list users"),
     "subscriptions.manage": _rule(_ANYONE, (), Forbidden, "you may not subscribe to topics"),
     # Notifications come from the tenant's backend or staff, not from end users to each other.

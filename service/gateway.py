@@ -18,6 +18,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from eventstore.read import read_stream
 from projections.guards import MemberOf, membership_error
 from projections.members import access_of
+from projections.messages import redact_deleted
 from schemas import api
 from schemas.errors import AuthenticationError, RoomlogError, ValidationError
 from schemas.events import MemberRemoved, RecordedEvent
@@ -146,7 +147,9 @@ class Connection:
             after = self.rooms[room_id]
             if until is not None and after >= until:
                 return
-            events = await read_stream(self.runtime.pool, room_id, after_seq=after, limit=CATCH_UP_PAGE)
+            pool = self.runtime.pool
+            # What was deleted since is caught up without its content, as the raw room log shows it.
+            events = await redact_deleted(pool, await read_stream(pool, room_id, after_seq=after, limit=CATCH_UP_PAGE))
             for event in events:
                 if room_id not in self.rooms:
                     return

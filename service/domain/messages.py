@@ -1,20 +1,30 @@
-"""Message rules: what a valid message is, and how a client retry is recognised."""
+"""Message rules: what a valid message is, how a client retry is recognised, and who may edit, delete
+or react."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import quote
 
-from schemas.api import MAX_CONTENT_CHARS, SendMessage
-from schemas.errors import MessageTooLong, ValidationError
-from schemas.events import MessageSent
+from schemas.api import MAX_CONTENT_CHARS, EditMessage, SendMessage
+from schemas.errors import MessageDeleted, MessageNotFound, MessageTooLong, NotMessageSender, ValidationError
+from schemas.events import MessageDeleted as MessageDeletedEvent
+from schemas.events import MessageEdited, MessageSent, ReactionAdded, ReactionRemoved
+from service.authorization import allowed
+from service.domain.rooms import Actor, authorize_in_room
+
+
+@dataclass(frozen=True)
+class MessageState:
+    """What the rules need to know about an existing message."""
+
+    sender_id: str
+    deleted: bool
 
 
 def decide_send(actor: str, cmd: SendMessage, message_id: str) -> MessageSent:
     """The event for a new message; empty or over-long content is refused."""
-    if not cmd.content.strip():
-        raise ValidationError("content must not be empty", field="content")
-    if len(cmd.content) > MAX_CONTENT_CHARS:
-        raise MessageTooLong(f"content is longer than {MAX_CONTENT_CHARS} characters", field="content")
+    _check_content(cmd.content)
     return MessageSent(
         message_id=message_id, sender_id=actor, content=cmd.content, meta=cmd.meta, client_msg_id=cmd.client_msg_id
     )
@@ -26,3 +36,64 @@ def send_idempotency_key(actor: str, client_msg_id: str | None) -> str | None:
     The sender is quoted so no (sender, id) pair can spell another's key ("a:b" + "c" vs "a" + "b:c").
     """
     return None if client_msg_id is None else f"msg:{quote(actor, safe='')}:{client_msg_id}"
+
+
+def decide_edit(
+    actor: Actor, room_role: str | None, message_id: str, message: MessageState | None, cmd: EditMessage
+) -> MessageEdited:
+    """Only the sender edits, a message that is not deleted, with content a new message could have."""
+    authorize_in_room("message.edit", actor, room_role)
+    _require_live(message)
+    assert message is not None
+    if message.sender_id != actor.user_id:
+        raise NotMessageSender("only the sender may edit a message")
+    _check_content(cmd.content)
+    return MessageEdited(message_id=message_id, edited_by=actor.user_id, content=cmd.content)
+
+
+def delete_action(actor: Actor, message: MessageState) -> str:
+    """Deleting one's own message is `message.delete`; anyone else's is moderation."""
+    return "message.delete" if message.sender_id == actor.user_id else "message.moderate"
+
+
+def decide_delete(
+    actor: Actor, room_role: str | None, message_id: str, message: MessageState | None
+) -> list[MessageDeletedEvent]:
+    """The sender, the room's admins and the tenant's admins delete; deleting twice records nothing more."""
+    if message is None:
+        # Only someone who could delete a message here learns that this one does not exist.
+        if not (allowed("message.delete", actor.role, room_role) or allowed("message.moderate", actor.role, room_role)):
+            authorize_in_room("message.delete", actor, room_role)
+        raise MessageNotFound("no such message in this room", field="message_id")
+    authorize_in_room(delete_action(actor, message), actor, room_role)
+    if message.deleted:
+        return []
+    return [MessageDeletedEvent(message_id=message_id, deleted_by=actor.user_id)]
+
+
+def decide_reaction(
+    actor: Actor, room_role: str | None, message_id: str, message: MessageState | None, emoji: str, *,
+    add: bool, reacted: bool,
+) -> list[ReactionAdded | ReactionRemoved]:
+    """Members react to messages that are not deleted; adding what is there (or removing what is not) is no event."""
+    authorize_in_room("message.react", actor, room_role)
+    _require_live(message)
+    if add == reacted:
+        return []
+    if add:
+        return [ReactionAdded(message_id=message_id, user_id=actor.user_id, emoji=emoji)]
+    return [ReactionRemoved(message_id=message_id, user_id=actor.user_id, emoji=emoji)]
+
+
+def _require_live(message: MessageState | None) -> None:
+    if message is None:
+        raise MessageNotFound("no such message in this room", field="message_id")
+    if message.deleted:
+        raise MessageDeleted("the message was deleted")
+
+
+def _check_content(content: str) -> None:
+    if not content.strip():
+        raise ValidationError("content must not be empty", field="content")
+    if len(content) > MAX_CONTENT_CHARS:
+        raise MessageTooLong(f"content is longer than {MAX_CONTENT_CHARS} characters", field="content")

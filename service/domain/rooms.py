@@ -103,7 +103,11 @@ def decide_remove_member(state: RoomState, actor: Actor, user_id: str) -> list[E
 
 
 def _authorize_in_room(action: str, state: RoomState, actor: Actor) -> None:
-    room_role = state.members.get(actor.user_id)
+    authorize_in_room(action, actor, state.members.get(actor.user_id))
+
+
+def authorize_in_room(action: str, actor: Actor, room_role: str | None) -> None:
+    """Refuse an action inside a room: NOT_A_MEMBER for outsiders the rule does not admit, else the rule's 403."""
     if allowed(action, actor.role, room_role):
         return
     if room_role is None:

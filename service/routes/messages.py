@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import asyncpg
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
 from eventstore.read import read_stream
-from projections.messages import page_of_messages
+from projections.messages import page_of_messages, reaction_counts, redact_deleted
 from schemas import api
 from schemas.errors import MessageTooLong, NotAMember, RoomNotFound
 from service import messaging
@@ -40,17 +42,25 @@ async def list_messages(request: Request) -> Response:
     room_id = request.path_params["room_id"]
     after_seq, before_seq, limit = AFTER_SEQ.read(request), BEFORE_SEQ.read(request), MESSAGES_LIMIT.require(request)
     await require_member(request, principal, room_id)
-    rows = await page_of_messages(
-        runtime_of(request).pool, room_id, after_seq=after_seq, before_seq=before_seq, limit=limit
+    pool = runtime_of(request).pool
+    rows = await page_of_messages(pool, room_id, after_seq=after_seq, before_seq=before_seq, limit=limit)
+    counts = await reaction_counts(pool, [r["message_id"] for r in rows], principal.user_id) if rows else {}
+    return JSON([message_view(r, counts.get(r["message_id"], [])) for r in rows])
+
+
+def message_view(row: asyncpg.Record, reactions: Sequence[asyncpg.Record]) -> api.Message:
+    """The API view of a messages row and its `reaction_counts` rows."""
+    return api.Message(
+        message_id=row["message_id"], sender_id=row["sender_id"], seq=row["seq"], content=row["content"],
+        meta=_meta.decode(row["meta"]) if row["meta"] is not None else None, created_at=row["created_at"],
+        client_msg_id=row["client_msg_id"], edited_at=row["edited_at"], deleted_at=row["deleted_at"],
+        reactions=[reaction_count(r) for r in reactions],
     )
-    return JSON([
-        api.Message(
-            message_id=r["message_id"], sender_id=r["sender_id"], seq=r["seq"], content=r["content"],
-            meta=_meta.decode(r["meta"]) if r["meta"] is not None else None, created_at=r["created_at"],
-            client_msg_id=r["client_msg_id"],
-        )
-        for r in rows
-    ])
+
+
+def reaction_count(row: asyncpg.Record) -> api.ReactionCount:
+    """The API view of a `reaction_counts` row."""
+    return api.ReactionCount(emoji=row["emoji"], count=row["count"], me=row["me"])
 
 
 async def list_events(request: Request) -> Response:
@@ -58,7 +68,8 @@ async def list_events(request: Request) -> Response:
     room_id = request.path_params["room_id"]
     after_seq, limit = EVENTS_AFTER_SEQ.require(request), EVENTS_LIMIT.require(request)
     await require_member(request, principal, room_id)
-    events = await read_stream(runtime_of(request).pool, room_id, after_seq=after_seq, limit=limit)
+    pool = runtime_of(request).pool
+    events = await redact_deleted(pool, await read_stream(pool, room_id, after_seq=after_seq, limit=limit))
     return JSON([
         api.RoomEvent(seq=e.seq, type=e.type, actor=e.metadata.actor, created_at=e.created_at,
                       data=event_data(e.event))

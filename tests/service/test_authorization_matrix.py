@@ -142,8 +142,23 @@ CALLS: dict[str, tuple[Call, ...]] = {
         Call("GET", "/rooms/{room_id}/members"),
         Call("GET", "/rooms/{room_id}/messages"),
         Call("GET", "/rooms/{room_id}/events"),
+        Call("GET", "/rooms/{room_id}/messages/{message_id}", ids={"message_id": "victim_message"}),
+        Call("GET", "/rooms/{room_id}/messages/{message_id}/reactions", ids={"message_id": "victim_message"}),
     ),
     "message.send": (Call("POST", "/rooms/{room_id}/messages", body=lambda s: {"content": "hello"}),),
+    # own_message: the caller's own (sent before they left, when they are no member now); victim_message: another's.
+    "message.edit": (Call("PATCH", "/rooms/{room_id}/messages/{message_id}", body=lambda s: {"content": "edited"},
+                          ids={"message_id": "own_message"}),),
+    "message.delete": (Call("DELETE", "/rooms/{room_id}/messages/{message_id}", ids={"message_id": "own_message"}),),
+    "message.moderate": (
+        Call("DELETE", "/rooms/{room_id}/messages/{message_id}", ids={"message_id": "victim_message"}),
+    ),
+    "message.react": (
+        Call("POST", "/rooms/{room_id}/messages/{message_id}/reactions", body=lambda s: {"emoji": s.ids["emoji"]},
+             ids={"message_id": "victim_message"}),
+        Call("DELETE", "/rooms/{room_id}/messages/{message_id}/reactions/{emoji}",
+             ids={"message_id": "victim_message"}),
+    ),
     "ack.send": (Call("POST", "/acks", body=lambda s: {"room_id": s.ids["room_id"], "seq": 1}),),
     "room.update": (Call("PATCH", "/rooms/{room_id}", body=lambda s: {"name": "renamed"}),),
     "member.add": (Call("POST", "/rooms/{room_id}/members", body=lambda s: {"user_ids": [_unique("newbie")]}),),
@@ -300,6 +315,8 @@ async def scene_for(
         room = await ok(await api.post("/rooms", json={"type": "group", "members": members},
                                        headers=tenant.as_user(creator)))
         ids["room_id"] = room["room_id"]
+        if any("{message_id}" in c.path for c in CALLS[action]):
+            ids.update(await _messages_for(api, tenant, room["room_id"], creator, caller, victim, room_role))
     paths = [c.path for c in CALLS[action]]
     if any("{key_id}" in p for p in paths):
         ids["key_id"] = (await ok(await api.post("/api-keys", json={"name": "doomed", "role": "member"},
@@ -315,6 +332,26 @@ async def scene_for(
     else:
         headers = tenant.as_user(caller)
     return Scene(tenant, headers, ids)
+
+
+async def _messages_for(
+    api: httpx.AsyncClient, tenant: Tenant, room_id: str, creator: str, caller: str, victim: str,
+    room_role: str | None,
+) -> dict[str, str]:
+    """A message of the victim's, and one of the caller's own (sent before leaving when they are no member)."""
+    async def sent_by(user: str) -> str:
+        body = await ok(await api.post(f"/rooms/{room_id}/messages", json={"content": f"from {user}"},
+                                       headers=tenant.as_user(user)))
+        return str(body["message_id"])
+
+    if room_role is None:
+        await ok(await api.post(f"/rooms/{room_id}/members", json={"user_ids": [caller]},
+                                headers=tenant.as_user(creator)), 200)
+        own = await sent_by(caller)
+        await ok(await api.delete(f"/rooms/{room_id}/members/{caller}", headers=tenant.as_user(creator)), 200)
+    else:
+        own = await sent_by(caller)
+    return {"own_message": own, "victim_message": await sent_by(victim), "emoji": "👍"}
 
 
 async def snapshot(runtime: Runtime, tenant_id: str) -> dict[str, list[tuple[Any, ...]]]:

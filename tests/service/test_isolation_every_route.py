@@ -43,7 +43,7 @@ class World:
 
 
 # Path parameters the `world` fixture gives a real id of tenant A for.
-WORLD_IDS = ("room_id", "user_id", "key_id", "webhook_id", "id", "tenant_id", "topic")
+WORLD_IDS = ("room_id", "user_id", "key_id", "webhook_id", "id", "tenant_id", "topic", "message_id", "emoji")
 
 # Path parameter -> a made-up id of the same shape as the real one (World.ids holds the real one).
 MADE_UP: dict[str, Callable[[], str]] = {
@@ -54,6 +54,8 @@ MADE_UP: dict[str, Callable[[], str]] = {
     "id": lambda: dead_letter_id(f"dlv-{_hex()}"),  # a dead letter
     "tenant_id": lambda: new_id("tn"),
     "topic": lambda: f"secret-topic-{_hex()}",
+    "message_id": lambda: new_id("msg"),
+    "emoji": lambda: f":e{_hex()}:",
 }
 
 # A valid body for every route that takes one and has path parameters: a 400 must not hide the answer.
@@ -61,6 +63,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/rooms/{room_id}"): {"name": "taken over"},
     ("POST", "/rooms/{room_id}/members"): {"user_ids": ["mallory"]},
     ("POST", "/rooms/{room_id}/messages"): {"content": "hello from elsewhere", "client_msg_id": "c-1"},
+    ("PATCH", "/rooms/{room_id}/messages/{message_id}"): {"content": "rewritten from elsewhere"},
+    ("POST", "/rooms/{room_id}/messages/{message_id}/reactions"): {"emoji": "👎"},
     ("PATCH", "/users/{user_id}"): {"role": "admin"},
     ("PATCH", "/admin/tenants/{tenant_id}"): {"rate_limit": 1},
 }
@@ -165,8 +169,11 @@ async def world(client: httpx.AsyncClient, runtime: Runtime, database_url: str) 
     bob = f"bob-{_hex()}"
     await ok(await client.post("/users", json={"user_id": bob, "display_name": bob}, headers=admin))
     room = await ok(await client.post("/rooms", json={"type": "group", "members": [bob]}, headers=admin))
-    await ok(await client.post(f"/rooms/{room['room_id']}/messages", json={"content": "secret", "client_msg_id": "c-1"},
-                               headers=admin))
+    message = await ok(await client.post(f"/rooms/{room['room_id']}/messages",
+                                         json={"content": "secret", "client_msg_id": "c-1"}, headers=admin))
+    emoji = f":e{_hex()}:"
+    await ok(await client.post(f"/rooms/{room['room_id']}/messages/{message['message_id']}/reactions",
+                               json={"emoji": emoji}, headers=admin), 200)
     key = await ok(await client.post("/api-keys", json={"name": "a's key", "role": "member"}, headers=admin))
     hook = await ok(await client.post("/webhooks", json={"url": "http://127.0.0.1:9/a", "events": ["notification"]},
                                       headers=admin))
@@ -180,6 +187,7 @@ async def world(client: httpx.AsyncClient, runtime: Runtime, database_url: str) 
     ids = {
         "room_id": room["room_id"], "user_id": bob, "key_id": key["key_id"], "webhook_id": hook["webhook_id"],
         "id": dead_letter_id(job.delivery_id), "tenant_id": a.tenant_id, "topic": topic,
+        "message_id": message["message_id"], "emoji": emoji,
     }
     assert set(ids) == set(WORLD_IDS)
     return World(a, b, ids)
@@ -191,6 +199,7 @@ async def snapshot(pool: asyncpg.Pool, tenant_id: str) -> dict[str, list[tuple[A
         "streams": "SELECT stream_id, last_seq FROM streams WHERE tenant_id = $1 ORDER BY 1",
         "members": "SELECT room_id, user_id, role, active FROM members WHERE tenant_id = $1 ORDER BY 1, 2",
         "rooms": "SELECT room_id, name, metadata FROM rooms WHERE tenant_id = $1 ORDER BY 1",
+        "messages": "SELECT message_id, content, edit_seq, deleted_seq FROM messages WHERE tenant_id = $1 ORDER BY 1",
         "keys": "SELECT key_id, role, revoked_at FROM api_keys WHERE tenant_id = $1 ORDER BY 1",
         "webhooks": "SELECT webhook_id, url FROM webhooks WHERE tenant_id = $1 ORDER BY 1",
         "dead_letters": "SELECT id, status, retries FROM dead_letters WHERE tenant_id = $1 ORDER BY 1",

@@ -100,7 +100,8 @@ async def test_sent_message_reads_back_with_sender_meta_and_client_msg_id(
     [message] = await messages(client, tenant, room["room_id"], "bob")
     assert message == {
         "message_id": sent["message_id"], "sender_id": "alice", "seq": sent["seq"], "content": "hello",
-        "meta": meta, "created_at": sent["created_at"], "client_msg_id": "c-1",
+        "meta": meta, "created_at": sent["created_at"], "client_msg_id": "c-1", "edited_at": None,
+        "deleted_at": None, "reactions": [],
     }
 
 

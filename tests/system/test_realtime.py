@@ -208,6 +208,40 @@ async def test_send_frame_is_answered_with_send_ok_and_reaches_members(server: S
     )
 
 
+async def test_edits_reactions_and_deletions_arrive_live_and_a_later_catch_up_shows_no_deleted_content(
+    server: Serve, api: Api
+) -> None:
+    room = await api.create_room("alice", ["bob"])
+    room_id = room["room_id"]
+    sent = await api.send(room_id, "alice", "draft", meta={"k": "v"})
+    path = f"/rooms/{room_id}/messages/{sent['message_id']}"
+    bob = await ws(server, api, "bob")
+    async with closing(bob):
+        await bob.sync({room_id: room["last_seq"]})
+        for method, sub, user, body in [("PATCH", "", "alice", {"content": "final"}),
+                                        ("POST", "/reactions", "bob", {"emoji": "👍"}),
+                                        ("DELETE", "/reactions/%F0%9F%91%8D", "bob", None),
+                                        ("DELETE", "", "alice", None)]:
+            response = await api.call(method, path + sub, user, body)
+            assert response.status_code == 200, response.text
+        last = await api.last_seq(room_id, "bob")
+        await bob.wait_until(lambda: bob.seqs(room_id)[-1:] == [last])
+        live = bob.room_events(room_id)
+    assert [(f["type"], f["seq"]) for f in live] == [
+        ("message.new", sent["seq"]), ("message.edited", sent["seq"] + 1), ("reaction.added", sent["seq"] + 2),
+        ("reaction.removed", sent["seq"] + 3), ("message.deleted", sent["seq"] + 4),
+    ]
+    assert live[1]["data"]["content"] == "final"  # live, before the deletion: as written
+    later = await ws(server, api, "bob")
+    async with closing(later):
+        await later.sync({room_id: room["last_seq"]})
+        await later.wait_until(lambda: later.seqs(room_id)[-1:] == [last])
+        caught_up = later.room_events(room_id)
+    assert [f["seq"] for f in caught_up] == [f["seq"] for f in live]
+    assert caught_up[0]["data"]["content"] == "" and "meta" not in caught_up[0]["data"]
+    assert caught_up[1]["data"]["content"] == ""
+
+
 async def test_repeated_send_frame_returns_the_first_result_as_duplicate(server: Serve, api: Api) -> None:
     room = await api.create_room("alice", ["bob"])
     room_id = room["room_id"]

@@ -1,0 +1,197 @@
+"""One message after it was sent: read it, edit it, delete it, react to it.
+
+Each change is an event in the room's log (`message.edited`, `message.deleted`, `reaction.added`,
+`reaction.removed`) with a seq of its own, so clients syncing by last_seq see it like any other event.
+A change is decided on the message as read, and appended with the caller's membership re-checked under
+the room's lock; the projection folds changes idempotently, so two racing changes leave a consistent
+message (the first deletion wins, an edit never revives a deleted message, reactions are sets).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from eventstore.append import AppendResult
+from projections.guards import MemberOf
+from projections.messages import fetch_message, message_state, reaction_counts, reactors
+from schemas import api
+from schemas.errors import (
+    MessageDeleted,
+    MessageNotFound,
+    MessageTooLong,
+    NotAMember,
+    NotMessageSender,
+    NotRoomAdmin,
+    RoomNotFound,
+    ValidationError,
+)
+from schemas.events import Event
+from service.auth import Principal
+from service.authorization import allowed
+from service.commands import metadata_for
+from service.domain.messages import (
+    MessageState,
+    decide_delete,
+    decide_edit,
+    decide_reaction,
+    delete_action,
+)
+from service.domain.rooms import Actor
+from service.endpoints import Endpoint
+from service.http import JSON, body_as, caller, runtime_of
+from service.routes.messages import message_view, reaction_count
+from service.routes.rooms import actor_of, require_member
+
+_emoji = msgspec.json.Decoder(api.Emoji)
+
+
+@dataclass(frozen=True)
+class _Read:
+    """What a change was decided on."""
+
+    room_role: str | None
+    message: MessageState | None
+    reacted: bool
+    deleted_seq: int | None
+
+
+async def _read(request: Request, principal: Principal, emoji: str | None = None) -> _Read:
+    room_id, message_id = request.path_params["room_id"], request.path_params["message_id"]
+    row = await message_state(runtime_of(request).pool, principal.tenant_id, room_id, message_id,
+                              principal.user_id, emoji)
+    if row is None:
+        raise RoomNotFound("room not found", field="room_id")
+    message = MessageState(sender_id=row["sender_id"], deleted=row["deleted_seq"] is not None) if row["found"] else None
+    return _Read(row["role"], message, row["reacted"], row["deleted_seq"])
+
+
+async def _append(
+    request: Request, principal: Principal, events: Sequence[Event], *, via_room_role: str | None,
+    admin_in_room: bool = False,
+) -> AppendResult:
+    """Append to the room, re-checking under its lock the membership the decision relied on.
+
+    `via_room_role` is the caller's room role when the room role (not the tenant role) allowed the change.
+    """
+    room_id = request.path_params["room_id"]
+    guard = None
+    if via_room_role is not None:
+        guard = MemberOf(principal.tenant_id, room_id, principal.user_id, "admin" if admin_in_room else None)
+    return await runtime_of(request).appender.append(
+        room_id, events, tenant_id=principal.tenant_id, metadata=metadata_for(principal), guard=guard
+    )
+
+
+def _granted_by_room(action: str, actor: Actor, room_role: str | None) -> str | None:
+    """The room role when only it (not the tenant role) allows the action; None otherwise."""
+    return None if allowed(action, actor.role, None) else room_role
+
+
+async def get_message(request: Request) -> Response:
+    principal = await caller(request)
+    room_id, message_id = request.path_params["room_id"], request.path_params["message_id"]
+    await require_member(request, principal, room_id)
+    pool = runtime_of(request).pool
+    row = await fetch_message(pool, room_id, message_id)
+    if row is None:
+        raise MessageNotFound("no such message in this room", field="message_id")
+    counts = await reaction_counts(pool, [message_id], principal.user_id)
+    return JSON(message_view(row, counts.get(message_id, [])))
+
+
+async def edit_message(request: Request) -> Response:
+    principal = await caller(request)
+    cmd = await body_as(request, api.EditMessage)
+    await runtime_of(request).limiter.admit_send(principal, request.scope["state"])
+    read = await _read(request, principal)
+    actor = actor_of(principal)
+    event = decide_edit(actor, read.room_role, request.path_params["message_id"], read.message, cmd)
+    result = await _append(request, principal, [event], via_room_role=read.room_role)
+    written = result.events[0]
+    return JSON(api.MessageChange(message_id=event.message_id, seq=written.seq, at=written.created_at))
+
+
+async def delete_message(request: Request) -> Response:
+    principal = await caller(request)
+    read = await _read(request, principal)
+    actor = actor_of(principal)
+    message_id = request.path_params["message_id"]
+    events = decide_delete(actor, read.room_role, message_id, read.message)
+    if not events:  # deleted before: answer with that deletion
+        row = await fetch_message(runtime_of(request).pool, request.path_params["room_id"], message_id)
+        assert row is not None and read.deleted_seq is not None
+        return JSON(api.MessageChange(message_id=message_id, seq=read.deleted_seq, at=row["deleted_at"]))
+    assert read.message is not None
+    action = delete_action(actor, read.message)
+    result = await _append(request, principal, events, via_room_role=_granted_by_room(action, actor, read.room_role),
+                           admin_in_room=action == "message.moderate")
+    written = result.events[0]
+    return JSON(api.MessageChange(message_id=message_id, seq=written.seq, at=written.created_at))
+
+
+async def add_reaction(request: Request) -> Response:
+    principal = await caller(request)
+    cmd = await body_as(request, api.AddReaction)
+    return await _change_reaction(request, principal, cmd.emoji, add=True)
+
+
+async def remove_reaction(request: Request) -> Response:
+    principal = await caller(request)
+    try:
+        emoji = _emoji.decode(msgspec.json.encode(request.path_params["emoji"]))
+    except msgspec.ValidationError:
+        raise ValidationError("emoji must be 1-64 characters without spaces", field="emoji") from None
+    return await _change_reaction(request, principal, emoji, add=False)
+
+
+async def _change_reaction(request: Request, principal: Principal, emoji: str, *, add: bool) -> Response:
+    await runtime_of(request).limiter.admit_send(principal, request.scope["state"])
+    message_id = request.path_params["message_id"]
+    read = await _read(request, principal, emoji)
+    events = decide_reaction(actor_of(principal), read.room_role, message_id, read.message, emoji,
+                             add=add, reacted=read.reacted)
+    seq = None
+    if events:
+        seq = (await _append(request, principal, events, via_room_role=read.room_role)).events[0].seq
+    counts = await reaction_counts(runtime_of(request).pool, [message_id], principal.user_id)
+    return JSON(api.ReactionChange(message_id=message_id, emoji=emoji, changed=bool(events), seq=seq,
+                                   reactions=[reaction_count(r) for r in counts.get(message_id, [])]))
+
+
+async def list_reactions(request: Request) -> Response:
+    principal = await caller(request)
+    room_id, message_id = request.path_params["room_id"], request.path_params["message_id"]
+    await require_member(request, principal, room_id)
+    pool = runtime_of(request).pool
+    if await fetch_message(pool, room_id, message_id) is None:
+        raise MessageNotFound("no such message in this room", field="message_id")
+    return JSON([api.Reactors(emoji=r["emoji"], count=len(r["user_ids"]), user_ids=r["user_ids"])
+                 for r in await reactors(pool, message_id)])
+
+
+_ERRORS = (RoomNotFound, NotAMember, MessageNotFound)
+_MESSAGE = "/rooms/{room_id}/messages/{message_id}"
+
+ENDPOINTS = [
+    Endpoint("GET", _MESSAGE, get_message, "One message as it reads now, with its reactions",
+             response=api.Message, errors=_ERRORS),
+    Endpoint("PATCH", _MESSAGE, edit_message, "Edit a message you sent (a message.edited event)",
+             body=api.EditMessage, response=api.MessageChange,
+             errors=(*_ERRORS, NotMessageSender, MessageDeleted, MessageTooLong)),
+    Endpoint("DELETE", _MESSAGE, delete_message,
+             "Delete a message: your own, or anyone's as a room or tenant admin (a message.deleted event)",
+             response=api.MessageChange, errors=(*_ERRORS, NotRoomAdmin)),
+    Endpoint("POST", f"{_MESSAGE}/reactions", add_reaction,
+             "React to a message; reacting again with the same emoji changes nothing",
+             body=api.AddReaction, response=api.ReactionChange, errors=(*_ERRORS, MessageDeleted)),
+    Endpoint("GET", f"{_MESSAGE}/reactions", list_reactions, "Who reacted to a message, by emoji",
+             response=list[api.Reactors], errors=_ERRORS),
+    Endpoint("DELETE", f"{_MESSAGE}/reactions/{{emoji}}", remove_reaction,
+             "Take your reaction back; removing one you did not make changes nothing",
+             response=api.ReactionChange, errors=(*_ERRORS, MessageDeleted)),
+]
