@@ -137,16 +137,45 @@ _ops = st.one_of(
     st.builds(Op, st.just("remove"), _actors, st.integers(0, 5), st.integers(0, 3)),
     st.builds(Op, st.just("send"), _actors, st.integers(0, 5), text=st.none() | st.sampled_from("xyz")),
     st.builds(Op, st.just("ack"), _actors, st.integers(0, 5), number=st.integers(0, 8)),
+    # Changes to the `number`-th message sent so far (edits: of the actor's own), racing each other in a group.
+    st.builds(Op, st.just("edit"), _actors, number=st.integers(0, 9), text=st.sampled_from("pq")),
+    st.builds(Op, st.just("delete"), _actors, number=st.integers(0, 9)),
+    st.builds(Op, st.just("react"), _actors, number=st.integers(0, 9), text=st.sampled_from("ab")),
+    st.builds(Op, st.just("unreact"), _actors, number=st.integers(0, 9), text=st.sampled_from("ab")),
 )
 histories = st.lists(st.lists(_ops, min_size=1, max_size=4), min_size=1, max_size=8)
 
 _ROOM_TYPES = ("group", "channel", "dm")
 
 
-async def _run(client: httpx.AsyncClient, headers: dict[str, dict[str, str]], rooms: list[str], op: Op) -> int:
+@dataclass(frozen=True)
+class Sent:
+    room_id: str
+    message_id: str
+    sender: str
+
+
+async def _run(
+    client: httpx.AsyncClient, headers: dict[str, dict[str, str]], rooms: list[str], sent: list[Sent], op: Op
+) -> int:
     """Send one operation through the API; returns the HTTP status."""
     user = USERS[op.actor]
     h = headers[user]
+    if op.kind in ("edit", "delete", "react", "unreact"):
+        candidates = [m for m in sent if m.sender == user] if op.kind == "edit" else sent
+        if not candidates:
+            return 200
+        message = candidates[op.number % len(candidates)]
+        path = f"/rooms/{message.room_id}/messages/{message.message_id}"
+        if op.kind == "edit":
+            response = await client.patch(path, json={"content": op.text}, headers=h)
+        elif op.kind == "delete":
+            response = await client.delete(path, headers=h)
+        elif op.kind == "react":
+            response = await client.post(f"{path}/reactions", json={"emoji": op.text}, headers=h)
+        else:
+            response = await client.delete(f"{path}/reactions/{op.text}", headers=h)
+        return response.status_code
     if op.kind == "create":
         body = {"type": _ROOM_TYPES[op.number], "members": [USERS[op.other]], "name": f"r{len(rooms)}"}
         response = await client.post("/rooms", json=body, headers=h)
@@ -163,6 +192,8 @@ async def _run(client: httpx.AsyncClient, headers: dict[str, dict[str, str]], ro
     elif op.kind == "send":
         response = await client.post(f"/rooms/{room}/messages", json={"content": "m", "client_msg_id": op.text},
                                      headers=h)
+        if response.status_code == 201:
+            sent.append(Sent(room, response.json()["message_id"], user))
     else:
         response = await client.post("/acks", json={"room_id": room, "seq": op.number}, headers=h)
     return response.status_code
@@ -176,11 +207,12 @@ async def test_replay_of_any_history_matches_the_live_tables(
     tenant = await make_tenant(database_url)
     headers = {u: tenant.as_user(u) for u in USERS}
     rooms: list[str] = []
+    sent: list[Sent] = []
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://roomlog.test") as client:
         first = await client.post("/rooms", json={"type": "group", "members": ["u1", "u2"]}, headers=headers["u0"])
         rooms.append(first.json()["room_id"])
         for group in history:  # each group runs concurrently, the groups one after another
-            statuses = await asyncio.gather(*(_run(client, headers, rooms, op) for op in group))
+            statuses = await asyncio.gather(*(_run(client, headers, rooms, sent, op) for op in group))
             assert all(status < 500 for status in statuses), statuses
     report = await replay(runtime.pool, verify=True)
     assert report.differences == {table: 0 for table in LIVE_TABLES}

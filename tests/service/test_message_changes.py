@@ -136,7 +136,8 @@ async def test_reactions_are_sets_and_only_changes_are_events(client: httpx.Asyn
     await client.post(path, json={"emoji": ":tada:"}, headers=tenant.as_user("bob"))
 
     [message] = await messages(client, tenant, room_id, "bob")
-    assert message["reactions"] == [{"emoji": "👍", "count": 2, "me": False}, {"emoji": ":tada:", "count": 1, "me": True}]
+    assert message["reactions"] == [{"emoji": "👍", "count": 2, "me": False},
+                                    {"emoji": ":tada:", "count": 1, "me": True}]
     who = await client.get(path, headers=tenant.as_user("bob"))
     assert who.json() == [{"emoji": "👍", "count": 2, "user_ids": ["carol", "alice"]},
                           {"emoji": ":tada:", "count": 1, "user_ids": ["bob"]}]
