@@ -16,15 +16,17 @@ from schemas.events import MessageEdited, MessageSent, RecordedEvent
 # In an append, a message's edits, deletion and reactions never share a batch with its message.sent:
 # each is decided after reading the committed message.
 _INSERT_SENT = """
-INSERT INTO messages (message_id, room_id, tenant_id, seq, sender_id, content, meta, client_msg_id, created_at)
+INSERT INTO messages (message_id, room_id, tenant_id, seq, sender_id, content, meta, client_msg_id, created_at,
+                      thread_id)
 SELECT e.data->>'message_id', e.stream_id, e.tenant_id, e.seq, e.data->>'sender_id', e.data->>'content',
-       NULLIF(e.data->'meta', 'null'::jsonb), e.data->>'client_msg_id', e.created_at
+       NULLIF(e.data->'meta', 'null'::jsonb), e.data->>'client_msg_id', e.created_at, e.data->>'thread_id'
 FROM new_events e WHERE e.type = 'message.sent'
 ON CONFLICT DO NOTHING
 """
 
-# One UPDATE per message folds every edit and deletion of the batch: a row may change once per statement.
-# The newest edit wins unless an older one arrives later; the first deletion wins and empties the message.
+# One UPDATE per message folds every edit, deletion and thread reply of the batch: a row may change only
+# once per statement. The newest edit wins unless an older one arrives later; the first deletion wins and
+# empties the message; a reply counts once on its root (replies with a seq past the root's last_reply_seq).
 _APPLY_CHANGES = """
 UPDATE messages m
 SET content     = CASE WHEN coalesce(m.deleted_seq, c.deleted_seq) IS NOT NULL THEN ''
@@ -34,16 +36,28 @@ SET content     = CASE WHEN coalesce(m.deleted_seq, c.deleted_seq) IS NOT NULL T
     edit_seq    = greatest(m.edit_seq, c.edit_seq),
     deleted_seq = coalesce(m.deleted_seq, c.deleted_seq),
     deleted_at  = coalesce(m.deleted_at, c.deleted_at),
-    deleted_by  = coalesce(m.deleted_by, c.deleted_by)
+    deleted_by  = coalesce(m.deleted_by, c.deleted_by),
+    reply_count = m.reply_count + (SELECT count(*) FROM unnest(c.reply_seqs) AS r(seq)
+                                   WHERE r.seq > coalesce(m.last_reply_seq, 0)),
+    last_reply_at  = CASE WHEN c.last_reply_seq > coalesce(m.last_reply_seq, 0) THEN c.last_reply_at
+                          ELSE m.last_reply_at END,
+    last_reply_seq = greatest(m.last_reply_seq, c.last_reply_seq)
 FROM (
-    SELECT e.data->>'message_id' AS message_id, e.stream_id AS room_id,
+    SELECT e.target AS message_id, e.stream_id AS room_id,
+           array_agg(e.seq) FILTER (WHERE e.type = 'message.sent') AS reply_seqs,
+           max(e.seq) FILTER (WHERE e.type = 'message.sent') AS last_reply_seq,
+           (array_agg(e.created_at ORDER BY e.seq DESC) FILTER (WHERE e.type = 'message.sent'))[1] AS last_reply_at,
            max(e.seq) FILTER (WHERE e.type = 'message.edited') AS edit_seq,
            (array_agg(e.data->>'content' ORDER BY e.seq DESC) FILTER (WHERE e.type = 'message.edited'))[1] AS content,
            (array_agg(e.created_at ORDER BY e.seq DESC) FILTER (WHERE e.type = 'message.edited'))[1] AS edited_at,
            min(e.seq) FILTER (WHERE e.type = 'message.deleted') AS deleted_seq,
            (array_agg(e.created_at ORDER BY e.seq) FILTER (WHERE e.type = 'message.deleted'))[1] AS deleted_at,
            (array_agg(e.data->>'deleted_by' ORDER BY e.seq) FILTER (WHERE e.type = 'message.deleted'))[1] AS deleted_by
-    FROM new_events e WHERE e.type IN ('message.edited', 'message.deleted')
+    FROM (SELECT n.*, CASE WHEN n.type = 'message.sent' THEN n.data->>'thread_id' ELSE n.data->>'message_id' END
+                 AS target
+          FROM new_events n
+          WHERE n.type IN ('message.edited', 'message.deleted') OR (n.type = 'message.sent' AND n.data ? 'thread_id')
+    ) e
     GROUP BY 1, 2
 ) c
 WHERE m.message_id = c.message_id AND m.room_id = c.room_id
@@ -66,7 +80,7 @@ WHERE r.updated_seq < EXCLUDED.updated_seq
 
 class MessagesProjection:
     name = "messages"
-    version = 2
+    version = 3
     tables = ("messages", "reactions")
     handles = frozenset({"message.sent", "message.edited", "message.deleted", "reaction.added", "reaction.removed"})
     ddl = """
@@ -85,8 +99,13 @@ class MessagesProjection:
         deleted_seq   bigint,
         deleted_at    timestamptz,
         deleted_by    text,
+        thread_id     text,
+        reply_count   integer NOT NULL DEFAULT 0,
+        last_reply_seq bigint,
+        last_reply_at timestamptz,
         UNIQUE (room_id, seq)
     );
+    CREATE INDEX messages_thread ON messages (thread_id, seq) WHERE thread_id IS NOT NULL;
     CREATE TABLE reactions (
         message_id  text NOT NULL,
         emoji       text NOT NULL,
@@ -112,7 +131,7 @@ class MessagesProjection:
 
 
 _COLUMNS = ("message_id, sender_id, seq, content, meta::text AS meta, client_msg_id, created_at, edited_at, "
-            "deleted_at")
+            "deleted_at, thread_id, reply_count, last_reply_at")
 
 
 async def page_of_messages(
@@ -122,21 +141,27 @@ async def page_of_messages(
     after_seq: int | None,
     before_seq: int | None,
     limit: int,
+    thread_id: str | None = None,
 ) -> list[asyncpg.Record]:
-    """Messages of a room in seq order.
+    """Messages of a room in seq order (only the replies of `thread_id`, when given).
 
     The first `limit` after `after_seq` (below `before_seq` if given); without `after_seq`, the last
     `limit` before `before_seq` (or the newest).
     """
     upper = before_seq if before_seq is not None else 2**62
+    where, args = "room_id = $1", [room_id]
+    if thread_id is not None:
+        where, args = "room_id = $1 AND thread_id = $2", [room_id, thread_id]
+    n = len(args)
     if after_seq is not None:
         return await conn.fetch(
-            f"SELECT {_COLUMNS} FROM messages WHERE room_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq LIMIT $4",
-            room_id, after_seq, upper, limit,
+            f"SELECT {_COLUMNS} FROM messages WHERE {where} AND seq > ${n + 1} AND seq < ${n + 2} "
+            f"ORDER BY seq LIMIT ${n + 3}",
+            *args, after_seq, upper, limit,
         )
     rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM messages WHERE room_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3",
-        room_id, upper, limit,
+        f"SELECT {_COLUMNS} FROM messages WHERE {where} AND seq < ${n + 1} ORDER BY seq DESC LIMIT ${n + 2}",
+        *args, upper, limit,
     )
     return rows[::-1]
 
@@ -146,6 +171,12 @@ async def fetch_message(conn: Queryable, room_id: str, message_id: str) -> async
     return await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM messages WHERE room_id = $1 AND message_id = $2", room_id, message_id
     )
+
+
+async def thread_root(conn: Queryable, room_id: str, message_id: str) -> asyncpg.Record | None:
+    """The message a reply names as its thread (its own thread_id is NULL for a top-level message)."""
+    return await conn.fetchrow("SELECT thread_id FROM messages WHERE message_id = $1 AND room_id = $2",
+                               message_id, room_id)
 
 
 async def message_state(

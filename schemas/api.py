@@ -39,10 +39,15 @@ class AddMembers(_Request):
     user_ids: Annotated[list[UserId], msgspec.Meta(min_length=1, max_length=1000)]
 
 
+MessageId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
 class SendMessage(_Request):
     content: Content
     meta: dict[str, Any] | None = None
     client_msg_id: ClientMsgId | None = None
+    # Reply in the thread of this message (a top-level message of the same room); threads are one level deep.
+    thread_id: MessageId | None = None
 
 
 class EditMessage(_Request):
@@ -103,6 +108,9 @@ class Message(msgspec.Struct):
     edited_at: datetime | None = None
     deleted_at: datetime | None = None
     reactions: list[ReactionCount] = []
+    thread_id: str | None = None  # set on replies: the root's message_id
+    reply_count: int = 0  # on a thread's root: replies so far (deleted ones included, as tombstones)
+    last_reply_at: datetime | None = None
 
 
 class MessageChange(msgspec.Struct):

@@ -50,6 +50,7 @@ class MessageSent(_Event, tag="message.sent"):
     content: str
     meta: dict[str, Any] | None = None
     client_msg_id: str | None = None
+    thread_id: str | None = None  # a reply: the message_id of the thread's root, in the same room
 
 
 class MessageEdited(_Event, tag="message.edited"):

@@ -27,6 +27,7 @@ class Send(_ClientFrame, tag="send"):
     content: str
     client_msg_id: ClientMsgId
     meta: dict[str, Any] | None = None
+    thread_id: str | None = None
 
 
 class AckFrame(_ClientFrame, tag="ack"):

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from eventstore.append import StreamNotFound
 from projections.guards import MemberOf, membership_error
+from projections.members import access_of
+from projections.messages import thread_root
 from projections.receipts import ack_state
 from projections.streams import user_stream
 from schemas import api
@@ -15,7 +17,7 @@ from schemas.events import MessageSent
 from service.auth import Principal
 from service.commands import metadata_for, retry_on_conflict
 from service.domain.acks import decide_ack
-from service.domain.messages import decide_send, send_idempotency_key
+from service.domain.messages import check_thread_root, decide_send, send_idempotency_key
 from service.tenants import new_id
 
 if TYPE_CHECKING:
@@ -36,6 +38,8 @@ async def send_message(
     """
     await runtime.limiter.admit_send(principal, state)
     event = decide_send(principal.user_id, cmd, new_id("msg"))
+    if cmd.thread_id is not None:
+        await _check_thread(runtime, principal, room_id, cmd.thread_id)
     try:
         # Membership is checked under the room's lock, in the same transaction as the write.
         result = await runtime.appender.append(
@@ -51,6 +55,16 @@ async def send_message(
         api.SendResult(message_id=sent.event.message_id, seq=sent.seq, created_at=sent.created_at),
         duplicate=result.duplicate,
     )
+
+
+async def _check_thread(runtime: Runtime, principal: Principal, room_id: str, thread_id: str) -> None:
+    """A reply's root must be a top-level message of the room; outsiders learn only that they are outsiders."""
+    exists, role = await access_of(runtime.pool, principal.tenant_id, room_id, principal.user_id)
+    error = membership_error(MemberOf(principal.tenant_id, room_id, principal.user_id), exists, role)
+    if error is not None:
+        raise error
+    root = await thread_root(runtime.pool, room_id, thread_id)
+    check_thread_root(thread_id, root["thread_id"] if root is not None else None, found=root is not None)
 
 
 async def record_ack(runtime: Runtime, principal: Principal, room_id: str, seq: int) -> None:

@@ -26,8 +26,18 @@ def decide_send(actor: str, cmd: SendMessage, message_id: str) -> MessageSent:
     """The event for a new message; empty or over-long content is refused."""
     _check_content(cmd.content)
     return MessageSent(
-        message_id=message_id, sender_id=actor, content=cmd.content, meta=cmd.meta, client_msg_id=cmd.client_msg_id
+        message_id=message_id, sender_id=actor, content=cmd.content, meta=cmd.meta, client_msg_id=cmd.client_msg_id,
+        thread_id=cmd.thread_id,
     )
+
+
+def check_thread_root(thread_id: str, root_thread_id: str | None, *, found: bool) -> None:
+    """A reply goes to a top-level message of the same room: threads are one level deep."""
+    if not found:
+        raise MessageNotFound("no such message in this room to reply to", field="thread_id")
+    if root_thread_id is not None:
+        raise ValidationError(f"{thread_id} is itself a reply: reply in its thread ({root_thread_id})",
+                              field="thread_id")
 
 
 def send_idempotency_key(actor: str, client_msg_id: str | None) -> str | None:

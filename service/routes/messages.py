@@ -13,9 +13,9 @@ from starlette.responses import Response
 from eventstore.read import read_stream
 from projections.messages import page_of_messages, reaction_counts, redact_deleted
 from schemas import api
-from schemas.errors import MessageTooLong, NotAMember, RoomNotFound
+from schemas.errors import MessageNotFound, MessageTooLong, NotAMember, RoomNotFound
 from service import messaging
-from service.endpoints import Endpoint, Query
+from service.endpoints import Endpoint, Query, TextQuery
 from service.http import JSON, body_as, caller, runtime_of
 from service.routes.rooms import require_member
 
@@ -24,6 +24,7 @@ _meta = msgspec.json.Decoder(dict[str, Any] | None)
 AFTER_SEQ = Query("after_seq", "only entries with a greater seq", minimum=0)
 BEFORE_SEQ = Query("before_seq", "only messages with a smaller seq", minimum=1)
 MESSAGES_LIMIT = Query("limit", "most messages to return", minimum=1, maximum=100, default=50)
+THREAD = TextQuery("thread_id", "only the replies in this message's thread", max_length=64, required=False)
 EVENTS_AFTER_SEQ = Query("after_seq", "only events with a greater seq", minimum=0, default=0)
 EVENTS_LIMIT = Query("limit", "most events to return", minimum=1, maximum=1000, default=100)
 
@@ -43,7 +44,8 @@ async def list_messages(request: Request) -> Response:
     after_seq, before_seq, limit = AFTER_SEQ.read(request), BEFORE_SEQ.read(request), MESSAGES_LIMIT.require(request)
     await require_member(request, principal, room_id)
     pool = runtime_of(request).pool
-    rows = await page_of_messages(pool, room_id, after_seq=after_seq, before_seq=before_seq, limit=limit)
+    rows = await page_of_messages(pool, room_id, after_seq=after_seq, before_seq=before_seq, limit=limit,
+                                  thread_id=THREAD.read(request))
     counts = await reaction_counts(pool, [r["message_id"] for r in rows], principal.user_id) if rows else {}
     return JSON([message_view(r, counts.get(r["message_id"], [])) for r in rows])
 
@@ -54,7 +56,8 @@ def message_view(row: asyncpg.Record, reactions: Sequence[asyncpg.Record]) -> ap
         message_id=row["message_id"], sender_id=row["sender_id"], seq=row["seq"], content=row["content"],
         meta=_meta.decode(row["meta"]) if row["meta"] is not None else None, created_at=row["created_at"],
         client_msg_id=row["client_msg_id"], edited_at=row["edited_at"], deleted_at=row["deleted_at"],
-        reactions=[reaction_count(r) for r in reactions],
+        reactions=[reaction_count(r) for r in reactions], thread_id=row["thread_id"], reply_count=row["reply_count"],
+        last_reply_at=row["last_reply_at"],
     )
 
 
@@ -86,10 +89,11 @@ def event_data(event: Any) -> dict[str, Any]:
 
 ENDPOINTS = [
     Endpoint("POST", "/rooms/{room_id}/messages", send_message,
-             "Send a message; a repeated client_msg_id returns the first result", body=api.SendMessage,
-             response=api.SendResult, status=201, errors=(RoomNotFound, NotAMember, MessageTooLong)),
+             "Send a message (or a reply, with thread_id); a repeated client_msg_id returns the first result",
+             body=api.SendMessage, response=api.SendResult, status=201,
+             errors=(RoomNotFound, NotAMember, MessageTooLong, MessageNotFound)),
     Endpoint("GET", "/rooms/{room_id}/messages", list_messages, "Messages of a room in seq order",
-             response=list[api.Message], query=(AFTER_SEQ, BEFORE_SEQ, MESSAGES_LIMIT),
+             response=list[api.Message], query=(AFTER_SEQ, BEFORE_SEQ, MESSAGES_LIMIT, THREAD),
              errors=(RoomNotFound, NotAMember)),
     Endpoint("GET", "/rooms/{room_id}/events", list_events, "The raw room log after a seq, every event type",
              response=list[api.RoomEvent], query=(EVENTS_AFTER_SEQ, EVENTS_LIMIT), errors=(RoomNotFound, NotAMember)),

@@ -142,6 +142,7 @@ _ops = st.one_of(
     st.builds(Op, st.just("delete"), _actors, number=st.integers(0, 9)),
     st.builds(Op, st.just("react"), _actors, number=st.integers(0, 9), text=st.sampled_from("ab")),
     st.builds(Op, st.just("unreact"), _actors, number=st.integers(0, 9), text=st.sampled_from("ab")),
+    st.builds(Op, st.just("reply"), _actors, number=st.integers(0, 9)),
 )
 histories = st.lists(st.lists(_ops, min_size=1, max_size=4), min_size=1, max_size=8)
 
@@ -161,7 +162,7 @@ async def _run(
     """Send one operation through the API; returns the HTTP status."""
     user = USERS[op.actor]
     h = headers[user]
-    if op.kind in ("edit", "delete", "react", "unreact"):
+    if op.kind in ("edit", "delete", "react", "unreact", "reply"):
         candidates = [m for m in sent if m.sender == user] if op.kind == "edit" else sent
         if not candidates:
             return 200
@@ -171,6 +172,9 @@ async def _run(
             response = await client.patch(path, json={"content": op.text}, headers=h)
         elif op.kind == "delete":
             response = await client.delete(path, headers=h)
+        elif op.kind == "reply":
+            response = await client.post(f"/rooms/{message.room_id}/messages",
+                                         json={"content": "r", "thread_id": message.message_id}, headers=h)
         elif op.kind == "react":
             response = await client.post(f"{path}/reactions", json={"emoji": op.text}, headers=h)
         else:

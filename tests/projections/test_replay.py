@@ -61,6 +61,9 @@ async def _varied_history(client: httpx.AsyncClient, tenant: Tenant) -> str:
     await _ok(await client.patch(f"/rooms/{rid}/messages/{sent[1]}", json={"content": "m1 edited"}, headers=bob))
     await _ok(await client.delete(f"/rooms/{rid}/messages/{sent[1]}", headers=bob))
     await _ok(await client.delete(f"/rooms/{rid}/messages/{sent[2]}", headers=alice))  # moderated by the room admin
+    for who, text in [(bob, "r1"), (alice, "r2")]:
+        await _ok(await client.post(f"/rooms/{rid}/messages", json={"content": text, "thread_id": sent[0]},
+                                    headers=who))
     await _ok(await client.delete(f"/rooms/{rid}/members/dave", headers=dave))
     await _ok(await client.post(f"/rooms/{rid}/members", json={"user_ids": ["carol"]}, headers=alice))
     await _ok(await client.post("/acks", json={"room_id": rid, "seq": 6}, headers=bob))
