@@ -1,29 +1,50 @@
-"""Delivery receipts read model: how far each user has acked each room; never moves backwards."""
+"""Receipts read model: how far each user has received (acked) and read each room; neither moves backwards.
+
+Reading implies receiving: a read position raises the delivered one with it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
 from eventstore.types import Connection, Queryable
 from projections.streams import user_of_stream
-from schemas.events import AckRecorded, RecordedEvent
+from schemas.events import AckRecorded, ReadRecorded, RecordedEvent
 
 _UPSERT = """
-INSERT INTO receipts AS r (tenant_id, user_id, room_id, seq, acked_at)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[])
+INSERT INTO receipts AS r (tenant_id, user_id, room_id, seq, acked_at, read_seq, read_at)
+SELECT t, u, rm, greatest(a, rd), coalesce(a_at, rd_at), rd, rd_at
+FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[], $6::bigint[], $7::timestamptz[])
+     AS q(t, u, rm, a, a_at, rd, rd_at)
 ON CONFLICT (tenant_id, user_id, room_id) DO UPDATE
-SET seq = EXCLUDED.seq, acked_at = EXCLUDED.acked_at
-WHERE r.seq < EXCLUDED.seq
+SET seq      = greatest(r.seq, EXCLUDED.seq),
+    acked_at = CASE WHEN EXCLUDED.seq > r.seq THEN EXCLUDED.acked_at ELSE r.acked_at END,
+    read_seq = greatest(r.read_seq, EXCLUDED.read_seq),
+    read_at  = CASE WHEN EXCLUDED.read_seq > r.read_seq THEN EXCLUDED.read_at ELSE r.read_at END
+WHERE r.seq < EXCLUDED.seq OR r.read_seq < EXCLUDED.read_seq
 """
+
+# Counting stops here: a badge needs no exact number past it, and the count stays one short index range.
+UNREAD_COUNT_CAP = 10_000
+
+
+@dataclass
+class _Positions:
+    acked: int = 0
+    acked_at: datetime | None = None
+    read: int = 0
+    read_at: datetime | None = None
 
 
 class ReceiptsProjection:
     name = "receipts"
-    version = 1
+    version = 2
     tables = ("receipts",)
-    handles = frozenset({"ack.recorded"})
+    handles = frozenset({"ack.recorded", "read.recorded"})
     sql = None  # applied in Python, in the append transaction
     ddl = """
     CREATE TABLE receipts (
@@ -32,46 +53,85 @@ class ReceiptsProjection:
         room_id   text NOT NULL,
         seq       bigint NOT NULL,
         acked_at  timestamptz NOT NULL,
+        read_seq  bigint NOT NULL DEFAULT 0,
+        read_at   timestamptz,
         PRIMARY KEY (tenant_id, user_id, room_id)
     );
     """
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
-        # Keep only the highest ack per (user, room) in this batch: one row may appear once per statement.
-        best: dict[tuple[str, str, str], RecordedEvent] = {}
+        # One row per (user, room) in this batch, with its highest ack and read: a row may change once per statement.
+        best: dict[tuple[str, str, str], _Positions] = {}
         for rec in events:
             ev = rec.event
-            if isinstance(ev, AckRecorded):
-                user_id = user_of_stream(rec.stream_id)
-                key = (rec.tenant_id, user_id, ev.room_id)
-                kept = best.get(key)
-                if kept is None or _ack_seq(kept) < ev.seq:
-                    best[key] = rec
+            if not isinstance(ev, AckRecorded | ReadRecorded):
+                continue
+            kept = best.setdefault((rec.tenant_id, user_of_stream(rec.stream_id), ev.room_id), _Positions())
+            if isinstance(ev, AckRecorded) and ev.seq > kept.acked:
+                kept.acked, kept.acked_at = ev.seq, rec.created_at
+            elif isinstance(ev, ReadRecorded) and ev.seq > kept.read:
+                kept.read, kept.read_at = ev.seq, rec.created_at
         if not best:
             return
-        keys = list(best)
+        keys, values = list(best), list(best.values())
         await conn.execute(
             _UPSERT,
             [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys],
-            [_ack_seq(best[k]) for k in keys], [best[k].created_at for k in keys],
+            [v.acked for v in values], [v.acked_at for v in values],
+            [v.read for v in values], [v.read_at for v in values],
         )
-
-
-def _ack_seq(rec: RecordedEvent) -> int:
-    assert isinstance(rec.event, AckRecorded)
-    return rec.event.seq
 
 
 async def ack_state(
     conn: Queryable, tenant_id: str, user_id: str, user_stream_id: str, room_id: str
 ) -> asyncpg.Record | None:
-    """For an ack: the room's last_seq, the user's role, their acked seq and their stream's last_seq."""
+    """For an ack or a read: the room's last_seq, the user's role, their acked and read seqs and their stream's
+    last_seq."""
     return await conn.fetchrow(
         "SELECT s.last_seq AS room_last_seq, m.role,"
-        " coalesce((SELECT seq FROM receipts WHERE tenant_id = $1 AND user_id = $2 AND room_id = $4), 0) AS acked_seq,"
+        " coalesce(rc.seq, 0) AS acked_seq, coalesce(rc.read_seq, 0) AS read_seq,"
         " coalesce((SELECT last_seq FROM streams WHERE stream_id = $3), 0) AS user_last_seq"
         " FROM rooms r JOIN streams s ON s.stream_id = r.room_id"
         " LEFT JOIN members m ON m.room_id = r.room_id AND m.user_id = $2 AND m.active"
+        " LEFT JOIN receipts rc ON rc.tenant_id = $1 AND rc.user_id = $2 AND rc.room_id = r.room_id"
         " WHERE r.room_id = $4 AND r.tenant_id = $1",
         tenant_id, user_id, user_stream_id, room_id,
+    )
+
+
+async def reading_positions(
+    conn: Queryable, tenant_id: str, user_id: str, room_ids: list[str]
+) -> dict[str, tuple[int, int]]:
+    """Per room: (the user's read seq, unread messages after it).
+
+    Unread are the messages of others after the read seq that are not deleted, counted up to UNREAD_COUNT_CAP.
+    """
+    rows = await conn.fetch(
+        """
+        SELECT q.room_id, coalesce(rc.read_seq, 0) AS read_seq,
+               (SELECT count(*) FROM (SELECT 1 FROM messages m
+                                      WHERE m.room_id = q.room_id AND m.seq > coalesce(rc.read_seq, 0)
+                                        AND m.sender_id <> $2 AND m.deleted_seq IS NULL
+                                      LIMIT $4) AS unread) AS unread_count
+        FROM unnest($3::text[]) AS q(room_id)
+        LEFT JOIN LATERAL (SELECT r.read_seq FROM receipts r
+                           WHERE r.tenant_id = $1 AND r.user_id = $2 AND r.room_id = q.room_id) rc ON true
+        """,
+        tenant_id, user_id, room_ids, UNREAD_COUNT_CAP,
+    )
+    return {r["room_id"]: (r["read_seq"], r["unread_count"]) for r in rows}
+
+
+async def room_receipts(conn: Queryable, tenant_id: str, room_id: str) -> list[asyncpg.Record]:
+    """Every active member of a room with how far they received and read it (0 when not yet)."""
+    return await conn.fetch(
+        """
+        SELECT m.user_id, coalesce(rc.seq, 0) AS delivered_seq, coalesce(rc.read_seq, 0) AS read_seq, rc.read_at
+        FROM members m
+        LEFT JOIN LATERAL (SELECT r.seq, r.read_seq, r.read_at FROM receipts r
+                           WHERE r.tenant_id = $1 AND r.user_id = m.user_id AND r.room_id = m.room_id) rc ON true
+        WHERE m.room_id = $2 AND m.active
+        ORDER BY m.user_id
+        """,
+        tenant_id, room_id,
     )

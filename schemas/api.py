@@ -67,6 +67,10 @@ class Ack(_Request):
     seq: Annotated[int, msgspec.Meta(ge=0)]
 
 
+class MarkRead(_Request):
+    seq: Annotated[int, msgspec.Meta(ge=0)]
+
+
 class Room(msgspec.Struct):
     room_id: str
     type: RoomType
@@ -75,6 +79,24 @@ class Room(msgspec.Struct):
     metadata: dict[str, Any] | None
     last_seq: int
     created_at: datetime
+    # The caller's: how far they have read, and the messages of others after that (not deleted; up to 10,000).
+    read_seq: int = 0
+    unread_count: int = 0
+
+
+class ReadState(msgspec.Struct):
+    room_id: str
+    read_seq: int
+    unread_count: int
+
+
+class Receipt(msgspec.Struct):
+    """How far a member has received (acked) and read a room."""
+
+    user_id: str
+    delivered_seq: int
+    read_seq: int
+    read_at: datetime | None
 
 
 class Member(msgspec.Struct):

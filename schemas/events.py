@@ -89,6 +89,13 @@ class AckRecorded(_Event, tag="ack.recorded"):
     seq: int
 
 
+class ReadRecorded(_Event, tag="read.recorded"):
+    """A user has read a room up to `seq` (which implies delivery); lives in the user's own stream."""
+
+    room_id: str
+    seq: int
+
+
 class UserBlocked(_Event, tag="user.blocked"):
     """The stream's user blocked `user_id`: that user cannot pull them into DMs or rooms."""
 
@@ -147,7 +154,7 @@ class DeliveryDiscarded(_Event, tag="delivery.discarded"):
 
 Event = (
     RoomCreated | MemberJoined | MemberRemoved | RoomUpdated | MessageSent | MessageEdited | MessageDeleted
-    | ReactionAdded | ReactionRemoved | AckRecorded | UserBlocked | UserUnblocked | NotificationSent
+    | ReactionAdded | ReactionRemoved | AckRecorded | ReadRecorded | UserBlocked | UserUnblocked | NotificationSent
     | SubscriptionAdded | SubscriptionRemoved | DeliveryFailed | DeliveryRetried | DeliveryDiscarded
 )
 
@@ -183,7 +190,7 @@ class RecordedEvent(msgspec.Struct, frozen=True):
 _TAGS: dict[type, str] = {
     cls: cls.__struct_config__.tag  # type: ignore[misc]
     for cls in (RoomCreated, MemberJoined, MemberRemoved, RoomUpdated, MessageSent, MessageEdited, MessageDeleted,
-                ReactionAdded, ReactionRemoved, AckRecorded, UserBlocked, UserUnblocked, NotificationSent,
+                ReactionAdded, ReactionRemoved, AckRecorded, ReadRecorded, UserBlocked, UserUnblocked, NotificationSent,
                 SubscriptionAdded, SubscriptionRemoved, DeliveryFailed, DeliveryRetried, DeliveryDiscarded)
 }
 

@@ -35,6 +35,11 @@ class AckFrame(_ClientFrame, tag="ack"):
     seq: Annotated[int, msgspec.Meta(ge=0)]
 
 
+class ReadFrame(_ClientFrame, tag="read"):
+    room_id: RoomId
+    seq: Annotated[int, msgspec.Meta(ge=0)]
+
+
 class TypingStart(_ClientFrame, tag="typing.start"):
     room_id: RoomId
 
@@ -47,7 +52,7 @@ class Ping(_ClientFrame, tag="ping"):
     pass
 
 
-ClientFrame = Sync | Send | AckFrame | TypingStart | TypingStop | Ping
+ClientFrame = Sync | Send | AckFrame | ReadFrame | TypingStart | TypingStop | Ping
 
 
 class EventFrame(msgspec.Struct):
@@ -83,6 +88,13 @@ class AckReceived(msgspec.Struct):
     user_id: str
     seq: int
     type: str = "ack.received"
+
+
+class ReadReceipt(msgspec.Struct):
+    room_id: str
+    user_id: str
+    seq: int
+    type: str = "read.receipt"
 
 
 class Typing(msgspec.Struct):

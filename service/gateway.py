@@ -29,6 +29,7 @@ from schemas.realtime import (
     Ping,
     Pong,
     PresenceSignal,
+    ReadFrame,
     Resync,
     Send,
     Sent,
@@ -45,7 +46,7 @@ from service.frames import encode_event_frame
 from service.http import field_of
 from service.hub import Hub
 from service.mailbox import Mailbox
-from service.messaging import record_ack, send_message
+from service.messaging import record_ack, record_read, send_message
 
 if TYPE_CHECKING:
     from service.runtime import Runtime
@@ -210,6 +211,8 @@ class Connection:
             ))
         elif isinstance(frame, AckFrame):
             await record_ack(self.runtime, self.principal, frame.room_id, frame.seq)
+        elif isinstance(frame, ReadFrame):
+            await record_read(self.runtime, self.principal, frame.room_id, frame.seq)
         elif isinstance(frame, TypingStart | TypingStop):
             if frame.room_id not in self.rooms:
                 raise ValidationError("sync the room before sending typing signals", field="room_id")

@@ -25,9 +25,9 @@ from nats.aio.subscription import Subscription
 
 from eventstore.types import Queryable
 from projections.subscriptions import notification_targets
-from schemas.events import AckRecorded, NotificationSent, RecordedEvent
+from schemas.events import AckRecorded, NotificationSent, ReadRecorded, RecordedEvent
 from schemas.notifications import NotificationFrame
-from schemas.realtime import AckReceived, Presence, PresenceSignal, Typing, TypingSignal
+from schemas.realtime import AckReceived, Presence, PresenceSignal, ReadReceipt, Typing, TypingSignal
 from service.frames import encode_event_frame
 from service.jetstream import presence_subject, room_subject, tenant_subjects, typing_subject
 
@@ -180,12 +180,13 @@ class Hub:
 
     def dispatch(self, event: RecordedEvent) -> None:
         """Offer a committed event to every local connection entitled to it."""
-        if isinstance(event.event, AckRecorded):
-            ack = event.event
+        if isinstance(event.event, AckRecorded | ReadRecorded):  # a user's position: told to the room
+            position = event.event
             user_id = event.metadata.actor or ""
-            frame = AckReceived(room_id=ack.room_id, user_id=user_id, seq=ack.seq)
-            for conn in self._in_room(event.tenant_id, ack.room_id):
-                conn.offer_frame(frame, room_id=ack.room_id)
+            kind = AckReceived if isinstance(position, AckRecorded) else ReadReceipt
+            frame = kind(room_id=position.room_id, user_id=user_id, seq=position.seq)
+            for conn in self._in_room(event.tenant_id, position.room_id):
+                conn.offer_frame(frame, room_id=position.room_id)
             return
         receivers = self._in_room(event.tenant_id, event.stream_id)
         if not receivers:

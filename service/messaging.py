@@ -13,10 +13,10 @@ from projections.receipts import ack_state
 from projections.streams import user_stream
 from schemas import api
 from schemas.errors import RoomNotFound
-from schemas.events import MessageSent
+from schemas.events import Event, MessageSent
 from service.auth import Principal
 from service.commands import metadata_for, retry_on_conflict
-from service.domain.acks import decide_ack
+from service.domain.acks import decide_ack, decide_read
 from service.domain.messages import check_thread_root, decide_send, send_idempotency_key
 from service.tenants import new_id
 
@@ -69,6 +69,15 @@ async def _check_thread(runtime: Runtime, principal: Principal, room_id: str, th
 
 async def record_ack(runtime: Runtime, principal: Principal, room_id: str, seq: int) -> None:
     """Move the caller's delivered position in a room forward to `seq` (never backwards)."""
+    await _record_position(runtime, principal, room_id, seq, read=False)
+
+
+async def record_read(runtime: Runtime, principal: Principal, room_id: str, seq: int) -> None:
+    """Move the caller's read position in a room forward to `seq` (never backwards; it implies delivery)."""
+    await _record_position(runtime, principal, room_id, seq, read=True)
+
+
+async def _record_position(runtime: Runtime, principal: Principal, room_id: str, seq: int, *, read: bool) -> None:
     stream_id = user_stream(principal.tenant_id, principal.user_id)
     guard = MemberOf(principal.tenant_id, room_id, principal.user_id)
 
@@ -79,7 +88,11 @@ async def record_ack(runtime: Runtime, principal: Principal, room_id: str, seq: 
         error = membership_error(guard, True, row["role"])
         if error is not None:
             raise error
-        events = decide_ack(room_id, seq, room_last_seq=row["room_last_seq"], acked_seq=row["acked_seq"])
+        last = row["room_last_seq"]
+        events: list[Event] = [
+            *(decide_read(room_id, seq, room_last_seq=last, read_seq=row["read_seq"]) if read
+              else decide_ack(room_id, seq, room_last_seq=last, acked_seq=row["acked_seq"]))
+        ]
         if events:
             await runtime.appender.append(
                 stream_id, events, tenant_id=principal.tenant_id, metadata=metadata_for(principal),

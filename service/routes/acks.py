@@ -1,15 +1,17 @@
-"""Delivery acks: a user confirms a room up to a seq; the ack is an event in the user's own stream."""
+"""Receipts: delivery acks and read positions (events in the user's own stream), and who got how far in a room."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from projections.receipts import reading_positions, room_receipts
 from schemas import api
 from schemas.errors import NotAMember, RoomNotFound
 from service.endpoints import Endpoint
 from service.http import JSON, body_as, caller, runtime_of
-from service.messaging import record_ack
+from service.messaging import record_ack, record_read
+from service.routes.rooms import require_member
 
 
 async def post_ack(request: Request) -> Response:
@@ -19,7 +21,32 @@ async def post_ack(request: Request) -> Response:
     return JSON(api.Success())
 
 
+async def mark_read(request: Request) -> Response:
+    principal = await caller(request)
+    room_id = request.path_params["room_id"]
+    cmd = await body_as(request, api.MarkRead)
+    runtime = runtime_of(request)
+    await record_read(runtime, principal, room_id, cmd.seq)
+    [(read_seq, unread)] = (await reading_positions(runtime.pool, principal.tenant_id, principal.user_id,
+                                                    [room_id])).values()
+    return JSON(api.ReadState(room_id=room_id, read_seq=read_seq, unread_count=unread))
+
+
+async def get_receipts(request: Request) -> Response:
+    principal = await caller(request)
+    room_id = request.path_params["room_id"]
+    await require_member(request, principal, room_id)
+    rows = await room_receipts(runtime_of(request).pool, principal.tenant_id, room_id)
+    return JSON([api.Receipt(user_id=r["user_id"], delivered_seq=r["delivered_seq"], read_seq=r["read_seq"],
+                             read_at=r["read_at"]) for r in rows])
+
+
 ENDPOINTS = [
     Endpoint("POST", "/acks", post_ack, "Confirm delivery of a room up to a seq (never moves backwards)",
              body=api.Ack, response=api.Success, errors=(RoomNotFound, NotAMember)),
+    Endpoint("POST", "/rooms/{room_id}/read", mark_read,
+             "Mark a room read up to a seq (never moves backwards; implies delivery); returns what is still unread",
+             body=api.MarkRead, response=api.ReadState, errors=(RoomNotFound, NotAMember)),
+    Endpoint("GET", "/rooms/{room_id}/receipts", get_receipts, "How far each member has received and read the room",
+             response=list[api.Receipt], errors=(RoomNotFound, NotAMember)),
 ]

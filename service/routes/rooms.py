@@ -13,6 +13,7 @@ from eventstore.append import AppendResult
 from projections.blocks import blockers_among
 from projections.guards import MemberOf, UniqueRoomKey, membership_error
 from projections.members import access_of, list_members
+from projections.receipts import reading_positions
 from projections.rooms import fetch_room, load_room_state, rooms_of_user
 from schemas import api
 from schemas.errors import Forbidden, NotAMember, NotFound, NotRoomAdmin, RoomExists, RoomNotFound
@@ -38,8 +39,8 @@ LIMIT = Query("limit", "most rooms to return", minimum=1, maximum=100, default=5
 OFFSET = Query("offset", "rooms to skip", minimum=0, default=0)
 
 
-def room_from_row(row: asyncpg.Record) -> api.Room:
-    """The API view of a rooms row."""
+def room_from_row(row: asyncpg.Record, reading: tuple[int, int] = (0, 0)) -> api.Room:
+    """The API view of a rooms row, with the caller's (read_seq, unread_count)."""
     return api.Room(
         room_id=row["room_id"],
         type=row["type"],
@@ -48,7 +49,16 @@ def room_from_row(row: asyncpg.Record) -> api.Room:
         metadata=_metadata.decode(row["metadata"]) if row["metadata"] is not None else None,
         last_seq=row["last_seq"],
         created_at=row["created_at"],
+        read_seq=reading[0],
+        unread_count=reading[1],
     )
+
+
+async def rooms_for_caller(request: Request, principal: Principal, rows: list[asyncpg.Record]) -> list[api.Room]:
+    """The rooms as the caller sees them: with how far they read each and what is unread."""
+    reading = await reading_positions(runtime_of(request).pool, principal.tenant_id, principal.user_id,
+                                      [r["room_id"] for r in rows]) if rows else {}
+    return [room_from_row(r, reading[r["room_id"]]) for r in rows]
 
 
 def actor_of(principal: Principal) -> Actor:
@@ -88,7 +98,7 @@ async def list_rooms(request: Request) -> Response:
     principal = await caller_may(request, "rooms.list")
     rows = await rooms_of_user(runtime_of(request).pool, principal.tenant_id, principal.user_id,
                                limit=LIMIT.require(request), offset=OFFSET.require(request))
-    return JSON([room_from_row(r) for r in rows])
+    return JSON(await rooms_for_caller(request, principal, rows))
 
 
 async def get_room(request: Request) -> Response:
@@ -98,7 +108,8 @@ async def get_room(request: Request) -> Response:
     row = await fetch_room(runtime_of(request).pool, principal.tenant_id, room_id)
     if row is None:
         raise RoomNotFound("room not found", field="room_id")
-    return JSON(room_from_row(row))
+    [room] = await rooms_for_caller(request, principal, [row])
+    return JSON(room)
 
 
 async def update_room(request: Request) -> Response:
@@ -112,7 +123,8 @@ async def update_room(request: Request) -> Response:
     row = await fetch_room(runtime_of(request).pool, principal.tenant_id, room_id)
     if row is None:
         raise RoomNotFound("room not found", field="room_id")
-    return JSON(room_from_row(row))
+    [room] = await rooms_for_caller(request, principal, [row])
+    return JSON(room)
 
 
 async def get_members(request: Request) -> Response:

@@ -69,6 +69,8 @@ async def _varied_history(client: httpx.AsyncClient, tenant: Tenant) -> str:
     await _ok(await client.post("/acks", json={"room_id": rid, "seq": 6}, headers=bob))
     await _ok(await client.post("/acks", json={"room_id": rid, "seq": 9}, headers=bob))
     await _ok(await client.post("/acks", json={"room_id": rid, "seq": 3}, headers=alice))
+    await _ok(await client.post(f"/rooms/{rid}/read", json={"seq": 7}, headers=bob))  # read past the ack: both move
+    await _ok(await client.post(f"/rooms/{rid}/read", json={"seq": 2}, headers=alice))
     await _ok(await client.patch(f"/rooms/{rid}", json={"name": None}, headers=alice))
     dm = await _ok(await client.post("/rooms", json={"type": "dm", "members": ["bob"]}, headers=alice))
     await _ok(await client.post(f"/rooms/{dm['room_id']}/messages", json={"content": "psst"}, headers=bob))

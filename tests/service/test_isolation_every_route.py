@@ -64,6 +64,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/rooms/{room_id}/members"): {"user_ids": ["mallory"]},
     ("POST", "/rooms/{room_id}/messages"): {"content": "hello from elsewhere", "client_msg_id": "c-1"},
     ("PATCH", "/rooms/{room_id}/messages/{message_id}"): {"content": "rewritten from elsewhere"},
+    ("POST", "/rooms/{room_id}/read"): {"seq": 1},
     ("POST", "/rooms/{room_id}/messages/{message_id}/reactions"): {"emoji": "👎"},
     ("PATCH", "/users/{user_id}"): {"role": "admin"},
     ("PATCH", "/admin/tenants/{tenant_id}"): {"rate_limit": 1},

@@ -301,6 +301,23 @@ async def test_ack_frame_is_broadcast_as_ack_received_to_the_other_members(serve
     assert errors(bob) == []
 
 
+async def test_read_frame_is_broadcast_as_read_receipt_and_moves_unread(server: Serve, api: Api) -> None:
+    room = await api.create_room("alice", ["bob"])
+    room_id = room["room_id"]
+    alice, bob = await ws(server, api, "alice"), await ws(server, api, "bob")
+    async with closing(alice, bob):
+        await alice.sync({room_id: 0})
+        await bob.sync({room_id: 0})
+        sent = await api.send(room_id, "alice", "read me")
+        await bob.wait_for(lambda f: f.get("seq") == sent["seq"])
+        await bob.send({"type": "read", "room_id": room_id, "seq": sent["seq"]})
+        receipt = await alice.wait_for(lambda f: f.get("type") == "read.receipt")
+    assert receipt == {"type": "read.receipt", "room_id": room_id, "user_id": "bob", "seq": sent["seq"]}
+    assert errors(bob) == []
+    view = (await api.call("GET", f"/rooms/{room_id}", "bob")).json()
+    assert (view["read_seq"], view["unread_count"]) == (sent["seq"], 0)
+
+
 async def test_typing_reaches_the_other_members_but_not_the_typist(server: Serve, api: Api) -> None:
     room = await api.create_room("alice", ["bob"])
     room_id = room["room_id"]
