@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import msgspec
 from starlette.requests import Request
@@ -58,6 +59,7 @@ class _Read:
     message: MessageState | None
     reacted: bool
     deleted_seq: int | None
+    deleted_at: datetime | None
 
 
 async def _read(request: Request, principal: Principal, emoji: str | None = None) -> _Read:
@@ -67,7 +69,7 @@ async def _read(request: Request, principal: Principal, emoji: str | None = None
     if row is None:
         raise RoomNotFound("room not found", field="room_id")
     message = MessageState(sender_id=row["sender_id"], deleted=row["deleted_seq"] is not None) if row["found"] else None
-    return _Read(row["role"], message, row["reacted"], row["deleted_seq"])
+    return _Read(row["role"], message, row["reacted"], row["deleted_seq"], row["deleted_at"])
 
 
 async def _append(
@@ -123,9 +125,8 @@ async def delete_message(request: Request) -> Response:
     message_id = request.path_params["message_id"]
     events = decide_delete(actor, read.room_role, message_id, read.message)
     if not events:  # deleted before: answer with that deletion
-        row = await fetch_message(runtime_of(request).pool, request.path_params["room_id"], message_id)
-        assert row is not None and read.deleted_seq is not None
-        return JSON(api.MessageChange(message_id=message_id, seq=read.deleted_seq, at=row["deleted_at"]))
+        assert read.deleted_seq is not None and read.deleted_at is not None
+        return JSON(api.MessageChange(message_id=message_id, seq=read.deleted_seq, at=read.deleted_at))
     assert read.message is not None
     action = delete_action(actor, read.message)
     result = await _append(request, principal, events, via_room_role=_granted_by_room(action, actor, read.room_role),
