@@ -10,7 +10,7 @@ from eventstore.append import record_from_row
 from eventstore.types import Connection, Queryable
 from schemas.events import RecordedEvent
 
-_COLUMNS = "position, stream_id, seq, tenant_id, created_at, data::text AS data, metadata::text AS metadata"
+_COLUMNS = "position, stream_id, seq, tenant_id, type, created_at, data::text AS data, metadata::text AS metadata"
 
 _READ_STREAM = f"""
 SELECT {_COLUMNS} FROM events WHERE stream_id = $1 AND seq > $2 ORDER BY seq LIMIT $3

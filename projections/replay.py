@@ -17,7 +17,12 @@ import asyncpg
 from eventstore.read import GlobalReader
 from eventstore.types import Connection
 from projections.base import Projection
+from projections.catchup import CATCH_UP_PROJECTIONS, save_checkpoint
 from projections.inline import INLINE_PROJECTIONS, apply_all
+
+# Every read model: the inline ones (in the append) and the catch-up ones (behind it).
+ALL_PROJECTIONS: tuple[Projection, ...] = (*INLINE_PROJECTIONS, *CATCH_UP_PROJECTIONS)
+_CATCH_UP_NAMES = frozenset(p.name for p in CATCH_UP_PROJECTIONS)
 
 SHADOW = "rl_shadow"
 RETIRED = "rl_retired"
@@ -95,7 +100,7 @@ async def replay(
                 if verify:
                     report.differences = await _compare(conn, projections)
                 if swap:
-                    await _swap(conn, projections)
+                    await _swap(conn, projections, reader.position)
                     report.swapped = True
         finally:
             await conn.execute(f"RESET search_path; DROP SCHEMA IF EXISTS {SHADOW} CASCADE")
@@ -107,7 +112,15 @@ async def replay(
     return report
 
 
-async def ensure_projections(pool: asyncpg.Pool, projections: Sequence[Projection] = INLINE_PROJECTIONS) -> list[str]:
+def projection_by_name(name: str) -> Projection:
+    """The projection (inline or catch-up) called `name`; KeyError when there is none."""
+    for projection in ALL_PROJECTIONS:
+        if projection.name == name:
+            return projection
+    raise KeyError(name)
+
+
+async def ensure_projections(pool: asyncpg.Pool, projections: Sequence[Projection] = ALL_PROJECTIONS) -> list[str]:
     """Build every projection whose live tables are missing or of another version; return their names."""
     async with pool.acquire() as conn:
         await conn.execute("SELECT pg_advisory_lock($1)", _SETUP_LOCK)
@@ -144,7 +157,7 @@ async def _compare(conn: Connection, projections: Sequence[Projection]) -> dict[
     return differences
 
 
-async def _swap(conn: Connection, projections: Sequence[Projection]) -> None:
+async def _swap(conn: Connection, projections: Sequence[Projection], position: int) -> None:
     await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {RETIRED}")
     for projection in projections:
         for table in projection.tables:
@@ -157,6 +170,9 @@ async def _swap(conn: Connection, projections: Sequence[Projection]) -> None:
             " ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version, built_at = now()",
             projection.name, projection.version,
         )
+        if projection.name in _CATCH_UP_NAMES:
+            # Its runner re-reads this under a row lock before each batch, and carries on from here.
+            await save_checkpoint(conn, projection.name, position)
 
 
 async def _live_table_exists(conn: Connection, table: str) -> bool:

@@ -45,6 +45,7 @@ Action = Literal[
     "member.add", "member.remove",
     "member.leave", "users.read", "users.manage", "blocks.manage", "api_keys.manage", "webhooks.manage",
     "dead_letters.read", "dead_letters.manage", "tenant.settings", "notifications.send", "subscriptions.manage",
+    "messages.search",
 ]
 
 ACTIONS: dict[str, Rule] = {
@@ -52,6 +53,7 @@ ACTIONS: dict[str, Rule] = {
     # The platform admin operates tenants; it has no rooms and no place on a WebSocket.
     "rooms.list": _rule(_ANYONE, (), Forbidden, "you have no rooms to list"),
     "tokens.issue": _rule(_ANYONE, (), Forbidden, "you may not open a WebSocket"),
+    "messages.search": _rule(_ANYONE, (), Forbidden, "you have no rooms to search"),
     # Reading and writing a room's conversation is for its members only, tenant admins included.
     "room.read": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
     "message.send": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),

@@ -14,8 +14,7 @@ import asyncpg
 import msgspec
 import structlog
 
-from projections.inline import INLINE_PROJECTIONS, by_name
-from projections.replay import ReplayProgress, replay
+from projections.replay import ALL_PROJECTIONS, ReplayProgress, projection_by_name, replay
 from schemas.config import Settings
 from schemas.errors import NotFound
 from service.auth import AUTH_CACHE_SECONDS
@@ -84,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     key_revoke.set_defaults(func=_key_revoke)
 
     rep = sub.add_parser("replay", help="rebuild projections from the log and swap them in")
-    rep.add_argument("--projection", choices=[p.name for p in INLINE_PROJECTIONS], help="only this one")
+    rep.add_argument("--projection", choices=[p.name for p in ALL_PROJECTIONS], help="only this one")
     rep.add_argument("--verify", action="store_true", help="compare with the live tables before swapping")
     rep.add_argument("--no-swap", action="store_true", help="build and verify only; keep the live tables")
     rep.set_defaults(func=_replay)
@@ -244,7 +243,7 @@ def _with_connection(settings: Settings, run: Callable[[asyncpg.Connection], Awa
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> None:
-    projections = [by_name(args.projection)] if args.projection else list(INLINE_PROJECTIONS)
+    projections = [projection_by_name(args.projection)] if args.projection else list(ALL_PROJECTIONS)
 
     def progress(p: ReplayProgress) -> None:
         print(f"\r  {p.events:>10} events  position {p.position:>10}  {p.events_per_second:>9.0f} events/s",

@@ -16,6 +16,7 @@ from nats.aio.client import Client as NatsClient
 
 from eventstore import Appender, migrate
 from projections import InlineProjections, ensure_projections
+from projections.catchup import CatchUp
 from schemas.config import Settings
 from service.auth import Authenticator
 from service.ratelimit import RateLimiter
@@ -48,6 +49,7 @@ class Runtime:
     nats: NatsLink
     realtime: Realtime
     limiter: RateLimiter
+    catch_up: CatchUp
     monotonic: Clock = time.monotonic
     started_at: float = field(default_factory=time.monotonic)
 
@@ -182,8 +184,11 @@ async def start_runtime(settings: Settings) -> Runtime:
     limiter = RateLimiter(
         pool, default_requests=settings.default_rate_limit, default_sends=settings.default_send_rate_limit
     )
+    catch_up = CatchUp(settings.database_url)
+    catch_up.start()
     return Runtime(
-        settings=settings, pool=pool, appender=appender, auth=auth, nats=link, realtime=realtime, limiter=limiter
+        settings=settings, pool=pool, appender=appender, auth=auth, nats=link, realtime=realtime, limiter=limiter,
+        catch_up=catch_up,
     )
 
 
@@ -191,5 +196,6 @@ async def stop_runtime(runtime: Runtime) -> None:
     """Tell WebSocket clients to reconnect elsewhere, drain the appender, then close NATS and the pool."""
     await runtime.realtime.stop()
     await runtime.appender.stop()
+    await runtime.catch_up.stop()  # after the last appends: a clean stop leaves the search index current
     await runtime.nats.close()
     await asyncio.wait_for(runtime.pool.close(), 10)

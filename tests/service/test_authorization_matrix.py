@@ -136,6 +136,7 @@ def _unique(prefix: str) -> str:
 CALLS: dict[str, tuple[Call, ...]] = {
     "room.create": (Call("POST", "/rooms", body=lambda s: {"type": "group", "members": [s.victim]}),),
     "rooms.list": (Call("GET", "/rooms"),),
+    "messages.search": (Call("GET", "/search/messages", params={"q": "hello"}),),
     "tokens.issue": (Call("POST", "/tokens"), Call("GET", "/messaging/token")),
     "room.read": (
         Call("GET", "/rooms/{room_id}"),

@@ -97,6 +97,9 @@ CARRIERS: list[Carrier] = [
     Carrier("GET", "/admin/dead-letters", params=lambda ids: {"tenant_id": ids["tenant_id"]}),
     # A search finds only the caller's tenant: A's user's unique name finds nothing, like a made-up one.
     Carrier("GET", "/users/search", params=lambda ids: {"q": ids["user_id"]}, statuses=frozenset({200})),
+    # A's room named as the one to search in finds nothing, like a made-up one.
+    Carrier("GET", "/search/messages", params=lambda ids: {"q": "secret", "room_id": ids["room_id"]},
+            statuses=frozenset({200})),
 ]
 
 # Routes without path parameters that take no id of another tenant (with the reason).

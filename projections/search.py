@@ -1,0 +1,91 @@
+"""Message search read model: a full-text document per message, kept current with edits and deletions.
+
+A catch-up projection (projections/catchup.py): it follows the global log a moment behind the appends,
+so indexing never slows a send down. The 'simple' text search configuration (lower-cased words, no
+stemming, no stop words) works the same for every language.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from eventstore.types import Connection, Queryable
+from schemas.events import RecordedEvent
+
+# Each statement over the batch's rows (`new_events`), in this order; each is idempotent, and an older
+# event applied after a newer one changes nothing (changed_seq), so a re-applied batch is harmless.
+_INSERT_SENT = """
+INSERT INTO message_search (message_id, room_id, tenant_id, seq, sender_id, created_at, document, changed_seq)
+SELECT e.data->>'message_id', e.stream_id, e.tenant_id, e.seq, e.data->>'sender_id', e.created_at,
+       to_tsvector('simple', e.data->>'content'), e.seq
+FROM new_events e WHERE e.type = 'message.sent'
+ON CONFLICT DO NOTHING
+"""
+_APPLY_EDITS = """
+UPDATE message_search s SET document = to_tsvector('simple', c.content), changed_seq = c.seq
+FROM (SELECT DISTINCT ON (e.data->>'message_id')
+             e.data->>'message_id' AS message_id, e.seq, e.data->>'content' AS content
+      FROM new_events e WHERE e.type = 'message.edited' ORDER BY e.data->>'message_id', e.seq DESC) c
+WHERE s.message_id = c.message_id AND s.changed_seq < c.seq AND s.document IS NOT NULL
+"""
+# A deleted message keeps its row without a document, so an edit applied late cannot bring it back.
+_APPLY_DELETIONS = """
+UPDATE message_search s SET document = NULL, changed_seq = greatest(s.changed_seq, e.seq)
+FROM new_events e
+WHERE e.type = 'message.deleted' AND s.message_id = e.data->>'message_id' AND s.document IS NOT NULL
+"""
+
+_SEARCH = """
+SELECT s.message_id, s.room_id, s.seq, s.sender_id, s.created_at,
+       ts_headline('simple', replace(replace(replace(m.content, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), q,
+                   'StartSel=<mark>, StopSel=</mark>, MaxWords=24, MinWords=8, MaxFragments=2') AS snippet
+FROM websearch_to_tsquery('simple', $3) AS q,
+     message_search s
+JOIN members mb ON mb.room_id = s.room_id AND mb.user_id = $2 AND mb.active
+JOIN messages m ON m.message_id = s.message_id
+WHERE s.document @@ q AND s.tenant_id = $1 AND ($4::text IS NULL OR s.room_id = $4)
+ORDER BY s.created_at DESC, s.seq DESC
+LIMIT $5
+"""
+
+
+class SearchProjection:
+    name = "search"
+    version = 1
+    tables = ("message_search",)
+    handles = frozenset({"message.sent", "message.edited", "message.deleted"})
+    sql = None  # a catch-up projection: never inside the append
+    ddl = """
+    CREATE TABLE message_search (
+        message_id  text PRIMARY KEY,
+        room_id     text NOT NULL,
+        tenant_id   text NOT NULL,
+        seq         bigint NOT NULL,
+        sender_id   text NOT NULL,
+        created_at  timestamptz NOT NULL,
+        document    tsvector,
+        changed_seq bigint NOT NULL
+    );
+    CREATE INDEX message_search_document ON message_search USING gin (document);
+    """
+
+    async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
+        positions = [e.position for e in events if e.type in self.handles]
+        if positions:
+            for statement in (_INSERT_SENT, _APPLY_EDITS, _APPLY_DELETIONS):
+                await conn.execute(
+                    f"WITH new_events AS (SELECT * FROM events WHERE position = ANY($1::bigint[])) {statement}",
+                    positions,
+                )
+
+
+async def search_messages(
+    conn: Queryable, tenant_id: str, user_id: str, query: str, *, room_id: str | None, limit: int
+) -> list[asyncpg.Record]:
+    """The newest messages matching `query` (web search syntax: words, "phrases", -not, or) in the user's rooms.
+
+    Rows: message_id, room_id, seq, sender_id, created_at, snippet (HTML-escaped, matches in <mark>).
+    """
+    return await conn.fetch(_SEARCH, tenant_id, user_id, query, room_id, limit)

@@ -1,0 +1,44 @@
+"""Full-text search over the messages of the caller's rooms (the `search` catch-up projection)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from projections.search import search_messages
+from schemas.errors import Forbidden
+from service.endpoints import Endpoint, Query, TextQuery
+from service.http import JSON, caller_may, runtime_of
+
+SEARCH_TERMS = TextQuery("q", 'words to find; "a phrase", -excluded, or', max_length=200)
+IN_ROOM = TextQuery("room_id", "only this room", max_length=64, required=False)
+LIMIT = Query("limit", "most results to return", minimum=1, maximum=100, default=20)
+
+
+class SearchHit(msgspec.Struct):
+    message_id: str
+    room_id: str
+    seq: int
+    sender_id: str
+    created_at: datetime
+    snippet: str  # HTML-escaped text around the matches, each match in <mark>…</mark>
+
+
+async def search(request: Request) -> Response:
+    principal = await caller_may(request, "messages.search")
+    rows = await search_messages(
+        runtime_of(request).pool, principal.tenant_id, principal.user_id, SEARCH_TERMS.read(request) or "",
+        room_id=IN_ROOM.read(request), limit=LIMIT.require(request),
+    )
+    return JSON([SearchHit(message_id=r["message_id"], room_id=r["room_id"], seq=r["seq"], sender_id=r["sender_id"],
+                           created_at=r["created_at"], snippet=r["snippet"]) for r in rows])
+
+
+ENDPOINTS = [
+    Endpoint("GET", "/search/messages", search,
+             "Messages of the caller's rooms matching the words, newest first (indexed a moment after sending)",
+             response=list[SearchHit], query=(SEARCH_TERMS, IN_ROOM, LIMIT), errors=(Forbidden,)),
+]
