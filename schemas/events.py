@@ -68,32 +68,31 @@ class MessageDeleted(_Event, tag="message.deleted"):
     deleted_by: str
 
 
-class ReactionAdded(_Event, tag="reaction.added"):
+class _ReactionChange(_Event):
+    message_id: str
+    user_id: str
+    emoji: str
+
+
+class ReactionAdded(_ReactionChange, tag="reaction.added"):
     """`user_id` reacted to a message with `emoji`; reactions are a set per (message, emoji, user)."""
 
-    message_id: str
-    user_id: str
-    emoji: str
+
+class ReactionRemoved(_ReactionChange, tag="reaction.removed"):
+    """`user_id` took their `emoji` reaction to a message back."""
 
 
-class ReactionRemoved(_Event, tag="reaction.removed"):
-    message_id: str
-    user_id: str
-    emoji: str
+class _RoomPosition(_Event):
+    room_id: str
+    seq: int
 
 
-class AckRecorded(_Event, tag="ack.recorded"):
+class AckRecorded(_RoomPosition, tag="ack.recorded"):
     """A user confirmed delivery of a room up to `seq`; lives in the user's own stream."""
 
-    room_id: str
-    seq: int
 
-
-class ReadRecorded(_Event, tag="read.recorded"):
+class ReadRecorded(_RoomPosition, tag="read.recorded"):
     """A user has read a room up to `seq` (which implies delivery); lives in the user's own stream."""
-
-    room_id: str
-    seq: int
 
 
 class UserBlocked(_Event, tag="user.blocked"):

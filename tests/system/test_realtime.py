@@ -285,7 +285,10 @@ async def test_send_frame_errors_carry_the_rest_code_and_field(server: Serve, ap
     assert await api.last_seq(room_id, "alice") == room["last_seq"]
 
 
-async def test_ack_frame_is_broadcast_as_ack_received_to_the_other_members(server: Serve, api: Api) -> None:
+@pytest.mark.parametrize(("frame", "broadcast"), [("ack", "ack.received"), ("read", "read.receipt")])
+async def test_ack_and_read_frames_are_broadcast_to_the_other_members(
+    server: Serve, api: Api, frame: str, broadcast: str
+) -> None:
     room = await api.create_room("alice", ["bob"])
     room_id = room["room_id"]
     alice, bob = await ws(server, api, "alice"), await ws(server, api, "bob")
@@ -294,28 +297,18 @@ async def test_ack_frame_is_broadcast_as_ack_received_to_the_other_members(serve
         await bob.sync({room_id: 0})
         sent = await api.send(room_id, "alice", "read me")
         await bob.wait_for(lambda f: f.get("seq") == sent["seq"])
-        await bob.send({"type": "ack", "room_id": room_id, "seq": sent["seq"]})
-        received = await alice.wait_for(lambda f: f.get("type") == "ack.received")
+        await bob.send({"type": frame, "room_id": room_id, "seq": sent["seq"]})
+        received = await alice.wait_for(lambda f: f.get("type") == broadcast)
 
-    assert received == {"type": "ack.received", "room_id": room_id, "user_id": "bob", "seq": sent["seq"]}
-    assert errors(bob) == []
-
-
-async def test_read_frame_is_broadcast_as_read_receipt_and_moves_unread(server: Serve, api: Api) -> None:
-    room = await api.create_room("alice", ["bob"])
-    room_id = room["room_id"]
-    alice, bob = await ws(server, api, "alice"), await ws(server, api, "bob")
-    async with closing(alice, bob):
-        await alice.sync({room_id: 0})
-        await bob.sync({room_id: 0})
-        sent = await api.send(room_id, "alice", "read me")
-        await bob.wait_for(lambda f: f.get("seq") == sent["seq"])
-        await bob.send({"type": "read", "room_id": room_id, "seq": sent["seq"]})
-        receipt = await alice.wait_for(lambda f: f.get("type") == "read.receipt")
-    assert receipt == {"type": "read.receipt", "room_id": room_id, "user_id": "bob", "seq": sent["seq"]}
+    assert received == {"type": broadcast, "room_id": room_id, "user_id": "bob", "seq": sent["seq"]}
     assert errors(bob) == []
     view = (await api.call("GET", f"/rooms/{room_id}", "bob")).json()
-    assert (view["read_seq"], view["unread_count"]) == (sent["seq"], 0)
+    receipts = {r["user_id"]: r for r in (await api.call("GET", f"/rooms/{room_id}/receipts", "alice")).json()}
+    assert receipts["bob"]["delivered_seq"] == sent["seq"]  # reading implies delivery
+    if frame == "read":
+        assert (view["read_seq"], view["unread_count"], receipts["bob"]["read_seq"]) == (sent["seq"], 0, sent["seq"])
+    else:
+        assert (view["read_seq"], view["unread_count"]) == (0, 1)
 
 
 async def test_typing_reaches_the_other_members_but_not_the_typist(server: Serve, api: Api) -> None:
