@@ -102,10 +102,12 @@ def run(args: argparse.Namespace, server: Server) -> int:
           f"{args.warmup:g} s warm-up + {args.duration:g} s measured, server workers={args.workers} "
           f"(loadavg before {load_before[0]:.2f})", file=sys.stderr)
     result, cpu = drive(config, server, profile=args.profile, duration=args.duration)
+    search_lag = search_catch_up_seconds(server)
     uncertain = result["unfinished"] + result["timeouts"] + result["connection_errors"]
     check = verify(api, rooms, result["ok_per_room"], uncertain=uncertain)
     summary = summarise(args, result, cpu, check, load_before)
     summary["appends_per_transaction"] = group_commit_stats(server)
+    summary["search_caught_up_after_s"] = search_lag
     report(summary, result, cpu, check)
     if args.profile and not args.profile.endswith((".svg", ".json")):
         from _profile import summarise_collapsed  # bench/ is on sys.path when run as a script
@@ -362,6 +364,37 @@ def verify(api: Api, rooms: list[dict[str, Any]], ok_per_room: dict[str, int], *
     return check
 
 
+def search_catch_up_seconds(server: Server, *, give_up: float = 30.0) -> float | None:
+    """Seconds from the end of the load until the search index (a catch-up projection) applied the whole log.
+
+    A diagnostic like group_commit_stats: it reads the checkpoint from the database; None if unavailable.
+    """
+    url = server.database_url()
+    if url is None:
+        return None
+    import asyncpg
+
+    async def wait() -> float | None:
+        started = time.monotonic()
+        conn = await asyncpg.connect(url)
+        try:
+            target = await conn.fetchval("SELECT coalesce(max(position), 0) FROM events")
+            while time.monotonic() - started < give_up:
+                done = await conn.fetchval("SELECT position FROM projection_checkpoints WHERE name = 'search'")
+                if done is not None and done >= target:
+                    return time.monotonic() - started
+                await asyncio.sleep(0.005)
+            return None
+        finally:
+            await conn.close()
+
+    try:
+        return asyncio.run(wait())
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"search catch-up unavailable: {exc}", file=sys.stderr)
+        return None
+
+
 def group_commit_stats(server: Server) -> dict[str, float]:
     """How many sends shared a transaction (group commit), read from events.tx_id; {} if unavailable.
 
@@ -563,6 +596,9 @@ def report(summary: dict[str, Any], result: dict[str, Any], cpu: dict[str, float
     if batch := summary.get("appends_per_transaction"):
         print(f"group commit  {batch['mean']:.1f} sends per transaction on average (p50 {batch['p50']}, "
               f"p99 {batch['p99']}, max {batch['max']}; {batch['transactions']:,} transactions)")
+    lag = summary.get("search_caught_up_after_s")
+    caught_up = f"caught up {lag * 1000:.0f} ms after the load" if lag is not None else "not caught up (or unavailable)"
+    print(f"search index  {caught_up}  (the catch-up projection's checkpoint reached the end of the log)")
     verdict = "met" if summary["target_met"] else "NOT met"
     print(f"target        >= {TARGET_SENDS_PER_SECOND} sends/s with p99 <= {TARGET_P99_MS:g} ms: {verdict}  "
           f"(loadavg {summary['loadavg_before']} before, {summary['loadavg_after']} after)")
