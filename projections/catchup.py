@@ -20,7 +20,7 @@ import structlog
 
 from eventstore.append import NOTIFY_CHANNEL, record_from_row
 from eventstore.read import GlobalReader
-from eventstore.types import Connection
+from eventstore.types import Connection, Queryable
 from projections.base import Projection
 from projections.search import SearchProjection
 
@@ -44,6 +44,16 @@ async def save_checkpoint(conn: Connection, name: str, position: int) -> None:
         " ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position",
         name, position,
     )
+
+
+async def events_behind(conn: Queryable) -> dict[str, int]:
+    """Per catch-up projection: committed events it has not applied yet."""
+    rows = await conn.fetch(
+        "SELECT p.name, greatest((SELECT coalesce(max(position), 0) FROM events) - coalesce(c.position, 0), 0)"
+        " AS behind FROM unnest($1::text[]) AS p(name) LEFT JOIN projection_checkpoints c ON c.name = p.name",
+        [p.name for p in CATCH_UP_PROJECTIONS],
+    )
+    return {r["name"]: r["behind"] for r in rows}
 
 
 class CatchUpRunner:

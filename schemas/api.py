@@ -180,3 +180,5 @@ class Health(msgspec.Struct):
     nats_connected: bool
     # JetStream set up, relay and fan-out running: this instance delivers in real time.
     realtime_ready: bool
+    # Per catch-up projection (the search index): committed events it has not applied yet.
+    catch_up_behind: dict[str, int] = {}

@@ -1,4 +1,5 @@
-"""Liveness and readiness: uptime, whether the database takes writes, whether NATS is connected."""
+"""Liveness and readiness: uptime, whether the database takes writes, whether NATS is connected, and how far
+the catch-up projections are behind."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response
 
+from projections.catchup import events_behind
 from schemas import api
 from service.endpoints import Endpoint
 from service.http import JSON, runtime_of
@@ -24,6 +26,7 @@ def format_uptime(seconds: float) -> str:
 async def health(request: Request) -> Response:
     runtime = runtime_of(request)
     db_writable = await _db_writable(runtime.pool)
+    behind = await _catch_up_behind(runtime.pool) if db_writable else {}
     realtime_ready = runtime.realtime.ready.is_set()
     body = api.Health(
         status="ok" if db_writable and runtime.nats.connected and realtime_ready else "degraded",
@@ -31,6 +34,7 @@ async def health(request: Request) -> Response:
         db_writable=db_writable,
         nats_connected=runtime.nats.connected,
         realtime_ready=realtime_ready,
+        catch_up_behind=behind,
     )
     return JSON(body, status_code=200 if db_writable else 503)
 
@@ -44,6 +48,14 @@ async def _db_writable(pool: asyncpg.Pool) -> bool:
             ))
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
         return False
+
+
+async def _catch_up_behind(pool: asyncpg.Pool) -> dict[str, int]:
+    try:
+        async with asyncio.timeout(2):
+            return await events_behind(pool)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        return {}
 
 
 ENDPOINTS = [

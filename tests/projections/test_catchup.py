@@ -10,7 +10,7 @@ import pytest
 
 from eventstore.append import Appender
 from eventstore.types import Connection
-from projections.catchup import CatchUpRunner, checkpoint_of
+from projections.catchup import CatchUpRunner, checkpoint_of, events_behind
 from projections.inline import InlineProjections
 from projections.replay import replay
 from projections.search import SearchProjection
@@ -80,7 +80,9 @@ async def test_a_new_runner_resumes_from_the_checkpoint(fresh: tuple[str, asyncp
     url, pool, appender = fresh
     await _messages(appender, 3)
     async with pool.acquire() as conn:
+        assert await events_behind(conn) == {"search": 5}  # the room's two events and three messages
         await _drain(CatchUpRunner(url, SearchProjection()), conn)
+        assert await events_behind(conn) == {"search": 0}
         await _messages(appender, 2)
         # Another instance's runner (or this one after a restart) starts from the stored checkpoint.
         await _drain(CatchUpRunner(url, SearchProjection()), conn)

@@ -85,3 +85,13 @@ async def test_search_terms_are_validated(client: httpx.AsyncClient, tenant: Ten
         assert response.json()["error"]["code"] == "VALIDATION_ERROR"
     odd = await client.get("/search/messages", params={"q": '"unclosed & | ! (:*'}, headers=tenant.as_user("bob"))
     assert odd.status_code == 200 and odd.json() == []
+
+
+
+async def test_health_reports_the_search_index_behind_by_nothing_once_caught_up(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, tenant: Tenant
+) -> None:
+    room_id = (await create_room(client, tenant, "alice", ["bob"]))["room_id"]
+    await send(client, tenant, room_id, "alice", "counted")
+    await caught_up(pool)
+    assert (await client.get("/health")).json()["catch_up_behind"] == {"search": 0}
