@@ -3,7 +3,8 @@
 One module-scoped run does the work: 16 concurrent senders post messages (each with a unique client_msg_id)
 to a few rooms of a real `roomlog serve` process; after 300+ acknowledged sends the process is SIGKILLed and
 restarted on the same port, every interrupted send is re-sent, and the whole thing happens twice. The tests
-then check the rooms as the restarted service reports them.
+then check the rooms as the restarted service reports them, and the search index (a catch-up projection the
+kills interrupted too) once it has caught up.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
+from projections.catchup import events_behind
 from service.embedded import free_port
 from tests.conftest import Tenant, make_tenant
 from tests.system.conftest import Processes, Serve, roomlog_env
@@ -77,6 +80,7 @@ class CrashRun:
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     last_seq: dict[str, int] = field(default_factory=dict)
+    indexed: list[str] = field(default_factory=list)  # message_ids in the search index for the rooms
 
 
 def sender_id(i: int) -> str:
@@ -193,6 +197,21 @@ async def read_back(serve: Serve, run: CrashRun) -> None:
             run.last_seq[room_id] = room.json()["last_seq"]
 
 
+async def indexed_once_caught_up(database_url: str, room_ids: list[str]) -> list[str]:
+    """The message ids the search index (a catch-up projection, killed twice with the server) holds for the rooms,
+    once it has applied the whole log."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        deadline = asyncio.get_running_loop().time() + 30
+        while (await events_behind(conn))["search"] > 0:
+            assert asyncio.get_running_loop().time() < deadline, "the search index did not catch up"
+            await asyncio.sleep(0.05)
+        rows = await conn.fetch("SELECT message_id FROM message_search WHERE room_id = ANY($1::text[])", room_ids)
+    finally:
+        await conn.close()
+    return [r["message_id"] for r in rows]
+
+
 @pytest.fixture(scope="module")
 async def crash_run(
     database_url: str, nats_url: str, tmp_path_factory: pytest.TempPathFactory
@@ -215,6 +234,7 @@ async def crash_run(
             await serve.wait_healthy()
             await resend_interrupted(serve, run, result)
         await read_back(serve, run)
+        run.indexed = await indexed_once_caught_up(database_url, run.room_ids)
         await serve.signal_and_wait(signal.SIGINT)
         yield run
 
@@ -273,3 +293,8 @@ def test_resending_an_interrupted_send_returns_its_stored_result_or_stores_it_on
                 assert not resent.replay, (cmid, resent)
             assert final[cmid] == 1
 
+
+
+def test_the_search_index_holds_every_stored_message_exactly_once_after_the_kills(crash_run: CrashRun) -> None:
+    stored = [m["message_id"] for messages in crash_run.messages.values() for m in messages]
+    assert sorted(crash_run.indexed) == sorted(stored)
