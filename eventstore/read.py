@@ -68,7 +68,7 @@ class GlobalReader:
         return [record_from_row(row) for row in await self.read_rows(conn, limit=limit, final=final)]
 
     async def read_rows(self, conn: Connection, *, limit: int = 1000, final: bool = False) -> list[asyncpg.Record]:
-        """Like `read`, but the rows undecoded: position, stream_id, seq, tenant_id, created_at, and
+        """Like `read`, but the rows undecoded: position, stream_id, seq, tenant_id, type, created_at, and
         data and metadata as JSON text."""
         if final:  # the caller's transaction holds the appenders out; nothing can commit late
             return self._advance(await conn.fetch(_READ_GLOBAL, self.position, limit), final=True)

@@ -12,8 +12,6 @@ room's events reach consumers in seq order.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -24,7 +22,7 @@ import structlog
 from nats.aio.client import Client as NatsClient
 
 from eventstore._pubacks import AckedPublisher
-from eventstore.append import NOTIFY_CHANNEL
+from eventstore.follower import LogFollower
 from eventstore.read import GlobalReader
 
 log = structlog.get_logger("roomlog.relay")
@@ -62,8 +60,8 @@ def encode_for_nats(row: asyncpg.Record) -> bytes:
     ))
 
 
-class Relay:
-    """Tails the log and publishes it; `run()` until cancelled."""
+class Relay(LogFollower):
+    """Publishes the global log to JetStream while this instance holds the relay lock."""
 
     def __init__(
         self,
@@ -75,63 +73,43 @@ class Relay:
         idle_wait: float = 1.0,
         name: str = "nats",
     ) -> None:
-        self._database_url = database_url
+        super().__init__(database_url, lock=_RELAY_LOCK, batch_size=batch_size, idle_wait=idle_wait)
         self._nc = nc
         self._subject_for = subject_for
-        self._batch_size = batch_size
-        self._idle_wait = idle_wait
         self._name = name
-        self._wake = asyncio.Event()
-        self.is_leader = False
+        self._publisher: AckedPublisher | None = None
+        self._reader = GlobalReader()
+        self._saved, self._saved_at = 0, 0.0
         self.published = 0
 
-    async def run(self) -> None:
-        """Hold the relay lock (waiting while another instance has it), then publish forever."""
-        while True:
-            try:
-                await self._lead()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # database or NATS trouble: the relay must come back, not die quietly
-                log.warning("relay interrupted, resuming from its checkpoint", error=repr(exc))
-                self.is_leader = False
-                await asyncio.sleep(1.0)
-
-    async def _lead(self) -> None:
-        conn = await asyncpg.connect(self._database_url)
+    async def started_leading(self, conn: asyncpg.Connection) -> None:
         # A lost ack must not stall the relay: time out, and the next round re-publishes (deduplicated).
-        publisher = AckedPublisher(self._nc, ack_wait=PUBLISH_ACK_SECONDS)
-        try:
-            self.is_leader = await conn.fetchval("SELECT pg_try_advisory_lock($1)", _RELAY_LOCK)
-            while not self.is_leader:
-                await asyncio.sleep(1.0)  # another instance relays; take over when its lock goes
-                self.is_leader = await conn.fetchval("SELECT pg_try_advisory_lock($1)", _RELAY_LOCK)
-            await conn.add_listener(NOTIFY_CHANNEL, self._notified)
-            await publisher.start()
-            reader = GlobalReader(await self._checkpoint(conn))
-            saved, saved_at = reader.position, time.monotonic()
-            log.info("relay leading", after_position=reader.position)
-            while True:
-                self._wake.clear()
-                rows = await reader.read_rows(conn, limit=self._batch_size)
-                if rows:
-                    await publisher.publish_all(self._messages(rows))
-                    self.published += len(rows)
-                if reader.position != saved and (not rows or time.monotonic() - saved_at >= CHECKPOINT_SECONDS):
-                    await self._save_checkpoint(conn, reader.position)
-                    saved, saved_at = reader.position, time.monotonic()
-                if len(rows) < self._batch_size:  # caught up, or at a hole: wait for the next commit
-                    # A commit during the read or the publish has set the wake already: no read in vain.
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self._idle_wait)
-        finally:
-            self.is_leader = False
-            await publisher.stop()
-            with contextlib.suppress(Exception):
-                await conn.close()
+        self._publisher = AckedPublisher(self._nc, ack_wait=PUBLISH_ACK_SECONDS)
+        await self._publisher.start()
+        self._reader = GlobalReader(await self._checkpoint(conn))
+        self._saved, self._saved_at = self._reader.position, time.monotonic()
+        log.info("relay leading", after_position=self._reader.position)
 
-    def _notified(self, *args: object) -> None:
-        self._wake.set()
+    async def follow_once(self, conn: asyncpg.Connection) -> int:
+        assert self._publisher is not None
+        reader = self._reader
+        rows = await reader.read_rows(conn, limit=self._batch_size)
+        if rows:
+            await self._publisher.publish_all(self._messages(rows))
+            self.published += len(rows)
+        if reader.position != self._saved and (not rows or time.monotonic() - self._saved_at >= CHECKPOINT_SECONDS):
+            await self._save_checkpoint(conn, reader.position)
+            self._saved, self._saved_at = reader.position, time.monotonic()
+        return len(rows)
+
+    async def stopped_leading(self) -> None:
+        if self._publisher is not None:
+            await self._publisher.stop()
+            self._publisher = None
+
+    def interrupted(self, exc: Exception) -> None:
+        # Database or NATS trouble: the relay comes back from its checkpoint.
+        log.warning("relay interrupted, resuming from its checkpoint", error=repr(exc))
 
     def _messages(self, rows: list[asyncpg.Record]) -> Iterator[tuple[str, bytes, str]]:
         for row in rows:

@@ -11,14 +11,14 @@ the swap's transaction; the runner re-reads its checkpoint every batch, so it ca
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import zlib
 from collections.abc import Sequence
 
 import asyncpg
 import structlog
 
-from eventstore.append import NOTIFY_CHANNEL, record_from_row
+from eventstore.append import record_from_row
+from eventstore.follower import LogFollower
 from eventstore.read import GlobalReader
 from eventstore.types import Connection, Queryable
 from projections.base import Projection
@@ -56,59 +56,24 @@ async def events_behind(conn: Queryable) -> dict[str, int]:
     return {r["name"]: r["behind"] for r in rows}
 
 
-class CatchUpRunner:
+class CatchUpRunner(LogFollower):
     """Applies the log to one catch-up projection, for ever, while this instance holds its lock."""
 
     def __init__(self, database_url: str, projection: Projection, *, batch_size: int = 1000,
                  idle_wait: float = 1.0) -> None:
-        self._database_url = database_url
+        lock = _LOCK_BASE + zlib.crc32(projection.name.encode()) % 1000
+        super().__init__(database_url, lock=lock, batch_size=batch_size, idle_wait=idle_wait)
         self.projection = projection
-        self._batch_size = batch_size
-        self._idle_wait = idle_wait
-        self._wake = asyncio.Event()
         self._reader: GlobalReader | None = None
-        self._stopping = False
-        self.is_leader = False
 
-    async def run(self) -> None:
-        """Lead when the lock is free, apply, and start over after any failure; return once stopped."""
-        while True:
-            try:
-                await self._lead()
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("catch-up projection failed; retrying", projection=self.projection.name)
-                await asyncio.sleep(1.0)
+    async def started_leading(self, conn: asyncpg.Connection) -> None:
+        self._reader = None  # a new leader starts from the stored checkpoint
+        log.info("catch-up projection leading", projection=self.projection.name)
 
-    async def _lead(self) -> None:
-        conn = await asyncpg.connect(self._database_url)
-        lock = _LOCK_BASE + zlib.crc32(self.projection.name.encode()) % 1000
-        try:
-            self.is_leader = await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock)
-            while not self.is_leader:
-                if self._stopping:
-                    return
-                await asyncio.sleep(1.0)  # another instance runs it; take over when its lock goes
-                self.is_leader = await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock)
-            await conn.add_listener(NOTIFY_CHANNEL, self._notified)
-            log.info("catch-up projection leading", projection=self.projection.name)
-            self._reader = None  # a new leader starts from the stored checkpoint
-            while True:
-                self._wake.clear()
-                read = await self.apply_next(conn)
-                if read < self._batch_size:  # caught up or at a hole: wait for the next commit
-                    if self._stopping:
-                        return
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self._idle_wait)
-        finally:
-            self.is_leader = False
-            with contextlib.suppress(Exception):
-                await conn.close()
+    def interrupted(self, exc: Exception) -> None:
+        log.exception("catch-up projection failed; retrying", projection=self.projection.name)
 
-    async def apply_next(self, conn: Connection) -> int:
+    async def follow_once(self, conn: Connection) -> int:
         """Apply the next batch of the log in one transaction with the checkpoint; the number of events read."""
         name = self.projection.name
         async with conn.transaction():
@@ -127,14 +92,6 @@ class CatchUpRunner:
             if rows or position is None:
                 await save_checkpoint(conn, name, reader.position)
         return len(rows)
-
-    def stop_when_caught_up(self) -> None:
-        """Finish what is committed, then return from `run`."""
-        self._stopping = True
-        self._wake.set()
-
-    def _notified(self, *args: object) -> None:
-        self._wake.set()
 
 
 class CatchUp:

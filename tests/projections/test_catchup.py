@@ -46,7 +46,7 @@ async def _messages(appender: Appender, count: int) -> str:
 
 
 async def _drain(runner: CatchUpRunner, conn: Connection) -> None:
-    while await runner.apply_next(conn):
+    while await runner.follow_once(conn):
         pass
 
 
@@ -65,7 +65,7 @@ async def test_a_failed_batch_leaves_neither_rows_nor_checkpoint_and_the_retry_a
     await _messages(appender, 5)
     async with pool.acquire() as conn:
         with pytest.raises(RuntimeError):
-            await CatchUpRunner(url, _FailsAfterWriting()).apply_next(conn)
+            await CatchUpRunner(url, _FailsAfterWriting()).follow_once(conn)
         assert await checkpoint_of(conn, "search") == 0
         assert await conn.fetchval("SELECT count(*) FROM message_search") == 0
 
