@@ -16,6 +16,7 @@ import asyncpg
 import msgspec
 from nats.js import JetStreamContext
 
+from eventstore._pubacks import MSG_ID_HEADER
 from eventstore.types import Queryable
 from schemas.delivery import DeliveryJob
 from schemas.tenants import TenantNotFound
@@ -28,7 +29,6 @@ TIMESTAMP_HEADER = "X-Roomlog-Timestamp"
 DELIVERY_HEADER = "X-Roomlog-Delivery"
 EVENT_HEADER = "X-Roomlog-Event"
 SECRET_PREFIX = "whsec_"
-MSG_ID_HEADER = "Nats-Msg-Id"
 
 _jobs = msgspec.json.Encoder()
 
