@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from eventstore.append import GuardColumns
+from eventstore.types import Queryable
+from projections.members import access_of
 from schemas.errors import NotAMember, NotRoomAdmin, RoomExists, RoomlogError, RoomNotFound
 
 
@@ -65,3 +67,9 @@ def membership_error(guard: MemberOf, room_exists: bool, role: str | None) -> Ro
     if guard.role == "admin" and role != "admin":
         return guard_error(guard, "NOT_ROOM_ADMIN", None)
     return None
+
+
+async def current_membership_error(conn: Queryable, guard: MemberOf) -> RoomlogError | None:
+    """The error `guard` fails with on what the read models hold now, or None (appends re-check it under the lock)."""
+    exists, role = await access_of(conn, guard.tenant_id, guard.room_id, guard.user_id)
+    return membership_error(guard, exists, role)

@@ -16,8 +16,7 @@ import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from eventstore.read import read_stream
-from projections.guards import MemberOf, membership_error
-from projections.members import access_of
+from projections.guards import MemberOf, current_membership_error
 from projections.messages import redact_deleted
 from schemas import api
 from schemas.errors import AuthenticationError, RoomlogError, ValidationError
@@ -128,8 +127,7 @@ class Connection:
 
     async def _sync(self, frame: Sync) -> None:
         for room_id, last_seq in frame.rooms.items():
-            exists, role = await access_of(self.runtime.pool, self.tenant_id, room_id, self.user_id)
-            error = membership_error(MemberOf(self.tenant_id, room_id, self.user_id), exists, role)
+            error = await current_membership_error(self.runtime.pool, MemberOf(self.tenant_id, room_id, self.user_id))
             if error is not None:
                 await self.send(ErrorFrame(code=error.code, message=error.message, room_id=room_id))
                 continue

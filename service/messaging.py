@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from eventstore.append import StreamNotFound
-from projections.guards import MemberOf, membership_error
-from projections.members import access_of
+from projections.guards import MemberOf, current_membership_error, membership_error
 from projections.messages import thread_root
 from projections.receipts import ack_state
 from projections.streams import user_stream
@@ -59,8 +59,7 @@ async def send_message(
 
 async def _check_thread(runtime: Runtime, principal: Principal, room_id: str, thread_id: str) -> None:
     """A reply's root must be a top-level message of the room; outsiders learn only that they are outsiders."""
-    exists, role = await access_of(runtime.pool, principal.tenant_id, room_id, principal.user_id)
-    error = membership_error(MemberOf(principal.tenant_id, room_id, principal.user_id), exists, role)
+    error = await current_membership_error(runtime.pool, MemberOf(principal.tenant_id, room_id, principal.user_id))
     if error is not None:
         raise error
     root = await thread_root(runtime.pool, room_id, thread_id)
@@ -89,10 +88,10 @@ async def _record_position(runtime: Runtime, principal: Principal, room_id: str,
         if error is not None:
             raise error
         last = row["room_last_seq"]
-        events: list[Event] = [
-            *(decide_read(room_id, seq, room_last_seq=last, read_seq=row["read_seq"]) if read
-              else decide_ack(room_id, seq, room_last_seq=last, acked_seq=row["acked_seq"]))
-        ]
+        events: Sequence[Event] = (
+            decide_read(room_id, seq, room_last_seq=last, read_seq=row["read_seq"]) if read
+            else decide_ack(room_id, seq, room_last_seq=last, acked_seq=row["acked_seq"])
+        )
         if events:
             await runtime.appender.append(
                 stream_id, events, tenant_id=principal.tenant_id, metadata=metadata_for(principal),

@@ -11,8 +11,8 @@ from starlette.responses import Response
 
 from eventstore.append import AppendResult
 from projections.blocks import blockers_among
-from projections.guards import MemberOf, UniqueRoomKey, membership_error
-from projections.members import access_of, list_members
+from projections.guards import MemberOf, UniqueRoomKey, current_membership_error
+from projections.members import list_members
 from projections.receipts import reading_positions
 from projections.rooms import fetch_room, load_room_state, rooms_of_user
 from schemas import api
@@ -68,8 +68,8 @@ def actor_of(principal: Principal) -> Actor:
 
 async def require_member(request: Request, principal: Principal, room_id: str) -> None:
     """404 when the room is not the tenant's, 403 when the caller is not an active member."""
-    exists, role = await access_of(runtime_of(request).pool, principal.tenant_id, room_id, principal.user_id)
-    error = membership_error(MemberOf(principal.tenant_id, room_id, principal.user_id), exists, role)
+    error = await current_membership_error(runtime_of(request).pool,
+                                           MemberOf(principal.tenant_id, room_id, principal.user_id))
     if error is not None:
         raise error
 
