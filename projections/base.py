@@ -36,3 +36,15 @@ class Projection(Protocol):
     def sql(self) -> Sequence[str] | None: ...
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None: ...
+
+
+async def apply_statements(
+    conn: Connection, statements: Sequence[str], handles: frozenset[str], events: Sequence[RecordedEvent]
+) -> None:
+    """Run a projection's SQL statements one after another over the events it handles, read back from the log."""
+    positions = [e.position for e in events if e.type in handles]
+    if positions:
+        for statement in statements:
+            await conn.execute(
+                f"WITH new_events AS (SELECT * FROM events WHERE position = ANY($1::bigint[])) {statement}", positions
+            )

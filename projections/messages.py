@@ -9,6 +9,7 @@ import asyncpg
 import msgspec
 
 from eventstore.types import Connection, Queryable
+from projections.base import apply_statements
 from schemas.events import MessageEdited, MessageSent, RecordedEvent
 
 # Each statement runs inside the append statement over the rows it just wrote (as sibling CTEs, which
@@ -121,13 +122,7 @@ class MessagesProjection:
     sql = (_INSERT_SENT, _APPLY_CHANGES, _APPLY_REACTIONS)
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
-        positions = [e.position for e in events if e.type in self.handles]
-        if positions:
-            for statement in self.sql:
-                await conn.execute(
-                    f"WITH new_events AS (SELECT * FROM events WHERE position = ANY($1::bigint[])) {statement}",
-                    positions,
-                )
+        await apply_statements(conn, self.sql, self.handles, events)
 
 
 _COLUMNS = ("message_id, sender_id, seq, content, meta::text AS meta, client_msg_id, created_at, edited_at, "
@@ -171,12 +166,6 @@ async def fetch_message(conn: Queryable, room_id: str, message_id: str) -> async
     return await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM messages WHERE room_id = $1 AND message_id = $2", room_id, message_id
     )
-
-
-async def thread_root(conn: Queryable, room_id: str, message_id: str) -> asyncpg.Record | None:
-    """The message a reply names as its thread (its own thread_id is NULL for a top-level message)."""
-    return await conn.fetchrow("SELECT thread_id FROM messages WHERE message_id = $1 AND room_id = $2",
-                               message_id, room_id)
 
 
 async def message_state(

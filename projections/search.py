@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from eventstore.types import Connection, Queryable
+from projections.base import apply_statements
 from schemas.events import RecordedEvent
 
 # Each statement over the batch's rows (`new_events`), in this order; each is idempotent, and an older
@@ -72,13 +73,7 @@ class SearchProjection:
     """
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
-        positions = [e.position for e in events if e.type in self.handles]
-        if positions:
-            for statement in (_INSERT_SENT, _APPLY_EDITS, _APPLY_DELETIONS):
-                await conn.execute(
-                    f"WITH new_events AS (SELECT * FROM events WHERE position = ANY($1::bigint[])) {statement}",
-                    positions,
-                )
+        await apply_statements(conn, (_INSERT_SENT, _APPLY_EDITS, _APPLY_DELETIONS), self.handles, events)
 
 
 async def search_messages(

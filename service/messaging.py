@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from eventstore.append import StreamNotFound
 from projections.guards import MemberOf, current_membership_error, membership_error
-from projections.messages import thread_root
+from projections.messages import fetch_message
 from projections.receipts import ack_state
 from projections.streams import user_stream
 from schemas import api
@@ -62,7 +62,7 @@ async def _check_thread(runtime: Runtime, principal: Principal, room_id: str, th
     error = await current_membership_error(runtime.pool, MemberOf(principal.tenant_id, room_id, principal.user_id))
     if error is not None:
         raise error
-    root = await thread_root(runtime.pool, room_id, thread_id)
+    root = await fetch_message(runtime.pool, room_id, thread_id)
     check_thread_root(thread_id, root["thread_id"] if root is not None else None, found=root is not None)
 
 

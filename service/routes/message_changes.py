@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import asyncpg
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
@@ -94,16 +95,27 @@ def _granted_by_room(action: str, actor: Actor, room_role: str | None) -> str | 
     return None if allowed(action, actor.role, None) else room_role
 
 
-async def get_message(request: Request) -> Response:
-    principal = await caller(request)
+async def _readable_message(request: Request, principal: Principal) -> asyncpg.Record:
+    """The path's message, for a member of its room (403/404 otherwise)."""
     room_id, message_id = request.path_params["room_id"], request.path_params["message_id"]
     await require_member(request, principal, room_id)
-    pool = runtime_of(request).pool
-    row = await fetch_message(pool, room_id, message_id)
+    row = await fetch_message(runtime_of(request).pool, room_id, message_id)
     if row is None:
         raise MessageNotFound("no such message in this room", field="message_id")
-    counts = await reaction_counts(pool, [message_id], principal.user_id)
-    return JSON(message_view(row, counts.get(message_id, [])))
+    return row
+
+
+def _changed(message_id: str, result: AppendResult) -> Response:
+    """The answer to an edit or a deletion: the event that recorded it."""
+    written = result.events[0]
+    return JSON(api.MessageChange(message_id=message_id, seq=written.seq, at=written.created_at))
+
+
+async def get_message(request: Request) -> Response:
+    principal = await caller(request)
+    row = await _readable_message(request, principal)
+    counts = await reaction_counts(runtime_of(request).pool, [row["message_id"]], principal.user_id)
+    return JSON(message_view(row, counts.get(row["message_id"], [])))
 
 
 async def edit_message(request: Request) -> Response:
@@ -113,9 +125,7 @@ async def edit_message(request: Request) -> Response:
     read = await _read(request, principal)
     actor = actor_of(principal)
     event = decide_edit(actor, read.room_role, request.path_params["message_id"], read.message, cmd)
-    result = await _append(request, principal, [event], via_room_role=read.room_role)
-    written = result.events[0]
-    return JSON(api.MessageChange(message_id=event.message_id, seq=written.seq, at=written.created_at))
+    return _changed(event.message_id, await _append(request, principal, [event], via_room_role=read.room_role))
 
 
 async def delete_message(request: Request) -> Response:
@@ -131,8 +141,7 @@ async def delete_message(request: Request) -> Response:
     action = delete_action(actor, read.message)
     result = await _append(request, principal, events, via_room_role=_granted_by_room(action, actor, read.room_role),
                            admin_in_room=action == "message.moderate")
-    written = result.events[0]
-    return JSON(api.MessageChange(message_id=message_id, seq=written.seq, at=written.created_at))
+    return _changed(message_id, result)
 
 
 async def add_reaction(request: Request) -> Response:
@@ -166,13 +175,9 @@ async def _change_reaction(request: Request, principal: Principal, emoji: str, *
 
 async def list_reactions(request: Request) -> Response:
     principal = await caller(request)
-    room_id, message_id = request.path_params["room_id"], request.path_params["message_id"]
-    await require_member(request, principal, room_id)
-    pool = runtime_of(request).pool
-    if await fetch_message(pool, room_id, message_id) is None:
-        raise MessageNotFound("no such message in this room", field="message_id")
+    row = await _readable_message(request, principal)
     return JSON([api.Reactors(emoji=r["emoji"], count=len(r["user_ids"]), user_ids=r["user_ids"])
-                 for r in await reactors(pool, message_id)])
+                 for r in await reactors(runtime_of(request).pool, row["message_id"])])
 
 
 _ERRORS = (RoomNotFound, NotAMember, MessageNotFound)
