@@ -29,14 +29,6 @@ INLINE_PROJECTIONS: tuple[Projection, ...] = (
 )
 
 
-def by_name(name: str) -> Projection:
-    """The inline projection called `name`; KeyError when there is none."""
-    for projection in INLINE_PROJECTIONS:
-        if projection.name == name:
-            return projection
-    raise KeyError(name)
-
-
 async def apply_all(
     conn: Connection, projections: Sequence[Projection], events: Sequence[RecordedEvent]
 ) -> None:

@@ -11,8 +11,8 @@ import pytest
 
 from eventstore.append import Appender
 from projections.guards import UniqueRoomKey
-from projections.inline import INLINE_PROJECTIONS, InlineProjections, by_name
-from projections.replay import ReplayProgress, replay
+from projections.inline import INLINE_PROJECTIONS, InlineProjections
+from projections.replay import ReplayProgress, projection_by_name, replay
 from schemas.events import EventMetadata, MemberJoined, MessageSent, RoomCreated
 from service.domain.rooms import dm_key
 from service.tenants import new_id
@@ -108,7 +108,7 @@ async def test_replay_counts_every_event_of_the_log(pool: asyncpg.Pool, history:
 
 
 async def test_replay_of_one_projection_rebuilds_only_its_tables(pool: asyncpg.Pool, history: str) -> None:
-    report = await replay(pool, [by_name("messages")], verify=True)
+    report = await replay(pool, [projection_by_name("messages")], verify=True)
     assert report.projections == ["messages"]
     assert report.differences == {"messages": 0, "reactions": 0}
     assert report.swapped
