@@ -62,13 +62,17 @@ class AddReaction(_Request):
     emoji: Emoji
 
 
+# A position in a room's log: 0 is before its first event.
+SeqNumber = Annotated[int, msgspec.Meta(ge=0)]
+
+
 class Ack(_Request):
     room_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    seq: Annotated[int, msgspec.Meta(ge=0)]
+    seq: SeqNumber
 
 
 class MarkRead(_Request):
-    seq: Annotated[int, msgspec.Meta(ge=0)]
+    seq: SeqNumber
 
 
 class Room(msgspec.Struct):

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from schemas.api import ClientMsgId
+from schemas.api import ClientMsgId, MessageId, SeqNumber
 
 RoomId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
@@ -19,7 +19,7 @@ class _ClientFrame(msgspec.Struct, tag_field="type", forbid_unknown_fields=True)
 class Sync(_ClientFrame, tag="sync"):
     """Subscribe to rooms and resume each after the given seq (0: from the start)."""
 
-    rooms: dict[RoomId, Annotated[int, msgspec.Meta(ge=0)]]
+    rooms: dict[RoomId, SeqNumber]
 
 
 class Send(_ClientFrame, tag="send"):
@@ -27,17 +27,20 @@ class Send(_ClientFrame, tag="send"):
     content: str
     client_msg_id: ClientMsgId
     meta: dict[str, Any] | None = None
-    thread_id: str | None = None
+    thread_id: MessageId | None = None
 
 
-class AckFrame(_ClientFrame, tag="ack"):
+class _PositionFrame(_ClientFrame):
     room_id: RoomId
-    seq: Annotated[int, msgspec.Meta(ge=0)]
+    seq: SeqNumber
 
 
-class ReadFrame(_ClientFrame, tag="read"):
-    room_id: RoomId
-    seq: Annotated[int, msgspec.Meta(ge=0)]
+class AckFrame(_PositionFrame, tag="ack"):
+    """Received up to `seq`."""
+
+
+class ReadFrame(_PositionFrame, tag="read"):
+    """Read up to `seq` (which implies received)."""
 
 
 class TypingStart(_ClientFrame, tag="typing.start"):
