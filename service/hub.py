@@ -111,9 +111,11 @@ class Hub:
             if key in self._subs or self._nc is None:
                 return
             self._subs[key] = [await self._nc.subscribe(subject, cb=self._on_message) for subject in subjects]
-            # The server has the interest once it answered a PING sent after the SUBs.
-            with contextlib.suppress(Exception):
-                await self._nc.flush(timeout=2)
+            # The server has the interest once it answered a PING sent after the SUBs. While NATS is away
+            # there is nobody to answer (the client re-subscribes on reconnect): do not wait for it.
+            if self._nc.is_connected:
+                with contextlib.suppress(Exception):
+                    await self._nc.flush(timeout=2)
 
     def _stop_listening(self, key: object) -> None:
         for sub in self._subs.pop(key, []):
@@ -173,6 +175,10 @@ class Hub:
         except msgspec.DecodeError:
             log.error("undecodable event on NATS", subject=msg.subject)
             return
+        await self.take(event)
+
+    async def take(self, event: RecordedEvent) -> None:
+        """Hand one committed event (from NATS, or from the log while NATS is away) to whoever gets it."""
         if isinstance(event.event, NotificationSent):
             await self._notify(event)
         else:

@@ -20,6 +20,7 @@ from service.consumers import start_delivery_consumers
 from service.gateway import announce_shutdown
 from service.hub import Hub
 from service.jetstream import ensure_jetstream, event_subject
+from service.logfeed import LogFeed
 from service.presence import PresenceTracker
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ class Realtime:
         self.pool = pool
         self.appender = appender
         self.hub = Hub(pool)
+        self.feed = LogFeed(pool, self.hub)
         self.presence = PresenceTracker()
         self.relay: Relay | None = None
         self.ready = asyncio.Event()
@@ -44,8 +46,22 @@ class Realtime:
 
     def start(self) -> None:
         """Begin in the background: wait for NATS, configure JetStream, start relay and hub."""
+        self._stopping = False
+        if not self.nats.connected:
+            self.feed.start()
+        self.nats.on_disconnected.append(self._nats_lost)
+        self.nats.on_reconnected.append(self._nats_back)
         self._tasks.append(asyncio.create_task(self._start(), name="realtime-start"))
         self._announce_before_shutdown()
+
+    async def _nats_lost(self) -> None:
+        if not self._stopping:
+            self.feed.start()
+
+    async def _nats_back(self) -> None:
+        # The client re-subscribed before telling us: NATS brings what comes now, the log what came meanwhile.
+        await self.feed.stop()
+        await self.hub.on_reconnected()
 
     def _announce_before_shutdown(self) -> None:
         # uvicorn closes WebSockets (code 1012) before the app's shutdown runs, so the goodbye frame
@@ -81,7 +97,7 @@ class Realtime:
                 log.warning("setting up JetStream failed, retrying", error=repr(exc))
                 await asyncio.sleep(1.0)
         await self.hub.start(client)
-        self.nats.on_reconnected.append(self.hub.on_reconnected)
+        await self.feed.stop()
         await self.presence.start(client)
         self.relay = Relay(self.settings.database_url, client, event_subject)
         self._tasks.append(asyncio.create_task(self.relay.run(), name="relay"))
@@ -91,6 +107,8 @@ class Realtime:
 
     async def stop(self) -> None:
         """Tell clients to reconnect elsewhere, then stop the relay and the hub."""
+        self._stopping = True
+        await self.feed.stop()
         await announce_shutdown(self.hub)
         for task in self._tasks:
             task.cancel()

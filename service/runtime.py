@@ -64,6 +64,8 @@ class NatsLink:
         self.ready = asyncio.Event()
         # Called after the client reconnected by itself: plain subscriptions missed what came meanwhile.
         self.on_reconnected: list[Callable[[], Awaitable[None]]] = []
+        # Called when the connection is lost (the client then keeps reconnecting by itself).
+        self.on_disconnected: list[Callable[[], Awaitable[None]]] = []
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -89,6 +91,10 @@ class NatsLink:
         for callback in self.on_reconnected:
             await callback()
 
+    async def _disconnected(self) -> None:
+        for callback in self.on_disconnected:
+            await callback()
+
     async def _keep_trying(self) -> None:
         connected = False
         while not connected:
@@ -108,7 +114,7 @@ class NatsLink:
             # After the first connect, the client reconnects by itself for as long as it takes.
             await asyncio.wait_for(client.connect(
                 servers, name="roomlog", max_reconnect_attempts=-1, reconnect_time_wait=1, connect_timeout=2,
-                reconnected_cb=self._reconnected, error_cb=self._error,
+                reconnected_cb=self._reconnected, disconnected_cb=self._disconnected, error_cb=self._error,
             ), FIRST_CONNECT_SECONDS)
         except (OSError, TimeoutError, nats.errors.Error) as exc:
             log.warning("nats not reachable, retrying", error=str(exc) or type(exc).__name__)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ RECOVERY_SECONDS = 30.0
 PROMPT_SECONDS = 5.0
 # A start against a reachable NATS takes 1-3 s here; without NATS it must not take longer.
 START_WITHOUT_NATS_SECONDS = 10.0
+STOP_WITHOUT_NATS_SECONDS = 10.0
 
 
 @dataclass
@@ -143,7 +145,7 @@ async def wait_in_order(client: WsClient, room_id: str, first: int, last: int) -
     assert client.seqs(room_id) == list(range(first, last + 1))
 
 
-async def test_events_committed_while_nats_is_down_reach_connected_clients_once_after_it_returns(
+async def test_events_committed_while_nats_is_down_reach_connected_clients_from_the_log_in_order(
     tmp_path: Path, setup: Setup, relay_tenant: Tenant
 ) -> None:
     with Processes(tmp_path) as procs:
@@ -161,14 +163,16 @@ async def test_events_committed_while_nats_is_down_reach_connected_clients_once_
                     await wait_health(serve, lambda body: body.get("nats_connected") is False)
                     for i in range(DURING_OUTAGE):
                         await api.send(room_id, "alice", f"during the outage {i}")
-                    await bob.barrier()
+                    with contextlib.suppress(AssertionError):
+                        await bob.wait_until(lambda: bob.seqs(room_id)[-1] == before + DURING_OUTAGE,
+                                             seconds=PROMPT_SECONDS)
                     seen_during_outage = bob.seqs(room_id)[-1]
                 await wait_health(serve, lambda body: body.get("nats_connected") is True)
                 await api.send(room_id, "alice", "after the outage")
                 last = await api.last_seq(room_id, "alice")
                 await wait_in_order(bob, room_id, 1, last)
 
-    assert seen_during_outage == before  # committed, but nothing could be published
+    assert seen_during_outage == before + DURING_OUTAGE  # nothing could be published: read from the log
     assert last == before + DURING_OUTAGE + 1
 
 
@@ -194,6 +198,56 @@ async def test_live_delivery_resumes_promptly_after_nats_returns(
                 waited = time.monotonic() - started
 
     assert waited < PROMPT_SECONDS, f"a message sent after NATS returned was not delivered within {PROMPT_SECONDS}s"
+
+
+@contextlib.contextmanager
+def nats_killed(server: NatsServer) -> Iterator[None]:
+    """SIGKILL the nats-server for the block; it is started again (same port and store) however the block ends."""
+    pid = int((server.store_dir / "nats-server.pid").read_text().split()[0])
+    os.kill(pid, signal.SIGKILL)
+    try:
+        yield
+    finally:
+        server.stop()  # reaps the killed process
+        server.start()
+
+
+async def test_after_nats_is_killed_clients_keep_receiving_every_event_and_the_service_stops_cleanly(
+    tmp_path: Path, setup: Setup, relay_tenant: Tenant
+) -> None:
+    with Processes(tmp_path) as procs:
+        serve = await start_serve(procs, database_url=setup.database_url, nats_url=setup.nats_url)
+        await wait_live(serve, relay_tenant)
+        async with Api(serve.base_url, relay_tenant) as api:
+            room = await api.create_room("alice", ["bob"])
+            room_id = room["room_id"]
+            bob = await WsClient.open(serve.base_url, await api.token("bob"))
+            async with closing(bob):
+                await bob.sync({room_id: 0})
+                with nats_killed(setup.nats):
+                    await wait_health(serve, lambda body: body.get("nats_connected") is False)
+                    for i in range(DURING_OUTAGE):
+                        await api.send(room_id, "alice", f"nats is dead {i}")
+                    during = await api.last_seq(room_id, "alice")
+                    with contextlib.suppress(AssertionError):
+                        await bob.wait_until(lambda: bob.seqs(room_id)[-1:] == [during], seconds=PROMPT_SECONDS)
+                    seen_while_dead = bob.seqs(room_id)[-1:]
+                await wait_health(serve, lambda body: body.get("nats_connected") is True)
+                sent = await api.send(room_id, "alice", "nats is back")
+                with contextlib.suppress(AssertionError):
+                    await bob.wait_for(lambda f: f.get("seq") == sent["seq"], seconds=PROMPT_SECONDS)
+                seen_after = bob.seqs(room_id)
+                with nats_killed(setup.nats):
+                    await wait_health(serve, lambda body: body.get("nats_connected") is False)
+                    started = time.monotonic()
+                    code = await serve.signal_and_wait(signal.SIGTERM)
+                    stop_seconds = time.monotonic() - started
+
+    assert seen_while_dead == [during], f"bob stopped at {seen_while_dead} while {during} was committed"
+    assert seen_after == list(range(1, sent["seq"] + 1))
+    assert code == 0
+    assert stop_seconds < STOP_WITHOUT_NATS_SECONDS
+    assert "Application shutdown failed" not in serve.stderr()
 
 
 async def test_service_starts_and_takes_messages_while_nats_is_unreachable(
