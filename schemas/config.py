@@ -39,9 +39,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     webhook_max_deliver: int = 6
     webhook_backoff: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0, 600.0)
     webhook_timeout_seconds: float = 10.0
-    # WebSocket: lifetime of a messaging token, and how many events may wait for one slow client.
+    # WebSocket: lifetime of a messaging token, how many events may wait for one slow client, how long
+    # one write to a client may take before it is given up, and how often a socket's session is re-checked.
     ws_token_seconds: int = 120
     ws_queue_size: int = 2000
+    ws_send_timeout_seconds: float = 10.0
+    ws_recheck_seconds: float = 60.0
     # Failed logins allowed per account and per client address within login_window_seconds.
     login_max_failures: int = 5
     login_window_seconds: int = 900

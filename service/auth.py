@@ -112,6 +112,11 @@ class Authenticator:
         return Principal(tenant_id=claims.tenant_id, user_id=claims.user_id, role=session["role"], via="jwt",
                          session_id=claims.session_id)
 
+    async def session_active(self, tenant_id: str, session_id: str) -> bool:
+        """Whether the session exists in this tenant and is not revoked (cached like bearer checks)."""
+        session = await self.sessions.get(session_id)
+        return session is not None and session["revoked_at"] is None and session["tenant_id"] == tenant_id
+
     async def _load_key(self, digest: bytes) -> asyncpg.Record | None:
         return await self._pool.fetchrow(
             "SELECT tenant_id, role FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL", digest

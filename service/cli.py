@@ -123,6 +123,8 @@ def msgspec_replace(settings: Settings, **changes: object) -> Settings:
 def _serve(args: argparse.Namespace, settings: Settings) -> None:
     import uvicorn
 
+    from service._wsprotocol import AbortableWebSocketProtocol
+
     with _Servers(settings, need_nats=True) as ready:
         assert ready.database_url is not None
         asyncio.run(prepare_database(ready.database_url))
@@ -156,6 +158,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
             proxy_headers=False,
             # Frames are small JSON; compressing each cost 11% of the server's CPU in bench/fanout.py.
             ws_per_message_deflate=False,
+            # Lets the gateway drop a client whose socket stopped draining (see service/_wsprotocol.py).
+            ws=AbortableWebSocketProtocol,
         )
 
 

@@ -39,6 +39,8 @@ ENVIRONMENT = {
     "ROOMLOG_WEBHOOK_TIMEOUT_SECONDS": "webhook_timeout_seconds",
     "ROOMLOG_WS_TOKEN_SECONDS": "ws_token_seconds",
     "ROOMLOG_WS_QUEUE_SIZE": "ws_queue_size",
+    "ROOMLOG_WS_SEND_TIMEOUT_SECONDS": "ws_send_timeout_seconds",
+    "ROOMLOG_WS_RECHECK_SECONDS": "ws_recheck_seconds",
     "ROOMLOG_LOGIN_MAX_FAILURES": "login_max_failures",
     "ROOMLOG_LOGIN_WINDOW_SECONDS": "login_window_seconds",
 }

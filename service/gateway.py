@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
 import msgspec
 import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -39,6 +40,7 @@ from schemas.realtime import (
     TypingStart,
     TypingStop,
 )
+from service._wsprotocol import ABORT_EXTENSION
 from service.auth import Principal
 from service.errors import error_response
 from service.frames import encode_event_frame
@@ -55,9 +57,19 @@ log = structlog.get_logger("roomlog.gateway")
 _frames = msgspec.json.Decoder(ClientFrame)
 _encoder = msgspec.json.Encoder()
 CATCH_UP_PAGE = 1000
-# Close code telling the client to reconnect and sync again (application range 4000-4999).
+# Close codes (application range 4000-4999): reconnect and sync again; the server is going away; the
+# session behind the token was revoked (log in again).
 CLOSE_RESYNC = 4008
 CLOSE_SHUTDOWN = 4009
+CLOSE_SESSION_ENDED = 4001
+
+
+class _Stalled(Exception):
+    """One write to the client did not finish within the send timeout: its socket stopped draining."""
+
+
+class _Overflowed(Exception):
+    """The connection's queue overflowed while the pump was working on an item."""
 
 
 class Connection:
@@ -70,8 +82,10 @@ class Connection:
         self.user_id = principal.user_id
         self.runtime = runtime
         self.hub = hub
+        # The last seq of each room that was written to the socket: what a resync frame reports.
         self.rooms: dict[str, int] = {}
         self.queue: Mailbox[tuple[str, Any]] = Mailbox(runtime.settings.ws_queue_size)
+        self.send_timeout = runtime.settings.ws_send_timeout_seconds
         self.overflowed = False
 
     # --- called by the hub; never blocks ------------------------------------------------------
@@ -90,36 +104,76 @@ class Connection:
         try:
             self.queue.put_nowait(item)
         except asyncio.QueueFull:
-            # Too far behind: stop queueing and tell the client to resync from what it has.
+            # Too far behind: what is queued is dropped at once (memory stays bounded) and the next thing
+            # the pump does is tell the client to resync from what it was actually sent.
             self.overflowed = True
-            with contextlib.suppress(asyncio.QueueFull):
-                self.queue.get_nowait()
-                self.queue.put_nowait(("overflow", None))
+            self.interrupt("overflow")
+
+    def interrupt(self, kind: str) -> None:
+        """Drop everything queued and make `kind` the pump's next item."""
+        self.queue.clear()
+        self.queue.put_nowait((kind, None))
 
     # --- the connection's own task ------------------------------------------------------------
     async def pump(self) -> None:
         """Work through the queue until the socket closes."""
-        while True:
-            kind, item = await self.queue.get()
-            if kind == "event":
-                await self._deliver(*item)
-            elif kind == "frame":
-                await self.send(item)
-            elif kind == "sync":
-                await self._sync(item)
-            elif kind == "resume":
-                for room_id in list(self.rooms):
-                    await self._catch_up(room_id)
-            elif kind == "overflow":
-                await self.send(Resync(rooms=dict(self.rooms)))
-                await self.ws.close(code=CLOSE_RESYNC)
-                return
-            elif kind == "close":
-                return
+        try:
+            while True:
+                kind, item = await self.queue.get()
+                if kind == "overflow":
+                    break
+                if kind == "session_ended":
+                    await self.end(ErrorFrame(code=AuthenticationError.code, message="session ended; log in again"),
+                                    CLOSE_SESSION_ENDED)
+                    return
+                if kind == "close":
+                    return
+                await self._work(kind, item)
+        except _Overflowed:
+            pass
+        except _Stalled:
+            log.info("websocket client stopped reading; dropping it", user_id=self.user_id)
+            self.abort()
+            return
+        await self.end(Resync(rooms=dict(self.rooms)), CLOSE_RESYNC)
+
+    async def _work(self, kind: str, item: Any) -> None:
+        if kind == "event":
+            await self._deliver(*item)
+        elif kind == "frame":
+            await self.send(item)
+        elif kind == "sync":
+            await self._sync(item)
+        elif kind == "resume":
+            for room_id in list(self.rooms):
+                await self._catch_up(room_id)
+
+    async def end(self, frame: msgspec.Struct, code: int) -> None:
+        """Send a last frame and close with `code`; a client that cannot take them in time is dropped."""
+        # A client that does not take even this frame in time is dropped without it.
+        try:
+            await self.send(frame)
+            await asyncio.wait_for(self.ws.close(code=code), self.send_timeout)
+        except (_Stalled, TimeoutError):
+            self.abort()
+
+    def abort(self) -> None:
+        """Reset the TCP connection now, whatever is still buffered for it (when the server offers it)."""
+        abort = self.ws.scope.get("extensions", {}).get(ABORT_EXTENSION, {}).get("abort")
+        if abort is not None:
+            abort()
 
     async def send(self, frame: msgspec.Struct) -> None:
         """Write one frame; only the pump task calls this, so writes never interleave."""
-        await self.ws.send_text(_encoder.encode(frame).decode())
+        await self._write(_encoder.encode(frame).decode())
+
+    async def _write(self, text: str) -> None:
+        # uvicorn waits for room in the send buffer before it writes a frame, so a timed-out write
+        # wrote nothing: the client has exactly what self.rooms says.
+        try:
+            await asyncio.wait_for(self.ws.send_text(text), self.send_timeout)
+        except TimeoutError:
+            raise _Stalled from None
 
     async def reply(self, frame: msgspec.Struct) -> None:
         """Queue a frame behind everything already queued for this client."""
@@ -168,8 +222,10 @@ class Connection:
         await self._send_event(event, text)
 
     async def _send_event(self, event: RecordedEvent, text: str) -> None:
+        if self.overflowed:  # a catch-up in progress stops here: the client resyncs instead
+            raise _Overflowed
         room_id = event.stream_id
-        await self.ws.send_text(text)
+        await self._write(text)
         self.rooms[room_id] = event.seq
         if isinstance(event.event, MemberRemoved) and event.event.user_id == self.user_id:
             # Removed: this was the last event of the room this user may see.
@@ -230,12 +286,14 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         await ws.send_denial_response(error_response(401, exc.code, exc.message))
         return
     role = claims.role if claims.role in ("member", "agent", "admin") else "member"
-    principal = Principal(tenant_id=claims.tenant_id, user_id=claims.user_id, role=role, via="jwt")  # type: ignore[arg-type]
+    principal = Principal(tenant_id=claims.tenant_id, user_id=claims.user_id, role=role, via="jwt",  # type: ignore[arg-type]
+                          session_id=claims.session_id)
     await ws.accept()
     conn = Connection(ws, principal, runtime, hub)
     await hub.connect(conn)
     await runtime.realtime.presence.connected(conn.tenant_id, conn.user_id)
     pump = asyncio.create_task(conn.pump())
+    watch = asyncio.create_task(watch_session(conn, every=runtime.settings.ws_recheck_seconds))
     try:
         while True:
             receiver = asyncio.ensure_future(ws.receive())
@@ -250,9 +308,10 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     except WebSocketDisconnect:
         pass
     finally:
-        pump.cancel()
-        with contextlib.suppress(BaseException):
-            await pump
+        for task in (pump, watch):
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
         rooms = list(conn.rooms)
         await runtime.realtime.presence.disconnected(conn.tenant_id, conn.user_id)
         if hub.disconnect(conn, rooms):
@@ -260,14 +319,43 @@ async def websocket_endpoint(ws: WebSocket) -> None:
                 conn.tenant_id, PresenceSignal(user_id=conn.user_id, status="offline", rooms=rooms)
             )
         if ws.application_state == WebSocketState.CONNECTED:
-            with contextlib.suppress(Exception):
-                await ws.close()
+            try:
+                await asyncio.wait_for(ws.close(), conn.send_timeout)
+            except TimeoutError:
+                conn.abort()
+            except Exception:  # the client may be gone already: nothing is left to tell it
+                pass
+
+
+async def watch_session(conn: Connection, *, every: float) -> None:
+    """Close the socket (4001) once the session its token came from is revoked; checked every `every` s.
+
+    The token only authorises the upgrade: a socket outlives it, but not the session behind it. A
+    token issued for an API key carries no session, so such sockets are not re-checked.
+    """
+    session_id = conn.principal.session_id
+    if session_id is None:
+        return
+    auth = conn.runtime.auth
+    while True:
+        await asyncio.sleep(every)
+        try:
+            active = await auth.session_active(conn.tenant_id, session_id)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("session re-check failed; trying again later", error=repr(exc))
+            continue
+        if not active:
+            conn.interrupt("session_ended")
+            return
 
 
 async def announce_shutdown(hub: Hub, *, reconnect_after_ms: int = 1000) -> None:
     """Tell every local client to reconnect elsewhere, then close their sockets."""
-    for conn in hub.connections():
-        if isinstance(conn, Connection):
-            with contextlib.suppress(Exception):
-                await conn.send(Shutdown(reconnect_after_ms=reconnect_after_ms))
-                await conn.ws.close(code=CLOSE_SHUTDOWN)
+    conns = [conn for conn in hub.connections() if isinstance(conn, Connection)]
+    # At once and each bounded: a client that stopped reading must not hold up the others or the stop.
+    await asyncio.gather(*(_say_goodbye(conn, reconnect_after_ms) for conn in conns))
+
+
+async def _say_goodbye(conn: Connection, reconnect_after_ms: int) -> None:
+    with contextlib.suppress(Exception):
+        await conn.end(Shutdown(reconnect_after_ms=reconnect_after_ms), CLOSE_SHUTDOWN)

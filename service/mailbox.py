@@ -43,6 +43,11 @@ class Mailbox(Generic[T]):
                 self._space_waiter = None
         self.put_nowait(item)
 
+    def clear(self) -> None:
+        """Drop every item."""
+        self._items.clear()
+        _wake(self._space_waiter)
+
     def get_nowait(self) -> T:
         """Take the oldest item; raises asyncio.QueueEmpty when there is none."""
         if not self._items:

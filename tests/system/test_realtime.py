@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -47,6 +48,10 @@ SLOW_SENDS = 300
 # Random (permessage-deflate squeezes repeated text to nothing) and large: the server's kernel send buffer
 # grows to 4 MB before its writes block, and only then does the connection's queue fill.
 SLOW_PAD = 36_000
+STALL_SEND_TIMEOUT = 1.0
+# Two timed-out writes (the event, then the resync) and slack for a loaded machine.
+STALL_BOUND = 10.0
+RECHECK_SECONDS = 0.5
 
 
 @pytest.fixture(scope="module")
@@ -438,6 +443,88 @@ async def test_slow_client_is_told_to_resync_while_others_keep_receiving(
     # Told to resync before the end, and what did arrive has no gap: the client resumes from there.
     assert seqs == list(range(room["last_seq"] + 1, seqs[-1] + 1))
     assert slow_frames[-1]["rooms"] == {room_id: seqs[-1]}
+
+
+def server_holds(server_port: int, client_port: int) -> bool:
+    """Whether the kernel still has the server's end of the TCP connection from `client_port`."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as lines:
+            for line in list(lines)[1:]:
+                local, remote = line.split()[1:3]
+                if int(local.rsplit(":", 1)[1], 16) == server_port and int(remote.rsplit(":", 1)[1], 16) == client_port:
+                    return True
+    return False
+
+
+async def seconds_held(server_port: int, client_port: int, *, since: float) -> float:
+    """Poll until the server dropped the connection (at most STALL_BOUND after `since`); seconds since `since`."""
+    deadline = since + STALL_BOUND
+    while server_holds(server_port, client_port) and time.monotonic() < deadline:  # noqa: ASYNC110 - kernel state
+        await asyncio.sleep(0.1)
+    return time.monotonic() - since
+
+
+async def test_client_that_never_reads_is_dropped_within_the_send_timeout_while_others_get_every_event(
+    tmp_path: Path, database_url: str, nats_url: str, tenant: Tenant
+) -> None:
+    with Processes(tmp_path) as procs:
+        serve = await start_serve(procs, database_url=database_url, nats_url=nats_url,
+                                  ROOMLOG_WS_QUEUE_SIZE=str(SLOW_QUEUE_SIZE),
+                                  ROOMLOG_WS_SEND_TIMEOUT_SECONDS=str(STALL_SEND_TIMEOUT))
+        await wait_live(serve, tenant)
+        async with Api(serve.base_url, tenant) as api:
+            room = await api.create_room("alice", ["bob", "carol"])
+            room_id = room["room_id"]
+            carol = await ws(serve, api, "carol")
+            sock = small_receive_buffer_socket("127.0.0.1", serve.port)
+            slow = await connect(ws_url(serve.base_url, await api.token("bob")), proxy=None, max_queue=1, sock=sock)
+            client_port = sock.getsockname()[1]
+            async with closing(carol):
+                await carol.sync({room_id: room["last_seq"]})
+                await slow.send(json.dumps({"type": "sync", "rooms": {room_id: room["last_seq"]}}))
+
+                async def sender(worker: int) -> None:
+                    for i in range(worker, SLOW_SENDS, 8):
+                        await api.send(room_id, "alice", f"{i:05d}", meta={"pad": secrets.token_urlsafe(SLOW_PAD)})
+
+                await asyncio.gather(*(sender(w) for w in range(8)))
+                sent_at = time.monotonic()
+                last = await api.last_seq(room_id, "alice")
+                await carol.wait_until(lambda: carol.seqs(room_id)[-1:] == [last])
+                # bob still reads nothing: the server must let go of him by itself.
+                held_for = await seconds_held(serve.port, client_port, since=sent_at)
+                await slow.close()
+
+    assert carol.seqs(room_id) == list(range(room["last_seq"] + 1, last + 1))
+    assert held_for < STALL_BOUND, f"the server still held the unread socket {held_for:.1f}s after the last send"
+
+
+async def test_revoked_session_closes_its_open_websocket_with_4001(
+    tmp_path: Path, database_url: str, nats_url: str
+) -> None:
+    with Processes(tmp_path) as procs:
+        serve = await start_serve(procs, database_url=database_url, nats_url=nats_url,
+                                  ROOMLOG_WS_RECHECK_SECONDS=str(RECHECK_SECONDS))
+        async with httpx.AsyncClient(base_url=serve.base_url, timeout=10.0) as web:
+            signed_up = await web.post("/auth/signup", json={
+                "email": f"ws-{uuid.uuid4().hex[:12]}@example.com", "password": "correct horse battery",
+                "display_name": "W",
+            })
+            assert signed_up.status_code == 201, signed_up.text
+            auth = {"Authorization": f"Bearer {signed_up.json()['access_token']}"}
+            token = (await web.post("/tokens", headers=auth)).json()["token"]
+            client = await WsClient.open(serve.base_url, token)
+            async with closing(client):
+                await client.barrier()
+                out = await web.post("/auth/logout", headers=auth)
+                assert out.status_code in (200, 204), out.text
+                logged_out = time.monotonic()
+                with contextlib.suppress(TimeoutError):
+                    await client.wait_closed(seconds=RECHECK_SECONDS * 10)
+                closed_after = time.monotonic() - logged_out
+
+    assert client.close_code == 4001, f"still open {closed_after:.1f}s after logout ({client.close_code})"
+    assert client.frames[-1]["code"] == "AUTHENTICATION_ERROR"
 
 
 async def test_sigterm_sends_server_shutdown_to_connected_clients(
