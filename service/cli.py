@@ -24,6 +24,7 @@ from service.embedded import EmbeddedServers
 from service.logs import configure_logging
 from service.routes.api_keys import create_key, list_keys, revoke_key
 from service.runtime import prepare_database
+from service.supervisor import Supervisor
 from service.tenants import create_tenant
 
 log = structlog.get_logger("roomlog.cli")
@@ -91,18 +92,26 @@ def _parser() -> argparse.ArgumentParser:
 
 
 class _Servers:
-    """The database and NATS to use: the configured URLs, or embedded servers started for this command."""
+    """The database and NATS to use: the configured URLs, or embedded servers started for this command.
 
-    def __init__(self, settings: Settings, *, need_nats: bool) -> None:
+    `supervise` (serve) keeps the embedded servers running: one that dies is restarted.
+    """
+
+    def __init__(self, settings: Settings, *, need_nats: bool, supervise: bool = False) -> None:
         self.settings = settings
         self.need_nats = need_nats
+        self.supervise = supervise
         self.embedded: EmbeddedServers | None = None
+        self.supervisor: Supervisor | None = None
 
     def __enter__(self) -> Settings:
         if self.settings.database_url and (self.settings.nats_url or not self.need_nats):
             return self.settings
         self.embedded = EmbeddedServers(Path(self.settings.data_dir), with_nats=self.need_nats)
         database_url, nats_url = self.embedded.start()
+        if self.supervise:
+            self.supervisor = Supervisor(self.embedded.supervised())
+            self.supervisor.start()
         return msgspec_replace(
             self.settings,
             database_url=self.settings.database_url or database_url,
@@ -110,9 +119,16 @@ class _Servers:
         )
 
     def __exit__(self, *exc: object) -> None:
-        if self.embedded is not None:
-            self.embedded.stop()
+        if self.supervisor is not None:
+            self.supervisor.stop()
+        if self.embedded is None:
+            return
+        postgres_stopped = self.embedded.stop()
+        if self.supervise:
             log.info("embedded servers stopped")
+        elif postgres_stopped:
+            # A one-shot command beside a running server reuses its PostgreSQL and leaves it running.
+            log.info("embedded postgres started for this command stopped")
 
 
 def msgspec_replace(settings: Settings, **changes: object) -> Settings:
@@ -123,7 +139,7 @@ def msgspec_replace(settings: Settings, **changes: object) -> Settings:
 def _serve(args: argparse.Namespace, settings: Settings) -> None:
     import uvicorn
 
-    with _Servers(settings, need_nats=True) as ready:
+    with _Servers(settings, need_nats=True, supervise=True) as ready:
         assert ready.database_url is not None
         asyncio.run(prepare_database(ready.database_url))
         if asyncio.run(_tenant_count(ready.database_url)) == 0:
