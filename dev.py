@@ -35,6 +35,19 @@ def run(cmd: list[str]) -> None:
         sys.exit(code)
 
 
+def serve(args: list[str]) -> None:
+    """Run `roomlog serve`; a Ctrl-C reaches it directly, so wait for it to stop and exit with its code."""
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    child = subprocess.Popen([str(BIN / "roomlog"), "serve", *args], cwd=ROOT, env=env)
+    while True:
+        try:
+            code = child.wait()
+            break
+        except KeyboardInterrupt:
+            continue  # the terminal sent SIGINT to roomlog as well: it is shutting down
+    sys.exit(128 - code if code < 0 else code)
+
+
 def main() -> None:
     """Dispatch the sub-command."""
     task, *rest = sys.argv[1:] or ["help"]
@@ -42,7 +55,7 @@ def main() -> None:
         sys.exit("usage: python3 dev.py serve [roomlog serve flags] | test [pytest args] | bench NAME")
     ensure_venv()
     if task == "serve":
-        run([str(BIN / "roomlog"), "serve", *rest])
+        serve(rest)
     elif task == "test":
         run([str(BIN / "ruff"), "check", "."])
         run([str(BIN / "mypy")])

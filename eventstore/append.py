@@ -232,7 +232,7 @@ class Appender:
                             await self._hook.apply(conn, recorded)
                 else:  # one statement is its own transaction: the batch costs one round trip
                     outcomes = await _write_batch(conn, self._hook, self._statement, requests)
-        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+        except (asyncpg.PostgresError, *CONNECTION_LOST) as exc:
             if len(batch) > 1 and _worth_retrying_alone(exc):
                 # One request broke the shared transaction (a unique key, a deadlock): give each its own.
                 await asyncio.gather(*(self._commit([p]) for p in batch))
@@ -348,10 +348,21 @@ _RACES = (
 )
 
 
+# What a lost or refused database connection raises: the server stopped, restarts or crashed, or a
+# connection broke mid-operation (asyncpg then reports a protocol state error on its next use).
+CONNECTION_LOST = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+)
+
+
 def _worth_retrying_alone(exc: BaseException) -> bool:
-    return isinstance(exc, asyncpg.PostgresError) and not isinstance(
-        exc, asyncpg.exceptions.CannotConnectNowError | asyncpg.exceptions.AdminShutdownError
-    )
+    return isinstance(exc, asyncpg.PostgresError) and not isinstance(exc, CONNECTION_LOST)
 
 
 def translate_database_error(exc: BaseException) -> BaseException:
@@ -363,8 +374,7 @@ def translate_database_error(exc: BaseException) -> BaseException:
     if isinstance(exc, asyncpg.exceptions.CharacterNotInRepertoireError
                   | asyncpg.exceptions.UntranslatableCharacterError):
         return ValidationError("text contains a character that cannot be stored (such as NUL, \\u0000)")
-    if isinstance(exc, OSError | asyncpg.InterfaceError | asyncpg.exceptions.CannotConnectNowError
-                  | asyncpg.exceptions.AdminShutdownError | asyncpg.exceptions.ConnectionFailureError):
+    if isinstance(exc, CONNECTION_LOST):
         return Unavailable("the database is not reachable")
     return exc
 

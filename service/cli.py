@@ -24,6 +24,7 @@ from service.embedded import EmbeddedServers
 from service.logs import configure_logging
 from service.routes.api_keys import create_key, list_keys, revoke_key
 from service.runtime import prepare_database
+from service.supervisor import Supervisor
 from service.tenants import create_tenant
 
 log = structlog.get_logger("roomlog.cli")
@@ -44,24 +45,36 @@ def main(argv: list[str] | None = None) -> None:
     args.func(args, settings)
 
 
+def _global_options(*, default: object) -> argparse.ArgumentParser:
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--data-dir", default=default,
+                         help="where the embedded servers keep their data (default ./.roomlog)")
+    options.add_argument("--log-json", action="store_true", default=default, help="log one JSON object per line")
+    options.add_argument("--log-level", default=default, help="debug, info, warning or error (default info)")
+    return options
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="roomlog", description=__doc__)
-    parser.add_argument("--data-dir", help="where the embedded servers keep their data (default ./.roomlog)")
-    parser.add_argument("--log-json", action="store_true", help="log one JSON object per line")
-    parser.add_argument("--log-level", help="debug, info, warning or error (default info)")
+    parser = argparse.ArgumentParser(prog="roomlog", description=__doc__, parents=[_global_options(default=None)])
+    # The global options are accepted after the command too; there they must not reset what came before it.
+    after = [_global_options(default=argparse.SUPPRESS)]
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    serve = sub.add_parser("serve", help="run the HTTP service (embedded PostgreSQL + NATS unless URLs are set)")
+    def add(parent: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+            help: str) -> argparse.ArgumentParser:
+        return parent.add_parser(name, help=help, parents=after)
+
+    serve = add(sub, "serve", help="run the HTTP service (embedded PostgreSQL + NATS unless URLs are set)")
     serve.add_argument("--host", help="listen address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default 8080)")
     serve.add_argument("--workers", type=int, help="worker processes (default 1)")
     serve.set_defaults(func=_serve)
 
-    migrate = sub.add_parser("migrate", help="apply database migrations and build projections")
+    migrate = add(sub, "migrate", help="apply database migrations and build projections")
     migrate.set_defaults(func=_migrate)
 
     tenant = sub.add_parser("tenant", help="manage tenants").add_subparsers(required=True, metavar="ACTION")
-    create = tenant.add_parser("create", help="create a tenant and print its API key once")
+    create = add(tenant, "create", help="create a tenant and print its API key once")
     create.add_argument("name")
     create.add_argument("--rate-limit", type=int, help="requests/s for the tenant (0 = unlimited; default 100)")
     create.add_argument("--send-rate-limit", type=int, help="messages/s per user (0 = unlimited; default 20)")
@@ -69,20 +82,20 @@ def _parser() -> argparse.ArgumentParser:
     create.set_defaults(func=_tenant_create)
 
     key = sub.add_parser("key", help="manage a tenant's API keys").add_subparsers(required=True, metavar="ACTION")
-    key_create = key.add_parser("create", help="create an API key for a tenant and print it once")
+    key_create = add(key, "create", help="create an API key for a tenant and print it once")
     key_create.add_argument("tenant_id")
     key_create.add_argument("--name", default="", help="what the key is for (shown when listing)")
     key_create.add_argument("--role", choices=TENANT_ROLES, default="admin",
                             help="the most a caller with this key may do (default admin)")
     key_create.set_defaults(func=_key_create)
-    key_list = key.add_parser("list", help="list a tenant's API keys (prefixes only)")
+    key_list = add(key, "list", help="list a tenant's API keys (prefixes only)")
     key_list.add_argument("tenant_id")
     key_list.set_defaults(func=_key_list)
-    key_revoke = key.add_parser("revoke", help="revoke an API key by its id")
+    key_revoke = add(key, "revoke", help="revoke an API key by its id")
     key_revoke.add_argument("key_id")
     key_revoke.set_defaults(func=_key_revoke)
 
-    rep = sub.add_parser("replay", help="rebuild projections from the log and swap them in")
+    rep = add(sub, "replay", help="rebuild projections from the log and swap them in")
     rep.add_argument("--projection", choices=[p.name for p in ALL_PROJECTIONS], help="only this one")
     rep.add_argument("--verify", action="store_true", help="compare with the live tables before swapping")
     rep.add_argument("--no-swap", action="store_true", help="build and verify only; keep the live tables")
@@ -91,18 +104,26 @@ def _parser() -> argparse.ArgumentParser:
 
 
 class _Servers:
-    """The database and NATS to use: the configured URLs, or embedded servers started for this command."""
+    """The database and NATS to use: the configured URLs, or embedded servers started for this command.
 
-    def __init__(self, settings: Settings, *, need_nats: bool) -> None:
+    `supervise` (serve) keeps the embedded servers running: one that dies is restarted.
+    """
+
+    def __init__(self, settings: Settings, *, need_nats: bool, supervise: bool = False) -> None:
         self.settings = settings
         self.need_nats = need_nats
+        self.supervise = supervise
         self.embedded: EmbeddedServers | None = None
+        self.supervisor: Supervisor | None = None
 
     def __enter__(self) -> Settings:
         if self.settings.database_url and (self.settings.nats_url or not self.need_nats):
             return self.settings
         self.embedded = EmbeddedServers(Path(self.settings.data_dir), with_nats=self.need_nats)
         database_url, nats_url = self.embedded.start()
+        if self.supervise:
+            self.supervisor = Supervisor(self.embedded.supervised())
+            self.supervisor.start()
         return msgspec_replace(
             self.settings,
             database_url=self.settings.database_url or database_url,
@@ -110,9 +131,16 @@ class _Servers:
         )
 
     def __exit__(self, *exc: object) -> None:
-        if self.embedded is not None:
-            self.embedded.stop()
+        if self.supervisor is not None:
+            self.supervisor.stop()
+        if self.embedded is None:
+            return
+        postgres_stopped = self.embedded.stop()
+        if self.supervise:
             log.info("embedded servers stopped")
+        elif postgres_stopped:
+            # A one-shot command beside a running server reuses its PostgreSQL and leaves it running.
+            log.info("embedded postgres started for this command stopped")
 
 
 def msgspec_replace(settings: Settings, **changes: object) -> Settings:
@@ -125,11 +153,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
 
     from service._wsprotocol import AbortableWebSocketProtocol
 
-    with _Servers(settings, need_nats=True) as ready:
+    with _Servers(settings, need_nats=True, supervise=True) as ready:
         assert ready.database_url is not None
         asyncio.run(prepare_database(ready.database_url))
         if asyncio.run(_tenant_count(ready.database_url)) == 0:
-            command = f"roomlog --data-dir {ready.data_dir} tenant create my-team"
+            command = f"{_runnable_self()} --data-dir {ready.data_dir} tenant create my-team"
             if ready.log_json:
                 log.info("no tenants yet: create one to get an API key", command=command)
             else:
@@ -161,6 +189,15 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
             # Lets the gateway drop a client whose socket stopped draining (see service/_wsprotocol.py).
             ws=AbortableWebSocketProtocol,
         )
+
+
+def _runnable_self() -> str:
+    """The path of this `roomlog` (relative when under the working directory): it may not be on the user's PATH."""
+    me = Path(sys.argv[0]).resolve()
+    if me.name != "roomlog":  # not the console script (python -m, a test harness)
+        return "roomlog"
+    relative = os.path.relpath(me)
+    return relative if not relative.startswith("..") else str(me)
 
 
 def _exit_quietly(signum: int, frame: object) -> None:

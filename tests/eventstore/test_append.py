@@ -9,10 +9,10 @@ import asyncpg
 import httpx
 import pytest
 
-from eventstore.append import Appender, AppendResult, StreamNotFound
+from eventstore.append import Appender, AppendResult, StreamNotFound, translate_database_error
 from projections import InlineProjections
 from projections.guards import MemberOf, UniqueRoomKey
-from schemas.errors import NotAMember, RoomExists, WrongExpectedSeq
+from schemas.errors import NotAMember, RoomExists, Unavailable, WrongExpectedSeq
 from schemas.events import Event, EventMetadata, MemberJoined, MessageSent, RoomCreated
 from service.domain.rooms import dm_key
 from service.runtime import Runtime
@@ -353,3 +353,21 @@ async def _sequential_scans(pool: asyncpg.Pool) -> dict[str, int]:
         rows = await conn.fetch("SELECT relname, seq_scan FROM pg_stat_user_tables "
                                 "WHERE relname IN ('events', 'rooms', 'members')")
     return {r["relname"]: r["seq_scan"] for r in rows}
+
+
+@pytest.mark.parametrize("error", [
+    # What asyncpg raised in tests/system/test_supervisor.py while the postmaster was SIGKILLed and restarted.
+    asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+    asyncpg.exceptions.InternalClientError("cannot switch to state 12; another operation (2) is in progress"),
+    asyncpg.exceptions.CannotConnectNowError("the database system is starting up"),
+    asyncpg.exceptions.CrashShutdownError("terminating connection because of crash of another server process"),
+    asyncpg.InterfaceError("connection is closed"),
+    ConnectionRefusedError(111, "Connection refused"),
+], ids=type)
+def test_a_lost_database_connection_translates_to_service_unavailable(error: Exception) -> None:
+    assert isinstance(translate_database_error(error), Unavailable)
+
+
+def test_a_query_error_is_not_translated_to_service_unavailable() -> None:
+    error = asyncpg.exceptions.UndefinedTableError('relation "nope" does not exist')
+    assert translate_database_error(error) is error
