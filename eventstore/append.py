@@ -9,7 +9,7 @@ a Python projection handles wraps that statement in a transaction with the proje
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -99,6 +99,11 @@ class InlineHook(Protocol):
     def guard_error(self, guard: object, code: str, detail: str | None) -> RoomlogError:
         ...
 
+    def batch_key(self, guard: object) -> tuple[Hashable, bool] | None:
+        """What a guard is about and whether its append is exclusive: an exclusive append shares no batch
+        with another append of the same key, because guards see the tables as they were before the batch."""
+        ...
+
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         ...
 
@@ -116,6 +121,9 @@ class NoInlineHook:
 
     def guard_error(self, guard: object, code: str, detail: str | None) -> RoomlogError:
         raise TypeError(f"no guards without an inline hook: {guard!r}")
+
+    def batch_key(self, guard: object) -> tuple[Hashable, bool] | None:
+        return None
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         return None
@@ -206,10 +214,11 @@ class Appender:
         return await pending.future
 
     async def _run(self) -> None:
+        held: list[_Pending] = []
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self._max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            if not held:
+                held.append(await self._queue.get())
+            batch, held = self._next_batch(held)
             try:
                 await self._commit(batch)
             except Exception as exc:  # a writer must survive anything, or appends would hang forever
@@ -218,6 +227,39 @@ class Appender:
             finally:
                 for _ in batch:
                     self._queue.task_done()
+
+    def _next_batch(self, held: list[_Pending]) -> tuple[list[_Pending], list[_Pending]]:
+        """The next batch: what was held back first, then the queue; and what is held back for the batch after.
+
+        Guards are checked against the tables as they were before the batch, so two requests decided on
+        the same message would both pass: two deletions of it, or an edit after its deletion. A request
+        exclusive on a key (a deletion) therefore never shares a batch with another of the same key; the
+        later one, and every one after it with that key, waits for the next batch, where the guard sees
+        the first one's effect. Requests of one key keep their order; requests without a key (every
+        plain send) are never held back. Non-exclusive ones (edits, reactions) share a batch freely.
+        """
+        batch: list[_Pending] = []
+        later: list[_Pending] = []
+        keys: dict[Hashable, bool] = {}  # key -> whether the batch holds an exclusive request for it
+        pending = iter(held)
+        while len(batch) < self._max_batch:
+            p = next(pending, None)
+            if p is None:
+                if self._queue.empty():
+                    break
+                p = self._queue.get_nowait()
+            guard = p.request.guard
+            claim = self._hook.batch_key(guard) if guard is not None else None
+            if claim is not None:
+                key, exclusive = claim
+                if key in keys and (exclusive or keys[key]):
+                    keys[key] = True  # and so is everything after it with this key: their order holds
+                    later.append(p)
+                    continue
+                keys[key] = keys.get(key, False) or exclusive
+            batch.append(p)
+        later.extend(pending)  # what did not fit into a full batch
+        return batch, later
 
     async def _commit(self, batch: list[_Pending], attempt: int = 1) -> None:
         requests = [p.request for p in batch]

@@ -1,21 +1,31 @@
 """Conditions an append must meet, checked under the stream lock in the append transaction.
 
-The database evaluates them (`rl_guard_failures` in eventstore/migrations/005); this module says how
-each guard is passed there and what a failure means to the client.
+The database evaluates them (`rl_guard_failures` in eventstore/migrations/005, extended by 008); this
+module says how each guard is passed there and what a failure means to the client.
 
 A route decides on what it read; a guard re-checks the part that another request could change in
-between (membership, a DM's uniqueness), so the rule and the write are one atomic step.
+between (membership, a DM's uniqueness, a message not deleted yet), so the rule and the write are one
+atomic step.
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Literal
 
 from eventstore.append import GuardColumns
 from eventstore.types import Queryable
 from projections.members import access_of
-from schemas.errors import NotAMember, NotRoomAdmin, RoomExists, RoomlogError, RoomNotFound
+from schemas.errors import (
+    MessageDeleted,
+    MessageNotFound,
+    NotAMember,
+    NotRoomAdmin,
+    RoomExists,
+    RoomlogError,
+    RoomNotFound,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,13 +46,41 @@ class UniqueRoomKey:
     unique_key: str
 
 
+@dataclass(frozen=True, slots=True)
+class LiveMessage:
+    """The message must be in the room and not deleted (and `member`, when given, must hold too).
+
+    `deletes`: the append deletes the message, so no other change of it may share its batch.
+    """
+
+    room_id: str
+    message_id: str
+    member: MemberOf | None
+    deletes: bool = False
+
+
 def encode_guard(guard: object) -> GuardColumns:
-    """How a guard is passed to `rl_guard_failures` (migration 005), which evaluates it under the locks."""
+    """How a guard is passed to `rl_guard_failures` (migrations 005, 008), which evaluates it under the locks."""
     if isinstance(guard, MemberOf):
         return ("member", guard.room_id, guard.user_id, guard.role)
+    if isinstance(guard, LiveMessage):
+        member = guard.member
+        kind = "admin_message" if member is not None and member.role == "admin" else "message"
+        return (kind, guard.room_id, member.user_id if member is not None else None, guard.message_id)
     if isinstance(guard, UniqueRoomKey):
         return ("unique_key", guard.unique_key, None, None)
     raise TypeError(f"unknown guard {guard!r}")
+
+
+def batch_key(guard: object) -> tuple[Hashable, bool] | None:
+    """The message a LiveMessage guard is about, and whether its append deletes it; None for other guards.
+
+    `rl_guard_failures` sees the tables as they were before the batch, so a deletion and another change of
+    the same message in one batch would both pass; the appender gives them batches of their own.
+    """
+    if isinstance(guard, LiveMessage):
+        return (guard.room_id, guard.message_id), guard.deletes
+    return None
 
 
 def guard_error(guard: object, code: str, detail: str | None) -> RoomlogError:
@@ -55,6 +93,10 @@ def guard_error(guard: object, code: str, detail: str | None) -> RoomlogError:
         return NotAMember("you are not a member of this room")
     if code == "NOT_ROOM_ADMIN":
         return NotRoomAdmin("only room admins may do this")
+    if code == "MESSAGE_NOT_FOUND":
+        return MessageNotFound("no such message in this room", field="message_id")
+    if code == "MESSAGE_DELETED":
+        return MessageDeleted("the message was deleted")
     raise ValueError(f"unknown guard failure {code!r} for {guard!r}")
 
 

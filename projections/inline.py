@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 from eventstore.append import GuardColumns
 from eventstore.types import Connection
 from projections.base import Projection
 from projections.blocks import BlocksProjection
 from projections.dead_letters import DeadLettersProjection
-from projections.guards import encode_guard, guard_error
+from projections.guards import batch_key, encode_guard, guard_error
 from projections.members import MembersProjection
 from projections.messages import MessagesProjection
 from projections.receipts import ReceiptsProjection
@@ -58,6 +58,9 @@ class InlineProjections:
 
     def guard_error(self, guard: object, code: str, detail: str | None) -> RoomlogError:
         return guard_error(guard, code, detail)
+
+    def batch_key(self, guard: object) -> tuple[Hashable, bool] | None:
+        return batch_key(guard)
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         await apply_all(conn, self._in_python, events)

@@ -118,3 +118,9 @@ class MessageDeleted(Conflict):
     """The message was deleted: it can no longer be edited or reacted to."""
 
     code = "MESSAGE_DELETED"
+
+
+class IdempotencyKeyReused(Conflict):
+    """A client_msg_id the sender already used came with a different message."""
+
+    code = "IDEMPOTENCY_KEY_REUSED"

@@ -17,7 +17,7 @@ from schemas.events import Event, MessageSent
 from service.auth import Principal
 from service.commands import metadata_for, retry_on_conflict
 from service.domain.acks import decide_ack, decide_read
-from service.domain.messages import check_thread_root, decide_send, send_idempotency_key
+from service.domain.messages import check_retry, check_thread_root, decide_send, send_idempotency_key
 from service.tenants import new_id
 
 if TYPE_CHECKING:
@@ -33,6 +33,8 @@ async def send_message(
     runtime: Runtime, principal: Principal, room_id: str, cmd: api.SendMessage, *, state: dict[str, Any]
 ) -> Sent:
     """Append a message to a room (or return the first result of a retried client_msg_id).
+
+    A client_msg_id repeated with a different body is 409 IDEMPOTENCY_KEY_REUSED.
 
     Counts against the sender's message limit first (429); `state` receives the limit decision.
     """
@@ -51,6 +53,8 @@ async def send_message(
         raise RoomNotFound("room not found", field="room_id") from None
     sent = result.events[0]
     assert isinstance(sent.event, MessageSent)
+    if result.duplicate:
+        check_retry(sent.event, cmd)
     return Sent(
         api.SendResult(message_id=sent.event.message_id, seq=sent.seq, created_at=sent.created_at),
         duplicate=result.duplicate,

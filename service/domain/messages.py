@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from schemas.api import MAX_CONTENT_CHARS, EditMessage, SendMessage
-from schemas.errors import MessageDeleted, MessageNotFound, MessageTooLong, NotMessageSender, ValidationError
+from schemas.errors import (
+    IdempotencyKeyReused,
+    MessageDeleted,
+    MessageNotFound,
+    MessageTooLong,
+    NotMessageSender,
+    ValidationError,
+)
 from schemas.events import MessageDeleted as MessageDeletedEvent
 from schemas.events import MessageEdited, MessageSent, ReactionAdded, ReactionRemoved
 from service.authorization import allowed
@@ -46,6 +53,13 @@ def send_idempotency_key(actor: str, client_msg_id: str | None) -> str | None:
     The sender is quoted so no (sender, id) pair can spell another's key ("a:b" + "c" vs "a" + "b:c").
     """
     return None if client_msg_id is None else f"msg:{quote(actor, safe='')}:{client_msg_id}"
+
+
+def check_retry(first: MessageSent, cmd: SendMessage) -> None:
+    """A retry repeats the first send: the same client_msg_id with other content, meta or thread is refused."""
+    if (first.content, first.meta, first.thread_id) != (cmd.content, cmd.meta, cmd.thread_id):
+        raise IdempotencyKeyReused("this client_msg_id was already used for a different message",
+                                   field="client_msg_id")
 
 
 def decide_edit(

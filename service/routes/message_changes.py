@@ -2,9 +2,9 @@
 
 Each change is an event in the room's log (`message.edited`, `message.deleted`, `reaction.added`,
 `reaction.removed`) with a seq of its own, so clients syncing by last_seq see it like any other event.
-A change is decided on the message as read, and appended with the caller's membership re-checked under
-the room's lock; the projection folds changes idempotently, so two racing changes leave a consistent
-message (the first deletion wins, an edit never revives a deleted message, reactions are sets).
+A change is decided on the message as read, and appended with what it relied on re-checked under the
+room's lock: the message is still there and not deleted, the caller still a member. So racing deletions
+record one message.deleted (the others are answered with it), and nothing is recorded after it.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from eventstore.append import AppendResult
-from projections.guards import MemberOf
+from projections.guards import LiveMessage, MemberOf
 from projections.messages import fetch_message, message_state, reaction_counts, reactors
 from schemas import api
 from schemas.errors import (
@@ -75,18 +75,19 @@ async def _read(request: Request, principal: Principal, emoji: str | None = None
 
 async def _append(
     request: Request, principal: Principal, events: Sequence[Event], *, via_room_role: str | None,
-    admin_in_room: bool = False,
+    admin_in_room: bool = False, deletes: bool = False,
 ) -> AppendResult:
-    """Append to the room, re-checking under its lock the membership the decision relied on.
+    """Append to the room, re-checking under its lock that the message is live and the membership relied on.
 
     `via_room_role` is the caller's room role when the room role (not the tenant role) allowed the change.
     """
-    room_id = request.path_params["room_id"]
-    guard = None
+    room_id, message_id = request.path_params["room_id"], request.path_params["message_id"]
+    member = None
     if via_room_role is not None:
-        guard = MemberOf(principal.tenant_id, room_id, principal.user_id, "admin" if admin_in_room else None)
+        member = MemberOf(principal.tenant_id, room_id, principal.user_id, "admin" if admin_in_room else None)
     return await runtime_of(request).appender.append(
-        room_id, events, tenant_id=principal.tenant_id, metadata=metadata_for(principal), guard=guard
+        room_id, events, tenant_id=principal.tenant_id, metadata=metadata_for(principal),
+        guard=LiveMessage(room_id, message_id, member, deletes=deletes),
     )
 
 
@@ -135,13 +136,20 @@ async def delete_message(request: Request) -> Response:
     message_id = request.path_params["message_id"]
     events = decide_delete(actor, read.room_role, message_id, read.message)
     if not events:  # deleted before: answer with that deletion
-        assert read.deleted_seq is not None and read.deleted_at is not None
-        return JSON(api.MessageChange(message_id=message_id, seq=read.deleted_seq, at=read.deleted_at))
+        return _first_deletion(message_id, read)
     assert read.message is not None
     action = delete_action(actor, read.message)
-    result = await _append(request, principal, events, via_room_role=_granted_by_room(action, actor, read.room_role),
-                           admin_in_room=action == "message.moderate")
+    try:
+        result = await _append(request, principal, events, deletes=True, admin_in_room=action == "message.moderate",
+                               via_room_role=_granted_by_room(action, actor, read.room_role))
+    except MessageDeleted:  # a racing deletion was recorded first; it is committed, so a read sees it
+        return _first_deletion(message_id, await _read(request, principal))
     return _changed(message_id, result)
+
+
+def _first_deletion(message_id: str, read: _Read) -> Response:
+    assert read.deleted_seq is not None and read.deleted_at is not None
+    return JSON(api.MessageChange(message_id=message_id, seq=read.deleted_seq, at=read.deleted_at))
 
 
 async def add_reaction(request: Request) -> Response:

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from eventstore.read import read_stream
 from projections.messages import page_of_messages, reaction_counts, redact_deleted
 from schemas import api
-from schemas.errors import MessageNotFound, MessageTooLong, NotAMember, RoomNotFound
+from schemas.errors import IdempotencyKeyReused, MessageNotFound, MessageTooLong, NotAMember, RoomNotFound
 from service import messaging
 from service.endpoints import Endpoint, Query, TextQuery
 from service.http import JSON, body_as, caller, runtime_of
@@ -91,7 +91,7 @@ ENDPOINTS = [
     Endpoint("POST", "/rooms/{room_id}/messages", send_message,
              "Send a message (or a reply, with thread_id); a repeated client_msg_id returns the first result",
              body=api.SendMessage, response=api.SendResult, status=201,
-             errors=(RoomNotFound, NotAMember, MessageTooLong, MessageNotFound)),
+             errors=(RoomNotFound, NotAMember, MessageTooLong, MessageNotFound, IdempotencyKeyReused)),
     Endpoint("GET", "/rooms/{room_id}/messages", list_messages, "Messages of a room in seq order",
              response=list[api.Message], query=(AFTER_SEQ, BEFORE_SEQ, MESSAGES_LIMIT, THREAD),
              errors=(RoomNotFound, NotAMember)),

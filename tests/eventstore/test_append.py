@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Awaitable
 
 import asyncpg
 import httpx
@@ -11,9 +12,10 @@ import pytest
 
 from eventstore.append import Appender, AppendResult, StreamNotFound, translate_database_error
 from projections import InlineProjections
-from projections.guards import MemberOf, UniqueRoomKey
-from schemas.errors import NotAMember, RoomExists, Unavailable, WrongExpectedSeq
-from schemas.events import Event, EventMetadata, MemberJoined, MessageSent, RoomCreated
+from projections.guards import LiveMessage, MemberOf, UniqueRoomKey
+from schemas.errors import MessageDeleted, NotAMember, RoomExists, Unavailable, WrongExpectedSeq
+from schemas.events import Event, EventMetadata, MemberJoined, MessageEdited, MessageSent, RoomCreated
+from schemas.events import MessageDeleted as MessageDeletedEvent
 from service.domain.rooms import dm_key
 from service.runtime import Runtime
 from service.tenants import new_id
@@ -269,6 +271,38 @@ async def test_a_guard_failure_in_a_batch_does_not_fail_the_others(
     assert isinstance(outcomes[5], NotAMember)
     assert all(isinstance(o, AppendResult) for i, o in enumerate(outcomes) if i != 5), outcomes
     assert await _seqs(pool, room) == list(range(1, 13))
+
+
+async def test_a_deletion_shares_no_batch_with_another_change_of_its_message(
+    appender: Appender, pool: asyncpg.Pool, tenant: Tenant
+) -> None:
+    """Queued together, the changes keep their order: those after the first deletion are refused under the lock."""
+    t = tenant.tenant_id
+    room = await _new_room(appender, t)
+    sent = _message("original")
+    await appender.append(room, [sent], tenant_id=t, metadata=_meta(t))
+    guard = LiveMessage(room, sent.message_id, MemberOf(t, room, "alice"))
+    deletion = LiveMessage(room, sent.message_id, MemberOf(t, room, "alice"), deletes=True)
+
+    def edit(content: str) -> Awaitable[AppendResult]:
+        event = MessageEdited(message_id=sent.message_id, edited_by="alice", content=content)
+        return appender.append(room, [event], tenant_id=t, metadata=_meta(t), guard=guard)
+
+    def delete() -> Awaitable[AppendResult]:
+        event = MessageDeletedEvent(message_id=sent.message_id, deleted_by="alice")
+        return appender.append(room, [event], tenant_id=t, metadata=_meta(t), guard=deletion)
+
+    def send() -> Awaitable[AppendResult]:
+        return appender.append(room, [_message()], tenant_id=t, metadata=_meta(t), guard=MemberOf(t, room, "alice"))
+
+    outcomes = await asyncio.gather(edit("a"), edit("b"), send(), delete(), send(), edit("c"), delete(), send(),
+                                    return_exceptions=True)
+    assert [type(o) for o in outcomes] == [AppendResult] * 5 + [MessageDeleted] * 2 + [AppendResult], outcomes
+    types = [r["type"] for r in await pool.fetch(
+        "SELECT type FROM events WHERE stream_id = $1 AND seq > 3 ORDER BY seq", room)]
+    assert Counter(types) == {"message.edited": 2, "message.deleted": 1, "message.sent": 3}
+    assert types.index("message.deleted") > max(i for i, kind in enumerate(types) if kind == "message.edited")
+    assert await _seqs(pool, room) == list(range(1, 10))
 
 
 async def test_concurrent_dm_creates_over_http_give_one_room_and_one_conflict(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Hashable, Sequence
 
 import asyncpg
 import pytest
@@ -71,6 +71,9 @@ class _GatedHook:
 
     def guard_error(self, guard: object, code: str, detail: str | None) -> RoomlogError:
         return self._inner.guard_error(guard, code, detail)
+
+    def batch_key(self, guard: object) -> tuple[Hashable, bool] | None:
+        return self._inner.batch_key(guard)
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         await self._inner.apply(conn, events)

@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from eventstore.append import AppendResult
 from projections.guards import MemberOf
 from projections.inline import INLINE_PROJECTIONS
-from projections.replay import replay
+from projections.replay import projection_by_name, replay
 from schemas.api import CreateRoom, SendMessage
 from schemas.errors import NotAMember
 from schemas.events import EventMetadata
@@ -220,3 +220,65 @@ async def test_replay_of_any_history_matches_the_live_tables(
             assert all(status < 500 for status in statuses), statuses
     report = await replay(runtime.pool, verify=True)
     assert report.differences == {table: 0 for table in LIVE_TABLES}
+
+
+# --- racing changes to messages ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str  # edit, delete, react or unreact
+    actor: int  # u0 (room admin), u1 or u2; edits by anyone but the sender are refused
+    message: int
+    text: str
+
+
+_changes = st.builds(Change, st.sampled_from(("edit", "edit", "delete", "react", "unreact")), st.integers(0, 2),
+                     st.integers(0, 1), st.sampled_from("ab"))
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(groups=st.lists(st.lists(_changes, min_size=2, max_size=12), min_size=1, max_size=3))
+async def test_racing_changes_record_one_deletion_and_nothing_after_it(
+    app: Starlette, runtime: Runtime, database_url: str, groups: list[list[Change]]
+) -> None:
+    tenant = await make_tenant(database_url)
+    headers = {u: tenant.as_user(u) for u in USERS}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://roomlog.test") as client:
+        room = (await client.post("/rooms", json={"type": "group", "members": ["u1", "u2"]},
+                                  headers=headers["u0"])).json()["room_id"]
+        ids = [(await client.post(f"/rooms/{room}/messages", json={"content": "m"}, headers=headers[u])).json()
+               ["message_id"] for u in ("u1", "u2")]
+
+        async def change(op: Change) -> tuple[Change, httpx.Response]:
+            path, h = f"/rooms/{room}/messages/{ids[op.message]}", headers[USERS[op.actor]]
+            if op.kind == "edit":
+                return op, await client.patch(path, json={"content": op.text}, headers=h)
+            if op.kind == "delete":
+                return op, await client.delete(path, headers=h)
+            if op.kind == "react":
+                return op, await client.post(f"{path}/reactions", json={"emoji": op.text}, headers=h)
+            return op, await client.delete(f"{path}/reactions/{op.text}", headers=h)
+
+        answers = [a for group in groups for a in await asyncio.gather(*(change(op) for op in group))]
+    assert all(response.status_code < 500 for _, response in answers), [r.text for _, r in answers]
+
+    log = await runtime.pool.fetch("SELECT seq, type, data->>'message_id' AS message_id FROM events "
+                                   "WHERE stream_id = $1 ORDER BY seq", room)
+    assert [row["seq"] for row in log] == list(range(1, len(log) + 1))
+    for index, message_id in enumerate(ids):
+        about = [(row["seq"], row["type"]) for row in log
+                 if row["message_id"] == message_id and row["type"] != "message.sent"]
+        deletions = [seq for seq, kind in about if kind == "message.deleted"]
+        assert len(deletions) <= 1, about
+        if deletions:
+            assert about[-1] == (deletions[0], "message.deleted"), about  # nothing after the deletion
+        for op, response in answers:
+            if op.message != index or response.status_code != 200 or response.json().get("seq") is None:
+                continue
+            if op.kind == "delete":
+                assert response.json()["seq"] == deletions[0]
+            else:
+                assert not deletions or response.json()["seq"] < deletions[0]
+    report = await replay(runtime.pool, [projection_by_name("messages")], verify=True, swap=False)
+    assert report.differences == {"messages": 0, "reactions": 0}

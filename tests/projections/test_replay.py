@@ -48,7 +48,8 @@ async def _varied_history(client: httpx.AsyncClient, tenant: Tenant) -> str:
     await _ok(await client.patch(f"/rooms/{rid}", json={"metadata": {"b": [1, 2]}}, headers=alice))
     await _ok(await client.post(f"/rooms/{rid}/members", json={"user_ids": ["dave"]}, headers=alice))
     await _ok(await client.delete(f"/rooms/{rid}/members/carol", headers=alice))
-    for i, (who, cmid) in enumerate([(alice, "c1"), (bob, None), (dave, "c2"), (alice, "c1"), (bob, "c3")]):
+    # The second (alice, "c1", 0) is a client retry: the same message again, answered as a replay.
+    for who, cmid, i in [(alice, "c1", 0), (bob, None, 1), (dave, "c2", 2), (alice, "c1", 0), (bob, "c3", 4)]:
         await _ok(await client.post(f"/rooms/{rid}/messages",
                                     json={"content": f"m{i}", "meta": {"i": i}, "client_msg_id": cmid}, headers=who))
     sent = [m["message_id"] for m in (await client.get(f"/rooms/{rid}/messages", headers=alice)).json()]

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from msgspec import UNSET
 
 from schemas.api import MAX_CONTENT_CHARS, CreateRoom, SendMessage, UpdateRoom
-from schemas.errors import Forbidden, MessageTooLong, NotAMember, NotFound, NotRoomAdmin, ValidationError
+from schemas.errors import (
+    Forbidden,
+    IdempotencyKeyReused,
+    MessageTooLong,
+    NotAMember,
+    NotFound,
+    NotRoomAdmin,
+    ValidationError,
+)
 from schemas.events import AckRecorded, MemberJoined, MemberRemoved, MessageSent, RoomCreated, RoomUpdated
 from service.domain.acks import decide_ack
-from service.domain.messages import decide_send, send_idempotency_key
+from service.domain.messages import check_retry, decide_send, send_idempotency_key
 from service.domain.rooms import (
     Actor,
     Blocked,
@@ -246,6 +255,20 @@ def test_idempotency_key_is_one_per_sender_and_client_msg_id(a: str, b: str, x: 
     # never match another sender's message.
     same = (a, x) == (b, y)
     assert (send_idempotency_key(a, x) == send_idempotency_key(b, y)) == same
+
+
+def test_a_retry_with_the_same_body_is_accepted() -> None:
+    first = decide_send("alice", SendMessage(content="hi", meta={"k": [1, 2]}, client_msg_id="c1"), "msg_1")
+    check_retry(first, SendMessage(content="hi", meta={"k": [1, 2]}, client_msg_id="c1"))
+
+
+@pytest.mark.parametrize("change", [{"content": "ho"}, {"meta": {"k": 2}}, {"meta": None}, {"thread_id": "msg_0"}])
+def test_a_retry_with_another_body_is_refused_as_a_reused_key(change: dict[str, object]) -> None:
+    cmd = SendMessage(content="hi", meta={"k": 1}, client_msg_id="c1")
+    first = decide_send("alice", cmd, "msg_1")
+    with pytest.raises(IdempotencyKeyReused) as info:
+        check_retry(first, msgspec.structs.replace(cmd, **change))
+    assert (info.value.code, info.value.status, info.value.field) == ("IDEMPOTENCY_KEY_REUSED", 409, "client_msg_id")
 
 
 # --- acks.decide_ack -----------------------------------------------------------------------------

@@ -193,3 +193,52 @@ async def test_racing_reactions_and_deletes_leave_one_consistent_message(
     assert message["content"] == "" and message["deleted_at"] is not None
     log = await events(client, tenant, room_id, "bob")
     assert [e["seq"] for e in log] == list(range(1, len(log) + 1))
+
+
+async def test_parallel_deletes_record_one_deletion_and_all_answer_with_it(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    """The sender, a room admin and the tenant's admin racing to delete: one message.deleted, one answer."""
+    room_id, message_id = await _room_with_message(client, tenant)
+    path = f"/rooms/{room_id}/messages/{message_id}"
+    deleters = ["bob", "alice", "admin"] * 4
+    results = await asyncio.gather(*(client.delete(path, headers=tenant.as_user(u)) for u in deleters))
+    assert all(r.status_code == 200 for r in results), [r.text for r in results]
+    log = await events(client, tenant, room_id, "bob")
+    [deletion] = [e for e in log if e["type"] == "message.deleted"]
+    assert {(r.json()["seq"], r.json()["at"]) for r in results} == {(deletion["seq"], deletion["created_at"])}
+    [message] = await messages(client, tenant, room_id, "bob")
+    assert message["deleted_at"] == deletion["created_at"]
+
+
+async def test_parallel_edits_reactions_and_deletes_record_nothing_after_the_deletion(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    room_id, message_id = await _room_with_message(client, tenant)
+    path = f"/rooms/{room_id}/messages/{message_id}"
+    requests = []
+    for i in range(100):  # 60 edits, 20 reactions and 20 deletions, interleaved
+        if i % 5 == 4:
+            requests.append(("delete", client.delete(path, headers=tenant.as_user("bob"))))
+        elif i % 5 == 3:
+            requests.append(("react", client.post(f"{path}/reactions", json={"emoji": f":e{i}:"},
+                                                  headers=tenant.as_user("carol"))))
+        else:
+            requests.append(("edit", client.patch(path, json={"content": f"v{i}"}, headers=tenant.as_user("bob"))))
+    responses = await asyncio.gather(*(request for _, request in requests))
+
+    log = await events(client, tenant, room_id, "bob")
+    assert [e["seq"] for e in log] == list(range(1, len(log) + 1))
+    [deletion] = [e for e in log if e["type"] == "message.deleted"]
+    after = [e["type"] for e in log if e["seq"] > deletion["seq"]]
+    assert after == [], after
+    for (kind, _), response in zip(requests, responses, strict=True):
+        if kind == "delete":
+            assert response.status_code == 200 and response.json()["seq"] == deletion["seq"], response.text
+        elif response.status_code == 200:
+            assert response.json()["seq"] < deletion["seq"]
+        else:
+            _error(response, 409, "MESSAGE_DELETED")
+    [message] = await messages(client, tenant, room_id, "bob")
+    assert message["deleted_at"] == deletion["created_at"]
+    assert message["edited_at"] is None or message["edited_at"] <= message["deleted_at"]

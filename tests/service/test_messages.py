@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -218,6 +219,41 @@ async def test_retry_with_same_client_msg_id_does_not_append(client: httpx.Async
     logged = await events(client, tenant, room["room_id"], "alice")
     assert [e["type"] for e in logged].count("message.sent") == 1
     assert len(await messages(client, tenant, room["room_id"], "bob")) == 1
+
+
+async def test_a_client_msg_id_reused_with_another_body_is_a_conflict_and_appends_nothing(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    room = await create_room(client, tenant, "alice", ["bob"])
+    room_id = room["room_id"]
+    first = await send(client, tenant, room_id, "alice", "once", meta={"k": 1}, client_msg_id="reused")
+    assert first.status_code == 201, first.text
+    for change in ({"content": "twice"}, {"meta": {"k": 2}}, {"meta": None}, {"thread_id": first.json()["message_id"]}):
+        fields = {"content": "once", "meta": {"k": 1}, "client_msg_id": "reused", **change}
+        response = await client.post(f"/rooms/{room_id}/messages", json=fields, headers=tenant.as_user("alice"))
+        error = error_of(response, 409)
+        assert (error["code"], error["field"]) == ("IDEMPOTENCY_KEY_REUSED", "client_msg_id"), change
+        assert "X-Idempotent-Replay" not in response.headers
+    same = await send(client, tenant, room_id, "alice", "once", meta={"k": 1}, client_msg_id="reused")
+    assert (same.status_code, same.json(), same.headers["X-Idempotent-Replay"]) == (201, first.json(), "true")
+    assert await last_seq(client, tenant, room_id, "alice") == first.json()["seq"]
+
+
+async def test_racing_sends_of_one_client_msg_id_with_different_bodies_keep_one_message(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    room = await create_room(client, tenant, "alice", ["bob"])
+    responses = await asyncio.gather(*(send(client, tenant, room["room_id"], "alice", f"v{i % 2}",
+                                            client_msg_id="raced") for i in range(10)))
+    created = [r for r in responses if r.status_code == 201]
+    [winner] = {r.json()["message_id"] for r in created}
+    [message] = await messages(client, tenant, room["room_id"], "bob")
+    assert message["message_id"] == winner
+    for i, response in enumerate(responses):
+        if f"v{i % 2}" == message["content"]:  # the winner, or a replay of its body
+            assert response.status_code == 201, response.text
+        else:
+            assert error_of(response, 409)["code"] == "IDEMPOTENCY_KEY_REUSED"
 
 
 async def test_same_client_msg_id_from_different_users_are_different_messages(

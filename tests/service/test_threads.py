@@ -66,7 +66,7 @@ async def test_a_reply_needs_a_top_level_message_of_the_same_room(client: httpx.
 async def test_concurrent_replies_are_all_counted_once(client: httpx.AsyncClient, tenant: Tenant) -> None:
     room_id, root_id = await _root(client, tenant)
     responses = await asyncio.gather(*(
-        send(client, tenant, room_id, "bob" if i % 2 else "alice", f"r{i}", thread_id=root_id,
+        send(client, tenant, room_id, "bob" if i % 2 else "alice", f"r{i % 12}", thread_id=root_id,
              client_msg_id=f"c{i % 12}")
         for i in range(24)
     ))

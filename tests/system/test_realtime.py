@@ -264,6 +264,27 @@ async def test_repeated_send_frame_returns_the_first_result_as_duplicate(server:
     assert last == first["seq"]
 
 
+async def test_a_send_frame_reusing_a_client_msg_id_with_another_body_is_an_error(server: Serve, api: Api) -> None:
+    room = await api.create_room("alice", ["bob"])
+    room_id = room["room_id"]
+    bob = await ws(server, api, "bob")
+    async with closing(bob):
+        frame = {"type": "send", "room_id": room_id, "content": "once", "client_msg_id": "reused"}
+        await bob.send(frame)
+        await bob.wait_for(lambda f: f.get("type") == "send.ok")
+        await bob.send({**frame, "content": "twice"})
+        error = await bob.wait_for(lambda f: f.get("type") == "error")
+        await bob.send(frame)
+        await bob.wait_until(lambda: bob.count(lambda f: f.get("type") == "send.ok") == 2)
+        last = await api.last_seq(room_id, "bob")
+
+    assert (error["code"], error["field"], error["client_msg_id"]) == ("IDEMPOTENCY_KEY_REUSED", "client_msg_id",
+                                                                        "reused")
+    first, replay = [f for f in bob.frames if f.get("type") == "send.ok"]
+    assert (replay["message_id"], replay["duplicate"]) == (first["message_id"], True)
+    assert last == first["seq"]
+
+
 SEND_ERRORS: dict[str, tuple[str, dict[str, Any], str | None]] = {
     # case: (sender, send fields beside room_id and client_msg_id, expected field)
     "too long": ("bob", {"content": "x" * 4001}, "content"),
