@@ -42,6 +42,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # WebSocket: lifetime of a messaging token, and how many events may wait for one slow client.
     ws_token_seconds: int = 120
     ws_queue_size: int = 2000
-    # Failed logins allowed per account and per client address within login_window_seconds.
+    # Failed logins allowed within login_window_seconds (0 = no limit): per (client address, account),
+    # per account from anywhere, and per client address over all accounts (see service.accounts.LoginThrottle).
     login_max_failures: int = 5
+    login_account_max_failures: int = 20
+    login_address_max_failures: int = 100
     login_window_seconds: int = 900

@@ -40,6 +40,8 @@ ENVIRONMENT = {
     "ROOMLOG_WS_TOKEN_SECONDS": "ws_token_seconds",
     "ROOMLOG_WS_QUEUE_SIZE": "ws_queue_size",
     "ROOMLOG_LOGIN_MAX_FAILURES": "login_max_failures",
+    "ROOMLOG_LOGIN_ACCOUNT_MAX_FAILURES": "login_account_max_failures",
+    "ROOMLOG_LOGIN_ADDRESS_MAX_FAILURES": "login_address_max_failures",
     "ROOMLOG_LOGIN_WINDOW_SECONDS": "login_window_seconds",
 }
 
