@@ -39,6 +39,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     webhook_max_deliver: int = 6
     webhook_backoff: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0, 600.0)
     webhook_timeout_seconds: float = 10.0
+    # Let webhooks reach loopback, private, link-local and other non-public addresses (local development).
+    webhook_allow_private: bool = False
     # WebSocket: lifetime of a messaging token, and how many events may wait for one slow client.
     ws_token_seconds: int = 120
     ws_queue_size: int = 2000

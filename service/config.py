@@ -37,6 +37,7 @@ ENVIRONMENT = {
     "ROOMLOG_WEBHOOK_MAX_DELIVER": "webhook_max_deliver",
     "ROOMLOG_WEBHOOK_BACKOFF": "webhook_backoff",
     "ROOMLOG_WEBHOOK_TIMEOUT_SECONDS": "webhook_timeout_seconds",
+    "ROOMLOG_WEBHOOK_ALLOW_PRIVATE": "webhook_allow_private",
     "ROOMLOG_WS_TOKEN_SECONDS": "ws_token_seconds",
     "ROOMLOG_WS_QUEUE_SIZE": "ws_queue_size",
     "ROOMLOG_LOGIN_MAX_FAILURES": "login_max_failures",
