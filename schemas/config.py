@@ -16,6 +16,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     log_level: str = "info"
     access_log: bool = True
     max_body_bytes: int = 64 * 1024
+    # A request's head (request line and headers) may be this large; the head, and then the body, must
+    # each arrive within request_read_seconds.
+    max_header_bytes: int = 32 * 1024
+    request_read_seconds: float = 30.0
     db_pool_size: int = 10
     # Group commit: concurrent appends share one transaction; this many batches may be in flight at once.
     # One writer makes the biggest batches (measured: 16 appends per transaction against 6 with four).

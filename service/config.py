@@ -22,6 +22,8 @@ ENVIRONMENT = {
     "ROOMLOG_LOG_LEVEL": "log_level",
     "ROOMLOG_ACCESS_LOG": "access_log",
     "ROOMLOG_MAX_BODY_BYTES": "max_body_bytes",
+    "ROOMLOG_MAX_HEADER_BYTES": "max_header_bytes",
+    "ROOMLOG_REQUEST_READ_SECONDS": "request_read_seconds",
     "ROOMLOG_DB_POOL_SIZE": "db_pool_size",
     "ROOMLOG_APPEND_WRITERS": "append_writers",
     "ROOMLOG_APPEND_MAX_BATCH": "append_max_batch",
