@@ -16,6 +16,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     log_level: str = "info"
     access_log: bool = True
     max_body_bytes: int = 64 * 1024
+    # A request's head (request line and headers) may be this large; the head, and then the body, must
+    # each arrive within request_read_seconds.
+    max_header_bytes: int = 32 * 1024
+    request_read_seconds: float = 30.0
     db_pool_size: int = 10
     # Group commit: concurrent appends share one transaction; this many batches may be in flight at once.
     # One writer makes the biggest batches (measured: 16 appends per transaction against 6 with four).
@@ -39,12 +43,17 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     webhook_max_deliver: int = 6
     webhook_backoff: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0, 600.0)
     webhook_timeout_seconds: float = 10.0
+    # Let webhooks reach loopback, private, link-local and other non-public addresses (local development).
+    webhook_allow_private: bool = False
     # WebSocket: lifetime of a messaging token, how many events may wait for one slow client, how long
     # one write to a client may take before it is given up, and how often a socket's session is re-checked.
     ws_token_seconds: int = 120
     ws_queue_size: int = 2000
     ws_send_timeout_seconds: float = 10.0
     ws_recheck_seconds: float = 60.0
-    # Failed logins allowed per account and per client address within login_window_seconds.
+    # Failed logins allowed within login_window_seconds (0 = no limit): per (client address, account),
+    # per account from anywhere, and per client address over all accounts (see service.accounts.LoginThrottle).
     login_max_failures: int = 5
+    login_account_max_failures: int = 20
+    login_address_max_failures: int = 100
     login_window_seconds: int = 900

@@ -92,6 +92,11 @@ class PayloadTooLarge(RoomlogError):
     status = 413
 
 
+class RequestTimeout(RoomlogError):
+    code = "REQUEST_TIMEOUT"
+    status = 408
+
+
 class RateLimited(RoomlogError):
     code = "RATE_LIMIT_EXCEEDED"
     status = 429

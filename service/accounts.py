@@ -123,14 +123,24 @@ def valid_avatar_url(url: str) -> bool:
 
 # Client addresses come from the connection only (request.client.host). X-Forwarded-For is whatever the
 # client wrote: honouring it would let an attacker pick a fresh "address" per guess and escape the
-# per-address limit, or name a victim's address to lock it out. Behind a trusted proxy, let uvicorn
+# per-address limits, or name a victim's address to lock it out. Behind a trusted proxy, let uvicorn
 # rewrite the client address (--proxy-headers --forwarded-allow-ips=<proxy>) instead.
-def throttle_keys(email: str, client_address: str | None) -> list[str]:
-    """The login_failures keys one login attempt counts against: its account, and its client address."""
-    keys = [f"email:{email.lower()}"]
-    if client_address:
-        keys.append(f"addr:{address_key(client_address)}")
-    return keys
+@dataclass(frozen=True, slots=True)
+class LoginKeys:
+    """The login_failures keys one login attempt counts against."""
+
+    account: str
+    pair: str | None = None  # (address, account)
+    address: str | None = None
+
+
+def throttle_keys(email: str, client_address: str | None) -> LoginKeys:
+    """The keys of a login attempt: its account, its (address, account) pair and its client address."""
+    account = f"email:{email.lower()}"
+    if not client_address:
+        return LoginKeys(account)
+    address = address_key(client_address)
+    return LoginKeys(account, f"pair:{address}:{account}", f"addr:{address}")
 
 
 def address_key(address: str) -> str:
@@ -149,35 +159,39 @@ def address_key(address: str) -> str:
 
 @dataclass(frozen=True)
 class Throttle:
-    """At most `max_failures` failed attempts per key within `window_seconds`; 0 failures means no limit."""
+    """Counts failed attempts per key within `window_seconds` and tells how long a key stays at its limit."""
 
-    max_failures: int
     window_seconds: int
 
-    async def retry_after(self, conn: Connection, keys: list[str]) -> int | None:
-        """Seconds until every key is below its limit again; None when all are below it now."""
-        if self.max_failures <= 0:
-            return None
+    async def waits(self, conn: Connection, limits: list[tuple[str, int]]) -> list[float | None]:
+        """For each (key, max_failures): seconds until the key is below max_failures again, None if below now.
+
+        A max_failures of 0 or less means no limit.
+        """
+        counted = [(key, limit) for key, limit in limits if limit > 0]
+        if not counted:
+            return [None] * len(limits)
         # The max_failures-th newest failure in the window: once it leaves the window, a key is under the limit.
-        wait = await conn.fetchval(
+        rows = await conn.fetch(
             """
-            SELECT max(extract(epoch FROM f.failed_at + $2 * interval '1 second' - now()))
-            FROM unnest($1::text[]) AS k (key)
+            SELECT k.key, k.lim, extract(epoch FROM f.failed_at + $3 * interval '1 second' - now()) AS wait
+            FROM unnest($1::text[], $2::int[]) AS k (key, lim)
             CROSS JOIN LATERAL (
                 SELECT failed_at FROM login_failures
-                WHERE key = k.key AND failed_at > now() - $2 * interval '1 second'
-                ORDER BY failed_at DESC OFFSET $3 LIMIT 1
+                WHERE key = k.key AND failed_at > now() - $3 * interval '1 second'
+                ORDER BY failed_at DESC OFFSET k.lim - 1 LIMIT 1
             ) AS f
             """,
-            keys, self.window_seconds, self.max_failures - 1,
+            [k for k, _ in counted], [n for _, n in counted], self.window_seconds,
         )
-        return None if wait is None else max(1, math.ceil(float(wait)))
+        found = {(r["key"], r["lim"]): max(1.0, float(r["wait"])) for r in rows}
+        return [found.get((key, limit)) for key, limit in limits]
 
-    async def check(self, conn: Connection, keys: list[str]) -> None:
-        """Raise RateLimited (with `retry_after`) when any key is at its limit."""
-        wait = await self.retry_after(conn, keys)
-        if wait is not None:
-            raise RateLimited(f"too many failed attempts; try again in {wait} s", retry_after=wait)
+    async def check(self, conn: Connection, limits: list[tuple[str, int]]) -> None:
+        """Raise RateLimited (with `retry_after`) when any (key, max_failures) is at its limit."""
+        blocked = [w for w in await self.waits(conn, limits) if w is not None]
+        if blocked:
+            raise too_many_failures(max(blocked))
 
     async def record_failure(self, conn: Connection, keys: list[str]) -> None:
         """Count one failed attempt against every key (and drop failures that left the window)."""
@@ -186,9 +200,57 @@ class Throttle:
             "DELETE FROM login_failures WHERE failed_at < now() - $1 * interval '1 second'", self.window_seconds
         )
 
-    async def clear(self, conn: Connection, key: str) -> None:
-        """Forget a key's failures (after a success)."""
-        await conn.execute("DELETE FROM login_failures WHERE key = $1", key)
+    async def clear(self, conn: Connection, keys: list[str]) -> None:
+        """Forget these keys' failures (after a success)."""
+        await conn.execute("DELETE FROM login_failures WHERE key = ANY($1::text[])", keys)
+
+
+def too_many_failures(wait: float) -> RateLimited:
+    """The 429 for a throttled attempt, retry_after in whole seconds."""
+    seconds = math.ceil(wait)
+    return RateLimited(f"too many failed attempts; try again in {seconds} s", retry_after=seconds)
+
+
+@dataclass(frozen=True)
+class LoginThrottle:
+    """The login throttle (OWASP's authentication guidance: lock out per account, not per address).
+
+    - per (address, account), `pair_max` failures: one source guessing one account is stopped soon,
+      while its owner elsewhere still logs in;
+    - per account, `account_max` failures from anywhere: a guessing attack spread over many addresses;
+    - per address, `address_max` failures over all accounts (password spraying, credential stuffing).
+      Over it the address gets one guess per account: a correct password of an account it has not
+      failed on still logs in, so people behind one NAT are not locked out by a neighbour.
+
+    Limits are checked before the password is, so a throttled guess learns nothing, even when right.
+    """
+
+    throttle: Throttle
+    pair_max: int
+    account_max: int
+    address_max: int
+
+    async def check(self, conn: Connection, keys: LoginKeys) -> None:
+        """Raise RateLimited (with `retry_after`) when this attempt may not be verified now."""
+        pair, account, address, pair_once = await self.throttle.waits(conn, [
+            (keys.pair or "", self.pair_max if keys.pair else 0),
+            (keys.account, self.account_max),
+            (keys.address or "", self.address_max if keys.address else 0),
+            (keys.pair or "", 1 if keys.pair and self.address_max > 0 else 0),
+        ])
+        blocked = [w for w in (pair, account) if w is not None]
+        if address is not None and pair_once is not None:
+            blocked.append(min(address, pair_once))  # either leaving the window lets this pair try again
+        if blocked:
+            raise too_many_failures(max(blocked))
+
+    async def record_failure(self, conn: Connection, keys: LoginKeys) -> None:
+        """Count a failed attempt against the account, the pair and the address."""
+        await self.throttle.record_failure(conn, [k for k in (keys.account, keys.pair, keys.address) if k])
+
+    async def clear(self, conn: Connection, keys: LoginKeys) -> None:
+        """Forget the account's and this pair's failures; the address keeps its count (it may hold many accounts)."""
+        await self.throttle.clear(conn, [k for k in (keys.account, keys.pair) if k])
 
 
 class Accounts:
@@ -200,7 +262,11 @@ class Accounts:
         self._auth = auth
         self._settings = settings
         self._passwords = passwords
-        self._throttle = Throttle(settings.login_max_failures, settings.login_window_seconds)
+        throttle = Throttle(settings.login_window_seconds)
+        self._throttle = throttle
+        self._logins = LoginThrottle(throttle, pair_max=settings.login_max_failures,
+                                     account_max=settings.login_account_max_failures,
+                                     address_max=settings.login_address_max_failures)
 
     async def signup(self, cmd: Signup) -> SignupResult:
         """Create a tenant and its owner (role admin), and log the owner in."""
@@ -224,11 +290,11 @@ class Accounts:
         return SignupResult(**msgspec.structs.asdict(tokens), user=user_of(row), tenant=tenant)
 
     async def login(self, cmd: Login, *, client_address: str | None) -> LoginResult:
-        """Check the credentials (throttled per account and per address) and open a session."""
+        """Check the credentials (throttled: see LoginThrottle) and open a session."""
         keys = throttle_keys(cmd.email, client_address)
         # No connection is held while hashing: a burst of logins must not drain the pool.
         async with self._pool.acquire() as conn:
-            await self._throttle.check(conn, keys)
+            await self._logins.check(conn, keys)
             row = await conn.fetchrow(
                 f"SELECT tenant_id, password_hash, {_USER_COLUMNS} FROM users WHERE lower(email) = lower($1)",
                 cmd.email,
@@ -237,12 +303,12 @@ class Accounts:
         # Unknown email or not: the same hash work and the same answer.
         if not await self._passwords.verify(stored, cmd.password):
             async with self._pool.acquire() as conn:
-                await self._throttle.record_failure(conn, keys)
+                await self._logins.record_failure(conn, keys)
             raise AuthenticationError(BAD_CREDENTIALS)
         assert row is not None and stored is not None
         rehashed = await self._passwords.hash(cmd.password) if self._passwords.needs_rehash(stored) else None
         async with self._pool.acquire() as conn, conn.transaction():
-            await self._throttle.clear(conn, keys[0])
+            await self._logins.clear(conn, keys)
             if rehashed is not None:
                 await conn.execute(
                     "UPDATE users SET password_hash = $3 WHERE tenant_id = $1 AND user_id = $2",
@@ -340,7 +406,7 @@ class Accounts:
         keys = [f"user:{principal.tenant_id}:{principal.user_id}"]
         async with self._pool.acquire() as conn:
             # A stolen access token must not become a way to guess the password without limit.
-            await self._throttle.check(conn, keys)
+            await self._throttle.check(conn, [(keys[0], self._settings.login_max_failures)])
             stored = await conn.fetchval(
                 "SELECT password_hash FROM users WHERE tenant_id = $1 AND user_id = $2",
                 principal.tenant_id, principal.user_id,
@@ -361,7 +427,7 @@ class Accounts:
                 " RETURNING family_id",
                 principal.tenant_id, principal.user_id, session_id,
             )
-            await self._throttle.clear(conn, keys[0])
+            await self._throttle.clear(conn, keys)
         for r in revoked:
             self._auth.sessions.forget(r["family_id"])
 

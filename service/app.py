@@ -14,6 +14,7 @@ from service.config import load_settings
 from service.endpoints import Endpoint, routes
 from service.errors import EXCEPTION_HANDLERS
 from service.gateway import websocket_endpoint
+from service.http_protocol import use_limits
 from service.logs import configure_logging
 from service.middleware import RequestEdge
 from service.router import IndexedRouter
@@ -71,7 +72,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlet
 
     app = Starlette(
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[Middleware(RequestEdge, max_bytes=settings.max_body_bytes, access_log=settings.access_log)],
+        middleware=[Middleware(RequestEdge, max_bytes=settings.max_body_bytes,
+                               read_seconds=settings.request_read_seconds, access_log=settings.access_log)],
     )
     # The app's router is ours: it finds a request's route without trying every route's regex.
     app.router = IndexedRouter([*routes(ENDPOINTS), WebSocketRoute("/ws", websocket_endpoint)], lifespan=lifespan)
@@ -84,4 +86,5 @@ def app_from_env() -> Starlette:
     """Factory for uvicorn workers: settings come from the environment the CLI prepared."""
     settings = load_settings()
     configure_logging(json=settings.log_json, level=settings.log_level)
+    use_limits(max_bytes=settings.max_header_bytes, read_seconds=settings.request_read_seconds)
     return create_app(settings)

@@ -182,6 +182,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
             log_level="warning",
             access_log=False,
             lifespan="on",
+            # httptools with limits on a request head's size and time (service.http_protocol).
+            http="service.http_protocol:LimitedHttpToolsProtocol",
             # roomlog reads no forwarded headers (the login throttle uses the peer address on purpose).
             proxy_headers=False,
             # Frames are small JSON; compressing each cost 11% of the server's CPU in bench/fanout.py.

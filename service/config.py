@@ -22,6 +22,8 @@ ENVIRONMENT = {
     "ROOMLOG_LOG_LEVEL": "log_level",
     "ROOMLOG_ACCESS_LOG": "access_log",
     "ROOMLOG_MAX_BODY_BYTES": "max_body_bytes",
+    "ROOMLOG_MAX_HEADER_BYTES": "max_header_bytes",
+    "ROOMLOG_REQUEST_READ_SECONDS": "request_read_seconds",
     "ROOMLOG_DB_POOL_SIZE": "db_pool_size",
     "ROOMLOG_APPEND_WRITERS": "append_writers",
     "ROOMLOG_APPEND_MAX_BATCH": "append_max_batch",
@@ -37,11 +39,14 @@ ENVIRONMENT = {
     "ROOMLOG_WEBHOOK_MAX_DELIVER": "webhook_max_deliver",
     "ROOMLOG_WEBHOOK_BACKOFF": "webhook_backoff",
     "ROOMLOG_WEBHOOK_TIMEOUT_SECONDS": "webhook_timeout_seconds",
+    "ROOMLOG_WEBHOOK_ALLOW_PRIVATE": "webhook_allow_private",
     "ROOMLOG_WS_TOKEN_SECONDS": "ws_token_seconds",
     "ROOMLOG_WS_QUEUE_SIZE": "ws_queue_size",
     "ROOMLOG_WS_SEND_TIMEOUT_SECONDS": "ws_send_timeout_seconds",
     "ROOMLOG_WS_RECHECK_SECONDS": "ws_recheck_seconds",
     "ROOMLOG_LOGIN_MAX_FAILURES": "login_max_failures",
+    "ROOMLOG_LOGIN_ACCOUNT_MAX_FAILURES": "login_account_max_failures",
+    "ROOMLOG_LOGIN_ADDRESS_MAX_FAILURES": "login_address_max_failures",
     "ROOMLOG_LOGIN_WINDOW_SECONDS": "login_window_seconds",
 }
 

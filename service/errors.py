@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 import structlog
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from eventstore.append import translate_database_error
@@ -13,6 +13,9 @@ from schemas.errors import ErrorBody, ErrorDetail, RoomlogError
 from service.http import JSON
 
 log = structlog.get_logger("roomlog.errors")
+
+# nginx's status for a client that closed the connection before the answer (no HTTP status fits).
+CLIENT_DISCONNECTED = 499
 
 _HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 400: "VALIDATION_ERROR", 413: "PAYLOAD_TOO_LARGE"}
 
@@ -43,6 +46,11 @@ async def database_error(request: Request, exc: Exception) -> Response:
     return await unexpected_error(request, exc)
 
 
+async def client_disconnected(request: Request, exc: Exception) -> Response:
+    # Nobody reads this answer; its status tells the access line what happened. Not an error of ours.
+    return Response(status_code=CLIENT_DISCONNECTED)
+
+
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     # The cause goes to the log (type and traceback), never the request body or headers.
     log.error("unhandled error", path=request.url.path, exc_info=exc)
@@ -51,6 +59,7 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
 
 EXCEPTION_HANDLERS = {
     RoomlogError: roomlog_error,
+    ClientDisconnect: client_disconnected,
     HTTPException: http_error,
     asyncpg.PostgresError: database_error,
     asyncpg.InterfaceError: database_error,

@@ -98,9 +98,13 @@ def configure_logging(*, json: bool, level: str = "info") -> None:
         # Redirected to a file or a collector: logfmt reads as well and costs a fraction of the console
         # renderer, which matters for one access line per request.
         renderer = LogfmtRenderer(key_order=["timestamp", "level", "event"])
-    exceptions = structlog.processors.format_exc_info if json else structlog.processors.StackInfoRenderer()
+    # `exc_info` becomes an "exception" text (type, message, traceback) that logfmt and JSON render as a
+    # value on the record's one line; the console renderer formats exc_info itself, and prettier.
+    exceptions: list[structlog.types.Processor] = [structlog.processors.StackInfoRenderer()]
+    if not isinstance(renderer, structlog.dev.ConsoleRenderer):
+        exceptions.append(structlog.processors.format_exc_info)
     structlog.configure(
-        processors=[*_SHARED, exceptions, renderer],
+        processors=[*_SHARED, *exceptions, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
@@ -108,7 +112,7 @@ def configure_logging(*, json: bool, level: str = "info") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*_SHARED, structlog.stdlib.add_logger_name, structlog.stdlib.ExtraAdder()],
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, exceptions, renderer],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *exceptions, renderer],
     ))
     root = logging.getLogger()
     root.handlers[:] = [handler]

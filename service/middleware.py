@@ -1,15 +1,17 @@
-"""The one pure-ASGI layer around every HTTP request: the body size limit, rate-limit headers and the access line."""
+"""The one pure-ASGI layer around every HTTP request: the body's size and time limits, rate-limit headers and the
+access line."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Literal
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from schemas.errors import PayloadTooLarge
-from service.errors import error_response
+from schemas.errors import PayloadTooLarge, RequestTimeout
+from service.errors import CLIENT_DISCONNECTED, error_response
 from service.ratelimit import STATE_KEY, header_pairs
 
 access = structlog.get_logger("roomlog.access")
@@ -18,18 +20,22 @@ BodySize = Literal["too large", "within", "unknown"]
 
 
 class RequestEdge:
-    """Rejects bodies over `max_bytes` (413), adds the X-RateLimit-* headers and logs one line per request.
+    """Rejects bodies over `max_bytes` (413) or slower than `read_seconds` (408), adds the X-RateLimit-* headers
+    and logs one line per request.
 
-    The three jobs share one layer and one `send` wrapper: each layer of pure-ASGI middleware costs
+    The jobs share one layer and one `send` wrapper: each layer of pure-ASGI middleware costs
     a coroutine per request and per message sent, on every request.
-    Access line: method, route, status, duration, tenant and user; never bodies or keys.
+    Access line: method, route, status, duration, tenant and user; never bodies or keys. A client that
+    went away before the answer is status 499.
     """
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, access_log: bool = True) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, read_seconds: float = 30.0, access_log: bool = True) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.read_seconds = read_seconds
         self.access_log = access_log
         self.too_large = f"request body is larger than {max_bytes} bytes"
+        self.too_slow = f"the request body did not arrive within {read_seconds:g} s"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -38,19 +44,33 @@ class RequestEdge:
         started = time.perf_counter()
         status = 500  # what the access line says when the app fails before answering
         seen = 0
+        body_read = False
+        deadline = asyncio.get_running_loop().time() + self.read_seconds
+        count = False
 
-        async def counted_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
-                raise PayloadTooLarge(self.too_large)
+        async def bounded_receive() -> Message:
+            nonlocal seen, body_read
+            if body_read:  # waiting for a disconnect, not for the body: no limit
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise RequestTimeout(self.too_slow) from None
+            if message["type"] == "http.request":
+                body_read = not message.get("more_body", False)
+                if count:
+                    seen += len(message.get("body", b""))
+                    if seen > self.max_bytes:
+                        raise PayloadTooLarge(self.too_large)
             return message
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                if status == RequestTimeout.status:  # the rest of the body may never come: do not wait for it
+                    message["headers"] = [*message.get("headers", ()), (b"connection", b"close")]
                 # The route noted its limit decision in the request's state (service.ratelimit) before answering.
                 decision = scope.get("state", {}).get(STATE_KEY)
                 if decision is not None:
@@ -62,7 +82,8 @@ class RequestEdge:
             if size == "too large":
                 await error_response(413, PayloadTooLarge.code, self.too_large)(scope, receive, send_with_headers)
             else:
-                await self.app(scope, counted_receive if size == "unknown" else receive, send_with_headers)
+                count = size == "unknown"
+                await self.app(scope, bounded_receive, send_with_headers)
         finally:
             if self.access_log:
                 self._log(scope, status, started)
@@ -75,6 +96,7 @@ class RequestEdge:
             method=scope["method"],
             route=getattr(route, "path", scope["path"]),
             status=status,
+            **({"error": "client disconnected"} if status == CLIENT_DISCONNECTED else {}),
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
             tenant=getattr(principal, "tenant_id", None),
             user=getattr(principal, "user_id", None),

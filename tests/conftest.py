@@ -89,10 +89,13 @@ def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str, nats_url: str) -> Settings:
-    """Settings pointing at the session's servers; rate limits off (their tests set their own)."""
+    """Settings pointing at the session's servers; rate limits off (their tests set their own).
+
+    Webhooks may reach private addresses: the test receivers listen on 127.0.0.1.
+    """
     return Settings(
         database_url=database_url, nats_url=nats_url, access_log=False, default_rate_limit=0,
-        default_send_rate_limit=0,
+        default_send_rate_limit=0, webhook_allow_private=True,
     )
 
 

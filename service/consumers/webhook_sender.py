@@ -35,6 +35,7 @@ from projections.streams import deliveries_stream
 from schemas.config import Settings
 from schemas.delivery import DeliveryJob
 from schemas.events import DeliveryFailed, EventMetadata
+from service.egress import PublicOnlyTransport
 from service.jetstream import DELIVERIES_STREAM, WEBHOOK_CONSUMER, webhook_consumer
 from service.webhooks import (
     DELIVERY_HEADER,
@@ -115,7 +116,8 @@ class WebhookSender:
 
     async def run(self) -> None:
         """Fetch jobs and send them, at most MAX_IN_FLIGHT at once, for ever."""
-        async with httpx.AsyncClient(timeout=self._settings.webhook_timeout_seconds) as http:
+        transport = None if self._settings.webhook_allow_private else PublicOnlyTransport()
+        async with httpx.AsyncClient(timeout=self._settings.webhook_timeout_seconds, transport=transport) as http:
             sub = await self._js.pull_subscribe_bind(durable=WEBHOOK_CONSUMER, stream=DELIVERIES_STREAM)
             try:
                 while True:

@@ -11,26 +11,39 @@ from schemas import api
 from schemas.errors import ValidationError
 from schemas.webhooks import CreatedWebhook, CreateWebhook, Webhook, WebhookNotFound
 from service.authorization import NotTenantAdmin
+from service.egress import ForbiddenAddress, check_registration
 from service.endpoints import Endpoint
 from service.http import JSON, body_as, caller_may, runtime_of
 from service.webhooks import create_webhook, delete_webhook, list_webhooks, webhook_view
 
 
-def _check_url(url: str) -> None:
+async def _check_url(url: str, *, allow_private: bool) -> None:
     try:
         parts = urlsplit(url)
-        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+        host, port = parts.hostname, parts.port
     except ValueError:  # a bad port or bracketed host
-        valid = False
-    if not valid:
+        raise ValidationError("url must be an absolute http or https URL", field="url") from None
+    if parts.scheme not in ("http", "https") or not host or port == 0:
         raise ValidationError("url must be an absolute http or https URL", field="url")
+    if not url.isprintable():
+        raise ValidationError("url must not contain control characters", field="url")
+    if "@" in parts.netloc:
+        raise ValidationError("url must not contain a user name or password", field="url")
+    if allow_private:
+        return
+    try:
+        await check_registration(host, port or (443 if parts.scheme == "https" else 80))
+    except ForbiddenAddress:
+        raise ValidationError("url must point at a public address (not loopback, private, link-local,"
+                              " multicast, reserved or unspecified)", field="url") from None
 
 
 async def post_webhook(request: Request) -> Response:
     principal = await caller_may(request, "webhooks.manage")
     cmd = await body_as(request, CreateWebhook)
-    _check_url(cmd.url)
-    created = await create_webhook(runtime_of(request).pool, principal.tenant_id, url=cmd.url,
+    runtime = runtime_of(request)
+    await _check_url(cmd.url, allow_private=runtime.settings.webhook_allow_private)
+    created = await create_webhook(runtime.pool, principal.tenant_id, url=cmd.url,
                                    events=list(cmd.events), secret=cmd.secret)
     return JSON(created, status_code=201)
 

@@ -16,11 +16,12 @@ from typing import Any
 
 import asyncpg
 import httpx
+import msgspec
 import pytest
 from argon2 import PasswordHasher
 from starlette.applications import Starlette
 
-from schemas.accounts import Login
+from schemas.accounts import Login, Signup
 from schemas.config import Settings
 from schemas.errors import AuthenticationError, RateLimited
 from service.accounts import Accounts, Passwords, Throttle, throttle_keys
@@ -243,17 +244,38 @@ async def fail_logins(client: httpx.AsyncClient, email: str, times: int) -> None
         assert (await login(client, email, "wrong password")).status_code == 401
 
 
-async def test_login_is_throttled_per_account_even_with_the_right_password(
-    app: Starlette, settings: Settings
+async def test_login_is_throttled_per_address_and_account_even_with_the_right_password(
+    web: httpx.AsyncClient, settings: Settings
 ) -> None:
+    email = new_email()
+    await signup(web, email)
+    await fail_logins(web, email, settings.login_max_failures)
+    response = await login(web, email)
+    assert response.status_code == 429
+    assert error_of(response)["code"] == "RATE_LIMIT_EXCEEDED"
+
+
+async def test_failures_from_one_address_leave_the_account_open_elsewhere(app: Starlette, settings: Settings) -> None:
+    email = new_email()
+    async with client_at(app, new_address()) as attacker:
+        await signup(attacker, email)
+        await fail_logins(attacker, email, settings.login_max_failures)
+    async with client_at(app, new_address()) as owner:
+        assert (await login(owner, email)).status_code == 200
+
+
+async def test_an_account_attacked_from_many_addresses_is_throttled_everywhere(app: Starlette,
+                                                                               settings: Settings) -> None:
     email = new_email()
     async with client_at(app, new_address()) as first:
         await signup(first, email)
-        await fail_logins(first, email, settings.login_max_failures)
-    async with client_at(app, new_address()) as elsewhere:
-        response = await login(elsewhere, email)
+    for _ in range(settings.login_account_max_failures):
+        async with client_at(app, new_address()) as attacker:
+            await fail_logins(attacker, email, 1)
+    async with client_at(app, new_address()) as owner:
+        response = await login(owner, email)
     assert response.status_code == 429
-    assert error_of(response)["code"] == "RATE_LIMIT_EXCEEDED"
+    assert 0 < int(response.headers["Retry-After"]) <= settings.login_window_seconds
 
 
 async def test_throttled_login_answer_carries_retry_after(web: httpx.AsyncClient, settings: Settings) -> None:
@@ -265,25 +287,46 @@ async def test_throttled_login_answer_carries_retry_after(web: httpx.AsyncClient
     assert 0 < int(response.headers["Retry-After"]) <= settings.login_window_seconds
 
 
-async def test_login_is_throttled_per_client_address_across_accounts(app: Starlette, settings: Settings) -> None:
-    address = new_address()
-    async with client_at(app, new_address()) as other:
-        email = new_email()
-        await signup(other, email)
-    async with client_at(app, address) as attacker:
-        for _ in range(settings.login_max_failures):
-            await fail_logins(attacker, new_email(), 1)
-        blocked = await login(attacker, email)
-    async with client_at(app, new_address()) as other:
-        allowed = await login(other, email)
-    assert blocked.status_code == 429
-    assert allowed.status_code == 200
+async def test_failed_logins_to_other_accounts_do_not_block_a_correct_login_from_that_address(
+    web: httpx.AsyncClient, settings: Settings
+) -> None:
+    email = new_email()
+    await signup(web, email)
+    for _ in range(settings.login_max_failures):
+        await fail_logins(web, new_email(), 1)
+    response = await login(web, email)
+    assert response.status_code == 200, response.text
+
+
+async def test_over_the_address_ceiling_an_address_gets_one_guess_per_account(runtime: Runtime,
+                                                                              settings: Settings) -> None:
+    hasher = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
+    strict = msgspec.structs.replace(settings, login_address_max_failures=3)
+    accounts = Accounts(runtime.pool, runtime.auth, strict, passwords=Passwords(hasher))
+    address, victim, bystander = new_address(), new_email(), new_email()
+    for email in (victim, bystander):
+        await accounts.signup(Signup(email=email, password=PASSWORD, display_name="Ada"))
+
+    async def attempt(email: str, password: str = "wrong password") -> type[Exception] | None:
+        try:
+            await accounts.login(Login(email=email, password=password), client_address=address)
+        except (AuthenticationError, RateLimited) as exc:
+            return type(exc)
+        return None
+
+    for _ in range(3):  # the ceiling, spread over accounts: each is a plain wrong password
+        assert await attempt(new_email()) is AuthenticationError
+    assert await attempt(victim) is AuthenticationError  # over the ceiling: one guess at an account...
+    assert await attempt(victim) is RateLimited  # ...and no second one
+    assert await attempt(victim, PASSWORD) is RateLimited  # not even a right one: the address failed on it
+    assert await attempt(bystander, PASSWORD) is None  # an account it never failed on still logs in
+    assert await attempt(bystander) is AuthenticationError
 
 
 async def test_login_throttle_ignores_x_forwarded_for(web: httpx.AsyncClient, settings: Settings) -> None:
-    for _ in range(settings.login_max_failures):
-        await fail_logins(web, new_email(), 1)
-    response = await web.post("/auth/login", json={"email": new_email(), "password": "x" * 8},
+    email = new_email()
+    await fail_logins(web, email, settings.login_max_failures)
+    response = await web.post("/auth/login", json={"email": email, "password": "x" * 8},
                               headers={"X-Forwarded-For": new_address()})
     assert response.status_code == 429
 
@@ -306,28 +349,30 @@ async def test_failures_older_than_the_window_do_not_count(web: httpx.AsyncClien
     await signup(web, email)
     await pool.executemany(
         "INSERT INTO login_failures (key, failed_at) VALUES ($1, now() - $2 * interval '1 second')",
-        [(f"email:{email}", settings.login_window_seconds + 1)] * settings.login_max_failures,
+        [(f"email:{email}", settings.login_window_seconds + 1)] * settings.login_account_max_failures,
     )
     assert (await login(web, email)).status_code == 200
 
 
 async def test_throttle_reports_when_the_oldest_counted_failure_leaves_the_window(pool: asyncpg.Pool) -> None:
-    throttle = Throttle(max_failures=2, window_seconds=600)
-    keys = throttle_keys(new_email(), None)
+    throttle = Throttle(window_seconds=600)
+    key = throttle_keys(new_email(), None).account
     async with pool.acquire() as conn:
         await conn.executemany(
             "INSERT INTO login_failures (key, failed_at) VALUES ($1, now() - $2 * interval '1 second')",
-            [(keys[0], 500), (keys[0], 100)],
+            [(key, 500), (key, 100)],
         )
         with pytest.raises(RateLimited) as raised:
-            await throttle.check(conn, keys)
+            await throttle.check(conn, [(key, 2)])
     # Two failures, limit two: the older one (500 s ago) leaves the 600 s window in 100 s.
     assert 95 <= raised.value.extra["retry_after"] <= 101
 
 
 def test_ipv6_addresses_of_one_64_count_as_one_client() -> None:
     def key(address: str) -> str:
-        return throttle_keys("a@example.com", address)[1]
+        key = throttle_keys("a@example.com", address).address
+        assert key is not None
+        return key
 
     assert key("2001:db8:1:2::1") == key("2001:db8:1:2:ff::9")
     assert key("2001:db8:1:2::1") != key("2001:db8:1:3::1")

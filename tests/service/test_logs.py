@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import logging
 import re
 from typing import Any
 
@@ -11,7 +12,7 @@ import structlog
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from service.logs import IsoUtcTimestamp, LogfmtRenderer
+from service.logs import IsoUtcTimestamp, LogfmtRenderer, configure_logging
 
 KEY_ORDER = ["timestamp", "level", "event"]
 
@@ -73,3 +74,44 @@ def test_timestamp_has_the_format_of_structlogs_iso_utc_stamper() -> None:
     iso_utc = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z"
     assert re.fullmatch(iso_utc, ours) and re.fullmatch(iso_utc, theirs)
     assert abs(datetime.datetime.fromisoformat(ours) - datetime.datetime.fromisoformat(theirs)).total_seconds() < 1
+
+
+@pytest.fixture
+def configured_logging() -> Any:
+    """configure_logging for one test; structlog and the root logger are put back afterwards."""
+    saved, handlers, level = structlog.get_config(), logging.getLogger().handlers[:], logging.getLogger().level
+    yield configure_logging
+    structlog.configure(**saved)
+    logging.getLogger().handlers[:] = handlers
+    logging.getLogger().setLevel(level)
+
+
+def fail_and_log(logger: Any) -> None:
+    try:
+        raise ConnectionResetError("peer went away")
+    except ConnectionResetError:
+        logger.exception("delivery job failed")
+
+
+@pytest.mark.parametrize("json", [False, True])
+def test_a_logged_exception_shows_its_type_message_and_traceback(
+    configured_logging: Any, capsys: pytest.CaptureFixture[str], json: bool
+) -> None:
+    configured_logging(json=json)
+    fail_and_log(structlog.get_logger("roomlog.test"))
+    line = capsys.readouterr().err.strip()
+    assert "ConnectionResetError: peer went away" in line
+    assert "Traceback (most recent call last)" in line
+    assert " exc_info" not in line
+    assert len(line.splitlines()) == 1  # one record, one line
+
+
+@pytest.mark.parametrize("json", [False, True])
+def test_a_stdlib_record_with_an_exception_shows_it(
+    configured_logging: Any, capsys: pytest.CaptureFixture[str], json: bool
+) -> None:
+    configured_logging(json=json)
+    fail_and_log(logging.getLogger("roomlog.test.stdlib"))
+    line = capsys.readouterr().err.strip()
+    assert "ConnectionResetError: peer went away" in line
+    assert len(line.splitlines()) == 1

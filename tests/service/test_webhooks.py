@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import hmac
+import ipaddress
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -18,11 +20,15 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
+import msgspec
 import pytest
 import uvicorn
 from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
 
+from schemas.config import Settings
+from service.app import create_app
+from service.egress import PublicOnlyTransport, is_public
 from service.embedded import free_port
 from service.runtime import Runtime
 from tests.conftest import Tenant
@@ -336,3 +342,85 @@ async def test_each_offline_member_gets_one_call_per_message(
         (user, f"m{n}") for user in ("bob", "carol") for n in range(3)
     )
     assert len({c.headers["x-roomlog-delivery"] for c in calls}) == 6
+
+
+# where webhooks may point
+
+
+@pytest.fixture(scope="module")
+def public_only_app(settings: Settings, runtime: Runtime) -> Starlette:
+    """The session app, but with the production default: webhooks reach public addresses only."""
+    strict = msgspec.structs.replace(settings, webhook_allow_private=False)
+    return create_app(strict, runtime=dataclasses.replace(runtime, settings=strict))
+
+
+@pytest.fixture
+async def public_only(public_only_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=public_only_app),
+                                 base_url="http://roomlog.test") as c:
+        yield c
+
+
+@pytest.mark.parametrize("url", [
+    "http://0/", "http://127.0.0.1:1/", "http://[::1]:1/", "http://localhost:8080/h", "http://0177.0.0.1/",
+    "http://10.0.0.5/h", "http://192.168.1.1/h", "http://169.254.169.254/latest/meta-data",
+    "http://[fe80::1]/h", "http://[::ffff:127.0.0.1]/h", "http://224.0.0.1/h", "http://240.0.0.1/h",
+    "http://0.0.0.0/h", "http://100.64.0.1/h",
+])
+async def test_webhook_to_a_non_public_address_is_refused(public_only: httpx.AsyncClient, tenant: Tenant,
+                                                          url: str) -> None:
+    response = await public_only.post("/webhooks", json={"url": url, "events": ["notification"]},
+                                      headers=tenant.as_user("admin"))
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == {"code": "VALIDATION_ERROR", "field": "url",
+                                        "message": response.json()["error"]["message"]}
+
+
+@pytest.mark.parametrize("url", ["http://exa\x00mple.com/h", "http://example.com/\x7fh", "http://exa\x1bmple.com/",
+                                 "https://user:pw@example.com/h", "https://user@example.com/h"])
+async def test_webhook_url_with_control_characters_or_userinfo_is_refused(client: httpx.AsyncClient,
+                                                                         tenant: Tenant, url: str) -> None:
+    response = await client.post("/webhooks", json={"url": url, "events": ["notification"]},
+                                 headers=tenant.as_user("admin"))
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["field"] == "url"
+
+
+async def test_webhook_to_a_public_address_is_accepted_by_default(public_only: httpx.AsyncClient,
+                                                                  tenant: Tenant) -> None:
+    response = await public_only.post("/webhooks", json={"url": "https://93.184.215.14/h", "events": ["notification"]},
+                                      headers=tenant.as_user("admin"))
+    assert response.status_code == 201, response.text
+
+
+async def test_a_call_to_a_name_that_now_resolves_to_loopback_is_refused(receiver: Receiver) -> None:
+    # The registration-time check passed long ago; what counts is where the call would connect now.
+    async with httpx.AsyncClient(transport=PublicOnlyTransport()) as http:
+        with pytest.raises(httpx.ConnectError, match="not a public address"):
+            await http.post(f"http://localhost:{receiver.port}/hook", content=b"{}")
+        with pytest.raises(httpx.ConnectError, match="not a public address"):
+            await http.post(receiver.url, content=b"{}")
+    assert receiver.calls == []
+
+
+async def test_a_call_connects_to_the_checked_address_with_the_urls_host() -> None:
+    seen: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200)
+
+    transport = PublicOnlyTransport(httpx.MockTransport(record))
+    async with httpx.AsyncClient(transport=transport) as http:
+        await http.post("https://93.184.215.14:8443/hook", content=b"{}")
+    assert seen[0].url.host == "93.184.215.14" and seen[0].url.port == 8443
+    assert seen[0].headers["host"] == "93.184.215.14:8443"
+    assert seen[0].extensions["sni_hostname"] == "93.184.215.14"
+
+
+def test_public_addresses_are_only_global_unicast_ones() -> None:
+    assert is_public(ipaddress.ip_address("93.184.215.14"))
+    assert is_public(ipaddress.ip_address("2606:2800:21f:cb07:6820:80da:af6b:8b2c"))
+    for text in ["127.0.0.1", "::1", "0.0.0.0", "::", "10.1.2.3", "172.16.0.1", "192.168.0.1", "169.254.1.1",
+                 "fe80::1", "fc00::1", "224.0.0.1", "ff02::1", "240.0.0.1", "255.255.255.255", "::ffff:10.0.0.1"]:
+        assert not is_public(ipaddress.ip_address(text)), text

@@ -24,10 +24,12 @@ from tests.conftest import Tenant
 from tests.system.conftest import Processes, Serve, roomlog_env
 
 # Limits off: these tests are about delivery, not the rate limiter; no access log noise in the captured stderr.
+# Webhooks may name 127.0.0.1, where test receivers listen.
 SERVE_ENV = {
     "ROOMLOG_DEFAULT_RATE_LIMIT": "0",
     "ROOMLOG_DEFAULT_SEND_RATE_LIMIT": "0",
     "ROOMLOG_ACCESS_LOG": "false",
+    "ROOMLOG_WEBHOOK_ALLOW_PRIVATE": "true",
 }
 READY_SECONDS = 40.0
 WAIT_SECONDS = 15.0

@@ -64,7 +64,7 @@ async def fast_database_url(pg_server_url: str) -> str:
 def fast_settings(fast_database_url: str, fast_nats: str) -> Settings:
     return Settings(database_url=fast_database_url, nats_url=fast_nats, access_log=False,
                     webhook_backoff=BACKOFF, webhook_max_deliver=MAX_DELIVER, webhook_timeout_seconds=2.0,
-                    platform_admin_key=PLATFORM_KEY)
+                    platform_admin_key=PLATFORM_KEY, webhook_allow_private=True)
 
 
 @pytest.fixture(scope="module")
