@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +31,21 @@ ROOMLOG = str(Path(sys.executable).parent / "roomlog")
 READY_SECONDS = 40.0
 STOP_SECONDS = 15.0
 COMMAND_SECONDS = 60.0
+
+
+
+@contextlib.contextmanager
+def embedded_data_dir(prefix: str) -> Iterator[Path]:
+    """A data directory for embedded servers, removed afterwards.
+
+    Not under pytest's basetemp: run as root, embedded PostgreSQL runs as another user, and any pytest session
+    starting meanwhile resets /tmp/pytest-of-root to mode 0700, locking that user out of its data directory.
+    """
+    top = Path(tempfile.mkdtemp(prefix=f"roomlog-{prefix}-"))
+    try:
+        yield top / "data"
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
 
 
 def roomlog_env(*, database_url: str | None = None, nats_url: str | None = None, **extra: str) -> dict[str, str]:

@@ -12,11 +12,9 @@ import asyncio
 import os
 import re
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +24,7 @@ import pytest
 
 from service.embedded import free_port
 from tests.conftest import Tenant
-from tests.system.conftest import Completed, Processes, Serve, roomlog_env, wait_until_gone
+from tests.system.conftest import Completed, Processes, Serve, embedded_data_dir, roomlog_env, wait_until_gone
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -61,10 +59,9 @@ def hinted_command(stderr: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def data_dir() -> Iterator[Path]:
-    """A data directory outside pytest's basetemp (embedded PostgreSQL runs as another user when we are root)."""
-    top = Path(tempfile.mkdtemp(prefix="roomlog-dev-serve-"))
-    yield top / "data"
-    shutil.rmtree(top, ignore_errors=True)
+    """The data directory of every run in this module, removed at the end."""
+    with embedded_data_dir("dev-serve") as path:
+        yield path
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,7 @@ SIGKILLed (which orphans its embedded PostgreSQL and nats-server).
 from __future__ import annotations
 
 import re
-import shutil
 import signal
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +18,16 @@ import httpx
 import pytest
 
 from tests.conftest import Tenant
-from tests.system.conftest import Completed, Processes, Serve, alive, roomlog_env, run_roomlog, wait_until_gone
+from tests.system.conftest import (
+    Completed,
+    Processes,
+    Serve,
+    alive,
+    embedded_data_dir,
+    roomlog_env,
+    run_roomlog,
+    wait_until_gone,
+)
 
 # Once `serve` has exited nothing stops the embedded servers any more: a short grace is enough.
 GONE_SECONDS = 3.0
@@ -73,14 +80,9 @@ class AfterSigkill:
 
 @pytest.fixture(scope="module")
 def data_dir() -> Iterator[Path]:
-    """The data directory of every run in this module, removed at the end.
-
-    Not under pytest's basetemp: run as root, embedded PostgreSQL runs as another user, and any pytest session
-    starting meanwhile resets /tmp/pytest-of-root to mode 0700, locking that user out of its data directory.
-    """
-    top = Path(tempfile.mkdtemp(prefix="roomlog-embedded-"))
-    yield top / "data"
-    shutil.rmtree(top, ignore_errors=True)
+    """The data directory of every run in this module, removed at the end."""
+    with embedded_data_dir("embedded") as path:
+        yield path
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,7 @@ from nats.js.errors import NotFoundError
 from schemas.events import RecordedEvent
 from service.jetstream import DELIVERIES_STREAM, EVENTS_STREAM, room_subject
 from tests.conftest import Tenant
-from tests.system.conftest import ROOMLOG, alive, pids_mentioning, roomlog_env
+from tests.system.conftest import ROOMLOG, alive, embedded_data_dir, pids_mentioning, roomlog_env
 
 SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "local-cluster.py"
 INSTANCES = 2
@@ -98,9 +98,13 @@ def run_script(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster() -> Iterator[Cluster]:
     """`local-cluster.py up --instances 2` on free ports; `down` (and a SIGKILL for any leftover) at the end."""
-    data_dir = tmp_path_factory.mktemp("cluster")
+    with embedded_data_dir("cluster") as data_dir:
+        yield from _cluster(data_dir)
+
+
+def _cluster(data_dir: Path) -> Iterator[Cluster]:
     base = free_base((*NATS_OFFSETS, *(HTTP_OFFSET + i for i in range(INSTANCES))))
     up = run_script("up", "--instances", str(INSTANCES), "--data-dir", str(data_dir),
                     "--base-port", str(base + HTTP_OFFSET), "--nats-base-port", str(base), timeout=UP_SECONDS)

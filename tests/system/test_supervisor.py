@@ -12,9 +12,7 @@ import asyncio
 import contextlib
 import os
 import re
-import shutil
 import signal
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -27,7 +25,7 @@ import httpx
 import pytest
 
 from tests.conftest import Tenant
-from tests.system.conftest import Processes, Serve, alive, roomlog_env, run_roomlog, wait_until_gone
+from tests.system.conftest import Processes, Serve, alive, embedded_data_dir, roomlog_env, run_roomlog, wait_until_gone
 
 RECOVERY_SECONDS = 20.0
 GONE_SECONDS = 3.0
@@ -69,10 +67,9 @@ class Run:
 
 @pytest.fixture(scope="module")
 def data_dir() -> Iterator[Path]:
-    """A data directory outside pytest's basetemp (embedded PostgreSQL runs as another user when we are root)."""
-    top = Path(tempfile.mkdtemp(prefix="roomlog-supervisor-"))
-    yield top / "data"
-    shutil.rmtree(top, ignore_errors=True)
+    """The data directory of every run in this module, removed at the end."""
+    with embedded_data_dir("supervisor") as path:
+        yield path
 
 
 @pytest.fixture(scope="module")
