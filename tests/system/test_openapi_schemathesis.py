@@ -53,6 +53,7 @@ SERVE_ENV = {
     "ROOMLOG_DEFAULT_RATE_LIMIT": "0",
     "ROOMLOG_DEFAULT_SEND_RATE_LIMIT": "0",
     "ROOMLOG_ACCESS_LOG": "false",
+    "ROOMLOG_WEBHOOK_ALLOW_PRIVATE": "true",  # the set-up registers a webhook on this machine
 }
 
 
