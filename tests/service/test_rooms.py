@@ -131,6 +131,21 @@ async def test_create_room_with_invalid_body_is_400_naming_the_field(
     assert error["field"] == field
 
 
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+async def test_room_metadata_nested_too_deep_is_400_on_metadata(
+    client: httpx.AsyncClient, tenant: Tenant, method: str
+) -> None:
+    deep = '{"a":' * 1_000 + "1" + "}" * 1_000
+    path, body = "/rooms", '{"type":"group","metadata":' + deep + "}"
+    if method == "PATCH":
+        room = await create_room(client, tenant, "alice", [])
+        path, body = f"/rooms/{room['room_id']}", '{"metadata":' + deep + "}"
+    response = await client.request(method, path, content=body.encode(),
+                                    headers={**tenant.as_user("alice"), "Content-Type": "application/json"})
+    error = error_of(response, 400)
+    assert (error["code"], error["field"]) == ("VALIDATION_ERROR", "metadata")
+
+
 async def test_create_room_with_malformed_json_is_400_validation_error(
     client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
