@@ -68,7 +68,8 @@ class EditMessage(_Request):
 
 
 # One grapheme cluster can take many code points (flags, skin tones, families); custom names like ":party:" too.
-Emoji = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\s\x00-\x1f\x7f]+$")]
+# An emoji is removed by its path (`DELETE …/reactions/{emoji}`), so it is a path segment like a user id.
+Emoji = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=SEGMENT_PATTERN)]
 
 
 class AddReaction(_Request):
