@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -11,12 +12,24 @@ from msgspec import UNSET, UnsetType
 from schemas.events import RoomRole, RoomType
 
 MAX_CONTENT_CHARS = 4000
-# No spaces, '/' or control characters (PostgreSQL cannot store NUL).
-UserId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[^\s/\x00-\x1f\x7f]+$")]
+# Text that is also one segment of a URL path (`…/members/{user_id}`, `…/reactions/{emoji}`): any Unicode
+# but whitespace, '/' and control characters (C0, DEL, C1; PostgreSQL cannot store NUL), and not '.' or
+# '..', which clients resolve away. `(?!\n)` because `$` alone also matches before a final newline.
+SEGMENT_PATTERN = r"^(?!\.\.?$)[^\s/\x00-\x1f\x7f-\x9f]+$(?!\n)"
+MAX_USER_ID_CHARS = 128
+# The one rule for user ids, in bodies, path parameters and X-User-Id alike (see `is_user_id`).
+UserId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_USER_ID_CHARS, pattern=SEGMENT_PATTERN)]
+USER_ID_RULE = "1-128 characters, no whitespace, '/' or control characters, not '.' or '..'"
+_SEGMENT = re.compile(SEGMENT_PATTERN)
 ClientMsgId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 RoomName = Annotated[str, msgspec.Meta(max_length=200)]
 # Length is checked by the domain rule so an over-long message gets its own code (MESSAGE_TOO_LONG).
 Content = str
+
+
+def is_user_id(value: str) -> bool:
+    """Whether `value` is a valid user id: exactly what `UserId` accepts in a body."""
+    return 0 < len(value) <= MAX_USER_ID_CHARS and _SEGMENT.search(value) is not None
 
 
 class _Request(msgspec.Struct, forbid_unknown_fields=True):
@@ -55,7 +68,8 @@ class EditMessage(_Request):
 
 
 # One grapheme cluster can take many code points (flags, skin tones, families); custom names like ":party:" too.
-Emoji = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\s\x00-\x1f\x7f]+$")]
+# An emoji is removed by its path (`DELETE …/reactions/{emoji}`), so it is a path segment like a user id.
+Emoji = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=SEGMENT_PATTERN)]
 
 
 class AddReaction(_Request):

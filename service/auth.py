@@ -8,7 +8,6 @@ everywhere within `AUTH_CACHE_SECONDS`.
 from __future__ import annotations
 
 import hmac
-import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Generic, Literal, TypeVar
 import asyncpg
 from starlette.datastructures import Headers
 
+from schemas.api import USER_ID_RULE, is_user_id
 from schemas.errors import AuthenticationError
 from service.tenants import hash_key
 from service.tokens import TokenSigner
@@ -24,7 +24,6 @@ from service.tokens import TokenSigner
 TenantRole = Literal["member", "agent", "admin"]
 Role = Literal["member", "agent", "admin", "platform"]
 
-_USER_ID = re.compile(r"^[^\s/\x00-\x1f\x7f]{1,128}$")
 AUTH_CACHE_SECONDS = 5.0
 
 K = TypeVar("K")
@@ -90,8 +89,8 @@ class Authenticator:
             raise AuthenticationError("Invalid API key")
         digest = hash_key(api_key)
         if self._platform_digest is not None and hmac.compare_digest(digest, self._platform_digest):
-            return Principal(tenant_id=headers.get("x-tenant-id", ""), user_id=headers.get("x-user-id", "platform"),
-                             role="platform", via="platform")
+            user_id = user_id_header(headers) if "x-user-id" in headers else "platform"
+            return Principal(tenant_id=headers.get("x-tenant-id", ""), user_id=user_id, role="platform", via="platform")
         key = await self.api_keys.get(digest)
         if key is None:
             raise AuthenticationError("Invalid API key")
@@ -147,8 +146,15 @@ def lesser_role(a: str, b: str) -> TenantRole:
 
 
 def user_id_header(headers: Headers) -> str:
-    """The X-User-Id a backend acts for; 401 when missing or malformed."""
-    user_id = headers.get("x-user-id")
-    if not user_id or not _USER_ID.match(user_id):
-        raise AuthenticationError("missing or malformed X-User-Id header (1-128 characters, no spaces or '/')")
+    """The X-User-Id a backend acts for, sent as UTF-8 bytes; 401 when missing, not UTF-8 or not a user id."""
+    value = headers.get("x-user-id")
+    if not value:
+        raise AuthenticationError(f"missing X-User-Id header ({USER_ID_RULE}, as UTF-8)")
+    try:
+        # Starlette decodes header bytes as Latin-1, which maps each byte to one character: undo it.
+        user_id = value.encode("latin-1").decode("utf-8")
+    except UnicodeDecodeError:
+        raise AuthenticationError("X-User-Id is not valid UTF-8") from None
+    if not is_user_id(user_id):
+        raise AuthenticationError(f"malformed X-User-Id header ({USER_ID_RULE})")
     return user_id

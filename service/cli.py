@@ -15,6 +15,7 @@ import msgspec
 import structlog
 
 from projections.replay import ALL_PROJECTIONS, ReplayProgress, projection_by_name, replay
+from schemas.api import USER_ID_RULE, is_user_id
 from schemas.config import Settings
 from schemas.errors import NotFound
 from service.auth import AUTH_CACHE_SECONDS
@@ -78,7 +79,8 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("name")
     create.add_argument("--rate-limit", type=int, help="requests/s for the tenant (0 = unlimited; default 100)")
     create.add_argument("--send-rate-limit", type=int, help="messages/s per user (0 = unlimited; default 20)")
-    create.add_argument("--admin-user", default="admin", help="user id of the tenant's first admin (default admin)")
+    create.add_argument("--admin-user", default="admin", type=_user_id,
+                        help="user id of the tenant's first admin (default admin)")
     create.set_defaults(func=_tenant_create)
 
     key = sub.add_parser("key", help="manage a tenant's API keys").add_subparsers(required=True, metavar="ACTION")
@@ -141,6 +143,12 @@ class _Servers:
         elif postgres_stopped:
             # A one-shot command beside a running server reuses its PostgreSQL and leaves it running.
             log.info("embedded postgres started for this command stopped")
+
+
+def _user_id(value: str) -> str:
+    if not is_user_id(value):
+        raise argparse.ArgumentTypeError(f"a user id is {USER_ID_RULE}")
+    return value
 
 
 def msgspec_replace(settings: Settings, **changes: object) -> Settings:

@@ -20,7 +20,7 @@ from eventstore.read import read_stream
 from projections.guards import MemberOf, current_membership_error
 from projections.messages import redact_deleted
 from schemas import api
-from schemas.errors import AuthenticationError, RoomlogError, ValidationError
+from schemas.errors import AuthenticationError, PayloadTooLarge, RoomlogError, ValidationError
 from schemas.events import MemberRemoved, RecordedEvent
 from schemas.realtime import (
     AckFrame,
@@ -42,9 +42,9 @@ from schemas.realtime import (
 )
 from service._wsprotocol import ABORT_EXTENSION
 from service.auth import Principal
+from service.bodies import BodyDecoder
 from service.errors import error_response
 from service.frames import encode_event_frame
-from service.http import field_of
 from service.hub import Hub
 from service.mailbox import Mailbox
 from service.messaging import record_ack, record_read, send_message
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("roomlog.gateway")
 
-_frames = msgspec.json.Decoder(ClientFrame)
+_frames: BodyDecoder[ClientFrame] = BodyDecoder(ClientFrame, what="frame")
 _encoder = msgspec.json.Encoder()
 CATCH_UP_PAGE = 1000
 # Close codes (application range 4000-4999): reconnect and sync again; the server is going away; the
@@ -235,14 +235,15 @@ class Connection:
     # --- frames from the client ---------------------------------------------------------------
     async def handle(self, raw: str | bytes) -> None:
         """Act on one client frame; errors go back as error frames, never close the socket."""
+        if len(raw) > self.runtime.settings.max_body_bytes:
+            # Frames are bounded like request bodies, which also bounds the cost of measuring one.
+            await self.reply(ErrorFrame(code=PayloadTooLarge.code,
+                                        message=f"frame over {self.runtime.settings.max_body_bytes} bytes"))
+            return
         try:
             frame = _frames.decode(raw)
-        except msgspec.ValidationError as exc:
-            await self.reply(ErrorFrame(code=ValidationError.code, message=str(exc).split(" - at ")[0],
-                                        field=field_of(str(exc))))
-            return
-        except msgspec.DecodeError:
-            await self.reply(ErrorFrame(code=ValidationError.code, message="frame is not valid JSON"))
+        except ValidationError as exc:
+            await self.reply(ErrorFrame(code=exc.code, message=exc.message, field=exc.field))
             return
         try:
             await self._act(frame)

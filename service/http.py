@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from schemas.errors import ValidationError
 from service.auth import Principal
 from service.authorization import authorize
+from service.bodies import BodyDecoder
 
 if TYPE_CHECKING:
     from service.runtime import Runtime
@@ -19,9 +18,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 _encoder = msgspec.json.Encoder()
-_decoders: dict[type, msgspec.json.Decoder[Any]] = {}
-_PATH = re.compile(r"at `\$\.?([^`]*)`")
-_NAMED = re.compile(r"field `([^`]+)`")
+_decoders: dict[type, BodyDecoder[Any]] = {}
 
 
 class JSON(Response):
@@ -60,23 +57,6 @@ async def body_as(request: Request, type_: type[T]) -> T:
     """Decode the JSON body into `type_`; a bad body is a 400 naming the offending field."""
     decoder = _decoders.get(type_)
     if decoder is None:
-        decoder = _decoders[type_] = msgspec.json.Decoder(type_)
-    raw = await request.body()
-    try:
-        return decoder.decode(raw)
-    except msgspec.ValidationError as exc:
-        raise ValidationError(_describe(str(exc)), field=field_of(str(exc))) from None
-    except msgspec.DecodeError:
-        raise ValidationError("request body is not valid JSON") from None
-
-
-def field_of(message: str) -> str | None:
-    """The field a msgspec validation message is about (`$.members[0]` → `members[0]`)."""
-    named = _NAMED.search(message)
-    path = _PATH.search(message)
-    parts = [p for p in ((path.group(1) if path else ""), (named.group(1) if named else "")) if p]
-    return ".".join(parts) or None
-
-
-def _describe(message: str) -> str:
-    return message.split(" - at `", 1)[0]
+        decoder = _decoders[type_] = BodyDecoder(type_)
+    result: T = decoder.decode(await request.body())
+    return result

@@ -50,6 +50,7 @@ from service.routes.messages import message_view, reaction_count
 from service.routes.rooms import actor_of, require_member
 
 _emoji = msgspec.json.Decoder(api.Emoji)
+_EMOJI_RULE = "emoji must be 1-64 characters without whitespace, '/' or control characters, not '.' or '..'"
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,7 @@ async def remove_reaction(request: Request) -> Response:
     try:
         emoji = _emoji.decode(msgspec.json.encode(request.path_params["emoji"]))
     except msgspec.ValidationError:
-        raise ValidationError("emoji must be 1-64 characters without spaces", field="emoji") from None
+        raise ValidationError(_EMOJI_RULE, field="emoji") from None
     return await _change_reaction(request, principal, emoji, add=False)
 
 

@@ -155,6 +155,8 @@ async def remove_member(request: Request) -> Response:
     principal = await caller(request)
     room_id = request.path_params["room_id"]
     user_id = request.path_params["user_id"]
+    if not api.is_user_id(user_id):
+        raise NotFound("no such member", field="user_id")
     await _change_membership_or_room(
         request, principal, room_id, lambda state: decide_remove_member(state, actor_of(principal), user_id)
     )

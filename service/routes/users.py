@@ -7,7 +7,6 @@ Members can still find a colleague by a complete email or phone they already kno
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from starlette.requests import Request
@@ -19,7 +18,6 @@ from schemas import api
 from schemas.errors import Forbidden, NotFound, ValidationError
 from schemas.events import Event
 from schemas.users import (
-    USER_ID_PATTERN,
     Block,
     CannotBlockSelf,
     CreateUser,
@@ -57,8 +55,6 @@ OFFSET = Query("offset", "users to skip", minimum=0, default=0)
 SEARCH_LIMIT = Query("limit", "most matches to return", minimum=1, maximum=100, default=20)
 MAX_QUERY_CHARS = 100
 SEARCH_TERM = TextQuery("q", "part of a user id, name, email or phone", max_length=MAX_QUERY_CHARS)
-MAX_USER_ID_CHARS = 128
-_USER_ID = re.compile(USER_ID_PATTERN)
 
 
 async def get_users(request: Request) -> Response:
@@ -92,7 +88,7 @@ async def patch_user(request: Request) -> Response:
     principal = await caller_may(request, "users.manage")
     user_id = request.path_params["user_id"]
     cmd = await body_as(request, UpdateUser)
-    if not _valid_user_id(user_id):
+    if not api.is_user_id(user_id):
         raise UserNotFound("user not found", field="user_id")
     if isinstance(cmd.role, str):
         _may_grant(principal, cmd.role)
@@ -128,10 +124,6 @@ async def get_blocks(request: Request) -> Response:
     return JSON([Block(user_id=r["blocked_id"], since=r["since"]) for r in rows])
 
 
-def _valid_user_id(user_id: str) -> bool:
-    return len(user_id) <= MAX_USER_ID_CHARS and _USER_ID.match(user_id) is not None
-
-
 def _may_grant(principal: Principal, role: str) -> None:
     if not may_grant(principal.role, role):
         raise RoleTooHigh(f"you may not grant the role {role}, which is above your own", field="role")
@@ -147,8 +139,8 @@ async def _forget_role(runtime: Runtime, tenant_id: str, user_id: str) -> None:
 async def _block_target(request: Request) -> tuple[Principal, str]:
     principal = await caller_may(request, "blocks.manage")
     target = request.path_params["user_id"]
-    if not _valid_user_id(target):
-        raise ValidationError("user_id must be 1-128 characters without spaces or '/'", field="user_id")
+    if not api.is_user_id(target):
+        raise ValidationError(f"user_id must be {api.USER_ID_RULE}", field="user_id")
     return principal, target
 
 

@@ -522,6 +522,52 @@ async def test_me_for_a_user_without_an_account_row_is_a_member_by_id(web: httpx
                             "timezone": None, "role": "member", "created_at": None}
 
 
+# X-User-Id: the one user-id rule, the header sent as UTF-8
+
+
+def acting_as(tenant: Tenant, user_id: bytes) -> dict[str, str | bytes]:
+    """API-key headers with X-User-Id sent as exactly these bytes."""
+    return {"X-API-Key": tenant.api_key, "X-User-Id": user_id}
+
+
+async def test_a_non_ascii_member_id_acts_through_the_header_as_utf_8(web: httpx.AsyncClient, tenant: Tenant) -> None:
+    created = await web.post("/rooms", json={"type": "group", "members": ["בוב"]}, headers=tenant.as_user("alice"))
+    assert created.status_code == 201, created.text
+    room_id = created.json()["room_id"]
+    bob = acting_as(tenant, "בוב".encode())
+
+    sent = await web.post(f"/rooms/{room_id}/messages", json={"content": "שלום"}, headers=bob)
+    listed = await web.get(f"/rooms/{room_id}/messages", headers=bob)
+    body = (await web.get("/auth/me", headers=bob)).json()
+
+    assert sent.status_code == 201, sent.text
+    assert [m["sender_id"] for m in listed.json()] == ["בוב"]
+    assert body["user"]["user_id"] == "בוב"
+
+
+@pytest.mark.parametrize(
+    "user_id",
+    [b"\xff\xfe", b"\xd7", "a\u0085b".encode(), "a\u009fb".encode(), b"a\x7fb", b".", b".."],
+    ids=["not-utf-8", "truncated-utf-8", "c1-next-line", "c1-control", "delete", "dot", "dot-dot"],
+)
+async def test_x_user_id_that_is_not_utf_8_or_not_a_user_id_is_401(
+    web: httpx.AsyncClient, tenant: Tenant, user_id: bytes
+) -> None:
+    response = await web.get("/auth/me", headers=acting_as(tenant, user_id))
+    assert response.status_code == 401, response.text
+    assert response.json()["error"]["code"] == "AUTHENTICATION_ERROR"
+
+
+@pytest.mark.parametrize("user_id", ["a\u0085b", "a\u0080b", ".", "..", "bob\n"],
+                         ids=["c1-next-line", "c1-control", "dot", "dot-dot", "final-newline"])
+async def test_a_body_refuses_the_member_ids_the_header_refuses(
+    web: httpx.AsyncClient, tenant: Tenant, user_id: str
+) -> None:
+    response = await web.post("/rooms", json={"type": "group", "members": [user_id]}, headers=tenant.as_user("alice"))
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["field"] == "members[0]"
+
+
 # profile
 
 

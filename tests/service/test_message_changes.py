@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import pytest
 
 from tests.conftest import Tenant
 from tests.service.test_messages import create_room, events, last_seq, messages, send
@@ -170,6 +171,30 @@ async def test_reactions_need_membership_a_message_and_a_valid_emoji(client: htt
         assert body["error"]["field"] == "emoji"
     assert _error(await client.delete(f"{path}/{quote('a b')}", headers=tenant.as_user("bob")),
                   400, "VALIDATION_ERROR")["error"]["field"] == "emoji"
+
+
+@pytest.mark.parametrize("emoji", ["a/b", "/", ".", "..", "👍\n", "a\u0085b"],
+                         ids=["slash-inside", "slash", "dot", "dot-dot", "final-newline", "c1-control"])
+async def test_an_emoji_that_is_not_one_path_segment_is_refused_at_the_door(
+    client: httpx.AsyncClient, tenant: Tenant, emoji: str
+) -> None:
+    room_id, message_id = await _room_with_message(client, tenant)
+    path = f"/rooms/{room_id}/messages/{message_id}/reactions"
+    added = await client.post(path, json={"emoji": emoji}, headers=tenant.as_user("bob"))
+    assert _error(added, 400, "VALIDATION_ERROR")["error"]["field"] == "emoji"
+
+
+@pytest.mark.parametrize("emoji", ["👍", ":party:", "%", "a%2Fb", "?", "#", "...", "🏳️‍🌈", "a\\b"])
+async def test_every_emoji_that_can_be_added_can_be_removed_by_its_url_encoded_path(
+    client: httpx.AsyncClient, tenant: Tenant, emoji: str
+) -> None:
+    room_id, message_id = await _room_with_message(client, tenant)
+    path = f"/rooms/{room_id}/messages/{message_id}/reactions"
+    added = await client.post(path, json={"emoji": emoji}, headers=tenant.as_user("bob"))
+    removed = await client.delete(f"{path}/{quote(emoji, safe='')}", headers=tenant.as_user("bob"))
+    assert added.status_code == 200, added.text
+    assert removed.status_code == 200, removed.text
+    assert (removed.json()["emoji"], removed.json()["changed"], removed.json()["reactions"]) == (emoji, True, [])
 
 
 async def test_racing_reactions_and_deletes_leave_one_consistent_message(

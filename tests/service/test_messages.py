@@ -158,6 +158,41 @@ async def test_send_with_malformed_json_is_400(client: httpx.AsyncClient, tenant
     assert error_of(response, 400)["code"] == "VALIDATION_ERROR"
 
 
+@pytest.mark.parametrize("levels", [1_000, 10_000])
+async def test_send_with_meta_nested_too_deep_is_400_on_meta_and_appends_nothing(
+    client: httpx.AsyncClient, tenant: Tenant, levels: int
+) -> None:
+    room = await create_room(client, tenant, "alice", [])
+    body = '{"content":"hi","meta":' + '{"a":' * levels + "1" + "}" * levels + "}"
+    response = await client.post(
+        f"/rooms/{room['room_id']}/messages", content=body.encode(),
+        headers={**tenant.as_user("alice"), "Content-Type": "application/json"},
+    )
+    error = error_of(response, 400)
+    assert (error["code"], error["field"]) == ("VALIDATION_ERROR", "meta")
+    assert await last_seq(client, tenant, room["room_id"], "alice") == room["last_seq"]
+
+
+async def test_send_with_a_deep_value_under_an_unknown_field_is_400_naming_it(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    room = await create_room(client, tenant, "alice", [])
+    body = '{"content":"hi","extra":' + "[" * 10_000 + "]" * 10_000 + "}"
+    response = await client.post(
+        f"/rooms/{room['room_id']}/messages", content=body.encode(),
+        headers={**tenant.as_user("alice"), "Content-Type": "application/json"},
+    )
+    error = error_of(response, 400)
+    assert (error["code"], error["field"]) == ("VALIDATION_ERROR", "extra")
+
+
+async def test_send_with_meta_over_16_kib_is_400_on_meta(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    room = await create_room(client, tenant, "alice", [])
+    response = await send(client, tenant, room["room_id"], "alice", meta={"k": "x" * 16_384})
+    error = error_of(response, 400)
+    assert (error["code"], error["field"]) == ("VALIDATION_ERROR", "meta")
+
+
 async def test_send_to_unknown_room_is_404_room_not_found(client: httpx.AsyncClient, tenant: Tenant) -> None:
     response = await send(client, tenant, "room_doesnotexist", "alice")
     assert error_of(response, 404)["code"] == "ROOM_NOT_FOUND"

@@ -131,6 +131,30 @@ async def test_create_room_with_invalid_body_is_400_naming_the_field(
     assert error["field"] == field
 
 
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+async def test_room_metadata_nested_too_deep_is_400_on_metadata(
+    client: httpx.AsyncClient, tenant: Tenant, method: str
+) -> None:
+    deep = '{"a":' * 1_000 + "1" + "}" * 1_000
+    path, body = "/rooms", '{"type":"group","metadata":' + deep + "}"
+    if method == "PATCH":
+        room = await create_room(client, tenant, "alice", [])
+        path, body = f"/rooms/{room['room_id']}", '{"metadata":' + deep + "}"
+    response = await client.request(method, path, content=body.encode(),
+                                    headers={**tenant.as_user("alice"), "Content-Type": "application/json"})
+    error = error_of(response, 400)
+    assert (error["code"], error["field"]) == ("VALIDATION_ERROR", "metadata")
+
+
+async def test_a_non_ascii_member_is_removed_by_its_url_encoded_id(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    room = await create_room(client, tenant, "alice", ["בוב"])
+    response = await client.delete(f"/rooms/{room['room_id']}/members/%D7%91%D7%95%D7%91",
+                                   headers=tenant.as_user("alice"))
+    assert response.status_code == 200, response.text
+    members = (await client.get(f"/rooms/{room['room_id']}/members", headers=tenant.as_user("alice"))).json()
+    assert [m["user_id"] for m in members] == ["alice"]
+
+
 async def test_create_room_with_malformed_json_is_400_validation_error(
     client: httpx.AsyncClient, tenant: Tenant
 ) -> None:

@@ -311,6 +311,36 @@ async def test_send_frame_errors_carry_the_rest_code_and_field(server: Serve, ap
     assert await api.last_seq(room_id, "alice") == room["last_seq"]
 
 
+@pytest.mark.parametrize("levels", [1_000, 10_000])
+async def test_send_frame_with_meta_nested_too_deep_gets_an_error_on_meta_and_the_socket_stays_open(
+    server: Serve, api: Api, levels: int
+) -> None:
+    room = await api.create_room("alice", ["bob"])
+    deep = '{"a":' * levels + "1" + "}" * levels
+    client = await ws(server, api, "bob")
+    async with closing(client):
+        await client.ws.send(f'{{"type":"send","room_id":"{room["room_id"]}","client_msg_id":"c","content":"hi",'
+                             f'"meta":{deep}}}')
+        error = await client.wait_for(lambda f: f.get("type") == "error")
+        await client.barrier()
+        assert client.close_code is None
+
+    assert (error["code"], error["field"]) == ("VALIDATION_ERROR", "meta")
+    assert await api.last_seq(room["room_id"], "alice") == room["last_seq"]
+
+
+async def test_frame_over_the_body_limit_gets_payload_too_large_and_the_socket_stays_open(
+    server: Serve, api: Api
+) -> None:
+    client = await ws(server, api, "bob")
+    async with closing(client):
+        await client.ws.send('{"type":"ping","pad":"' + "x" * 70_000 + '"}')
+        error = await client.wait_for(lambda f: f.get("type") == "error")
+        await client.barrier()
+
+    assert error["code"] == "PAYLOAD_TOO_LARGE"
+
+
 @pytest.mark.parametrize(("frame", "broadcast"), [("ack", "ack.received"), ("read", "read.receipt")])
 async def test_ack_and_read_frames_are_broadcast_to_the_other_members(
     server: Serve, api: Api, frame: str, broadcast: str
