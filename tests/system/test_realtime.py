@@ -44,10 +44,11 @@ RESUME_BEFORE = 20
 RESUME_SENDS = 300
 RESUME_SENDERS = 6
 SLOW_QUEUE_SIZE = 50
-SLOW_SENDS = 300
+SLOW_SENDS = 700
 # Random (permessage-deflate squeezes repeated text to nothing) and large: the server's kernel send buffer
-# grows to 4 MB before its writes block, and only then does the connection's queue fill.
-SLOW_PAD = 36_000
+# grows to 4 MB before its writes block, and only then does the connection's queue fill. 12,000 random
+# bytes are 16,000 characters: as much as a free-form field such as meta may take (service/bodies.py).
+SLOW_PAD = 12_000
 STALL_SEND_TIMEOUT = 1.0
 # Two timed-out writes (the event, then the resync) and slack for a loaded machine.
 STALL_BOUND = 10.0
