@@ -11,12 +11,19 @@ from msgspec import UNSET, UnsetType
 from schemas.events import RoomRole, RoomType
 
 MAX_CONTENT_CHARS = 4000
-# No spaces, '/' or control characters (PostgreSQL cannot store NUL).
-UserId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[^\s/\x00-\x1f\x7f]+$")]
+# What PostgreSQL's bigint holds: the largest seq or count a body may name.
+INT64_MAX = 2**63 - 1
+# No spaces, '/' or control characters (PostgreSQL cannot store NUL). \x85 is whitespace to Python's \s
+# but not to ECMA-262's, which reads the patterns of the description, so it is named.
+USER_ID_PATTERN = r"^[^\s/\x00-\x1f\x7f\x85]+$"
+UserId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=USER_ID_PATTERN)]
 ClientMsgId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 RoomName = Annotated[str, msgspec.Meta(max_length=200)]
-# Length is checked by the domain rule so an over-long message gets its own code (MESSAGE_TOO_LONG).
-Content = str
+# Not only whitespace (spelled so that Python's and ECMA-262's regexes agree). The length is checked by the
+# domain rule so an over-long message gets its own code (MESSAGE_TOO_LONG); the description states it anyway.
+Content = Annotated[
+    str, msgspec.Meta(min_length=1, pattern=r"[^\s\x1c-\x1f\x85]", extra_json_schema={"maxLength": MAX_CONTENT_CHARS}),
+]
 
 
 class _Request(msgspec.Struct, forbid_unknown_fields=True):
@@ -30,6 +37,15 @@ class CreateRoom(_Request):
     metadata: dict[str, Any] | None = None
 
 
+# A dm names its one other user, the caller beside it at most; the domain rule checks who (decide_create).
+DM_MEMBERS = (1, 2)
+CreateRoomBody = Annotated[CreateRoom, msgspec.Meta(extra_json_schema={
+    "if": {"properties": {"type": {"const": "dm"}}, "required": ["type"]},
+    "then": {"properties": {"members": {"minItems": DM_MEMBERS[0], "maxItems": DM_MEMBERS[1]}},
+             "required": ["members"]},
+})]
+
+
 class UpdateRoom(_Request):
     name: RoomName | UnsetType | None = UNSET
     metadata: dict[str, Any] | UnsetType | None = UNSET
@@ -40,6 +56,7 @@ class AddMembers(_Request):
 
 
 MessageId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+RoomId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
 class SendMessage(_Request):
@@ -55,7 +72,7 @@ class EditMessage(_Request):
 
 
 # One grapheme cluster can take many code points (flags, skin tones, families); custom names like ":party:" too.
-Emoji = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\s\x00-\x1f\x7f]+$")]
+Emoji = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\s\x00-\x1f\x7f\x85]+$")]
 
 
 class AddReaction(_Request):
@@ -63,11 +80,11 @@ class AddReaction(_Request):
 
 
 # A position in a room's log: 0 is before its first event.
-SeqNumber = Annotated[int, msgspec.Meta(ge=0)]
+SeqNumber = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
 
 
 class Ack(_Request):
-    room_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    room_id: RoomId
     seq: SeqNumber
 
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 
-from schemas.api import ClientMsgId, MessageId, SeqNumber
-
-RoomId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+from schemas.api import ClientMsgId, MessageId, RoomId, SeqNumber
 
 
 class _ClientFrame(msgspec.Struct, tag_field="type", forbid_unknown_fields=True):

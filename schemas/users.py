@@ -8,12 +8,11 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from schemas.api import _Request
+from schemas.api import USER_ID_PATTERN, _Request
 from schemas.errors import Conflict, Forbidden, NotFound, ValidationError
 
 TenantRole = Literal["member", "agent", "admin"]
 # PostgreSQL text cannot hold NUL: stored strings exclude it (user ids exclude every control character).
-USER_ID_PATTERN = r"^[^\s/\x00-\x1f\x7f]+$"
 UserId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=USER_ID_PATTERN)]
 DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
 Email = Annotated[str, msgspec.Meta(max_length=254, pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$")]

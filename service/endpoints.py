@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from schemas.api import INT64_MAX
 from schemas.errors import (
     AuthenticationError,
     ErrorBody,
@@ -23,7 +24,6 @@ from schemas.errors import (
 )
 
 Handler = Callable[[Request], Awaitable[Response]]
-INT64_MAX = 2**63 - 1
 # tenant: a user's bearer JWT, or a tenant API key with X-User-Id (or the platform key where allowed).
 Auth = Literal["tenant", "none"]
 

@@ -187,7 +187,7 @@ _ROOM_ERRORS = (RoomNotFound, NotAMember)
 
 ENDPOINTS = [
     Endpoint("POST", "/rooms", create_room, "Create a room; the caller becomes its admin",
-             body=api.CreateRoom, response=api.Room, status=201, errors=(RoomExists, Blocked, Forbidden)),
+             body=api.CreateRoomBody, response=api.Room, status=201, errors=(RoomExists, Blocked, Forbidden)),
     Endpoint("GET", "/rooms", list_rooms, "The caller's rooms with their last_seq",
              response=list[api.Room], query=(LIMIT, OFFSET), errors=(Forbidden,)),
     Endpoint("GET", "/rooms/{room_id}", get_room, "One room", response=api.Room, errors=_ROOM_ERRORS),

@@ -16,10 +16,10 @@ from starlette.responses import Response
 from projections.blocks import blocked_by_user
 from projections.streams import user_stream
 from schemas import api
+from schemas.api import USER_ID_PATTERN
 from schemas.errors import Forbidden, NotFound, ValidationError
 from schemas.events import Event
 from schemas.users import (
-    USER_ID_PATTERN,
     Block,
     CannotBlockSelf,
     CreateUser,
