@@ -14,7 +14,7 @@ from schemas.events import NotificationSent, SubscriptionAdded, SubscriptionRemo
 from schemas.notifications import NotificationCreated, Notify, Subscribe, Subscription, Topic
 from service.auth import Principal
 from service.commands import metadata_for
-from service.endpoints import Endpoint
+from service.endpoints import Endpoint, Link
 from service.http import JSON, body_as, caller_may, runtime_of
 from service.tenants import new_id
 
@@ -76,7 +76,8 @@ ENDPOINTS = [
     Endpoint("POST", "/notify", notify, "Notify users, a room's members and/or a topic's subscribers",
              body=Notify, response=NotificationCreated, status=201, errors=(RoomNotFound, Forbidden)),
     Endpoint("POST", "/subscriptions", subscribe, "Subscribe the caller to a topic", body=Subscribe,
-             response=api.Success, status=201, errors=(Forbidden,)),
+             response=api.Success, status=201, errors=(Forbidden,),
+             links=(Link("DELETE", "/subscriptions/{topic}", {"topic": "$request.body#/topic"}),)),
     Endpoint("GET", "/subscriptions", list_subscriptions, "The caller's topic subscriptions",
              response=list[Subscription], errors=(Forbidden,)),
     Endpoint("DELETE", "/subscriptions/{topic}", unsubscribe, "Unsubscribe the caller from a topic",
