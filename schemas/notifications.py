@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -57,4 +57,4 @@ class NotificationFrame(msgspec.Struct):
     topic: str
     payload: dict[str, Any]
     created_at: datetime
-    type: str = "notification"
+    type: Literal["notification"] = "notification"

@@ -58,6 +58,12 @@ CATCH_UP_PAGE = 1000
 # Close code telling the client to reconnect and sync again (application range 4000-4999).
 CLOSE_RESYNC = 4008
 CLOSE_SHUTDOWN = 4009
+# What each close code tells the client; the AsyncAPI document states them.
+CLOSE_CODES = {
+    1000: "normal closure: either side ended the connection",
+    CLOSE_RESYNC: "the client fell behind (after a resync frame): reconnect and sync from the seqs it names",
+    CLOSE_SHUTDOWN: "the instance is shutting down (after server.shutdown): reconnect after reconnect_after_ms",
+}
 
 
 class Connection:
