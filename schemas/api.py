@@ -21,10 +21,15 @@ MAX_USER_ID_CHARS = 128
 UserId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_USER_ID_CHARS, pattern=SEGMENT_PATTERN)]
 USER_ID_RULE = "1-128 characters, no whitespace, '/' or control characters, not '.' or '..'"
 _SEGMENT = re.compile(SEGMENT_PATTERN)
+# What PostgreSQL's bigint holds: the largest seq or count a body may name.
+INT64_MAX = 2**63 - 1
 ClientMsgId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 RoomName = Annotated[str, msgspec.Meta(max_length=200)]
-# Length is checked by the domain rule so an over-long message gets its own code (MESSAGE_TOO_LONG).
-Content = str
+# Not only whitespace (spelled so that Python's and ECMA-262's regexes agree). The length is checked by the
+# domain rule so an over-long message gets its own code (MESSAGE_TOO_LONG); the description states it anyway.
+Content = Annotated[
+    str, msgspec.Meta(min_length=1, pattern=r"[^\s\x1c-\x1f\x85]", extra_json_schema={"maxLength": MAX_CONTENT_CHARS}),
+]
 
 
 def is_user_id(value: str) -> bool:
@@ -43,6 +48,15 @@ class CreateRoom(_Request):
     metadata: dict[str, Any] | None = None
 
 
+# A dm names its one other user, the caller beside it at most; the domain rule checks who (decide_create).
+DM_MEMBERS = (1, 2)
+CreateRoomBody = Annotated[CreateRoom, msgspec.Meta(extra_json_schema={
+    "if": {"properties": {"type": {"const": "dm"}}, "required": ["type"]},
+    "then": {"properties": {"members": {"minItems": DM_MEMBERS[0], "maxItems": DM_MEMBERS[1]}},
+             "required": ["members"]},
+})]
+
+
 class UpdateRoom(_Request):
     name: RoomName | UnsetType | None = UNSET
     metadata: dict[str, Any] | UnsetType | None = UNSET
@@ -53,6 +67,7 @@ class AddMembers(_Request):
 
 
 MessageId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+RoomId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
 class SendMessage(_Request):
@@ -77,11 +92,11 @@ class AddReaction(_Request):
 
 
 # A position in a room's log: 0 is before its first event.
-SeqNumber = Annotated[int, msgspec.Meta(ge=0)]
+SeqNumber = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
 
 
 class Ack(_Request):
-    room_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    room_id: RoomId
     seq: SeqNumber
 
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any, Literal
 
 import msgspec
 
-from schemas.api import ClientMsgId, MessageId, SeqNumber
-
-RoomId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+from schemas.api import ClientMsgId, MessageId, RoomId, SeqNumber
 
 
 class _ClientFrame(msgspec.Struct, tag_field="type", forbid_unknown_fields=True):
@@ -76,41 +74,41 @@ class Sent(msgspec.Struct):
     seq: int
     created_at: datetime
     duplicate: bool
-    type: str = "send.ok"
+    type: Literal["send.ok"] = "send.ok"
 
 
 class Synced(msgspec.Struct):
     """Every room of a sync frame has been caught up to this seq; live events follow."""
 
     rooms: dict[str, int]
-    type: str = "synced"
+    type: Literal["synced"] = "synced"
 
 
 class AckReceived(msgspec.Struct):
     room_id: str
     user_id: str
     seq: int
-    type: str = "ack.received"
+    type: Literal["ack.received"] = "ack.received"
 
 
 class ReadReceipt(msgspec.Struct):
     room_id: str
     user_id: str
     seq: int
-    type: str = "read.receipt"
+    type: Literal["read.receipt"] = "read.receipt"
 
 
 class Typing(msgspec.Struct):
     room_id: str
     user_id: str
     typing: bool
-    type: str = "typing"
+    type: Literal["typing"] = "typing"
 
 
 class Presence(msgspec.Struct):
     user_id: str
     status: str
-    type: str = "presence"
+    type: Literal["presence"] = "presence"
 
 
 class ErrorFrame(msgspec.Struct):
@@ -119,23 +117,29 @@ class ErrorFrame(msgspec.Struct):
     field: str | None = None
     room_id: str | None = None
     client_msg_id: str | None = None
-    type: str = "error"
+    type: Literal["error"] = "error"
 
 
 class Resync(msgspec.Struct):
     """The client fell too far behind; reconnect and sync from these seqs."""
 
     rooms: dict[str, int]
-    type: str = "resync"
+    type: Literal["resync"] = "resync"
 
 
 class Shutdown(msgspec.Struct):
     reconnect_after_ms: int
-    type: str = "server.shutdown"
+    type: Literal["server.shutdown"] = "server.shutdown"
 
 
 class Pong(msgspec.Struct):
-    type: str = "pong"
+    type: Literal["pong"] = "pong"
+
+
+# What the server sends a connection; NotificationFrame (schemas/notifications.py) is one too.
+ServerFrames = (
+    EventFrame, Sent, Synced, AckReceived, ReadReceipt, Typing, Presence, ErrorFrame, Resync, Shutdown, Pong,
+)
 
 
 class TypingSignal(msgspec.Struct):

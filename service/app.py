@@ -34,6 +34,7 @@ from service.routes import (
     users,
     webhooks,
 )
+from service.routes.asyncapi import asyncapi_endpoint
 from service.routes.openapi import openapi_endpoint
 from service.runtime import Runtime, start_runtime, stop_runtime
 
@@ -53,6 +54,7 @@ _API = [
     *tenants_admin.ENDPOINTS,
     *webhooks.ENDPOINTS,
     *dead_letters.ENDPOINTS,
+    asyncapi_endpoint(version=API_VERSION),
 ]
 ENDPOINTS: list[Endpoint] = [*_API, openapi_endpoint(_API, version=API_VERSION)]
 

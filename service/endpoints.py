@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from schemas.api import INT64_MAX
 from schemas.errors import (
     AuthenticationError,
     ErrorBody,
@@ -23,7 +24,6 @@ from schemas.errors import (
 )
 
 Handler = Callable[[Request], Awaitable[Response]]
-INT64_MAX = 2**63 - 1
 # tenant: a user's bearer JWT, or a tenant API key with X-User-Id (or the platform key where allowed).
 Auth = Literal["tenant", "none"]
 
@@ -86,6 +86,20 @@ class TextQuery:
 
 
 @dataclass(frozen=True)
+class Link:
+    """An operation a success leads to (an OpenAPI link), named by its method and path.
+
+    Each path parameter of the target comes from the same-named path parameter of the request when it has
+    one, else from the same-named field of the response body; `parameters` overrides either (a runtime
+    expression such as `$request.body#/topic`).
+    """
+
+    method: str
+    path: str
+    parameters: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Endpoint:
     """One HTTP operation: its handler plus everything the API description says about it."""
 
@@ -100,6 +114,7 @@ class Endpoint:
     query: tuple[Query | TextQuery, ...] = ()
     auth: Auth = "tenant"
     headers: tuple[str, ...] = field(default=())
+    links: tuple[Link, ...] = ()
 
 
 class HandlerApp:
@@ -135,9 +150,13 @@ def openapi(endpoints: Sequence[Endpoint], *, title: str, version: str) -> dict[
         types += [t for t in (e.body, e.response) if t is not None]
     schemas, components = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
     schema_of = dict(zip([id(t) for t in types], schemas, strict=True))
+    by_route = {(e.method, e.path): e for e in endpoints}
     paths: dict[str, dict[str, Any]] = {}
     for e in endpoints:
-        paths.setdefault(e.path, {})[e.method.lower()] = _operation(e, schema_of)
+        operation = _operation(e, schema_of)
+        if e.links:
+            operation["responses"][str(e.status)]["links"] = _links(e, by_route)
+        paths.setdefault(e.path, {})[e.method.lower()] = operation
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
@@ -170,7 +189,7 @@ def _operation(e: Endpoint, schema_of: dict[int, Any]) -> dict[str, Any]:
         }
     operation: dict[str, Any] = {
         "summary": e.summary,
-        "operationId": f"{e.method.lower()}_{e.path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}",
+        "operationId": operation_id(e),
         "responses": responses,
         "parameters": [
             {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
@@ -183,6 +202,35 @@ def _operation(e: Endpoint, schema_of: dict[int, Any]) -> dict[str, Any]:
     if e.auth == "tenant":
         operation["security"] = [{"bearer": []}, {"apiKey": [], "userId": []}]
     return operation
+
+
+def operation_id(e: Endpoint) -> str:
+    """The endpoint's operationId: its method and path, `POST /rooms/{room_id}/read` → `post_rooms_room_id_read`."""
+    return f"{e.method.lower()}_{e.path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}"
+
+
+def _links(e: Endpoint, by_route: Mapping[tuple[str, str], Endpoint]) -> dict[str, Any]:
+    links: dict[str, Any] = {}
+    for link in e.links:
+        target = by_route.get((link.method, link.path))
+        if target is None:
+            raise LookupError(f"{e.method} {e.path} links to {link.method} {link.path}, which is not declared")
+        parameters = {name: link.parameters.get(name) or _source(e, name) for name in _path_params(target.path)}
+        links[target.handler.__name__] = {"operationId": operation_id(target), "parameters": parameters}
+    return links
+
+
+def _source(e: Endpoint, name: str) -> str:
+    if name in _path_params(e.path):
+        return f"$request.path.{name}"
+    fields = {f.name for f in msgspec.structs.fields(e.response)} if _is_struct(e.response) else set()
+    if name not in fields:
+        raise LookupError(f"{e.method} {e.path} answers no {name!r} for a link to take")
+    return f"$response.body#/{name}"
+
+
+def _is_struct(type_: Any) -> bool:
+    return isinstance(type_, type) and issubclass(type_, msgspec.Struct)
 
 
 def _by_status(errors: Sequence[type[RoomlogError]]) -> dict[int, set[str]]:

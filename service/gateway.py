@@ -62,6 +62,13 @@ CATCH_UP_PAGE = 1000
 CLOSE_RESYNC = 4008
 CLOSE_SHUTDOWN = 4009
 CLOSE_SESSION_ENDED = 4001
+# What each close code tells the client; the AsyncAPI document states them.
+CLOSE_CODES = {
+    1000: "normal closure: either side ended the connection",
+    CLOSE_SESSION_ENDED: "the session behind the token was revoked (after an AUTHENTICATION_ERROR error frame)",
+    CLOSE_RESYNC: "the client fell behind (after a resync frame): reconnect and sync from the seqs it names",
+    CLOSE_SHUTDOWN: "the instance is shutting down (after server.shutdown): reconnect after reconnect_after_ms",
+}
 
 
 class _Stalled(Exception):

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from msgspec import UNSET
 
-from schemas.api import CreateRoom, UpdateRoom
+from schemas.api import DM_MEMBERS, CreateRoom, UpdateRoom
 from schemas.errors import Forbidden, NotAMember, NotFound, ValidationError
 from schemas.events import Event, MemberJoined, MemberRemoved, RoomCreated, RoomUpdated
 from service.authorization import allowed, authorize
@@ -52,7 +52,7 @@ def decide_create(
     _refuse_blocked(others, blocked_by)
     unique_key = None
     if cmd.type == "dm":
-        if len(others) != 1:
+        if len(others) != 1 or not DM_MEMBERS[0] <= len(cmd.members) <= DM_MEMBERS[1]:
             raise ValidationError("a dm has exactly two members: the caller and one other user", field="members")
         unique_key = dm_key(actor.user_id, others[0])
     events: list[Event] = [

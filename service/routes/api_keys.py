@@ -16,7 +16,7 @@ from schemas import api
 from schemas.errors import NotFound
 from schemas.users import ApiKey, ApiKeyNotFound, CreateApiKey, CreatedApiKey, RoleTooHigh, TenantRole
 from service.authorization import NotTenantAdmin
-from service.endpoints import Endpoint
+from service.endpoints import Endpoint, Link
 from service.http import JSON, body_as, caller_may, runtime_of
 from service.tenants import hash_key, new_api_key, new_id
 from service.users import may_grant
@@ -96,7 +96,8 @@ async def delete_key(request: Request) -> Response:
 
 ENDPOINTS = [
     Endpoint("POST", "/api-keys", post_key, "Create an API key (tenant admins); the key is shown only in this response",
-             body=CreateApiKey, response=CreatedApiKey, status=201, errors=(NotTenantAdmin, RoleTooHigh, NotFound)),
+             body=CreateApiKey, response=CreatedApiKey, status=201, errors=(NotTenantAdmin, RoleTooHigh, NotFound),
+             links=(Link("DELETE", "/api-keys/{key_id}"),)),
     Endpoint("GET", "/api-keys", get_keys, "The tenant's API keys: prefix, name, role and dates, never the key",
              response=list[ApiKey], errors=(NotTenantAdmin,)),
     Endpoint("DELETE", "/api-keys/{key_id}", delete_key, "Revoke an API key (tenant admins)",

@@ -44,7 +44,7 @@ from service.domain.messages import (
     delete_action,
 )
 from service.domain.rooms import Actor
-from service.endpoints import Endpoint
+from service.endpoints import Endpoint, Link
 from service.http import JSON, body_as, caller, runtime_of
 from service.routes.messages import message_view, reaction_count
 from service.routes.rooms import actor_of, require_member
@@ -203,7 +203,8 @@ ENDPOINTS = [
              response=api.MessageChange, errors=(*_ERRORS, NotRoomAdmin)),
     Endpoint("POST", f"{_MESSAGE}/reactions", add_reaction,
              "React to a message; reacting again with the same emoji changes nothing",
-             body=api.AddReaction, response=api.ReactionChange, errors=(*_ERRORS, MessageDeleted)),
+             body=api.AddReaction, response=api.ReactionChange, errors=(*_ERRORS, MessageDeleted),
+             links=(Link("DELETE", f"{_MESSAGE}/reactions/{{emoji}}"), Link("GET", f"{_MESSAGE}/reactions"))),
     Endpoint("GET", f"{_MESSAGE}/reactions", list_reactions, "Who reacted to a message, by emoji",
              response=list[api.Reactors], errors=_ERRORS),
     Endpoint("DELETE", f"{_MESSAGE}/reactions/{{emoji}}", remove_reaction,

@@ -15,7 +15,7 @@ from projections.messages import page_of_messages, reaction_counts, redact_delet
 from schemas import api
 from schemas.errors import IdempotencyKeyReused, MessageNotFound, MessageTooLong, NotAMember, RoomNotFound
 from service import messaging
-from service.endpoints import Endpoint, Query, TextQuery
+from service.endpoints import Endpoint, Link, Query, TextQuery
 from service.http import JSON, body_as, caller, runtime_of
 from service.routes.rooms import require_member
 
@@ -87,11 +87,19 @@ def event_data(event: Any) -> dict[str, Any]:
     return data
 
 
+_MESSAGE = "/rooms/{room_id}/messages/{message_id}"
+# What a sender does next with the message: read, edit or delete it, react to it, see its reactions.
+_MESSAGE_LINKS = tuple(Link(method, path) for method, path in (
+    ("GET", _MESSAGE), ("PATCH", _MESSAGE), ("DELETE", _MESSAGE),
+    ("POST", f"{_MESSAGE}/reactions"), ("GET", f"{_MESSAGE}/reactions"),
+))
+
 ENDPOINTS = [
     Endpoint("POST", "/rooms/{room_id}/messages", send_message,
              "Send a message (or a reply, with thread_id); a repeated client_msg_id returns the first result",
              body=api.SendMessage, response=api.SendResult, status=201,
-             errors=(RoomNotFound, NotAMember, MessageTooLong, MessageNotFound, IdempotencyKeyReused)),
+             errors=(RoomNotFound, NotAMember, MessageTooLong, MessageNotFound, IdempotencyKeyReused),
+             links=_MESSAGE_LINKS),
     Endpoint("GET", "/rooms/{room_id}/messages", list_messages, "Messages of a room in seq order",
              response=list[api.Message], query=(AFTER_SEQ, BEFORE_SEQ, MESSAGES_LIMIT, THREAD),
              errors=(RoomNotFound, NotAMember)),

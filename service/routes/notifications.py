@@ -9,12 +9,12 @@ from projections.rooms import fetch_room
 from projections.streams import notifications_stream, user_stream
 from projections.subscriptions import is_subscribed, topics_of
 from schemas import api
-from schemas.errors import Forbidden, NotFound, RoomNotFound, ValidationError
+from schemas.errors import Forbidden, NotFound, RoomNotFound
 from schemas.events import NotificationSent, SubscriptionAdded, SubscriptionRemoved
 from schemas.notifications import NotificationCreated, Notify, Subscribe, Subscription, Topic
 from service.auth import Principal
 from service.commands import metadata_for
-from service.endpoints import Endpoint
+from service.endpoints import Endpoint, Link
 from service.http import JSON, body_as, caller_may, runtime_of
 from service.tenants import new_id
 
@@ -23,8 +23,6 @@ async def notify(request: Request) -> Response:
     principal = await caller_may(request, "notifications.send")
     cmd = await body_as(request, Notify)
     targets = cmd.targets
-    if not (targets.user_ids or targets.room_id or targets.topic_subscribers):
-        raise ValidationError("name at least one target: user_ids, room_id or topic_subscribers", field="targets")
     runtime = runtime_of(request)
     if targets.room_id and await fetch_room(runtime.pool, principal.tenant_id, targets.room_id) is None:
         raise RoomNotFound("room not found", field="targets.room_id")
@@ -78,7 +76,8 @@ ENDPOINTS = [
     Endpoint("POST", "/notify", notify, "Notify users, a room's members and/or a topic's subscribers",
              body=Notify, response=NotificationCreated, status=201, errors=(RoomNotFound, Forbidden)),
     Endpoint("POST", "/subscriptions", subscribe, "Subscribe the caller to a topic", body=Subscribe,
-             response=api.Success, status=201, errors=(Forbidden,)),
+             response=api.Success, status=201, errors=(Forbidden,),
+             links=(Link("DELETE", "/subscriptions/{topic}", {"topic": "$request.body#/topic"}),)),
     Endpoint("GET", "/subscriptions", list_subscriptions, "The caller's topic subscriptions",
              response=list[Subscription], errors=(Forbidden,)),
     Endpoint("DELETE", "/subscriptions/{topic}", unsubscribe, "Unsubscribe the caller from a topic",

@@ -29,7 +29,7 @@ from service.domain.rooms import (
     decide_remove_member,
     decide_update,
 )
-from service.endpoints import Endpoint, Query
+from service.endpoints import Endpoint, Link, Query
 from service.http import JSON, body_as, caller, caller_may, runtime_of
 from service.tenants import new_id
 
@@ -186,10 +186,18 @@ async def _change_membership_or_room(
 
 
 _ROOM_ERRORS = (RoomNotFound, NotAMember)
+_ROOM = "/rooms/{room_id}"
+# What a room's creator does next: read and change it, its members, its messages, its log, its receipts.
+_ROOM_LINKS = tuple(Link(method, path) for method, path in (
+    ("GET", _ROOM), ("PATCH", _ROOM), ("GET", f"{_ROOM}/members"), ("POST", f"{_ROOM}/members"),
+    ("POST", f"{_ROOM}/messages"), ("GET", f"{_ROOM}/messages"), ("GET", f"{_ROOM}/events"),
+    ("POST", f"{_ROOM}/read"), ("GET", f"{_ROOM}/receipts"),
+))
 
 ENDPOINTS = [
     Endpoint("POST", "/rooms", create_room, "Create a room; the caller becomes its admin",
-             body=api.CreateRoom, response=api.Room, status=201, errors=(RoomExists, Blocked, Forbidden)),
+             body=api.CreateRoomBody, response=api.Room, status=201, errors=(RoomExists, Blocked, Forbidden),
+             links=_ROOM_LINKS),
     Endpoint("GET", "/rooms", list_rooms, "The caller's rooms with their last_seq",
              response=list[api.Room], query=(LIMIT, OFFSET), errors=(Forbidden,)),
     Endpoint("GET", "/rooms/{room_id}", get_room, "One room", response=api.Room, errors=_ROOM_ERRORS),

@@ -32,7 +32,7 @@ from schemas.users import (
 from service.auth import Principal
 from service.authorization import NotTenantAdmin
 from service.commands import metadata_for, retry_on_conflict
-from service.endpoints import Endpoint, Query, TextQuery
+from service.endpoints import Endpoint, Link, Query, TextQuery
 from service.http import JSON, body_as, caller_may, runtime_of
 from service.runtime import Runtime
 from service.users import (
@@ -169,7 +169,8 @@ ENDPOINTS = [
              response=list[User], query=(SEARCH_TERM, SEARCH_LIMIT), errors=(Forbidden,)),
     Endpoint("POST", "/users", post_user, "Create or invite a user of the tenant (tenant admins)",
              body=CreateUser, response=User, status=201,
-             errors=(NotTenantAdmin, RoleTooHigh, UserExists, EmailTaken, NotFound)),
+             errors=(NotTenantAdmin, RoleTooHigh, UserExists, EmailTaken, NotFound),
+             links=(Link("PATCH", "/users/{user_id}"), Link("POST", "/users/{user_id}/block"))),
     Endpoint("PATCH", "/users/{user_id}", patch_user, "Change a user's role or display name (tenant admins)",
              body=UpdateUser, response=User, errors=(NotTenantAdmin, RoleTooHigh, UserNotFound, LastAdmin)),
     Endpoint("POST", "/users/{user_id}/block", block,

@@ -12,7 +12,7 @@ from schemas.errors import ValidationError
 from schemas.webhooks import CreatedWebhook, CreateWebhook, Webhook, WebhookNotFound
 from service.authorization import NotTenantAdmin
 from service.egress import ForbiddenAddress, check_registration
-from service.endpoints import Endpoint
+from service.endpoints import Endpoint, Link
 from service.http import JSON, body_as, caller_may, runtime_of
 from service.webhooks import create_webhook, delete_webhook, list_webhooks, webhook_view
 
@@ -63,7 +63,8 @@ async def remove_webhook(request: Request) -> Response:
 ENDPOINTS = [
     Endpoint("POST", "/webhooks", post_webhook,
              "Register a webhook (tenant admins); the signing secret is shown only in this response",
-             body=CreateWebhook, response=CreatedWebhook, status=201, errors=(NotTenantAdmin,)),
+             body=CreateWebhook, response=CreatedWebhook, status=201, errors=(NotTenantAdmin,),
+             links=(Link("DELETE", "/webhooks/{webhook_id}"),)),
     Endpoint("GET", "/webhooks", get_webhooks, "The tenant's webhooks, without their secrets (tenant admins)",
              response=list[Webhook], errors=(NotTenantAdmin,)),
     Endpoint("DELETE", "/webhooks/{webhook_id}", remove_webhook,

@@ -133,17 +133,28 @@ async def test_ack_of_exactly_the_last_seq_is_accepted(
     assert await receipt(pool, tenant, "bob", room_id) == last
 
 
+async def test_ack_of_a_whole_float_seq_is_taken_as_that_integer(
+    client: httpx.AsyncClient, tenant: Tenant, pool: asyncpg.Pool
+) -> None:
+    room_id, last = await room_with_messages(client, tenant, 1)
+    response = await client.post("/acks", json={"room_id": room_id, "seq": float(last)}, headers=tenant.as_user("bob"))
+    assert response.status_code == 200, response.text
+    assert await receipt(pool, tenant, "bob", room_id) == last
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
         ({"room_id": "room_x", "seq": -1}, "seq"),
         ({"room_id": "room_x", "seq": "5"}, "seq"),
         ({"room_id": "room_x", "seq": 1.5}, "seq"),
+        ({"room_id": "room_x", "seq": 2**63}, "seq"),
         ({"seq": 1}, "room_id"),
         ({"room_id": "", "seq": 1}, "room_id"),
         ({"room_id": "room_x", "seq": 1, "user_id": "bob"}, "user_id"),
     ],
-    ids=["negative-seq", "seq-string", "seq-float", "missing-room-id", "empty-room-id", "unknown-field"],
+    ids=["negative-seq", "seq-string", "seq-float", "seq-beyond-bigint", "missing-room-id", "empty-room-id",
+         "unknown-field"],
 )
 async def test_ack_with_invalid_body_is_400_naming_the_field(
     client: httpx.AsyncClient, tenant: Tenant, body: dict[str, Any], field: str

@@ -106,6 +106,7 @@ CARRIERS: list[Carrier] = [
 NO_FOREIGN_IDS: dict[tuple[str, str], str] = {
     ("GET", "/health"): "no tenant data",
     ("GET", "/openapi.json"): "no tenant data",
+    ("GET", "/asyncapi.json"): "no tenant data",
     ("POST", "/auth/signup"): "creates a new tenant",
     ("POST", "/auth/login"): "credentials, not ids",
     ("POST", "/auth/refresh"): "a refresh token, not an id (token attacks are tested in test_auth)",

@@ -164,7 +164,10 @@ async def test_create_room_with_malformed_json_is_400_validation_error(
     assert error_of(response, 400)["code"] == "VALIDATION_ERROR"
 
 
-@pytest.mark.parametrize("members", [[], ["alice"], ["bob", "carol"]], ids=["nobody", "only-self", "two-others"])
+@pytest.mark.parametrize(
+    "members", [[], ["alice"], ["bob", "carol"], ["bob", "bob", "bob"]],
+    ids=["nobody", "only-self", "two-others", "three-entries"],
+)
 async def test_dm_without_exactly_one_other_member_is_400_on_members(
     client: httpx.AsyncClient, tenant: Tenant, members: list[str]
 ) -> None:

@@ -96,7 +96,8 @@ async def resources(serve: Serve, tenant: Tenant, runtime: Runtime) -> dict[str,
     async with httpx.AsyncClient(base_url=serve.base_url, timeout=10) as api:
         await ok(await api.post("/users", json={"user_id": bob, "display_name": "Bob"}, headers=admin))
         room = await ok(await api.post("/rooms", json={"type": "group", "members": [bob]}, headers=admin))
-        await ok(await api.post(f"/rooms/{room['room_id']}/messages", json={"content": "hi"}, headers=admin))
+        message = await ok(await api.post(f"/rooms/{room['room_id']}/messages", json={"content": "hi"},
+                                          headers=admin))
         # A key other than the one the cases authenticate with: a generated DELETE may revoke it.
         key = await ok(await api.post("/api-keys", json={"name": "spare", "role": "member"}, headers=admin))
         hook = await ok(await api.post("/webhooks", json={"url": "http://127.0.0.1:9/h", "events": ["notification"]},
@@ -111,8 +112,9 @@ async def resources(serve: Serve, tenant: Tenant, runtime: Runtime) -> dict[str,
     dead_letter = await runtime.pool.fetchval(
         "SELECT id FROM dead_letters WHERE tenant_id = $1 AND delivery_id = $2", tenant.tenant_id, job.delivery_id
     )
-    return {"room_id": room["room_id"], "user_id": bob, "key_id": key["key_id"], "webhook_id": hook["webhook_id"],
-            "id": dead_letter, "tenant_id": tenant.tenant_id, "topic": topic}
+    return {"room_id": room["room_id"], "message_id": message["message_id"], "user_id": bob,
+            "key_id": key["key_id"], "webhook_id": hook["webhook_id"], "id": dead_letter,
+            "tenant_id": tenant.tenant_id, "topic": topic}
 
 
 def load_schema(live: Live) -> Any:
@@ -214,3 +216,52 @@ def integer_extremes(live: Live) -> list[str]:
 async def test_integer_query_parameters_take_every_value_their_description_allows(live: Live) -> None:
     failures = await asyncio.to_thread(integer_extremes, live)
     assert failures == [], "\n\n".join(failures)
+
+
+# Operations whose bodies carry rules beyond types; a generated valid body should rarely be refused with a 400.
+BODY_OPERATIONS = [
+    ("POST", "/rooms"),
+    ("POST", "/acks"),
+    ("POST", "/notify"),
+    ("POST", "/rooms/{room_id}/messages"),
+    ("POST", "/rooms/{room_id}/members"),
+    ("POST", "/rooms/{room_id}/messages/{message_id}/reactions"),
+]
+SHARE_EXAMPLES = 40  # per operation
+# Of all their generated valid requests; a dm naming two users other than the caller is the one rule left
+# that a schema cannot state (before the schemas stated the rules, about a third were 400s).
+MOST_400S = 0.1
+
+
+def rejected_shares(live: Live) -> dict[str, list[str]]:
+    """Per operation: the answers to its generated valid requests (on real ids), the 400s by their message."""
+    schema = load_schema(live)
+    return {f"{method} {path}": answers(schema[path][method], live) for method, path in BODY_OPERATIONS}
+
+
+def answers(operation: Any, live: Live) -> list[str]:
+    """The status of each generated valid request to the operation; a 400's message beside it."""
+    seen: list[str] = []
+
+    @seed(SEED)
+    @settings(max_examples=SHARE_EXAMPLES, deadline=None, database=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck), print_blob=False)
+    @given(case=operation.as_strategy(generation_mode=schemathesis.GenerationMode.POSITIVE))
+    def test(case: Any) -> None:
+        for name in case.path_parameters or {}:
+            case.path_parameters[name] = live.ids[name]
+        response = case.call(base_url=live.serve.base_url, timeout=10)
+        status = response.status_code
+        seen.append(f"400 {response.json()['error']['message']}" if status == 400 else str(status))
+
+    test()
+    return seen
+
+
+@pytest.mark.timeout(120)
+async def test_generated_valid_bodies_are_mostly_not_refused_as_invalid(live: Live) -> None:
+    shares = await asyncio.to_thread(rejected_shares, live)
+    refused = {label: [a for a in seen if a.startswith("400")] for label, seen in shares.items()}
+    print({label: f"{len(refused[label])}/{len(seen)}" for label, seen in shares.items()})
+    total = sum(len(seen) for seen in shares.values())
+    assert sum(len(r) for r in refused.values()) <= MOST_400S * total, f"seed {SEED}: {refused}"
