@@ -93,7 +93,8 @@ def configure_logging(*, json: bool, level: str = "info") -> None:
     if json:
         renderer = structlog.processors.JSONRenderer()
     elif sys.stderr.isatty():
-        renderer = structlog.dev.ConsoleRenderer(colors=True)
+        # Plain tracebacks: rich's (used when rich is installed) take seconds per exception with locals.
+        renderer = structlog.dev.ConsoleRenderer(colors=True, exception_formatter=structlog.dev.plain_traceback)
     else:
         # Redirected to a file or a collector: logfmt reads as well and costs a fraction of the console
         # renderer, which matters for one access line per request.

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from typing import Any
+from urllib.parse import quote
 
 import msgspec
 import structlog
@@ -30,6 +31,9 @@ from service.consumers.pull import Puller
 from service.jetstream import DELIVERY_PRODUCER, EVENTS_STREAM, delivery_subject
 from service.presence import PresenceTracker
 from service.webhooks import MSG_ID_HEADER, Target, encode_job, subscribed_targets
+
+# What a user id keeps unencoded in a delivery id: RFC 3986's sub-delimiters and '@' (never ':' or '%').
+_ID_SAFE = "@!$&'()*+,;="
 
 log = structlog.get_logger("roomlog.offline")
 
@@ -56,7 +60,8 @@ def offline_job(event: RecordedEvent, target: Target, user_id: str) -> DeliveryJ
     """The job telling `target` that `user_id` missed the message in `event`."""
     sent = event.event
     assert isinstance(sent, MessageSent)
-    delivery_id = f"{event.position}:{target.webhook_id}:{user_id}"
+    # Percent-encoded: the id travels in the X-Roomlog-Delivery header, which is ASCII, and user ids need not be.
+    delivery_id = f"{event.position}:{target.webhook_id}:{quote(user_id, safe=_ID_SAFE)}"
     payload: dict[str, Any] = {
         "event": OFFLINE_EVENT,
         "delivery_id": delivery_id,

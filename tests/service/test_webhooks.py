@@ -273,6 +273,18 @@ async def test_offline_member_gets_a_signed_message_offline_call(
     assert (body["message"]["seq"], body["message"]["content"]) == (sent["seq"], "are you there?")
 
 
+async def test_a_member_with_a_non_ascii_id_gets_a_call_with_an_ascii_delivery_header(
+    client: httpx.AsyncClient, tenant: Tenant, receiver: Receiver, ready_runtime: Runtime
+) -> None:
+    await create_webhook(client, tenant, receiver.url)
+    await send(client, tenant, await group_room(client, tenant, ["בוב:1"]), "shalom")
+    [call] = await receiver.wait_for_calls(1)
+    body = call.json()
+    assert body["user_id"] == "בוב:1"
+    assert call.headers["x-roomlog-delivery"] == body["delivery_id"]
+    assert body["delivery_id"].endswith(":%D7%91%D7%95%D7%91%3A1")
+
+
 async def test_signature_does_not_verify_with_another_secret(
     client: httpx.AsyncClient, tenant: Tenant, receiver: Receiver, ready_runtime: Runtime
 ) -> None:
