@@ -226,7 +226,7 @@ def _roomlog_command(explicit: str | None) -> list[str]:
     beside = Path(sys.executable).parent / "roomlog"
     if beside.exists():
         return [str(beside)]
-    return [sys.executable, "-c", "from service.cli import main; main()"]
+    return [sys.executable, "-c", "from service.cli.main import main; main()"]
 
 
 def _free_port() -> int:

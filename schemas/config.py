@@ -52,7 +52,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     ws_send_timeout_seconds: float = 10.0
     ws_recheck_seconds: float = 60.0
     # Failed logins allowed within login_window_seconds (0 = no limit): per (client address, account),
-    # per account from anywhere, and per client address over all accounts (see service.accounts.LoginThrottle).
+    # per account from anywhere, and per client address over all accounts (see service.identity.accounts.LoginThrottle).
     login_max_failures: int = 5
     login_account_max_failures: int = 20
     login_address_max_failures: int = 100

@@ -11,13 +11,8 @@ from starlette.routing import WebSocketRoute
 
 from schemas.config import Settings
 from service.config import load_settings
-from service.endpoints import Endpoint, routes
-from service.errors import EXCEPTION_HANDLERS
-from service.gateway import websocket_endpoint
-from service.http_protocol import use_limits
-from service.logs import configure_logging
-from service.middleware import RequestEdge
-from service.router import IndexedRouter
+from service.observability.logs import configure_logging
+from service.realtime.gateway import websocket_endpoint
 from service.routes import (
     acks,
     api_keys,
@@ -37,6 +32,11 @@ from service.routes import (
 from service.routes.asyncapi import asyncapi_endpoint
 from service.routes.openapi import openapi_endpoint
 from service.runtime import Runtime, start_runtime, stop_runtime
+from service.web.endpoints import Endpoint, routes
+from service.web.errors import EXCEPTION_HANDLERS
+from service.web.http_protocol import use_limits
+from service.web.middleware import RequestEdge
+from service.web.router import IndexedRouter
 
 API_VERSION = "1.0.0"
 _API = [

@@ -22,9 +22,9 @@ from starlette.applications import Starlette
 
 from schemas.config import Settings
 from service.app import create_app
-from service.embedded import EmbeddedPostgres, NatsServer
+from service.cli.embedded import EmbeddedPostgres, NatsServer
+from service.identity.tenants import create_tenant
 from service.runtime import Runtime, prepare_database, start_runtime, stop_runtime
-from service.tenants import create_tenant
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from schemas.config import Settings
 from service.consumers.advisories import MaxDeliveriesListener
 from service.consumers.offline import OfflineNotifier
 from service.consumers.webhook_sender import WebhookSender
-from service.presence import PresenceTracker
+from service.realtime.presence import PresenceTracker
 
 __all__ = ["MaxDeliveriesListener", "OfflineNotifier", "WebhookSender", "start_delivery_consumers"]
 

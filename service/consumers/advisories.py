@@ -25,7 +25,7 @@ from nats.js.errors import NotFoundError
 from eventstore.append import Appender
 from schemas.delivery import DeliveryJob
 from service.consumers.webhook_sender import generation_of, record_failure
-from service.jetstream import DELIVERIES_STREAM, WEBHOOK_CONSUMER
+from service.realtime.jetstream import DELIVERIES_STREAM, WEBHOOK_CONSUMER
 
 log = structlog.get_logger("roomlog.advisories")
 

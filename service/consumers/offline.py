@@ -26,11 +26,11 @@ from projections.members import list_members
 from projections.subscriptions import notification_targets
 from schemas.delivery import DeliveryJob
 from schemas.events import MessageSent, NotificationSent, RecordedEvent
-from service.auth import TtlCache
 from service.consumers.pull import Puller
-from service.jetstream import DELIVERY_PRODUCER, EVENTS_STREAM, delivery_subject
-from service.presence import PresenceTracker
-from service.webhooks import MSG_ID_HEADER, Target, encode_job, subscribed_targets
+from service.consumers.webhooks import MSG_ID_HEADER, Target, encode_job, subscribed_targets
+from service.identity.auth import TtlCache
+from service.realtime.jetstream import DELIVERY_PRODUCER, EVENTS_STREAM, delivery_subject
+from service.realtime.presence import PresenceTracker
 
 # What a user id keeps unencoded in a delivery id: RFC 3986's sub-delimiters and '@' (never ':' or '%').
 _ID_SAFE = "@!$&'()*+,;="

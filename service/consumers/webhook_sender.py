@@ -11,7 +11,7 @@ acks the job.
 
 The body is the job's payload as JSON; the headers say what it is (`X-Roomlog-Event`), which delivery
 (`X-Roomlog-Delivery`, the same on every retry, so receivers can drop repeats), and sign it
-(`X-Roomlog-Signature`, see service.webhooks).
+(`X-Roomlog-Signature`, see service.consumers.webhooks).
 """
 
 from __future__ import annotations
@@ -35,9 +35,8 @@ from projections.streams import deliveries_stream
 from schemas.config import Settings
 from schemas.delivery import DeliveryJob
 from schemas.events import DeliveryFailed, EventMetadata
-from service.egress import PublicOnlyTransport
-from service.jetstream import DELIVERIES_STREAM, WEBHOOK_CONSUMER, webhook_consumer
-from service.webhooks import (
+from service.consumers.egress import PublicOnlyTransport
+from service.consumers.webhooks import (
     DELIVERY_HEADER,
     EVENT_HEADER,
     MSG_ID_HEADER,
@@ -47,6 +46,7 @@ from service.webhooks import (
     sign,
     target_of,
 )
+from service.realtime.jetstream import DELIVERIES_STREAM, WEBHOOK_CONSUMER, webhook_consumer
 
 log = structlog.get_logger("roomlog.webhooks")
 

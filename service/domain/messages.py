@@ -17,7 +17,7 @@ from schemas.errors import (
 )
 from schemas.events import MessageDeleted as MessageDeletedEvent
 from schemas.events import MessageEdited, MessageSent, ReactionAdded, ReactionRemoved
-from service.authorization import allowed
+from service.domain.authorization import allowed
 from service.domain.rooms import Actor, authorize_in_room
 
 

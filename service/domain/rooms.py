@@ -11,7 +11,7 @@ from msgspec import UNSET
 from schemas.api import DM_MEMBERS, CreateRoom, UpdateRoom
 from schemas.errors import Forbidden, NotAMember, NotFound, ValidationError
 from schemas.events import Event, MemberJoined, MemberRemoved, RoomCreated, RoomUpdated
-from service.authorization import allowed, authorize
+from service.domain.authorization import allowed, authorize
 
 
 class Blocked(Forbidden):

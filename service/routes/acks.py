@@ -8,10 +8,10 @@ from starlette.responses import Response
 from projections.receipts import reading_positions, room_receipts
 from schemas import api
 from schemas.errors import NotAMember, RoomNotFound
-from service.endpoints import Endpoint
-from service.http import JSON, body_as, caller, runtime_of
-from service.messaging import record_ack, record_read
-from service.routes.rooms import require_member
+from service.commands.messages import record_ack, record_read
+from service.commands.rooms import require_member
+from service.web.endpoints import Endpoint
+from service.web.request import JSON, body_as, caller, runtime_of
 
 
 async def post_ack(request: Request) -> Response:

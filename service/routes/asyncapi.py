@@ -5,10 +5,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from service.asyncapi import asyncapi
-from service.endpoints import Endpoint
-from service.gateway import CLOSE_CODES
-from service.http import JSON
+from service.realtime.gateway import CLOSE_CODES
+from service.web.asyncapi import asyncapi
+from service.web.endpoints import Endpoint
+from service.web.request import JSON
 
 
 def asyncapi_endpoint(*, version: str) -> Endpoint:

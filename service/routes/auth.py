@@ -8,9 +8,9 @@ from starlette.responses import Response
 from schemas import accounts as schema
 from schemas.api import Success
 from schemas.errors import AuthenticationError, NotFound, RateLimited
-from service.accounts import Accounts
-from service.endpoints import Endpoint
-from service.http import JSON, body_as, caller, runtime_of
+from service.identity.accounts import Accounts
+from service.web.endpoints import Endpoint
+from service.web.request import JSON, body_as, caller, runtime_of
 
 
 def accounts_of(request: Request) -> Accounts:
@@ -26,7 +26,7 @@ async def signup(request: Request) -> Response:
 
 async def login(request: Request) -> Response:
     cmd = await body_as(request, schema.Login)
-    # The connection's address only; see service.accounts.throttle_keys for why not X-Forwarded-For.
+    # The connection's address only; see service.identity.accounts.throttle_keys for why not X-Forwarded-For.
     address = request.client.host if request.client else None
     return JSON(await accounts_of(request).login(cmd, client_address=address))
 

@@ -21,12 +21,13 @@ from schemas.errors import Unavailable, ValidationError, WrongExpectedSeq
 from schemas.events import DeliveryDiscarded, DeliveryRetried, Event
 from schemas.tenants import TenantNotFound
 from schemas.webhooks import DeadLetterNotFound, DeadLetters, FailedMessage, FailedNotification
-from service.auth import Principal
-from service.authorization import NotTenantAdmin
-from service.commands import metadata_for, retry_on_conflict
-from service.endpoints import Endpoint, Query, TextQuery
-from service.http import JSON, caller_may, runtime_of
-from service.webhooks import enqueue
+from service.commands.metadata import metadata_for, retry_on_conflict
+from service.consumers.webhooks import enqueue
+from service.domain.authorization import NotTenantAdmin
+from service.identity.auth import Principal
+from service.identity.tenants import tenant_exists
+from service.web.endpoints import Endpoint, Query, TextQuery
+from service.web.request import JSON, caller_may, runtime_of
 
 LIMIT = Query("limit", "most dead letters to return of each kind", minimum=1, maximum=1000, default=50)
 TENANT = TextQuery("tenant_id", "the tenant (the platform admin names it; a tenant admin may name only their own)",
@@ -46,7 +47,7 @@ async def tenant_of(request: Request, principal: Principal) -> str:
     tenant_id = named or principal.tenant_id
     if not tenant_id:
         raise ValidationError("tenant_id is required", field=TENANT_ID)
-    if await runtime_of(request).pool.fetchval("SELECT 1 FROM tenants WHERE tenant_id = $1", tenant_id) is None:
+    if not await tenant_exists(runtime_of(request).pool, tenant_id):
         raise TenantNotFound("tenant not found", field=TENANT_ID)
     return tenant_id
 

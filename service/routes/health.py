@@ -3,17 +3,13 @@ the catch-up projections are behind."""
 
 from __future__ import annotations
 
-import asyncio
-
-import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response
 
-from eventstore.append import CONNECTION_LOST
-from projections.catchup import events_behind
 from schemas import api
-from service.endpoints import Endpoint
-from service.http import JSON, runtime_of
+from service.observability.health import catch_up_behind, database_writable
+from service.web.endpoints import Endpoint
+from service.web.request import JSON, runtime_of
 
 
 def format_uptime(seconds: float) -> str:
@@ -26,8 +22,8 @@ def format_uptime(seconds: float) -> str:
 
 async def health(request: Request) -> Response:
     runtime = runtime_of(request)
-    db_writable = await _db_writable(runtime.pool)
-    behind = await _catch_up_behind(runtime.pool) if db_writable else {}
+    db_writable = await database_writable(runtime.pool)
+    behind = await catch_up_behind(runtime.pool) if db_writable else {}
     realtime_ready = runtime.realtime.ready.is_set()
     body = api.Health(
         status="ok" if db_writable and runtime.nats.connected and realtime_ready else "degraded",
@@ -38,25 +34,6 @@ async def health(request: Request) -> Response:
         catch_up_behind=behind,
     )
     return JSON(body, status_code=200 if db_writable else 503)
-
-
-async def _db_writable(pool: asyncpg.Pool) -> bool:
-    try:
-        # A standby (recovery) or a database set read-only refuses the appends; both show here.
-        async with asyncio.timeout(2):
-            return bool(await pool.fetchval(
-                "SELECT current_setting('transaction_read_only') = 'off' AND NOT pg_is_in_recovery()"
-            ))
-    except (asyncpg.PostgresError, *CONNECTION_LOST):
-        return False
-
-
-async def _catch_up_behind(pool: asyncpg.Pool) -> dict[str, int]:
-    try:
-        async with asyncio.timeout(2):
-            return await events_behind(pool)
-    except (asyncpg.PostgresError, *CONNECTION_LOST):
-        return {}
 
 
 ENDPOINTS = [

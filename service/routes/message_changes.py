@@ -33,9 +33,9 @@ from schemas.errors import (
     ValidationError,
 )
 from schemas.events import Event
-from service.auth import Principal
-from service.authorization import allowed
-from service.commands import metadata_for
+from service.commands.metadata import metadata_for
+from service.commands.rooms import actor_of, require_member
+from service.domain.authorization import allowed
 from service.domain.messages import (
     MessageState,
     decide_delete,
@@ -44,10 +44,10 @@ from service.domain.messages import (
     delete_action,
 )
 from service.domain.rooms import Actor
-from service.endpoints import Endpoint, Link
-from service.http import JSON, body_as, caller, runtime_of
-from service.routes.messages import message_view, reaction_count
-from service.routes.rooms import actor_of, require_member
+from service.identity.auth import Principal
+from service.web.endpoints import Endpoint, Link
+from service.web.request import JSON, body_as, caller, runtime_of
+from service.web.views import message_view, reaction_count
 
 _emoji = msgspec.json.Decoder(api.Emoji)
 _EMOJI_RULE = "emoji must be 1-64 characters without whitespace, '/' or control characters, not '.' or '..'"

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-import asyncpg
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
@@ -14,12 +12,11 @@ from eventstore.read import read_stream
 from projections.messages import page_of_messages, reaction_counts, redact_deleted
 from schemas import api
 from schemas.errors import IdempotencyKeyReused, MessageNotFound, MessageTooLong, NotAMember, RoomNotFound
-from service import messaging
-from service.endpoints import Endpoint, Link, Query, TextQuery
-from service.http import JSON, body_as, caller, runtime_of
-from service.routes.rooms import require_member
-
-_meta = msgspec.json.Decoder(dict[str, Any] | None)
+from service.commands import messages as messaging
+from service.commands.rooms import require_member
+from service.web.endpoints import Endpoint, Link, Query, TextQuery
+from service.web.request import JSON, body_as, caller, runtime_of
+from service.web.views import message_view
 
 AFTER_SEQ = Query("after_seq", "only entries with a greater seq", minimum=0)
 BEFORE_SEQ = Query("before_seq", "only messages with a smaller seq", minimum=1)
@@ -48,22 +45,6 @@ async def list_messages(request: Request) -> Response:
                                   thread_id=THREAD.read(request))
     counts = await reaction_counts(pool, [r["message_id"] for r in rows], principal.user_id) if rows else {}
     return JSON([message_view(r, counts.get(r["message_id"], [])) for r in rows])
-
-
-def message_view(row: asyncpg.Record, reactions: Sequence[asyncpg.Record]) -> api.Message:
-    """The API view of a messages row and its `reaction_counts` rows."""
-    return api.Message(
-        message_id=row["message_id"], sender_id=row["sender_id"], seq=row["seq"], content=row["content"],
-        meta=_meta.decode(row["meta"]) if row["meta"] is not None else None, created_at=row["created_at"],
-        client_msg_id=row["client_msg_id"], edited_at=row["edited_at"], deleted_at=row["deleted_at"],
-        reactions=[reaction_count(r) for r in reactions], thread_id=row["thread_id"], reply_count=row["reply_count"],
-        last_reply_at=row["last_reply_at"],
-    )
-
-
-def reaction_count(row: asyncpg.Record) -> api.ReactionCount:
-    """The API view of a `reaction_counts` row."""
-    return api.ReactionCount(emoji=row["emoji"], count=row["count"], me=row["me"])
 
 
 async def list_events(request: Request) -> Response:

@@ -12,11 +12,11 @@ from schemas import api
 from schemas.errors import Forbidden, NotFound, RoomNotFound
 from schemas.events import NotificationSent, SubscriptionAdded, SubscriptionRemoved
 from schemas.notifications import NotificationCreated, Notify, Subscribe, Subscription, Topic
-from service.auth import Principal
-from service.commands import metadata_for
-from service.endpoints import Endpoint, Link
-from service.http import JSON, body_as, caller_may, runtime_of
-from service.tenants import new_id
+from service.commands.metadata import metadata_for
+from service.identity.auth import Principal
+from service.identity.ids import new_id
+from service.web.endpoints import Endpoint, Link
+from service.web.request import JSON, body_as, caller_may, runtime_of
 
 
 async def notify(request: Request) -> Response:

@@ -8,8 +8,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from service.endpoints import Endpoint, openapi
-from service.http import JSON
+from service.web.endpoints import Endpoint, openapi
+from service.web.request import JSON
 
 
 def openapi_endpoint(endpoints: Sequence[Endpoint], *, version: str) -> Endpoint:

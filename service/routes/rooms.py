@@ -11,17 +11,16 @@ from starlette.responses import Response
 
 from eventstore.append import AppendResult
 from projections.blocks import blockers_among
-from projections.guards import MemberOf, UniqueRoomKey, current_membership_error
+from projections.guards import UniqueRoomKey
 from projections.members import list_members
 from projections.receipts import reading_positions
 from projections.rooms import fetch_room, load_room_state, rooms_of_user
 from schemas import api
 from schemas.errors import Forbidden, NotAMember, NotFound, NotRoomAdmin, RoomExists, RoomNotFound
 from schemas.events import Event
-from service.auth import Principal
-from service.commands import metadata_for, retry_on_conflict
+from service.commands.metadata import metadata_for, retry_on_conflict
+from service.commands.rooms import actor_of, require_member
 from service.domain.rooms import (
-    Actor,
     Blocked,
     RoomState,
     decide_add_members,
@@ -29,9 +28,10 @@ from service.domain.rooms import (
     decide_remove_member,
     decide_update,
 )
-from service.endpoints import Endpoint, Link, Query
-from service.http import JSON, body_as, caller, caller_may, runtime_of
-from service.tenants import new_id
+from service.identity.auth import Principal
+from service.identity.ids import new_id
+from service.web.endpoints import Endpoint, Link, Query
+from service.web.request import JSON, body_as, caller, caller_may, runtime_of
 
 _metadata = msgspec.json.Decoder(dict[str, Any] | None)
 
@@ -59,19 +59,6 @@ async def rooms_for_caller(request: Request, principal: Principal, rows: list[as
     reading = await reading_positions(runtime_of(request).pool, principal.tenant_id, principal.user_id,
                                       [r["room_id"] for r in rows]) if rows else {}
     return [room_from_row(r, reading[r["room_id"]]) for r in rows]
-
-
-def actor_of(principal: Principal) -> Actor:
-    """The domain's view of the caller."""
-    return Actor(user_id=principal.user_id, role=principal.role)
-
-
-async def require_member(request: Request, principal: Principal, room_id: str) -> None:
-    """404 when the room is not the tenant's, 403 when the caller is not an active member."""
-    error = await current_membership_error(runtime_of(request).pool,
-                                           MemberOf(principal.tenant_id, room_id, principal.user_id))
-    if error is not None:
-        raise error
 
 
 async def create_room(request: Request) -> Response:

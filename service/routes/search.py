@@ -10,8 +10,8 @@ from starlette.responses import Response
 
 from projections.search import search_messages
 from schemas.errors import Forbidden
-from service.endpoints import Endpoint, Query, TextQuery
-from service.http import JSON, caller_may, runtime_of
+from service.web.endpoints import Endpoint, Query, TextQuery
+from service.web.request import JSON, caller_may, runtime_of
 
 SEARCH_TERMS = TextQuery("q", 'words to find; "a phrase", -excluded, or', max_length=200)
 IN_ROOM = TextQuery("room_id", "only this room", max_length=64, required=False)

@@ -7,8 +7,8 @@ from starlette.responses import Response
 
 from schemas.errors import Forbidden
 from schemas.realtime import MessagingToken
-from service.endpoints import Endpoint
-from service.http import JSON, caller_may, runtime_of
+from service.web.endpoints import Endpoint
+from service.web.request import JSON, caller_may, runtime_of
 
 
 async def issue_token(request: Request) -> Response:

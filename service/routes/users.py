@@ -29,13 +29,10 @@ from schemas.users import (
     UserExists,
     UserNotFound,
 )
-from service.auth import Principal
-from service.authorization import NotTenantAdmin
-from service.commands import metadata_for, retry_on_conflict
-from service.endpoints import Endpoint, Link, Query, TextQuery
-from service.http import JSON, body_as, caller_may, runtime_of
-from service.runtime import Runtime
-from service.users import (
+from service.commands.metadata import metadata_for, retry_on_conflict
+from service.domain.authorization import NotTenantAdmin
+from service.identity.auth import Principal
+from service.identity.users import (
     block_state,
     create_user,
     decide_block,
@@ -49,6 +46,9 @@ from service.users import (
     update_user,
     user_view,
 )
+from service.runtime import Runtime
+from service.web.endpoints import Endpoint, Link, Query, TextQuery
+from service.web.request import JSON, body_as, caller_may, runtime_of
 
 LIMIT = Query("limit", "most users to return", minimum=1, maximum=100, default=50)
 OFFSET = Query("offset", "users to skip", minimum=0, default=0)

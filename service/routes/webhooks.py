@@ -10,11 +10,11 @@ from starlette.responses import Response
 from schemas import api
 from schemas.errors import ValidationError
 from schemas.webhooks import CreatedWebhook, CreateWebhook, Webhook, WebhookNotFound
-from service.authorization import NotTenantAdmin
-from service.egress import ForbiddenAddress, check_registration
-from service.endpoints import Endpoint, Link
-from service.http import JSON, body_as, caller_may, runtime_of
-from service.webhooks import create_webhook, delete_webhook, list_webhooks, webhook_view
+from service.consumers.egress import ForbiddenAddress, check_registration
+from service.consumers.webhooks import create_webhook, delete_webhook, list_webhooks, webhook_view
+from service.domain.authorization import NotTenantAdmin
+from service.web.endpoints import Endpoint, Link
+from service.web.request import JSON, body_as, caller_may, runtime_of
 
 
 async def _check_url(url: str, *, allow_private: bool) -> None:

@@ -17,8 +17,8 @@ from schemas.errors import MessageDeleted, NotAMember, RoomExists, Unavailable, 
 from schemas.events import Event, EventMetadata, MemberJoined, MessageEdited, MessageSent, RoomCreated
 from schemas.events import MessageDeleted as MessageDeletedEvent
 from service.domain.rooms import dm_key
+from service.identity.ids import new_id
 from service.runtime import Runtime
-from service.tenants import new_id
 from tests.conftest import Tenant, create_database
 
 

@@ -14,8 +14,8 @@ from eventstore.types import Connection
 from projections.inline import InlineProjections
 from schemas.errors import RoomlogError
 from schemas.events import Event, EventMetadata, MemberJoined, MessageSent, RecordedEvent, RoomCreated
+from service.identity.ids import new_id
 from service.runtime import Runtime
-from service.tenants import new_id
 from tests.conftest import Tenant
 
 

@@ -15,7 +15,7 @@ from projections.inline import InlineProjections
 from projections.replay import replay
 from projections.search import SearchProjection
 from schemas.events import EventMetadata, MemberJoined, MessageSent, RecordedEvent, RoomCreated
-from service.tenants import new_id
+from service.identity.ids import new_id
 from tests.conftest import create_database
 
 TENANT = "tenant_catchup"

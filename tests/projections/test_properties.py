@@ -23,8 +23,8 @@ from schemas.errors import NotAMember
 from schemas.events import EventMetadata
 from service.domain.messages import decide_send, send_idempotency_key
 from service.domain.rooms import Actor, decide_create
+from service.identity.ids import new_id
 from service.runtime import Runtime
-from service.tenants import new_id
 from tests.conftest import make_tenant
 
 PROPERTY_SETTINGS = settings(

@@ -15,7 +15,7 @@ from projections.inline import INLINE_PROJECTIONS, InlineProjections
 from projections.replay import ReplayProgress, projection_by_name, replay
 from schemas.events import EventMetadata, MemberJoined, MessageSent, RoomCreated
 from service.domain.rooms import dm_key
-from service.tenants import new_id
+from service.identity.ids import new_id
 from tests.conftest import Tenant, create_database, database_name
 
 LIVE_TABLES = tuple(table for projection in INLINE_PROJECTIONS for table in projection.tables)

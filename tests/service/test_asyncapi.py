@@ -11,7 +11,7 @@ import msgspec
 import pytest
 
 from schemas import realtime
-from service.gateway import CLOSE_RESYNC, CLOSE_SHUTDOWN
+from service.realtime.gateway import CLOSE_RESYNC, CLOSE_SHUTDOWN
 
 
 @pytest.fixture

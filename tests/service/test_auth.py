@@ -1,6 +1,6 @@
 """End-user accounts over HTTP: signup, login (and its throttle), refresh rotation, logout, me, profile, password.
 
-Revocations take effect on this instance at once because service.accounts drops the revoked session from
+Revocations take effect on this instance at once because service.identity.accounts drops the revoked session from
 the authenticator's cache (`auth.sessions.forget`); the tests rely on that instead of waiting out the TTL.
 Each test's client has an address of its own, so per-address login throttling never leaks between tests.
 """
@@ -24,7 +24,7 @@ from starlette.applications import Starlette
 from schemas.accounts import Login, Signup
 from schemas.config import Settings
 from schemas.errors import AuthenticationError, RateLimited
-from service.accounts import Accounts, Passwords, Throttle, throttle_keys
+from service.identity.accounts import Accounts, Passwords, Throttle, throttle_keys
 from service.runtime import Runtime
 from tests.conftest import Tenant
 

@@ -1,4 +1,4 @@
-"""The authorization matrix, driven by the table the code itself consults (`service.authorization.ACTIONS`).
+"""The authorization matrix, driven by the table the code itself consults (`service.domain.authorization.ACTIONS`).
 
 Two halves: the table's own functions (`allowed`, `authorize`) against each rule's role sets, and the HTTP API
 against the same table — for every action with a route, every tenant role (member, agent, admin, the platform
@@ -27,9 +27,9 @@ from schemas.config import Settings
 from schemas.delivery import DeliveryJob
 from schemas.errors import Forbidden, NotAMember
 from service.app import ENDPOINTS, create_app
-from service.auth import Authenticator
-from service.authorization import ACTIONS, ROOM_ROLES, TENANT_ROLES, Action, allowed, authorize
 from service.consumers.webhook_sender import record_failure
+from service.domain.authorization import ACTIONS, ROOM_ROLES, TENANT_ROLES, Action, allowed, authorize
+from service.identity.auth import Authenticator
 from service.runtime import Runtime
 from tests.conftest import Tenant
 

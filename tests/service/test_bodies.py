@@ -13,7 +13,7 @@ from schemas.api import CreateRoom, SendMessage
 from schemas.errors import ValidationError
 from schemas.notifications import Notify
 from schemas.realtime import ClientFrame, Send
-from service.bodies import MAX_FREE_JSON_BYTES, MAX_JSON_DEPTH, BodyDecoder, free_form_fields
+from service.web.bodies import MAX_FREE_JSON_BYTES, MAX_JSON_DEPTH, BodyDecoder, free_form_fields
 
 _send = BodyDecoder(SendMessage)
 

@@ -23,9 +23,9 @@ from projections.dead_letters import dead_letter_id
 from schemas.delivery import DeliveryJob
 from service.app import ENDPOINTS
 from service.consumers.webhook_sender import record_failure
-from service.endpoints import Endpoint
+from service.identity.ids import new_id
 from service.runtime import Runtime
-from service.tenants import new_id
+from service.web.endpoints import Endpoint
 from tests.conftest import Tenant, make_tenant
 
 

@@ -12,7 +12,7 @@ import structlog
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from service.logs import IsoUtcTimestamp, LogfmtRenderer, configure_logging
+from service.observability.logs import IsoUtcTimestamp, LogfmtRenderer, configure_logging
 
 KEY_ORDER = ["timestamp", "level", "event"]
 

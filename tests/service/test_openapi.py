@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from service.endpoints import Endpoint, Link, openapi
-from service.http import JSON
+from service.web.endpoints import Endpoint, Link, openapi
+from service.web.request import JSON
 
 # (from, to) by operationId: the chains a client (or a stateful fuzzer) follows from what it created.
 CHAINS = [

@@ -22,8 +22,9 @@ from starlette.applications import Starlette
 
 from schemas.config import Settings
 from service.app import create_app
-from service.auth import Authenticator, Principal
-from service.ratelimit import (
+from service.identity.auth import Authenticator, Principal
+from service.identity.tenants import create_tenant
+from service.ratelimit.limiter import (
     STATE_KEY,
     SWEEP_SECONDS,
     Decision,
@@ -37,7 +38,6 @@ from service.ratelimit import (
     retry_after,
 )
 from service.runtime import Runtime
-from service.tenants import create_tenant
 from tests.conftest import Tenant
 
 PLATFORM_KEY = "rlk_platform_" + uuid.uuid4().hex

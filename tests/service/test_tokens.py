@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from schemas.config import Settings
 from schemas.errors import AuthenticationError
-from service.tokens import TokenSigner, parse_keys, stored_signing_keys
+from service.identity.tokens import TokenSigner, parse_keys, stored_signing_keys
 from tests.conftest import Tenant
 from tests.service.test_auth import bearer, signup
 

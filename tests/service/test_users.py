@@ -12,9 +12,9 @@ import pytest
 from argon2 import PasswordHasher
 
 from projections.streams import user_stream
+from service.identity.ids import new_id
+from service.identity.users import may_grant
 from service.runtime import Runtime
-from service.tenants import new_id
-from service.users import may_grant
 from tests.conftest import Tenant
 
 ROLES = ("member", "agent", "admin", "platform")

@@ -28,8 +28,8 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from schemas.config import Settings
 from service.app import create_app
-from service.egress import PublicOnlyTransport, is_public
-from service.embedded import free_port
+from service.cli.embedded import free_port
+from service.consumers.egress import PublicOnlyTransport, is_public
 from service.runtime import Runtime
 from tests.conftest import Tenant
 

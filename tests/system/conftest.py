@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.embedded import free_port
+from service.cli.embedded import free_port
 
 ROOMLOG = str(Path(sys.executable).parent / "roomlog")
 READY_SECONDS = 40.0

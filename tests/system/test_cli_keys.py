@@ -8,10 +8,9 @@ import asyncpg
 import httpx
 import pytest
 
-from service.cli import main
-from service.routes.api_keys import create_key
+from service.cli.main import main
+from service.identity.api_keys import create_key, hash_key
 from service.runtime import Runtime
-from service.tenants import hash_key
 from tests.conftest import Tenant
 from tests.system.conftest import Completed, roomlog_env, run_roomlog
 

@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from projections.catchup import events_behind
-from service.embedded import free_port
+from service.cli.embedded import free_port
 from tests.conftest import Tenant, make_tenant
 from tests.system.conftest import Processes, Serve, roomlog_env
 

@@ -29,12 +29,12 @@ from projections.streams import deliveries_stream
 from schemas.config import Settings
 from schemas.delivery import DeliveryJob
 from service.app import create_app
+from service.cli.embedded import NatsServer
 from service.consumers.advisories import NO_RESPONSE, MaxDeliveriesListener
 from service.consumers.webhook_sender import record_failure
-from service.embedded import NatsServer
-from service.jetstream import DELIVERIES_STREAM, WEBHOOK_CONSUMER, ensure_jetstream
+from service.consumers.webhooks import enqueue
+from service.realtime.jetstream import DELIVERIES_STREAM, WEBHOOK_CONSUMER, ensure_jetstream
 from service.runtime import Runtime, start_runtime, stop_runtime
-from service.webhooks import enqueue
 from tests.conftest import Tenant, create_database, make_tenant
 from tests.service.test_webhooks import Receiver, create_webhook, expected_signature, group_room, send
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.embedded import free_port
+from service.cli.embedded import free_port
 from tests.conftest import Tenant
 from tests.system.conftest import Completed, Processes, Serve, embedded_data_dir, roomlog_env, wait_until_gone
 

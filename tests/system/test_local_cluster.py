@@ -30,7 +30,7 @@ import pytest
 from nats.js.errors import NotFoundError
 
 from schemas.events import RecordedEvent
-from service.jetstream import DELIVERIES_STREAM, EVENTS_STREAM, room_subject
+from service.realtime.jetstream import DELIVERIES_STREAM, EVENTS_STREAM, room_subject
 from tests.conftest import Tenant
 from tests.system.conftest import ROOMLOG, alive, embedded_data_dir, pids_mentioning, roomlog_env
 

@@ -20,8 +20,8 @@ import asyncpg
 import httpx
 import pytest
 
-from service.ratelimit import chunk_for
-from service.tenants import create_tenant
+from service.identity.tenants import create_tenant
+from service.ratelimit.limiter import chunk_for
 from tests.conftest import Tenant
 from tests.system.conftest import Processes, Serve, roomlog_env
 

@@ -24,7 +24,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from service.tokens import TokenSigner, TokenType
+from service.identity.tokens import TokenSigner, TokenType
 from tests.conftest import Tenant, make_tenant
 from tests.system._servers import (
     Api,
@@ -47,7 +47,7 @@ SLOW_QUEUE_SIZE = 50
 SLOW_SENDS = 700
 # Random (permessage-deflate squeezes repeated text to nothing) and large: the server's kernel send buffer
 # grows to 4 MB before its writes block, and only then does the connection's queue fill. 12,000 random
-# bytes are 16,000 characters: as much as a free-form field such as meta may take (service/bodies.py).
+# bytes are 16,000 characters: as much as a free-form field such as meta may take (service/web/bodies.py).
 SLOW_PAD = 12_000
 STALL_SEND_TIMEOUT = 1.0
 # Two timed-out writes (the event, then the resync) and slack for a loaded machine.

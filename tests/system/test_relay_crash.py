@@ -21,8 +21,8 @@ import asyncpg
 import nats
 import pytest
 
-from service.embedded import NatsServer
-from service.jetstream import EVENTS_STREAM
+from service.cli.embedded import NatsServer
+from service.realtime.jetstream import EVENTS_STREAM
 from tests.conftest import Tenant, create_database, make_tenant
 from tests.system._servers import Api, WsClient, closing, start_serve, wait_health, wait_live
 from tests.system.conftest import Processes, Serve

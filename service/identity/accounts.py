@@ -45,8 +45,8 @@ from schemas.accounts import (
 )
 from schemas.config import Settings
 from schemas.errors import AuthenticationError, NotFound, RateLimited, ValidationError
-from service.auth import Authenticator, Principal
-from service.tenants import new_id
+from service.identity.auth import Authenticator, Principal
+from service.identity.ids import new_id
 
 REFRESH_PREFIX = "rlr_"
 BAD_CREDENTIALS = "wrong email or password"

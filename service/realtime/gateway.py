@@ -40,14 +40,14 @@ from schemas.realtime import (
     TypingStart,
     TypingStop,
 )
-from service._wsprotocol import ABORT_EXTENSION
-from service.auth import Principal
-from service.bodies import BodyDecoder
-from service.errors import error_response
-from service.frames import encode_event_frame
-from service.hub import Hub
-from service.mailbox import Mailbox
-from service.messaging import record_ack, record_read, send_message
+from service.commands.messages import record_ack, record_read, send_message
+from service.identity.auth import Principal
+from service.realtime.frames import encode_event_frame
+from service.realtime.hub import Hub
+from service.realtime.mailbox import Mailbox
+from service.web.bodies import BodyDecoder
+from service.web.errors import error_response
+from service.web.ws_protocol import ABORT_EXTENSION
 
 if TYPE_CHECKING:
     from service.runtime import Runtime
@@ -163,6 +163,11 @@ class Connection:
             await asyncio.wait_for(self.ws.close(code=code), self.send_timeout)
         except (_Stalled, TimeoutError):
             self.abort()
+
+    async def shut_down(self, reconnect_after_ms: int) -> None:
+        """Say `server.shutdown` and close with 4009 (the hub's subscriber protocol)."""
+        with contextlib.suppress(Exception):
+            await self.end(Shutdown(reconnect_after_ms=reconnect_after_ms), CLOSE_SHUTDOWN)
 
     def abort(self) -> None:
         """Reset the TCP connection now, whatever is still buffered for it (when the server offers it)."""
@@ -357,13 +362,3 @@ async def watch_session(conn: Connection, *, every: float) -> None:
             return
 
 
-async def announce_shutdown(hub: Hub, *, reconnect_after_ms: int = 1000) -> None:
-    """Tell every local client to reconnect elsewhere, then close their sockets."""
-    conns = [conn for conn in hub.connections() if isinstance(conn, Connection)]
-    # At once and each bounded: a client that stopped reading must not hold up the others or the stop.
-    await asyncio.gather(*(_say_goodbye(conn, reconnect_after_ms) for conn in conns))
-
-
-async def _say_goodbye(conn: Connection, reconnect_after_ms: int) -> None:
-    with contextlib.suppress(Exception):
-        await conn.end(Shutdown(reconnect_after_ms=reconnect_after_ms), CLOSE_SHUTDOWN)

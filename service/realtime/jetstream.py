@@ -5,7 +5,7 @@ Subjects:
 - `rl.<tenant>.user.<user>` — committed events of a user's own stream: acks, blocks, subscriptions
 - `rl.<tenant>.notify` — committed notifications
 - `rlx.<tenant>.typing.<room_id>`, `rlx.<tenant>.presence` — ephemeral signals, plain NATS, never stored
-- `rlc.presence` — instances telling each other whom they serve (service/presence.py)
+- `rlc.presence` — instances telling each other whom they serve (service/realtime/presence.py)
 - `rld.<tenant>.<kind>` — delivery jobs (webhooks) in the DELIVERIES work queue
 """
 

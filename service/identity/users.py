@@ -16,8 +16,8 @@ from eventstore.types import Queryable
 from schemas.errors import NotFound
 from schemas.events import Event, UserBlocked, UserUnblocked
 from schemas.users import CannotBlockSelf, CreateUser, EmailTaken, LastAdmin, UpdateUser, User, UserExists, UserNotFound
-from service.auth import Principal
-from service.tenants import new_id
+from service.identity.auth import Principal
+from service.identity.ids import new_id
 
 _RANK = {"member": 0, "agent": 1, "admin": 2, "platform": 3}
 _PHONE_LIKE = re.compile(r"^\+?[0-9 ()./-]*[0-9]{3}[0-9 ()./-]*$")

@@ -11,8 +11,8 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from schemas.errors import PayloadTooLarge, RequestTimeout
-from service.errors import CLIENT_DISCONNECTED, error_response
-from service.ratelimit import STATE_KEY, header_pairs
+from service.ratelimit.limiter import STATE_KEY, header_pairs
+from service.web.errors import CLIENT_DISCONNECTED, error_response
 
 access = structlog.get_logger("roomlog.access")
 
@@ -71,7 +71,7 @@ class RequestEdge:
                 status = message["status"]
                 if status == RequestTimeout.status:  # the rest of the body may never come: do not wait for it
                     message["headers"] = [*message.get("headers", ()), (b"connection", b"close")]
-                # The route noted its limit decision in the request's state (service.ratelimit) before answering.
+                # The route noted its limit decision in the request state (service.ratelimit.limiter) first.
                 decision = scope.get("state", {}).get(STATE_KEY)
                 if decision is not None:
                     message["headers"] = [*message.get("headers", ()), *header_pairs(decision)]

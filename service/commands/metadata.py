@@ -7,7 +7,7 @@ from typing import TypeVar
 
 from schemas.errors import WrongExpectedSeq
 from schemas.events import EventMetadata
-from service.auth import Principal
+from service.identity.auth import Principal
 
 T = TypeVar("T")
 

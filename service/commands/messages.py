@@ -14,11 +14,11 @@ from projections.streams import user_stream
 from schemas import api
 from schemas.errors import RoomNotFound
 from schemas.events import Event, MessageSent
-from service.auth import Principal
-from service.commands import metadata_for, retry_on_conflict
+from service.commands.metadata import metadata_for, retry_on_conflict
 from service.domain.acks import decide_ack, decide_read
 from service.domain.messages import check_retry, check_thread_root, decide_send, send_idempotency_key
-from service.tenants import new_id
+from service.identity.auth import Principal
+from service.identity.ids import new_id
 
 if TYPE_CHECKING:
     from service.runtime import Runtime

@@ -18,7 +18,7 @@ import asyncpg
 import structlog
 
 from eventstore.read import GlobalReader
-from service.hub import Hub
+from service.realtime.hub import Hub
 
 log = structlog.get_logger("roomlog.logfeed")
 

@@ -18,15 +18,15 @@ from projections.replay import ALL_PROJECTIONS, ReplayProgress, projection_by_na
 from schemas.api import USER_ID_RULE, is_user_id
 from schemas.config import Settings
 from schemas.errors import NotFound
-from service.auth import AUTH_CACHE_SECONDS
-from service.authorization import TENANT_ROLES
+from service.cli.embedded import EmbeddedServers
+from service.cli.supervisor import Supervisor
 from service.config import load_settings, settings_env
-from service.embedded import EmbeddedServers
-from service.logs import configure_logging
-from service.routes.api_keys import create_key, list_keys, revoke_key
+from service.domain.authorization import TENANT_ROLES
+from service.identity.api_keys import create_key, list_keys, revoke_key
+from service.identity.auth import AUTH_CACHE_SECONDS
+from service.identity.tenants import create_tenant
+from service.observability.logs import configure_logging
 from service.runtime import prepare_database
-from service.supervisor import Supervisor
-from service.tenants import create_tenant
 
 log = structlog.get_logger("roomlog.cli")
 
@@ -159,7 +159,7 @@ def msgspec_replace(settings: Settings, **changes: object) -> Settings:
 def _serve(args: argparse.Namespace, settings: Settings) -> None:
     import uvicorn
 
-    from service._wsprotocol import AbortableWebSocketProtocol
+    from service.web.ws_protocol import AbortableWebSocketProtocol
 
     with _Servers(settings, need_nats=True, supervise=True) as ready:
         assert ready.database_url is not None
@@ -190,13 +190,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
             log_level="warning",
             access_log=False,
             lifespan="on",
-            # httptools with limits on a request head's size and time (service.http_protocol).
-            http="service.http_protocol:LimitedHttpToolsProtocol",
+            # httptools with limits on a request head's size and time (service.web.http_protocol).
+            http="service.web.http_protocol:LimitedHttpToolsProtocol",
             # roomlog reads no forwarded headers (the login throttle uses the peer address on purpose).
             proxy_headers=False,
             # Frames are small JSON; compressing each cost 11% of the server's CPU in bench/fanout.py.
             ws_per_message_deflate=False,
-            # Lets the gateway drop a client whose socket stopped draining (see service/_wsprotocol.py).
+            # Lets the gateway drop a client whose socket stopped draining (see service/web/ws_protocol.py).
             ws=AbortableWebSocketProtocol,
         )
 

@@ -8,9 +8,9 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from service.auth import Principal
-from service.authorization import authorize
-from service.bodies import BodyDecoder
+from service.domain.authorization import authorize
+from service.identity.auth import Principal
+from service.web.bodies import BodyDecoder
 
 if TYPE_CHECKING:
     from service.runtime import Runtime

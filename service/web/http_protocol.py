@@ -2,7 +2,7 @@
 
 uvicorn bounds neither with httptools: a client could send megabytes of headers, or a few bytes a
 minute, and hold a connection and its buffer for as long as it likes. (The body's time limit is the
-edge middleware's, service.middleware.RequestEdge, which sees when the app waits for the body.)
+edge middleware's, service.web.middleware.RequestEdge, which sees when the app waits for the body.)
 uvicorn creates one protocol per connection from a class, so the limits are class state, set once per
 process by `use_limits` (the app factory calls it in every worker).
 """

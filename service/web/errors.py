@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from eventstore.append import translate_database_error
 from schemas.errors import ErrorBody, ErrorDetail, RoomlogError
-from service.http import JSON
+from service.web.request import JSON
 
 log = structlog.get_logger("roomlog.errors")
 

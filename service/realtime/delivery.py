@@ -7,7 +7,7 @@ import contextlib
 import signal
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
 import nats
@@ -17,14 +17,11 @@ from eventstore.append import Appender
 from eventstore.relay import Relay
 from schemas.config import Settings
 from service.consumers import start_delivery_consumers
-from service.gateway import announce_shutdown
-from service.hub import Hub
-from service.jetstream import ensure_jetstream, event_subject
-from service.logfeed import LogFeed
-from service.presence import PresenceTracker
-
-if TYPE_CHECKING:
-    from service.runtime import NatsLink
+from service.realtime.hub import Hub, announce_shutdown
+from service.realtime.jetstream import ensure_jetstream, event_subject
+from service.realtime.logfeed import LogFeed
+from service.realtime.nats_link import NatsLink
+from service.realtime.presence import PresenceTracker
 
 log = structlog.get_logger("roomlog.realtime")
 

@@ -28,8 +28,8 @@ from projections.subscriptions import notification_targets
 from schemas.events import AckRecorded, NotificationSent, ReadRecorded, RecordedEvent
 from schemas.notifications import NotificationFrame
 from schemas.realtime import AckReceived, Presence, PresenceSignal, ReadReceipt, Typing, TypingSignal
-from service.frames import encode_event_frame
-from service.jetstream import presence_subject, room_subject, tenant_subjects, typing_subject
+from service.realtime.frames import encode_event_frame
+from service.realtime.jetstream import presence_subject, room_subject, tenant_subjects, typing_subject
 
 log = structlog.get_logger("roomlog.hub")
 
@@ -50,6 +50,10 @@ class Subscriber(Protocol):
     def offer_frame(self, frame: msgspec.Struct, *, room_id: str | None = None) -> None: ...
 
     def offer_resume(self) -> None: ...
+
+    async def shut_down(self, reconnect_after_ms: int) -> None:
+        """Tell the client this instance is going away, then close; never raises, bounded in time."""
+        ...
 
 
 class Hub:
@@ -245,3 +249,9 @@ class Hub:
 async def _quietly_unsubscribe(sub: Subscription) -> None:
     with contextlib.suppress(Exception):
         await sub.unsubscribe()
+
+
+async def announce_shutdown(hub: Hub, *, reconnect_after_ms: int = 1000) -> None:
+    """Tell every local client to reconnect elsewhere, then close their sockets."""
+    # At once and each bounded: a client that stopped reading must not hold up the others or the stop.
+    await asyncio.gather(*(conn.shut_down(reconnect_after_ms) for conn in hub.connections()))

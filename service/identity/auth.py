@@ -18,8 +18,8 @@ from starlette.datastructures import Headers
 
 from schemas.api import USER_ID_RULE, is_user_id
 from schemas.errors import AuthenticationError
-from service.tenants import hash_key
-from service.tokens import TokenSigner
+from service.identity.api_keys import hash_key
+from service.identity.tokens import TokenSigner
 
 TenantRole = Literal["member", "agent", "admin"]
 Role = Literal["member", "agent", "admin", "platform"]

@@ -53,7 +53,7 @@ import structlog
 
 from eventstore.append import CONNECTION_LOST
 from schemas.errors import RateLimited
-from service.auth import AUTH_CACHE_SECONDS, Principal, TtlCache
+from service.identity.auth import AUTH_CACHE_SECONDS, Principal, TtlCache
 
 log = structlog.get_logger("roomlog.ratelimit")
 

@@ -21,8 +21,8 @@ from eventstore.types import Queryable
 from schemas.delivery import DeliveryJob
 from schemas.tenants import TenantNotFound
 from schemas.webhooks import CreatedWebhook, Webhook
-from service.jetstream import delivery_subject
-from service.tenants import new_id
+from service.identity.ids import new_id
+from service.realtime.jetstream import delivery_subject
 
 SIGNATURE_HEADER = "X-Roomlog-Signature"
 TIMESTAMP_HEADER = "X-Roomlog-Timestamp"

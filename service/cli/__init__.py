@@ -1,0 +1,1 @@
+"""The `roomlog` command and the embedded PostgreSQL and nats-server it starts."""

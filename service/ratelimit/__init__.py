@@ -1,0 +1,1 @@
+"""Rate limits shared by every instance through leases on PostgreSQL rows."""

@@ -1,0 +1,1 @@
+"""Real-time delivery: the WebSocket gateway, the fan-out hub, presence, frames and NATS JetStream."""

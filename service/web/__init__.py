@@ -1,0 +1,1 @@
+"""The HTTP edge: endpoint declarations, router, middleware, request helpers, error responses, OpenAPI."""

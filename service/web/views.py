@@ -1,0 +1,29 @@
+"""API views of read-model rows: the one place a row becomes the response struct clients see."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from schemas import api
+
+_meta = msgspec.json.Decoder(dict[str, Any] | None)
+
+
+def message_view(row: asyncpg.Record, reactions: Sequence[asyncpg.Record]) -> api.Message:
+    """The API view of a messages row and its `reaction_counts` rows."""
+    return api.Message(
+        message_id=row["message_id"], sender_id=row["sender_id"], seq=row["seq"], content=row["content"],
+        meta=_meta.decode(row["meta"]) if row["meta"] is not None else None, created_at=row["created_at"],
+        client_msg_id=row["client_msg_id"], edited_at=row["edited_at"], deleted_at=row["deleted_at"],
+        reactions=[reaction_count(r) for r in reactions], thread_id=row["thread_id"], reply_count=row["reply_count"],
+        last_reply_at=row["last_reply_at"],
+    )
+
+
+def reaction_count(row: asyncpg.Record) -> api.ReactionCount:
+    """The API view of a `reaction_counts` row."""
+    return api.ReactionCount(emoji=row["emoji"], count=row["count"], me=row["me"])
