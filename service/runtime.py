@@ -14,6 +14,7 @@ from eventstore import Appender, migrate
 from projections import InlineProjections, ensure_projections
 from projections.catchup import CatchUp
 from schemas.config import Settings
+from service.consumers.egress import Resolver
 from service.identity.auth import Authenticator
 from service.identity.tokens import TokenSigner, parse_keys, stored_signing_keys
 from service.ratelimit.limiter import RateLimiter
@@ -47,6 +48,8 @@ class Runtime:
     realtime: Realtime
     limiter: RateLimiter
     catch_up: CatchUp
+    # Name lookups for webhook registration checks, on threads of their own (see consumers/egress.py).
+    resolver: Resolver = field(default_factory=Resolver)
     monotonic: Clock = time.monotonic
     started_at: float = field(default_factory=time.monotonic)
 
@@ -108,3 +111,4 @@ async def stop_runtime(runtime: Runtime) -> None:
     await runtime.catch_up.stop()  # after the last appends: a clean stop leaves the search index current
     await runtime.nats.close()
     await asyncio.wait_for(runtime.pool.close(), 10)
+    runtime.resolver.close()

@@ -35,7 +35,7 @@ from projections.streams import deliveries_stream
 from schemas.config import Settings
 from schemas.delivery import DeliveryJob
 from schemas.events import DeliveryFailed, EventMetadata
-from service.consumers.egress import PublicOnlyTransport
+from service.consumers.egress import PinnedTransport, Resolver
 from service.consumers.webhooks import (
     DELIVERY_HEADER,
     EVENT_HEADER,
@@ -116,7 +116,8 @@ class WebhookSender:
 
     async def run(self) -> None:
         """Fetch jobs and send them, at most MAX_IN_FLIGHT at once, for ever."""
-        transport = None if self._settings.webhook_allow_private else PublicOnlyTransport()
+        resolver = Resolver(timeout=self._settings.webhook_timeout_seconds)
+        transport = PinnedTransport(resolver, public_only=not self._settings.webhook_allow_private)
         async with httpx.AsyncClient(timeout=self._settings.webhook_timeout_seconds, transport=transport) as http:
             sub = await self._js.pull_subscribe_bind(durable=WEBHOOK_CONSUMER, stream=DELIVERIES_STREAM)
             try:
@@ -126,6 +127,7 @@ class WebhookSender:
                 for task in self._in_flight:
                     task.cancel()
                 await asyncio.gather(*self._in_flight, return_exceptions=True)
+                resolver.close()  # unacked jobs come back from JetStream: no lookup is worth waiting for
                 with contextlib.suppress(Exception):
                     await sub.unsubscribe()
 

@@ -10,14 +10,14 @@ from starlette.responses import Response
 from schemas import api
 from schemas.errors import ValidationError
 from schemas.webhooks import CreatedWebhook, CreateWebhook, Webhook, WebhookNotFound
-from service.consumers.egress import ForbiddenAddress, check_registration
+from service.consumers.egress import ForbiddenAddress, Resolver, check_registration
 from service.consumers.webhooks import create_webhook, delete_webhook, list_webhooks, webhook_view
 from service.domain.authorization import NotTenantAdmin
 from service.web.endpoints import Endpoint, Link
 from service.web.request import JSON, body_as, caller_may, runtime_of
 
 
-async def _check_url(url: str, *, allow_private: bool) -> None:
+async def _check_url(url: str, resolver: Resolver, *, allow_private: bool) -> None:
     try:
         parts = urlsplit(url)
         host, port = parts.hostname, parts.port
@@ -32,7 +32,7 @@ async def _check_url(url: str, *, allow_private: bool) -> None:
     if allow_private:
         return
     try:
-        await check_registration(host, port or (443 if parts.scheme == "https" else 80))
+        await check_registration(host, port or (443 if parts.scheme == "https" else 80), resolver)
     except ForbiddenAddress:
         raise ValidationError("url must point at a public address (not loopback, private, link-local,"
                               " multicast, reserved or unspecified)", field="url") from None
@@ -42,7 +42,7 @@ async def post_webhook(request: Request) -> Response:
     principal = await caller_may(request, "webhooks.manage")
     cmd = await body_as(request, CreateWebhook)
     runtime = runtime_of(request)
-    await _check_url(cmd.url, allow_private=runtime.settings.webhook_allow_private)
+    await _check_url(cmd.url, runtime.resolver, allow_private=runtime.settings.webhook_allow_private)
     created = await create_webhook(runtime.pool, principal.tenant_id, url=cmd.url,
                                    events=list(cmd.events), secret=cmd.secret)
     return JSON(created, status_code=201)

@@ -29,7 +29,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from schemas.config import Settings
 from service.app import create_app
 from service.cli.embedded import free_port
-from service.consumers.egress import PublicOnlyTransport, is_public
+from service.consumers.egress import PinnedTransport, Resolver, is_public
 from service.runtime import Runtime
 from tests.conftest import Tenant
 
@@ -407,7 +407,7 @@ async def test_webhook_to_a_public_address_is_accepted_by_default(public_only: h
 
 async def test_a_call_to_a_name_that_now_resolves_to_loopback_is_refused(receiver: Receiver) -> None:
     # The registration-time check passed long ago; what counts is where the call would connect now.
-    async with httpx.AsyncClient(transport=PublicOnlyTransport()) as http:
+    async with httpx.AsyncClient(transport=PinnedTransport(Resolver())) as http:
         with pytest.raises(httpx.ConnectError, match="not a public address"):
             await http.post(f"http://localhost:{receiver.port}/hook", content=b"{}")
         with pytest.raises(httpx.ConnectError, match="not a public address"):
@@ -422,7 +422,7 @@ async def test_a_call_connects_to_the_checked_address_with_the_urls_host() -> No
         seen.append(request)
         return httpx.Response(200)
 
-    transport = PublicOnlyTransport(httpx.MockTransport(record))
+    transport = PinnedTransport(Resolver(), inner=httpx.MockTransport(record))
     async with httpx.AsyncClient(transport=transport) as http:
         await http.post("https://93.184.215.14:8443/hook", content=b"{}")
     assert seen[0].url.host == "93.184.215.14" and seen[0].url.port == 8443
