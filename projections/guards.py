@@ -18,8 +18,8 @@ from eventstore.append import GuardColumns
 from eventstore.types import Queryable
 from projections.members import access_of
 from schemas.errors import (
-    MessageDeleted,
     MessageNotFound,
+    MessageWasDeleted,
     NotAMember,
     NotRoomAdmin,
     RoomExists,
@@ -96,7 +96,7 @@ def guard_error(guard: object, code: str, detail: str | None) -> RoomlogError:
     if code == "MESSAGE_NOT_FOUND":
         return MessageNotFound("no such message in this room", field="message_id")
     if code == "MESSAGE_DELETED":
-        return MessageDeleted("the message was deleted")
+        return MessageWasDeleted("the message was deleted")
     raise ValueError(f"unknown guard failure {code!r} for {guard!r}")
 
 

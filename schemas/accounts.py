@@ -8,8 +8,6 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from schemas.errors import Conflict, Forbidden
-
 MIN_PASSWORD_CHARS = 8
 # Long enough for any passphrase; the bound keeps one request from making the hash do megabytes of work.
 MAX_PASSWORD_CHARS = 1024
@@ -25,7 +23,6 @@ TenantName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 AvatarUrl = Annotated[str, msgspec.Meta(max_length=2048)]
 Timezone = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 RefreshToken = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-TenantRole = Literal["member", "agent", "admin"]
 
 
 class _Request(msgspec.Struct, forbid_unknown_fields=True):
@@ -97,17 +94,3 @@ class Me(msgspec.Struct):
     tenant: TenantInfo
 
 
-class EmailTaken(Conflict):
-    code = "EMAIL_TAKEN"
-
-
-class SessionRequired(Forbidden):
-    """The operation acts on a login session, so it needs a bearer access token, not an API key."""
-
-    code = "SESSION_REQUIRED"
-
-
-class WrongPassword(Forbidden):
-    """The current password given to change-password is wrong (403: the caller is authenticated)."""
-
-    code = "WRONG_PASSWORD"

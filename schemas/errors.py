@@ -119,7 +119,7 @@ class NotMessageSender(Forbidden):
     code = "NOT_MESSAGE_SENDER"
 
 
-class MessageDeleted(Conflict):
+class MessageWasDeleted(Conflict):
     """The message was deleted: it can no longer be edited or reacted to."""
 
     code = "MESSAGE_DELETED"
@@ -129,3 +129,70 @@ class IdempotencyKeyReused(Conflict):
     """A client_msg_id the sender already used came with a different message."""
 
     code = "IDEMPOTENCY_KEY_REUSED"
+
+
+# Errors of identity, tenants, webhooks and dead letters.
+
+
+class EmailTaken(Conflict):
+    code = "EMAIL_TAKEN"
+
+
+class SessionRequired(Forbidden):
+    """The operation acts on a login session, so it needs a bearer access token, not an API key."""
+
+    code = "SESSION_REQUIRED"
+
+
+class WrongPassword(Forbidden):
+    """The current password given to change-password is wrong (403: the caller is authenticated)."""
+
+    code = "WRONG_PASSWORD"
+
+
+class UserNotFound(NotFound):
+    code = "USER_NOT_FOUND"
+
+
+class UserExists(Conflict):
+    code = "USER_EXISTS"
+
+
+class LastAdmin(Conflict):
+    code = "LAST_ADMIN"
+
+
+class CannotBlockSelf(ValidationError):
+    code = "CANNOT_BLOCK_SELF"
+
+
+class RoleTooHigh(Forbidden):
+    code = "ROLE_TOO_HIGH"
+
+
+class ApiKeyNotFound(NotFound):
+    code = "API_KEY_NOT_FOUND"
+
+
+class WebhookNotFound(NotFound):
+    code = "WEBHOOK_NOT_FOUND"
+
+
+class DeadLetterNotFound(NotFound):
+    code = "DEAD_LETTER_NOT_FOUND"
+
+
+class TenantNotFound(NotFound):
+    code = "TENANT_NOT_FOUND"
+
+
+class Blocked(Forbidden):
+    code = "BLOCKED"
+
+
+class NotTenantAdmin(Forbidden):
+    code = "NOT_TENANT_ADMIN"
+
+
+class NotPlatformAdmin(Forbidden):
+    code = "NOT_PLATFORM_ADMIN"

@@ -8,8 +8,6 @@ from typing import Annotated
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from schemas.errors import NotFound
-
 # 0 = unlimited, null = the service's default; the column is a PostgreSQL integer.
 Limit = Annotated[int, msgspec.Meta(ge=0, le=2_147_483_647)]
 
@@ -27,5 +25,3 @@ class UpdateTenantSettings(msgspec.Struct, forbid_unknown_fields=True):
     send_rate_limit: Limit | UnsetType | None = UNSET
 
 
-class TenantNotFound(NotFound):
-    code = "TENANT_NOT_FOUND"

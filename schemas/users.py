@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
 from schemas.api import UserId, _Request
-from schemas.errors import Conflict, Forbidden, NotFound, ValidationError
+from schemas.roles import TenantRole
 
-TenantRole = Literal["member", "agent", "admin"]
 # PostgreSQL text cannot hold NUL: stored strings exclude it (user ids exclude every control character).
 DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
 Email = Annotated[str, msgspec.Meta(max_length=254, pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$")]
@@ -77,29 +76,3 @@ class CreatedApiKey(msgspec.Struct):
     created_at: datetime
 
 
-class UserNotFound(NotFound):
-    code = "USER_NOT_FOUND"
-
-
-class UserExists(Conflict):
-    code = "USER_EXISTS"
-
-
-class EmailTaken(Conflict):
-    code = "EMAIL_TAKEN"
-
-
-class LastAdmin(Conflict):
-    code = "LAST_ADMIN"
-
-
-class CannotBlockSelf(ValidationError):
-    code = "CANNOT_BLOCK_SELF"
-
-
-class RoleTooHigh(Forbidden):
-    code = "ROLE_TOO_HIGH"
-
-
-class ApiKeyNotFound(NotFound):
-    code = "API_KEY_NOT_FOUND"

@@ -7,8 +7,6 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from schemas.errors import NotFound
-
 WebhookEvent = Literal["message.offline", "notification"]
 WebhookUrl = Annotated[str, msgspec.Meta(min_length=8, max_length=2048, pattern=r"^https?://[^\s/?#]+[^\s]*$")]
 # Long enough to resist guessing; the receiver keeps it to check X-Roomlog-Signature.
@@ -38,10 +36,6 @@ class CreatedWebhook(msgspec.Struct):
     events: list[str]
     secret: str
     created_at: datetime
-
-
-class WebhookNotFound(NotFound):
-    code = "WEBHOOK_NOT_FOUND"
 
 
 class FailedMessage(msgspec.Struct):
@@ -75,5 +69,3 @@ class DeadLetters(msgspec.Struct):
 DeadLetterStatus = Literal["open", "retried", "discarded"]
 
 
-class DeadLetterNotFound(NotFound):
-    code = "DEAD_LETTER_NOT_FOUND"

@@ -18,10 +18,10 @@ from projections.replay import ALL_PROJECTIONS, ReplayProgress, projection_by_na
 from schemas.api import USER_ID_RULE, is_user_id
 from schemas.config import Settings
 from schemas.errors import NotFound
+from schemas.roles import TENANT_ROLES
 from service.cli.embedded import EmbeddedServers
 from service.cli.supervisor import Supervisor
 from service.config import load_settings, settings_env
-from service.domain.authorization import TENANT_ROLES
 from service.identity.api_keys import create_key, list_keys, revoke_key
 from service.identity.auth import AUTH_CACHE_SECONDS
 from service.identity.tenants import create_tenant

@@ -19,7 +19,7 @@ from nats.js import JetStreamContext
 from eventstore._pubacks import MSG_ID_HEADER
 from eventstore.types import Queryable
 from schemas.delivery import DeliveryJob
-from schemas.tenants import TenantNotFound
+from schemas.errors import TenantNotFound
 from schemas.webhooks import CreatedWebhook, Webhook
 from service.identity.ids import new_id
 from service.realtime.jetstream import delivery_subject

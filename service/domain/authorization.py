@@ -10,18 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from schemas.errors import Forbidden, NotAMember, NotRoomAdmin, RoomlogError
-
-TENANT_ROLES = ("member", "agent", "admin")
-ROOM_ROLES = ("member", "admin")
-
-
-class NotTenantAdmin(Forbidden):
-    code = "NOT_TENANT_ADMIN"
-
-
-class NotPlatformAdmin(Forbidden):
-    code = "NOT_PLATFORM_ADMIN"
+from schemas.errors import Forbidden, NotAMember, NotPlatformAdmin, NotRoomAdmin, NotTenantAdmin, RoomlogError
+from schemas.roles import ROOM_ROLES, TENANT_ROLES
 
 
 @dataclass(frozen=True)
@@ -36,7 +26,7 @@ def _rule(tenant: tuple[str, ...], room: tuple[str, ...], denied: type[RoomlogEr
     return Rule(frozenset(tenant), frozenset(room), denied, message)
 
 
-_ANYONE = ("member", "agent", "admin")
+_ANYONE: tuple[str, ...] = TENANT_ROLES
 _ADMINS = ("admin", "platform")
 
 Action = Literal[
@@ -48,7 +38,7 @@ Action = Literal[
     "messages.search",
 ]
 
-ACTIONS: dict[str, Rule] = {
+ACTIONS: dict[Action, Rule] = {
     "room.create": _rule(_ANYONE, (), Forbidden, "you may not create rooms"),
     # The platform admin operates tenants; it has no rooms and no place on a WebSocket.
     "rooms.list": _rule(_ANYONE, (), Forbidden, "you have no rooms to list"),
@@ -82,13 +72,13 @@ ACTIONS: dict[str, Rule] = {
 }
 
 
-def allowed(action: str, tenant_role: str, room_role: str | None = None) -> bool:
+def allowed(action: Action, tenant_role: str, room_role: str | None = None) -> bool:
     """Whether a caller with these roles may do `action`."""
     rule = ACTIONS[action]
     return tenant_role in rule.tenant_roles or (room_role is not None and room_role in rule.room_roles)
 
 
-def authorize(action: str, tenant_role: str, room_role: str | None = None) -> None:
+def authorize(action: Action, tenant_role: str, room_role: str | None = None) -> None:
     """Raise the action's 403 error unless `allowed`."""
     if not allowed(action, tenant_role, room_role):
         rule = ACTIONS[action]

@@ -9,15 +9,15 @@ from urllib.parse import quote
 from schemas.api import MAX_CONTENT_CHARS, EditMessage, SendMessage
 from schemas.errors import (
     IdempotencyKeyReused,
-    MessageDeleted,
     MessageNotFound,
     MessageTooLong,
+    MessageWasDeleted,
     NotMessageSender,
     ValidationError,
 )
 from schemas.events import MessageDeleted as MessageDeletedEvent
 from schemas.events import MessageEdited, MessageSent, ReactionAdded, ReactionRemoved
-from service.domain.authorization import allowed
+from service.domain.authorization import Action, allowed
 from service.domain.rooms import Actor, authorize_in_room
 
 
@@ -75,7 +75,7 @@ def decide_edit(
     return MessageEdited(message_id=message_id, edited_by=actor.user_id, content=cmd.content)
 
 
-def delete_action(actor: Actor, message: MessageState) -> str:
+def delete_action(actor: Actor, message: MessageState) -> Action:
     """Deleting one's own message is `message.delete`; anyone else's is moderation."""
     return "message.delete" if message.sender_id == actor.user_id else "message.moderate"
 
@@ -113,7 +113,7 @@ def _require_live(message: MessageState | None) -> None:
     if message is None:
         raise MessageNotFound("no such message in this room", field="message_id")
     if message.deleted:
-        raise MessageDeleted("the message was deleted")
+        raise MessageWasDeleted("the message was deleted")
 
 
 def _check_content(content: str) -> None:

@@ -9,13 +9,9 @@ from urllib.parse import quote
 from msgspec import UNSET
 
 from schemas.api import DM_MEMBERS, CreateRoom, UpdateRoom
-from schemas.errors import Forbidden, NotAMember, NotFound, ValidationError
+from schemas.errors import Blocked, Forbidden, NotAMember, NotFound, ValidationError
 from schemas.events import Event, MemberJoined, MemberRemoved, RoomCreated, RoomUpdated
-from service.domain.authorization import allowed, authorize
-
-
-class Blocked(Forbidden):
-    code = "BLOCKED"
+from service.domain.authorization import Action, allowed, authorize
 
 
 @dataclass(frozen=True)
@@ -102,11 +98,11 @@ def decide_remove_member(state: RoomState, actor: Actor, user_id: str) -> list[E
     return [MemberRemoved(user_id=user_id, removed_by=actor.user_id)]
 
 
-def _authorize_in_room(action: str, state: RoomState, actor: Actor) -> None:
+def _authorize_in_room(action: Action, state: RoomState, actor: Actor) -> None:
     authorize_in_room(action, actor, state.members.get(actor.user_id))
 
 
-def authorize_in_room(action: str, actor: Actor, room_role: str | None) -> None:
+def authorize_in_room(action: Action, actor: Actor, room_role: str | None) -> None:
     """Refuse an action inside a room: NOT_A_MEMBER for outsiders the rule does not admit, else the rule's 403."""
     if allowed(action, actor.role, room_role):
         return

@@ -30,21 +30,26 @@ from msgspec import UNSET
 from eventstore.types import Connection
 from schemas.accounts import (
     ChangePassword,
-    EmailTaken,
     Login,
     LoginResult,
     Me,
-    SessionRequired,
     Signup,
     SignupResult,
     TenantInfo,
     Tokens,
     UpdateProfile,
     User,
-    WrongPassword,
 )
 from schemas.config import Settings
-from schemas.errors import AuthenticationError, NotFound, RateLimited, ValidationError
+from schemas.errors import (
+    AuthenticationError,
+    EmailTaken,
+    NotFound,
+    RateLimited,
+    SessionRequired,
+    ValidationError,
+    WrongPassword,
+)
 from service.identity.auth import Authenticator, Principal
 from service.identity.ids import new_id
 

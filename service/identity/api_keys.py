@@ -13,7 +13,8 @@ import asyncpg
 
 from eventstore.types import Queryable
 from schemas.errors import NotFound
-from schemas.users import ApiKey, CreatedApiKey, TenantRole
+from schemas.roles import TenantRole
+from schemas.users import ApiKey, CreatedApiKey
 from service.identity.ids import new_id
 
 KEY_PREFIX = "rlk_"

@@ -18,11 +18,10 @@ from starlette.datastructures import Headers
 
 from schemas.api import USER_ID_RULE, is_user_id
 from schemas.errors import AuthenticationError
+from schemas.roles import Role, TenantRole, is_tenant_role
+from service.domain.roles import lesser_role
 from service.identity.api_keys import hash_key
 from service.identity.tokens import TokenSigner
-
-TenantRole = Literal["member", "agent", "admin"]
-Role = Literal["member", "agent", "admin", "platform"]
 
 AUTH_CACHE_SECONDS = 5.0
 
@@ -75,7 +74,7 @@ class Authenticator:
         self._platform_digest = hash_key(platform_admin_key) if platform_admin_key else None
         self.api_keys: TtlCache[bytes, asyncpg.Record | None] = TtlCache(self._load_key)
         self.sessions: TtlCache[str, asyncpg.Record | None] = TtlCache(self._load_session)
-        self.user_roles: TtlCache[tuple[str, str], str | None] = TtlCache(self._load_user_role)
+        self.user_roles: TtlCache[tuple[str, str], TenantRole | None] = TtlCache(self._load_user_role)
 
     async def authenticate(self, headers: Headers) -> Principal:
         """The caller behind these headers."""
@@ -130,19 +129,9 @@ class Authenticator:
         )
 
 
-    async def _load_user_role(self, key: tuple[str, str]) -> str | None:
+    async def _load_user_role(self, key: tuple[str, str]) -> TenantRole | None:
         role = await self._pool.fetchval("SELECT role FROM users WHERE tenant_id = $1 AND user_id = $2", *key)
-        return None if role is None else str(role)
-
-
-_RANK = {"member": 0, "agent": 1, "admin": 2}
-
-
-def lesser_role(a: str, b: str) -> TenantRole:
-    """The less powerful of two tenant roles."""
-    lesser = a if _RANK[a] <= _RANK[b] else b
-    assert lesser in ("member", "agent", "admin")
-    return lesser  # type: ignore[return-value]
+        return role if is_tenant_role(role) else None
 
 
 def user_id_header(headers: Headers) -> str:

@@ -8,7 +8,8 @@ import asyncpg
 from msgspec import UNSET
 
 from eventstore.types import Queryable
-from schemas.tenants import TenantNotFound, TenantSettings, UpdateTenantSettings
+from schemas.errors import TenantNotFound
+from schemas.tenants import TenantSettings, UpdateTenantSettings
 from service.identity.api_keys import create_key, new_api_key
 from service.identity.ids import new_id
 

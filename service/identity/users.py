@@ -13,23 +13,17 @@ import asyncpg
 from argon2 import PasswordHasher
 
 from eventstore.types import Queryable
-from schemas.errors import NotFound
+from schemas.errors import CannotBlockSelf, EmailTaken, LastAdmin, NotFound, UserExists, UserNotFound
 from schemas.events import Event, UserBlocked, UserUnblocked
-from schemas.users import CannotBlockSelf, CreateUser, EmailTaken, LastAdmin, UpdateUser, User, UserExists, UserNotFound
+from schemas.users import CreateUser, UpdateUser, User
 from service.identity.auth import Principal
 from service.identity.ids import new_id
 
-_RANK = {"member": 0, "agent": 1, "admin": 2, "platform": 3}
 _PHONE_LIKE = re.compile(r"^\+?[0-9 ()./-]*[0-9]{3}[0-9 ()./-]*$")
 # The OWASP-recommended argon2id parameters, as used for signed-up accounts.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 _COLUMNS = "user_id, display_name, email, phone, avatar_url, role, created_at"
-
-
-def may_grant(granter_role: str, role: str) -> bool:
-    """Whether a caller with `granter_role` may hand out `role` (to a user or an API key): never above their own."""
-    return _RANK[role] <= _RANK[granter_role]
 
 
 def sees_all_contacts(viewer: Principal) -> bool:

@@ -40,6 +40,7 @@ from schemas.realtime import (
     TypingStart,
     TypingStop,
 )
+from schemas.roles import is_tenant_role
 from service.commands.messages import record_ack, record_read, send_message
 from service.identity.auth import Principal
 from service.realtime.frames import encode_event_frame
@@ -298,8 +299,8 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     except AuthenticationError as exc:
         await ws.send_denial_response(error_response(401, exc.code, exc.message))
         return
-    role = claims.role if claims.role in ("member", "agent", "admin") else "member"
-    principal = Principal(tenant_id=claims.tenant_id, user_id=claims.user_id, role=role, via="jwt",  # type: ignore[arg-type]
+    role = claims.role if is_tenant_role(claims.role) else "member"
+    principal = Principal(tenant_id=claims.tenant_id, user_id=claims.user_id, role=role, via="jwt",
                           session_id=claims.session_id)
     await ws.accept()
     conn = Connection(ws, principal, runtime, hub)

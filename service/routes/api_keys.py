@@ -6,11 +6,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from schemas import api
-from schemas.errors import NotFound
-from schemas.users import ApiKey, ApiKeyNotFound, CreateApiKey, CreatedApiKey, RoleTooHigh
-from service.domain.authorization import NotTenantAdmin
+from schemas.errors import ApiKeyNotFound, NotFound, NotTenantAdmin, RoleTooHigh
+from schemas.users import ApiKey, CreateApiKey, CreatedApiKey
+from service.domain.roles import may_grant
 from service.identity.api_keys import create_key, key_view, list_keys, revoke_key
-from service.identity.users import may_grant
 from service.web.endpoints import Endpoint, Link
 from service.web.request import JSON, body_as, caller_may, runtime_of
 

@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from schemas import accounts as schema
 from schemas.api import Success
-from schemas.errors import AuthenticationError, NotFound, RateLimited
+from schemas.errors import AuthenticationError, EmailTaken, NotFound, RateLimited, SessionRequired, WrongPassword
 from service.identity.accounts import Accounts
 from service.web.endpoints import Endpoint
 from service.web.request import JSON, body_as, caller, runtime_of
@@ -62,20 +62,20 @@ async def change_password(request: Request) -> Response:
 
 ENDPOINTS: list[Endpoint] = [
     Endpoint("POST", "/auth/signup", signup, "Create an account and its tenant (the account is the tenant's admin)",
-             body=schema.Signup, response=schema.SignupResult, status=201, errors=(schema.EmailTaken,), auth="none"),
+             body=schema.Signup, response=schema.SignupResult, status=201, errors=(EmailTaken,), auth="none"),
     Endpoint("POST", "/auth/login", login, "Exchange email and password for an access JWT and a refresh token",
              body=schema.Login, response=schema.LoginResult, errors=(AuthenticationError, RateLimited), auth="none"),
     Endpoint("POST", "/auth/refresh", refresh,
              "Spend a refresh token for new tokens; reusing a spent one revokes its session",
              body=schema.Refresh, response=schema.Tokens, errors=(AuthenticationError,), auth="none"),
     Endpoint("POST", "/auth/logout", logout, "End the current session (bearer token only)",
-             response=Success, errors=(schema.SessionRequired,)),
+             response=Success, errors=(SessionRequired,)),
     Endpoint("GET", "/auth/me", me, "The authenticated user and their tenant", response=schema.Me,
              errors=(NotFound,)),
     Endpoint("PATCH", "/auth/profile", update_profile, "Update display name, avatar URL or time zone (bearer only)",
-             body=schema.UpdateProfile, response=schema.User, errors=(schema.SessionRequired, NotFound)),
+             body=schema.UpdateProfile, response=schema.User, errors=(SessionRequired, NotFound)),
     Endpoint("POST", "/auth/change-password", change_password,
              "Change the password; the caller's other sessions are revoked (bearer only)",
              body=schema.ChangePassword, response=Success,
-             errors=(schema.WrongPassword, schema.SessionRequired, RateLimited)),
+             errors=(WrongPassword, SessionRequired, RateLimited)),
 ]

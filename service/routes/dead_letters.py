@@ -17,13 +17,18 @@ from projections.dead_letters import fetch_dead_letter, open_dead_letters
 from projections.streams import deliveries_stream
 from schemas import api
 from schemas.delivery import DeliveryJob
-from schemas.errors import Unavailable, ValidationError, WrongExpectedSeq
+from schemas.errors import (
+    DeadLetterNotFound,
+    NotTenantAdmin,
+    TenantNotFound,
+    Unavailable,
+    ValidationError,
+    WrongExpectedSeq,
+)
 from schemas.events import DeliveryDiscarded, DeliveryRetried, Event
-from schemas.tenants import TenantNotFound
-from schemas.webhooks import DeadLetterNotFound, DeadLetters, FailedMessage, FailedNotification
+from schemas.webhooks import DeadLetters, FailedMessage, FailedNotification
 from service.commands.metadata import metadata_for, retry_on_conflict
 from service.consumers.webhooks import enqueue
-from service.domain.authorization import NotTenantAdmin
 from service.identity.auth import Principal
 from service.identity.tenants import tenant_exists
 from service.web.endpoints import Endpoint, Query, TextQuery

@@ -23,9 +23,9 @@ from projections.guards import LiveMessage, MemberOf
 from projections.messages import fetch_message, message_state, reaction_counts, reactors
 from schemas import api
 from schemas.errors import (
-    MessageDeleted,
     MessageNotFound,
     MessageTooLong,
+    MessageWasDeleted,
     NotAMember,
     NotMessageSender,
     NotRoomAdmin,
@@ -35,7 +35,7 @@ from schemas.errors import (
 from schemas.events import Event
 from service.commands.metadata import metadata_for
 from service.commands.rooms import actor_of, require_member
-from service.domain.authorization import allowed
+from service.domain.authorization import Action, allowed
 from service.domain.messages import (
     MessageState,
     decide_delete,
@@ -92,7 +92,7 @@ async def _append(
     )
 
 
-def _granted_by_room(action: str, actor: Actor, room_role: str | None) -> str | None:
+def _granted_by_room(action: Action, actor: Actor, room_role: str | None) -> str | None:
     """The room role when only it (not the tenant role) allows the action; None otherwise."""
     return None if allowed(action, actor.role, None) else room_role
 
@@ -143,7 +143,7 @@ async def delete_message(request: Request) -> Response:
     try:
         result = await _append(request, principal, events, deletes=True, admin_in_room=action == "message.moderate",
                                via_room_role=_granted_by_room(action, actor, read.room_role))
-    except MessageDeleted:  # a racing deletion was recorded first; it is committed, so a read sees it
+    except MessageWasDeleted:  # a racing deletion was recorded first; it is committed, so a read sees it
         return _first_deletion(message_id, await _read(request, principal))
     return _changed(message_id, result)
 
@@ -197,17 +197,17 @@ ENDPOINTS = [
              response=api.Message, errors=_ERRORS),
     Endpoint("PATCH", _MESSAGE, edit_message, "Edit a message you sent (a message.edited event)",
              body=api.EditMessage, response=api.MessageChange,
-             errors=(*_ERRORS, NotMessageSender, MessageDeleted, MessageTooLong)),
+             errors=(*_ERRORS, NotMessageSender, MessageWasDeleted, MessageTooLong)),
     Endpoint("DELETE", _MESSAGE, delete_message,
              "Delete a message: your own, or anyone's as a room or tenant admin (a message.deleted event)",
              response=api.MessageChange, errors=(*_ERRORS, NotRoomAdmin)),
     Endpoint("POST", f"{_MESSAGE}/reactions", add_reaction,
              "React to a message; reacting again with the same emoji changes nothing",
-             body=api.AddReaction, response=api.ReactionChange, errors=(*_ERRORS, MessageDeleted),
+             body=api.AddReaction, response=api.ReactionChange, errors=(*_ERRORS, MessageWasDeleted),
              links=(Link("DELETE", f"{_MESSAGE}/reactions/{{emoji}}"), Link("GET", f"{_MESSAGE}/reactions"))),
     Endpoint("GET", f"{_MESSAGE}/reactions", list_reactions, "Who reacted to a message, by emoji",
              response=list[api.Reactors], errors=_ERRORS),
     Endpoint("DELETE", f"{_MESSAGE}/reactions/{{emoji}}", remove_reaction,
              "Take your reaction back; removing one you did not make changes nothing",
-             response=api.ReactionChange, errors=(*_ERRORS, MessageDeleted)),
+             response=api.ReactionChange, errors=(*_ERRORS, MessageWasDeleted)),
 ]

@@ -16,18 +16,11 @@ from projections.members import list_members
 from projections.receipts import reading_positions
 from projections.rooms import fetch_room, load_room_state, rooms_of_user
 from schemas import api
-from schemas.errors import Forbidden, NotAMember, NotFound, NotRoomAdmin, RoomExists, RoomNotFound
+from schemas.errors import Blocked, Forbidden, NotAMember, NotFound, NotRoomAdmin, RoomExists, RoomNotFound
 from schemas.events import Event
 from service.commands.metadata import metadata_for, retry_on_conflict
 from service.commands.rooms import actor_of, require_member
-from service.domain.rooms import (
-    Blocked,
-    RoomState,
-    decide_add_members,
-    decide_create,
-    decide_remove_member,
-    decide_update,
-)
+from service.domain.rooms import RoomState, decide_add_members, decide_create, decide_remove_member, decide_update
 from service.identity.auth import Principal
 from service.identity.ids import new_id
 from service.web.endpoints import Endpoint, Link, Query

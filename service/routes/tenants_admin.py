@@ -5,8 +5,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from schemas.tenants import TenantNotFound, TenantSettings, UpdateTenantSettings
-from service.domain.authorization import NotPlatformAdmin
+from schemas.errors import NotPlatformAdmin, TenantNotFound
+from schemas.tenants import TenantSettings, UpdateTenantSettings
 from service.identity.tenants import tenant_settings, update_tenant_settings
 from service.web.endpoints import Endpoint
 from service.web.request import JSON, body_as, caller_may, runtime_of

@@ -15,22 +15,23 @@ from starlette.responses import Response
 from projections.blocks import blocked_by_user
 from projections.streams import user_stream
 from schemas import api
-from schemas.errors import Forbidden, NotFound, ValidationError
-from schemas.events import Event
-from schemas.users import (
-    Block,
+from schemas.errors import (
     CannotBlockSelf,
-    CreateUser,
     EmailTaken,
+    Forbidden,
     LastAdmin,
+    NotFound,
+    NotTenantAdmin,
     RoleTooHigh,
-    UpdateUser,
-    User,
     UserExists,
     UserNotFound,
+    ValidationError,
 )
+from schemas.events import Event
+from schemas.roles import TenantRole
+from schemas.users import Block, CreateUser, UpdateUser, User
 from service.commands.metadata import metadata_for, retry_on_conflict
-from service.domain.authorization import NotTenantAdmin
+from service.domain.roles import may_grant
 from service.identity.auth import Principal
 from service.identity.users import (
     block_state,
@@ -39,7 +40,6 @@ from service.identity.users import (
     decide_unblock,
     fetch_user,
     list_users,
-    may_grant,
     open_sessions,
     search_users,
     sees_all_contacts,
@@ -124,7 +124,7 @@ async def get_blocks(request: Request) -> Response:
     return JSON([Block(user_id=r["blocked_id"], since=r["since"]) for r in rows])
 
 
-def _may_grant(principal: Principal, role: str) -> None:
+def _may_grant(principal: Principal, role: TenantRole) -> None:
     if not may_grant(principal.role, role):
         raise RoleTooHigh(f"you may not grant the role {role}, which is above your own", field="role")
 

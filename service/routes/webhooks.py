@@ -8,11 +8,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from schemas import api
-from schemas.errors import ValidationError
-from schemas.webhooks import CreatedWebhook, CreateWebhook, Webhook, WebhookNotFound
+from schemas.errors import NotTenantAdmin, ValidationError, WebhookNotFound
+from schemas.webhooks import CreatedWebhook, CreateWebhook, Webhook
 from service.consumers.egress import ForbiddenAddress, Resolver, check_registration
 from service.consumers.webhooks import create_webhook, delete_webhook, list_webhooks, webhook_view
-from service.domain.authorization import NotTenantAdmin
 from service.web.endpoints import Endpoint, Link
 from service.web.request import JSON, body_as, caller_may, runtime_of
 

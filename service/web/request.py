@@ -8,7 +8,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from service.domain.authorization import authorize
+from service.domain.authorization import Action, authorize
 from service.identity.auth import Principal
 from service.web.bodies import BodyDecoder
 
@@ -46,7 +46,7 @@ async def caller(request: Request) -> Principal:
     return principal
 
 
-async def caller_may(request: Request, action: str) -> Principal:
+async def caller_may(request: Request, action: Action) -> Principal:
     """The authenticated caller (401), once the action table allows them `action` (403)."""
     principal = await caller(request)
     authorize(action, principal.role)

@@ -13,7 +13,7 @@ import pytest
 from eventstore.append import Appender, AppendResult, StreamNotFound, translate_database_error
 from projections import InlineProjections
 from projections.guards import LiveMessage, MemberOf, UniqueRoomKey
-from schemas.errors import MessageDeleted, NotAMember, RoomExists, Unavailable, WrongExpectedSeq
+from schemas.errors import MessageWasDeleted, NotAMember, RoomExists, Unavailable, WrongExpectedSeq
 from schemas.events import Event, EventMetadata, MemberJoined, MessageEdited, MessageSent, RoomCreated
 from schemas.events import MessageDeleted as MessageDeletedEvent
 from service.domain.rooms import dm_key
@@ -297,7 +297,7 @@ async def test_a_deletion_shares_no_batch_with_another_change_of_its_message(
 
     outcomes = await asyncio.gather(edit("a"), edit("b"), send(), delete(), send(), edit("c"), delete(), send(),
                                     return_exceptions=True)
-    assert [type(o) for o in outcomes] == [AppendResult] * 5 + [MessageDeleted] * 2 + [AppendResult], outcomes
+    assert [type(o) for o in outcomes] == [AppendResult] * 5 + [MessageWasDeleted] * 2 + [AppendResult], outcomes
     types = [r["type"] for r in await pool.fetch(
         "SELECT type FROM events WHERE stream_id = $1 AND seq > 3 ORDER BY seq", room)]
     assert Counter(types) == {"message.edited": 2, "message.deleted": 1, "message.sent": 3}

@@ -26,9 +26,10 @@ from starlette.applications import Starlette
 from schemas.config import Settings
 from schemas.delivery import DeliveryJob
 from schemas.errors import Forbidden, NotAMember
+from schemas.roles import ROOM_ROLES, TENANT_ROLES
 from service.app import ENDPOINTS, create_app
 from service.consumers.webhook_sender import record_failure
-from service.domain.authorization import ACTIONS, ROOM_ROLES, TENANT_ROLES, Action, allowed, authorize
+from service.domain.authorization import ACTIONS, Action, allowed, authorize
 from service.identity.auth import Authenticator
 from service.runtime import Runtime
 from tests.conftest import Tenant

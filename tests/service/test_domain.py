@@ -10,6 +10,7 @@ from msgspec import UNSET
 
 from schemas.api import MAX_CONTENT_CHARS, CreateRoom, SendMessage, UpdateRoom
 from schemas.errors import (
+    Blocked,
     Forbidden,
     IdempotencyKeyReused,
     MessageTooLong,
@@ -23,7 +24,6 @@ from service.domain.acks import decide_ack
 from service.domain.messages import check_retry, decide_send, send_idempotency_key
 from service.domain.rooms import (
     Actor,
-    Blocked,
     RoomState,
     decide_add_members,
     decide_create,

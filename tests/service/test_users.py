@@ -12,8 +12,8 @@ import pytest
 from argon2 import PasswordHasher
 
 from projections.streams import user_stream
+from service.domain.roles import may_grant
 from service.identity.ids import new_id
-from service.identity.users import may_grant
 from service.runtime import Runtime
 from tests.conftest import Tenant
 
