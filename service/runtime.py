@@ -15,7 +15,9 @@ from projections import InlineProjections, ensure_projections
 from projections.catchup import CatchUp
 from schemas.config import Settings
 from service.consumers.egress import Resolver
+from service.identity.accounts import Accounts
 from service.identity.auth import Authenticator
+from service.identity.passwords import Passwords
 from service.identity.tokens import TokenSigner, parse_keys, stored_signing_keys
 from service.ratelimit.limiter import RateLimiter
 from service.realtime.delivery import Realtime
@@ -48,6 +50,8 @@ class Runtime:
     realtime: Realtime
     limiter: RateLimiter
     catch_up: CatchUp
+    passwords: Passwords
+    accounts: Accounts
     # Name lookups for webhook registration checks, on threads of their own (see consumers/egress.py).
     resolver: Resolver = field(default_factory=Resolver)
     monotonic: Clock = time.monotonic
@@ -98,9 +102,10 @@ async def start_runtime(settings: Settings) -> Runtime:
     )
     catch_up = CatchUp(settings.database_url)
     catch_up.start()
+    passwords = Passwords()
     return Runtime(
         settings=settings, pool=pool, appender=appender, auth=auth, nats=link, realtime=realtime, limiter=limiter,
-        catch_up=catch_up,
+        catch_up=catch_up, passwords=passwords, accounts=Accounts(pool, auth, settings, passwords=passwords),
     )
 
 
@@ -112,3 +117,4 @@ async def stop_runtime(runtime: Runtime) -> None:
     await runtime.nats.close()
     await asyncio.wait_for(runtime.pool.close(), 10)
     runtime.resolver.close()
+    runtime.passwords.close()

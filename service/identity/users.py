@@ -6,11 +6,9 @@ user's own stream, read back through the `blocks` projection.
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 import asyncpg
-from argon2 import PasswordHasher
 
 from eventstore.types import Queryable
 from schemas.errors import CannotBlockSelf, EmailTaken, LastAdmin, NotFound, UserExists, UserNotFound
@@ -18,10 +16,9 @@ from schemas.events import Event, UserBlocked, UserUnblocked
 from schemas.users import CreateUser, UpdateUser, User
 from service.identity.auth import Principal
 from service.identity.ids import new_id
+from service.identity.passwords import Passwords
 
 _PHONE_LIKE = re.compile(r"^\+?[0-9 ()./-]*[0-9]{3}[0-9 ()./-]*$")
-# The OWASP-recommended argon2id parameters, as used for signed-up accounts.
-_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 _COLUMNS = "user_id, display_name, email, phone, avatar_url, role, created_at"
 
@@ -62,11 +59,6 @@ def decide_unblock(target: str, *, blocked: bool) -> list[Event]:
     return [UserUnblocked(user_id=target)] if blocked else []
 
 
-async def hash_password(password: str) -> str:
-    """An argon2id hash of the password, computed off the event loop (it takes tens of milliseconds)."""
-    return await asyncio.to_thread(_hasher.hash, password)
-
-
 async def list_users(conn: Queryable, tenant_id: str, *, limit: int, offset: int) -> list[asyncpg.Record]:
     """The tenant's users ordered by user id."""
     return await conn.fetch(
@@ -104,9 +96,9 @@ async def fetch_user(conn: Queryable, tenant_id: str, user_id: str) -> asyncpg.R
                                tenant_id, user_id)
 
 
-async def create_user(conn: Queryable, tenant_id: str, cmd: CreateUser) -> asyncpg.Record:
+async def create_user(conn: Queryable, tenant_id: str, cmd: CreateUser, passwords: Passwords) -> asyncpg.Record:
     """Insert a user (an id is generated when none is given); 409 for a taken user id or email."""
-    password_hash = await hash_password(cmd.password) if cmd.password is not None else None
+    password_hash = await passwords.hash(cmd.password) if cmd.password is not None else None
     try:
         row = await conn.fetchrow(
             "INSERT INTO users (tenant_id, user_id, email, phone, display_name, role, password_hash)"

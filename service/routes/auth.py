@@ -14,9 +14,8 @@ from service.web.request import JSON, body_as, caller, runtime_of
 
 
 def accounts_of(request: Request) -> Accounts:
-    """The accounts service over the app's runtime."""
-    runtime = runtime_of(request)
-    return Accounts(runtime.pool, runtime.auth, runtime.settings)
+    """The runtime's accounts service."""
+    return runtime_of(request).accounts
 
 
 async def signup(request: Request) -> Response:

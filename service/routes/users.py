@@ -78,7 +78,7 @@ async def post_user(request: Request) -> Response:
     cmd = await body_as(request, CreateUser)
     _may_grant(principal, cmd.role)
     runtime = runtime_of(request)
-    row = await create_user(runtime.pool, principal.tenant_id, cmd)
+    row = await create_user(runtime.pool, principal.tenant_id, cmd, runtime.passwords)
     # A backend may have acted as this id before it was registered: its cached 'member' role is stale now.
     runtime.auth.user_roles.forget((principal.tenant_id, row["user_id"]))
     return JSON(user_view(row, principal), status_code=201)

@@ -24,7 +24,8 @@ from starlette.applications import Starlette
 from schemas.accounts import Login, Signup
 from schemas.config import Settings
 from schemas.errors import AuthenticationError, RateLimited
-from service.identity.accounts import Accounts, Passwords, Throttle, throttle_keys
+from service.identity.accounts import Accounts, Throttle, throttle_keys
+from service.identity.passwords import Passwords
 from service.runtime import Runtime
 from tests.conftest import Tenant
 
