@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -159,6 +160,18 @@ async def make_tenant(database_url: str, name: str = "test") -> Tenant:
     finally:
         await conn.close()
     return Tenant(created.tenant_id, created.api_key)
+
+
+
+def error_of(response: httpx.Response, status: int | None = None) -> dict[str, Any]:
+    """The `error` object of a documented error body (with the given status, when one is given)."""
+    if status is not None:
+        assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert body["success"] is False
+    error: dict[str, Any] = body["error"]
+    return error
 
 
 REPO = Path(__file__).resolve().parent.parent

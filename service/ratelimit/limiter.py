@@ -11,7 +11,8 @@ leases below make the shared store cold — it is touched once per chunk of requ
 request — so a second store on the request path would buy nothing (and NATS KV would need a
 compare-and-set retry loop for what one upsert does atomically).
 
-Leases. An instance takes tokens from the shared counter in chunks of `max(1, limit // 20)` with ONE
+Leases. An instance takes tokens from the shared counter in chunks of `max(1, limit // LEASES_PER_WINDOW)` (a
+quarter of the limit) with ONE
 atomic statement per lease: an upsert that locks the key's row, so concurrent leases from any number
 of instances serialise on it. `used` counts the tokens *asked for* in the window, so the count before
 this lease is exactly `used - chunk`, and the lease grants `clamp(limit - (used - chunk), 0, chunk)`.

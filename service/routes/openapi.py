@@ -13,7 +13,7 @@ from service.web.request import JSON
 
 
 def openapi_endpoint(endpoints: Sequence[Endpoint], *, version: str) -> Endpoint:
-    """The endpoint serving the document for `endpoints` (itself included); built once, served as bytes."""
+    """The endpoint serving the document for `endpoints` (itself included), built once at start-up."""
     document: dict[str, Any] = {}
 
     async def serve(request: Request) -> Response:

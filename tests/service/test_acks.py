@@ -8,7 +8,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import Tenant
+from tests.conftest import Tenant, error_of
 
 
 async def room_with_messages(client: httpx.AsyncClient, tenant: Tenant, count: int) -> tuple[str, int]:
@@ -47,15 +47,6 @@ async def acked_seqs_in_user_stream(pool: asyncpg.Pool, tenant: Tenant, user: st
         f"user:{tenant.tenant_id}:{user}",
     )
     return [r["acked"] for r in rows]
-
-
-def error_of(response: httpx.Response, status: int) -> dict[str, Any]:
-    """The `error` object of a documented error body with the given status."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False
-    error: dict[str, Any] = body["error"]
-    return error
 
 
 async def test_ack_returns_success_and_records_the_receipt(

@@ -8,16 +8,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import Tenant
-
-
-def error_of(response: httpx.Response, status: int) -> dict[str, Any]:
-    """The `error` object of a documented error body with the given status."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False
-    error: dict[str, Any] = body["error"]
-    return error
+from tests.conftest import Tenant, error_of
 
 
 async def create_key(client: httpx.AsyncClient, tenant: Tenant, **fields: Any) -> dict[str, Any]:

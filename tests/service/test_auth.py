@@ -27,7 +27,7 @@ from schemas.errors import AuthenticationError, RateLimited
 from service.identity.accounts import Accounts, Throttle, throttle_keys
 from service.identity.passwords import Passwords
 from service.runtime import Runtime
-from tests.conftest import Tenant
+from tests.conftest import Tenant, error_of
 
 PASSWORD = "correct horse battery"
 _addresses = itertools.count(1)
@@ -80,14 +80,6 @@ async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD)
 async def me(client: httpx.AsyncClient, access_token: str) -> httpx.Response:
     """GET /auth/me with a bearer token."""
     return await client.get("/auth/me", headers=bearer(access_token))
-
-
-def error_of(response: httpx.Response) -> dict[str, Any]:
-    """The error object of a documented error body."""
-    body: dict[str, Any] = response.json()
-    assert body["success"] is False
-    error: dict[str, Any] = body["error"]
-    return error
 
 
 # signup

@@ -7,7 +7,6 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 import httpx
@@ -16,19 +15,9 @@ import pytest
 from schemas.config import Settings
 from service.app import create_app
 from service.runtime import start_runtime, stop_runtime
-from tests.conftest import Tenant, create_database, database_name, make_tenant
+from tests.conftest import Tenant, create_database, database_name, error_of, make_tenant
 
 LIMIT = 64 * 1024
-
-
-def error_of(response: httpx.Response, status: int) -> dict[str, Any]:
-    """The `error` object of a documented error body with the given status."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert body["success"] is False
-    error: dict[str, Any] = body["error"]
-    return error
 
 
 def room_body_of_size(size: int) -> bytes:

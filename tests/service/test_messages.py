@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Tenant
+from tests.conftest import Tenant, error_of
 
 
 async def create_room(client: httpx.AsyncClient, tenant: Tenant, creator: str, members: list[str]) -> dict[str, Any]:
@@ -57,15 +57,6 @@ async def last_seq(client: httpx.AsyncClient, tenant: Tenant, room_id: str, user
     """The room's last_seq as GET /rooms/{id} reports it."""
     seq: int = (await client.get(f"/rooms/{room_id}", headers=tenant.as_user(user))).json()["last_seq"]
     return seq
-
-
-def error_of(response: httpx.Response, status: int) -> dict[str, Any]:
-    """The `error` object of a documented error body with the given status."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False
-    error: dict[str, Any] = body["error"]
-    return error
 
 
 @pytest.fixture

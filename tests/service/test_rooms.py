@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Tenant
+from tests.conftest import Tenant, error_of
 
 
 async def create_room(
@@ -36,15 +36,6 @@ async def member_ids(client: httpx.AsyncClient, tenant: Tenant, user: str, room_
     response = await client.get(f"/rooms/{room_id}/members", headers=tenant.as_user(user))
     assert response.status_code == 200, response.text
     return sorted(m["user_id"] for m in response.json())
-
-
-def error_of(response: httpx.Response, status: int) -> dict[str, Any]:
-    """The `error` object of a documented error body with the given status."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False
-    error: dict[str, Any] = body["error"]
-    return error
 
 
 # --- create -------------------------------------------------------------------------------------

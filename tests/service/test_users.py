@@ -15,18 +15,9 @@ from projections.streams import user_stream
 from service.domain.roles import may_grant
 from service.identity.ids import new_id
 from service.runtime import Runtime
-from tests.conftest import Tenant
+from tests.conftest import Tenant, error_of
 
 ROLES = ("member", "agent", "admin", "platform")
-
-
-def error_of(response: httpx.Response, status: int) -> dict[str, Any]:
-    """The `error` object of a documented error body with the given status."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["success"] is False
-    error: dict[str, Any] = body["error"]
-    return error
 
 
 async def add_user(client: httpx.AsyncClient, tenant: Tenant, **fields: Any) -> dict[str, Any]:
