@@ -204,6 +204,13 @@ _decoder = msgspec.json.Decoder(Event)
 _meta_decoder = msgspec.json.Decoder(EventMetadata)
 
 
+def event_fields(event: Event) -> dict[str, Any]:
+    """An event's fields without its type tag (clients get the tag beside them)."""
+    data: dict[str, Any] = msgspec.to_builtins(event)
+    data.pop("type", None)
+    return data
+
+
 def encode_event(event: Event) -> str:
     """Serialise an event for the `data` column (tag included)."""
     return _encoder.encode(event).decode()

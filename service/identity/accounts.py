@@ -17,7 +17,6 @@ import secrets
 import zoneinfo
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import asyncpg
 import msgspec
@@ -46,6 +45,7 @@ from schemas.errors import (
     ValidationError,
     WrongPassword,
 )
+from service.domain.urls import http_url_problem
 from service.identity.auth import Authenticator, Principal
 from service.identity.ids import new_id
 from service.identity.passwords import Passwords
@@ -79,12 +79,8 @@ def valid_timezone(name: str) -> bool:
 
 
 def valid_avatar_url(url: str) -> bool:
-    """Whether `url` is an absolute http(s) URL with a host, and no spaces or control characters."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname) and url.isprintable() and " " not in url
+    """Whether `url` is an http(s) URL we accept (service.domain.urls)."""
+    return http_url_problem(url) is None
 
 
 # Client addresses come from the connection only (request.client.host). X-Forwarded-For is whatever the

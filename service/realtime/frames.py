@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
-from schemas.events import MessageSent, RecordedEvent
+from schemas.events import MessageSent, RecordedEvent, event_fields
 from schemas.realtime import EventFrame
 
 _encoder = msgspec.json.Encoder()
@@ -14,8 +12,7 @@ _encoder = msgspec.json.Encoder()
 
 def event_frame(event: RecordedEvent) -> EventFrame:
     """The frame a client gets for a room event: `message.new` for a sent message, else the event's type."""
-    data: dict[str, Any] = msgspec.to_builtins(event.event)
-    data.pop("type", None)
+    data = event_fields(event.event)
     kind = "message.new" if isinstance(event.event, MessageSent) else event.type
     return EventFrame(type=kind, room_id=event.stream_id, seq=event.seq, actor=event.metadata.actor,
                       created_at=event.created_at, data=data)

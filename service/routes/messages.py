@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -12,6 +9,7 @@ from eventstore.read import read_stream
 from projections.messages import page_of_messages, reaction_counts, redact_deleted
 from schemas import api
 from schemas.errors import IdempotencyKeyReused, MessageNotFound, MessageTooLong, NotAMember, RoomNotFound
+from schemas.events import event_fields
 from service.commands import messages as messaging
 from service.commands.rooms import require_member
 from service.web.endpoints import Endpoint, Link, Query, TextQuery
@@ -56,16 +54,9 @@ async def list_events(request: Request) -> Response:
     events = await redact_deleted(pool, await read_stream(pool, room_id, after_seq=after_seq, limit=limit))
     return JSON([
         api.RoomEvent(seq=e.seq, type=e.type, actor=e.metadata.actor, created_at=e.created_at,
-                      data=event_data(e.event))
+                      data=event_fields(e.event))
         for e in events
     ])
-
-
-def event_data(event: Any) -> dict[str, Any]:
-    """An event's fields without its type tag (the tag travels beside it)."""
-    data: dict[str, Any] = msgspec.to_builtins(event)
-    data.pop("type", None)
-    return data
 
 
 _MESSAGE = "/rooms/{room_id}/messages/{message_id}"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -12,26 +10,20 @@ from schemas.errors import NotTenantAdmin, ValidationError, WebhookNotFound
 from schemas.webhooks import CreatedWebhook, CreateWebhook, Webhook
 from service.consumers.egress import ForbiddenAddress, Resolver, check_registration
 from service.consumers.webhooks import create_webhook, delete_webhook, list_webhooks, webhook_view
+from service.domain.urls import parse_http_url
 from service.web.endpoints import Endpoint, Link
 from service.web.request import JSON, body_as, caller_may, runtime_of
 
 
 async def _check_url(url: str, resolver: Resolver, *, allow_private: bool) -> None:
     try:
-        parts = urlsplit(url)
-        host, port = parts.hostname, parts.port
-    except ValueError:  # a bad port or bracketed host
-        raise ValidationError("url must be an absolute http or https URL", field="url") from None
-    if parts.scheme not in ("http", "https") or not host or port == 0:
-        raise ValidationError("url must be an absolute http or https URL", field="url")
-    if not url.isprintable():
-        raise ValidationError("url must not contain control characters", field="url")
-    if "@" in parts.netloc:
-        raise ValidationError("url must not contain a user name or password", field="url")
+        checked = parse_http_url(url)
+    except ValueError as exc:
+        raise ValidationError(f"url {exc}", field="url") from None
     if allow_private:
         return
     try:
-        await check_registration(host, port or (443 if parts.scheme == "https" else 80), resolver)
+        await check_registration(checked.host, checked.port, resolver)
     except ForbiddenAddress:
         raise ValidationError("url must point at a public address (not loopback, private, link-local,"
                               " multicast, reserved or unspecified)", field="url") from None
