@@ -4,6 +4,7 @@ or react."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import quote
 
 from schemas.api import MAX_CONTENT_CHARS, EditMessage, SendMessage
@@ -78,6 +79,17 @@ def decide_edit(
 def delete_action(actor: Actor, message: MessageState) -> Action:
     """Deleting one's own message is `message.delete`; anyone else's is moderation."""
     return "message.delete" if message.sender_id == actor.user_id else "message.moderate"
+
+
+def membership_recheck(action: Action, actor: Actor, room_role: str | None) -> Literal["member", "admin"] | None:
+    """The room role a change relies on, for the append to re-check under the room's lock.
+
+    None when the caller's tenant role alone allows the action (a tenant admin moderating any room);
+    "admin" when a room admin deletes someone else's message; "member" otherwise.
+    """
+    if allowed(action, actor.role, None) or room_role is None:
+        return None
+    return "admin" if action == "message.moderate" else "member"
 
 
 def decide_delete(

@@ -11,9 +11,9 @@ import re
 import asyncpg
 
 from eventstore.types import Queryable
-from schemas.errors import CannotBlockSelf, EmailTaken, LastAdmin, NotFound, UserExists, UserNotFound
-from schemas.events import Event, UserBlocked, UserUnblocked
+from schemas.errors import EmailTaken, NotFound, UserExists, UserNotFound
 from schemas.users import CreateUser, UpdateUser, User
+from service.domain.users import check_role_change, sees_contacts
 from service.identity.auth import Principal
 from service.identity.ids import new_id
 from service.identity.passwords import Passwords
@@ -23,19 +23,9 @@ _PHONE_LIKE = re.compile(r"^\+?[0-9 ()./-]*[0-9]{3}[0-9 ()./-]*$")
 _COLUMNS = "user_id, display_name, email, phone, avatar_url, role, created_at"
 
 
-def sees_all_contacts(viewer: Principal) -> bool:
-    """Whether `viewer` may see (and search by fragments of) every user's email and phone: tenant admins."""
-    return viewer.role in ("admin", "platform")
-
-
-def sees_contacts(viewer: Principal, user_id: str) -> bool:
-    """Whether `viewer` may see the email and phone of `user_id`: tenant admins, and everyone for themselves."""
-    return sees_all_contacts(viewer) or viewer.user_id == user_id
-
-
 def user_view(row: asyncpg.Record, viewer: Principal) -> User:
     """The API view of a users row as `viewer` may see it."""
-    contacts = sees_contacts(viewer, row["user_id"])
+    contacts = sees_contacts(viewer.role, viewer.user_id, row["user_id"])
     return User(
         user_id=row["user_id"],
         display_name=row["display_name"],
@@ -45,18 +35,6 @@ def user_view(row: asyncpg.Record, viewer: Principal) -> User:
         role=row["role"],
         created_at=row["created_at"],
     )
-
-
-def decide_block(user_id: str, target: str, *, blocked: bool) -> list[Event]:
-    """Events for `user_id` blocking `target`: none when already blocked; blocking oneself is a 400."""
-    if target == user_id:
-        raise CannotBlockSelf("you cannot block yourself", field="user_id")
-    return [] if blocked else [UserBlocked(user_id=target)]
-
-
-def decide_unblock(target: str, *, blocked: bool) -> list[Event]:
-    """Events for lifting a block of `target`: none when there is no block."""
-    return [UserUnblocked(user_id=target)] if blocked else []
 
 
 async def list_users(conn: Queryable, tenant_id: str, *, limit: int, offset: int) -> list[asyncpg.Record]:
@@ -132,8 +110,7 @@ async def update_user(pool: asyncpg.Pool, tenant_id: str, user_id: str, cmd: Upd
         )
         if current is None:
             raise UserNotFound("user not found", field="user_id")
-        if demoting and admins == [user_id]:
-            raise LastAdmin("the tenant's last admin cannot be demoted; promote another admin first", field="role")
+        check_role_change(admins, user_id, cmd.role if isinstance(cmd.role, str) else None)
         row = await conn.fetchrow(
             "UPDATE users SET role = coalesce($3, role), display_name = coalesce($4, display_name)"
             f" WHERE tenant_id = $1 AND user_id = $2 RETURNING {_COLUMNS}",

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 import asyncpg
 import msgspec
@@ -35,15 +36,14 @@ from schemas.errors import (
 from schemas.events import Event
 from service.commands.metadata import metadata_for
 from service.commands.rooms import actor_of, require_member
-from service.domain.authorization import Action, allowed
 from service.domain.messages import (
     MessageState,
     decide_delete,
     decide_edit,
     decide_reaction,
     delete_action,
+    membership_recheck,
 )
-from service.domain.rooms import Actor
 from service.identity.auth import Principal
 from service.web.endpoints import Endpoint, Link
 from service.web.request import JSON, body_as, caller, runtime_of
@@ -75,26 +75,19 @@ async def _read(request: Request, principal: Principal, emoji: str | None = None
 
 
 async def _append(
-    request: Request, principal: Principal, events: Sequence[Event], *, via_room_role: str | None,
-    admin_in_room: bool = False, deletes: bool = False,
+    request: Request, principal: Principal, events: Sequence[Event], *, recheck: Literal["member", "admin"] | None,
+    deletes: bool = False,
 ) -> AppendResult:
-    """Append to the room, re-checking under its lock that the message is live and the membership relied on.
-
-    `via_room_role` is the caller's room role when the room role (not the tenant role) allowed the change.
-    """
+    """Append to the room, re-checking under its lock that the message is live and the membership relied on
+    (`recheck`, from service.domain.messages.membership_recheck)."""
     room_id, message_id = request.path_params["room_id"], request.path_params["message_id"]
     member = None
-    if via_room_role is not None:
-        member = MemberOf(principal.tenant_id, room_id, principal.user_id, "admin" if admin_in_room else None)
+    if recheck is not None:
+        member = MemberOf(principal.tenant_id, room_id, principal.user_id, "admin" if recheck == "admin" else None)
     return await runtime_of(request).appender.append(
         room_id, events, tenant_id=principal.tenant_id, metadata=metadata_for(principal),
         guard=LiveMessage(room_id, message_id, member, deletes=deletes),
     )
-
-
-def _granted_by_room(action: Action, actor: Actor, room_role: str | None) -> str | None:
-    """The room role when only it (not the tenant role) allows the action; None otherwise."""
-    return None if allowed(action, actor.role, None) else room_role
 
 
 async def _readable_message(request: Request, principal: Principal) -> asyncpg.Record:
@@ -127,7 +120,8 @@ async def edit_message(request: Request) -> Response:
     read = await _read(request, principal)
     actor = actor_of(principal)
     event = decide_edit(actor, read.room_role, request.path_params["message_id"], read.message, cmd)
-    return _changed(event.message_id, await _append(request, principal, [event], via_room_role=read.room_role))
+    recheck = membership_recheck("message.edit", actor, read.room_role)
+    return _changed(event.message_id, await _append(request, principal, [event], recheck=recheck))
 
 
 async def delete_message(request: Request) -> Response:
@@ -139,10 +133,9 @@ async def delete_message(request: Request) -> Response:
     if not events:  # deleted before: answer with that deletion
         return _first_deletion(message_id, read)
     assert read.message is not None
-    action = delete_action(actor, read.message)
+    recheck = membership_recheck(delete_action(actor, read.message), actor, read.room_role)
     try:
-        result = await _append(request, principal, events, deletes=True, admin_in_room=action == "message.moderate",
-                               via_room_role=_granted_by_room(action, actor, read.room_role))
+        result = await _append(request, principal, events, deletes=True, recheck=recheck)
     except MessageWasDeleted:  # a racing deletion was recorded first; it is committed, so a read sees it
         return _first_deletion(message_id, await _read(request, principal))
     return _changed(message_id, result)
@@ -172,11 +165,12 @@ async def _change_reaction(request: Request, principal: Principal, emoji: str, *
     await runtime_of(request).limiter.admit_send(principal, request.scope["state"])
     message_id = request.path_params["message_id"]
     read = await _read(request, principal, emoji)
-    events = decide_reaction(actor_of(principal), read.room_role, message_id, read.message, emoji,
-                             add=add, reacted=read.reacted)
+    actor = actor_of(principal)
+    events = decide_reaction(actor, read.room_role, message_id, read.message, emoji, add=add, reacted=read.reacted)
     seq = None
     if events:
-        seq = (await _append(request, principal, events, via_room_role=read.room_role)).events[0].seq
+        recheck = membership_recheck("message.react", actor, read.room_role)
+        seq = (await _append(request, principal, events, recheck=recheck)).events[0].seq
     counts = await reaction_counts(runtime_of(request).pool, [message_id], principal.user_id)
     return JSON(api.ReactionChange(message_id=message_id, emoji=emoji, changed=bool(events), seq=seq,
                                    reactions=[reaction_count(r) for r in counts.get(message_id, [])]))

@@ -32,17 +32,15 @@ from schemas.roles import TenantRole
 from schemas.users import Block, CreateUser, UpdateUser, User
 from service.commands.metadata import metadata_for, retry_on_conflict
 from service.domain.roles import may_grant
+from service.domain.users import decide_block, decide_unblock, sees_all_contacts
 from service.identity.auth import Principal
 from service.identity.users import (
     block_state,
     create_user,
-    decide_block,
-    decide_unblock,
     fetch_user,
     list_users,
     open_sessions,
     search_users,
-    sees_all_contacts,
     update_user,
     user_view,
 )
@@ -69,7 +67,7 @@ async def search(request: Request) -> Response:
     q = SEARCH_TERM.read(request)
     assert q is not None  # required
     rows = await search_users(runtime_of(request).pool, principal.tenant_id, q,
-                              contacts=sees_all_contacts(principal), limit=SEARCH_LIMIT.require(request))
+                              contacts=sees_all_contacts(principal.role), limit=SEARCH_LIMIT.require(request))
     return JSON([user_view(r, principal) for r in rows])
 
 
