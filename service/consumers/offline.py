@@ -26,7 +26,7 @@ from projections.members import list_members
 from projections.subscriptions import notification_targets
 from schemas.delivery import DeliveryJob
 from schemas.events import MessageSent, NotificationSent, RecordedEvent
-from service.consumers.pull import Puller
+from service.consumers._pull import Puller
 from service.consumers.webhooks import MSG_ID_HEADER, Target, encode_job, subscribed_targets
 from service.identity.auth import TtlCache
 from service.realtime.jetstream import DELIVERY_PRODUCER, EVENTS_STREAM, delivery_subject

@@ -1,1 +1,12 @@
 """Real-time delivery: the WebSocket gateway, the fan-out hub, presence, frames and NATS JetStream."""
+
+# The public modules (imported where used, never eagerly here); `_private` modules are internals.
+__all__ = [
+    "delivery",
+    "frames",
+    "gateway",
+    "hub",
+    "jetstream",
+    "nats_link",
+    "presence",
+]

@@ -17,9 +17,9 @@ from eventstore.append import Appender
 from eventstore.relay import Relay
 from schemas.config import Settings
 from service.consumers import start_delivery_consumers
+from service.realtime._logfeed import LogFeed
 from service.realtime.hub import Hub, announce_shutdown
 from service.realtime.jetstream import ensure_jetstream, event_subject
-from service.realtime.logfeed import LogFeed
 from service.realtime.nats_link import NatsLink
 from service.realtime.presence import PresenceTracker
 

@@ -43,9 +43,9 @@ from schemas.realtime import (
 from schemas.roles import is_tenant_role
 from service.commands.messages import record_ack, record_read, send_message
 from service.identity.auth import Principal
+from service.realtime._mailbox import Mailbox
 from service.realtime.frames import encode_event_frame
 from service.realtime.hub import Hub
-from service.realtime.mailbox import Mailbox
 from service.web.bodies import BodyDecoder
 from service.web.errors import error_response
 from service.web.ws_protocol import ABORT_EXTENSION
