@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from service.identity.tokens import TokenSigner, TokenType
@@ -457,6 +457,19 @@ async def test_topic_notification_reaches_only_subscribed_connected_users(server
 # --- slow clients and shutdown (servers of their own) -------------------------------------------------------
 
 
+async def flood(api: Api, room: dict[str, Any], healthy: WsClient, slow: ClientConnection) -> None:
+    """Sync both clients from the room's start, then send SLOW_SENDS large events from 8 senders."""
+    room_id = room["room_id"]
+    await healthy.sync({room_id: room["last_seq"]})
+    await slow.send(json.dumps({"type": "sync", "rooms": {room_id: room["last_seq"]}}))
+
+    async def sender(worker: int) -> None:
+        for i in range(worker, SLOW_SENDS, 8):
+            await api.send(room_id, "alice", f"{i:05d}", meta={"pad": secrets.token_urlsafe(SLOW_PAD)})
+
+    await asyncio.gather(*(sender(w) for w in range(8)))
+
+
 async def test_slow_client_is_told_to_resync_while_others_keep_receiving(
     tmp_path: Path, database_url: str, nats_url: str, tenant: Tenant
 ) -> None:
@@ -472,14 +485,7 @@ async def test_slow_client_is_told_to_resync_while_others_keep_receiving(
             slow = await connect(ws_url(serve.base_url, await api.token("bob")), proxy=None, max_queue=1,
                                  sock=small_receive_buffer_socket("127.0.0.1", serve.port))
             async with closing(carol):
-                await carol.sync({room_id: room["last_seq"]})
-                await slow.send(json.dumps({"type": "sync", "rooms": {room_id: room["last_seq"]}}))
-
-                async def sender(worker: int) -> None:
-                    for i in range(worker, SLOW_SENDS, 8):
-                        await api.send(room_id, "alice", f"{i:05d}", meta={"pad": secrets.token_urlsafe(SLOW_PAD)})
-
-                await asyncio.gather(*(sender(w) for w in range(8)))
+                await flood(api, room, carol, slow)
                 last = await api.last_seq(room_id, "alice")
                 await carol.wait_until(lambda: carol.seqs(room_id)[-1:] == [last])
                 slow_frames = []
@@ -532,14 +538,7 @@ async def test_client_that_never_reads_is_dropped_within_the_send_timeout_while_
             slow = await connect(ws_url(serve.base_url, await api.token("bob")), proxy=None, max_queue=1, sock=sock)
             client_port = sock.getsockname()[1]
             async with closing(carol):
-                await carol.sync({room_id: room["last_seq"]})
-                await slow.send(json.dumps({"type": "sync", "rooms": {room_id: room["last_seq"]}}))
-
-                async def sender(worker: int) -> None:
-                    for i in range(worker, SLOW_SENDS, 8):
-                        await api.send(room_id, "alice", f"{i:05d}", meta={"pad": secrets.token_urlsafe(SLOW_PAD)})
-
-                await asyncio.gather(*(sender(w) for w in range(8)))
+                await flood(api, room, carol, slow)
                 sent_at = time.monotonic()
                 last = await api.last_seq(room_id, "alice")
                 await carol.wait_until(lambda: carol.seqs(room_id)[-1:] == [last])

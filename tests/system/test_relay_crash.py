@@ -13,7 +13,7 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,32 +145,40 @@ async def wait_in_order(client: WsClient, room_id: str, first: int, last: int) -
     assert client.seqs(room_id) == list(range(first, last + 1))
 
 
+@contextlib.asynccontextmanager
+async def bob_synced(
+    tmp_path: Path, setup: Setup, tenant: Tenant
+) -> AsyncIterator[tuple[Serve, Api, str, WsClient]]:
+    """A `roomlog serve` on the module's servers, a room of alice and bob, and bob's WebSocket synced from 0."""
+    with Processes(tmp_path) as procs:
+        serve = await start_serve(procs, database_url=setup.database_url, nats_url=setup.nats_url)
+        await wait_live(serve, tenant)
+        async with Api(serve.base_url, tenant) as api:
+            room = await api.create_room("alice", ["bob"])
+            bob = await WsClient.open(serve.base_url, await api.token("bob"))
+            async with closing(bob):
+                await bob.sync({room["room_id"]: 0})
+                yield serve, api, room["room_id"], bob
+
+
 async def test_events_committed_while_nats_is_down_reach_connected_clients_from_the_log_in_order(
     tmp_path: Path, setup: Setup, relay_tenant: Tenant
 ) -> None:
-    with Processes(tmp_path) as procs:
-        serve = await start_serve(procs, database_url=setup.database_url, nats_url=setup.nats_url)
-        await wait_live(serve, relay_tenant)
-        async with Api(serve.base_url, relay_tenant) as api:
-            room = await api.create_room("alice", ["bob"])
-            room_id = room["room_id"]
-            bob = await WsClient.open(serve.base_url, await api.token("bob"))
-            async with closing(bob):
-                await bob.sync({room_id: 0})
-                before = (await api.send(room_id, "alice", "before the outage"))["seq"]
-                await bob.wait_for(lambda f: f.get("seq") == before)
-                with nats_down(setup.nats):
-                    await wait_health(serve, lambda body: body.get("nats_connected") is False)
-                    for i in range(DURING_OUTAGE):
-                        await api.send(room_id, "alice", f"during the outage {i}")
-                    with contextlib.suppress(AssertionError):
-                        await bob.wait_until(lambda: bob.seqs(room_id)[-1] == before + DURING_OUTAGE,
-                                             seconds=PROMPT_SECONDS)
-                    seen_during_outage = bob.seqs(room_id)[-1]
-                await wait_health(serve, lambda body: body.get("nats_connected") is True)
-                await api.send(room_id, "alice", "after the outage")
-                last = await api.last_seq(room_id, "alice")
-                await wait_in_order(bob, room_id, 1, last)
+    async with bob_synced(tmp_path, setup, relay_tenant) as (serve, api, room_id, bob):
+        before = (await api.send(room_id, "alice", "before the outage"))["seq"]
+        await bob.wait_for(lambda f: f.get("seq") == before)
+        with nats_down(setup.nats):
+            await wait_health(serve, lambda body: body.get("nats_connected") is False)
+            for i in range(DURING_OUTAGE):
+                await api.send(room_id, "alice", f"during the outage {i}")
+            with contextlib.suppress(AssertionError):
+                await bob.wait_until(lambda: bob.seqs(room_id)[-1] == before + DURING_OUTAGE,
+                                     seconds=PROMPT_SECONDS)
+            seen_during_outage = bob.seqs(room_id)[-1]
+        await wait_health(serve, lambda body: body.get("nats_connected") is True)
+        await api.send(room_id, "alice", "after the outage")
+        last = await api.last_seq(room_id, "alice")
+        await wait_in_order(bob, room_id, 1, last)
 
     assert seen_during_outage == before + DURING_OUTAGE  # nothing could be published: read from the log
     assert last == before + DURING_OUTAGE + 1
@@ -179,23 +187,15 @@ async def test_events_committed_while_nats_is_down_reach_connected_clients_from_
 async def test_live_delivery_resumes_promptly_after_nats_returns(
     tmp_path: Path, setup: Setup, relay_tenant: Tenant
 ) -> None:
-    with Processes(tmp_path) as procs:
-        serve = await start_serve(procs, database_url=setup.database_url, nats_url=setup.nats_url)
-        await wait_live(serve, relay_tenant)
-        async with Api(serve.base_url, relay_tenant) as api:
-            room = await api.create_room("alice", ["bob"])
-            room_id = room["room_id"]
-            bob = await WsClient.open(serve.base_url, await api.token("bob"))
-            async with closing(bob):
-                await bob.sync({room_id: 0})
-                with nats_down(setup.nats):
-                    await wait_health(serve, lambda body: body.get("nats_connected") is False)
-                await wait_health(serve, lambda body: body.get("nats_connected") is True)
-                sent = await api.send(room_id, "alice", "right after NATS returned")
-                started = time.monotonic()
-                with contextlib.suppress(AssertionError):
-                    await bob.wait_for(lambda f: f.get("seq") == sent["seq"], seconds=PROMPT_SECONDS)
-                waited = time.monotonic() - started
+    async with bob_synced(tmp_path, setup, relay_tenant) as (serve, api, room_id, bob):
+        with nats_down(setup.nats):
+            await wait_health(serve, lambda body: body.get("nats_connected") is False)
+        await wait_health(serve, lambda body: body.get("nats_connected") is True)
+        sent = await api.send(room_id, "alice", "right after NATS returned")
+        started = time.monotonic()
+        with contextlib.suppress(AssertionError):
+            await bob.wait_for(lambda f: f.get("seq") == sent["seq"], seconds=PROMPT_SECONDS)
+        waited = time.monotonic() - started
 
     assert waited < PROMPT_SECONDS, f"a message sent after NATS returned was not delivered within {PROMPT_SECONDS}s"
 
@@ -215,33 +215,25 @@ def nats_killed(server: NatsServer) -> Iterator[None]:
 async def test_after_nats_is_killed_clients_keep_receiving_every_event_and_the_service_stops_cleanly(
     tmp_path: Path, setup: Setup, relay_tenant: Tenant
 ) -> None:
-    with Processes(tmp_path) as procs:
-        serve = await start_serve(procs, database_url=setup.database_url, nats_url=setup.nats_url)
-        await wait_live(serve, relay_tenant)
-        async with Api(serve.base_url, relay_tenant) as api:
-            room = await api.create_room("alice", ["bob"])
-            room_id = room["room_id"]
-            bob = await WsClient.open(serve.base_url, await api.token("bob"))
-            async with closing(bob):
-                await bob.sync({room_id: 0})
-                with nats_killed(setup.nats):
-                    await wait_health(serve, lambda body: body.get("nats_connected") is False)
-                    for i in range(DURING_OUTAGE):
-                        await api.send(room_id, "alice", f"nats is dead {i}")
-                    during = await api.last_seq(room_id, "alice")
-                    with contextlib.suppress(AssertionError):
-                        await bob.wait_until(lambda: bob.seqs(room_id)[-1:] == [during], seconds=PROMPT_SECONDS)
-                    seen_while_dead = bob.seqs(room_id)[-1:]
-                await wait_health(serve, lambda body: body.get("nats_connected") is True)
-                sent = await api.send(room_id, "alice", "nats is back")
-                with contextlib.suppress(AssertionError):
-                    await bob.wait_for(lambda f: f.get("seq") == sent["seq"], seconds=PROMPT_SECONDS)
-                seen_after = bob.seqs(room_id)
-                with nats_killed(setup.nats):
-                    await wait_health(serve, lambda body: body.get("nats_connected") is False)
-                    started = time.monotonic()
-                    code = await serve.signal_and_wait(signal.SIGTERM)
-                    stop_seconds = time.monotonic() - started
+    async with bob_synced(tmp_path, setup, relay_tenant) as (serve, api, room_id, bob):
+        with nats_killed(setup.nats):
+            await wait_health(serve, lambda body: body.get("nats_connected") is False)
+            for i in range(DURING_OUTAGE):
+                await api.send(room_id, "alice", f"nats is dead {i}")
+            during = await api.last_seq(room_id, "alice")
+            with contextlib.suppress(AssertionError):
+                await bob.wait_until(lambda: bob.seqs(room_id)[-1:] == [during], seconds=PROMPT_SECONDS)
+            seen_while_dead = bob.seqs(room_id)[-1:]
+        await wait_health(serve, lambda body: body.get("nats_connected") is True)
+        sent = await api.send(room_id, "alice", "nats is back")
+        with contextlib.suppress(AssertionError):
+            await bob.wait_for(lambda f: f.get("seq") == sent["seq"], seconds=PROMPT_SECONDS)
+        seen_after = bob.seqs(room_id)
+        with nats_killed(setup.nats):
+            await wait_health(serve, lambda body: body.get("nats_connected") is False)
+            started = time.monotonic()
+            code = await serve.signal_and_wait(signal.SIGTERM)
+            stop_seconds = time.monotonic() - started
 
     assert seen_while_dead == [during], f"bob stopped at {seen_while_dead} while {during} was committed"
     assert seen_after == list(range(1, sent["seq"] + 1))
