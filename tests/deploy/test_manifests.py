@@ -37,7 +37,7 @@ CORE = [d for f in ("roomlog.yaml",) for d in documents(K8S / f)]
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 @pytest.mark.parametrize("resource", CORE, ids=lambda r: f"{r['kind']}/{r['metadata']['name']}")
-def test_core_manifests_validate_strictly_against_the_kubernetes_schemas(resource: dict[str, Any], version: str) -> None:
+def test_core_manifests_validate_strictly_against_kubernetes_schemas(resource: dict[str, Any], version: str) -> None:
     kubernetes_validate.validate(resource, version, strict=True)
 
 
