@@ -133,20 +133,15 @@ class Cluster:
     def postmaster_pid(self) -> int:
         return int((self.layout.pgdata / "postmaster.pid").read_text().split()[0])
 
-    async def start_node(self, name: str) -> None:
-        """Start a NATS node again and wait for its /healthz."""
-        [node] = [n for n in self.plan.nodes if n.name == name]
-        await asyncio.to_thread(self.lc.start_node, self.layout, node, self.plan.nodes)
-        await asyncio.to_thread(self.lc.wait_until, lambda: self.lc.node_ready(node), 60, f"{name} back",
-                                log=self.layout.node_dir(name) / "nats-server.log")
-
-    async def start_instance(self, number: int) -> None:
-        """Start an instance again and wait until it is healthy with real-time delivery running."""
-        [member] = [i for i in self.plan.instances if i.number == number]
-        env = {**self.lc.roomlog_env(self.plan), **CLUSTER_ENV}
-        start = await asyncio.to_thread(self.lc.start_instance, self.layout, member, env, self.plan.workers)
-        await asyncio.to_thread(self.lc.wait_until, lambda: self.lc.instance_ready(self.layout, member, start), 60,
-                                f"instance {number} back", log=self.layout.instance_log(number))
+    async def start_again(self) -> None:
+        """Start whatever part of the cluster is down (`local-cluster.py start`) and wait until it is ready."""
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("ROOMLOG_")}, **CLUSTER_ENV}
+        done = await asyncio.create_subprocess_exec(
+            sys.executable, str(SCRIPT), "start", "--data-dir", str(self.layout.root), env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        out, _ = await asyncio.wait_for(done.communicate(), 180)
+        if done.returncode != 0:
+            raise RuntimeError(f"local-cluster.py start failed:\n{out.decode()}")
 
     async def restart_postgres(self) -> float:
         """Fast-shut the postmaster down and start it again; seconds it was down."""
@@ -155,7 +150,7 @@ class Cluster:
         started = time.monotonic()
         if not await poll(lambda: not self.lc.alive(pid), 30, interval=0.05):
             raise RuntimeError("postmaster did not stop")
-        await asyncio.to_thread(self.lc.start_postgres, self.layout.pgdata)
+        await self.start_again()
         return time.monotonic() - started
 
     async def events_leader(self) -> str:
@@ -367,7 +362,7 @@ async def drill_nats_node(cluster: Cluster, api_key: str, *, seconds: float) -> 
         return {"killed": leader}
 
     tally = await under_load("nats-node", cluster.urls, api_key, seconds, fault)
-    await cluster.start_node(leader)
+    await cluster.start_again()
     return tally
 
 
@@ -380,7 +375,7 @@ async def drill_instance_kill(cluster: Cluster, api_key: str, *, seconds: float)
         return {"killed": f"instance {victim}"}
 
     tally = await under_load("instance-kill", cluster.urls, api_key, seconds, fault)
-    await cluster.start_instance(victim)
+    await cluster.start_again()
     return tally
 
 
