@@ -311,6 +311,40 @@ def meta_leader(nodes: list[Node]) -> str | None:
     return None
 
 
+# --- start: bring back what is down ---------------------------------------------------------------
+
+
+def start(layout: Layout) -> list[str]:
+    """Start again every part of a cluster `up` made that is not running; wait for each; what was started."""
+    plan = Plan.load(layout.plan)
+    started: list[str] = []
+    if not ours(read_pid(layout.pgdata / "postmaster.pid"), str(layout.pgdata)):
+        start_postgres(layout.pgdata)
+        started.append("postgres")
+    down_nodes = [n for n in plan.nodes if not ours(read_pid(layout.node_pid(n.name)), str(layout.root))]
+    for node in down_nodes:
+        start_node(layout, node, plan.nodes)
+    for node in down_nodes:
+        wait_until(functools.partial(node_ready, node), NATS_READY_SECONDS, f"{node.name} has no JetStream meta leader",
+                   log=layout.node_dir(node.name) / "nats-server.log")
+        started.append(node.name)
+    env = roomlog_env(plan)
+    for member in plan.instances:
+        if ours(read_pid(layout.instance_pid(member.number)), str(layout.root)):
+            continue
+        log_start = start_instance(layout, member, env, plan.workers)
+        wait_until(functools.partial(instance_ready, layout, member, log_start), SERVE_READY_SECONDS,
+                   f"roomlog instance {member.number} not healthy with NATS connected and real-time delivery",
+                   log=layout.instance_log(member.number))
+        started.append(f"roomlog-{member.number}")
+    return started
+
+
+def ours(pid: int | None, marker: str) -> bool:
+    """Whether `pid` runs and is one of ours (`marker` on its command line), not a recycled pid."""
+    return pid is not None and alive(pid) and marker in command_line(pid)
+
+
 # --- down ----------------------------------------------------------------------------------------
 
 
@@ -499,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, text in (("up", "start the cluster in the background"), ("down", "stop it (the data stays)"),
-                       ("status", "show what runs")):
+                       ("status", "show what runs"), ("start", "start again whatever part of it is down")):
         command = sub.add_parser(name, help=text)
         command.add_argument("--data-dir", type=Path, default=Path(".cluster"), help="default ./.cluster")
         if name == "up":
@@ -515,6 +549,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "down":
         stopped = down(layout)
         say(f"stopped: {', '.join(stopped) or 'nothing was running'} (data kept in {layout.root})")
+        return 0
+    if args.command == "start":
+        if not layout.plan.exists():
+            say(f"no cluster in {layout.root}")
+            return 1
+        try:
+            started = start(layout)
+        except (ClusterError, OSError, subprocess.SubprocessError) as exc:
+            say(f"start failed: {exc}")
+            return 1
+        say(f"started: {', '.join(started) or 'nothing was down'}")
         return 0
     if args.command == "status":
         if not layout.plan.exists():

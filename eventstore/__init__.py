@@ -3,6 +3,7 @@
 from eventstore.append import Appender, AppendRequest, AppendResult, InlineHook, NoInlineHook
 from eventstore.migrate import migrate
 from eventstore.read import GlobalReader, read_stream
+from eventstore.replicas import ReadPools, open_replicas
 
 __all__ = [
     "AppendRequest",
@@ -11,6 +12,8 @@ __all__ = [
     "GlobalReader",
     "InlineHook",
     "NoInlineHook",
+    "ReadPools",
     "migrate",
+    "open_replicas",
     "read_stream",
 ]

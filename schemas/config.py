@@ -7,6 +7,8 @@ import msgspec
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True):
     database_url: str | None = None
+    # Hot standbys of database_url, comma-separated: reads of history go to one that has caught up.
+    database_replica_urls: str | None = None
     nats_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8080

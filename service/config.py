@@ -13,6 +13,7 @@ from schemas.config import Settings
 # environment variable -> Settings field
 ENVIRONMENT = {
     "DATABASE_URL": "database_url",
+    "DATABASE_REPLICA_URLS": "database_replica_urls",
     "NATS_URL": "nats_url",
     "ROOMLOG_HOST": "host",
     "ROOMLOG_PORT": "port",

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import asyncpg
 import structlog
 
-from eventstore import Appender, migrate
+from eventstore import Appender, ReadPools, migrate, open_replicas
 from projections import InlineProjections, ensure_projections
 from projections.catchup import CatchUp
 from schemas.config import Settings
@@ -52,6 +52,8 @@ class Runtime:
     catch_up: CatchUp
     passwords: Passwords
     accounts: Accounts
+    # Reads of history: a caught-up standby of DATABASE_REPLICA_URLS, else `pool` (eventstore/replicas.py).
+    reads: ReadPools
     # Name lookups for webhook registration checks, on threads of their own (see consumers/egress.py).
     resolver: Resolver = field(default_factory=Resolver)
     monotonic: Clock = time.monotonic
@@ -103,9 +105,11 @@ async def start_runtime(settings: Settings) -> Runtime:
     catch_up = CatchUp(settings.database_url)
     catch_up.start()
     passwords = Passwords()
+    reads = ReadPools(pool, await open_replicas(settings.database_replica_urls, max_size=settings.db_pool_size))
     return Runtime(
         settings=settings, pool=pool, appender=appender, auth=auth, nats=link, realtime=realtime, limiter=limiter,
         catch_up=catch_up, passwords=passwords, accounts=Accounts(pool, auth, settings, passwords=passwords),
+        reads=reads,
     )
 
 
@@ -115,6 +119,7 @@ async def stop_runtime(runtime: Runtime) -> None:
     await runtime.appender.stop()
     await runtime.catch_up.stop()  # after the last appends: a clean stop leaves the search index current
     await runtime.nats.close()
+    await runtime.reads.close()
     await asyncio.wait_for(runtime.pool.close(), 10)
     runtime.resolver.close()
     runtime.passwords.close()

@@ -38,7 +38,7 @@ async def list_messages(request: Request) -> Response:
     room_id = request.path_params["room_id"]
     after_seq, before_seq, limit = AFTER_SEQ.read(request), BEFORE_SEQ.read(request), MESSAGES_LIMIT.require(request)
     await require_member(request, principal, room_id)
-    pool = runtime_of(request).pool
+    pool = await runtime_of(request).reads.for_read()
     rows = await page_of_messages(pool, room_id, after_seq=after_seq, before_seq=before_seq, limit=limit,
                                   thread_id=THREAD.read(request))
     counts = await reaction_counts(pool, [r["message_id"] for r in rows], principal.user_id) if rows else {}
@@ -50,7 +50,7 @@ async def list_events(request: Request) -> Response:
     room_id = request.path_params["room_id"]
     after_seq, limit = EVENTS_AFTER_SEQ.require(request), EVENTS_LIMIT.require(request)
     await require_member(request, principal, room_id)
-    pool = runtime_of(request).pool
+    pool = await runtime_of(request).reads.for_read()
     events = await redact_deleted(pool, await read_stream(pool, room_id, after_seq=after_seq, limit=limit))
     return JSON([
         api.RoomEvent(seq=e.seq, type=e.type, actor=e.metadata.actor, created_at=e.created_at,

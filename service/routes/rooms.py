@@ -47,9 +47,11 @@ def room_from_row(row: asyncpg.Record, reading: tuple[int, int] = (0, 0)) -> api
     )
 
 
-async def rooms_for_caller(request: Request, principal: Principal, rows: list[asyncpg.Record]) -> list[api.Room]:
-    """The rooms as the caller sees them: with how far they read each and what is unread."""
-    reading = await reading_positions(runtime_of(request).pool, principal.tenant_id, principal.user_id,
+async def rooms_for_caller(request: Request, principal: Principal, rows: list[asyncpg.Record], *,
+                           pool: asyncpg.Pool | None = None) -> list[api.Room]:
+    """The rooms as the caller sees them: with how far they read each and what is unread (from `pool`, the
+    one the rows came from; default the primary)."""
+    reading = await reading_positions(pool or runtime_of(request).pool, principal.tenant_id, principal.user_id,
                                       [r["room_id"] for r in rows]) if rows else {}
     return [room_from_row(r, reading[r["room_id"]]) for r in rows]
 
@@ -76,9 +78,10 @@ async def create_room(request: Request) -> Response:
 
 async def list_rooms(request: Request) -> Response:
     principal = await caller_may(request, "rooms.list")
-    rows = await rooms_of_user(runtime_of(request).pool, principal.tenant_id, principal.user_id,
+    pool = await runtime_of(request).reads.for_read()
+    rows = await rooms_of_user(pool, principal.tenant_id, principal.user_id,
                                limit=LIMIT.require(request), offset=OFFSET.require(request))
-    return JSON(await rooms_for_caller(request, principal, rows))
+    return JSON(await rooms_for_caller(request, principal, rows, pool=pool))
 
 
 async def get_room(request: Request) -> Response:

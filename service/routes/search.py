@@ -29,8 +29,9 @@ class SearchHit(msgspec.Struct):
 
 async def search(request: Request) -> Response:
     principal = await caller_may(request, "messages.search")
+    pool = await runtime_of(request).reads.for_read()
     rows = await search_messages(
-        runtime_of(request).pool, principal.tenant_id, principal.user_id, SEARCH_TERMS.read(request) or "",
+        pool, principal.tenant_id, principal.user_id, SEARCH_TERMS.read(request) or "",
         room_id=IN_ROOM.read(request), limit=LIMIT.require(request),
     )
     return JSON([SearchHit(message_id=r["message_id"], room_id=r["room_id"], seq=r["seq"], sender_id=r["sender_id"],
