@@ -18,13 +18,13 @@ from pathlib import Path
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
-    start_http_server,
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
     generate_latest,
     multiprocess,
+    start_http_server,
     values,
 )
 
