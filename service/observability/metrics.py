@@ -12,7 +12,6 @@ projection and consumer names — never ids.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Hashable
 from pathlib import Path
 
@@ -45,9 +44,11 @@ def multiprocess_dir() -> str | None:
 
 
 def use_multiprocess_dir(path: Path) -> None:
-    """Empty `path` and make this process (and the workers it starts) write metric values there."""
-    shutil.rmtree(path, ignore_errors=True)  # values of an earlier run would be added to this one's
+    """Clear `path` of metric files and make this process (and the workers it starts) write metric values there."""
     path.mkdir(parents=True, exist_ok=True)
+    # Values of an earlier run would be added to this one's. Only our files go: the directory may be the operator's.
+    for stale in path.glob("*.db"):
+        stale.unlink(missing_ok=True)
     os.environ[MULTIPROC_ENV] = str(path)
     # prometheus-client picks its value store when first imported; this process may have imported it already.
     values.ValueClass = values.get_value_class()
