@@ -26,6 +26,7 @@ from tests.conftest import REPO, Tenant
 
 REQUESTS = "roomlog_http_request_duration_seconds"
 MESSAGES_ROUTE = "/rooms/{room_id}/messages"
+GENERATED = r"[0-9a-f]{16}-[0-9a-f]+"  # the process's random prefix and a counter
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -120,10 +121,13 @@ async def test_request_id_is_echoed_or_generated_and_an_unsafe_one_replaced(clie
     given = await client.get("/health/live", headers={"X-Request-Id": "req-1.a:b@c_d"})
     assert given.headers["x-request-id"] == "req-1.a:b@c_d"
     generated = (await client.get("/health/live")).headers["x-request-id"]
-    assert re.fullmatch(r"[0-9a-f]{32}", generated)
+    assert re.fullmatch(GENERATED, generated)
+    seen = {generated}
     for unsafe in ("has space", "x" * 129, "semi;colon", ""):
         echoed = (await client.get("/health/live", headers={"X-Request-Id": unsafe})).headers["x-request-id"]
-        assert echoed != unsafe and re.fullmatch(r"[0-9a-f]{32}", echoed)
+        assert echoed != unsafe and re.fullmatch(GENERATED, echoed)
+        seen.add(echoed)
+    assert len(seen) == 5  # each generated id is new
 
 
 async def test_request_id_is_the_correlation_id_of_the_events_the_request_appends(
