@@ -6,6 +6,7 @@ process (bench/_loadgen.py), prints sends/s and latency percentiles, then checks
 that every 201 left exactly one message.sent event in its room's log. See bench/README.md.
 
     .venv/bin/python bench/send.py [--workers N] [--duration 15] [--warmup 3] [--connections 32] [--rooms 100]
+                                   [--metrics on|off]
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ def with_server(args: argparse.Namespace, run: Callable[[argparse.Namespace, Ser
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix=prefix))
     keep = args.keep_data_dir or args.data_dir is not None
     server = Server(_roomlog_command(args.roomlog), data_dir, port=args.port or _free_port(),
-                    workers=args.workers, extra_env=_parse_env(args.server_env))
+                    workers=args.workers,
+                    extra_env={"ROOMLOG_METRICS": getattr(args, "metrics", "on"), **_parse_env(args.server_env)})
     try:
         server.start()
         return run(args, server)
@@ -78,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--roomlog", help="the roomlog executable (default: the one beside this interpreter)")
     p.add_argument("--auth", choices=["api-key", "jwt"], default="api-key",
                    help="send with the tenant key + X-User-Id (default), or as end users with access JWTs")
+    p.add_argument("--metrics", choices=["on", "off"], default="on",
+                   help="the server's Prometheus metrics (ROOMLOG_METRICS; default on, as shipped): compare both")
     p.add_argument("--rate-limits", choices=["off", "on"], default="off",
                    help="on: the tenant gets limits high enough never to refuse, so every send is counted")
     return p
@@ -97,7 +101,7 @@ def run(args: argparse.Namespace, server: Server) -> int:
     }
     if args.auth == "jwt":
         config["tokens"] = log_in_everyone(server.port, api_key, sorted({u for r in rooms for u in r["members"]}))
-    print(f"auth {args.auth}, rate limits {args.rate_limits}", file=sys.stderr)
+    print(f"auth {args.auth}, rate limits {args.rate_limits}, metrics {args.metrics}", file=sys.stderr)
     print(f"load {args.connections} connections over {args.rooms} rooms x {args.members} members, "
           f"{args.warmup:g} s warm-up + {args.duration:g} s measured, server workers={args.workers} "
           f"(loadavg before {load_before[0]:.2f})", file=sys.stderr)

@@ -9,7 +9,7 @@ a Python projection handles wraps that statement in a transaction with the proje
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -154,12 +154,15 @@ class Appender:
     """Group-committing writer: `append` queues a request and resolves once its transaction committed."""
 
     def __init__(
-        self, pool: asyncpg.Pool, hook: InlineHook, *, writers: int = 4, max_batch: int = 500
+        self, pool: asyncpg.Pool, hook: InlineHook, *, writers: int = 4, max_batch: int = 500,
+        on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self._pool = pool
         self._hook = hook
         self._writers = writers
         self._max_batch = max_batch
+        # Told the size of every committed batch (the service's metrics); None costs nothing.
+        self._on_batch = on_batch
         self._statement = append_statement(hook.projection_sql)
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
@@ -284,6 +287,8 @@ class Appender:
             else:
                 _fail_all(batch, translate_database_error(exc))
             return
+        if self._on_batch is not None:
+            self._on_batch(len(batch))
         for pending, outcome in zip(batch, outcomes, strict=True):
             if pending.future.done():
                 continue

@@ -215,3 +215,20 @@ class Health(msgspec.Struct):
     realtime_ready: bool
     # Per catch-up projection (the search index): committed events it has not applied yet.
     catch_up_behind: dict[str, int] = {}
+
+
+class Liveness(msgspec.Struct):
+    """The process is up and its event loop answers."""
+
+    status: Literal["ok"]
+
+
+class Readiness(msgspec.Struct):
+    """Whether this instance should get traffic: each check, and `ready` when all of them hold (else 503)."""
+
+    status: Literal["ready", "not_ready"]
+    db_writable: bool
+    nats_connected: bool
+    # The relay task is running on this instance (leading or standing by to take over).
+    relay_running: bool
+    realtime_ready: bool

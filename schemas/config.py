@@ -59,3 +59,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     login_account_max_failures: int = 20
     login_address_max_failures: int = 100
     login_window_seconds: int = 900
+    # Prometheus metrics: recorded and served on GET /metrics unless off; on a port of their own (and then
+    # not on the API's port) when metrics_port is set; lags and queue depths sampled this often.
+    metrics: bool = True
+    metrics_port: int | None = None
+    metrics_sample_seconds: float = 5.0

@@ -23,3 +23,5 @@ class DeliveryJob(msgspec.Struct, kw_only=True):
     message_id: str | None = None
     notification_id: str | None = None
     topic: str | None = None
+    # The correlation id of the event the job is about (the request id of the call that appended it).
+    correlation_id: str | None = None

@@ -21,6 +21,7 @@ from service.routes import (
     health,
     message_changes,
     messages,
+    metrics,
     notifications,
     rooms,
     search,
@@ -41,6 +42,7 @@ from service.web.router import IndexedRouter
 API_VERSION = "1.0.0"
 _API = [
     *health.ENDPOINTS,
+    *metrics.ENDPOINTS,
     *auth.ENDPOINTS,
     *rooms.ENDPOINTS,
     *messages.ENDPOINTS,

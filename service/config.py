@@ -49,7 +49,11 @@ ENVIRONMENT = {
     "ROOMLOG_LOGIN_ACCOUNT_MAX_FAILURES": "login_account_max_failures",
     "ROOMLOG_LOGIN_ADDRESS_MAX_FAILURES": "login_address_max_failures",
     "ROOMLOG_LOGIN_WINDOW_SECONDS": "login_window_seconds",
+    "ROOMLOG_METRICS": "metrics",
+    "ROOMLOG_METRICS_PORT": "metrics_port",
+    "ROOMLOG_METRICS_SAMPLE_SECONDS": "metrics_sample_seconds",
 }
+_SWITCH = {"on": "true", "off": "false"}
 
 
 def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -58,6 +62,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     raw: dict[str, Any] = {field: env[name] for name, field in ENVIRONMENT.items() if env.get(name)}
     if isinstance(raw.get("webhook_backoff"), str):  # "1,5,30" in the environment
         raw["webhook_backoff"] = [float(x) for x in raw["webhook_backoff"].split(",") if x.strip()]
+    if isinstance(raw.get("metrics"), str):  # ROOMLOG_METRICS=on|off reads like the other switches
+        raw["metrics"] = _SWITCH.get(raw["metrics"].lower(), raw["metrics"])
     raw.update({k: v for k, v in overrides.items() if v is not None})
     # strict=False lets "8080" and "true" from the environment become int and bool.
     return msgspec.convert(raw, Settings, strict=False)

@@ -19,6 +19,8 @@ from service.identity.accounts import Accounts
 from service.identity.auth import Authenticator
 from service.identity.passwords import Passwords
 from service.identity.tokens import TokenSigner, parse_keys, stored_signing_keys
+from service.observability.metrics import Metrics
+from service.observability.sampler import Sampler
 from service.ratelimit.limiter import RateLimiter
 from service.realtime.delivery import Realtime
 from service.realtime.nats_link import NatsLink
@@ -54,6 +56,8 @@ class Runtime:
     accounts: Accounts
     # Reads of history: a caught-up standby of DATABASE_REPLICA_URLS, else `pool` (eventstore/replicas.py).
     reads: ReadPools
+    metrics: Metrics
+    sampler: Sampler | None
     # Name lookups for webhook registration checks, on threads of their own (see consumers/egress.py).
     resolver: Resolver = field(default_factory=Resolver)
     monotonic: Clock = time.monotonic
@@ -87,8 +91,10 @@ async def start_runtime(settings: Settings) -> Runtime:
         settings.database_url, min_size=min(2, settings.db_pool_size), max_size=settings.db_pool_size,
         connection_class=PooledConnection,
     )
+    metrics = Metrics(enabled=settings.metrics)
     appender = Appender(
-        pool, InlineProjections(), writers=settings.append_writers, max_batch=settings.append_max_batch
+        pool, InlineProjections(), writers=settings.append_writers, max_batch=settings.append_max_batch,
+        on_batch=metrics.observe_batch if metrics.enabled else None,
     )
     appender.start()
     keys = parse_keys(settings.jwt_keys) if settings.jwt_keys else await stored_signing_keys(pool)
@@ -97,24 +103,30 @@ async def start_runtime(settings: Settings) -> Runtime:
     )
     link = NatsLink(settings.nats_url)
     await link.start()
-    realtime = Realtime(settings, link, pool, appender)
+    realtime = Realtime(settings, link, pool, appender, metrics)
     realtime.start()
     limiter = RateLimiter(
-        pool, default_requests=settings.default_rate_limit, default_sends=settings.default_send_rate_limit
+        pool, default_requests=settings.default_rate_limit, default_sends=settings.default_send_rate_limit,
+        metrics=metrics,
     )
     catch_up = CatchUp(settings.database_url)
     catch_up.start()
     passwords = Passwords()
     reads = ReadPools(pool, await open_replicas(settings.database_replica_urls, max_size=settings.db_pool_size))
+    sampler = Sampler(metrics, pool, link, every=settings.metrics_sample_seconds) if metrics.enabled else None
+    if sampler is not None:
+        sampler.start()
     return Runtime(
         settings=settings, pool=pool, appender=appender, auth=auth, nats=link, realtime=realtime, limiter=limiter,
         catch_up=catch_up, passwords=passwords, accounts=Accounts(pool, auth, settings, passwords=passwords),
-        reads=reads,
+        reads=reads, metrics=metrics, sampler=sampler,
     )
 
 
 async def stop_runtime(runtime: Runtime) -> None:
     """Tell WebSocket clients to reconnect elsewhere, drain the appender, then close NATS and the pool."""
+    if runtime.sampler is not None:
+        await runtime.sampler.stop()
     await runtime.realtime.stop()
     await runtime.appender.stop()
     await runtime.catch_up.stop()  # after the last appends: a clean stop leaves the search index current
@@ -123,3 +135,4 @@ async def stop_runtime(runtime: Runtime) -> None:
     await asyncio.wait_for(runtime.pool.close(), 10)
     runtime.resolver.close()
     runtime.passwords.close()
+    runtime.metrics.close()

@@ -26,6 +26,7 @@ from service.identity.api_keys import create_key, list_keys, revoke_key
 from service.identity.auth import AUTH_CACHE_SECONDS
 from service.identity.tenants import create_tenant
 from service.observability.logs import configure_logging
+from service.observability.metrics import multiprocess_dir, serve_metrics_port, use_multiprocess_dir
 from service.runtime import prepare_database
 
 log = structlog.get_logger("roomlog.cli")
@@ -180,6 +181,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
         signal.signal(signal.SIGTERM, _exit_quietly)
         # Workers are separate processes: hand them the settings through the environment.
         os.environ.update(settings_env(ready))
+        # Every worker writes its metrics into one directory, so any of them (or the metrics port) reports all.
+        use_multiprocess_dir(Path(multiprocess_dir() or Path(ready.data_dir) / "prometheus"))
+        if ready.metrics and ready.metrics_port is not None:
+            serve_metrics_port(ready.host, ready.metrics_port)
         log.info("roomlog listening", url=f"http://{ready.host}:{ready.port}", workers=ready.workers)
         uvicorn.run(
             "service.app:app_from_env",

@@ -8,6 +8,7 @@ from typing import TypeVar
 from schemas.errors import WrongExpectedSeq
 from schemas.events import EventMetadata
 from service.identity.auth import Principal
+from service.observability.request_id import current_request_id
 
 T = TypeVar("T")
 
@@ -16,8 +17,9 @@ CONFLICT_RETRIES = 5
 
 
 def metadata_for(principal: Principal, correlation_id: str | None = None) -> EventMetadata:
-    """Event metadata naming the tenant and the acting user."""
-    return EventMetadata(tenant_id=principal.tenant_id, actor=principal.user_id, correlation_id=correlation_id)
+    """Event metadata naming the tenant, the acting user and the correlation id (default: the request's id)."""
+    return EventMetadata(tenant_id=principal.tenant_id, actor=principal.user_id,
+                         correlation_id=correlation_id or current_request_id.get())
 
 
 async def retry_on_conflict(attempt: Callable[[], Awaitable[T]]) -> T:

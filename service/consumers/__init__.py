@@ -15,6 +15,7 @@ from schemas.config import Settings
 from service.consumers.advisories import MaxDeliveriesListener
 from service.consumers.offline import OfflineNotifier
 from service.consumers.webhook_sender import WebhookSender
+from service.observability.metrics import Metrics
 from service.realtime.presence import PresenceTracker
 
 __all__ = ["MaxDeliveriesListener", "OfflineNotifier", "WebhookSender", "start_delivery_consumers"]
@@ -22,12 +23,13 @@ __all__ = ["MaxDeliveriesListener", "OfflineNotifier", "WebhookSender", "start_d
 log = structlog.get_logger("roomlog.consumers")
 
 async def start_delivery_consumers(
-    settings: Settings, nc: NatsClient, presence: PresenceTracker, pool: asyncpg.Pool, appender: Appender
+    settings: Settings, nc: NatsClient, presence: PresenceTracker, pool: asyncpg.Pool, appender: Appender,
+    metrics: Metrics | None = None,
 ) -> list[asyncio.Task[None]]:
     """Start the consumers (their JetStream state exists: ensure_jetstream); cancel the tasks to stop them."""
     js = nc.jetstream()
     offline = OfflineNotifier(nc, pool, presence)
-    sender = WebhookSender(js, pool, appender, settings)
+    sender = WebhookSender(js, pool, appender, settings, metrics=metrics)
     advisories = MaxDeliveriesListener(nc, js, appender)
     await advisories.start()
     return [asyncio.create_task(_run(offline, sender, advisories), name="delivery-consumers")]

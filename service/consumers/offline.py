@@ -80,7 +80,7 @@ def offline_job(event: RecordedEvent, target: Target, user_id: str) -> DeliveryJ
     return DeliveryJob(
         delivery_id=delivery_id, tenant_id=event.tenant_id, webhook_id=target.webhook_id, kind="message",
         event=OFFLINE_EVENT, user_id=user_id, created_at=event.created_at, payload=payload,
-        room_id=event.stream_id, message_id=sent.message_id,
+        room_id=event.stream_id, message_id=sent.message_id, correlation_id=event.metadata.correlation_id,
     )
 
 
@@ -103,7 +103,7 @@ def notification_job(event: RecordedEvent, target: Target, users: list[str], off
     return DeliveryJob(
         delivery_id=delivery_id, tenant_id=event.tenant_id, webhook_id=target.webhook_id, kind="notification",
         event=NOTIFICATION_EVENT, user_id="", created_at=event.created_at, payload=payload,
-        notification_id=n.notification_id, topic=n.topic,
+        notification_id=n.notification_id, topic=n.topic, correlation_id=event.metadata.correlation_id,
     )
 
 

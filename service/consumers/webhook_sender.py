@@ -37,6 +37,7 @@ from schemas.delivery import DeliveryJob
 from schemas.events import DeliveryFailed, EventMetadata
 from service.consumers.egress import PinnedTransport, Resolver
 from service.consumers.webhooks import (
+    CORRELATION_HEADER,
     DELIVERY_HEADER,
     EVENT_HEADER,
     MSG_ID_HEADER,
@@ -46,6 +47,7 @@ from service.consumers.webhooks import (
     sign,
     target_of,
 )
+from service.observability.metrics import Metrics
 from service.realtime.jetstream import DELIVERIES_STREAM, WEBHOOK_CONSUMER, webhook_consumer
 
 log = structlog.get_logger("roomlog.webhooks")
@@ -101,13 +103,14 @@ class WebhookSender:
 
     def __init__(
         self, js: JetStreamContext, db: Queryable, appender: Appender, settings: Settings,
-        *, clock: Callable[[], float] = time.time,
+        *, clock: Callable[[], float] = time.time, metrics: Metrics | None = None,
     ) -> None:
         self._js = js
         self._db = db
         self._appender = appender
         self._settings = settings
         self._clock = clock
+        self._outcomes = metrics.webhook_outcome if metrics is not None else {}
         config = webhook_consumer(settings)
         # JetStream redelivers after the shortest of these (a consumer with backoff waits backoff[0]).
         self._progress_every = max(0.05, min([config.ack_wait or 30.0, *(config.backoff or [])]) / 2)
@@ -166,22 +169,31 @@ class WebhookSender:
         target = await target_of(self._db, job.tenant_id, job.webhook_id)
         if target is None:
             await msg.ack()  # the webhook was deleted: nobody to deliver to
+            self._count("webhook_deleted")
             return
         async with self._working_on(msg):
             error = await self._call(http, target, job)
         if error is None:
             self.sent += 1
             await msg.ack()
+            self._count("delivered")
             return
         attempt = msg.metadata.num_delivered
         if attempt < self._settings.webhook_max_deliver:
             log.info("webhook call failed, will retry", delivery_id=job.delivery_id, attempt=attempt, error=error)
             await msg.in_progress()  # the backoff step counts from now
+            self._count("retried")
             return
         log.warning("webhook delivery failed for good", delivery_id=job.delivery_id, attempts=attempt, error=error)
         await record_failure(self._appender, job, generation=generation_of(msg.headers, job), attempts=attempt,
                              error=error, at=datetime.fromtimestamp(self._clock(), UTC))
         await msg.ack()
+        self._count("dead_lettered")
+
+    def _count(self, outcome: str) -> None:
+        counter = self._outcomes.get(outcome)
+        if counter is not None:
+            counter.inc()
 
     async def _call(self, http: httpx.AsyncClient, target: Target, job: DeliveryJob) -> str | None:
         """POST the job; None on a 2xx answer, else what went wrong."""
@@ -195,6 +207,8 @@ class WebhookSender:
             DELIVERY_HEADER: job.delivery_id,
             EVENT_HEADER: job.event,
         }
+        if job.correlation_id is not None:
+            headers[CORRELATION_HEADER] = job.correlation_id
         try:
             response = await http.post(target.url, content=body, headers=headers)
         except httpx.TimeoutException:

@@ -28,6 +28,8 @@ SIGNATURE_HEADER = "X-Roomlog-Signature"
 TIMESTAMP_HEADER = "X-Roomlog-Timestamp"
 DELIVERY_HEADER = "X-Roomlog-Delivery"
 EVENT_HEADER = "X-Roomlog-Event"
+# The request id of the HTTP call that appended the event (when it came from one), to follow it end to end.
+CORRELATION_HEADER = "X-Roomlog-Correlation-Id"
 SECRET_PREFIX = "whsec_"
 
 _jobs = msgspec.json.Encoder()

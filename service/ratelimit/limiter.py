@@ -55,6 +55,7 @@ import structlog
 from eventstore.append import CONNECTION_LOST
 from schemas.errors import RateLimited
 from service.identity.auth import AUTH_CACHE_SECONDS, Principal, TtlCache
+from service.observability.metrics import Metrics
 
 log = structlog.get_logger("roomlog.ratelimit")
 
@@ -301,11 +302,13 @@ class RateLimiter:
         default_sends: int,
         clock: Clock = time.time,
         cache_seconds: float = AUTH_CACHE_SECONDS,
+        metrics: Metrics | None = None,
     ) -> None:
         self.windows = Windows(pool, clock=clock)
         self._pool = pool
         self._clock = clock
         self._defaults = (default_requests, default_sends)
+        self._rejected = metrics.rate_limit_of if metrics is not None else {}
         self.tenants: TtlCache[str, TenantLimits] = TtlCache(self._load, ttl=cache_seconds)
 
     async def admit_request(self, principal: Principal, state: dict[str, Any]) -> None:
@@ -320,7 +323,7 @@ class RateLimiter:
             decision = await self.windows.take(limits.request_key, limits.requests)
         state[STATE_KEY] = decision
         if not decision.allowed:
-            raise self._refused(decision)
+            raise self._refused(decision, "requests")
 
     async def admit_send(self, principal: Principal, state: dict[str, Any]) -> None:
         """Count a message send against the sender's limit; 429 when spent.
@@ -338,13 +341,15 @@ class RateLimiter:
         if not decision.allowed or current is None or decision.remaining < current.remaining:
             state[STATE_KEY] = decision
         if not decision.allowed:
-            raise self._refused(decision)
+            raise self._refused(decision, "sends")
 
     def forget(self, tenant_id: str) -> None:
         """Reload the tenant's limits on its next request (other instances: within the cache time)."""
         self.tenants.forget(tenant_id)
 
-    def _refused(self, decision: Decision) -> RateLimited:
+    def _refused(self, decision: Decision, limit: str) -> RateLimited:
+        if limit in self._rejected:
+            self._rejected[limit].inc()
         seconds = retry_after(decision, self._clock())
         return RateLimited(f"Rate limit exceeded. Try again in {seconds} seconds", retry_after=seconds)
 

@@ -17,6 +17,7 @@ from eventstore.append import Appender
 from eventstore.relay import Relay
 from schemas.config import Settings
 from service.consumers import start_delivery_consumers
+from service.observability.metrics import Metrics
 from service.realtime._logfeed import LogFeed
 from service.realtime.hub import Hub, announce_shutdown
 from service.realtime.jetstream import ensure_jetstream, event_subject
@@ -29,8 +30,11 @@ log = structlog.get_logger("roomlog.realtime")
 class Realtime:
     """Starts once NATS is reachable (it may come up after the service) and stops cleanly."""
 
-    def __init__(self, settings: Settings, nats: NatsLink, pool: asyncpg.Pool, appender: Appender) -> None:
+    def __init__(
+        self, settings: Settings, nats: NatsLink, pool: asyncpg.Pool, appender: Appender, metrics: Metrics
+    ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.nats = nats
         self.pool = pool
         self.appender = appender
@@ -39,6 +43,7 @@ class Realtime:
         self.presence = PresenceTracker()
         self.relay: Relay | None = None
         self.ready = asyncio.Event()
+        self._relay_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -97,10 +102,19 @@ class Realtime:
         await self.feed.stop()
         await self.presence.start(client)
         self.relay = Relay(self.settings.database_url, client, event_subject)
-        self._tasks.append(asyncio.create_task(self.relay.run(), name="relay"))
-        self._tasks += await start_delivery_consumers(self.settings, client, self.presence, self.pool, self.appender)
+        self._relay_task = asyncio.create_task(self.relay.run(), name="relay")
+        self._tasks.append(self._relay_task)
+        self._tasks += await start_delivery_consumers(
+            self.settings, client, self.presence, self.pool, self.appender, self.metrics
+        )
         self.ready.set()
         log.info("realtime delivery ready")
+
+    @property
+    def relay_running(self) -> bool:
+        """Whether this instance's relay task runs (it leads the relay, or waits to take over)."""
+        task = self._relay_task
+        return task is not None and not task.done()
 
     async def stop(self) -> None:
         """Tell clients to reconnect elsewhere, then stop the relay and the hub."""

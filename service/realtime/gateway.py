@@ -141,8 +141,10 @@ class Connection:
             pass
         except _Stalled:
             log.info("websocket client stopped reading; dropping it", user_id=self.user_id)
+            self.runtime.metrics.ws_slow_drops.inc()
             self.abort()
             return
+        self.runtime.metrics.ws_resyncs.inc()
         await self.end(Resync(rooms=dict(self.rooms)), CLOSE_RESYNC)
 
     async def _work(self, kind: str, item: Any) -> None:
@@ -308,6 +310,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     await runtime.realtime.presence.connected(conn.tenant_id, conn.user_id)
     pump = asyncio.create_task(conn.pump())
     watch = asyncio.create_task(watch_session(conn, every=runtime.settings.ws_recheck_seconds))
+    runtime.metrics.ws_connections.inc()
     try:
         while True:
             receiver = asyncio.ensure_future(ws.receive())
@@ -322,6 +325,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     except WebSocketDisconnect:
         pass
     finally:
+        runtime.metrics.ws_connections.dec()
         for task in (pump, watch):
             task.cancel()
             with contextlib.suppress(BaseException):

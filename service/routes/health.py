@@ -36,7 +36,28 @@ async def health(request: Request) -> Response:
     return JSON(body, status_code=200 if db_writable else 503)
 
 
+async def live(request: Request) -> Response:
+    return JSON(api.Liveness(status="ok"))
+
+
+async def ready(request: Request) -> Response:
+    runtime = runtime_of(request)
+    db_writable = await database_writable(runtime.pool)
+    realtime = runtime.realtime
+    checks = {
+        "db_writable": db_writable,
+        "nats_connected": runtime.nats.connected,
+        "relay_running": realtime.relay_running,
+        "realtime_ready": realtime.ready.is_set(),
+    }
+    ok = all(checks.values())
+    return JSON(api.Readiness(status="ready" if ok else "not_ready", **checks), status_code=200 if ok else 503)
+
+
 ENDPOINTS = [
     Endpoint("GET", "/health", health, "Uptime, database writability and NATS connectivity (503: no writes)",
              response=api.Health, auth="none"),
+    Endpoint("GET", "/health/live", live, "Liveness: the process is up", response=api.Liveness, auth="none"),
+    Endpoint("GET", "/health/ready", ready, "Readiness: database writable, NATS connected, relay and real-time "
+             "delivery running (503 otherwise)", response=api.Readiness, auth="none"),
 ]

@@ -105,6 +105,9 @@ CARRIERS: list[Carrier] = [
 # Routes without path parameters that take no id of another tenant (with the reason).
 NO_FOREIGN_IDS: dict[tuple[str, str], str] = {
     ("GET", "/health"): "no tenant data",
+    ("GET", "/health/live"): "no tenant data",
+    ("GET", "/health/ready"): "no tenant data",
+    ("GET", "/metrics"): "counts by route template and outcome, never ids or tenants",
     ("GET", "/openapi.json"): "no tenant data",
     ("GET", "/asyncapi.json"): "no tenant data",
     ("POST", "/auth/signup"): "creates a new tenant",

@@ -273,6 +273,23 @@ async def test_offline_member_gets_a_signed_message_offline_call(
     assert (body["message"]["seq"], body["message"]["content"]) == (sent["seq"], "are you there?")
 
 
+async def test_a_call_carries_the_request_id_of_the_send_as_its_correlation_id_and_is_counted(
+    client: httpx.AsyncClient, tenant: Tenant, receiver: Receiver, ready_runtime: Runtime
+) -> None:
+    await create_webhook(client, tenant, receiver.url)
+    room_id = await group_room(client, tenant, ["bob"])
+    delivered = ready_runtime.metrics.webhook_outcome["delivered"]
+    before = delivered._value.get()
+    response = await client.post(f"/rooms/{room_id}/messages", json={"content": "traced"},
+                                 headers={**tenant.as_user("alice"), "X-Request-Id": "trace-webhook-1"})
+    assert response.status_code == 201, response.text
+    [call] = await receiver.wait_for_calls(1)
+    assert call.headers["x-roomlog-correlation-id"] == "trace-webhook-1"
+    async with asyncio.timeout(5):  # counted once the sender has acked the job, just after the call
+        while delivered._value.get() == before:  # noqa: ASYNC110 - a counter has no event to await
+            await asyncio.sleep(0.01)
+
+
 async def test_a_member_with_a_non_ascii_id_gets_a_call_with_an_ascii_delivery_header(
     client: httpx.AsyncClient, tenant: Tenant, receiver: Receiver, ready_runtime: Runtime
 ) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -493,14 +494,23 @@ async def test_slow_client_is_told_to_resync_while_others_keep_receiving(
                     async with asyncio.timeout(30):
                         async for raw in slow:
                             slow_frames.append(json.loads(raw))
+                resyncs = await metric_total(serve, "roomlog_websocket_resyncs_total")
 
     assert carol.seqs(room_id) == list(range(room["last_seq"] + 1, last + 1))
     assert slow.close_code == 4008
+    assert resyncs == 1
     assert slow_frames[-1]["type"] == "resync"
     seqs = [f["seq"] for f in slow_frames if f.get("room_id") == room_id and "seq" in f]
     # Told to resync before the end, and what did arrive has no gap: the client resumes from there.
     assert seqs == list(range(room["last_seq"] + 1, seqs[-1] + 1))
     assert slow_frames[-1]["rooms"] == {room_id: seqs[-1]}
+
+
+async def metric_total(serve: Serve, name: str) -> float:
+    """The sum of the server's samples named `name` in its /metrics."""
+    async with httpx.AsyncClient(base_url=serve.base_url, timeout=10.0) as web:
+        text = (await web.get("/metrics")).text
+    return sum(s.value for family in text_string_to_metric_families(text) for s in family.samples if s.name == name)
 
 
 def server_holds(server_port: int, client_port: int) -> bool:
@@ -544,10 +554,12 @@ async def test_client_that_never_reads_is_dropped_within_the_send_timeout_while_
                 await carol.wait_until(lambda: carol.seqs(room_id)[-1:] == [last])
                 # bob still reads nothing: the server must let go of him by itself.
                 held_for = await seconds_held(serve.port, client_port, since=sent_at)
+                drops = await metric_total(serve, "roomlog_websocket_slow_client_drops_total")
                 await slow.close()
 
     assert carol.seqs(room_id) == list(range(room["last_seq"] + 1, last + 1))
     assert held_for < STALL_BOUND, f"the server still held the unread socket {held_for:.1f}s after the last send"
+    assert drops == 1
 
 
 async def test_revoked_session_closes_its_open_websocket_with_4001(
