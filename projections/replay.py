@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from eventstore.read import GlobalReader
+from eventstore.read import GlobalReader, read_tenant
 from eventstore.types import Connection
 from projections.base import Projection
 from projections.catchup import CATCH_UP_PROJECTIONS, save_checkpoint
@@ -110,6 +110,27 @@ async def replay(
     if on_progress is not None:
         on_progress(ReplayProgress(report.events, reader.position, report.seconds))
     return report
+
+
+async def apply_tenant(
+    conn: Connection,
+    tenant_id: str,
+    *,
+    after_position: int,
+    projections: Sequence[Projection] = ALL_PROJECTIONS,
+    batch_size: int = 5000,
+) -> int:
+    """Fold one tenant's events after `after_position` into the live read models, in log order; how many.
+
+    For an import: the tenant's read models hold nothing of those events yet, and appending to its
+    streams waits for the import's transaction, which the caller holds.
+    """
+    count = 0
+    while events := await read_tenant(conn, tenant_id, after_position=after_position, limit=batch_size):
+        await apply_all(conn, projections, events)
+        count += len(events)
+        after_position = events[-1].position
+    return count
 
 
 def projection_by_name(name: str) -> Projection:

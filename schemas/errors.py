@@ -129,3 +129,10 @@ class IdempotencyKeyReused(Conflict):
     """A client_msg_id the sender already used came with a different message."""
 
     code = "IDEMPOTENCY_KEY_REUSED"
+
+
+class ImportRefused(RoomlogError):
+    """An export file that cannot be imported (format, checksum, counts, seqs, or the tenant's state)."""
+
+    code = "IMPORT_REFUSED"
+    status = 400

@@ -1,4 +1,4 @@
-"""The `roomlog` command: serve, migrate, tenant create, key create|list|revoke, replay."""
+"""The `roomlog` command: serve, migrate, tenant create, key create|list|revoke, replay, export, import."""
 
 from __future__ import annotations
 
@@ -17,9 +17,11 @@ import structlog
 from projections.replay import ALL_PROJECTIONS, ReplayProgress, projection_by_name, replay
 from schemas.api import USER_ID_RULE, is_user_id
 from schemas.config import Settings
-from schemas.errors import NotFound
+from schemas.errors import ImportRefused, NotFound
+from schemas.tenants import TenantNotFound
 from service.cli.embedded import EmbeddedServers
 from service.cli.supervisor import Supervisor
+from service.cli.transfer import export_file, import_file
 from service.config import load_settings, settings_env
 from service.domain.authorization import TENANT_ROLES
 from service.identity.api_keys import create_key, list_keys, revoke_key
@@ -102,6 +104,17 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--verify", action="store_true", help="compare with the live tables before swapping")
     rep.add_argument("--no-swap", action="store_true", help="build and verify only; keep the live tables")
     rep.set_defaults(func=_replay)
+
+    export = add(sub, "export", help="write a tenant's events as JSON Lines (header, events, trailer)")
+    export.add_argument("--tenant", required=True, help="the tenant's id")
+    export.add_argument("--since", type=_tenant_position, default=0,
+                        help="only the tenant's events after this tenant position (a previous export's `until`)")
+    export.add_argument("--output", default="-", help="the file to write, or - for stdout (default)")
+    export.set_defaults(func=_export)
+
+    imp = add(sub, "import", help="import an export file in one transaction and rebuild the tenant's read models")
+    imp.add_argument("file", help="an export file, or - for stdin")
+    imp.set_defaults(func=_import)
     return parser
 
 
@@ -149,6 +162,12 @@ def _user_id(value: str) -> str:
     if not is_user_id(value):
         raise argparse.ArgumentTypeError(f"a user id is {USER_ID_RULE}")
     return value
+
+
+def _tenant_position(value: str) -> int:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError("a tenant position is a whole number >= 0")
+    return int(value)
 
 
 def msgspec_replace(settings: Settings, **changes: object) -> Settings:
@@ -319,6 +338,31 @@ def _replay(args: argparse.Namespace, settings: Settings) -> None:
         asyncio.run(prepare_database(ready.database_url))
         code = asyncio.run(run(ready.database_url))
     sys.exit(code)
+
+
+def _export(args: argparse.Namespace, settings: Settings) -> None:
+    with _Servers(settings, need_nats=False) as ready:
+        assert ready.database_url is not None
+        asyncio.run(prepare_database(ready.database_url))
+        try:
+            lines = asyncio.run(export_file(ready.database_url, args.tenant, since=args.since, output=args.output))
+        except TenantNotFound as e:
+            print(f"roomlog: {e.message}", file=sys.stderr)
+            sys.exit(1)
+    print(f"exported {lines - 2} events of tenant {args.tenant}", file=sys.stderr)
+
+
+def _import(args: argparse.Namespace, settings: Settings) -> None:
+    with _Servers(settings, need_nats=False) as ready:
+        assert ready.database_url is not None
+        asyncio.run(prepare_database(ready.database_url))
+        try:
+            imported = asyncio.run(import_file(ready.database_url, args.file))
+        except ImportRefused as e:
+            print(f"roomlog: import refused, nothing written: {e.message}", file=sys.stderr)
+            sys.exit(1)
+    print(f"imported {imported.events} events in {imported.streams} streams of tenant {imported.tenant_id};"
+          " its read models are rebuilt")
 
 
 async def _tenant_count(database_url: str) -> int:
