@@ -51,6 +51,7 @@ class MessageSent(_Event, tag="message.sent"):
     meta: dict[str, Any] | None = None
     client_msg_id: str | None = None
     thread_id: str | None = None  # a reply: the message_id of the thread's root, in the same room
+    erased: bool = False  # the content and meta were erased (`roomlog erase`): the one rewrite of stored events
 
 
 class MessageEdited(_Event, tag="message.edited"):
@@ -59,6 +60,7 @@ class MessageEdited(_Event, tag="message.edited"):
     message_id: str
     edited_by: str
     content: str
+    erased: bool = False
 
 
 class MessageDeleted(_Event, tag="message.deleted"):
@@ -151,10 +153,19 @@ class DeliveryDiscarded(_Event, tag="delivery.discarded"):
     by: str
 
 
+class ContentErased(_Event, tag="content.erased"):
+    """The record of an erasure: `events` stored events of the tenant (of `user_id` alone, when set) lost their
+    content. It lives in the tenant's erasures stream; the erased events keep their place and seq."""
+
+    erased_by: str
+    events: int
+    user_id: str | None = None
+
+
 Event = (
     RoomCreated | MemberJoined | MemberRemoved | RoomUpdated | MessageSent | MessageEdited | MessageDeleted
     | ReactionAdded | ReactionRemoved | AckRecorded | ReadRecorded | UserBlocked | UserUnblocked | NotificationSent
-    | SubscriptionAdded | SubscriptionRemoved | DeliveryFailed | DeliveryRetried | DeliveryDiscarded
+    | SubscriptionAdded | SubscriptionRemoved | DeliveryFailed | DeliveryRetried | DeliveryDiscarded | ContentErased
 )
 
 ROOM_EVENT_TYPES = frozenset({
@@ -190,7 +201,8 @@ _TAGS: dict[type, str] = {
     cls: cls.__struct_config__.tag  # type: ignore[misc]
     for cls in (RoomCreated, MemberJoined, MemberRemoved, RoomUpdated, MessageSent, MessageEdited, MessageDeleted,
                 ReactionAdded, ReactionRemoved, AckRecorded, ReadRecorded, UserBlocked, UserUnblocked, NotificationSent,
-                SubscriptionAdded, SubscriptionRemoved, DeliveryFailed, DeliveryRetried, DeliveryDiscarded)
+                SubscriptionAdded, SubscriptionRemoved, DeliveryFailed, DeliveryRetried, DeliveryDiscarded,
+                ContentErased)
 }
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import asyncpg
 import msgspec
+import nats
 import structlog
 
 from projections.replay import ALL_PROJECTIONS, ReplayProgress, projection_by_name, replay
@@ -22,11 +23,12 @@ from schemas.tenants import TenantNotFound
 from service.cli.embedded import EmbeddedServers
 from service.cli.supervisor import Supervisor
 from service.cli.transfer import export_file, import_file
+from service.commands.erasure import ErasureReport, erase
 from service.config import load_settings, settings_env
 from service.domain.authorization import TENANT_ROLES
 from service.identity.api_keys import create_key, list_keys, revoke_key
 from service.identity.auth import AUTH_CACHE_SECONDS
-from service.identity.tenants import create_tenant
+from service.identity.tenants import create_tenant, tenant_exists
 from service.observability.logs import configure_logging
 from service.runtime import prepare_database
 
@@ -115,6 +117,11 @@ def _parser() -> argparse.ArgumentParser:
     imp = add(sub, "import", help="import an export file in one transaction and rebuild the tenant's read models")
     imp.add_argument("file", help="an export file, or - for stdin")
     imp.set_defaults(func=_import)
+
+    erase = add(sub, "erase", help="erase a tenant's content (or one user's messages) from the log and everywhere")
+    erase.add_argument("--tenant", required=True, help="the tenant's id")
+    erase.add_argument("--user", type=_user_id, help="only the messages this user wrote")
+    erase.set_defaults(func=_erase)
     return parser
 
 
@@ -363,6 +370,30 @@ def _import(args: argparse.Namespace, settings: Settings) -> None:
             sys.exit(1)
     print(f"imported {imported.events} events in {imported.streams} streams of tenant {imported.tenant_id};"
           " its read models are rebuilt")
+
+
+def _erase(args: argparse.Namespace, settings: Settings) -> None:
+    async def run(database_url: str, nats_url: str) -> ErasureReport | None:
+        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+        nc = await nats.connect(nats_url.split(","))
+        try:
+            if not await tenant_exists(pool, args.tenant):
+                return None
+            return await erase(pool, nc.jetstream(), args.tenant, user_id=args.user, erased_by="roomlog erase")
+        finally:
+            await nc.close()
+            await pool.close()
+
+    with _Servers(settings, need_nats=True) as ready:
+        assert ready.database_url is not None and ready.nats_url is not None
+        asyncio.run(prepare_database(ready.database_url))
+        report = asyncio.run(run(ready.database_url, ready.nats_url))
+    if report is None:
+        print(f"roomlog: no tenant {args.tenant}", file=sys.stderr)
+        sys.exit(1)
+    whose = f"user {args.user}" if args.user else "the whole tenant"
+    print(f"erased the content of {report.events} events ({report.messages} messages) of {whose};"
+          f" {report.jetstream_messages} JetStream messages overwritten")
 
 
 async def _tenant_count(database_url: str) -> int:
