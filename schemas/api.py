@@ -215,3 +215,11 @@ class Health(msgspec.Struct):
     realtime_ready: bool
     # Per catch-up projection (the search index): committed events it has not applied yet.
     catch_up_behind: dict[str, int] = {}
+
+
+class Erasure(msgspec.Struct):
+    """What an erasure changed: stored events whose content went, the messages they were, JetStream copies."""
+
+    events: int
+    messages: int
+    jetstream_messages: int

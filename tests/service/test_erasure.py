@@ -108,3 +108,17 @@ async def test_erasing_a_user_leaves_no_byte_of_their_content_anywhere(
     assert {m["message_id"]: m["content"] for m in listed}[first["message_id"]] == ""
     report = await replay(pool, ALL_PROJECTIONS, verify=True, swap=False)
     assert set(report.differences.values()) == {0}, report.differences
+
+
+async def test_a_tenant_admin_erases_a_user_over_http_and_a_second_call_finds_nothing_new(
+    client: httpx.AsyncClient, tenant: Tenant, marker: str
+) -> None:
+    room = (await create_room(client, tenant, "alice", ["bob"]))["room_id"]
+    sent = await _ok(await send(client, tenant, room, "bob", f"over http {marker}"))
+    first = await _ok(await client.post("/users/bob/erase", headers=tenant.as_user("admin")))
+    assert (first["events"], first["messages"]) == (1, 1)
+    [message] = [m for m in await _ok(await client.get(f"/rooms/{room}/messages", headers=tenant.as_user("alice")))
+                 if m["message_id"] == sent["message_id"]]
+    assert message["content"] == ""
+    again = await _ok(await client.post("/users/bob/erase", headers=tenant.as_user("admin")))
+    assert (again["events"], again["messages"]) == (0, 0)
