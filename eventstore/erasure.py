@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from eventstore.append import NOTIFY_CHANNEL
-from eventstore.types import Connection
+from eventstore.types import Connection, Queryable
 from schemas.events import ContentErased, EventMetadata, encode_event, encode_metadata
 
 # What each kind of event loses. Message events are erased for their author (--user) or the whole tenant;
@@ -86,3 +86,22 @@ async def erase_content(conn: Connection, tenant_id: str, *, user_id: str | None
     )
     await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
     return Erased([r["position"] for r in rows], {r["message_id"] for r in rows if r["message_id"]}, position)
+
+
+_ERASED_SO_FAR = """
+WITH mine AS (
+    SELECT position, data->>'message_id' AS message_id FROM events
+    WHERE tenant_id = $1 AND data ? 'erased'
+      AND ($2::text IS NULL OR data->>'sender_id' = $2 OR data->>'edited_by' = $2)
+)
+TABLE mine UNION ALL
+SELECT position, data->>'message_id' FROM events
+WHERE $2::text IS NOT NULL AND tenant_id = $1 AND type = 'delivery.failed' AND data ? 'erased'
+  AND data->>'message_id' IN (SELECT message_id FROM mine)
+"""
+
+
+async def erased_so_far(conn: Queryable, tenant_id: str, *, user_id: str | None) -> tuple[set[int], set[str]]:
+    """Positions of every event erased for the user (the whole tenant when None) so far, and their message ids."""
+    rows = await conn.fetch(_ERASED_SO_FAR, tenant_id, user_id)
+    return {r["position"] for r in rows}, {r["message_id"] for r in rows if r["message_id"]}

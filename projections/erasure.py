@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from eventstore.types import Connection
+from eventstore.types import Connection, Queryable
 
 _MESSAGES = "UPDATE messages SET content = '', meta = NULL WHERE tenant_id = $1 AND message_id = ANY($2::text[])"
 # A deleted message has no document; the rest get the document of empty content.
@@ -42,3 +42,8 @@ async def erase_tenant(conn: Connection, tenant_id: str) -> None:
     """Blank every message, dead letter and room name and metadata of the tenant in the read models."""
     for statement in (_TENANT_MESSAGES, _TENANT_SEARCH, _TENANT_DEAD_LETTERS, _TENANT_ROOMS):
         await conn.execute(statement, tenant_id)
+
+
+async def vacuum_erased(conn: Queryable) -> None:
+    """Drop the old row versions an erasure left behind in the log and the read models (outside a transaction)."""
+    await conn.execute(f"VACUUM events, {', '.join(ERASED_TABLES)}")

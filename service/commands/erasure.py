@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import asyncpg
 from nats.js import JetStreamContext
 
-from eventstore.erasure import erase_content
-from projections.erasure import ERASED_TABLES, erase_messages, erase_tenant
+from eventstore.erasure import erase_content, erased_so_far
+from projections.erasure import erase_messages, erase_tenant, vacuum_erased
 from service.realtime.jetstream import erase_messages as erase_from_jetstream
 
 
@@ -34,22 +34,9 @@ async def erase(
             await erase_tenant(conn, tenant_id)
         else:
             await erase_messages(conn, tenant_id, erased.message_ids)
-    positions = set(erased.positions)
-    message_ids = erased.message_ids
-    if not positions:
-        # A rerun: what an interrupted run erased in the log may still be in JetStream.
-        positions, message_ids = await _erased_before(pool, tenant_id, user_id)
+    # Everything erased so far, not only now: a run that stopped before JetStream, or an event the relay
+    # had read before the rewrite and published after an earlier scan, is caught by the next run.
+    positions, message_ids = await erased_so_far(pool, tenant_id, user_id=user_id)
     in_jetstream = await erase_from_jetstream(js, tenant_id, positions=positions, message_ids=message_ids)
-    # The rewrite left the old row versions behind as dead tuples: VACUUM removes them.
-    async with pool.acquire() as conn:
-        await conn.execute(f"VACUUM events, {', '.join(ERASED_TABLES)}")
+    await vacuum_erased(pool)
     return ErasureReport(len(erased.positions), len(erased.message_ids), in_jetstream)
-
-
-async def _erased_before(pool: asyncpg.Pool, tenant_id: str, user_id: str | None) -> tuple[set[int], set[str]]:
-    rows = await pool.fetch(
-        "SELECT position, data->>'message_id' AS message_id FROM events WHERE tenant_id = $1 AND data ? 'erased'"
-        " AND ($2::text IS NULL OR data->>'sender_id' = $2 OR data->>'edited_by' = $2)",
-        tenant_id, user_id,
-    )
-    return {r["position"] for r in rows}, {r["message_id"] for r in rows if r["message_id"]}

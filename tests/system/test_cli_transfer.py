@@ -1,10 +1,12 @@
-"""`roomlog export` and `roomlog import` run as real processes: stdout/stdin, exit codes, the refusal message."""
+"""`roomlog export`, `import` and `erase` run as real processes: stdout/stdin, exit codes, the refusal message."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 
+import asyncpg
 import httpx
 
 from tests.conftest import Tenant, create_database
@@ -37,3 +39,29 @@ async def test_export_to_stdout_imports_from_stdin_and_a_damaged_file_exits_1(
         pg_server_url, "roomlog_cli_refused")))
     assert refused.returncode == 1
     assert "import refused, nothing written: checksum mismatch" in refused.stderr
+
+
+async def test_erase_a_whole_tenant_leaves_its_words_in_no_table(
+    database_url: str, nats_url: str, tenant: Tenant, client: httpx.AsyncClient
+) -> None:
+    marker = f"zq{uuid.uuid4().hex[:12]}"
+    room = (await client.post("/rooms", json={"type": "group", "members": ["bob"], "name": f"room {marker}"},
+                              headers=tenant.as_user("alice"))).json()["room_id"]
+    await client.patch(f"/rooms/{room}", json={"metadata": {"topic": marker}}, headers=tenant.as_user("alice"))
+    sent = await client.post(f"/rooms/{room}/messages", json={"content": f"words {marker}"},
+                             headers=tenant.as_user("bob"))
+    assert sent.status_code == 201, sent.text
+    done = await run_roomlog("erase", "--tenant", tenant.tenant_id,
+                             env=roomlog_env(database_url=database_url, nats_url=nats_url))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("erased the content of 3 events (1 messages) of the whole tenant")
+    conn = await asyncpg.connect(database_url)
+    try:
+        tables = [r[0] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        holding = [t for t in tables if await conn.fetchval(
+            f'SELECT count(*) FROM public."{t}" AS t WHERE t::text LIKE $1', f"%{marker}%")]
+        name = await conn.fetchval("SELECT name FROM rooms WHERE room_id = $1", room)
+    finally:
+        await conn.close()
+    assert holding == []
+    assert name is None
