@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from schemas.upcasting import VERSION_KEY, current_version, upcast_json
+
 RoomType = Literal["dm", "group", "channel"]
 RoomRole = Literal["admin", "member"]
 
@@ -217,13 +219,15 @@ _meta_decoder = msgspec.json.Decoder(EventMetadata)
 
 
 def encode_event(event: Event) -> str:
-    """Serialise an event for the `data` column (tag included)."""
-    return _encoder.encode(event).decode()
+    """Serialise an event for the `data` column (tag included, and its version once that is above 1)."""
+    text = _encoder.encode(event).decode()
+    version = current_version(type_of(event))
+    return text if version == 1 else f'{text[:-1]},"{VERSION_KEY}":{version}}}'
 
 
 def decode_event(data: str | bytes) -> Event:
-    """Parse a stored event back into its Struct."""
-    return _decoder.decode(data)
+    """Parse a stored event back into its Struct, upcast to the current shape of its type."""
+    return _decoder.decode(upcast_json(data))
 
 
 def encode_metadata(meta: EventMetadata) -> str:
