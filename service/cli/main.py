@@ -9,11 +9,13 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import NoReturn
 
 import asyncpg
 import msgspec
 import nats
 import structlog
+from tqdm import tqdm
 
 from projections.replay import ALL_PROJECTIONS, ReplayProgress, projection_by_name, replay
 from schemas.api import USER_ID_RULE, is_user_id
@@ -105,6 +107,9 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--projection", choices=[p.name for p in ALL_PROJECTIONS], help="only this one")
     rep.add_argument("--verify", action="store_true", help="compare with the live tables before swapping")
     rep.add_argument("--no-swap", action="store_true", help="build and verify only; keep the live tables")
+    rep.add_argument("--parallel", type=int, default=2, choices=range(1, 9), metavar="N",
+                     help="groups of projections applied on connections of their own (default 2)")
+    rep.add_argument("--batch-size", type=int, default=5000, help="events per batch (default 5000)")
     rep.set_defaults(func=_replay)
 
     export = add(sub, "export", help="write a tenant's events as JSON Lines (header, events, trailer)")
@@ -321,20 +326,30 @@ def _with_connection(settings: Settings, run: Callable[[asyncpg.Connection], Awa
 
 def _replay(args: argparse.Namespace, settings: Settings) -> None:
     projections = [projection_by_name(args.projection)] if args.projection else list(ALL_PROJECTIONS)
+    bar: tqdm[NoReturn] | None = None
 
     def progress(p: ReplayProgress) -> None:
-        print(f"\r  {p.events:>10} events  position {p.position:>10}  {p.events_per_second:>9.0f} events/s",
-              end="", file=sys.stderr, flush=True)
+        nonlocal bar
+        if bar is None:
+            if p.resumed_from:
+                print(f"resuming an interrupted replay from position {p.resumed_from}", file=sys.stderr)
+            bar = tqdm(total=max(p.last_position, p.position), initial=p.resumed_from, unit=" events",
+                       unit_scale=True, smoothing=0.1, dynamic_ncols=True, file=sys.stderr)
+        bar.total = max(bar.total or 0, p.position)
+        bar.update(p.position - bar.n)
 
     async def run(database_url: str) -> int:
-        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=args.parallel + 1)
         try:
-            report = await replay(pool, projections, verify=args.verify, swap=not args.no_swap, on_progress=progress)
+            report = await replay(pool, projections, verify=args.verify, swap=not args.no_swap,
+                                  batch_size=args.batch_size, parallel=args.parallel, on_progress=progress)
         finally:
             await pool.close()
-        print(file=sys.stderr)
+            if bar is not None:
+                bar.close()
+        resumed = f", resumed from position {report.resumed_from}" if report.resumed_from else ""
         print(f"replayed {report.events} events into {', '.join(report.projections)} in {report.seconds:.2f}s"
-              f" ({report.events_per_second:.0f} events/s)")
+              f" ({report.events_per_second:.0f} events/s{resumed})")
         for table, diff in report.differences.items():
             print(f"  verify {table}: {'identical' if diff == 0 else f'{diff} rows differ'}")
         print("swapped in" if report.swapped else "live tables left unchanged (--no-swap)")
@@ -343,7 +358,11 @@ def _replay(args: argparse.Namespace, settings: Settings) -> None:
     with _Servers(settings, need_nats=False) as ready:
         assert ready.database_url is not None
         asyncio.run(prepare_database(ready.database_url))
-        code = asyncio.run(run(ready.database_url))
+        try:
+            code = asyncio.run(run(ready.database_url))
+        except KeyboardInterrupt:
+            print("\nreplay interrupted; run it again to carry on from where it stopped", file=sys.stderr)
+            code = 130
     sys.exit(code)
 
 

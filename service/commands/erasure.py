@@ -9,6 +9,7 @@ from nats.js import JetStreamContext
 
 from eventstore.erasure import erase_content, erased_so_far
 from projections.erasure import erase_messages, erase_tenant, vacuum_erased
+from projections.replay import discard_shadow
 from service.realtime.jetstream import erase_messages as erase_from_jetstream
 
 
@@ -30,6 +31,8 @@ async def erase(
     """
     async with pool.acquire() as conn, conn.transaction():
         erased = await erase_content(conn, tenant_id, user_id=user_id, erased_by=erased_by)
+        # An interrupted replay's shadow was built from the content before: resuming it would bring that back.
+        await discard_shadow(conn)
         if user_id is None:
             await erase_tenant(conn, tenant_id)
         else:
