@@ -107,10 +107,10 @@ async def replay(
             # A crash loses at most the last batches of a shadow that is rebuilt anyway.
             await conn.execute("SET synchronous_commit = off")
             workers: list[tuple[Connection, Sequence[Projection]]] | None = None
-            pending: asyncio.Task[list[RecordedEvent]] | None = None
+            read_ahead: list[RecordedEvent] | None = None
             while True:
-                events = await pending if pending is not None else await reader.read(conn, limit=batch_size)
-                pending = None
+                events = read_ahead if read_ahead is not None else await reader.read(conn, limit=batch_size)
+                read_ahead = None
                 if not events and reader.waiting_at_hole and time.perf_counter() < hole_deadline:
                     # Not caught up: a hole that may be a late commit. Wait it out instead of finishing
                     # the rest of the log under the lock with appends held out.
@@ -123,13 +123,16 @@ async def replay(
                 if workers is None:
                     workers = await _workers(pool, stack, conn, projections, events, parallel)
                 if len(workers) > 1:
-                    # Read (and decode) the next batch while PostgreSQL applies this one.
+                    # Read (and decode) the next batch on `conn` while the workers apply this one.
                     pending = asyncio.ensure_future(reader.read(conn, limit=batch_size))
                     try:
                         await asyncio.gather(*(_apply_batch(c, group, events) for c, group in workers))
                     except BaseException:
                         pending.cancel()
+                        with contextlib.suppress(BaseException):
+                            await pending  # `conn` is free again only once the read has ended
                         raise
+                    read_ahead = await pending
                 else:
                     await _apply_batch(conn, projections, events)
                 # After the batch: a crash in between re-applies it on resume, which projections allow.
