@@ -107,8 +107,8 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--projection", choices=[p.name for p in ALL_PROJECTIONS], help="only this one")
     rep.add_argument("--verify", action="store_true", help="compare with the live tables before swapping")
     rep.add_argument("--no-swap", action="store_true", help="build and verify only; keep the live tables")
-    rep.add_argument("--parallel", type=int, default=2, choices=range(1, 9), metavar="N",
-                     help="groups of projections applied on connections of their own (default 2)")
+    rep.add_argument("--parallel", type=int, default=1, choices=range(1, 9), metavar="N",
+                     help="groups of projections applied on connections of their own (default 1)")
     rep.add_argument("--batch-size", type=int, default=5000, help="events per batch (default 5000)")
     rep.set_defaults(func=_replay)
 
