@@ -97,9 +97,10 @@ async def export_tenant(pool: asyncpg.Pool, tenant_id: str, *, since: int = 0) -
 
 
 async def _snapshot_without_appends_in_flight(conn: Connection) -> str:
-    # SHARE conflicts with the row locks every append takes on `streams`: it waits for appends in flight
-    # and holds new ones out while the snapshot is taken; the caller commits as soon as it adopted it.
-    await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ; LOCK TABLE streams IN SHARE MODE")
+    # Every append locks its `streams` rows (FOR UPDATE: ROW SHARE) before it takes positions, and EXCLUSIVE
+    # conflicts with that: it waits for appends in flight and holds new ones out while the snapshot is
+    # taken (as replay's swap does); the caller commits as soon as it adopted the snapshot.
+    await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ; LOCK TABLE streams IN EXCLUSIVE MODE")
     return str(await conn.fetchval("SELECT pg_export_snapshot()"))
 
 
