@@ -88,3 +88,13 @@ class GlobalReader:
             self._hole = _Hole(position, snapshot["snapshot_xmax"])
             return False
         return bool(snapshot["snapshot_xmin"] >= self._hole.xmax_when_seen)
+
+
+_READ_TENANT = f"""
+SELECT {_COLUMNS} FROM events WHERE tenant_id = $1 AND position > $2 ORDER BY position LIMIT $3
+"""
+
+
+async def read_tenant(conn: Queryable, tenant_id: str, *, after_position: int, limit: int) -> list[RecordedEvent]:
+    """One tenant's events after a global position, in log order, at most `limit`."""
+    return [record_from_row(r) for r in await conn.fetch(_READ_TENANT, tenant_id, after_position, limit)]

@@ -24,6 +24,7 @@ from nats.aio.client import Client as NatsClient
 from eventstore._pubacks import AckedPublisher
 from eventstore.follower import LogFollower
 from eventstore.read import GlobalReader
+from schemas.upcasting import upcast_json
 
 log = structlog.get_logger("roomlog.relay")
 
@@ -56,7 +57,7 @@ def encode_for_nats(row: asyncpg.Record) -> bytes:
     """The wire form of a committed event, from its `events` row (data and metadata as JSON text)."""
     return _encoder.encode(_WireEvent(
         row["position"], row["stream_id"], row["seq"], row["tenant_id"], row["created_at"],
-        msgspec.Raw(row["data"]), msgspec.Raw(row["metadata"]),
+        msgspec.Raw(upcast_json(row["data"])), msgspec.Raw(row["metadata"]),
     ))
 
 

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from eventstore.types import Connection
-from schemas.events import RecordedEvent
+from schemas.events import RecordedEvent, encode_event
+from schemas.upcasting import needs_upcasting
 
 
 class Projection(Protocol):
@@ -38,13 +39,29 @@ class Projection(Protocol):
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None: ...
 
 
+_UPCAST_EVENTS = """
+SELECT e.position, e.stream_id, e.seq, e.tenant_id, e.type, coalesce(u.data, e.data) AS data, e.metadata,
+       e.idempotency_key, e.created_at, e.tx_id
+FROM events e LEFT JOIN unnest($2::bigint[], $3::jsonb[]) AS u(position, data) ON u.position = e.position
+WHERE e.position = ANY($1::bigint[])
+"""
+
+
 async def apply_statements(
     conn: Connection, statements: Sequence[str], handles: frozenset[str], events: Sequence[RecordedEvent]
 ) -> None:
     """Run a projection's SQL statements one after another over the events it handles, read back from the log."""
-    positions = [e.position for e in events if e.type in handles]
-    if positions:
-        for statement in statements:
+    mine = [e for e in events if e.type in handles]
+    if not mine:
+        return
+    positions = [e.position for e in mine]
+    # Stored payloads of a type with newer versions may be old: hand the statements the current shape.
+    stale = [e for e in mine if needs_upcasting(e.type)]
+    for statement in statements:
+        if stale:
+            await conn.execute(f"WITH new_events AS ({_UPCAST_EVENTS}) {statement}", positions,
+                               [e.position for e in stale], [encode_event(e.event) for e in stale])
+        else:
             await conn.execute(
                 f"WITH new_events AS (SELECT * FROM events WHERE position = ANY($1::bigint[])) {statement}", positions
             )

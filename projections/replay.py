@@ -8,17 +8,20 @@ complete when they replace the live ones in the same transaction.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
 
-from eventstore.read import GlobalReader
+from eventstore.read import GlobalReader, read_tenant
 from eventstore.types import Connection
 from projections.base import Projection
 from projections.catchup import CATCH_UP_PROJECTIONS, save_checkpoint
 from projections.inline import INLINE_PROJECTIONS, apply_all
+from schemas.events import RecordedEvent
 
 # Every read model: the inline ones (in the append) and the catch-up ones (behind it).
 ALL_PROJECTIONS: tuple[Projection, ...] = (*INLINE_PROJECTIONS, *CATCH_UP_PROJECTIONS)
@@ -36,6 +39,9 @@ class ReplayProgress:
     events: int
     position: int
     seconds: float
+    # the log's last position when the replay began (the bulk phase's goal), and where a resumed run began
+    last_position: int = 0
+    resumed_from: int = 0
 
     @property
     def events_per_second(self) -> float:
@@ -50,6 +56,8 @@ class ReplayReport:
     # table -> rows that differ between the rebuilt and the live table (only with verify=True)
     differences: dict[str, int] = field(default_factory=dict)
     swapped: bool = False
+    # the position an interrupted earlier run had reached (0: built from the start)
+    resumed_from: int = 0
 
     @property
     def events_per_second(self) -> float:
@@ -57,6 +65,16 @@ class ReplayReport:
 
 
 ProgressCallback = Callable[[ReplayProgress], None]
+
+# The shadow's own bookkeeping, committed with every batch: what it is being built for and how far it got.
+_STATE_TABLE = f"{SHADOW}.replay_state"
+
+
+@dataclass
+class _State:
+    position: int
+    events: int
+    deferred_indexes: list[str]
 
 
 async def replay(
@@ -66,18 +84,33 @@ async def replay(
     verify: bool = False,
     swap: bool = True,
     batch_size: int = 5000,
+    parallel: int = 1,
     on_progress: ProgressCallback | None = None,
 ) -> ReplayReport:
-    """Rebuild `projections` from position 0; compare with the live tables if asked, then swap them in."""
+    """Rebuild `projections` from position 0; compare with the live tables if asked, then swap them in.
+
+    With `parallel` > 1 the projections are split into that many groups, each applied on a connection of
+    its own while the next batch is read (the pool needs parallel + 1 connections). An interrupted replay
+    (Ctrl-C, SIGKILL, a lost connection) leaves its shadow tables and their position behind; the next
+    replay of the same projections carries on from there instead of starting over.
+    """
     started = time.perf_counter()
-    reader = GlobalReader(0)
-    count = 0
-    hole_deadline = time.perf_counter() + HOLE_WAIT_SECONDS
-    async with pool.acquire() as conn:
-        await _prepare_shadow(conn, projections)
+    async with pool.acquire() as conn, contextlib.AsyncExitStack() as stack:
+        state = await _prepare_shadow(conn, projections)
+        resumed_from = state.position
+        reader = GlobalReader(state.position)
+        count = 0
+        last_position = int(await conn.fetchval("SELECT coalesce(max(position), 0) FROM events"))
+        hole_deadline = time.perf_counter() + HOLE_WAIT_SECONDS
+        finished = False
         try:
+            # A crash loses at most the last batches of a shadow that is rebuilt anyway.
+            await conn.execute("SET synchronous_commit = off")
+            workers: list[tuple[Connection, Sequence[Projection]]] | None = None
+            read_ahead: list[RecordedEvent] | None = None
             while True:
-                events = await reader.read(conn, limit=batch_size)
+                events = read_ahead if read_ahead is not None else await reader.read(conn, limit=batch_size)
+                read_ahead = None
                 if not events and reader.waiting_at_hole and time.perf_counter() < hole_deadline:
                     # Not caught up: a hole that may be a late commit. Wait it out instead of finishing
                     # the rest of the log under the lock with appends held out.
@@ -86,12 +119,31 @@ async def replay(
                 if not events:
                     break
                 hole_deadline = time.perf_counter() + HOLE_WAIT_SECONDS
-                async with conn.transaction():
-                    await apply_all(conn, projections, events)
+                position = reader.position
+                if workers is None:
+                    workers = await _workers(pool, stack, conn, projections, events, parallel)
+                if len(workers) > 1:
+                    # Read (and decode) the next batch on `conn` while the workers apply this one.
+                    pending = asyncio.ensure_future(reader.read(conn, limit=batch_size))
+                    try:
+                        await asyncio.gather(*(_apply_batch(c, group, events) for c, group in workers))
+                    except BaseException:
+                        pending.cancel()
+                        with contextlib.suppress(BaseException):
+                            await pending  # `conn` is free again only once the read has ended
+                        raise
+                    read_ahead = await pending
+                else:
+                    await _apply_batch(conn, projections, events)
+                # After the batch: a crash in between re-applies it on resume, which projections allow.
+                await conn.execute(f"UPDATE {_STATE_TABLE} SET position = $1, events = events + $2",
+                                   position, len(events))
                 count += len(events)
                 if on_progress is not None:
-                    on_progress(ReplayProgress(count, reader.position, time.perf_counter() - started))
-            report = ReplayReport([p.name for p in projections], count, 0.0)
+                    on_progress(ReplayProgress(count, position, time.perf_counter() - started,
+                                               last_position, resumed_from))
+            await _create_deferred_indexes(conn, state.deferred_indexes)
+            report = ReplayReport([p.name for p in projections], count, 0.0, resumed_from=resumed_from)
             async with conn.transaction():
                 await conn.execute("LOCK TABLE streams IN EXCLUSIVE MODE")
                 while events := await reader.read(conn, limit=batch_size, final=True):
@@ -102,14 +154,77 @@ async def replay(
                 if swap:
                     await _swap(conn, projections, reader.position)
                     report.swapped = True
+            finished = True
         finally:
-            await conn.execute(f"RESET search_path; DROP SCHEMA IF EXISTS {SHADOW} CASCADE")
+            if finished:
+                await conn.execute(f"DROP SCHEMA IF EXISTS {SHADOW} CASCADE")
+            await conn.execute("RESET search_path; RESET synchronous_commit")
             # Statements prepared here resolved names in the shadow schema: drop them with the connection's cache.
             await conn.reload_schema_state()
     report.seconds = time.perf_counter() - started
     if on_progress is not None:
-        on_progress(ReplayProgress(report.events, reader.position, report.seconds))
+        on_progress(ReplayProgress(report.events, reader.position, report.seconds, last_position, resumed_from))
     return report
+
+
+async def _apply_batch(conn: Connection, projections: Sequence[Projection], events: list[RecordedEvent]) -> None:
+    async with conn.transaction():
+        await apply_all(conn, projections, events)
+
+
+async def _workers(
+    pool: asyncpg.Pool, stack: contextlib.AsyncExitStack, conn: Connection, projections: Sequence[Projection],
+    sample: list[RecordedEvent], parallel: int,
+) -> list[tuple[Connection, Sequence[Projection]]]:
+    """Connections, each with a group of projections of about equal work (judged by the first batch)."""
+    if parallel <= 1 or len(projections) <= 1:
+        return [(conn, projections)]
+    types = Counter(e.type for e in sample)
+    groups: list[list[Projection]] = [[] for _ in range(min(parallel, len(projections)))]
+    loads = [0] * len(groups)
+    for projection in sorted(projections, key=lambda p: -sum(types[t] for t in p.handles)):
+        lightest = loads.index(min(loads))
+        groups[lightest].append(projection)
+        loads[lightest] += sum(types[t] for t in projection.handles) or 1
+    workers: list[tuple[Connection, Sequence[Projection]]] = []
+    for group in groups:
+        worker = await stack.enter_async_context(pool.acquire())
+        stack.push_async_callback(_reset, worker)
+        await worker.execute(f"SET search_path = {SHADOW}, public; SET synchronous_commit = off")
+        # Keep log order within each group: a group's projections are applied in the order given.
+        workers.append((worker, [p for p in projections if p in group]))
+    return workers
+
+
+async def _reset(conn: Connection) -> None:
+    await conn.execute("RESET search_path; RESET synchronous_commit")
+    await conn.reload_schema_state()
+
+
+async def discard_shadow(conn: Connection) -> None:
+    """Throw away an interrupted replay's shadow tables (after the log was rewritten: erasure)."""
+    await conn.execute(f"DROP SCHEMA IF EXISTS {SHADOW} CASCADE")
+
+
+async def apply_tenant(
+    conn: Connection,
+    tenant_id: str,
+    *,
+    after_position: int,
+    projections: Sequence[Projection] = ALL_PROJECTIONS,
+    batch_size: int = 5000,
+) -> int:
+    """Fold one tenant's events after `after_position` into the live read models, in log order; how many.
+
+    For an import: the tenant's read models hold nothing of those events yet, and appending to its
+    streams waits for the import's transaction, which the caller holds.
+    """
+    count = 0
+    while events := await read_tenant(conn, tenant_id, after_position=after_position, limit=batch_size):
+        await apply_all(conn, projections, events)
+        count += len(events)
+        after_position = events[-1].position
+    return count
 
 
 def projection_by_name(name: str) -> Projection:
@@ -135,12 +250,49 @@ async def ensure_projections(pool: asyncpg.Pool, projections: Sequence[Projectio
     return [p.name for p in stale]
 
 
-async def _prepare_shadow(conn: Connection, projections: Sequence[Projection]) -> None:
+async def _prepare_shadow(conn: Connection, projections: Sequence[Projection]) -> _State:
+    """The shadow to build into: the one an interrupted replay of the same projections left, or a new one."""
+    key = [f"{p.name}:{p.version}" for p in projections]
+    left = await conn.fetchrow(
+        f"SELECT projections, position, events, deferred_indexes FROM {_STATE_TABLE}"
+    ) if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", _STATE_TABLE) else None
+    # Unqualified names resolve to the shadow tables first; `events` still comes from public.
+    if left is not None and list(left["projections"]) == key:
+        await conn.execute(f"SET search_path = {SHADOW}, public")
+        return _State(left["position"], left["events"], list(left["deferred_indexes"]))
     await conn.execute(f"DROP SCHEMA IF EXISTS {SHADOW} CASCADE; CREATE SCHEMA {SHADOW}")
-    # Unqualified names now resolve to the shadow tables first; `events` still comes from public.
     await conn.execute(f"SET search_path = {SHADOW}, public")
     for projection in projections:
         await conn.execute(projection.ddl)
+    deferred = await _defer_indexes(conn)
+    await conn.execute(
+        f"CREATE TABLE {_STATE_TABLE} (projections text[] NOT NULL, position bigint NOT NULL, events bigint NOT NULL,"
+        " deferred_indexes text[] NOT NULL)"
+    )
+    await conn.execute(f"INSERT INTO {_STATE_TABLE} VALUES ($1, 0, 0, $2)", key, deferred)
+    return _State(0, 0, deferred)
+
+
+# Secondary indexes (neither unique nor primary: no ON CONFLICT relies on them) are built once, after the
+# bulk of the log, instead of row by row: the search index's GIN above all.
+_SECONDARY_INDEXES = f"""
+SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i
+JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = '{SHADOW}' AND NOT i.indisunique AND NOT i.indisprimary
+"""
+
+
+async def _defer_indexes(conn: Connection) -> list[str]:
+    definitions = [r[0] for r in await conn.fetch(_SECONDARY_INDEXES)]
+    for definition in definitions:
+        name = definition.split(" ON ", 1)[0].rsplit(" ", 1)[1]
+        await conn.execute(f"DROP INDEX {SHADOW}.{name}")
+    return definitions
+
+
+async def _create_deferred_indexes(conn: Connection, definitions: list[str]) -> None:
+    for definition in definitions:
+        await conn.execute(definition.replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1))
 
 
 async def _compare(conn: Connection, projections: Sequence[Projection]) -> dict[str, int]:

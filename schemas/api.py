@@ -232,3 +232,9 @@ class Readiness(msgspec.Struct):
     # The relay task is running on this instance (leading or standing by to take over).
     relay_running: bool
     realtime_ready: bool
+class Erasure(msgspec.Struct):
+    """What an erasure changed: stored events whose content went, the messages they were, JetStream copies."""
+
+    events: int
+    messages: int
+    jetstream_messages: int

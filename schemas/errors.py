@@ -196,3 +196,8 @@ class NotTenantAdmin(Forbidden):
 
 class NotPlatformAdmin(Forbidden):
     code = "NOT_PLATFORM_ADMIN"
+class ImportRefused(RoomlogError):
+    """An export file that cannot be imported (format, checksum, counts, seqs, or the tenant's state)."""
+
+    code = "IMPORT_REFUSED"
+    status = 400

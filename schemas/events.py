@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from schemas.upcasting import VERSION_KEY, current_version, upcast_json
+
 RoomType = Literal["dm", "group", "channel"]
 RoomRole = Literal["admin", "member"]
 
@@ -51,6 +53,7 @@ class MessageSent(_Event, tag="message.sent"):
     meta: dict[str, Any] | None = None
     client_msg_id: str | None = None
     thread_id: str | None = None  # a reply: the message_id of the thread's root, in the same room
+    erased: bool = False  # the content and meta were erased (`roomlog erase`): the one rewrite of stored events
 
 
 class MessageEdited(_Event, tag="message.edited"):
@@ -59,6 +62,7 @@ class MessageEdited(_Event, tag="message.edited"):
     message_id: str
     edited_by: str
     content: str
+    erased: bool = False
 
 
 class MessageDeleted(_Event, tag="message.deleted"):
@@ -151,10 +155,19 @@ class DeliveryDiscarded(_Event, tag="delivery.discarded"):
     by: str
 
 
+class ContentErased(_Event, tag="content.erased"):
+    """The record of an erasure: `events` stored events of the tenant (of `user_id` alone, when set) lost their
+    content. It lives in the tenant's erasures stream; the erased events keep their place and seq."""
+
+    erased_by: str
+    events: int
+    user_id: str | None = None
+
+
 Event = (
     RoomCreated | MemberJoined | MemberRemoved | RoomUpdated | MessageSent | MessageEdited | MessageDeleted
     | ReactionAdded | ReactionRemoved | AckRecorded | ReadRecorded | UserBlocked | UserUnblocked | NotificationSent
-    | SubscriptionAdded | SubscriptionRemoved | DeliveryFailed | DeliveryRetried | DeliveryDiscarded
+    | SubscriptionAdded | SubscriptionRemoved | DeliveryFailed | DeliveryRetried | DeliveryDiscarded | ContentErased
 )
 
 ROOM_EVENT_TYPES = frozenset({
@@ -190,7 +203,8 @@ _TAGS: dict[type, str] = {
     cls: cls.__struct_config__.tag  # type: ignore[misc]
     for cls in (RoomCreated, MemberJoined, MemberRemoved, RoomUpdated, MessageSent, MessageEdited, MessageDeleted,
                 ReactionAdded, ReactionRemoved, AckRecorded, ReadRecorded, UserBlocked, UserUnblocked, NotificationSent,
-                SubscriptionAdded, SubscriptionRemoved, DeliveryFailed, DeliveryRetried, DeliveryDiscarded)
+                SubscriptionAdded, SubscriptionRemoved, DeliveryFailed, DeliveryRetried, DeliveryDiscarded,
+                ContentErased)
 }
 
 
@@ -212,13 +226,15 @@ def event_fields(event: Event) -> dict[str, Any]:
 
 
 def encode_event(event: Event) -> str:
-    """Serialise an event for the `data` column (tag included)."""
-    return _encoder.encode(event).decode()
+    """Serialise an event for the `data` column (tag included, and its version once that is above 1)."""
+    text = _encoder.encode(event).decode()
+    version = current_version(type_of(event))
+    return text if version == 1 else f'{text[:-1]},"{VERSION_KEY}":{version}}}'
 
 
 def decode_event(data: str | bytes) -> Event:
-    """Parse a stored event back into its Struct."""
-    return _decoder.decode(data)
+    """Parse a stored event back into its Struct, upcast to the current shape of its type."""
+    return _decoder.decode(upcast_json(data))
 
 
 def encode_metadata(meta: EventMetadata) -> str:

@@ -18,6 +18,7 @@ from service.routes import (
     api_keys,
     auth,
     dead_letters,
+    erasure,
     health,
     message_changes,
     messages,
@@ -56,6 +57,7 @@ _API = [
     *tenants_admin.ENDPOINTS,
     *webhooks.ENDPOINTS,
     *dead_letters.ENDPOINTS,
+    *erasure.ENDPOINTS,
     asyncapi_endpoint(version=API_VERSION),
 ]
 ENDPOINTS: list[Endpoint] = [*_API, openapi_endpoint(_API, version=API_VERSION)]

@@ -1,4 +1,4 @@
-"""The `roomlog` command: serve, migrate, tenant create, key create|list|revoke, replay."""
+"""The `roomlog` command: serve, migrate, tenant create, key create|list|revoke, replay, export, import."""
 
 from __future__ import annotations
 
@@ -9,22 +9,27 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import NoReturn
 
 import asyncpg
 import msgspec
+import nats
 import structlog
+from tqdm import tqdm
 
 from projections.replay import ALL_PROJECTIONS, ReplayProgress, projection_by_name, replay
 from schemas.api import USER_ID_RULE, is_user_id
 from schemas.config import Settings
-from schemas.errors import NotFound
+from schemas.errors import ImportRefused, NotFound, TenantNotFound
 from schemas.roles import TENANT_ROLES
 from service.cli.embedded import EmbeddedServers
 from service.cli.supervisor import Supervisor
+from service.cli.transfer import export_file, import_file
+from service.commands.erasure import ErasureReport, erase
 from service.config import load_settings, settings_env
 from service.identity.api_keys import create_key, list_keys, revoke_key
 from service.identity.auth import AUTH_CACHE_SECONDS
-from service.identity.tenants import create_tenant
+from service.identity.tenants import create_tenant, tenant_exists
 from service.observability.logs import configure_logging
 from service.observability.metrics import multiprocess_dir, serve_metrics_port, use_multiprocess_dir
 from service.runtime import prepare_database
@@ -102,7 +107,26 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--projection", choices=[p.name for p in ALL_PROJECTIONS], help="only this one")
     rep.add_argument("--verify", action="store_true", help="compare with the live tables before swapping")
     rep.add_argument("--no-swap", action="store_true", help="build and verify only; keep the live tables")
+    rep.add_argument("--parallel", type=int, default=1, choices=range(1, 9), metavar="N",
+                     help="groups of projections applied on connections of their own (default 1)")
+    rep.add_argument("--batch-size", type=int, default=5000, help="events per batch (default 5000)")
     rep.set_defaults(func=_replay)
+
+    export = add(sub, "export", help="write a tenant's events as JSON Lines (header, events, trailer)")
+    export.add_argument("--tenant", required=True, help="the tenant's id")
+    export.add_argument("--since", type=_tenant_position, default=0,
+                        help="only the tenant's events after this tenant position (a previous export's `until`)")
+    export.add_argument("--output", default="-", help="the file to write, or - for stdout (default)")
+    export.set_defaults(func=_export)
+
+    imp = add(sub, "import", help="import an export file in one transaction and rebuild the tenant's read models")
+    imp.add_argument("file", help="an export file, or - for stdin")
+    imp.set_defaults(func=_import)
+
+    erase = add(sub, "erase", help="erase a tenant's content (or one user's messages) from the log and everywhere")
+    erase.add_argument("--tenant", required=True, help="the tenant's id")
+    erase.add_argument("--user", type=_user_id, help="only the messages this user wrote")
+    erase.set_defaults(func=_erase)
     return parser
 
 
@@ -150,6 +174,12 @@ def _user_id(value: str) -> str:
     if not is_user_id(value):
         raise argparse.ArgumentTypeError(f"a user id is {USER_ID_RULE}")
     return value
+
+
+def _tenant_position(value: str) -> int:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError("a tenant position is a whole number >= 0")
+    return int(value)
 
 
 def msgspec_replace(settings: Settings, **changes: object) -> Settings:
@@ -300,20 +330,30 @@ def _with_connection(settings: Settings, run: Callable[[asyncpg.Connection], Awa
 
 def _replay(args: argparse.Namespace, settings: Settings) -> None:
     projections = [projection_by_name(args.projection)] if args.projection else list(ALL_PROJECTIONS)
+    bar: tqdm[NoReturn] | None = None
 
     def progress(p: ReplayProgress) -> None:
-        print(f"\r  {p.events:>10} events  position {p.position:>10}  {p.events_per_second:>9.0f} events/s",
-              end="", file=sys.stderr, flush=True)
+        nonlocal bar
+        if bar is None:
+            if p.resumed_from:
+                print(f"resuming an interrupted replay from position {p.resumed_from}", file=sys.stderr)
+            bar = tqdm(total=max(p.last_position, p.position), initial=p.resumed_from, unit=" events",
+                       unit_scale=True, smoothing=0.1, dynamic_ncols=True, file=sys.stderr)
+        bar.total = max(bar.total or 0, p.position)
+        bar.update(p.position - bar.n)
 
     async def run(database_url: str) -> int:
-        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=args.parallel + 1)
         try:
-            report = await replay(pool, projections, verify=args.verify, swap=not args.no_swap, on_progress=progress)
+            report = await replay(pool, projections, verify=args.verify, swap=not args.no_swap,
+                                  batch_size=args.batch_size, parallel=args.parallel, on_progress=progress)
         finally:
             await pool.close()
-        print(file=sys.stderr)
+            if bar is not None:
+                bar.close()
+        resumed = f", resumed from position {report.resumed_from}" if report.resumed_from else ""
         print(f"replayed {report.events} events into {', '.join(report.projections)} in {report.seconds:.2f}s"
-              f" ({report.events_per_second:.0f} events/s)")
+              f" ({report.events_per_second:.0f} events/s{resumed})")
         for table, diff in report.differences.items():
             print(f"  verify {table}: {'identical' if diff == 0 else f'{diff} rows differ'}")
         print("swapped in" if report.swapped else "live tables left unchanged (--no-swap)")
@@ -322,8 +362,61 @@ def _replay(args: argparse.Namespace, settings: Settings) -> None:
     with _Servers(settings, need_nats=False) as ready:
         assert ready.database_url is not None
         asyncio.run(prepare_database(ready.database_url))
-        code = asyncio.run(run(ready.database_url))
+        try:
+            code = asyncio.run(run(ready.database_url))
+        except KeyboardInterrupt:
+            print("\nreplay interrupted; run it again to carry on from where it stopped", file=sys.stderr)
+            code = 130
     sys.exit(code)
+
+
+def _export(args: argparse.Namespace, settings: Settings) -> None:
+    with _Servers(settings, need_nats=False) as ready:
+        assert ready.database_url is not None
+        asyncio.run(prepare_database(ready.database_url))
+        try:
+            lines = asyncio.run(export_file(ready.database_url, args.tenant, since=args.since, output=args.output))
+        except TenantNotFound as e:
+            print(f"roomlog: {e.message}", file=sys.stderr)
+            sys.exit(1)
+    print(f"exported {lines - 2} events of tenant {args.tenant}", file=sys.stderr)
+
+
+def _import(args: argparse.Namespace, settings: Settings) -> None:
+    with _Servers(settings, need_nats=False) as ready:
+        assert ready.database_url is not None
+        asyncio.run(prepare_database(ready.database_url))
+        try:
+            imported = asyncio.run(import_file(ready.database_url, args.file))
+        except ImportRefused as e:
+            print(f"roomlog: import refused, nothing written: {e.message}", file=sys.stderr)
+            sys.exit(1)
+    print(f"imported {imported.events} events in {imported.streams} streams of tenant {imported.tenant_id};"
+          " its read models are rebuilt")
+
+
+def _erase(args: argparse.Namespace, settings: Settings) -> None:
+    async def run(database_url: str, nats_url: str) -> ErasureReport | None:
+        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+        nc = await nats.connect(nats_url.split(","))
+        try:
+            if not await tenant_exists(pool, args.tenant):
+                return None
+            return await erase(pool, nc.jetstream(), args.tenant, user_id=args.user, erased_by="roomlog erase")
+        finally:
+            await nc.close()
+            await pool.close()
+
+    with _Servers(settings, need_nats=True) as ready:
+        assert ready.database_url is not None and ready.nats_url is not None
+        asyncio.run(prepare_database(ready.database_url))
+        report = asyncio.run(run(ready.database_url, ready.nats_url))
+    if report is None:
+        print(f"roomlog: no tenant {args.tenant}", file=sys.stderr)
+        sys.exit(1)
+    whose = f"user {args.user}" if args.user else "the whole tenant"
+    print(f"erased the content of {report.events} events ({report.messages} messages) of {whose};"
+          f" {report.jetstream_messages} JetStream messages overwritten")
 
 
 async def _tenant_count(database_url: str) -> int:

@@ -35,7 +35,7 @@ Action = Literal[
     "member.add", "member.remove",
     "member.leave", "users.read", "users.manage", "blocks.manage", "api_keys.manage", "webhooks.manage",
     "dead_letters.read", "dead_letters.manage", "tenant.settings", "notifications.send", "subscriptions.manage",
-    "messages.search",
+    "messages.search", "users.erase",
 ]
 
 ACTIONS: dict[Action, Rule] = {
@@ -64,6 +64,8 @@ ACTIONS: dict[Action, Rule] = {
     "notifications.send": _rule(("agent", "admin"), (), Forbidden, "only agents and admins may send notifications"),
     "blocks.manage": _rule(_ANYONE, (), Forbidden, "you may not block users"),
     "users.manage": _rule(_ADMINS, (), NotTenantAdmin, "only tenant admins may manage users"),
+    # Erasure destroys content for good: the tenant's own admins decide it, not the platform operator.
+    "users.erase": _rule(("admin",), (), NotTenantAdmin, "only tenant admins may erase a user's content"),
     "api_keys.manage": _rule(_ADMINS, (), NotTenantAdmin, "only tenant admins may manage API keys"),
     "webhooks.manage": _rule(_ADMINS, (), NotTenantAdmin, "only tenant admins may manage webhooks"),
     "dead_letters.read": _rule(_ADMINS, (), NotTenantAdmin, "only tenant admins may read dead letters"),

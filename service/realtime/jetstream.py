@@ -12,6 +12,7 @@ Subjects:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from nats.js import JetStreamContext
 from nats.js.api import (
@@ -19,11 +20,12 @@ from nats.js.api import (
     ConsumerConfig,
     DeliverPolicy,
     DiscardPolicy,
+    RawStreamMsg,
     RetentionPolicy,
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, NotFoundError
 
 from schemas.config import Settings
 
@@ -147,3 +149,43 @@ async def ensure_jetstream(js: JetStreamContext, settings: Settings) -> None:
             await js.update_stream(config)
     await js.add_consumer(DELIVERIES_STREAM, webhook_consumer(settings))
     await js.add_consumer(EVENTS_STREAM, delivery_producer_consumer())
+
+
+async def erase_messages(
+    js: JetStreamContext, tenant_id: str, *, positions: set[int], message_ids: set[str]
+) -> int:
+    """Delete, overwriting their bytes, the tenant's stored events at `positions` and the delivery jobs that
+    carry any of `message_ids`; how many messages were erased."""
+    erased = 0
+    events = await _matching(js, EVENTS_STREAM, f"rl.{tenant_id}.>",
+                             lambda msg: msg.header is not None and _position(msg.header) in positions)
+    needles = [m.encode() for m in message_ids]
+    jobs = await _matching(js, DELIVERIES_STREAM, f"rld.{tenant_id}.>",
+                           lambda msg: msg.data is not None and any(n in msg.data for n in needles))
+    for stream, seqs in ((EVENTS_STREAM, events), (DELIVERIES_STREAM, jobs)):
+        for seq in seqs:
+            # STREAM.MSG.DELETE without no_erase: the server overwrites the message with random data.
+            await js.delete_msg(stream, seq)
+            erased += 1
+    return erased
+
+
+def _position(headers: dict[str, str]) -> int:
+    value = headers.get("Nats-Msg-Id", "")
+    return int(value) if value.isdigit() else -1
+
+
+async def _matching(
+    js: JetStreamContext, stream: str, subject: str, wanted: Callable[[RawStreamMsg], bool]
+) -> list[int]:
+    found: list[int] = []
+    seq = 1
+    while True:
+        try:
+            msg = await js.get_msg(stream, seq=seq, subject=subject, next=True)
+        except NotFoundError:
+            return found
+        assert msg.seq is not None
+        if wanted(msg):
+            found.append(msg.seq)
+        seq = msg.seq + 1

@@ -175,6 +175,7 @@ CALLS: dict[str, tuple[Call, ...]] = {
         Call("POST", "/users", body=lambda s: {"display_name": "new", "user_id": _unique("new"), "role": "member"}),
         Call("PATCH", "/users/{user_id}", body=lambda s: {"display_name": "renamed"}, ids={"user_id": "victim"}),
     ),
+    "users.erase": (Call("POST", "/users/{user_id}/erase", ids={"user_id": "victim"}),),
     "blocks.manage": (
         Call("POST", "/users/{user_id}/block", ids={"user_id": "victim"}),
         Call("GET", "/blocks"),

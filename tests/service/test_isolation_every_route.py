@@ -75,6 +75,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
 CALLERS_OWN_NAMESPACE = {
     ("POST", "/users/{user_id}/block"),
     ("DELETE", "/users/{user_id}/block"),
+    ("POST", "/users/{user_id}/erase"),
 }
 
 

@@ -1,0 +1,83 @@
+"""Replay throughput: `roomlog replay` over a synthetic log of N events (bench/make_log.py).
+
+Starts an embedded PostgreSQL in a fresh data directory, migrates it, writes the log, then runs
+`roomlog replay` as a process against it and prints events/s (the command's own report and the wall time).
+
+    .venv/bin/python bench/replay.py [--events 1000000] [--keep DIR] [-- replay options]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from bench.make_log import write_log  # noqa: E402 (the repository root goes on the path first)
+from service.cli.embedded import EmbeddedServers  # noqa: E402
+from service.runtime import prepare_database  # noqa: E402
+
+TARGET_EVENTS_PER_SECOND = 50_000
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--keep", help="use (and keep) this data directory instead of a temporary one")
+    parser.add_argument("replay_args", nargs="*", help="passed on to roomlog replay")
+    args = parser.parse_args()
+    data_dir = Path(args.keep or tempfile.mkdtemp(prefix="roomlog-bench-replay-"))
+    servers = EmbeddedServers(data_dir, with_nats=False)
+    database_url, _ = servers.start()
+    try:
+        asyncio.run(prepare_database(database_url))
+        asyncio.run(write_log(database_url, events=args.events, rooms=max(args.events // 500, 10), members=5, seed=1))
+        env = {**os.environ, "DATABASE_URL": database_url}
+        postmaster = int((servers.postgres.pgdata / "postmaster.pid").read_text().split()[0])
+        pg_before, roomlog_before = _cpu_seconds(postmaster), resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        done = subprocess.run([str(Path(sys.executable).parent / "roomlog"), "replay", *args.replay_args], env=env)
+        seconds = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        roomlog_cpu = after.ru_utime + after.ru_stime - roomlog_before.ru_utime - roomlog_before.ru_stime
+        pg_cpu = _cpu_seconds(postmaster) - pg_before
+        rate = args.events / seconds
+        print(f"roomlog replay: {args.events:,} generated events in {seconds:.1f}s wall"
+              f" = {rate:,.0f} events/s (target {TARGET_EVENTS_PER_SECOND:,}); exit {done.returncode}")
+        per_event = 1e6 / args.events
+        print(f"CPU per event: roomlog {roomlog_cpu * per_event:.1f} µs, PostgreSQL {pg_cpu * per_event:.1f} µs;"
+              f" together they bound 2 idle cores at {2 * args.events / (roomlog_cpu + pg_cpu):,.0f} events/s")
+        return done.returncode
+    finally:
+        servers.stop()
+        if not args.keep:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _cpu_seconds(postmaster: int) -> float:
+    """CPU of the postmaster and every backend it has reaped (their time lands in its cutime/cstime)."""
+    fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
+    utime, stime, cutime, cstime = (int(v) for v in fields[11:15])
+    live = 0
+    for child in Path("/proc").iterdir():
+        if child.name.isdigit():
+            try:
+                stat = (child / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[1]) == postmaster:
+                live += int(stat[11]) + int(stat[12])
+    return (utime + stime + cutime + cstime + live) / os.sysconf("SC_CLK_TCK")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
