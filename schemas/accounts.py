@@ -25,7 +25,7 @@ TenantName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 AvatarUrl = Annotated[str, msgspec.Meta(max_length=2048)]
 Timezone = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 RefreshToken = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-TenantRole = Literal["member", "agent", "admin"]
+TenantRole = Literal["customer", "member", "agent", "admin"]
 
 
 class _Request(msgspec.Struct, forbid_unknown_fields=True):

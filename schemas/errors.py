@@ -12,6 +12,7 @@ class ErrorDetail(msgspec.Struct, omit_defaults=True):
     message: str
     field: str | None = None
     room_id: str | None = None
+    allowed: list[str] | None = None  # INVALID_TRANSITION: the actions the resource accepts now
 
 
 class ErrorBody(msgspec.Struct, kw_only=True):
@@ -35,7 +36,8 @@ class RoomlogError(Exception):
         """The documented error body for this error."""
         return ErrorBody(
             error=ErrorDetail(
-                code=self.code, message=self.message, field=self.field, room_id=self.extra.get("room_id")
+                code=self.code, message=self.message, field=self.field, room_id=self.extra.get("room_id"),
+                allowed=self.extra.get("allowed"),
             )
         )
 
@@ -129,3 +131,41 @@ class IdempotencyKeyReused(Conflict):
     """A client_msg_id the sender already used came with a different message."""
 
     code = "IDEMPOTENCY_KEY_REUSED"
+
+
+class NoAgentsAvailable(ValidationError):
+    """The tenant refuses new support sessions while no eligible agent is online (rather than queueing)."""
+
+    code = "NO_AGENTS_AVAILABLE"
+
+
+class SessionNotFound(NotFound):
+    code = "SESSION_NOT_FOUND"
+
+
+class SessionClosed(Conflict):
+    """The support session has ended: it takes no more messages or changes."""
+
+    code = "SESSION_CLOSED"
+
+
+class InvalidTransition(Conflict):
+    """The session's status does not allow this action; `allowed` lists the ones it does."""
+
+    code = "INVALID_TRANSITION"
+
+
+class TeamNotFound(NotFound):
+    code = "TEAM_NOT_FOUND"
+
+
+class AgentNotFound(NotFound):
+    code = "AGENT_NOT_FOUND"
+
+
+class AlreadyRated(Conflict):
+    code = "ALREADY_RATED"
+
+
+class TeamExists(Conflict):
+    code = "TEAM_EXISTS"

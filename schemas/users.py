@@ -11,7 +11,7 @@ from msgspec import UNSET, UnsetType
 from schemas.api import UserId, _Request
 from schemas.errors import Conflict, Forbidden, NotFound, ValidationError
 
-TenantRole = Literal["member", "agent", "admin"]
+TenantRole = Literal["customer", "member", "agent", "admin"]
 # PostgreSQL text cannot hold NUL: stored strings exclude it (user ids exclude every control character).
 DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
 Email = Annotated[str, msgspec.Meta(max_length=254, pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$")]

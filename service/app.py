@@ -24,6 +24,8 @@ from service.routes import (
     notifications,
     rooms,
     search,
+    support_agents,
+    support_sessions,
     tenants_admin,
     tokens,
     users,
@@ -54,6 +56,8 @@ _API = [
     *tenants_admin.ENDPOINTS,
     *webhooks.ENDPOINTS,
     *dead_letters.ENDPOINTS,
+    *support_sessions.ENDPOINTS,
+    *support_agents.ENDPOINTS,
     asyncapi_endpoint(version=API_VERSION),
 ]
 ENDPOINTS: list[Endpoint] = [*_API, openapi_endpoint(_API, version=API_VERSION)]

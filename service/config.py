@@ -48,6 +48,10 @@ ENVIRONMENT = {
     "ROOMLOG_LOGIN_ACCOUNT_MAX_FAILURES": "login_account_max_failures",
     "ROOMLOG_LOGIN_ADDRESS_MAX_FAILURES": "login_address_max_failures",
     "ROOMLOG_LOGIN_WINDOW_SECONDS": "login_window_seconds",
+    "ROOMLOG_SUPPORT_POLICY": "support_policy",
+    "ROOMLOG_SUPPORT_REFUSE_WITHOUT_AGENTS": "support_refuse_without_agents",
+    "ROOMLOG_SUPPORT_REQUIRE_CONNECTION": "support_require_connection",
+    "ROOMLOG_SUPPORT_DEFAULT_HANDLE_SECONDS": "support_default_handle_seconds",
 }
 
 

@@ -21,8 +21,8 @@ from schemas.errors import AuthenticationError
 from service.identity.api_keys import hash_key
 from service.identity.tokens import TokenSigner
 
-TenantRole = Literal["member", "agent", "admin"]
-Role = Literal["member", "agent", "admin", "platform"]
+TenantRole = Literal["customer", "member", "agent", "admin"]
+Role = Literal["customer", "member", "agent", "admin", "platform"]
 
 AUTH_CACHE_SECONDS = 5.0
 
@@ -135,13 +135,14 @@ class Authenticator:
         return None if role is None else str(role)
 
 
-_RANK = {"member": 0, "agent": 1, "admin": 2}
+# A customer (of the support desk) ranks below a member: it may only use its own support sessions.
+_RANK = {"customer": -1, "member": 0, "agent": 1, "admin": 2}
 
 
 def lesser_role(a: str, b: str) -> TenantRole:
     """The less powerful of two tenant roles."""
     lesser = a if _RANK[a] <= _RANK[b] else b
-    assert lesser in ("member", "agent", "admin")
+    assert lesser in ("customer", "member", "agent", "admin")
     return lesser  # type: ignore[return-value]
 
 

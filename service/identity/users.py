@@ -19,7 +19,7 @@ from schemas.users import CannotBlockSelf, CreateUser, EmailTaken, LastAdmin, Up
 from service.identity.auth import Principal
 from service.identity.ids import new_id
 
-_RANK = {"member": 0, "agent": 1, "admin": 2, "platform": 3}
+_RANK = {"customer": -1, "member": 0, "agent": 1, "admin": 2, "platform": 3}
 _PHONE_LIKE = re.compile(r"^\+?[0-9 ()./-]*[0-9]{3}[0-9 ()./-]*$")
 # The OWASP-recommended argon2id parameters, as used for signed-up accounts.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)

@@ -298,7 +298,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     except AuthenticationError as exc:
         await ws.send_denial_response(error_response(401, exc.code, exc.message))
         return
-    role = claims.role if claims.role in ("member", "agent", "admin") else "member"
+    role = claims.role if claims.role in ("customer", "member", "agent", "admin") else "customer"
     principal = Principal(tenant_id=claims.tenant_id, user_id=claims.user_id, role=role, via="jwt",  # type: ignore[arg-type]
                           session_id=claims.session_id)
     await ws.accept()
