@@ -12,6 +12,7 @@ from schemas import support as s
 from schemas.errors import AgentNotFound, Forbidden, TeamExists, TeamNotFound
 from service.commands.support import agents as commands
 from service.domain.authorization import NotTenantAdmin
+from service.domain.support.routing import POLICIES
 from service.web.endpoints import Endpoint
 from service.web.request import JSON, body_as, caller, caller_may, runtime_of
 
@@ -73,6 +74,12 @@ async def patch_team(request: Request) -> Response:
     return JSON(commands.team_view(row))
 
 
+async def post_replay(request: Request) -> Response:
+    principal = await caller(request)
+    cmd = await body_as(request, s.ReplayRequest)
+    return JSON(await commands.replay_policy(runtime_of(request), principal, POLICIES[cmd.policy]))
+
+
 _AGENT = "/support/agents/{agent_id}"
 _TEAM = "/support/teams/{team_id}"
 
@@ -91,4 +98,7 @@ ENDPOINTS = [
     Endpoint("GET", _TEAM, get_team, "One team", response=s.Team, errors=(TeamNotFound, Forbidden)),
     Endpoint("PATCH", _TEAM, patch_team, "Change a team (admins)", body=s.UpdateTeam, response=s.Team,
              errors=(TeamNotFound, NotTenantAdmin)),
+    Endpoint("POST", "/support/routing/replay", post_replay,
+             "Route the tenant's desk history again under a policy: waits and assignments per agent (admins)",
+             body=s.ReplayRequest, response=s.ReplayReport, errors=(NotTenantAdmin,)),
 ]

@@ -150,6 +150,7 @@ NO_FOREIGN_IDS: dict[tuple[str, str], str] = {
     ("GET", "/support/agents"): "the caller's tenant's agents",
     ("POST", "/support/teams"): "creates a team of the caller's tenant",
     ("GET", "/support/teams"): "the caller's tenant's teams",
+    ("POST", "/support/routing/replay"): "the caller's tenant's desk history",
 }
 
 

@@ -167,7 +167,9 @@ async def test_transfer_to_a_team_waits_for_a_member_and_keeps_notes_internal(
     assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "TEAM_NOT_FOUND")
 
 
-async def test_escalation_raises_priority_and_routes_to_the_levels_team(client: httpx.AsyncClient, tenant: Tenant) -> None:
+async def test_escalation_raises_priority_and_routes_to_the_levels_team(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
     await user(client, tenant, "cust", "customer")
     await agent(client, tenant, "tier1", max_sessions=1)
     sid = (await start(client, tenant, "cust", priority="low"))["session_id"]
@@ -192,3 +194,26 @@ async def test_bad_input_is_a_400_and_unknown_sessions_404(client: httpx.AsyncCl
     assert status.status_code == 400
     rating = await client.post("/support/sessions/sess_nope/rating", json={"score": 9}, headers=tenant.as_user("cust"))
     assert (rating.status_code, rating.json()["error"]["field"]) == (400, "score")
+
+
+async def test_replaying_the_desk_with_the_same_policy_reproduces_every_assignment_and_another_policy_reports_its_own(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    await agent(client, tenant, "ann", max_sessions=3)
+    await agent(client, tenant, "bo", max_sessions=1)
+    sessions = []
+    for n in range(4):
+        await user(client, tenant, f"c{n}", "customer")
+        sessions.append((await start(client, tenant, f"c{n}"))["session_id"])
+    await ok(await client.post(f"/support/sessions/{sessions[0]}/end", json={}, headers=tenant.as_user("c0")))
+    same = await ok(await client.post("/support/routing/replay", json={"policy": "spare_capacity"},
+                                      headers=tenant.as_user("admin")))
+    assert (same["sessions"], same["assigned"], same["same_as_recorded"]) == (4, 4, 4)
+    assert same["per_agent"] == [{"agent_id": "ann", "assignments": 3}, {"agent_id": "bo", "assignments": 1}]
+    other = await ok(await client.post("/support/routing/replay", json={"policy": "round_robin"},
+                                       headers=tenant.as_user("admin")))
+    assert other["policy_version"] == "round_robin/1"
+    assert sum(a["assignments"] for a in other["per_agent"]) == other["assigned"] == 4
+    refused = await client.post("/support/routing/replay", json={"policy": "round_robin"},
+                                headers=tenant.as_user("ann"))
+    assert refused.status_code == 403

@@ -8,19 +8,33 @@ from typing import TYPE_CHECKING
 import asyncpg
 from msgspec import UNSET
 
+from eventstore.append import record_from_row
 from projections.support_agents import fetch_agent, fetch_team
 from projections.support_sessions import agent_metrics
 from schemas import support as s
 from schemas.errors import AgentNotFound, Forbidden, TeamExists, TeamNotFound, ValidationError
-from schemas.events import Event, SupportAgentProfileSet, SupportAgentStatusChanged, SupportTeamSaved
+from schemas.events import (
+    Event,
+    SupportAgentProfileSet,
+    SupportAgentStatusChanged,
+    SupportSessionCreated,
+    SupportSessionEnded,
+    SupportSessionEscalated,
+    SupportSessionTransferred,
+    SupportTeamSaved,
+)
 from service.commands.metadata import metadata_for
 from service.commands.support.router import desk_stream, route_tenant
 from service.domain.authorization import authorize
+from service.domain.support.replay import HistoryItem, simulate
+from service.domain.support.routing import Policy
 from service.identity.auth import Principal
 from service.identity.ids import new_id
 
 if TYPE_CHECKING:
     from service.runtime import Runtime
+
+SESSION_EVENTS = (SupportSessionCreated, SupportSessionEnded, SupportSessionEscalated, SupportSessionTransferred)
 
 
 async def _append_desk(runtime: Runtime, principal: Principal, events: list[Event]) -> None:
@@ -132,3 +146,24 @@ async def update_team(runtime: Runtime, principal: Principal, team_id: str, cmd:
     return updated
 
 
+
+
+async def replay_policy(runtime: Runtime, principal: Principal, policy: Policy) -> s.ReplayReport:
+    """Route the tenant's whole desk history again under `policy` and report waits and assignments per agent."""
+    authorize("support.policy.replay", principal.role)
+    rows = await runtime.pool.fetch(
+        "SELECT position, stream_id, seq, tenant_id, created_at, data::text AS data, metadata::text AS metadata"
+        " FROM events WHERE tenant_id = $1 AND type LIKE 'support.%' ORDER BY position", principal.tenant_id,
+    )
+    history = []
+    for row in rows:
+        rec = record_from_row(row)
+        session_id = rec.stream_id if isinstance(rec.event, SESSION_EVENTS) else None
+        history.append(HistoryItem(rec.event, rec.created_at, rec.position, session_id))
+    outcome = simulate(history, policy)
+    return s.ReplayReport(
+        policy_version=outcome.policy_version, sessions=outcome.sessions, assigned=len(outcome.waits),
+        wait_p50_seconds=outcome.wait_p50, wait_max_seconds=outcome.wait_max,
+        per_agent=[s.AgentReplay(a, n) for a, n in sorted(outcome.per_agent.items())],
+        same_as_recorded=outcome.same_as_recorded,
+    )
