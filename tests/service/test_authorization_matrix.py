@@ -355,7 +355,7 @@ async def scene_for(
             ids.update(await _messages_for(api, tenant, room["room_id"], creator, caller, victim, room_role))
     paths = [c.path for c in CALLS[action]]
     if action.startswith("support."):
-        ids.update(await _desk_for(api, tenant, caller, tenant_role))
+        ids.update(await _desk_for(api, tenant, action, caller, tenant_role))
     if any("{key_id}" in p for p in paths):
         ids["key_id"] = (await ok(await api.post("/api-keys", json={"name": "doomed", "role": "member"},
                                                  headers=admin)))["key_id"]
@@ -372,28 +372,39 @@ async def scene_for(
     return Scene(tenant, headers, ids)
 
 
-async def _desk_for(api: httpx.AsyncClient, tenant: Tenant, caller: str, tenant_role: str) -> dict[str, str]:
-    """A desk agent, a team, and two sessions of the customer (the caller, when a customer): one live, one ended."""
+async def _desk_for(
+    api: httpx.AsyncClient, tenant: Tenant, action: str, caller: str, tenant_role: str
+) -> dict[str, str]:
+    """What the support action's requests name, and no more (each costs requests): a desk agent, the caller's
+    own agent profile, a team, a session of the customer (the caller, when a customer) — assigned when the
+    action works it — and an ended one."""
     admin = tenant.as_user("admin")
-    desk_agent = _unique("desk")
-    await ok(await api.post("/users", json={"user_id": desk_agent, "display_name": "desk", "role": "agent"},
-                            headers=admin))
-    own_agent = caller if tenant_role in ("agent", "admin") else desk_agent
-    for agent in {desk_agent, own_agent}:
-        await ok(await api.put(f"/support/agents/{agent}", json={"max_sessions": 5}, headers=admin), 200)
-    await ok(await api.put(f"/support/agents/{desk_agent}/status", json={"status": "available"}, headers=admin), 200)
+    paths = " ".join(c.path for c in CALLS[action])
+    ids: dict[str, str] = {}
     customer = caller if tenant_role == "customer" else _unique("customer")
+    ids["customer"] = customer
     if customer != caller:
         await ok(await api.post("/users", json={"user_id": customer, "display_name": "c", "role": "customer"},
                                 headers=admin))
-    team = await ok(await api.post("/support/teams", json={"name": "team"}, headers=admin))
-    live, ended = [
-        (await ok(await api.post("/support/sessions", json={"customer_id": customer}, headers=admin)))["session_id"]
-        for _ in range(2)
-    ]
-    await ok(await api.post(f"/support/sessions/{ended}/end", json={}, headers=admin), 200)
-    return {"session_id": live, "ended_session": ended, "desk_agent": desk_agent, "own_agent": own_agent,
-            "team_id": team["team_id"], "customer": customer}
+    if "{agent_id}" in paths or action == "support.session.work":
+        desk_agent = ids["desk_agent"] = _unique("desk")
+        await ok(await api.post("/users", json={"user_id": desk_agent, "display_name": "desk", "role": "agent"},
+                                headers=admin))
+        ids["own_agent"] = caller if tenant_role in ("agent", "admin") else desk_agent
+        for agent in {desk_agent, ids["own_agent"]}:
+            await ok(await api.put(f"/support/agents/{agent}", json={"max_sessions": 5}, headers=admin), 200)
+        if action == "support.session.work":
+            await ok(await api.put(f"/support/agents/{desk_agent}/status", json={"status": "available"},
+                                   headers=admin), 200)
+    if "{team_id}" in paths or action == "support.session.work":
+        ids["team_id"] = (await ok(await api.post("/support/teams", json={"name": "team"}, headers=admin)))["team_id"]
+    if "{session_id}" in paths:
+        body = {"customer_id": customer}
+        ids["session_id"] = (await ok(await api.post("/support/sessions", json=body, headers=admin)))["session_id"]
+        if action == "support.session.rate":
+            ids["ended_session"] = ids["session_id"]
+            await ok(await api.post(f"/support/sessions/{ids['session_id']}/end", json={}, headers=admin), 200)
+    return ids
 
 
 async def _messages_for(
