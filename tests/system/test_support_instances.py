@@ -98,7 +98,8 @@ async def test_two_instances_routing_at_once_never_exceed_an_agents_capacity(
             tenant.tenant_id)
         spare = await conn.fetchval(
             "SELECT coalesce(sum(greatest(a.max_sessions - (SELECT count(*) FROM support_sessions s"
-            " WHERE s.tenant_id = a.tenant_id AND s.agent_id = a.agent_id AND s.status IN ('active', 'on_hold')), 0)), 0)"
+            " WHERE s.tenant_id = a.tenant_id AND s.agent_id = a.agent_id"
+            " AND s.status IN ('active', 'on_hold')), 0)), 0)"
             " FROM support_agents a WHERE a.tenant_id = $1 AND a.status = 'available'", tenant.tenant_id)
     finally:
         await conn.close()
