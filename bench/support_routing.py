@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from service.domain.support.routing import POLICIES, AgentState, Waiting, route  # noqa: E402
+from service.domain.support.routing import POLICIES, AgentState, Waiting, route
 
 SKILLS = ("billing", "tech", "orders")
 TARGET_P99_MS = 50.0
