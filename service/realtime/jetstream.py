@@ -50,6 +50,8 @@ def event_subject(tenant_id: str, stream_id: str) -> str:
         return f"rl.{tenant_id}.user.{token(stream_id.split(':', 2)[2])}"
     if stream_id.startswith("notifications:"):
         return f"rl.{tenant_id}.notify"
+    if stream_id.startswith("sess_"):  # a support session's own stream
+        return f"rl.{tenant_id}.support.{stream_id}"
     return f"rl.{tenant_id}.other.{token(stream_id)}"
 
 
@@ -102,7 +104,8 @@ def deliveries_stream(settings: Settings) -> StreamConfig:
 
 
 def delivery_producer_consumer() -> ConsumerConfig:
-    """Room messages and notifications, read once by whichever instance pulls them, to queue webhook jobs.
+    """Room messages, notifications and support sessions' events, read once by whichever instance pulls them,
+    to queue webhook jobs.
 
     Starts at new events: messages sent before it first existed are not looked at.
     """
@@ -112,7 +115,7 @@ def delivery_producer_consumer() -> ConsumerConfig:
         ack_policy=AckPolicy.EXPLICIT,
         ack_wait=30.0,
         max_deliver=10,
-        filter_subjects=["rl.*.room.*", "rl.*.notify"],
+        filter_subjects=["rl.*.room.*", "rl.*.notify", "rl.*.support.*"],
         max_ack_pending=10_000,
     )
 
