@@ -209,3 +209,17 @@ class ReplayReport(msgspec.Struct):
     wait_max_seconds: float
     per_agent: list[AgentReplay]
     same_as_recorded: int
+
+
+class SupportFrame(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A WebSocket frame of the desk: agents hear of sessions assigned to them, queued and transferred;
+    a customer hears its place in the queue and wait estimate as they change (`support.queue`)."""
+
+    type: Literal["support.session.assigned", "support.session.queued", "support.session.transferred",
+                  "support.queue"]
+    session_id: str
+    status: SessionStatusValue
+    room_id: str | None = None
+    agent_id: str | None = None
+    queue_position: int | None = None
+    estimated_wait_minutes: int | None = None

@@ -52,6 +52,8 @@ def event_subject(tenant_id: str, stream_id: str) -> str:
         return f"rl.{tenant_id}.notify"
     if stream_id.startswith("sess_"):  # a support session's own stream
         return f"rl.{tenant_id}.support.{stream_id}"
+    if stream_id.startswith("support:"):  # a tenant's support desk
+        return f"rl.{tenant_id}.support.desk"
     return f"rl.{tenant_id}.other.{token(stream_id)}"
 
 
@@ -61,8 +63,9 @@ def room_subject(tenant_id: str, room_id: str) -> str:
 
 
 def tenant_subjects(tenant_id: str) -> list[str]:
-    """What a connected client of the tenant may need besides its rooms: acks, notifications, signals."""
-    return [f"rl.{tenant_id}.user.*", f"rl.{tenant_id}.notify", f"rlx.{tenant_id}.>"]
+    """What a connected client of the tenant may need besides its rooms: acks, notifications, the support
+    desk, signals."""
+    return [f"rl.{tenant_id}.user.*", f"rl.{tenant_id}.notify", f"rl.{tenant_id}.support.*", f"rlx.{tenant_id}.>"]
 
 
 def typing_subject(tenant_id: str, room_id: str) -> str:

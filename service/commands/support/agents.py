@@ -24,7 +24,8 @@ from schemas.events import (
     SupportTeamSaved,
 )
 from service.commands.metadata import metadata_for
-from service.commands.support.router import desk_stream, route_tenant
+from service.commands.support.desk import desk_stream
+from service.commands.support.router import route_tenant
 from service.domain.authorization import authorize
 from service.domain.support.replay import HistoryItem, simulate
 from service.domain.support.routing import Policy

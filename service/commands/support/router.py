@@ -17,16 +17,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-import asyncpg
 import structlog
 
 from projections.members import access_of
-from projections.support_agents import desk_agents, list_teams
-from projections.support_sessions import waiting_sessions
 from schemas.errors import WrongExpectedSeq
 from schemas.events import (
     Event,
@@ -36,7 +32,8 @@ from schemas.events import (
     RoutingCandidate,
     SupportSessionAssigned,
 )
-from service.domain.support.routing import POLICIES, AgentState, Policy, Waiting, route
+from service.commands.support.desk import desk_stream, load_desk
+from service.domain.support.routing import POLICIES, Policy, route
 
 if TYPE_CHECKING:
     from service.runtime import Runtime
@@ -47,60 +44,6 @@ ROUTER_ACTOR = "support-router"
 # A router that keeps losing the race to other instances gives up after this many reads; the winners
 # routed with a view that includes everything this one saw committed.
 ROUTE_ATTEMPTS = 50
-
-
-def desk_stream(tenant_id: str) -> str:
-    """The tenant's desk stream: agents, teams and assignments."""
-    return f"support:{tenant_id}"
-
-
-@dataclass(frozen=True)
-class Desk:
-    """A consistent snapshot of a tenant's desk, and the desk stream's seq it was read at."""
-
-    last_seq: int
-    agents: list[AgentState]
-    queue: list[Waiting]
-    queued_at: dict[str, datetime]
-    rooms: dict[str, str]
-
-
-async def load_desk(
-    pool: asyncpg.Pool, tenant_id: str, *, connected: Callable[[str], bool] = lambda agent_id: True
-) -> Desk:
-    """The desk as of one snapshot: agents with live loads, team memberships folded in, and the queue."""
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        last_seq = await conn.fetchval("SELECT last_seq FROM streams WHERE stream_id = $1", desk_stream(tenant_id))
-        agent_rows = await desk_agents(conn, tenant_id)
-        teams = await list_teams(conn, tenant_id)
-        waiting = await waiting_sessions(conn, tenant_id)
-    member_of: dict[str, set[str]] = {}
-    required = {t["team_id"]: frozenset(t["required_skills"]) for t in teams}
-    for t in teams:
-        for m in t["members"]:
-            member_of.setdefault(m, set()).add(t["team_id"])
-    agents = [
-        AgentState(
-            agent_id=r["agent_id"], status=r["status"], max_sessions=r["max_sessions"], active=r["active"],
-            skills=frozenset(r["skills"]), languages=frozenset(r["languages"]),
-            teams=frozenset(r["teams"]) | frozenset(member_of.get(r["agent_id"], ())),
-            connected=connected(r["agent_id"]), last_assigned=r["last_assigned"],
-        )
-        for r in agent_rows
-    ]
-    queue = [
-        Waiting(
-            session_id=w["session_id"], priority=w["priority"], arrival=w["arrival"],
-            skills=frozenset(w["skills"]) | required.get(w["team_id"], frozenset()), language=w["language"],
-            team_id=w["team_id"], agent_id=w["target_agent"],
-        )
-        for w in waiting
-    ]
-    return Desk(
-        last_seq=last_seq or 0, agents=agents, queue=queue,
-        queued_at={w["session_id"]: w["queued_at"] for w in waiting},
-        rooms={w["session_id"]: w["room_id"] for w in waiting},
-    )
 
 
 def policy_of(runtime: Runtime) -> Policy:

@@ -37,15 +37,10 @@ from schemas.events import (
 )
 from service.commands.messages import send_message
 from service.commands.metadata import metadata_for, retry_on_conflict
-from service.commands.support.router import connection_check, join_room, load_desk, route_tenant
+from service.commands.support.desk import load_desk, wait_estimates
+from service.commands.support.router import connection_check, join_room, route_tenant
 from service.domain.authorization import authorize
-from service.domain.support.routing import (
-    PRIORITY_RANK,
-    Waiting,
-    could_serve,
-    estimated_wait_minutes,
-    queue_position,
-)
+from service.domain.support.routing import PRIORITY_RANK, Waiting, could_serve
 from service.domain.support.sessions import SessionAction, transition
 from service.identity.auth import Principal
 from service.identity.ids import new_id
@@ -240,11 +235,8 @@ async def session_view(runtime: Runtime, principal: Principal, row: asyncpg.Reco
     position, wait = 0, 0
     if row["status"] in WAITING:
         desk = await load_desk(runtime.pool, tenant_id, connected=connection_check(runtime, tenant_id))
-        position = queue_position(desk.queue, row["session_id"])
-        me = next((w for w in desk.queue if w.session_id == row["session_id"]), None)
-        serving = sum(1 for a in desk.agents if me is not None and could_serve(a, me))
         handle = await recent_handle_seconds(runtime.pool, tenant_id) or runtime.settings.support_default_handle_seconds
-        wait = estimated_wait_minutes(position, serving, handle)
+        position, wait = wait_estimates(desk, handle).get(row["session_id"], (0, 0))
     agent = people.get(row["agent_id"]) if row["agent_id"] and row["status"] not in WAITING else None
     end_at = row["ended_at"] or datetime.now(UTC)
     messages = await _messages(runtime, row) if with_messages else []
