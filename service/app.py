@@ -10,6 +10,7 @@ from starlette.middleware import Middleware
 from starlette.routing import WebSocketRoute
 
 from schemas.config import Settings
+from service.commands.support.router import route_all
 from service.config import load_settings
 from service.observability.logs import configure_logging
 from service.realtime.gateway import websocket_endpoint
@@ -70,6 +71,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlet
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = runtime is None
         app.state.runtime = await start_runtime(settings) if own else runtime
+        if own:
+            await route_all(app.state.runtime)  # what a crash between an append and its routing left waiting
         try:
             yield
         finally:

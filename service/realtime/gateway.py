@@ -41,6 +41,7 @@ from schemas.realtime import (
     TypingStop,
 )
 from service.commands.messages import record_ack, record_read, send_message
+from service.commands.support.router import route_tenant
 from service.identity.auth import Principal
 from service.realtime.frames import encode_event_frame
 from service.realtime.hub import Hub
@@ -305,6 +306,8 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     conn = Connection(ws, principal, runtime, hub)
     await hub.connect(conn)
     await runtime.realtime.presence.connected(conn.tenant_id, conn.user_id)
+    if runtime.settings.support_require_connection and role in ("agent", "admin"):
+        await route_tenant(runtime, conn.tenant_id)  # a connected agent is capacity that just appeared
     pump = asyncio.create_task(conn.pump())
     watch = asyncio.create_task(watch_session(conn, every=runtime.settings.ws_recheck_seconds))
     try:

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 import uvicorn
 from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
 
+from schemas.config import Settings
+from service.app import create_app
 from service.cli.embedded import free_port
 from service.runtime import Runtime
 from tests.conftest import Tenant
@@ -28,6 +32,12 @@ Frame = dict[str, Any]
 @pytest.fixture(scope="module")
 async def live_url(app: Starlette) -> AsyncIterator[str]:
     """The session app served by uvicorn on a real port (in this process, on the session runtime)."""
+    async for url in serving(app):
+        yield url
+
+
+async def serving(app: Starlette) -> AsyncIterator[str]:
+    """`app` served by uvicorn on a free port until the generator is closed."""
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), lifespan="off",
                                            log_level="warning"))
     task = asyncio.create_task(server.serve())
@@ -120,3 +130,30 @@ async def test_a_customer_and_an_agent_over_websockets_from_queue_to_rating(
         # The end freed the agent: the waiting customer is assigned, and told so.
         await c2.wait_for(of("support.queue", session_id=two, status="active"))
         assert not any(f["type"].startswith("support.session.") for f in c1.frames + c2.frames)
+
+
+@pytest.fixture(scope="module")
+async def connected_only_url(settings: Settings, runtime: Runtime) -> AsyncIterator[str]:
+    """An app that routes only to agents with a live WebSocket, served on a real port (the session runtime)."""
+    flagged = msgspec.structs.replace(settings, support_require_connection=True)
+    app = create_app(flagged, runtime=dataclasses.replace(runtime, settings=flagged))
+    async for url in serving(app):
+        yield url
+
+
+async def test_with_connections_required_an_agent_gets_work_the_moment_they_connect(
+    client: httpx.AsyncClient, tenant: Tenant, connected_only_url: str
+) -> None:
+    admin = tenant.as_user("admin")
+    async with httpx.AsyncClient(base_url=f"http://{connected_only_url}") as flagged:
+        for user_id, role in [("ag", "agent"), ("c1", "customer")]:
+            await ok(await flagged.post("/users", json={"user_id": user_id, "display_name": user_id, "role": role},
+                                        headers=admin), 201)
+        await ok(await flagged.put("/support/agents/ag", json={"max_sessions": 2}, headers=admin))
+        await ok(await flagged.put("/support/agents/ag/status", json={"status": "available"}, headers=admin))
+        session = await ok(await flagged.post("/support/sessions", json={}, headers=tenant.as_user("c1")), 201)
+        assert session["status"] == "queued"  # available, but with no connection anywhere
+        async with online(flagged, tenant, "ag", connected_only_url) as agent:
+            await agent.wait_for(of("support.session.assigned", session_id=session["session_id"]))
+        record = await ok(await flagged.get(f"/support/sessions/{session['session_id']}/routing", headers=admin))
+        assert [a["agent_id"] for a in record["assignments"]] == ["ag"]

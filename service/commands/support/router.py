@@ -104,3 +104,14 @@ async def join_room(runtime: Runtime, tenant_id: str, room_id: str, user_id: str
         room_id, [MemberJoined(user_id=user_id, role="member", added_by=ROUTER_ACTOR)], tenant_id=tenant_id,
         metadata=EventMetadata(tenant_id=tenant_id, actor=ROUTER_ACTOR),
     )
+
+
+async def route_all(runtime: Runtime) -> int:
+    """Route every tenant with waiting sessions (at start-up: a crash between a command's append and its
+    routing leaves nothing waiting for the next change); how many tenants had a queue."""
+    tenants = await runtime.pool.fetch(
+        "SELECT DISTINCT tenant_id FROM support_sessions WHERE status IN ('queued', 'transferred')"
+    )
+    for row in tenants:
+        await route_tenant(runtime, row["tenant_id"])
+    return len(tenants)
