@@ -75,7 +75,9 @@ async def get_sessions(request: Request) -> Response:
     rows = await list_sessions(runtime.pool, principal.tenant_id, status=status, agent_id=AGENT.read(request),
                                customer_id=customer, team_id=TEAM.read(request), limit=LIMIT.require(request),
                                offset=OFFSET.require(request))
-    return JSON([_summary(await commands.session_view(runtime, principal, r)) for r in rows])
+    estimates = await commands.queue_estimates(runtime, principal.tenant_id) if any(
+        r["status"] in commands.WAITING for r in rows) else {}
+    return JSON([_summary(await commands.session_view(runtime, principal, r, estimates=estimates)) for r in rows])
 
 
 async def post_message(request: Request) -> Response:

@@ -227,16 +227,27 @@ async def rate(runtime: Runtime, principal: Principal, session_id: str, cmd: s.R
     return await change_session(runtime, principal, session_id, "rate", decide)
 
 
+async def queue_estimates(runtime: Runtime, tenant_id: str) -> dict[str, tuple[int, int]]:
+    """(queue_position, estimated_wait_minutes) of each of the tenant's waiting sessions, from one desk snapshot."""
+    desk = await load_desk(runtime.pool, tenant_id, connected=connection_check(runtime, tenant_id))
+    handle = await recent_handle_seconds(runtime.pool, tenant_id) or runtime.settings.support_default_handle_seconds
+    return wait_estimates(desk, handle)
+
+
 async def session_view(runtime: Runtime, principal: Principal, row: asyncpg.Record, *,
-                       with_messages: bool = False) -> s.SessionDetail:
-    """The seed's session shape as `principal` may see it (people by name and avatar only)."""
+                       with_messages: bool = False,
+                       estimates: dict[str, tuple[int, int]] | None = None) -> s.SessionDetail:
+    """The seed's session shape as `principal` may see it (people by name and avatar only).
+
+    `estimates` (from `queue_estimates`) saves reading the desk again for each of many sessions.
+    """
     tenant_id = principal.tenant_id
     people = await _people(runtime, tenant_id, [row["customer_id"], *([row["agent_id"]] if row["agent_id"] else [])])
     position, wait = 0, 0
     if row["status"] in WAITING:
-        desk = await load_desk(runtime.pool, tenant_id, connected=connection_check(runtime, tenant_id))
-        handle = await recent_handle_seconds(runtime.pool, tenant_id) or runtime.settings.support_default_handle_seconds
-        position, wait = wait_estimates(desk, handle).get(row["session_id"], (0, 0))
+        if estimates is None:
+            estimates = await queue_estimates(runtime, tenant_id)
+        position, wait = estimates.get(row["session_id"], (0, 0))
     agent = people.get(row["agent_id"]) if row["agent_id"] and row["status"] not in WAITING else None
     end_at = row["ended_at"] or datetime.now(UTC)
     messages = await _messages(runtime, row) if with_messages else []
