@@ -183,6 +183,8 @@ class AgentStatus(msgspec.Struct, kw_only=True):
     metrics_today: MetricsToday
     reason: str | None = None
     return_time: datetime | None = None
+    # Only when routing requires a live connection: whether the agent counts as connected (else null).
+    connected: bool | None = None
 
 
 class Team(msgspec.Struct):

@@ -153,7 +153,14 @@ async def test_with_connections_required_an_agent_gets_work_the_moment_they_conn
         await ok(await flagged.put("/support/agents/ag/status", json={"status": "available"}, headers=admin))
         session = await ok(await flagged.post("/support/sessions", json={}, headers=tenant.as_user("c1")), 201)
         assert session["status"] == "queued"  # available, but with no connection anywhere
+        told = await ok(await flagged.get("/support/agents/ag/status", headers=tenant.as_user("ag")))
+        assert (told["status"], told["connected"]) == ("offline", False)
         async with online(flagged, tenant, "ag", connected_only_url) as agent:
             await agent.wait_for(of("support.session.assigned", session_id=session["session_id"]))
+            told = await ok(await flagged.get("/support/agents/ag/status", headers=tenant.as_user("ag")))
+            assert (told["status"], told["connected"], told["active_sessions"]) == ("available", True, 1)
+        # Gone less than support_offline_after_seconds ago: a brief reconnect keeps the agent routable.
+        told = await ok(await flagged.get("/support/agents/ag/status", headers=tenant.as_user("ag")))
+        assert (told["status"], told["connected"]) == ("available", True)
         record = await ok(await flagged.get(f"/support/sessions/{session['session_id']}/routing", headers=admin))
         assert [a["agent_id"] for a in record["assignments"]] == ["ag"]

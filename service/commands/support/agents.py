@@ -25,7 +25,7 @@ from schemas.events import (
 )
 from service.commands.metadata import metadata_for
 from service.commands.support.desk import desk_stream
-from service.commands.support.router import route_tenant
+from service.commands.support.router import connection_check, route_tenant
 from service.domain.authorization import authorize
 from service.domain.support.replay import HistoryItem, simulate
 from service.domain.support.routing import Policy
@@ -85,14 +85,18 @@ async def agent_status(runtime: Runtime, tenant_id: str, row: asyncpg.Record, *,
     metrics = await agent_metrics(runtime.pool, tenant_id, row["agent_id"], since)
     name = await runtime.pool.fetchval("SELECT display_name FROM users WHERE tenant_id = $1 AND user_id = $2",
                                        tenant_id, row["agent_id"])
-    status = row["status"]
-    if status == "available" and row["active"] >= row["max_sessions"]:
+    status, reason = row["status"], row["reason"]
+    connected = connection_check(runtime, tenant_id)(row["agent_id"]) if runtime.settings.support_require_connection \
+        else None
+    if status == "available" and connected is False:
+        status, reason = "offline", "no live connection: routing skips this agent until one opens"
+    elif status == "available" and row["active"] >= row["max_sessions"]:
         status = "busy"
     handled = metrics["handled"]
     return s.AgentStatus(
         agent_id=row["agent_id"], name=name or row["agent_id"], status=status, active_sessions=row["active"],
         max_sessions=row["max_sessions"], skills=list(row["skills"]), languages=list(row["languages"]),
-        teams=list(row["teams"]), reason=row["reason"], return_time=row["return_time"],
+        teams=list(row["teams"]), reason=reason, return_time=row["return_time"], connected=connected,
         metrics_today=s.MetricsToday(
             sessions_handled=handled, avg_response_time_seconds=metrics["response"],
             satisfaction_score=metrics["rating"],

@@ -52,11 +52,17 @@ def policy_of(runtime: Runtime) -> Policy:
 
 
 def connection_check(runtime: Runtime, tenant_id: str) -> Callable[[str], bool]:
-    """Whether an agent counts as connected: a live WebSocket anywhere, when the settings require one."""
+    """Whether an agent counts as connected: a live WebSocket anywhere, or one that closed less than
+    `support_offline_after_seconds` ago — when the settings require a connection at all."""
     if not runtime.settings.support_require_connection:
         return lambda agent_id: True
-    presence = runtime.realtime.presence
-    return lambda agent_id: presence.is_online(tenant_id, agent_id)
+    presence, grace = runtime.realtime.presence, runtime.settings.support_offline_after_seconds
+
+    def connected(agent_id: str) -> bool:
+        gone = presence.offline_for(tenant_id, agent_id)
+        return gone is not None and gone < grace
+
+    return connected
 
 
 async def route_tenant(runtime: Runtime, tenant_id: str) -> list[RecordedEvent]:
