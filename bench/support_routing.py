@@ -7,10 +7,11 @@ exponential. It prints sessions routed per second of routing work, the time from
 the assignment decision (p50/p99 of the `route` call at each end), the per-agent load spread (max/min
 assignments and a Gini coefficient) and whether capacity held at every step. The seed is printed.
 
-This measures the routing decision only: in the service each routing also reads the desk in one
-snapshot and appends the assignments (one append of the desk stream; see bench/README.md).
+This measures the routing decision only. `--live` then drives a desk of the same agents through the
+service's commands on embedded PostgreSQL and NATS (bench/_support_live.py): each routing there also reads
+the desk in one snapshot and appends the assignments to the desk stream.
 
-    .venv/bin/python bench/support_routing.py [--agents 200] [--sessions 5000] [--seconds 60] [--seed N]
+    .venv/bin/python bench/support_routing.py [--agents 200] [--sessions 5000] [--seconds 60] [--seed N] [--live]
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--handle", type=float, default=40.0, help="mean handle time, simulated seconds")
     parser.add_argument("--policy", choices=sorted(POLICIES), default="spare_capacity")
     parser.add_argument("--seed", type=int, default=random.randrange(2**32))
+    parser.add_argument("--live", action="store_true",
+                        help="also drive the desk through the service's commands on embedded PostgreSQL and NATS")
+    parser.add_argument("--live-sessions", type=int, default=1500)
+    parser.add_argument("--live-ends", type=int, default=300)
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     print(f"seed {args.seed}, policy {args.policy}")
@@ -122,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"simulated wait: p50 {statistics.median(waits):.1f} s, max {max(waits):.1f} s")
     print(f"load spread: max {max(counts)} / min {min(counts)} assignments per agent, Gini {gini(counts):.3f}")
     print(f"capacity held at every step: {capacity_held}")
+    if args.live:
+        from bench._support_live import main_live
+
+        main_live(agents=args.agents, sessions=args.live_sessions, ends=args.live_ends, seed=args.seed)
     return 0 if capacity_held else 1
 
 

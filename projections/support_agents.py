@@ -105,10 +105,14 @@ a.agent_id, a.max_sessions, a.skills, a.languages, a.teams, a.status, a.reason, 
 
 
 async def desk_agents(conn: Queryable, tenant_id: str) -> list[asyncpg.Record]:
-    """Every agent with a profile, with their live session count, ordered by agent id."""
+    """Every agent with a profile, with their live session count, ordered by agent id (one pass over the
+    tenant's live sessions, not a count per agent)."""
     return await conn.fetch(
-        f"SELECT {_AGENT_COLUMNS} FROM support_agents a WHERE a.tenant_id = $1 AND a.profile_position > 0"
-        " ORDER BY a.agent_id", tenant_id,
+        "SELECT a.agent_id, a.max_sessions, a.skills, a.languages, a.teams, a.status, a.reason, a.return_time,"
+        " a.last_assigned, coalesce(l.active, 0)::int AS active"
+        " FROM support_agents a LEFT JOIN (SELECT agent_id, count(*) AS active FROM support_sessions"
+        "   WHERE tenant_id = $1 AND status IN ('active', 'on_hold') GROUP BY agent_id) l ON l.agent_id = a.agent_id"
+        " WHERE a.tenant_id = $1 AND a.profile_position > 0 ORDER BY a.agent_id", tenant_id,
     )
 
 
