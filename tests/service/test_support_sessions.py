@@ -74,6 +74,9 @@ async def test_messages_flow_both_ways_through_the_room_then_end_and_rating(
     closed = await client.post(f"/support/sessions/{sid}/messages", json={"content": "more"},
                                headers=tenant.as_user("cust"))
     assert (closed.status_code, closed.json()["error"]["code"]) == (409, "SESSION_CLOSED")
+    by_room = await client.post(f"/rooms/{got['room_id']}/messages", json={"content": "more"},
+                                headers=tenant.as_user("cust"))
+    assert (by_room.status_code, by_room.json()["error"]["code"]) == (403, "NOT_A_MEMBER")  # the room closed too
     rated = await ok(await client.post(f"/support/sessions/{sid}/rating", json={"score": 5},
                                        headers=tenant.as_user("cust")))
     assert rated["rating"] == 5

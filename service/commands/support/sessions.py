@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import msgspec
 
+from projections.members import list_members
 from projections.messages import page_of_messages
 from projections.support_agents import fetch_agent, fetch_team, team_for_level
 from projections.support_sessions import fetch_session, recent_handle_seconds
@@ -26,6 +28,7 @@ from schemas.errors import (
 from schemas.events import (
     Event,
     MemberJoined,
+    MemberRemoved,
     RoomCreated,
     SupportSessionCreated,
     SupportSessionEnded,
@@ -205,14 +208,27 @@ async def escalate(runtime: Runtime, principal: Principal, session_id: str, cmd:
 
 
 async def end(runtime: Runtime, principal: Principal, session_id: str, cmd: s.EndSession) -> asyncpg.Record:
+    """End the session; its room closes with it (every member leaves, so the chat path takes no more writes)
+    while the freed agent is routed the next session."""
     authorize("support.session.end", principal.role)
-    return await change_session(
+    row = await change_session(
         runtime, principal, session_id, "end",
         lambda _, status: SupportSessionEnded(resolution=cmd.resolution, status=status,  # type: ignore[arg-type]
-                                              by=principal.user_id,
-                                      resolution_notes=cmd.resolution_notes, tags=cmd.tags),
-        resolution=cmd.resolution, reroute=True,
+                                              by=principal.user_id, resolution_notes=cmd.resolution_notes,
+                                              tags=cmd.tags),
+        resolution=cmd.resolution,
     )
+    await asyncio.gather(route_tenant(runtime, principal.tenant_id), _close_room(runtime, principal, row["room_id"]))
+    return await load_session(runtime, principal, session_id)
+
+
+async def _close_room(runtime: Runtime, principal: Principal, room_id: str) -> None:
+    members = await list_members(runtime.pool, room_id)
+    if members:
+        await runtime.appender.append(
+            room_id, [MemberRemoved(user_id=m["user_id"], removed_by=principal.user_id) for m in members],
+            tenant_id=principal.tenant_id, metadata=metadata_for(principal),
+        )
 
 
 async def rate(runtime: Runtime, principal: Principal, session_id: str, cmd: s.Rating) -> asyncpg.Record:
