@@ -1,9 +1,10 @@
 """Support sessions read model: each session's status, assignment and outcome, and its routing record.
 
 Session events come from the session's own stream (in seq order, guarded by `session_seq`); assignments
-come from the desk stream and are recorded once per log position. An assignment only moves a waiting
-session to active and an end never clears the agent, so the two streams' events give the same row in
-either order.
+come from the desk stream and are recorded once per log position. The two streams commit in any order
+relative to each other, while replay applies them by position, so their updates commute: an assignment
+only answers the wait it was made for (`arrival`) and only moves a waiting session to active; a transfer
+or escalation starts a new wait; an end never clears the agent.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ _ASSIGN = """
 UPDATE support_sessions
 SET agent_id = $2, assigned_at = $3, target_agent = NULL, assign_position = $4,
     status = CASE WHEN status IN ('queued', 'transferred') THEN 'active' ELSE status END
-WHERE session_id = $1 AND assign_position < $4
+WHERE session_id = $1 AND assign_position < $4 AND ($5::bigint = 0 OR arrival = $5::bigint)
 """
 _RECORD = """
 INSERT INTO support_assignments (tenant_id, session_id, position, agent_id, policy_version, candidates,
@@ -124,17 +125,18 @@ async def _apply_one(conn: Connection, rec: RecordedEvent) -> None:
     elif isinstance(ev, SupportSessionAssigned):
         await conn.execute(_RECORD, rec.tenant_id, ev.session_id, rec.position, ev.agent_id, ev.policy_version,
                            _encoder.encode(ev.candidates).decode(), ev.waited_seconds, rec.created_at)
-        await conn.execute(_ASSIGN, ev.session_id, ev.agent_id, rec.created_at, rec.position)
+        await conn.execute(_ASSIGN, ev.session_id, ev.agent_id, rec.created_at, rec.position, ev.arrival)
     elif isinstance(ev, SupportSessionTransferred):
         team, agent = (ev.target_id, None) if ev.target_type == "team" else (None, ev.target_id)
         await conn.execute(
-            "UPDATE support_sessions SET status = 'transferred', agent_id = NULL, team_id = coalesce($3, team_id),"
-            " target_agent = $4, queued_at = $5, arrival = $6, session_seq = $2" + _GUARD,
+            "UPDATE support_sessions SET status = 'transferred', agent_id = NULL, assigned_at = NULL,"
+            " team_id = coalesce($3, team_id), target_agent = $4, queued_at = $5, arrival = $6, session_seq = $2"
+            + _GUARD,
             rec.stream_id, rec.seq, team, agent, rec.created_at, rec.position,
         )
     elif isinstance(ev, SupportSessionEscalated):
         await conn.execute(
-            "UPDATE support_sessions SET status = 'transferred', agent_id = NULL, priority = $3,"
+            "UPDATE support_sessions SET status = 'transferred', agent_id = NULL, assigned_at = NULL, priority = $3,"
             " escalation_level = $4, team_id = coalesce($5, team_id), target_agent = NULL, queued_at = $6,"
             " arrival = $7, session_seq = $2" + _GUARD,
             rec.stream_id, rec.seq, ev.priority, ev.level, ev.team_id, rec.created_at, rec.position,

@@ -199,6 +199,9 @@ class SupportSessionAssigned(_Event, tag="support.session.assigned"):
     policy_version: str
     candidates: list[RoutingCandidate]
     waited_seconds: float = 0.0
+    # The log position the session started waiting at, as the router saw it: an assignment answers that
+    # wait only, so one that crossed a transfer or escalation (a new wait) changes nothing, in any order.
+    arrival: int = 0
 
 
 class SupportSessionCreated(_Event, tag="support.session.created"):

@@ -75,11 +75,13 @@ async def route_tenant(runtime: Runtime, tenant_id: str) -> list[RecordedEvent]:
         if not assignments:
             return []
         now = datetime.now(UTC)
+        arrivals = {w.session_id: w.arrival for w in desk.queue}
         events: list[Event] = [
             SupportSessionAssigned(
                 session_id=a.session_id, agent_id=a.agent_id, policy_version=a.policy_version,
                 candidates=[RoutingCandidate(c.agent_id, list(c.reasons), c.spare) for c in a.candidates],
                 waited_seconds=max(0.0, (now - desk.queued_at[a.session_id]).total_seconds()),
+                arrival=arrivals[a.session_id],
             )
             for a in assignments
         ]
