@@ -3,6 +3,7 @@ end, rate, and the routing record."""
 
 from __future__ import annotations
 
+import asyncpg
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,6 +24,7 @@ from schemas.errors import (
     ValidationError,
 )
 from service.commands.support import sessions as commands
+from service.identity.auth import Principal
 from service.web.endpoints import Endpoint, Link, Query, TextQuery
 from service.web.request import JSON, body_as, caller, caller_may, runtime_of
 
@@ -88,44 +90,48 @@ async def post_message(request: Request) -> Response:
     return JSON(sent, status_code=201)
 
 
-async def _answer(request: Request, row: object) -> Response:
-    principal = await caller(request)
-    assert row is not None
-    return JSON(_summary(await commands.session_view(runtime_of(request), principal, row)))  # type: ignore[arg-type]
+async def _answer(request: Request, principal: Principal, row: asyncpg.Record) -> Response:
+    return JSON(_summary(await commands.session_view(runtime_of(request), principal, row)))
 
 
 async def hold(request: Request) -> Response:
     principal = await caller(request)
-    return await _answer(request, await commands.hold(runtime_of(request), principal, _session_id(request)))
+    row = await commands.hold(runtime_of(request), principal, _session_id(request))
+    return await _answer(request, principal, row)
 
 
 async def resume(request: Request) -> Response:
     principal = await caller(request)
-    return await _answer(request, await commands.resume(runtime_of(request), principal, _session_id(request)))
+    row = await commands.resume(runtime_of(request), principal, _session_id(request))
+    return await _answer(request, principal, row)
 
 
 async def transfer(request: Request) -> Response:
     principal = await caller(request)
     cmd = await body_as(request, s.Transfer)
-    return await _answer(request, await commands.transfer(runtime_of(request), principal, _session_id(request), cmd))
+    row = await commands.transfer(runtime_of(request), principal, _session_id(request), cmd)
+    return await _answer(request, principal, row)
 
 
 async def escalate(request: Request) -> Response:
     principal = await caller(request)
     cmd = await body_as(request, s.Escalate)
-    return await _answer(request, await commands.escalate(runtime_of(request), principal, _session_id(request), cmd))
+    row = await commands.escalate(runtime_of(request), principal, _session_id(request), cmd)
+    return await _answer(request, principal, row)
 
 
 async def end(request: Request) -> Response:
     principal = await caller(request)
     cmd = await body_as(request, s.EndSession)
-    return await _answer(request, await commands.end(runtime_of(request), principal, _session_id(request), cmd))
+    row = await commands.end(runtime_of(request), principal, _session_id(request), cmd)
+    return await _answer(request, principal, row)
 
 
 async def rate(request: Request) -> Response:
     principal = await caller(request)
     cmd = await body_as(request, s.Rating)
-    return await _answer(request, await commands.rate(runtime_of(request), principal, _session_id(request), cmd))
+    row = await commands.rate(runtime_of(request), principal, _session_id(request), cmd)
+    return await _answer(request, principal, row)
 
 
 async def get_routing(request: Request) -> Response:
