@@ -68,11 +68,9 @@ async def get_sessions(request: Request) -> Response:
     status = STATUS.read(request)
     if status is not None and status not in _STATUSES:
         raise ValidationError(f"status must be one of {', '.join(_STATUSES)}", field="status")
-    customer = CUSTOMER.read(request)
-    if principal.role == "customer":
-        if customer not in (None, principal.user_id):
-            return JSON([])  # another customer's sessions do not exist for a customer
-        customer = principal.user_id
+    customer = commands.customer_filter(principal, CUSTOMER.read(request))
+    if customer is commands.NOBODY:
+        return JSON([])
     runtime = runtime_of(request)
     rows = await list_sessions(runtime.pool, principal.tenant_id, status=status, agent_id=AGENT.read(request),
                                customer_id=customer, team_id=TEAM.read(request), limit=LIMIT.require(request),

@@ -56,6 +56,16 @@ WAITING = frozenset({"queued", "transferred"})
 WEBSOCKET_PATH = "/ws"
 
 
+NOBODY = "\x00"  # a customer filter no session matches
+
+
+def customer_filter(principal: Principal, customer_id: str | None) -> str | None:
+    """The customer a listing is limited to: a customer sees only its own (another's id matches NOBODY)."""
+    if principal.role != "customer":
+        return customer_id
+    return principal.user_id if customer_id in (None, principal.user_id) else NOBODY
+
+
 async def load_session(runtime: Runtime, principal: Principal, session_id: str) -> asyncpg.Record:
     """The session as the caller may see it: SESSION_NOT_FOUND for another tenant's, or another customer's."""
     row = await fetch_session(runtime.pool, principal.tenant_id, session_id)
