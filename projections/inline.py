@@ -15,6 +15,8 @@ from projections.messages import MessagesProjection
 from projections.receipts import ReceiptsProjection
 from projections.rooms import RoomsProjection
 from projections.subscriptions import SubscriptionsProjection
+from projections.support_agents import SupportAgentsProjection
+from projections.support_sessions import SupportSessionsProjection
 from schemas.errors import RoomlogError
 from schemas.events import RecordedEvent
 
@@ -26,6 +28,8 @@ INLINE_PROJECTIONS: tuple[Projection, ...] = (
     BlocksProjection(),
     SubscriptionsProjection(),
     DeadLettersProjection(),
+    SupportAgentsProjection(),
+    SupportSessionsProjection(),
 )
 
 

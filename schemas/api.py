@@ -41,8 +41,12 @@ class _Request(msgspec.Struct, forbid_unknown_fields=True):
     pass
 
 
+# Support rooms are opened by POST /support/sessions only.
+CreatableRoomType = Literal["dm", "group", "channel"]
+
+
 class CreateRoom(_Request):
-    type: RoomType
+    type: CreatableRoomType
     members: Annotated[list[UserId], msgspec.Meta(max_length=1000)] = []
     name: RoomName | None = None
     metadata: dict[str, Any] | None = None

@@ -64,3 +64,13 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     metrics: bool = True
     metrics_port: int | None = None
     metrics_sample_seconds: float = 5.0
+    # Support desk: the routing policy (service.domain.support.routing.POLICIES), whether POST
+    # /support/sessions refuses (400 NO_AGENTS_AVAILABLE) instead of queueing while no eligible agent is
+    # available, whether routing requires an agent's live WebSocket connection (an agent gone for longer than
+    # support_offline_after_seconds counts as offline: a brief reconnect keeps its place), and the handle time
+    # assumed for wait estimates until sessions have ended.
+    support_policy: str = "spare_capacity"
+    support_refuse_without_agents: bool = False
+    support_require_connection: bool = False
+    support_offline_after_seconds: float = 30.0
+    support_default_handle_seconds: float = 300.0

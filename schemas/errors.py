@@ -12,6 +12,7 @@ class ErrorDetail(msgspec.Struct, omit_defaults=True):
     message: str
     field: str | None = None
     room_id: str | None = None
+    allowed: list[str] | None = None  # INVALID_TRANSITION: the actions the resource accepts now
 
 
 class ErrorBody(msgspec.Struct, kw_only=True):
@@ -35,7 +36,8 @@ class RoomlogError(Exception):
         """The documented error body for this error."""
         return ErrorBody(
             error=ErrorDetail(
-                code=self.code, message=self.message, field=self.field, room_id=self.extra.get("room_id")
+                code=self.code, message=self.message, field=self.field, room_id=self.extra.get("room_id"),
+                allowed=self.extra.get("allowed"),
             )
         )
 
@@ -196,8 +198,51 @@ class NotTenantAdmin(Forbidden):
 
 class NotPlatformAdmin(Forbidden):
     code = "NOT_PLATFORM_ADMIN"
+
+
 class ImportRefused(RoomlogError):
     """An export file that cannot be imported (format, checksum, counts, seqs, or the tenant's state)."""
 
     code = "IMPORT_REFUSED"
     status = 400
+
+
+# Errors of the support desk.
+
+
+class NoAgentsAvailable(ValidationError):
+    """The tenant refuses new support sessions while no eligible agent is online (rather than queueing)."""
+
+    code = "NO_AGENTS_AVAILABLE"
+
+
+class SessionNotFound(NotFound):
+    code = "SESSION_NOT_FOUND"
+
+
+class SessionClosed(Conflict):
+    """The support session has ended: it takes no more messages or changes."""
+
+    code = "SESSION_CLOSED"
+
+
+class InvalidTransition(Conflict):
+    """The session's status does not allow this action; `allowed` lists the ones it does."""
+
+    code = "INVALID_TRANSITION"
+
+
+class TeamNotFound(NotFound):
+    code = "TEAM_NOT_FOUND"
+
+
+class AgentNotFound(NotFound):
+    code = "AGENT_NOT_FOUND"
+
+
+class AlreadyRated(Conflict):
+    code = "ALREADY_RATED"
+
+
+class TeamExists(Conflict):
+    code = "TEAM_EXISTS"

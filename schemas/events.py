@@ -9,7 +9,7 @@ import msgspec
 
 from schemas.upcasting import VERSION_KEY, current_version, upcast_json
 
-RoomType = Literal["dm", "group", "channel"]
+RoomType = Literal["dm", "group", "channel", "support"]
 RoomRole = Literal["admin", "member"]
 
 
@@ -164,10 +164,120 @@ class ContentErased(_Event, tag="content.erased"):
     user_id: str | None = None
 
 
+# --- the support desk -------------------------------------------------------------------------------------
+# A tenant's desk stream (`support:<tenant>`) holds everything that grants capacity or takes it: agents'
+# profiles and statuses, teams, and assignments, so appends to it at the seq a router read serialise
+# every routing decision of the tenant (see service/support/router.py). Each session has its own stream.
+
+
+class SupportAgentProfileSet(_Event, tag="support.agent.profile_set"):
+    agent_id: str
+    max_sessions: int
+    skills: list[str]
+    languages: list[str]
+    teams: list[str]
+    set_by: str
+
+
+class SupportAgentStatusChanged(_Event, tag="support.agent.status_changed"):
+    agent_id: str
+    status: Literal["available", "busy", "away", "offline"]
+    by: str
+    reason: str | None = None
+    return_time: datetime | None = None
+
+
+class SupportTeamSaved(_Event, tag="support.team.saved"):
+    """A team was created or changed (the whole team is restated)."""
+
+    team_id: str
+    name: str
+    members: list[str]
+    required_skills: list[str]
+    by: str
+    escalation_level: str | None = None
+
+
+class RoutingCandidate(msgspec.Struct, omit_defaults=True):
+    agent_id: str
+    reasons: list[str]
+    spare: int
+
+
+class SupportSessionAssigned(_Event, tag="support.session.assigned"):
+    """The router gave a session to an agent; lives in the desk stream with the policy and every candidate."""
+
+    session_id: str
+    agent_id: str
+    policy_version: str
+    candidates: list[RoutingCandidate]
+    waited_seconds: float = 0.0
+    # The log position the session started waiting at, as the router saw it: an assignment answers that
+    # wait only, so one that crossed a transfer or escalation (a new wait) changes nothing, in any order.
+    arrival: int = 0
+
+
+class SupportSessionCreated(_Event, tag="support.session.created"):
+    session_id: str
+    room_id: str
+    customer_id: str
+    channel: str
+    priority: str
+    created_by: str
+    initial_message: str | None = None
+    context: dict[str, Any] | None = None
+    skills: list[str] = []
+    language: str | None = None
+    team_id: str | None = None
+
+
+class SupportSessionHeld(_Event, tag="support.session.held"):
+    by: str
+
+
+class SupportSessionResumed(_Event, tag="support.session.resumed"):
+    by: str
+
+
+class SupportSessionTransferred(_Event, tag="support.session.transferred"):
+    target_type: Literal["agent", "team"]
+    target_id: str
+    by: str
+    from_agent: str | None = None
+    reason: str | None = None
+    notes: str | None = None  # internal: never shown to the customer
+
+
+class SupportSessionEscalated(_Event, tag="support.session.escalated"):
+    level: str
+    priority: str
+    by: str
+    team_id: str | None = None
+    reason: str | None = None
+    urgency: str | None = None
+
+
+class SupportSessionEnded(_Event, tag="support.session.ended"):
+    resolution: str
+    status: Literal["resolved", "closed"]
+    by: str
+    resolution_notes: str | None = None
+    tags: list[str] = []
+
+
+class SupportSessionRated(_Event, tag="support.session.rated"):
+    score: int
+    by: str
+    comment: str | None = None
+
+
 Event = (
     RoomCreated | MemberJoined | MemberRemoved | RoomUpdated | MessageSent | MessageEdited | MessageDeleted
     | ReactionAdded | ReactionRemoved | AckRecorded | ReadRecorded | UserBlocked | UserUnblocked | NotificationSent
     | SubscriptionAdded | SubscriptionRemoved | DeliveryFailed | DeliveryRetried | DeliveryDiscarded | ContentErased
+    | SupportAgentProfileSet | SupportAgentStatusChanged | SupportTeamSaved | SupportSessionAssigned
+    | SupportSessionCreated | SupportSessionHeld | SupportSessionResumed | SupportSessionTransferred
+    | SupportSessionEscalated | SupportSessionEnded | SupportSessionRated
 )
 
 ROOM_EVENT_TYPES = frozenset({
@@ -204,8 +314,15 @@ _TAGS: dict[type, str] = {
     for cls in (RoomCreated, MemberJoined, MemberRemoved, RoomUpdated, MessageSent, MessageEdited, MessageDeleted,
                 ReactionAdded, ReactionRemoved, AckRecorded, ReadRecorded, UserBlocked, UserUnblocked, NotificationSent,
                 SubscriptionAdded, SubscriptionRemoved, DeliveryFailed, DeliveryRetried, DeliveryDiscarded,
-                ContentErased)
+                ContentErased, SupportAgentProfileSet, SupportAgentStatusChanged, SupportTeamSaved,
+                SupportSessionAssigned, SupportSessionCreated, SupportSessionHeld, SupportSessionResumed,
+                SupportSessionTransferred, SupportSessionEscalated, SupportSessionEnded, SupportSessionRated)
 }
+
+SUPPORT_SESSION_EVENT_TYPES = frozenset({
+    "support.session.created", "support.session.held", "support.session.resumed", "support.session.transferred",
+    "support.session.escalated", "support.session.ended", "support.session.rated",
+})
 
 
 def type_of(event: Event) -> str:

@@ -10,6 +10,7 @@ from starlette.middleware import Middleware
 from starlette.routing import WebSocketRoute
 
 from schemas.config import Settings
+from service.commands.support.router import route_all
 from service.config import load_settings
 from service.observability.logs import configure_logging
 from service.realtime.gateway import websocket_endpoint
@@ -26,6 +27,8 @@ from service.routes import (
     notifications,
     rooms,
     search,
+    support_agents,
+    support_sessions,
     tenants_admin,
     tokens,
     users,
@@ -58,6 +61,8 @@ _API = [
     *webhooks.ENDPOINTS,
     *dead_letters.ENDPOINTS,
     *erasure.ENDPOINTS,
+    *support_sessions.ENDPOINTS,
+    *support_agents.ENDPOINTS,
     asyncapi_endpoint(version=API_VERSION),
 ]
 ENDPOINTS: list[Endpoint] = [*_API, openapi_endpoint(_API, version=API_VERSION)]
@@ -70,6 +75,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlet
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = runtime is None
         app.state.runtime = await start_runtime(settings) if own else runtime
+        if own:
+            await route_all(app.state.runtime)  # what a crash between an append and its routing left waiting
         try:
             yield
         finally:

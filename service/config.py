@@ -52,6 +52,11 @@ ENVIRONMENT = {
     "ROOMLOG_METRICS": "metrics",
     "ROOMLOG_METRICS_PORT": "metrics_port",
     "ROOMLOG_METRICS_SAMPLE_SECONDS": "metrics_sample_seconds",
+    "ROOMLOG_SUPPORT_POLICY": "support_policy",
+    "ROOMLOG_SUPPORT_REFUSE_WITHOUT_AGENTS": "support_refuse_without_agents",
+    "ROOMLOG_SUPPORT_REQUIRE_CONNECTION": "support_require_connection",
+    "ROOMLOG_SUPPORT_OFFLINE_AFTER_SECONDS": "support_offline_after_seconds",
+    "ROOMLOG_SUPPORT_DEFAULT_HANDLE_SECONDS": "support_default_handle_seconds",
 }
 _SWITCH = {"on": "true", "off": "false"}
 

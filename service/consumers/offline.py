@@ -27,7 +27,8 @@ from projections.subscriptions import notification_targets
 from schemas.delivery import DeliveryJob
 from schemas.events import MessageSent, NotificationSent, RecordedEvent
 from service.consumers._pull import Puller
-from service.consumers.webhooks import MSG_ID_HEADER, Target, encode_job, subscribed_targets
+from service.consumers.support_webhooks import SUPPORT_KEY, SUPPORT_WEBHOOK_EVENTS, support_job, webhook_event_of
+from service.consumers.webhooks import MSG_ID_HEADER, Target, encode_job, subscribed_targets, subscribed_to_any
 from service.identity.auth import TtlCache
 from service.realtime.jetstream import DELIVERY_PRODUCER, EVENTS_STREAM, delivery_subject
 from service.realtime.presence import PresenceTracker
@@ -51,8 +52,11 @@ _events = msgspec.json.Decoder(RecordedEvent)
 
 
 def _webhook_key(subject: str) -> tuple[str, str]:
-    """(tenant, webhook event) of an event's subject: `rl.<tenant>.room.<room>` or `rl.<tenant>.notify`."""
+    """(tenant, webhook event) of an event's subject: `rl.<tenant>.room.<room>`, `rl.<tenant>.notify`, or
+    `rl.<tenant>.support.<session>` (any support webhook event)."""
     _, tenant_id, kind = subject.split(".", 3)[:3]
+    if kind == "support":
+        return tenant_id, SUPPORT_KEY
     return tenant_id, NOTIFICATION_EVENT if kind == "notify" else OFFLINE_EVENT
 
 
@@ -177,6 +181,9 @@ class OfflineNotifier:
         """The webhook jobs a committed event calls for (only messages and notifications call for any)."""
         if isinstance(event.event, NotificationSent):
             return await self._notification_jobs(event, event.event)
+        if (support_event := webhook_event_of(event.event)) is not None:
+            targets = await self._targets.get((event.tenant_id, support_event))
+            return [support_job(event, target, support_event) for target in targets]
         sent = event.event
         if not isinstance(sent, MessageSent):
             return []
@@ -203,4 +210,6 @@ class OfflineNotifier:
 
     async def _load_targets(self, key: tuple[str, str]) -> list[Target]:
         tenant_id, webhook_event = key
+        if webhook_event == SUPPORT_KEY:
+            return await subscribed_to_any(self._db, tenant_id, SUPPORT_WEBHOOK_EVENTS)
         return await subscribed_targets(self._db, tenant_id, webhook_event)

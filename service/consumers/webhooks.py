@@ -107,6 +107,16 @@ async def subscribed_targets(conn: Queryable, tenant_id: str, event: str) -> lis
     return [Target(r["webhook_id"], r["url"], r["secret"]) for r in rows]
 
 
+async def subscribed_to_any(conn: Queryable, tenant_id: str, events: tuple[str, ...]) -> list[Target]:
+    """The tenant's live webhooks that subscribed to at least one of `events`."""
+    rows = await conn.fetch(
+        "SELECT webhook_id, url, secret FROM webhooks"
+        " WHERE tenant_id = $1 AND deleted_at IS NULL AND events && $2::text[] ORDER BY webhook_id",
+        tenant_id, list(events),
+    )
+    return [Target(r["webhook_id"], r["url"], r["secret"]) for r in rows]
+
+
 async def target_of(conn: Queryable, tenant_id: str, webhook_id: str) -> Target | None:
     """The webhook a delivery goes to, or None once it was deleted."""
     row = await conn.fetchrow(

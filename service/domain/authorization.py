@@ -26,8 +26,11 @@ def _rule(tenant: tuple[str, ...], room: tuple[str, ...], denied: type[RoomlogEr
     return Rule(frozenset(tenant), frozenset(room), denied, message)
 
 
-_ANYONE: tuple[str, ...] = TENANT_ROLES
+# Customers of the support desk reach their own sessions, their rooms and a WebSocket, nothing else.
+_EVERYONE: tuple[str, ...] = TENANT_ROLES
+_ANYONE = tuple(role for role in TENANT_ROLES if role != "customer")
 _ADMINS = ("admin", "platform")
+_DESK = ("agent", "admin")
 
 Action = Literal[
     "room.create", "rooms.list", "tokens.issue", "room.read", "message.send", "message.edit", "message.delete",
@@ -36,13 +39,17 @@ Action = Literal[
     "member.leave", "users.read", "users.manage", "blocks.manage", "api_keys.manage", "webhooks.manage",
     "dead_letters.read", "dead_letters.manage", "tenant.settings", "notifications.send", "subscriptions.manage",
     "messages.search", "users.erase",
+    "support.session.start", "support.session.read", "support.session.message", "support.session.end",
+    "support.session.work", "support.session.rate", "support.routing.read", "support.agents.read",
+    "support.agents.manage", "support.agent.status", "support.teams.read", "support.teams.manage",
+    "support.policy.replay",
 ]
 
 ACTIONS: dict[Action, Rule] = {
     "room.create": _rule(_ANYONE, (), Forbidden, "you may not create rooms"),
     # The platform admin operates tenants; it has no rooms and no place on a WebSocket.
-    "rooms.list": _rule(_ANYONE, (), Forbidden, "you have no rooms to list"),
-    "tokens.issue": _rule(_ANYONE, (), Forbidden, "you may not open a WebSocket"),
+    "rooms.list": _rule(_EVERYONE, (), Forbidden, "you have no rooms to list"),
+    "tokens.issue": _rule(_EVERYONE, (), Forbidden, "you may not open a WebSocket"),
     "messages.search": _rule(_ANYONE, (), Forbidden, "you have no rooms to search"),
     # Reading and writing a room's conversation is for its members only, tenant admins included.
     "room.read": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
@@ -71,6 +78,21 @@ ACTIONS: dict[Action, Rule] = {
     "dead_letters.read": _rule(_ADMINS, (), NotTenantAdmin, "only tenant admins may read dead letters"),
     "dead_letters.manage": _rule(_ADMINS, (), NotTenantAdmin, "only tenant admins may retry or discard"),
     "tenant.settings": _rule(("platform",), (), NotPlatformAdmin, "only the platform admin may change tenants"),
+    # The support desk. Customers reach only their own sessions (another's is SESSION_NOT_FOUND: the
+    # domain's rule); agents and admins work every session of the tenant.
+    "support.session.start": _rule(("customer", *_DESK), (), Forbidden, "you may not start support sessions"),
+    "support.session.read": _rule(("customer", *_DESK), (), Forbidden, "you may not read support sessions"),
+    "support.session.message": _rule(("customer", *_DESK), (), Forbidden, "you may not write in support sessions"),
+    "support.session.end": _rule(("customer", *_DESK), (), Forbidden, "you may not end support sessions"),
+    "support.session.work": _rule(_DESK, (), Forbidden, "only agents and admins may work support sessions"),
+    "support.session.rate": _rule(("customer",), (), Forbidden, "only the session's customer may rate it"),
+    "support.routing.read": _rule(_DESK, (), Forbidden, "only agents and admins may read routing records"),
+    "support.agents.read": _rule(_DESK, (), Forbidden, "only agents and admins may read the desk's agents"),
+    "support.agents.manage": _rule(("admin",), (), NotTenantAdmin, "only tenant admins may manage agents"),
+    "support.agent.status": _rule(_DESK, (), Forbidden, "only agents and admins may set agent status"),
+    "support.teams.read": _rule(_DESK, (), Forbidden, "only agents and admins may read teams"),
+    "support.teams.manage": _rule(("admin",), (), NotTenantAdmin, "only tenant admins may manage teams"),
+    "support.policy.replay": _rule(("admin",), (), NotTenantAdmin, "only tenant admins may replay routing"),
 }
 
 

@@ -26,7 +26,7 @@ class Actor:
 class RoomState:
     """What membership rules need to know about a room: its type and its active members' roles."""
 
-    room_type: Literal["dm", "group", "channel"]
+    room_type: Literal["dm", "group", "channel", "support"]
     members: dict[str, Literal["admin", "member"]]
 
 

@@ -38,7 +38,7 @@ class Realtime:
         self.nats = nats
         self.pool = pool
         self.appender = appender
-        self.hub = Hub(pool)
+        self.hub = Hub(pool, support_handle_seconds=settings.support_default_handle_seconds)
         self.feed = LogFeed(pool, self.hub)
         self.presence = PresenceTracker()
         self.relay: Relay | None = None

@@ -42,6 +42,7 @@ from schemas.realtime import (
 )
 from schemas.roles import is_tenant_role
 from service.commands.messages import record_ack, record_read, send_message
+from service.commands.support.router import route_tenant
 from service.identity.auth import Principal
 from service.realtime._mailbox import Mailbox
 from service.realtime.frames import encode_event_frame
@@ -301,13 +302,15 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     except AuthenticationError as exc:
         await ws.send_denial_response(error_response(401, exc.code, exc.message))
         return
-    role = claims.role if is_tenant_role(claims.role) else "member"
+    role = claims.role if is_tenant_role(claims.role) else "customer"
     principal = Principal(tenant_id=claims.tenant_id, user_id=claims.user_id, role=role, via="jwt",
                           session_id=claims.session_id)
     await ws.accept()
     conn = Connection(ws, principal, runtime, hub)
     await hub.connect(conn)
     await runtime.realtime.presence.connected(conn.tenant_id, conn.user_id)
+    if runtime.settings.support_require_connection and role in ("agent", "admin"):
+        await route_tenant(runtime, conn.tenant_id)  # a connected agent is capacity that just appeared
     pump = asyncio.create_task(conn.pump())
     watch = asyncio.create_task(watch_session(conn, every=runtime.settings.ws_recheck_seconds))
     runtime.metrics.ws_connections.inc()

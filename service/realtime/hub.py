@@ -17,19 +17,20 @@ import contextlib
 from collections import defaultdict
 from typing import Protocol
 
+import asyncpg
 import msgspec
 import structlog
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from eventstore.types import Queryable
 from projections.subscriptions import notification_targets
 from schemas.events import AckRecorded, NotificationSent, ReadRecorded, RecordedEvent
 from schemas.notifications import NotificationFrame
 from schemas.realtime import AckReceived, Presence, PresenceSignal, ReadReceipt, Typing, TypingSignal
 from service.realtime.frames import encode_event_frame
 from service.realtime.jetstream import presence_subject, room_subject, tenant_subjects, typing_subject
+from service.realtime.support_frames import support_frames
 
 log = structlog.get_logger("roomlog.hub")
 
@@ -59,8 +60,9 @@ class Subscriber(Protocol):
 class Hub:
     """Who is connected to this instance and subscribed to which room."""
 
-    def __init__(self, db: Queryable) -> None:
+    def __init__(self, db: asyncpg.Pool, *, support_handle_seconds: float = 300.0) -> None:
         self._db = db
+        self._support_handle_seconds = support_handle_seconds
         self._rooms: dict[str, set[Subscriber]] = defaultdict(set)
         self._users: dict[tuple[str, str], set[Subscriber]] = defaultdict(set)
         self._tenants: dict[str, int] = defaultdict(int)
@@ -185,6 +187,8 @@ class Hub:
         """Hand one committed event (from NATS, or from the log while NATS is away) to whoever gets it."""
         if isinstance(event.event, NotificationSent):
             await self._notify(event)
+        elif event.stream_id.startswith(("sess_", "support:")):
+            await self._support(event)
         else:
             self.dispatch(event)
 
@@ -219,6 +223,20 @@ class Hub:
         frame = NotificationFrame(notification_id=n.notification_id, topic=n.topic, payload=n.payload,
                                   created_at=event.created_at)
         for user_id in users:
+            for conn in self._users.get((event.tenant_id, user_id), ()):
+                conn.offer_frame(frame)
+
+    async def _support(self, event: RecordedEvent) -> None:
+        local = {user for tenant, user in self._users if tenant == event.tenant_id}
+        if not local:  # the frames cost queries: skip them when nobody of the tenant is connected here
+            return
+        try:
+            frames = await support_frames(self._db, event, local,
+                                          default_handle_seconds=self._support_handle_seconds)
+        except Exception:  # a frame is a courtesy; the log and the REST API stay the truth
+            log.exception("support frames failed", position=event.position)
+            return
+        for user_id, frame in frames:
             for conn in self._users.get((event.tenant_id, user_id), ()):
                 conn.offer_frame(frame)
 

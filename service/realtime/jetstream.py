@@ -52,6 +52,10 @@ def event_subject(tenant_id: str, stream_id: str) -> str:
         return f"rl.{tenant_id}.user.{token(stream_id.split(':', 2)[2])}"
     if stream_id.startswith("notifications:"):
         return f"rl.{tenant_id}.notify"
+    if stream_id.startswith("sess_"):  # a support session's own stream
+        return f"rl.{tenant_id}.support.{stream_id}"
+    if stream_id.startswith("support:"):  # a tenant's support desk
+        return f"rl.{tenant_id}.support.desk"
     return f"rl.{tenant_id}.other.{token(stream_id)}"
 
 
@@ -61,8 +65,9 @@ def room_subject(tenant_id: str, room_id: str) -> str:
 
 
 def tenant_subjects(tenant_id: str) -> list[str]:
-    """What a connected client of the tenant may need besides its rooms: acks, notifications, signals."""
-    return [f"rl.{tenant_id}.user.*", f"rl.{tenant_id}.notify", f"rlx.{tenant_id}.>"]
+    """What a connected client of the tenant may need besides its rooms: acks, notifications, the support
+    desk, signals."""
+    return [f"rl.{tenant_id}.user.*", f"rl.{tenant_id}.notify", f"rl.{tenant_id}.support.*", f"rlx.{tenant_id}.>"]
 
 
 def typing_subject(tenant_id: str, room_id: str) -> str:
@@ -104,7 +109,8 @@ def deliveries_stream(settings: Settings) -> StreamConfig:
 
 
 def delivery_producer_consumer() -> ConsumerConfig:
-    """Room messages and notifications, read once by whichever instance pulls them, to queue webhook jobs.
+    """Room messages, notifications and support sessions' events, read once by whichever instance pulls them,
+    to queue webhook jobs.
 
     Starts at new events: messages sent before it first existed are not looked at.
     """
@@ -114,7 +120,7 @@ def delivery_producer_consumer() -> ConsumerConfig:
         ack_policy=AckPolicy.EXPLICIT,
         ack_wait=30.0,
         max_deliver=10,
-        filter_subjects=["rl.*.room.*", "rl.*.notify"],
+        filter_subjects=["rl.*.room.*", "rl.*.notify", "rl.*.support.*"],
         max_ack_pending=10_000,
     )
 

@@ -46,6 +46,7 @@ class PresenceTracker:
         self._clock = clock
         self._local: dict[UserKey, int] = {}
         self._remote: dict[str, tuple[set[UserKey], float]] = {}
+        self._gone: dict[UserKey, float] = {}  # when a user was last seen going offline (anywhere)
         self._nc: NatsClient | None = None
         self._sub: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
@@ -57,6 +58,13 @@ class PresenceTracker:
             return True
         now = self._clock()
         return any(key in users and now - seen < EXPIRY_SECONDS for users, seen in self._remote.values())
+
+    def offline_for(self, tenant_id: str, user_id: str) -> float | None:
+        """Seconds since the user's last connection closed (0 while online); None if never seen since start."""
+        if self.is_online(tenant_id, user_id):
+            return 0.0
+        gone = self._gone.get((tenant_id, user_id))
+        return None if gone is None else self._clock() - gone
 
     async def connected(self, tenant_id: str, user_id: str) -> None:
         """A connection of the user opened on this instance."""
@@ -73,6 +81,7 @@ class PresenceTracker:
             self._local[key] = left
             return
         self._local.pop(key, None)
+        self._gone[key] = self._clock()
         await self._announce(_Announcement(self.instance_id, False, [], [key]))
 
     async def start(self, nc: NatsClient) -> None:
@@ -106,4 +115,7 @@ class PresenceTracker:
         known, _ = self._remote.get(a.instance, (set(), 0.0))
         # A full list replaces what we knew of that instance; a delta amends it.
         users = set(a.online) if a.full else (known | set(a.online)) - set(a.offline)
-        self._remote[a.instance] = (users, self._clock())
+        now = self._clock()
+        for key in known - users:
+            self._gone[key] = now
+        self._remote[a.instance] = (users, now)

@@ -9,9 +9,10 @@ import msgspec
 
 from schemas.notifications import NotificationFrame
 from schemas.realtime import ClientFrame, ServerFrames
+from schemas.support import SupportFrame
 
 CLIENT_FRAMES: tuple[type[msgspec.Struct], ...] = get_args(ClientFrame)
-SERVER_FRAMES: tuple[type[msgspec.Struct], ...] = (*ServerFrames, NotificationFrame)
+SERVER_FRAMES: tuple[type[msgspec.Struct], ...] = (*ServerFrames, NotificationFrame, SupportFrame)
 _CHANNEL = "realtime"
 _TOKEN = {
     "type": "object",

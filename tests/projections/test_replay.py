@@ -76,7 +76,37 @@ async def _varied_history(client: httpx.AsyncClient, tenant: Tenant) -> str:
     dm = await _ok(await client.post("/rooms", json={"type": "dm", "members": ["bob"]}, headers=alice))
     await _ok(await client.post(f"/rooms/{dm['room_id']}/messages", json={"content": "psst"}, headers=bob))
     await _ok(await client.post("/rooms", json={"type": "channel", "members": ["carol", "dave"]}, headers=carol))
+    await _support_history(client, tenant)
     return rid
+
+
+async def _support_history(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    """The support desk: agents, a team, sessions assigned, held, resumed, transferred, escalated, ended, rated."""
+    admin = tenant.as_user("admin")
+    for user_id, role in [("ag1", "agent"), ("ag2", "agent"), ("cu1", "customer"), ("cu2", "customer")]:
+        await _ok(await client.post("/users", json={"user_id": user_id, "display_name": user_id, "role": role},
+                                    headers=admin))
+    for agent, cap in [("ag1", 1), ("ag2", 2)]:
+        await _ok(await client.put(f"/support/agents/{agent}", json={"max_sessions": cap, "skills": ["billing"]},
+                                   headers=admin))
+    await _ok(await client.put("/support/agents/ag1/status", json={"status": "available"}, headers=admin))
+    await _ok(await client.post("/support/teams", json={"team_id": "esc", "name": "Escalations", "members": ["ag2"],
+                                                        "escalation_level": "tier2"}, headers=admin))
+    first = await _ok(await client.post("/support/sessions", json={"initial_message": "help", "context": {"o": 1}},
+                                        headers=tenant.as_user("cu1")))
+    second = await _ok(await client.post("/support/sessions", json={"priority": "urgent"},
+                                         headers=tenant.as_user("cu2")))
+    one, two = first["session_id"], second["session_id"]
+    await _ok(await client.post(f"/support/sessions/{one}/hold", headers=admin))
+    await _ok(await client.post(f"/support/sessions/{one}/resume", headers=admin))
+    await _ok(await client.put("/support/agents/ag2/status", json={"status": "available"}, headers=admin))
+    await _ok(await client.post(f"/support/sessions/{one}/transfer", json={"target_type": "agent", "target_id": "ag2",
+                                                                          "notes": "internal"}, headers=admin))
+    await _ok(await client.post(f"/support/sessions/{two}/escalate", json={"level": "tier2"}, headers=admin))
+    await _ok(await client.patch("/support/teams/esc", json={"required_skills": ["billing"]}, headers=admin))
+    await _ok(await client.post(f"/support/sessions/{one}/end", json={"resolution": "resolved", "tags": ["t"]},
+                                headers=admin))
+    await _ok(await client.post(f"/support/sessions/{one}/rating", json={"score": 4}, headers=tenant.as_user("cu1")))
 
 
 @pytest.fixture

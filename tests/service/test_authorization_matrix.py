@@ -40,6 +40,7 @@ ROOM_ROLE_CHOICES: tuple[str | None, ...] = (None, *ROOM_ROLES)
 
 # Actions of the table that no HTTP route performs (each with the reason). Empty today: every action has a route.
 ACTIONS_WITHOUT_ROUTE: dict[str, str] = {}
+_SESSION = "/support/sessions/{session_id}"
 
 # Authenticated routes that are deliberately not governed by an action of the table, with the reason.
 ROUTES_WITHOUT_ACTION: dict[tuple[str, str], str] = {
@@ -208,6 +209,31 @@ CALLS: dict[str, tuple[Call, ...]] = {
         Call("GET", "/subscriptions"),
         Call("DELETE", "/subscriptions/{topic}"),
     ),
+    # The support desk: each scene has a session of its customer (the caller, when a customer) assigned to a
+    # desk agent, an ended one, and a team.
+    "support.session.start": (Call("POST", "/support/sessions", body=lambda s: {"customer_id": s.ids["customer"]}),),
+    "support.session.read": (Call("GET", "/support/sessions"), Call("GET", _SESSION)),
+    "support.session.message": (Call("POST", f"{_SESSION}/messages", body=lambda s: {"content": "hello"}),),
+    "support.session.work": (
+        Call("POST", f"{_SESSION}/hold"),
+        Call("POST", f"{_SESSION}/resume"),
+        Call("POST", f"{_SESSION}/transfer", body=lambda s: {"target_type": "team", "target_id": s.ids["team_id"]}),
+        Call("POST", f"{_SESSION}/escalate", body=lambda s: {"level": "tier2"}),
+    ),
+    "support.session.end": (Call("POST", f"{_SESSION}/end", body=lambda s: {"resolution": "resolved"}),),
+    "support.session.rate": (Call("POST", f"{_SESSION}/rating", body=lambda s: {"score": 4},
+                                  ids={"session_id": "ended_session"}),),
+    "support.routing.read": (Call("GET", f"{_SESSION}/routing"),),
+    "support.agents.read": (Call("GET", "/support/agents"),
+                            Call("GET", "/support/agents/{agent_id}/status", ids={"agent_id": "desk_agent"})),
+    "support.agents.manage": (Call("PUT", "/support/agents/{agent_id}", body=lambda s: {"max_sessions": 3},
+                                   ids={"agent_id": "desk_agent"}),),
+    "support.agent.status": (Call("PUT", "/support/agents/{agent_id}/status", body=lambda s: {"status": "away"},
+                                  ids={"agent_id": "own_agent"}),),
+    "support.teams.read": (Call("GET", "/support/teams"), Call("GET", "/support/teams/{team_id}")),
+    "support.policy.replay": (Call("POST", "/support/routing/replay", body=lambda s: {"policy": "round_robin"}),),
+    "support.teams.manage": (Call("POST", "/support/teams", body=lambda s: {"name": "new team"}),
+                             Call("PATCH", "/support/teams/{team_id}", body=lambda s: {"name": "renamed"})),
 }
 
 SUCCESS_STATUS = {(e.method, e.path): e.status for e in ENDPOINTS}
@@ -219,12 +245,17 @@ def in_room(action: str) -> bool:
 
 
 def matrix() -> list[tuple[str, str, str | None]]:
-    """Every (action, tenant role, room role) with a route; room roles only for actions inside a room."""
+    """Every (action, tenant role, room role) with a route; room roles only for actions inside a room.
+
+    A customer is never a room's admin: rooms are created by others (it may not create one), and support
+    rooms make their customer a member.
+    """
     return [
         (action, tenant_role, room_role)
         for action in sorted(CALLS)
         for tenant_role in CALLER_ROLES
         for room_role in (ROOM_ROLE_CHOICES if in_room(action) else (None,))
+        if (tenant_role, room_role) != ("customer", "admin")
     ]
 
 
@@ -325,6 +356,8 @@ async def scene_for(
         if any("{message_id}" in c.path for c in CALLS[action]):
             ids.update(await _messages_for(api, tenant, room["room_id"], creator, caller, victim, room_role))
     paths = [c.path for c in CALLS[action]]
+    if action.startswith("support."):
+        ids.update(await _desk_for(api, tenant, action, caller, tenant_role))
     if any("{key_id}" in p for p in paths):
         ids["key_id"] = (await ok(await api.post("/api-keys", json={"name": "doomed", "role": "member"},
                                                  headers=admin)))["key_id"]
@@ -339,6 +372,41 @@ async def scene_for(
     else:
         headers = tenant.as_user(caller)
     return Scene(tenant, headers, ids)
+
+
+async def _desk_for(
+    api: httpx.AsyncClient, tenant: Tenant, action: str, caller: str, tenant_role: str
+) -> dict[str, str]:
+    """What the support action's requests name, and no more (each costs requests): a desk agent, the caller's
+    own agent profile, a team, a session of the customer (the caller, when a customer) — assigned when the
+    action works it — and an ended one."""
+    admin = tenant.as_user("admin")
+    paths = " ".join(c.path for c in CALLS[action])
+    ids: dict[str, str] = {}
+    customer = caller if tenant_role == "customer" else _unique("customer")
+    ids["customer"] = customer
+    if customer != caller:
+        await ok(await api.post("/users", json={"user_id": customer, "display_name": "c", "role": "customer"},
+                                headers=admin))
+    if "{agent_id}" in paths or action == "support.session.work":
+        desk_agent = ids["desk_agent"] = _unique("desk")
+        await ok(await api.post("/users", json={"user_id": desk_agent, "display_name": "desk", "role": "agent"},
+                                headers=admin))
+        ids["own_agent"] = caller if tenant_role in ("agent", "admin") else desk_agent
+        for agent in {desk_agent, ids["own_agent"]}:
+            await ok(await api.put(f"/support/agents/{agent}", json={"max_sessions": 5}, headers=admin), 200)
+        if action == "support.session.work":
+            await ok(await api.put(f"/support/agents/{desk_agent}/status", json={"status": "available"},
+                                   headers=admin), 200)
+    if "{team_id}" in paths or action == "support.session.work":
+        ids["team_id"] = (await ok(await api.post("/support/teams", json={"name": "team"}, headers=admin)))["team_id"]
+    if "{session_id}" in paths:
+        body = {"customer_id": customer}
+        ids["session_id"] = (await ok(await api.post("/support/sessions", json=body, headers=admin)))["session_id"]
+        if action == "support.session.rate":
+            ids["ended_session"] = ids["session_id"]
+            await ok(await api.post(f"/support/sessions/{ids['session_id']}/end", json={}, headers=admin), 200)
+    return ids
 
 
 async def _messages_for(

@@ -43,7 +43,8 @@ class World:
 
 
 # Path parameters the `world` fixture gives a real id of tenant A for.
-WORLD_IDS = ("room_id", "user_id", "key_id", "webhook_id", "id", "tenant_id", "topic", "message_id", "emoji")
+WORLD_IDS = ("room_id", "user_id", "key_id", "webhook_id", "id", "tenant_id", "topic", "message_id", "emoji",
+             "session_id", "agent_id", "team_id")
 
 # Path parameter -> a made-up id of the same shape as the real one (World.ids holds the real one).
 MADE_UP: dict[str, Callable[[], str]] = {
@@ -56,6 +57,10 @@ MADE_UP: dict[str, Callable[[], str]] = {
     "topic": lambda: f"secret-topic-{_hex()}",
     "message_id": lambda: new_id("msg"),
     "emoji": lambda: f":e{_hex()}:",
+    "session_id": lambda: new_id("sess"),
+    "agent_id": lambda: f"agent-{_hex()}",
+    "team_id": lambda: f"team-{_hex()}",
+    "customer_id": lambda: f"cust-{_hex()}",  # a query filter, not a path parameter
 }
 
 # A valid body for every route that takes one and has path parameters: a 400 must not hide the answer.
@@ -68,6 +73,14 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/rooms/{room_id}/messages/{message_id}/reactions"): {"emoji": "👎"},
     ("PATCH", "/users/{user_id}"): {"role": "admin"},
     ("PATCH", "/admin/tenants/{tenant_id}"): {"rate_limit": 1},
+    ("POST", "/support/sessions/{session_id}/messages"): {"content": "hello from elsewhere"},
+    ("POST", "/support/sessions/{session_id}/transfer"): {"target_type": "agent", "target_id": "mallory"},
+    ("POST", "/support/sessions/{session_id}/escalate"): {"level": "supervisor"},
+    ("POST", "/support/sessions/{session_id}/end"): {"resolution": "resolved"},
+    ("POST", "/support/sessions/{session_id}/rating"): {"score": 1},
+    ("PUT", "/support/agents/{agent_id}"): {"max_sessions": 0},
+    ("PUT", "/support/agents/{agent_id}/status"): {"status": "offline"},
+    ("PATCH", "/support/teams/{team_id}"): {"name": "taken over"},
 }
 
 # Routes whose user_id names a user of the caller's own tenant (user ids are per tenant): B blocking "bob" blocks
@@ -101,6 +114,12 @@ CARRIERS: list[Carrier] = [
     # A's room named as the one to search in finds nothing, like a made-up one.
     Carrier("GET", "/search/messages", params=lambda ids: {"q": "secret", "room_id": ids["room_id"]},
             statuses=frozenset({200})),
+    # A's customer, agent and team as filters find nothing, like made-up ones (a member of B may not list).
+    Carrier("GET", "/support/sessions",
+            params=lambda ids: {"customer_id": ids["customer_id"], "agent_id": ids["agent_id"]},
+            statuses=frozenset({200, 403})),
+    Carrier("GET", "/support/sessions", params=lambda ids: {"team_id": ids["team_id"]},
+            statuses=frozenset({200, 403})),
 ]
 
 # Routes without path parameters that take no id of another tenant (with the reason).
@@ -131,6 +150,11 @@ NO_FOREIGN_IDS: dict[tuple[str, str], str] = {
     ("GET", "/api-keys"): "the caller's tenant's keys",
     ("POST", "/webhooks"): "creates a webhook of the caller's tenant",
     ("GET", "/webhooks"): "the caller's tenant's webhooks",
+    ("POST", "/support/sessions"): "customer_id and team_id name the caller's tenant's customers and teams",
+    ("GET", "/support/agents"): "the caller's tenant's agents",
+    ("POST", "/support/teams"): "creates a team of the caller's tenant",
+    ("GET", "/support/teams"): "the caller's tenant's teams",
+    ("POST", "/support/routing/replay"): "the caller's tenant's desk history",
 }
 
 
@@ -142,6 +166,7 @@ def path_params(path: str) -> list[str]:
 WITH_PATH_PARAMS = [e for e in ENDPOINTS if path_params(e.path)]
 WITHOUT_PATH_PARAMS = [e for e in ENDPOINTS if not path_params(e.path)]
 CALLERS = ("admin", "b-member")  # B's admin, and an unregistered user of B (a member)
+SUPPORT_WITH_PATH_PARAMS = [e for e in WITH_PATH_PARAMS if e.path.startswith("/support/")]
 
 
 def test_every_path_parameter_of_every_route_has_an_id_provider() -> None:
@@ -193,13 +218,27 @@ async def world(client: httpx.AsyncClient, runtime: Runtime, database_url: str) 
                       payload={}, topic=topic)
     await record_failure(runtime.appender, job, generation=job.delivery_id, attempts=3, error="boom",
                          at=datetime.now(UTC))
+    agent, customer = f"agent-{_hex()}", f"cust-{_hex()}"
+    await ok(await client.post("/users", json={"user_id": agent, "display_name": agent, "role": "agent"},
+                               headers=admin))
+    await ok(await client.post("/users", json={"user_id": customer, "display_name": customer, "role": "customer"},
+                               headers=admin))
+    await ok(await client.put(f"/support/agents/{agent}", json={"max_sessions": 1}, headers=admin), 200)
+    await ok(await client.put(f"/support/agents/{agent}/status", json={"status": "available"},
+                              headers=a.as_user(agent)), 200)
+    team = await ok(await client.post("/support/teams", json={"name": "a's team", "members": [agent]}, headers=admin))
+    session = await ok(await client.post("/support/sessions", json={"initial_message": "secret"},
+                                         headers=a.as_user(customer)))
+    await ok(await client.post("/users", json={"user_id": "b-customer", "display_name": "c", "role": "customer"},
+                               headers=b.as_user("admin")))
     ids = {
+        "session_id": session["session_id"], "agent_id": agent, "team_id": team["team_id"],
         "room_id": room["room_id"], "user_id": bob, "key_id": key["key_id"], "webhook_id": hook["webhook_id"],
         "id": dead_letter_id(job.delivery_id), "tenant_id": a.tenant_id, "topic": topic,
         "message_id": message["message_id"], "emoji": emoji,
     }
     assert set(ids) == set(WORLD_IDS)
-    return World(a, b, ids)
+    return World(a, b, ids | {"customer_id": customer})
 
 
 async def snapshot(pool: asyncpg.Pool, tenant_id: str) -> dict[str, list[tuple[Any, ...]]]:
@@ -224,6 +263,16 @@ async def snapshot(pool: asyncpg.Pool, tenant_id: str) -> dict[str, list[tuple[A
 def answer(response: httpx.Response) -> tuple[int, Any]:
     """What a caller learns from a response: its status and its body."""
     return response.status_code, response.json()
+
+
+@pytest.mark.parametrize("endpoint", SUPPORT_WITH_PATH_PARAMS,
+                         ids=[f"{e.method} {e.path}" for e in SUPPORT_WITH_PATH_PARAMS])
+async def test_a_customer_of_another_tenant_gets_the_answer_of_made_up_ids_on_support_routes(
+    client: httpx.AsyncClient, runtime: Runtime, world: World, endpoint: Endpoint
+) -> None:
+    await test_foreign_ids_in_the_path_get_the_answer_of_made_up_ids_and_change_nothing(
+        client, runtime, world, endpoint, "b-customer"
+    )
 
 
 @pytest.mark.parametrize("caller", CALLERS)
@@ -280,3 +329,6 @@ async def test_tenant_a_still_reaches_every_resource_the_foreign_calls_named(
     assert ids["id"] in [d["id"] for d in letters]
     subscriptions = (await client.get("/subscriptions", headers=world.a.as_user(ids["user_id"]))).json()
     assert ids["topic"] in [s["topic"] for s in subscriptions]
+    session = await client.get(f"/support/sessions/{ids['session_id']}", headers=admin)
+    assert session.json()["assigned_agent"]["id"] == ids["agent_id"]
+    assert (await client.get(f"/support/teams/{ids['team_id']}", headers=admin)).status_code == 200

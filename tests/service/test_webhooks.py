@@ -453,3 +453,30 @@ def test_public_addresses_are_only_global_unicast_ones() -> None:
     for text in ["127.0.0.1", "::1", "0.0.0.0", "::", "10.1.2.3", "172.16.0.1", "192.168.0.1", "169.254.1.1",
                  "fe80::1", "fc00::1", "224.0.0.1", "ff02::1", "240.0.0.1", "255.255.255.255", "::ffff:10.0.0.1"]:
         assert not is_public(ipaddress.ip_address(text)), text
+
+
+async def test_support_sessions_call_their_webhooks_signed_without_internal_notes(
+    client: httpx.AsyncClient, tenant: Tenant, receiver: Receiver, ready_runtime: Runtime
+) -> None:
+    hook = await create_webhook(client, tenant, receiver.url,
+                                ["support.session_started", "support.escalation", "support.session_ended"])
+    admin = tenant.as_user("admin")
+    user = {"user_id": "cust", "display_name": "Cust", "role": "customer"}
+    assert (await client.post("/users", json=user, headers=admin)).status_code == 201
+    assert (await client.post("/support/teams", json={"team_id": "billing", "name": "B"}, headers=admin)).status_code \
+        == 201
+    started = await client.post("/support/sessions", json={"priority": "low"}, headers=tenant.as_user("cust"))
+    sid = started.json()["session_id"]
+    for path, body in [("transfer", {"target_type": "team", "target_id": "billing", "notes": "secret-note"}),
+                       ("escalate", {"level": "tier2", "reason": "angry"}), ("end", {"resolution": "resolved"})]:
+        assert (await client.post(f"/support/sessions/{sid}/{path}", json=body, headers=admin)).status_code == 200
+    # Deliveries run concurrently: they may arrive in any order, each naming the session's seq.
+    calls = sorted(await receiver.wait_for_calls(3), key=lambda c: c.json()["seq"])
+    assert [c.headers["x-roomlog-event"] for c in calls] == [
+        "support.session_started", "support.escalation", "support.session_ended"]
+    assert all(c.headers["x-roomlog-signature"] == expected_signature(hook["secret"], c) for c in calls)
+    bodies = [c.json() for c in calls]
+    assert not any(b"secret-note" in c.body for c in calls)
+    assert {b["session_id"] for b in bodies} == {sid}
+    assert (bodies[0]["customer_id"], bodies[1]["level"], bodies[1]["priority"], bodies[2]["status"]) == (
+        "cust", "tier2", "high", "resolved")

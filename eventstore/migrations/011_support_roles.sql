@@ -1,0 +1,5 @@
+-- The support desk's customers: a tenant role below member, for users and for the keys that act for them.
+ALTER TABLE users DROP CONSTRAINT IF EXISTS users_role_check;
+ALTER TABLE users ADD CONSTRAINT users_role_check CHECK (role IN ('customer', 'member', 'agent', 'admin'));
+ALTER TABLE api_keys DROP CONSTRAINT IF EXISTS api_keys_role_check;
+ALTER TABLE api_keys ADD CONSTRAINT api_keys_role_check CHECK (role IN ('customer', 'member', 'agent', 'admin'));

@@ -1,0 +1,227 @@
+"""The support desk's request and response bodies (seed 001's shapes, under /support)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from schemas.api import Content, UserId, _Request
+
+Priority = Literal["low", "normal", "high", "urgent"]
+AgentStatusValue = Literal["available", "busy", "away", "offline"]
+SettableAgentStatus = Literal["available", "away", "offline"]  # busy is derived: at capacity
+SessionStatusValue = Literal["queued", "active", "on_hold", "transferred", "resolved", "closed"]
+# Short labels: skills, languages, tags, channels, levels, resolutions. No NUL (PostgreSQL text).
+Label = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\x00\s]+$")]
+Labels = Annotated[list[Label], msgspec.Meta(max_length=50)]
+Note = Annotated[str, msgspec.Meta(max_length=4000, pattern=r"^[^\x00]*$")]
+TeamName = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
+TeamId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+class StartSession(_Request):
+    customer_id: UserId | None = None  # a customer starts their own; agents and admins name the customer
+    channel: Label = "chat"
+    initial_message: Content | None = None
+    context: dict[str, Any] | None = None
+    priority: Priority = "normal"
+    skills: Labels = []
+    language: Label | None = None
+    team_id: TeamId | None = None
+
+
+class SessionMessage(_Request):
+    content: Content
+    type: Literal["text"] = "text"
+    attachments: Annotated[list[dict[str, Any]], msgspec.Meta(max_length=10)] = []
+
+
+class Transfer(_Request):
+    target_type: Literal["agent", "team"]
+    target_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[^\x00\s/]+$")]
+    reason: Note | None = None
+    notes: Note | None = None
+
+
+class EndSession(_Request):
+    resolution: Label = "resolved"
+    resolution_notes: Note | None = None
+    tags: Labels = []
+
+
+class Escalate(_Request):
+    level: Label
+    reason: Note | None = None
+    urgency: Literal["low", "normal", "high", "urgent"] = "high"
+
+
+class Rating(_Request):
+    score: Annotated[int, msgspec.Meta(ge=1, le=5)]
+    comment: Note | None = None
+
+
+class AgentProfile(_Request):
+    max_sessions: Annotated[int, msgspec.Meta(ge=0, le=1000)]
+    skills: Labels = []
+    languages: Labels = []
+    teams: Annotated[list[TeamId], msgspec.Meta(max_length=50)] = []
+
+
+class SetAgentStatus(_Request):
+    status: SettableAgentStatus
+    reason: Note | None = None
+    return_time: datetime | None = None
+
+
+class CreateTeam(_Request):
+    name: TeamName
+    team_id: TeamId | None = None
+    members: Annotated[list[UserId], msgspec.Meta(max_length=1000)] = []
+    required_skills: Labels = []
+    escalation_level: Label | None = None  # escalations of this level route to this team
+
+
+class UpdateTeam(_Request):
+    name: TeamName | UnsetType = UNSET
+    members: Annotated[list[UserId], msgspec.Meta(max_length=1000)] | UnsetType = UNSET
+    required_skills: Labels | UnsetType = UNSET
+    escalation_level: Label | UnsetType | None = UNSET
+
+
+class ReplayRequest(_Request):
+    policy: Literal["spare_capacity", "round_robin"]
+
+
+class Person(msgspec.Struct):
+    """Who a customer may see of someone: id, name and avatar only."""
+
+    id: str
+    name: str
+    avatar_url: str | None = None
+
+
+class Session(msgspec.Struct, kw_only=True):
+    session_id: str
+    status: SessionStatusValue
+    channel: str
+    priority: Priority
+    room_id: str
+    customer: Person
+    assigned_agent: Person | None
+    queue_position: int
+    estimated_wait_minutes: int
+    websocket_url: str
+    created_at: datetime
+    context: dict[str, Any] | None = None
+    team_id: str | None = None
+    resolution: str | None = None
+    rating: int | None = None
+    ended_at: datetime | None = None
+    duration_seconds: int = 0
+
+
+class SessionMessageView(msgspec.Struct):
+    id: str
+    sender: Literal["customer", "agent", "system"]
+    sender_id: str
+    content: str
+    timestamp: datetime
+
+
+class SessionDetail(Session, kw_only=True):
+    messages: list[SessionMessageView] = []
+
+
+class SentMessage(msgspec.Struct):
+    id: str
+    seq: int
+    sender: Literal["customer", "agent", "system"]
+    timestamp: datetime
+
+
+class CandidateView(msgspec.Struct):
+    agent_id: str
+    reasons: list[str]
+    spare: int
+
+
+class RoutingRecord(msgspec.Struct):
+    """One assignment: who got the session under which policy, and why each other agent did not."""
+
+    agent_id: str
+    policy_version: str
+    assigned_at: datetime
+    waited_seconds: float
+    candidates: list[CandidateView]
+
+
+class SessionRouting(msgspec.Struct):
+    session_id: str
+    status: SessionStatusValue
+    assignments: list[RoutingRecord]
+
+
+class MetricsToday(msgspec.Struct):
+    sessions_handled: int
+    avg_response_time_seconds: float | None
+    satisfaction_score: float | None
+    resolution_rate: float | None
+
+
+class AgentStatus(msgspec.Struct, kw_only=True):
+    agent_id: str
+    name: str
+    status: AgentStatusValue
+    active_sessions: int
+    max_sessions: int
+    skills: list[str]
+    languages: list[str]
+    teams: list[str]
+    metrics_today: MetricsToday
+    reason: str | None = None
+    return_time: datetime | None = None
+    # Only when routing requires a live connection: whether the agent counts as connected (else null).
+    connected: bool | None = None
+
+
+class Team(msgspec.Struct):
+    team_id: str
+    name: str
+    members: list[str]
+    required_skills: list[str]
+    escalation_level: str | None
+    created_at: datetime
+
+
+class AgentReplay(msgspec.Struct):
+    agent_id: str
+    assignments: int
+
+
+class ReplayReport(msgspec.Struct):
+    """What routing the tenant's log again under `policy` gives: waits and assignments per agent."""
+
+    policy_version: str
+    sessions: int
+    assigned: int
+    wait_p50_seconds: float
+    wait_max_seconds: float
+    per_agent: list[AgentReplay]
+    same_as_recorded: int
+
+
+class SupportFrame(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A WebSocket frame of the desk: agents hear of sessions assigned to them, queued and transferred;
+    a customer hears its place in the queue and wait estimate as they change (`support.queue`)."""
+
+    type: Literal["support.session.assigned", "support.session.queued", "support.session.transferred",
+                  "support.queue"]
+    session_id: str
+    status: SessionStatusValue
+    room_id: str | None = None
+    agent_id: str | None = None
+    queue_position: int | None = None
+    estimated_wait_minutes: int | None = None

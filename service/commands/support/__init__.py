@@ -1,0 +1,1 @@
+"""Support desk commands: load the desk or a session, decide with the pure rules, append."""
