@@ -151,10 +151,44 @@ class DeliveryDiscarded(_Event, tag="delivery.discarded"):
     by: str
 
 
+class MediaUploadRequested(_Event, tag="media.upload_requested"):
+    """A user was given a presigned URL to put one object of this size and content type into the store."""
+
+    media_id: str
+    uploaded_by: str
+    filename: str
+    content_type: str
+    size: int
+    object_key: str
+    expires_at: datetime
+    room_id: str | None = None
+
+
+class MediaConfirmed(_Event, tag="media.confirmed"):
+    """The uploaded object was checked: its size, its sha256 and the content type its bytes really have."""
+
+    media_id: str
+    content_type: str
+    sha256: str
+    size: int
+    width: int | None = None
+    height: int | None = None
+    thumbnail_key: str | None = None
+
+
+class MediaRejected(_Event, tag="media.rejected"):
+    """A confirm found the object wrong (size, type, an image too large): the object was removed."""
+
+    media_id: str
+    code: str
+    reason: str
+
+
 Event = (
     RoomCreated | MemberJoined | MemberRemoved | RoomUpdated | MessageSent | MessageEdited | MessageDeleted
     | ReactionAdded | ReactionRemoved | AckRecorded | ReadRecorded | UserBlocked | UserUnblocked | NotificationSent
     | SubscriptionAdded | SubscriptionRemoved | DeliveryFailed | DeliveryRetried | DeliveryDiscarded
+    | MediaUploadRequested | MediaConfirmed | MediaRejected
 )
 
 ROOM_EVENT_TYPES = frozenset({
@@ -190,7 +224,8 @@ _TAGS: dict[type, str] = {
     cls: cls.__struct_config__.tag  # type: ignore[misc]
     for cls in (RoomCreated, MemberJoined, MemberRemoved, RoomUpdated, MessageSent, MessageEdited, MessageDeleted,
                 ReactionAdded, ReactionRemoved, AckRecorded, ReadRecorded, UserBlocked, UserUnblocked, NotificationSent,
-                SubscriptionAdded, SubscriptionRemoved, DeliveryFailed, DeliveryRetried, DeliveryDiscarded)
+                SubscriptionAdded, SubscriptionRemoved, DeliveryFailed, DeliveryRetried, DeliveryDiscarded,
+                MediaUploadRequested, MediaConfirmed, MediaRejected)
 }
 
 

@@ -19,6 +19,7 @@ from service.routes import (
     auth,
     dead_letters,
     health,
+    media,
     message_changes,
     messages,
     notifications,
@@ -54,6 +55,7 @@ _API = [
     *tenants_admin.ENDPOINTS,
     *webhooks.ENDPOINTS,
     *dead_letters.ENDPOINTS,
+    *media.ENDPOINTS,
     asyncapi_endpoint(version=API_VERSION),
 ]
 ENDPOINTS: list[Endpoint] = [*_API, openapi_endpoint(_API, version=API_VERSION)]

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import asyncpg
 import structlog
@@ -17,6 +18,7 @@ from schemas.config import Settings
 from service.consumers.egress import Resolver
 from service.identity.auth import Authenticator
 from service.identity.tokens import TokenSigner, parse_keys, stored_signing_keys
+from service.media.store import ObjectStore
 from service.ratelimit.limiter import RateLimiter
 from service.realtime.delivery import Realtime
 from service.realtime.nats_link import NatsLink
@@ -50,7 +52,10 @@ class Runtime:
     catch_up: CatchUp
     # Name lookups for webhook registration checks, on threads of their own (see consumers/egress.py).
     resolver: Resolver = field(default_factory=Resolver)
+    # The object store for media; None when no S3 URL is configured (media routes answer 503).
+    media: ObjectStore | None = None
     monotonic: Clock = time.monotonic
+    wall_clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     started_at: float = field(default_factory=time.monotonic)
 
 
@@ -98,9 +103,13 @@ async def start_runtime(settings: Settings) -> Runtime:
     )
     catch_up = CatchUp(settings.database_url)
     catch_up.start()
+    media = None
+    if settings.s3_url is not None:
+        media = ObjectStore(settings)
+        await media.start()
     return Runtime(
         settings=settings, pool=pool, appender=appender, auth=auth, nats=link, realtime=realtime, limiter=limiter,
-        catch_up=catch_up,
+        catch_up=catch_up, media=media,
     )
 
 
@@ -110,5 +119,7 @@ async def stop_runtime(runtime: Runtime) -> None:
     await runtime.appender.stop()
     await runtime.catch_up.stop()  # after the last appends: a clean stop leaves the search index current
     await runtime.nats.close()
+    if runtime.media is not None:
+        await runtime.media.close()
     await asyncio.wait_for(runtime.pool.close(), 10)
     runtime.resolver.close()
