@@ -104,6 +104,8 @@ async def _inspect(runtime: Runtime, store: ObjectStore, row: asyncpg.Record, cm
     """Hash and sniff the bytes; store them (and an image's thumbnail) under their hash, away from the upload key."""
     settings = runtime.settings
     data = await store.read(row["object_key"])
+    if data is None:  # a racing confirm took it away after our size check
+        raise MediaNotUploaded("nothing was uploaded yet")
     sha256 = hashlib.sha256(data).hexdigest()
     if cmd.sha256 is not None and cmd.sha256 != sha256:
         raise MediaChecksumMismatch("the uploaded bytes have another sha256", field="sha256")

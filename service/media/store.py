@@ -77,9 +77,12 @@ class ObjectStore:
             return None
         return int(head["ContentLength"])
 
-    async def read(self, key: str) -> bytes:
-        """The whole object (confirm reads objects no larger than the tenant's limit)."""
-        answer = await self._call("get_object", Bucket=self.bucket, Key=key)
+    async def read(self, key: str) -> bytes | None:
+        """The whole object, None when there is none (confirm reads objects no larger than the tenant's limit)."""
+        try:
+            answer = await self._call("get_object", Bucket=self.bucket, Key=key)
+        except _Missing:
+            return None
         try:
             async with answer["Body"] as body:
                 data: bytes = await body.read()
