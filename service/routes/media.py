@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from schemas.errors import (
+    Forbidden,
     MediaChecksumMismatch,
     MediaImageTooLarge,
     MediaNotFound,
@@ -54,17 +55,17 @@ ENDPOINTS = [
     Endpoint("POST", "/media/upload-url", post_upload_url,
              "A presigned PUT for one file of this size and content type, valid for a few minutes",
              body=RequestUpload, response=UploadUrl, status=201,
-             errors=(MediaTypeNotAllowed, MediaTooLarge, MediaQuotaExceeded, RoomNotFound, NotAMember,
+             errors=(Forbidden, MediaTypeNotAllowed, MediaTooLarge, MediaQuotaExceeded, RoomNotFound, NotAMember,
                      MediaUnavailable),
              links=(Link("POST", "/media/{media_id}/confirm"), Link("GET", "/media/{media_id}"))),
     Endpoint("POST", "/media/{media_id}/confirm", post_confirm,
              "Check the uploaded bytes (size, sha256, real content type, image size and thumbnail) and record them;"
              " a wrong upload is removed",
              body=ConfirmUpload, response=Media,
-             errors=(MediaNotFound, MediaNotUploaded, MediaSizeMismatch, MediaTypeMismatch, MediaChecksumMismatch,
+             errors=(Forbidden, MediaNotFound, MediaNotUploaded, MediaSizeMismatch, MediaTypeMismatch, MediaChecksumMismatch,
                      MediaImageTooLarge, MediaUploadExpired, MediaNotPending, MediaUnavailable),
              links=(Link("GET", "/media/{media_id}"),)),
     Endpoint("GET", "/media/{media_id}", get_media,
              "Media metadata with short-lived download URLs (the uploader, and members of rooms it is attached in)",
-             response=Media, errors=(MediaNotFound, MediaUnavailable)),
+             response=Media, errors=(Forbidden, MediaNotFound, MediaUnavailable)),
 ]
