@@ -13,7 +13,7 @@ from datetime import datetime
 import asyncpg
 
 from eventstore.types import Connection, Queryable
-from schemas.events import MediaConfirmed, MediaRejected, MediaUploadRequested, RecordedEvent
+from schemas.events import Attachment, MediaConfirmed, MediaRejected, MediaUploadRequested, RecordedEvent
 
 _REQUESTED = """
 INSERT INTO media (tenant_id, media_id, uploaded_by, filename, declared_type, size, object_key, room_id,
@@ -94,3 +94,31 @@ async def stored_bytes(conn: Queryable, tenant_id: str, *, now: datetime) -> int
         tenant_id, now,
     )
     return int(value)
+
+
+async def confirmed_media_of(
+    conn: Queryable, tenant_id: str, uploaded_by: str, media_ids: list[str]
+) -> list[asyncpg.Record]:
+    """Those of `media_ids` that are confirmed uploads of `uploaded_by`."""
+    return await conn.fetch(
+        "SELECT * FROM media WHERE tenant_id = $1 AND uploaded_by = $2 AND media_id = ANY($3::text[])"
+        " AND status = 'confirmed'",
+        tenant_id, uploaded_by, media_ids,
+    )
+
+
+def attachment_of(row: asyncpg.Record) -> Attachment:
+    """A confirmed media row as a message carries it."""
+    return Attachment(media_id=row["media_id"], filename=row["filename"], content_type=row["content_type"],
+                      size=row["size"], sha256=row["sha256"], width=row["width"], height=row["height"])
+
+
+async def attached_in_a_room_of(conn: Queryable, tenant_id: str, media_id: str, user_id: str) -> bool:
+    """Whether the media is attached to a live message of a room the user is an active member of."""
+    return bool(await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM messages m"
+        " JOIN members mb ON mb.room_id = m.room_id AND mb.user_id = $3 AND mb.active"
+        " WHERE m.tenant_id = $1 AND m.attachments @> jsonb_build_array(jsonb_build_object('media_id', $2::text))"
+        " AND m.deleted_seq IS NULL)",
+        tenant_id, media_id, user_id,
+    ))

@@ -9,6 +9,7 @@ import msgspec
 
 RoomType = Literal["dm", "group", "channel"]
 RoomRole = Literal["admin", "member"]
+MessageType = Literal["text", "image", "file", "voice", "system"]
 
 
 class _Event(msgspec.Struct, tag_field="type", forbid_unknown_fields=False, omit_defaults=True):
@@ -44,6 +45,18 @@ class RoomUpdated(_Event, tag="room.updated"):
     set_metadata: bool = False
 
 
+class Attachment(msgspec.Struct, omit_defaults=True):
+    """A confirmed upload as a message carries it: the media's facts, never its bytes or a URL."""
+
+    media_id: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    width: int | None = None
+    height: int | None = None
+
+
 class MessageSent(_Event, tag="message.sent"):
     message_id: str
     sender_id: str
@@ -51,6 +64,8 @@ class MessageSent(_Event, tag="message.sent"):
     meta: dict[str, Any] | None = None
     client_msg_id: str | None = None
     thread_id: str | None = None  # a reply: the message_id of the thread's root, in the same room
+    message_type: MessageType = "text"
+    attachments: list[Attachment] = []
 
 
 class MessageEdited(_Event, tag="message.edited"):

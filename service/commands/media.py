@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
-from projections.media import fetch_media, stored_bytes
+from projections.media import attached_in_a_room_of, fetch_media, stored_bytes
 from projections.streams import media_stream
 from schemas.config import Settings
 from schemas.errors import (
@@ -136,7 +136,9 @@ async def _record(runtime: Runtime, principal: Principal, media_id: str, event: 
 async def get_media(runtime: Runtime, principal: Principal, media_id: str) -> Media:
     """The media's metadata with presigned download URLs; 404 for anyone who may not read it."""
     row = await _fetch(runtime, principal, media_id)
-    if not may_read(row["uploaded_by"], principal.user_id, member_of_a_room_with_it=False):
+    shared = row["uploaded_by"] != principal.user_id and await attached_in_a_room_of(
+        runtime.pool, principal.tenant_id, media_id, principal.user_id)
+    if not may_read(row["uploaded_by"], principal.user_id, member_of_a_room_with_it=shared):
         raise MediaNotFound("media not found", field="media_id")
     return await media_view(runtime, row)
 

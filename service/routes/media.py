@@ -62,8 +62,8 @@ ENDPOINTS = [
              "Check the uploaded bytes (size, sha256, real content type, image size and thumbnail) and record them;"
              " a wrong upload is removed",
              body=ConfirmUpload, response=Media,
-             errors=(Forbidden, MediaNotFound, MediaNotUploaded, MediaSizeMismatch, MediaTypeMismatch, MediaChecksumMismatch,
-                     MediaImageTooLarge, MediaUploadExpired, MediaNotPending, MediaUnavailable),
+             errors=(Forbidden, MediaNotFound, MediaNotUploaded, MediaSizeMismatch, MediaTypeMismatch,
+                     MediaChecksumMismatch, MediaImageTooLarge, MediaUploadExpired, MediaNotPending, MediaUnavailable),
              links=(Link("GET", "/media/{media_id}"),)),
     Endpoint("GET", "/media/{media_id}", get_media,
              "Media metadata with short-lived download URLs (the uploader, and members of rooms it is attached in)",

@@ -228,3 +228,98 @@ async def test_racing_confirms_record_one_confirmation(client: httpx.AsyncClient
     # read because the winner moved it away (409 MEDIA_NOT_UPLOADED).
     assert statuses[0] == 200 and statuses[1:] == [409, 409], [a.text for a in answers]
     assert (await client.get(f"/media/{media_id}", headers=alice)).json()["status"] == "confirmed"
+
+
+# --- attachments on messages ---------------------------------------------------------------------------------
+
+
+async def confirmed(client: httpx.AsyncClient, headers: dict[str, str], data: bytes, **kind: str) -> str:
+    media_id = await upload(client, headers, data, **kind)
+    assert (await confirm(client, headers, media_id)).status_code == 200
+    return media_id
+
+
+async def send(client: httpx.AsyncClient, headers: dict[str, str], room_id: str, **body: Any) -> httpx.Response:
+    return await client.post(f"/rooms/{room_id}/messages", headers=headers, json={"content": "look", **body})
+
+
+async def test_a_message_carries_its_attachments_in_reads_events_and_search_and_members_may_read_them(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    alice, bob, carol = tenant.as_user("alice"), tenant.as_user("bob"), tenant.as_user("carol")
+    room = (await client.post("/rooms", headers=alice, json={"type": "group", "members": ["bob"]})).json()
+    picture = await confirmed(client, alice, png(40, 30))
+    assert (await client.get(f"/media/{picture}", headers=bob)).status_code == 404  # not attached yet
+    sent = await send(client, alice, room["room_id"], type="image", attachments=[picture], content="zebrafish")
+    assert sent.status_code == 201, sent.text
+    [message] = (await client.get(f"/rooms/{room['room_id']}/messages", headers=bob)).json()
+    assert message["type"] == "image"
+    assert [(a["media_id"], a["width"], a["height"], a["content_type"]) for a in message["attachments"]] == [
+        (picture, 40, 30, "image/png")]
+    event = (await client.get(f"/rooms/{room['room_id']}/events", headers=bob)).json()[-1]
+    assert (event["data"]["message_type"], event["data"]["attachments"]) == ("image", message["attachments"])
+    # A member of the room reads the media now; someone outside it still does not.
+    assert (await client.get(f"/media/{picture}", headers=bob)).json()["cdn_url"]
+    assert (await client.get(f"/media/{picture}", headers=carol)).status_code == 404
+    for _ in range(100):  # the search index follows the log a moment later
+        hits = (await client.get("/search/messages", headers=bob, params={"q": "zebrafish"})).json()
+        if hits:
+            break
+        await asyncio.sleep(0.05)
+    assert [h["attachments"] for h in hits] == [message["attachments"]]
+
+
+async def test_deleting_the_message_hides_its_attachments_from_the_room(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    alice, bob = tenant.as_user("alice"), tenant.as_user("bob")
+    room = (await client.post("/rooms", headers=alice, json={"type": "group", "members": ["bob"]})).json()
+    doc = await confirmed(client, alice, b"%PDF-1.4\n%%EOF\n", content_type="application/pdf", filename="a.pdf")
+    sent = (await send(client, alice, room["room_id"], type="file", attachments=[doc])).json()
+    assert (await client.get(f"/media/{doc}", headers=bob)).status_code == 200
+    assert (await client.delete(f"/rooms/{room['room_id']}/messages/{sent['message_id']}", headers=alice)
+            ).status_code == 200
+    [message] = (await client.get(f"/rooms/{room['room_id']}/messages", headers=bob)).json()
+    assert message["attachments"] == []
+    sent_event = [e for e in (await client.get(f"/rooms/{room['room_id']}/events", headers=bob)).json()
+                  if e["type"] == "message.sent"][-1]
+    assert sent_event["data"].get("attachments", []) == []
+    assert (await client.get(f"/media/{doc}", headers=bob)).status_code == 404
+    assert (await client.get(f"/media/{doc}", headers=alice)).status_code == 200  # the uploader still may
+
+
+async def test_only_the_senders_confirmed_media_of_a_fitting_type_may_be_attached(
+    client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    alice, bob = tenant.as_user("alice"), tenant.as_user("bob")
+    room = (await client.post("/rooms", headers=alice, json={"type": "group", "members": ["bob", "admin"]})).json()
+    rid = room["room_id"]
+    mine = await confirmed(client, alice, png(4, 4))
+    pending = await upload(client, alice, png(4, 4))
+    foreign = await confirmed(client, other_tenant.as_user("alice"), png(4, 4))
+    doc = await confirmed(client, alice, b"%PDF-1.4\n%%EOF\n", content_type="application/pdf", filename="a.pdf")
+    for headers, body, status, code in [
+        (bob, {"attachments": [mine]}, 400, "VALIDATION_ERROR"),  # another user's upload
+        (alice, {"attachments": [pending]}, 400, "VALIDATION_ERROR"),  # not confirmed
+        (alice, {"attachments": [foreign]}, 400, "VALIDATION_ERROR"),  # another tenant's
+        (alice, {"attachments": [mine, mine]}, 400, "VALIDATION_ERROR"),
+        (alice, {"attachments": [mine] * 11}, 400, "VALIDATION_ERROR"),
+        (alice, {"type": "image", "attachments": [doc]}, 400, "VALIDATION_ERROR"),
+        (alice, {"type": "voice"}, 400, "VALIDATION_ERROR"),
+        (alice, {"type": "system"}, 403, "FORBIDDEN"),  # alice is a member of the tenant, not its admin
+    ]:
+        response = await send(client, headers, rid, **body)
+        assert (response.status_code, response.json()["error"]["code"]) == (status, code), body
+    assert (await send(client, tenant.as_user("admin"), rid, type="system")).status_code == 201
+
+
+async def test_an_edit_cannot_swap_attachments(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    alice = tenant.as_user("alice")
+    room = (await client.post("/rooms", headers=alice, json={"type": "group", "members": ["bob"]})).json()
+    first, other = await confirmed(client, alice, png(4, 4)), await confirmed(client, alice, png(5, 5))
+    sent = (await send(client, alice, room["room_id"], attachments=[first])).json()
+    edit = await client.patch(f"/rooms/{room['room_id']}/messages/{sent['message_id']}", headers=alice,
+                              json={"content": "changed", "attachments": [other]})
+    assert (edit.status_code, edit.json()["error"]["code"]) == (400, "VALIDATION_ERROR")
+    message = (await client.get(f"/rooms/{room['room_id']}/messages/{sent['message_id']}", headers=alice)).json()
+    assert [a["media_id"] for a in message["attachments"]] == [first]
