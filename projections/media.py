@@ -122,3 +122,12 @@ async def attached_in_a_room_of(conn: Queryable, tenant_id: str, media_id: str, 
         " AND m.deleted_seq IS NULL)",
         tenant_id, media_id, user_id,
     ))
+
+
+async def expired_uploads(conn: Queryable, *, now: datetime, limit: int) -> list[asyncpg.Record]:
+    """Uploads still pending after their expiry, oldest first."""
+    return await conn.fetch(
+        "SELECT tenant_id, media_id, object_key FROM media WHERE status = 'pending' AND expires_at <= $1"
+        " ORDER BY expires_at LIMIT $2",
+        now, limit,
+    )

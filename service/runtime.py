@@ -18,6 +18,7 @@ from schemas.config import Settings
 from service.consumers.egress import Resolver
 from service.identity.auth import Authenticator
 from service.identity.tokens import TokenSigner, parse_keys, stored_signing_keys
+from service.media.expiry import UploadExpiry
 from service.media.store import ObjectStore
 from service.ratelimit.limiter import RateLimiter
 from service.realtime.delivery import Realtime
@@ -54,6 +55,7 @@ class Runtime:
     resolver: Resolver = field(default_factory=Resolver)
     # The object store for media; None when no S3 URL is configured (media routes answer 503).
     media: ObjectStore | None = None
+    media_expiry: UploadExpiry | None = None
     monotonic: Clock = time.monotonic
     wall_clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     started_at: float = field(default_factory=time.monotonic)
@@ -103,19 +105,23 @@ async def start_runtime(settings: Settings) -> Runtime:
     )
     catch_up = CatchUp(settings.database_url)
     catch_up.start()
-    media = None
+    media = expiry = None
     if settings.s3_url is not None:
         media = ObjectStore(settings)
         await media.start()
+        expiry = UploadExpiry(pool, appender, media, clock=lambda: datetime.now(UTC))
+        expiry.start()
     return Runtime(
         settings=settings, pool=pool, appender=appender, auth=auth, nats=link, realtime=realtime, limiter=limiter,
-        catch_up=catch_up, media=media,
+        catch_up=catch_up, media=media, media_expiry=expiry,
     )
 
 
 async def stop_runtime(runtime: Runtime) -> None:
     """Tell WebSocket clients to reconnect elsewhere, drain the appender, then close NATS and the pool."""
     await runtime.realtime.stop()
+    if runtime.media_expiry is not None:
+        await runtime.media_expiry.stop()
     await runtime.appender.stop()
     await runtime.catch_up.stop()  # after the last appends: a clean stop leaves the search index current
     await runtime.nats.close()

@@ -95,7 +95,11 @@ async def confirm_upload(
         await _record(runtime, principal, media_id, MediaRejected(media_id=media_id, code=error.code,
                                                                    reason=error.message))
         raise
-    await _record(runtime, principal, media_id, event)
+    try:
+        await _record(runtime, principal, media_id, event)
+    except MediaNotPending:
+        await _drop_unless_recorded(runtime, store, principal, event)
+        raise
     await store.delete(row["object_key"])
     return await media_view(runtime, await _fetch(runtime, principal, media_id))
 
@@ -121,6 +125,18 @@ async def _inspect(runtime: Runtime, store: ObjectStore, row: asyncpg.Record, cm
     await store.put(media_key(tenant_id, media_id, sha256), data, content_type=content_type)
     return MediaConfirmed(media_id=media_id, content_type=content_type, sha256=sha256, size=len(data), width=width,
                           height=height, thumbnail_key=thumb_key)
+
+
+async def _drop_unless_recorded(
+    runtime: Runtime, store: ObjectStore, principal: Principal, event: MediaConfirmed
+) -> None:
+    """After losing the race to record the outcome: remove what this confirm stored unless the winner kept it."""
+    now = await fetch_media(runtime.pool, principal.tenant_id, event.media_id)
+    if now is not None and now["status"] == "confirmed" and now["sha256"] == event.sha256:
+        return
+    await store.delete(media_key(principal.tenant_id, event.media_id, event.sha256))
+    if event.thumbnail_key is not None:
+        await store.delete(event.thumbnail_key)
 
 
 async def _record(runtime: Runtime, principal: Principal, media_id: str, event: Event) -> None:

@@ -14,11 +14,13 @@ import httpx
 import pytest
 from PIL import Image
 
+from projections.streams import media_stream
 from schemas.errors import MediaUploadExpired
 from schemas.media import ConfirmUpload
 from service.commands.media import confirm_upload
 from service.domain.media import media_key, upload_key
 from service.identity.auth import Principal
+from service.media.expiry import UploadExpiry
 from service.media.store import ObjectStore
 from service.runtime import Runtime
 from tests.conftest import Tenant
@@ -323,3 +325,29 @@ async def test_an_edit_cannot_swap_attachments(client: httpx.AsyncClient, tenant
     assert (edit.status_code, edit.json()["error"]["code"]) == (400, "VALIDATION_ERROR")
     message = (await client.get(f"/rooms/{room['room_id']}/messages/{sent['message_id']}", headers=alice)).json()
     assert [a["media_id"] for a in message["attachments"]] == [first]
+
+
+# --- expiry of unconfirmed uploads ---------------------------------------------------------------------------
+
+
+async def test_expiry_removes_unconfirmed_uploads_once_and_leaves_the_rest(
+    client: httpx.AsyncClient, runtime: Runtime, tenant: Tenant, media_store: ObjectStore
+) -> None:
+    alice = tenant.as_user("alice")
+    forgotten = await upload(client, alice, png(4, 4))
+    kept = await confirmed(client, alice, png(5, 5))
+    expiry = UploadExpiry(runtime.pool, runtime.appender, media_store, clock=runtime.wall_clock)
+    later = runtime.wall_clock() + timedelta(seconds=runtime.settings.media_upload_url_seconds + 1)
+    # A run that crashed after removing the object but before recording it: the next run records it once.
+    await media_store.delete(upload_key(tenant.tenant_id, forgotten))
+    first = await expiry.run_once(now=later)
+    assert first >= 1
+    assert await objects_of(media_store, tenant, forgotten) == []
+    assert (await client.get(f"/media/{forgotten}", headers=alice)).status_code == 404
+    assert await expiry.run_once(now=later) == 0
+    stream = await runtime.pool.fetch("SELECT type FROM events WHERE stream_id = $1 ORDER BY seq",
+                                      media_stream(tenant.tenant_id, forgotten))
+    assert [r["type"] for r in stream] == ["media.upload_requested", "media.rejected"]
+    assert (await client.get(f"/media/{kept}", headers=alice)).json()["status"] == "confirmed"
+    late = await confirm(client, alice, forgotten)
+    assert (late.status_code, late.json()["error"]["code"]) == (409, "MEDIA_NOT_PENDING")
