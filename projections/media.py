@@ -1,8 +1,9 @@
 """Media read model: one row per upload, from its stream (`media:<tenant>:<media_id>`).
 
 `media.upload_requested` opens a pending row, `media.confirmed` fills in what the bytes really are,
-`media.rejected` closes it. A row changes only for an event of a higher seq than the one it last
-applied, so repeats and replays change nothing. The bytes themselves live in the object store.
+`media.rejected` closes it, `media.removed` says its objects are gone. A row changes only for an event of
+a higher seq than the one it last applied, so repeats and replays change nothing.
+The bytes themselves live in the object store.
 """
 
 from __future__ import annotations
@@ -13,7 +14,14 @@ from datetime import datetime
 import asyncpg
 
 from eventstore.types import Connection, Queryable
-from schemas.events import Attachment, MediaConfirmed, MediaRejected, MediaUploadRequested, RecordedEvent
+from schemas.events import (
+    Attachment,
+    MediaConfirmed,
+    MediaRejected,
+    MediaRemoved,
+    MediaUploadRequested,
+    RecordedEvent,
+)
 
 _REQUESTED = """
 INSERT INTO media (tenant_id, media_id, uploaded_by, filename, declared_type, size, object_key, room_id,
@@ -30,13 +38,27 @@ _REJECTED = """
 UPDATE media SET status = 'rejected', rejected_code = $3, updated_seq = $4
 WHERE tenant_id = $1 AND media_id = $2 AND updated_seq < $4
 """
+_REMOVED = """
+UPDATE media SET status = 'removed', updated_seq = $3 WHERE tenant_id = $1 AND media_id = $2 AND updated_seq < $3
+"""
+# Confirmed media that were attached to messages, all of them deleted since (the messages read model keeps a
+# deleted message's attachments for this; reads hide them).
+_DETACHED = """
+SELECT md.tenant_id, md.media_id, md.sha256, md.thumbnail_key FROM media md
+WHERE md.status = 'confirmed'
+  AND EXISTS (SELECT 1 FROM messages m WHERE m.tenant_id = md.tenant_id
+              AND m.attachments @> jsonb_build_array(jsonb_build_object('media_id', md.media_id)))
+  AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.tenant_id = md.tenant_id AND m.deleted_seq IS NULL
+                  AND m.attachments @> jsonb_build_array(jsonb_build_object('media_id', md.media_id)))
+LIMIT $1
+"""
 
 
 class MediaProjection:
     name = "media"
     version = 1
     tables = ("media",)
-    handles = frozenset({"media.upload_requested", "media.confirmed", "media.rejected"})
+    handles = frozenset({"media.upload_requested", "media.confirmed", "media.rejected", "media.removed"})
     sql = None  # applied in Python, in the append transaction
     ddl = """
     CREATE TABLE media (
@@ -79,6 +101,8 @@ class MediaProjection:
                 )
             elif isinstance(event, MediaRejected):
                 await conn.execute(_REJECTED, rec.tenant_id, event.media_id, event.code, rec.seq)
+            elif isinstance(event, MediaRemoved):
+                await conn.execute(_REMOVED, rec.tenant_id, event.media_id, rec.seq)
 
 
 async def fetch_media(conn: Queryable, tenant_id: str, media_id: str) -> asyncpg.Record | None:
@@ -131,3 +155,8 @@ async def expired_uploads(conn: Queryable, *, now: datetime, limit: int) -> list
         " ORDER BY expires_at LIMIT $2",
         now, limit,
     )
+
+
+async def detached_media(conn: Queryable, *, limit: int) -> list[asyncpg.Record]:
+    """Confirmed media whose every message is deleted: their objects are due for removal."""
+    return await conn.fetch(_DETACHED, limit)

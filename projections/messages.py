@@ -34,7 +34,6 @@ UPDATE messages m
 SET content     = CASE WHEN coalesce(m.deleted_seq, c.deleted_seq) IS NOT NULL THEN ''
                        WHEN c.edit_seq > coalesce(m.edit_seq, 0) THEN c.content ELSE m.content END,
     meta        = CASE WHEN coalesce(m.deleted_seq, c.deleted_seq) IS NOT NULL THEN NULL ELSE m.meta END,
-    attachments = CASE WHEN coalesce(m.deleted_seq, c.deleted_seq) IS NOT NULL THEN NULL ELSE m.attachments END,
     edited_at   = CASE WHEN c.edit_seq > coalesce(m.edit_seq, 0) THEN c.edited_at ELSE m.edited_at END,
     edit_seq    = greatest(m.edit_seq, c.edit_seq),
     deleted_seq = coalesce(m.deleted_seq, c.deleted_seq),
@@ -107,7 +106,7 @@ class MessagesProjection:
         last_reply_seq bigint,
         last_reply_at timestamptz,
         message_type  text NOT NULL DEFAULT 'text',
-        attachments   jsonb,  -- [Attachment], NULL when there are none or the message was deleted
+        attachments   jsonb,  -- [Attachment] or NULL; kept after deletion for the media cleanup, never read then
         UNIQUE (room_id, seq)
     );
     CREATE INDEX messages_thread ON messages (thread_id, seq) WHERE thread_id IS NOT NULL;
@@ -131,7 +130,8 @@ class MessagesProjection:
 
 
 _COLUMNS = ("message_id, sender_id, seq, content, meta::text AS meta, client_msg_id, created_at, edited_at, "
-            "deleted_at, thread_id, reply_count, last_reply_at, message_type, attachments::text AS attachments")
+            "deleted_at, thread_id, reply_count, last_reply_at, message_type, "
+            "CASE WHEN deleted_seq IS NULL THEN attachments::text END AS attachments")
 
 
 async def page_of_messages(

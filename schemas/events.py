@@ -199,11 +199,18 @@ class MediaRejected(_Event, tag="media.rejected"):
     reason: str
 
 
+class MediaRemoved(_Event, tag="media.removed"):
+    """The media's objects were removed from the store: every message it was attached to is deleted."""
+
+    media_id: str
+    reason: str
+
+
 Event = (
     RoomCreated | MemberJoined | MemberRemoved | RoomUpdated | MessageSent | MessageEdited | MessageDeleted
     | ReactionAdded | ReactionRemoved | AckRecorded | ReadRecorded | UserBlocked | UserUnblocked | NotificationSent
     | SubscriptionAdded | SubscriptionRemoved | DeliveryFailed | DeliveryRetried | DeliveryDiscarded
-    | MediaUploadRequested | MediaConfirmed | MediaRejected
+    | MediaUploadRequested | MediaConfirmed | MediaRejected | MediaRemoved
 )
 
 ROOM_EVENT_TYPES = frozenset({
@@ -240,7 +247,7 @@ _TAGS: dict[type, str] = {
     for cls in (RoomCreated, MemberJoined, MemberRemoved, RoomUpdated, MessageSent, MessageEdited, MessageDeleted,
                 ReactionAdded, ReactionRemoved, AckRecorded, ReadRecorded, UserBlocked, UserUnblocked, NotificationSent,
                 SubscriptionAdded, SubscriptionRemoved, DeliveryFailed, DeliveryRetried, DeliveryDiscarded,
-                MediaUploadRequested, MediaConfirmed, MediaRejected)
+                MediaUploadRequested, MediaConfirmed, MediaRejected, MediaRemoved)
 }
 
 

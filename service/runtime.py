@@ -18,7 +18,7 @@ from schemas.config import Settings
 from service.consumers.egress import Resolver
 from service.identity.auth import Authenticator
 from service.identity.tokens import TokenSigner, parse_keys, stored_signing_keys
-from service.media.expiry import UploadExpiry
+from service.media.cleanup import MediaCleanup
 from service.media.store import ObjectStore
 from service.ratelimit.limiter import RateLimiter
 from service.realtime.delivery import Realtime
@@ -55,7 +55,7 @@ class Runtime:
     resolver: Resolver = field(default_factory=Resolver)
     # The object store for media; None when no S3 URL is configured (media routes answer 503).
     media: ObjectStore | None = None
-    media_expiry: UploadExpiry | None = None
+    media_cleanup: MediaCleanup | None = None
     monotonic: Clock = time.monotonic
     wall_clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     started_at: float = field(default_factory=time.monotonic)
@@ -109,19 +109,19 @@ async def start_runtime(settings: Settings) -> Runtime:
     if settings.s3_url is not None:
         media = ObjectStore(settings)
         await media.start()
-        expiry = UploadExpiry(pool, appender, media, clock=lambda: datetime.now(UTC))
+        expiry = MediaCleanup(pool, appender, media, clock=lambda: datetime.now(UTC))
         expiry.start()
     return Runtime(
         settings=settings, pool=pool, appender=appender, auth=auth, nats=link, realtime=realtime, limiter=limiter,
-        catch_up=catch_up, media=media, media_expiry=expiry,
+        catch_up=catch_up, media=media, media_cleanup=expiry,
     )
 
 
 async def stop_runtime(runtime: Runtime) -> None:
     """Tell WebSocket clients to reconnect elsewhere, drain the appender, then close NATS and the pool."""
     await runtime.realtime.stop()
-    if runtime.media_expiry is not None:
-        await runtime.media_expiry.stop()
+    if runtime.media_cleanup is not None:
+        await runtime.media_cleanup.stop()
     await runtime.appender.stop()
     await runtime.catch_up.stop()  # after the last appends: a clean stop leaves the search index current
     await runtime.nats.close()

@@ -161,7 +161,7 @@ async def get_media(runtime: Runtime, principal: Principal, media_id: str) -> Me
 
 async def _fetch(runtime: Runtime, principal: Principal, media_id: str) -> asyncpg.Record:
     row = await fetch_media(runtime.pool, principal.tenant_id, media_id)
-    if row is None or row["status"] == "rejected":
+    if row is None or row["status"] in ("rejected", "removed"):
         raise MediaNotFound("media not found", field="media_id")
     return row
 

@@ -20,7 +20,7 @@ from schemas.media import ConfirmUpload
 from service.commands.media import confirm_upload
 from service.domain.media import media_key, upload_key
 from service.identity.auth import Principal
-from service.media.expiry import UploadExpiry
+from service.media.cleanup import MediaCleanup
 from service.media.store import ObjectStore
 from service.runtime import Runtime
 from tests.conftest import Tenant
@@ -336,7 +336,7 @@ async def test_expiry_removes_unconfirmed_uploads_once_and_leaves_the_rest(
     alice = tenant.as_user("alice")
     forgotten = await upload(client, alice, png(4, 4))
     kept = await confirmed(client, alice, png(5, 5))
-    expiry = UploadExpiry(runtime.pool, runtime.appender, media_store, clock=runtime.wall_clock)
+    expiry = MediaCleanup(runtime.pool, runtime.appender, media_store, clock=runtime.wall_clock)
     later = runtime.wall_clock() + timedelta(seconds=runtime.settings.media_upload_url_seconds + 1)
     # A run that crashed after removing the object but before recording it: the next run records it once.
     await media_store.delete(upload_key(tenant.tenant_id, forgotten))
@@ -351,3 +351,31 @@ async def test_expiry_removes_unconfirmed_uploads_once_and_leaves_the_rest(
     assert (await client.get(f"/media/{kept}", headers=alice)).json()["status"] == "confirmed"
     late = await confirm(client, alice, forgotten)
     assert (late.status_code, late.json()["error"]["code"]) == (409, "MEDIA_NOT_PENDING")
+
+
+async def test_deleting_its_last_message_removes_the_media_objects_once_even_after_a_crash(
+    client: httpx.AsyncClient, runtime: Runtime, tenant: Tenant, media_store: ObjectStore
+) -> None:
+    alice = tenant.as_user("alice")
+    room = (await client.post("/rooms", headers=alice, json={"type": "group", "members": ["bob"]})).json()
+    rid = room["room_id"]
+    picture = await confirmed(client, alice, png(30, 30))
+    first = (await send(client, alice, rid, attachments=[picture])).json()
+    second = (await send(client, alice, rid, attachments=[picture])).json()
+    cleanup = MediaCleanup(runtime.pool, runtime.appender, media_store, clock=runtime.wall_clock)
+    await client.delete(f"/rooms/{rid}/messages/{first['message_id']}", headers=alice)
+    await cleanup.remove_detached()
+    assert len(await objects_of(media_store, tenant, picture)) == 2  # still attached to the second message
+    await client.delete(f"/rooms/{rid}/messages/{second['message_id']}", headers=alice)
+    # A run that crashed after removing the original but before recording it: the next one finishes, once.
+    sha = (await client.get(f"/media/{picture}", headers=alice)).json()["sha256"]
+    await media_store.delete(media_key(tenant.tenant_id, picture, sha))
+    assert await cleanup.remove_detached() >= 1
+    assert await objects_of(media_store, tenant, picture) == []
+    assert await cleanup.remove_detached() == 0
+    stream = await runtime.pool.fetch("SELECT type FROM events WHERE stream_id = $1 ORDER BY seq",
+                                      media_stream(tenant.tenant_id, picture))
+    assert [r["type"] for r in stream] == ["media.upload_requested", "media.confirmed", "media.removed"]
+    assert (await client.get(f"/media/{picture}", headers=alice)).status_code == 404
+    attach_again = await send(client, alice, rid, attachments=[picture])
+    assert attach_again.status_code == 400
