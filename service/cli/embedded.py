@@ -219,7 +219,10 @@ class SeaweedFS:
                 os.kill(pid, signal.SIGTERM)
                 for _ in range(100):
                     time.sleep(0.1)
-                    os.kill(pid, 0)
+                    if not _process_alive(pid):
+                        break
+                else:
+                    os.kill(pid, signal.SIGKILL)
         self._pid_file.unlink(missing_ok=True)
 
 
