@@ -10,6 +10,7 @@ from projections.base import Projection
 from projections.blocks import BlocksProjection
 from projections.dead_letters import DeadLettersProjection
 from projections.guards import batch_key, encode_guard, guard_error
+from projections.media import MediaProjection
 from projections.members import MembersProjection
 from projections.messages import MessagesProjection
 from projections.receipts import ReceiptsProjection
@@ -30,6 +31,7 @@ INLINE_PROJECTIONS: tuple[Projection, ...] = (
     DeadLettersProjection(),
     SupportAgentsProjection(),
     SupportSessionsProjection(),
+    MediaProjection(),
 )
 
 

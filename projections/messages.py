@@ -18,9 +18,10 @@ from schemas.events import MessageEdited, MessageSent, RecordedEvent
 # each is decided after reading the committed message.
 _INSERT_SENT = """
 INSERT INTO messages (message_id, room_id, tenant_id, seq, sender_id, content, meta, client_msg_id, created_at,
-                      thread_id)
+                      thread_id, message_type, attachments)
 SELECT e.data->>'message_id', e.stream_id, e.tenant_id, e.seq, e.data->>'sender_id', e.data->>'content',
-       NULLIF(e.data->'meta', 'null'::jsonb), e.data->>'client_msg_id', e.created_at, e.data->>'thread_id'
+       NULLIF(e.data->'meta', 'null'::jsonb), e.data->>'client_msg_id', e.created_at, e.data->>'thread_id',
+       coalesce(e.data->>'message_type', 'text'), e.data->'attachments'
 FROM new_events e WHERE e.type = 'message.sent'
 ON CONFLICT DO NOTHING
 """
@@ -81,7 +82,7 @@ WHERE r.updated_seq < EXCLUDED.updated_seq
 
 class MessagesProjection:
     name = "messages"
-    version = 3
+    version = 4
     tables = ("messages", "reactions")
     handles = frozenset({"message.sent", "message.edited", "message.deleted", "reaction.added", "reaction.removed"})
     ddl = """
@@ -104,9 +105,12 @@ class MessagesProjection:
         reply_count   integer NOT NULL DEFAULT 0,
         last_reply_seq bigint,
         last_reply_at timestamptz,
+        message_type  text NOT NULL DEFAULT 'text',
+        attachments   jsonb,  -- [Attachment] or NULL; kept after deletion for the media cleanup, never read then
         UNIQUE (room_id, seq)
     );
     CREATE INDEX messages_thread ON messages (thread_id, seq) WHERE thread_id IS NOT NULL;
+    CREATE INDEX messages_attachments ON messages USING gin (attachments jsonb_path_ops) WHERE attachments IS NOT NULL;
     CREATE TABLE reactions (
         message_id  text NOT NULL,
         emoji       text NOT NULL,
@@ -126,7 +130,8 @@ class MessagesProjection:
 
 
 _COLUMNS = ("message_id, sender_id, seq, content, meta::text AS meta, client_msg_id, created_at, edited_at, "
-            "deleted_at, thread_id, reply_count, last_reply_at")
+            "deleted_at, thread_id, reply_count, last_reply_at, message_type, "
+            "CASE WHEN deleted_seq IS NULL THEN attachments::text END AS attachments")
 
 
 async def page_of_messages(
@@ -238,6 +243,7 @@ async def redact_deleted(conn: Queryable, events: Iterable[RecordedEvent]) -> li
 
 def _redacted(event: RecordedEvent) -> RecordedEvent:
     if isinstance(event.event, MessageSent):
-        return msgspec.structs.replace(event, event=msgspec.structs.replace(event.event, content="", meta=None))
+        return msgspec.structs.replace(event, event=msgspec.structs.replace(event.event, content="", meta=None,
+                                                                            attachments=[]))
     assert isinstance(event.event, MessageEdited)
     return msgspec.structs.replace(event, event=msgspec.structs.replace(event.event, content=""))

@@ -39,7 +39,8 @@ WHERE e.type = 'message.deleted' AND s.message_id = e.data->>'message_id' AND s.
 """
 
 _SEARCH = """
-SELECT s.message_id, s.room_id, s.seq, s.sender_id, s.created_at,
+SELECT s.message_id, s.room_id, s.seq, s.sender_id, s.created_at, m.message_type,
+       CASE WHEN m.deleted_seq IS NULL THEN m.attachments::text END AS attachments,
        ts_headline('simple', replace(replace(replace(m.content, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), q,
                    'StartSel=<mark>, StopSel=</mark>, MaxWords=24, MinWords=8, MaxFragments=2') AS snippet
 FROM websearch_to_tsquery('simple', $3) AS q,

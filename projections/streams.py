@@ -21,3 +21,8 @@ def notifications_stream(tenant_id: str) -> str:
 def deliveries_stream(tenant_id: str) -> str:
     """The stream of a tenant's failed, retried and discarded deliveries (dead letters)."""
     return f"deliveries:{tenant_id}"
+
+
+def media_stream(tenant_id: str, media_id: str) -> str:
+    """The stream of one upload: its request, then its confirmation or rejection."""
+    return f"media:{tenant_id}:{media_id}"

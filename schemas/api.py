@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from schemas.events import RoomRole, RoomType
+from schemas.events import Attachment, MessageType, RoomRole, RoomType
 
 MAX_CONTENT_CHARS = 4000
 # Text that is also one segment of a URL path (`…/members/{user_id}`, `…/reactions/{emoji}`): any Unicode
@@ -71,6 +71,8 @@ class AddMembers(_Request):
 
 
 MessageId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+MediaId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+MAX_ATTACHMENTS = 10
 RoomId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
@@ -80,6 +82,9 @@ class SendMessage(_Request):
     client_msg_id: ClientMsgId | None = None
     # Reply in the thread of this message (a top-level message of the same room); threads are one level deep.
     thread_id: MessageId | None = None
+    type: MessageType = "text"
+    # Confirmed uploads of the sender's (POST /media/upload-url, then confirm).
+    attachments: Annotated[list[MediaId], msgspec.Meta(max_length=MAX_ATTACHMENTS)] = []
 
 
 class EditMessage(_Request):
@@ -170,6 +175,8 @@ class Message(msgspec.Struct):
     thread_id: str | None = None  # set on replies: the root's message_id
     reply_count: int = 0  # on a thread's root: replies so far (deleted ones included, as tombstones)
     last_reply_at: datetime | None = None
+    type: str = "text"
+    attachments: list[Attachment] = []
 
 
 class MessageChange(msgspec.Struct):

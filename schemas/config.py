@@ -74,3 +74,30 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     support_require_connection: bool = False
     support_offline_after_seconds: float = 30.0
     support_default_handle_seconds: float = 300.0
+    # Object store for media (any S3 endpoint); unset: `serve` starts the embedded SeaweedFS.
+    s3_url: str | None = None
+    s3_bucket: str = "roomlog-media"
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_region: str = "us-east-1"
+    # Presigned URLs: how long an upload URL and a download (cdn_url, thumbnail_url) URL stay valid.
+    media_upload_url_seconds: int = 900
+    media_download_url_seconds: int = 300
+    # Per-tenant limits: largest file, allowed content types (comma-separated in the environment),
+    # bytes stored per tenant (0 = no quota).
+    media_max_bytes: int = 25 * 1024 * 1024
+    media_allowed_types: tuple[str, ...] = (
+        "image/png", "image/jpeg", "image/gif", "image/webp",
+        "audio/mpeg", "audio/ogg", "audio/wav", "audio/mp4", "audio/webm",
+        "video/mp4", "video/webm", "video/quicktime",
+        "application/pdf", "text/plain", "text/csv",
+        "application/zip",
+        "application/msword", "application/vnd.ms-excel", "application/vnd.ms-powerpoint",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    )
+    media_quota_bytes: int = 10 * 1024**3
+    # Images with more pixels are refused undecoded (decompression bombs); thumbnails fit in this square.
+    media_max_image_pixels: int = 40_000_000
+    media_thumbnail_pixels: int = 320

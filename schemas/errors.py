@@ -246,3 +246,73 @@ class AlreadyRated(Conflict):
 
 class TeamExists(Conflict):
     code = "TEAM_EXISTS"
+class MediaNotFound(NotFound):
+    code = "MEDIA_NOT_FOUND"
+
+
+class MediaTypeNotAllowed(ValidationError):
+    """The content type is not among the tenant's allowed types."""
+
+    code = "MEDIA_TYPE_NOT_ALLOWED"
+
+
+class MediaTooLarge(ValidationError):
+    """The declared size is above the tenant's largest file."""
+
+    code = "MEDIA_TOO_LARGE"
+
+
+class MediaQuotaExceeded(RoomlogError):
+    """The upload would take the tenant's stored bytes above its quota."""
+
+    code = "MEDIA_QUOTA_EXCEEDED"
+    status = 413
+
+
+class MediaTypeMismatch(ValidationError):
+    """The uploaded bytes are not of the content type that was declared."""
+
+    code = "MEDIA_TYPE_MISMATCH"
+
+
+class MediaSizeMismatch(ValidationError):
+    """The uploaded object is missing or not of the declared size."""
+
+    code = "MEDIA_SIZE_MISMATCH"
+
+
+class MediaImageTooLarge(ValidationError):
+    """An image with more pixels than the service decodes (a decompression bomb, or just too big)."""
+
+    code = "MEDIA_IMAGE_TOO_LARGE"
+
+
+class MediaUploadExpired(RoomlogError):
+    """The upload URL expired before the upload was confirmed."""
+
+    code = "MEDIA_UPLOAD_EXPIRED"
+    status = 410
+
+
+class MediaNotPending(Conflict):
+    """The upload was already confirmed or rejected."""
+
+    code = "MEDIA_NOT_PENDING"
+
+
+class MediaUnavailable(Unavailable):
+    """The object store cannot be reached (or none is configured)."""
+
+    code = "MEDIA_UNAVAILABLE"
+
+
+class MediaChecksumMismatch(ValidationError):
+    """The stored bytes do not have the sha256 the client confirmed."""
+
+    code = "MEDIA_CHECKSUM_MISMATCH"
+
+
+class MediaNotUploaded(Conflict):
+    """Confirm came before the bytes: the upload stays pending, so the client may PUT and confirm again."""
+
+    code = "MEDIA_NOT_UPLOADED"

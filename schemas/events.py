@@ -11,6 +11,7 @@ from schemas.upcasting import VERSION_KEY, current_version, upcast_json
 
 RoomType = Literal["dm", "group", "channel", "support"]
 RoomRole = Literal["admin", "member"]
+MessageType = Literal["text", "image", "file", "voice", "system"]
 
 
 class _Event(msgspec.Struct, tag_field="type", forbid_unknown_fields=False, omit_defaults=True):
@@ -46,6 +47,18 @@ class RoomUpdated(_Event, tag="room.updated"):
     set_metadata: bool = False
 
 
+class Attachment(msgspec.Struct, omit_defaults=True):
+    """A confirmed upload as a message carries it: the media's facts, never its bytes or a URL."""
+
+    media_id: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    width: int | None = None
+    height: int | None = None
+
+
 class MessageSent(_Event, tag="message.sent"):
     message_id: str
     sender_id: str
@@ -54,6 +67,8 @@ class MessageSent(_Event, tag="message.sent"):
     client_msg_id: str | None = None
     thread_id: str | None = None  # a reply: the message_id of the thread's root, in the same room
     erased: bool = False  # the content and meta were erased (`roomlog erase`): the one rewrite of stored events
+    message_type: MessageType = "text"
+    attachments: list[Attachment] = []
 
 
 class MessageEdited(_Event, tag="message.edited"):
@@ -271,6 +286,46 @@ class SupportSessionRated(_Event, tag="support.session.rated"):
     comment: str | None = None
 
 
+class MediaUploadRequested(_Event, tag="media.upload_requested"):
+    """A user was given a presigned URL to put one object of this size and content type into the store."""
+
+    media_id: str
+    uploaded_by: str
+    filename: str
+    content_type: str
+    size: int
+    object_key: str
+    expires_at: datetime
+    room_id: str | None = None
+
+
+class MediaConfirmed(_Event, tag="media.confirmed"):
+    """The uploaded object was checked: its size, its sha256 and the content type its bytes really have."""
+
+    media_id: str
+    content_type: str
+    sha256: str
+    size: int
+    width: int | None = None
+    height: int | None = None
+    thumbnail_key: str | None = None
+
+
+class MediaRejected(_Event, tag="media.rejected"):
+    """A confirm found the object wrong (size, type, an image too large): the object was removed."""
+
+    media_id: str
+    code: str
+    reason: str
+
+
+class MediaRemoved(_Event, tag="media.removed"):
+    """The media's objects were removed from the store: every message it was attached to is deleted."""
+
+    media_id: str
+    reason: str
+
+
 Event = (
     RoomCreated | MemberJoined | MemberRemoved | RoomUpdated | MessageSent | MessageEdited | MessageDeleted
     | ReactionAdded | ReactionRemoved | AckRecorded | ReadRecorded | UserBlocked | UserUnblocked | NotificationSent
@@ -278,6 +333,7 @@ Event = (
     | SupportAgentProfileSet | SupportAgentStatusChanged | SupportTeamSaved | SupportSessionAssigned
     | SupportSessionCreated | SupportSessionHeld | SupportSessionResumed | SupportSessionTransferred
     | SupportSessionEscalated | SupportSessionEnded | SupportSessionRated
+    | MediaUploadRequested | MediaConfirmed | MediaRejected | MediaRemoved
 )
 
 ROOM_EVENT_TYPES = frozenset({
@@ -316,7 +372,8 @@ _TAGS: dict[type, str] = {
                 SubscriptionAdded, SubscriptionRemoved, DeliveryFailed, DeliveryRetried, DeliveryDiscarded,
                 ContentErased, SupportAgentProfileSet, SupportAgentStatusChanged, SupportTeamSaved,
                 SupportSessionAssigned, SupportSessionCreated, SupportSessionHeld, SupportSessionResumed,
-                SupportSessionTransferred, SupportSessionEscalated, SupportSessionEnded, SupportSessionRated)
+                SupportSessionTransferred, SupportSessionEscalated, SupportSessionEnded, SupportSessionRated,
+                MediaUploadRequested, MediaConfirmed, MediaRejected, MediaRemoved)
 }
 
 SUPPORT_SESSION_EVENT_TYPES = frozenset({

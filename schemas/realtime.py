@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
-from schemas.api import ClientMsgId, MessageId, RoomId, SeqNumber
+from schemas.api import MAX_ATTACHMENTS, ClientMsgId, MediaId, MessageId, RoomId, SeqNumber
+from schemas.events import MessageType
 
 
 class _ClientFrame(msgspec.Struct, tag_field="type", forbid_unknown_fields=True):
@@ -26,6 +27,8 @@ class Send(_ClientFrame, tag="send"):
     client_msg_id: ClientMsgId
     meta: dict[str, Any] | None = None
     thread_id: MessageId | None = None
+    message_type: MessageType = "text"  # `type` is the frame's own tag
+    attachments: Annotated[list[MediaId], msgspec.Meta(max_length=MAX_ATTACHMENTS)] = []
 
 
 class _PositionFrame(_ClientFrame):

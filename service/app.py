@@ -21,6 +21,7 @@ from service.routes import (
     dead_letters,
     erasure,
     health,
+    media,
     message_changes,
     messages,
     metrics,
@@ -63,6 +64,7 @@ _API = [
     *erasure.ENDPOINTS,
     *support_sessions.ENDPOINTS,
     *support_agents.ENDPOINTS,
+    *media.ENDPOINTS,
     asyncapi_endpoint(version=API_VERSION),
 ]
 ENDPOINTS: list[Endpoint] = [*_API, openapi_endpoint(_API, version=API_VERSION)]

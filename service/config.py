@@ -57,6 +57,17 @@ ENVIRONMENT = {
     "ROOMLOG_SUPPORT_REQUIRE_CONNECTION": "support_require_connection",
     "ROOMLOG_SUPPORT_OFFLINE_AFTER_SECONDS": "support_offline_after_seconds",
     "ROOMLOG_SUPPORT_DEFAULT_HANDLE_SECONDS": "support_default_handle_seconds",
+    "ROOMLOG_S3_URL": "s3_url",
+    "ROOMLOG_S3_BUCKET": "s3_bucket",
+    "ROOMLOG_S3_ACCESS_KEY": "s3_access_key",
+    "ROOMLOG_S3_SECRET_KEY": "s3_secret_key",
+    "ROOMLOG_S3_REGION": "s3_region",
+    "ROOMLOG_MEDIA_UPLOAD_URL_SECONDS": "media_upload_url_seconds",
+    "ROOMLOG_MEDIA_DOWNLOAD_URL_SECONDS": "media_download_url_seconds",
+    "ROOMLOG_MEDIA_MAX_BYTES": "media_max_bytes",
+    "ROOMLOG_MEDIA_ALLOWED_TYPES": "media_allowed_types",
+    "ROOMLOG_MEDIA_QUOTA_BYTES": "media_quota_bytes",
+    "ROOMLOG_MEDIA_MAX_IMAGE_PIXELS": "media_max_image_pixels",
 }
 _SWITCH = {"on": "true", "off": "false"}
 
@@ -69,6 +80,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         raw["webhook_backoff"] = [float(x) for x in raw["webhook_backoff"].split(",") if x.strip()]
     if isinstance(raw.get("metrics"), str):  # ROOMLOG_METRICS=on|off reads like the other switches
         raw["metrics"] = _SWITCH.get(raw["metrics"].lower(), raw["metrics"])
+    if isinstance(raw.get("media_allowed_types"), str):  # "image/png,application/pdf" in the environment
+        raw["media_allowed_types"] = [t.strip() for t in raw["media_allowed_types"].split(",") if t.strip()]
     raw.update({k: v for k, v in overrides.items() if v is not None})
     # strict=False lets "8080" and "true" from the environment become int and bool.
     return msgspec.convert(raw, Settings, strict=False)

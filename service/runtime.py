@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import asyncpg
 import structlog
@@ -19,6 +20,8 @@ from service.identity.accounts import Accounts
 from service.identity.auth import Authenticator
 from service.identity.passwords import Passwords
 from service.identity.tokens import TokenSigner, parse_keys, stored_signing_keys
+from service.media.cleanup import MediaCleanup
+from service.media.store import ObjectStore
 from service.observability.metrics import Metrics
 from service.observability.sampler import Sampler
 from service.ratelimit.limiter import RateLimiter
@@ -60,7 +63,11 @@ class Runtime:
     sampler: Sampler | None
     # Name lookups for webhook registration checks, on threads of their own (see consumers/egress.py).
     resolver: Resolver = field(default_factory=Resolver)
+    # The object store for media; None when no S3 URL is configured (media routes answer 503).
+    media: ObjectStore | None = None
+    media_cleanup: MediaCleanup | None = None
     monotonic: Clock = time.monotonic
+    wall_clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     started_at: float = field(default_factory=time.monotonic)
 
 
@@ -116,10 +123,16 @@ async def start_runtime(settings: Settings) -> Runtime:
     sampler = Sampler(metrics, pool, link, every=settings.metrics_sample_seconds) if metrics.enabled else None
     if sampler is not None:
         sampler.start()
+    media = expiry = None
+    if settings.s3_url is not None:
+        media = ObjectStore(settings)
+        await media.start()
+        expiry = MediaCleanup(pool, appender, media, clock=lambda: datetime.now(UTC))
+        expiry.start()
     return Runtime(
         settings=settings, pool=pool, appender=appender, auth=auth, nats=link, realtime=realtime, limiter=limiter,
         catch_up=catch_up, passwords=passwords, accounts=Accounts(pool, auth, settings, passwords=passwords),
-        reads=reads, metrics=metrics, sampler=sampler,
+        reads=reads, metrics=metrics, sampler=sampler, media=media, media_cleanup=expiry,
     )
 
 
@@ -128,10 +141,14 @@ async def stop_runtime(runtime: Runtime) -> None:
     if runtime.sampler is not None:
         await runtime.sampler.stop()
     await runtime.realtime.stop()
+    if runtime.media_cleanup is not None:
+        await runtime.media_cleanup.stop()
     await runtime.appender.stop()
     await runtime.catch_up.stop()  # after the last appends: a clean stop leaves the search index current
     await runtime.nats.close()
     await runtime.reads.close()
+    if runtime.media is not None:
+        await runtime.media.close()
     await asyncio.wait_for(runtime.pool.close(), 10)
     runtime.resolver.close()
     runtime.passwords.close()

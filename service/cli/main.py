@@ -22,7 +22,7 @@ from schemas.api import USER_ID_RULE, is_user_id
 from schemas.config import Settings
 from schemas.errors import ImportRefused, NotFound, TenantNotFound
 from schemas.roles import TENANT_ROLES
-from service.cli.embedded import EmbeddedServers
+from service.cli.embedded import EmbeddedServers, SeaweedFS
 from service.cli.supervisor import Supervisor
 from service.cli.transfer import export_file, import_file
 from service.commands.erasure import ErasureReport, erase
@@ -140,26 +140,41 @@ class _Servers:
         self.settings = settings
         self.need_nats = need_nats
         self.supervise = supervise
+        # serve without an S3 URL runs the embedded object store too
+        self.need_s3 = supervise and settings.s3_url is None
         self.embedded: EmbeddedServers | None = None
         self.supervisor: Supervisor | None = None
+        self.own_s3: SeaweedFS | None = None
 
     def __enter__(self) -> Settings:
         if self.settings.database_url and (self.settings.nats_url or not self.need_nats):
-            return self.settings
-        self.embedded = EmbeddedServers(Path(self.settings.data_dir), with_nats=self.need_nats)
+            return self._with_own_s3() if self.need_s3 else self.settings
+        self.embedded = EmbeddedServers(Path(self.settings.data_dir), with_nats=self.need_nats, with_s3=self.need_s3)
         database_url, nats_url = self.embedded.start()
         if self.supervise:
             self.supervisor = Supervisor(self.embedded.supervised())
             self.supervisor.start()
+        s3 = self.embedded.s3
         return msgspec_replace(
             self.settings,
             database_url=self.settings.database_url or database_url,
             nats_url=self.settings.nats_url or nats_url if self.need_nats else None,
+            **({"s3_url": s3.url, "s3_access_key": s3.access_key, "s3_secret_key": s3.secret_key} if s3 else {}),
         )
+
+    def _with_own_s3(self) -> Settings:
+        """PostgreSQL and NATS are configured, the object store is not: run only the embedded one."""
+        self.own_s3 = s3 = SeaweedFS(Path(self.settings.data_dir).resolve() / "seaweedfs")
+        s3.start()
+        self.supervisor = Supervisor([s3])
+        self.supervisor.start()
+        return msgspec_replace(self.settings, s3_url=s3.url, s3_access_key=s3.access_key, s3_secret_key=s3.secret_key)
 
     def __exit__(self, *exc: object) -> None:
         if self.supervisor is not None:
             self.supervisor.stop()
+        if self.own_s3 is not None:
+            self.own_s3.stop()
         if self.embedded is None:
             return
         postgres_stopped = self.embedded.stop()

@@ -8,15 +8,22 @@ from typing import TYPE_CHECKING, Any
 
 from eventstore.append import StreamNotFound
 from projections.guards import MemberOf, current_membership_error, membership_error
+from projections.media import attachment_of, confirmed_media_of
 from projections.messages import fetch_message
 from projections.receipts import ack_state
 from projections.streams import user_stream
 from schemas import api
 from schemas.errors import RoomNotFound
-from schemas.events import Event, MessageSent
+from schemas.events import Attachment, Event, MessageSent
 from service.commands.metadata import metadata_for, retry_on_conflict
 from service.domain.acks import decide_ack, decide_read
-from service.domain.messages import check_retry, check_thread_root, decide_send, send_idempotency_key
+from service.domain.messages import (
+    check_attachable,
+    check_retry,
+    check_thread_root,
+    decide_send,
+    send_idempotency_key,
+)
 from service.identity.auth import Principal
 from service.identity.ids import new_id
 
@@ -39,7 +46,8 @@ async def send_message(
     Counts against the sender's message limit first (429); `state` receives the limit decision.
     """
     await runtime.limiter.admit_send(principal, state)
-    event = decide_send(principal.user_id, cmd, new_id("msg"))
+    attachments = await _attachments(runtime, principal, cmd.attachments) if cmd.attachments else []
+    event = decide_send(principal.user_id, cmd, new_id("msg"), attachments=attachments, tenant_role=principal.role)
     if cmd.thread_id is not None:
         await _check_thread(runtime, principal, room_id, cmd.thread_id)
     try:
@@ -59,6 +67,14 @@ async def send_message(
         api.SendResult(message_id=sent.event.message_id, seq=sent.seq, created_at=sent.created_at),
         duplicate=result.duplicate,
     )
+
+
+async def _attachments(runtime: Runtime, principal: Principal, media_ids: list[str]) -> list[Attachment]:
+    """The confirmed uploads of the sender's that `media_ids` names, in that order; a 400 for any other id."""
+    rows = await confirmed_media_of(runtime.pool, principal.tenant_id, principal.user_id, media_ids)
+    check_attachable(media_ids, [r["media_id"] for r in rows])
+    by_id = {r["media_id"]: attachment_of(r) for r in rows}
+    return [by_id[m] for m in media_ids]
 
 
 async def _check_thread(runtime: Runtime, principal: Principal, room_id: str, thread_id: str) -> None:

@@ -38,7 +38,7 @@ Action = Literal[
     "member.add", "member.remove",
     "member.leave", "users.read", "users.manage", "blocks.manage", "api_keys.manage", "webhooks.manage",
     "dead_letters.read", "dead_letters.manage", "tenant.settings", "notifications.send", "subscriptions.manage",
-    "messages.search", "users.erase",
+    "messages.search", "users.erase", "media.upload", "media.read",
     "support.session.start", "support.session.read", "support.session.message", "support.session.end",
     "support.session.work", "support.session.rate", "support.routing.read", "support.agents.read",
     "support.agents.manage", "support.agent.status", "support.teams.read", "support.teams.manage",
@@ -65,6 +65,9 @@ ACTIONS: dict[Action, Rule] = {
     "member.add": _rule(("admin",), ("admin",), NotRoomAdmin, "only room admins may add members"),
     "member.remove": _rule(("admin",), ("admin",), NotRoomAdmin, "only room admins may remove others"),
     "message.moderate": _rule(("admin",), ("admin",), NotRoomAdmin, "only room admins may delete others' messages"),
+    # Anyone of the tenant uploads; reading is narrowed further to the uploader and the rooms it is in.
+    "media.upload": _rule(_ANYONE, (), Forbidden, "you may not upload media"),
+    "media.read": _rule(_ANYONE, (), Forbidden, "you may not read media"),
     "users.read": _rule(_ANYONE, (), Forbidden, "you may not list users"),
     "subscriptions.manage": _rule(_ANYONE, (), Forbidden, "you may not subscribe to topics"),
     # Notifications come from the tenant's backend or staff, not from end users to each other.

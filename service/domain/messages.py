@@ -3,12 +3,14 @@ or react."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
 
 from schemas.api import MAX_CONTENT_CHARS, EditMessage, SendMessage
 from schemas.errors import (
+    Forbidden,
     IdempotencyKeyReused,
     MessageNotFound,
     MessageTooLong,
@@ -16,8 +18,8 @@ from schemas.errors import (
     NotMessageSender,
     ValidationError,
 )
+from schemas.events import Attachment, MessageEdited, MessageSent, ReactionAdded, ReactionRemoved
 from schemas.events import MessageDeleted as MessageDeletedEvent
-from schemas.events import MessageEdited, MessageSent, ReactionAdded, ReactionRemoved
 from service.domain.authorization import Action, allowed
 from service.domain.rooms import Actor, authorize_in_room
 
@@ -30,13 +32,44 @@ class MessageState:
     deleted: bool
 
 
-def decide_send(actor: str, cmd: SendMessage, message_id: str) -> MessageSent:
-    """The event for a new message; empty or over-long content is refused."""
+# What the attachments of a typed message must be; `file` takes anything, `text` may carry attachments too.
+_TYPE_PREFIX = {"image": "image/", "voice": "audio/"}
+
+
+def decide_send(
+    actor: str, cmd: SendMessage, message_id: str, *, attachments: Sequence[Attachment] = (),
+    tenant_role: str = "member",
+) -> MessageSent:
+    """The event for a new message; empty or over-long content, and a type its attachments do not fit, are refused.
+
+    `attachments` are the confirmed media `cmd.attachments` names, in its order (the command loads them).
+    """
     _check_content(cmd.content)
+    check_message_type(cmd.type, attachments, tenant_role=tenant_role)
     return MessageSent(
         message_id=message_id, sender_id=actor, content=cmd.content, meta=cmd.meta, client_msg_id=cmd.client_msg_id,
-        thread_id=cmd.thread_id,
+        thread_id=cmd.thread_id, message_type=cmd.type, attachments=list(attachments),
     )
+
+
+def check_message_type(message_type: str, attachments: Sequence[Attachment], *, tenant_role: str) -> None:
+    """`system` is for tenant admins (and the service); image, voice and file messages need fitting attachments."""
+    if message_type == "system" and tenant_role != "admin":
+        raise Forbidden("only tenant admins and the service send system messages")
+    if message_type in ("image", "voice", "file") and not attachments:
+        raise ValidationError(f"a {message_type} message needs at least one attachment", field="attachments")
+    prefix = _TYPE_PREFIX.get(message_type)
+    if prefix and any(not a.content_type.startswith(prefix) for a in attachments):
+        raise ValidationError(f"the attachments of a {message_type} message must be {prefix}*", field="attachments")
+
+
+def check_attachable(wanted: Sequence[str], found: Sequence[str]) -> None:
+    """Every media id named once, each a confirmed upload of the sender's own (`found`: those that are)."""
+    if len(set(wanted)) != len(wanted):
+        raise ValidationError("an attachment is named twice", field="attachments")
+    missing = [m for m in wanted if m not in set(found)]
+    if missing:
+        raise ValidationError(f"{missing[0]} is not a confirmed upload of yours", field="attachments")
 
 
 def check_thread_root(thread_id: str, root_thread_id: str | None, *, found: bool) -> None:
@@ -58,7 +91,8 @@ def send_idempotency_key(actor: str, client_msg_id: str | None) -> str | None:
 
 def check_retry(first: MessageSent, cmd: SendMessage) -> None:
     """A retry repeats the first send: the same client_msg_id with other content, meta or thread is refused."""
-    if (first.content, first.meta, first.thread_id) != (cmd.content, cmd.meta, cmd.thread_id):
+    if (first.content, first.meta, first.thread_id, first.message_type, [a.media_id for a in first.attachments]) \
+            != (cmd.content, cmd.meta, cmd.thread_id, cmd.type, cmd.attachments):
         raise IdempotencyKeyReused("this client_msg_id was already used for a different message",
                                    field="client_msg_id")
 

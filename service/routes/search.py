@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from projections.search import search_messages
 from schemas.errors import Forbidden
+from schemas.events import Attachment
 from service.web.endpoints import Endpoint, Query, TextQuery
 from service.web.request import JSON, caller_may, runtime_of
 
@@ -25,6 +26,11 @@ class SearchHit(msgspec.Struct):
     sender_id: str
     created_at: datetime
     snippet: str  # HTML-escaped text around the matches, each match in <mark>…</mark>
+    type: str = "text"
+    attachments: list[Attachment] = []
+
+
+_attachments = msgspec.json.Decoder(list[Attachment])
 
 
 async def search(request: Request) -> Response:
@@ -35,7 +41,9 @@ async def search(request: Request) -> Response:
         room_id=IN_ROOM.read(request), limit=LIMIT.require(request),
     )
     return JSON([SearchHit(message_id=r["message_id"], room_id=r["room_id"], seq=r["seq"], sender_id=r["sender_id"],
-                           created_at=r["created_at"], snippet=r["snippet"]) for r in rows])
+                           created_at=r["created_at"], snippet=r["snippet"], type=r["message_type"],
+                           attachments=_attachments.decode(r["attachments"]) if r["attachments"] else [])
+                 for r in rows])
 
 
 ENDPOINTS = [

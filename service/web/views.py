@@ -9,8 +9,10 @@ import asyncpg
 import msgspec
 
 from schemas import api
+from schemas.events import Attachment
 
 _meta = msgspec.json.Decoder(dict[str, Any] | None)
+_attachments = msgspec.json.Decoder(list[Attachment])
 
 
 def message_view(row: asyncpg.Record, reactions: Sequence[asyncpg.Record]) -> api.Message:
@@ -20,7 +22,8 @@ def message_view(row: asyncpg.Record, reactions: Sequence[asyncpg.Record]) -> ap
         meta=_meta.decode(row["meta"]) if row["meta"] is not None else None, created_at=row["created_at"],
         client_msg_id=row["client_msg_id"], edited_at=row["edited_at"], deleted_at=row["deleted_at"],
         reactions=[reaction_count(r) for r in reactions], thread_id=row["thread_id"], reply_count=row["reply_count"],
-        last_reply_at=row["last_reply_at"],
+        last_reply_at=row["last_reply_at"], type=row["message_type"],
+        attachments=_attachments.decode(row["attachments"]) if row["attachments"] is not None else [],
     )
 
 

@@ -31,9 +31,15 @@ from service.app import ENDPOINTS, create_app
 from service.consumers.webhook_sender import record_failure
 from service.domain.authorization import ACTIONS, Action, allowed, authorize
 from service.identity.auth import Authenticator
+from service.media.store import ObjectStore
 from service.runtime import Runtime
 from tests.conftest import Tenant
 
+# A 1x1 PNG, for the media routes.
+TINY_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c49444154789c6338c1c5050002"
+    "7a00dd6727427d0000000049454e44ae426082"
+)
 PLATFORM_KEY = "rlk_platform_matrix_" + uuid.uuid4().hex
 CALLER_ROLES = (*TENANT_ROLES, "platform")
 ROOM_ROLE_CHOICES: tuple[str | None, ...] = (None, *ROOM_ROLES)
@@ -204,6 +210,12 @@ CALLS: dict[str, tuple[Call, ...]] = {
     "notifications.send": (
         Call("POST", "/notify", body=lambda s: {"topic": "matrix", "payload": {}, "targets": {"user_ids": [s.victim]}}),
     ),
+    "media.upload": (
+        Call("POST", "/media/upload-url",
+             body=lambda s: {"filename": "m.png", "content_type": "image/png", "size": len(TINY_PNG)}),
+        Call("POST", "/media/{media_id}/confirm", body=lambda s: {}, ids={"media_id": "uploaded_media"}),
+    ),
+    "media.read": (Call("GET", "/media/{media_id}", ids={"media_id": "confirmed_media"}),),
     "subscriptions.manage": (
         Call("POST", "/subscriptions", body=lambda s: {"topic": s.ids["topic"]}),
         Call("GET", "/subscriptions"),
@@ -297,7 +309,7 @@ def test_every_refusal_of_the_matrix_is_declared_in_its_endpoints_errors() -> No
 
 
 @pytest.fixture(scope="module")
-def platform_app(settings: Settings, runtime: Runtime) -> Starlette:
+def platform_app(settings: Settings, runtime: Runtime, media_store: ObjectStore) -> Starlette:
     """The app as configured with a platform admin key, on the session runtime's pool, appender and NATS."""
     with_key = msgspec.structs.replace(settings, platform_admin_key=PLATFORM_KEY)
     auth = Authenticator(runtime.pool, runtime.auth.signer, platform_admin_key=PLATFORM_KEY)
@@ -367,6 +379,11 @@ async def scene_for(
     if any("{id}" in p for p in paths):
         ids["dead_letter_to_retry"] = await dead_letter(runtime, tenant)
         ids["dead_letter_to_discard"] = await dead_letter(runtime, tenant)
+    if any("{media_id}" in p for p in paths):
+        ids["uploaded_media"] = await _uploaded_media(api, tenant, caller)
+        ids["confirmed_media"] = await _uploaded_media(api, tenant, caller)
+        await ok(await api.post(f"/media/{ids['confirmed_media']}/confirm", json={}, headers=tenant.as_user(caller)),
+                 200)
     if tenant_role == "platform":
         headers = {"X-API-Key": PLATFORM_KEY, "X-Tenant-Id": tenant.tenant_id, "X-User-Id": caller}
     else:
@@ -407,6 +424,13 @@ async def _desk_for(
             ids["ended_session"] = ids["session_id"]
             await ok(await api.post(f"/support/sessions/{ids['session_id']}/end", json={}, headers=admin), 200)
     return ids
+async def _uploaded_media(api: httpx.AsyncClient, tenant: Tenant, uploader: str) -> str:
+    """An upload of `uploader` whose bytes are in the store, not confirmed yet; its media id."""
+    ticket = await ok(await api.post("/media/upload-url", headers=tenant.as_user(uploader),
+                                     json={"filename": "m.png", "content_type": "image/png", "size": len(TINY_PNG)}))
+    async with httpx.AsyncClient() as store:
+        assert (await store.put(ticket["upload_url"], content=TINY_PNG, headers=ticket["headers"])).status_code == 200
+    return str(ticket["media_id"])
 
 
 async def _messages_for(
@@ -439,6 +463,7 @@ async def snapshot(runtime: Runtime, tenant_id: str) -> dict[str, list[tuple[Any
         "dead_letters": "SELECT id, status FROM dead_letters WHERE tenant_id = $1 ORDER BY 1",
         "users": "SELECT user_id, role, display_name FROM users WHERE tenant_id = $1 ORDER BY 1",
         "tenant": "SELECT rate_limit, send_rate_limit FROM tenants WHERE tenant_id = $1",
+        "media": "SELECT media_id, status FROM media WHERE tenant_id = $1 ORDER BY 1",
     }
     return {name: [tuple(r) for r in await runtime.pool.fetch(q, tenant_id)] for name, q in queries.items()}
 

@@ -24,6 +24,7 @@ from schemas.delivery import DeliveryJob
 from service.app import ENDPOINTS
 from service.consumers.webhook_sender import record_failure
 from service.identity.ids import new_id
+from service.media.store import ObjectStore
 from service.runtime import Runtime
 from service.web.endpoints import Endpoint
 from tests.conftest import Tenant, make_tenant
@@ -44,7 +45,7 @@ class World:
 
 # Path parameters the `world` fixture gives a real id of tenant A for.
 WORLD_IDS = ("room_id", "user_id", "key_id", "webhook_id", "id", "tenant_id", "topic", "message_id", "emoji",
-             "session_id", "agent_id", "team_id")
+             "session_id", "agent_id", "team_id", "media_id")
 
 # Path parameter -> a made-up id of the same shape as the real one (World.ids holds the real one).
 MADE_UP: dict[str, Callable[[], str]] = {
@@ -61,6 +62,7 @@ MADE_UP: dict[str, Callable[[], str]] = {
     "agent_id": lambda: f"agent-{_hex()}",
     "team_id": lambda: f"team-{_hex()}",
     "customer_id": lambda: f"cust-{_hex()}",  # a query filter, not a path parameter
+    "media_id": lambda: new_id("med"),
 }
 
 # A valid body for every route that takes one and has path parameters: a 400 must not hide the answer.
@@ -81,6 +83,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/support/agents/{agent_id}"): {"max_sessions": 0},
     ("PUT", "/support/agents/{agent_id}/status"): {"status": "offline"},
     ("PATCH", "/support/teams/{team_id}"): {"name": "taken over"},
+    ("POST", "/media/{media_id}/confirm"): {},
 }
 
 # Routes whose user_id names a user of the caller's own tenant (user ids are per tenant): B blocking "bob" blocks
@@ -109,6 +112,9 @@ CARRIERS: list[Carrier] = [
     Carrier("POST", "/notify",
             body=lambda ids: {"topic": "x", "payload": {}, "targets": {"room_id": ids["room_id"]}}),
     Carrier("GET", "/admin/dead-letters", params=lambda ids: {"tenant_id": ids["tenant_id"]}),
+    # An upload for A's room: B learns what a made-up room would tell it.
+    Carrier("POST", "/media/upload-url",
+            body=lambda ids: {"filename": "x.png", "content_type": "image/png", "size": 10, "room_id": ids["room_id"]}),
     # A search finds only the caller's tenant: A's user's unique name finds nothing, like a made-up one.
     Carrier("GET", "/users/search", params=lambda ids: {"q": ids["user_id"]}, statuses=frozenset({200})),
     # A's room named as the one to search in finds nothing, like a made-up one.
@@ -196,8 +202,9 @@ async def ok(response: httpx.Response, status: int = 201) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def world(client: httpx.AsyncClient, runtime: Runtime, database_url: str) -> World:
-    """Tenant A with a room holding a message, a registered user in it, a key, a webhook, a dead letter, a topic."""
+async def world(client: httpx.AsyncClient, runtime: Runtime, database_url: str, media_store: ObjectStore) -> World:
+    """Tenant A with a room holding a message, a registered user in it, a key, a webhook, a dead letter, a topic,
+    and a confirmed upload."""
     a, b = await make_tenant(database_url), await make_tenant(database_url)
     admin = a.as_user("admin")
     bob = f"bob-{_hex()}"
@@ -231,8 +238,18 @@ async def world(client: httpx.AsyncClient, runtime: Runtime, database_url: str) 
                                          headers=a.as_user(customer)))
     await ok(await client.post("/users", json={"user_id": "b-customer", "display_name": "c", "role": "customer"},
                                headers=b.as_user("admin")))
+    tiny_png = bytes.fromhex(
+        "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c49444154789c6338c1c5050002"
+        "7a00dd6727427d0000000049454e44ae426082"
+    )
+    ticket = await ok(await client.post("/media/upload-url", headers=admin,
+                                        json={"filename": "a.png", "content_type": "image/png", "size": len(tiny_png)}))
+    async with httpx.AsyncClient() as store:
+        assert (await store.put(ticket["upload_url"], content=tiny_png, headers=ticket["headers"])).status_code == 200
+    await ok(await client.post(f"/media/{ticket['media_id']}/confirm", json={}, headers=admin), 200)
     ids = {
         "session_id": session["session_id"], "agent_id": agent, "team_id": team["team_id"],
+        "media_id": ticket["media_id"],
         "room_id": room["room_id"], "user_id": bob, "key_id": key["key_id"], "webhook_id": hook["webhook_id"],
         "id": dead_letter_id(job.delivery_id), "tenant_id": a.tenant_id, "topic": topic,
         "message_id": message["message_id"], "emoji": emoji,
@@ -253,6 +270,7 @@ async def snapshot(pool: asyncpg.Pool, tenant_id: str) -> dict[str, list[tuple[A
         "dead_letters": "SELECT id, status, retries FROM dead_letters WHERE tenant_id = $1 ORDER BY 1",
         "users": "SELECT user_id, role, display_name FROM users WHERE tenant_id = $1 ORDER BY 1",
         "tenant": "SELECT name, rate_limit, send_rate_limit FROM tenants WHERE tenant_id = $1",
+        "media": "SELECT media_id, status, sha256 FROM media WHERE tenant_id = $1 ORDER BY 1",
     }
     return {name: [tuple(r) for r in await pool.fetch(q, tenant_id)] for name, q in queries.items()}
 
@@ -332,3 +350,4 @@ async def test_tenant_a_still_reaches_every_resource_the_foreign_calls_named(
     session = await client.get(f"/support/sessions/{ids['session_id']}", headers=admin)
     assert session.json()["assigned_agent"]["id"] == ids["agent_id"]
     assert (await client.get(f"/support/teams/{ids['team_id']}", headers=admin)).status_code == 200
+    assert (await client.get(f"/media/{ids['media_id']}", headers=admin)).json()["status"] == "confirmed"

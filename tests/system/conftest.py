@@ -58,6 +58,10 @@ def roomlog_env(*, database_url: str | None = None, nats_url: str | None = None,
         env["DATABASE_URL"] = database_url
     if nats_url is not None:
         env["NATS_URL"] = nats_url
+    if database_url is not None and nats_url is not None:
+        # On the session's servers, a serve would start a SeaweedFS of its own: point it at a closed port
+        # instead (media calls answer 503); tests of media pass the session's object store.
+        env["ROOMLOG_S3_URL"] = "http://127.0.0.1:9"
     env.update(extra)
     return env
 

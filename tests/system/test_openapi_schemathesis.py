@@ -37,6 +37,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from schemas.config import Settings
 from schemas.delivery import DeliveryJob
 from service.consumers.webhook_sender import record_failure
 from service.runtime import Runtime
@@ -79,11 +80,14 @@ async def ok(response: httpx.Response, status: int = 201) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 async def live(
-    tmp_path_factory: pytest.TempPathFactory, database_url: str, nats_url: str, runtime: Runtime
+    tmp_path_factory: pytest.TempPathFactory, database_url: str, nats_url: str, runtime: Runtime,
+    s3_settings: Settings,
 ) -> AsyncIterator[Live]:
     """`roomlog serve` on the session's servers, and a tenant holding one resource of every kind a path names."""
+    s3 = {"ROOMLOG_S3_URL": s3_settings.s3_url or "", "ROOMLOG_S3_ACCESS_KEY": s3_settings.s3_access_key or "",
+          "ROOMLOG_S3_SECRET_KEY": s3_settings.s3_secret_key or ""}
     with Processes(tmp_path_factory.mktemp("schemathesis")) as processes:
-        serve = processes.serve(env=roomlog_env(database_url=database_url, nats_url=nats_url, **SERVE_ENV))
+        serve = processes.serve(env=roomlog_env(database_url=database_url, nats_url=nats_url, **SERVE_ENV, **s3))
         tenant = await make_tenant(database_url)
         await serve.wait_healthy()
         yield Live(serve, tenant, await resources(serve, tenant, runtime))
@@ -107,6 +111,10 @@ async def resources(serve: Serve, tenant: Tenant, runtime: Runtime) -> dict[str,
                                        headers=admin))
         topic = f"topic-{uuid.uuid4().hex[:8]}"
         await ok(await api.post("/subscriptions", json={"topic": topic}, headers=admin))
+        ticket = await ok(await api.post("/media/upload-url", headers=admin,
+                                         json={"filename": "t.txt", "content_type": "text/plain", "size": 2}))
+        async with httpx.AsyncClient() as store:
+            await store.put(ticket["upload_url"], content=b"hi", headers=ticket["headers"])
     job = DeliveryJob(delivery_id=f"dlv-{uuid.uuid4().hex}", tenant_id=tenant.tenant_id,
                       webhook_id=hook["webhook_id"], kind="notification", event="notification", user_id=bob,
                       created_at=datetime.now(UTC), payload={}, topic=topic)
@@ -117,7 +125,7 @@ async def resources(serve: Serve, tenant: Tenant, runtime: Runtime) -> dict[str,
     )
     return {"room_id": room["room_id"], "message_id": message["message_id"], "user_id": bob,
             "key_id": key["key_id"], "webhook_id": hook["webhook_id"], "id": dead_letter,
-            "tenant_id": tenant.tenant_id, "topic": topic}
+            "tenant_id": tenant.tenant_id, "topic": topic, "media_id": ticket["media_id"]}
 
 
 def load_schema(live: Live) -> Any:
