@@ -66,8 +66,10 @@ ACTIONS: dict[Action, Rule] = {
     "member.remove": _rule(("admin",), ("admin",), NotRoomAdmin, "only room admins may remove others"),
     "message.moderate": _rule(("admin",), ("admin",), NotRoomAdmin, "only room admins may delete others' messages"),
     # Anyone of the tenant uploads; reading is narrowed further to the uploader and the rooms it is in.
-    "media.upload": _rule(_ANYONE, (), Forbidden, "you may not upload media"),
-    "media.read": _rule(_ANYONE, (), Forbidden, "you may not read media"),
+    # Customers attach files to their support sessions; what anyone may read is the media rule's (uploader or
+    # a member of a room where it is attached).
+    "media.upload": _rule(_EVERYONE, (), Forbidden, "you may not upload media"),
+    "media.read": _rule(_EVERYONE, (), Forbidden, "you may not read media"),
     "users.read": _rule(_ANYONE, (), Forbidden, "you may not list users"),
     "subscriptions.manage": _rule(_ANYONE, (), Forbidden, "you may not subscribe to topics"),
     # Notifications come from the tenant's backend or staff, not from end users to each other.
