@@ -107,7 +107,9 @@ def configure_logging(*, json: bool, level: str = "info") -> None:
     structlog.configure(
         processors=[*_SHARED, *exceptions, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        # One write per line (message and newline together): worker processes share stderr, and print()'s two
+        # writes let their lines run into each other.
+        logger_factory=structlog.WriteLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stderr)
