@@ -11,6 +11,7 @@ from schemas.events import (
     RecordedEvent,
     SupportAgentProfileSet,
     SupportAgentStatusChanged,
+    SupportDeskSettingsSet,
     SupportSessionAssigned,
     SupportTeamSaved,
 )
@@ -44,13 +45,22 @@ SET name = EXCLUDED.name, members = EXCLUDED.members, required_skills = EXCLUDED
 WHERE t.updated_position < EXCLUDED.updated_position
 """
 
+_SETTINGS = """
+INSERT INTO support_desk_settings AS d (tenant_id, refuse_without_agents, set_by, updated_at, updated_position)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (tenant_id) DO UPDATE
+SET refuse_without_agents = EXCLUDED.refuse_without_agents, set_by = EXCLUDED.set_by,
+    updated_at = EXCLUDED.updated_at, updated_position = EXCLUDED.updated_position
+WHERE d.updated_position < EXCLUDED.updated_position
+"""
+
 
 class SupportAgentsProjection:
     name = "support_agents"
-    version = 1
-    tables = ("support_agents", "support_teams")
+    version = 2  # 2: the tenant's desk settings
+    tables = ("support_agents", "support_teams", "support_desk_settings")
     handles = frozenset({"support.agent.profile_set", "support.agent.status_changed", "support.session.assigned",
-                         "support.team.saved"})
+                         "support.team.saved", "support.desk.settings_set"})
     sql = None  # applied in Python, in the append transaction
     ddl = """
     CREATE TABLE support_agents (
@@ -79,6 +89,13 @@ class SupportAgentsProjection:
         updated_position bigint NOT NULL,
         PRIMARY KEY (tenant_id, team_id)
     );
+    CREATE TABLE support_desk_settings (
+        tenant_id             text PRIMARY KEY,
+        refuse_without_agents boolean NOT NULL,
+        set_by                text NOT NULL,
+        updated_at            timestamptz NOT NULL,
+        updated_position      bigint NOT NULL
+    );
     """
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
@@ -95,6 +112,9 @@ class SupportAgentsProjection:
             elif isinstance(ev, SupportTeamSaved):
                 await conn.execute(_TEAM, rec.tenant_id, ev.team_id, ev.name, ev.members, ev.required_skills,
                                    ev.escalation_level, rec.created_at, rec.position)
+            elif isinstance(ev, SupportDeskSettingsSet):
+                await conn.execute(_SETTINGS, rec.tenant_id, ev.refuse_without_agents, ev.by, rec.created_at,
+                                   rec.position)
 
 
 _AGENT_COLUMNS = """
@@ -147,3 +167,10 @@ async def team_for_level(conn: Queryable, tenant_id: str, level: str) -> str | N
         tenant_id, level,
     )
     return None if value is None else str(value)
+
+
+async def fetch_desk_settings(conn: Queryable, tenant_id: str) -> asyncpg.Record | None:
+    """The tenant's desk settings; None while the tenant never set them."""
+    return await conn.fetchrow(
+        "SELECT refuse_without_agents, set_by, updated_at FROM support_desk_settings WHERE tenant_id = $1", tenant_id,
+    )

@@ -213,6 +213,13 @@ class SupportTeamSaved(_Event, tag="support.team.saved"):
     escalation_level: str | None = None
 
 
+class SupportDeskSettingsSet(_Event, tag="support.desk.settings_set"):
+    """A tenant admin set the desk's settings (the whole set is restated)."""
+
+    refuse_without_agents: bool
+    by: str
+
+
 class RoutingCandidate(msgspec.Struct, omit_defaults=True):
     agent_id: str
     reasons: list[str]
@@ -330,7 +337,8 @@ Event = (
     RoomCreated | MemberJoined | MemberRemoved | RoomUpdated | MessageSent | MessageEdited | MessageDeleted
     | ReactionAdded | ReactionRemoved | AckRecorded | ReadRecorded | UserBlocked | UserUnblocked | NotificationSent
     | SubscriptionAdded | SubscriptionRemoved | DeliveryFailed | DeliveryRetried | DeliveryDiscarded | ContentErased
-    | SupportAgentProfileSet | SupportAgentStatusChanged | SupportTeamSaved | SupportSessionAssigned
+    | SupportAgentProfileSet | SupportAgentStatusChanged | SupportTeamSaved | SupportDeskSettingsSet
+    | SupportSessionAssigned
     | SupportSessionCreated | SupportSessionHeld | SupportSessionResumed | SupportSessionTransferred
     | SupportSessionEscalated | SupportSessionEnded | SupportSessionRated
     | MediaUploadRequested | MediaConfirmed | MediaRejected | MediaRemoved
@@ -371,7 +379,8 @@ _TAGS: dict[type, str] = {
                 ReactionAdded, ReactionRemoved, AckRecorded, ReadRecorded, UserBlocked, UserUnblocked, NotificationSent,
                 SubscriptionAdded, SubscriptionRemoved, DeliveryFailed, DeliveryRetried, DeliveryDiscarded,
                 ContentErased, SupportAgentProfileSet, SupportAgentStatusChanged, SupportTeamSaved,
-                SupportSessionAssigned, SupportSessionCreated, SupportSessionHeld, SupportSessionResumed,
+                SupportDeskSettingsSet, SupportSessionAssigned, SupportSessionCreated, SupportSessionHeld,
+                SupportSessionResumed,
                 SupportSessionTransferred, SupportSessionEscalated, SupportSessionEnded, SupportSessionRated,
                 MediaUploadRequested, MediaConfirmed, MediaRejected, MediaRemoved)
 }

@@ -95,6 +95,10 @@ class ReplayRequest(_Request):
     policy: Literal["spare_capacity", "round_robin"]
 
 
+class DeskSettingsBody(_Request):
+    refuse_without_agents: bool
+
+
 class Person(msgspec.Struct):
     """Who a customer may see of someone: id, name and avatar only."""
 
@@ -194,6 +198,15 @@ class Team(msgspec.Struct):
     required_skills: list[str]
     escalation_level: str | None
     created_at: datetime
+
+
+class DeskSettings(msgspec.Struct, kw_only=True):
+    """The tenant's desk settings; `inherited` while the tenant never set them (the service's defaults apply)."""
+
+    refuse_without_agents: bool
+    inherited: bool
+    set_by: str | None = None
+    updated_at: datetime | None = None
 
 
 class AgentReplay(msgspec.Struct):

@@ -42,7 +42,7 @@ Action = Literal[
     "support.session.start", "support.session.read", "support.session.message", "support.session.end",
     "support.session.work", "support.session.rate", "support.routing.read", "support.agents.read",
     "support.agents.manage", "support.agent.status", "support.teams.read", "support.teams.manage",
-    "support.policy.replay",
+    "support.policy.replay", "support.settings.read", "support.settings.manage",
 ]
 
 ACTIONS: dict[Action, Rule] = {
@@ -98,6 +98,8 @@ ACTIONS: dict[Action, Rule] = {
     "support.teams.read": _rule(_DESK, (), Forbidden, "only agents and admins may read teams"),
     "support.teams.manage": _rule(("admin",), (), NotTenantAdmin, "only tenant admins may manage teams"),
     "support.policy.replay": _rule(("admin",), (), NotTenantAdmin, "only tenant admins may replay routing"),
+    "support.settings.read": _rule(_DESK, (), Forbidden, "only agents and admins may read the desk's settings"),
+    "support.settings.manage": _rule(("admin",), (), NotTenantAdmin, "only tenant admins may change desk settings"),
 }
 
 

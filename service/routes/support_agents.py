@@ -79,6 +79,17 @@ async def post_replay(request: Request) -> Response:
     return JSON(await commands.replay_policy(runtime_of(request), principal, POLICIES[cmd.policy]))
 
 
+async def get_settings(request: Request) -> Response:
+    principal = await caller_may(request, "support.settings.read")
+    return JSON(await commands.desk_settings(runtime_of(request), principal.tenant_id))
+
+
+async def put_settings(request: Request) -> Response:
+    principal = await caller(request)
+    cmd = await body_as(request, s.DeskSettingsBody)
+    return JSON(await commands.set_desk_settings(runtime_of(request), principal, cmd))
+
+
 _AGENT = "/support/agents/{agent_id}"
 _TEAM = "/support/teams/{team_id}"
 
@@ -100,4 +111,10 @@ ENDPOINTS = [
     Endpoint("POST", "/support/routing/replay", post_replay,
              "Route the tenant's desk history again under a policy: waits and assignments per agent (admins)",
              body=s.ReplayRequest, response=s.ReplayReport, errors=(NotTenantAdmin,)),
+    Endpoint("GET", "/support/settings", get_settings,
+             "The desk's settings (the service's defaults while the tenant never set them)",
+             response=s.DeskSettings, errors=(Forbidden,)),
+    Endpoint("PUT", "/support/settings", put_settings,
+             "Set the desk's settings: refuse new sessions rather than queue them while no agent could take them"
+             " (admins)", body=s.DeskSettingsBody, response=s.DeskSettings, errors=(NotTenantAdmin,)),
 ]

@@ -81,7 +81,8 @@ async def _varied_history(client: httpx.AsyncClient, tenant: Tenant) -> str:
 
 
 async def _support_history(client: httpx.AsyncClient, tenant: Tenant) -> None:
-    """The support desk: agents, a team, sessions assigned, held, resumed, transferred, escalated, ended, rated."""
+    """The support desk: agents, a team, sessions assigned, held, resumed, transferred, escalated, ended, rated;
+    its settings set twice."""
     admin = tenant.as_user("admin")
     for user_id, role in [("ag1", "agent"), ("ag2", "agent"), ("cu1", "customer"), ("cu2", "customer")]:
         await _ok(await client.post("/users", json={"user_id": user_id, "display_name": user_id, "role": role},
@@ -107,6 +108,8 @@ async def _support_history(client: httpx.AsyncClient, tenant: Tenant) -> None:
     await _ok(await client.post(f"/support/sessions/{one}/end", json={"resolution": "resolved", "tags": ["t"]},
                                 headers=admin))
     await _ok(await client.post(f"/support/sessions/{one}/rating", json={"score": 4}, headers=tenant.as_user("cu1")))
+    for refuse in (True, False):  # the desk's settings: the latest one wins
+        await _ok(await client.put("/support/settings", json={"refuse_without_agents": refuse}, headers=admin))
 
 
 @pytest.fixture

@@ -244,6 +244,8 @@ CALLS: dict[str, tuple[Call, ...]] = {
                                   ids={"agent_id": "own_agent"}),),
     "support.teams.read": (Call("GET", "/support/teams"), Call("GET", "/support/teams/{team_id}")),
     "support.policy.replay": (Call("POST", "/support/routing/replay", body=lambda s: {"policy": "round_robin"}),),
+    "support.settings.read": (Call("GET", "/support/settings"),),
+    "support.settings.manage": (Call("PUT", "/support/settings", body=lambda s: {"refuse_without_agents": False}),),
     "support.teams.manage": (Call("POST", "/support/teams", body=lambda s: {"name": "new team"}),
                              Call("PATCH", "/support/teams/{team_id}", body=lambda s: {"name": "renamed"})),
 }

@@ -161,6 +161,8 @@ NO_FOREIGN_IDS: dict[tuple[str, str], str] = {
     ("POST", "/support/teams"): "creates a team of the caller's tenant",
     ("GET", "/support/teams"): "the caller's tenant's teams",
     ("POST", "/support/routing/replay"): "the caller's tenant's desk history",
+    ("GET", "/support/settings"): "the caller's tenant's desk settings",
+    ("PUT", "/support/settings"): "sets the caller's tenant's desk settings",
 }
 
 

@@ -220,3 +220,36 @@ async def test_replaying_the_desk_with_the_same_policy_reproduces_every_assignme
     refused = await client.post("/support/routing/replay", json={"policy": "round_robin"},
                                 headers=tenant.as_user("ann"))
     assert refused.status_code == 403
+
+
+async def test_a_tenant_that_refuses_without_agents_gets_400_until_one_is_available_and_another_still_queues(
+    client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    admin = tenant.as_user("admin")
+    default = await ok(await client.get("/support/settings", headers=admin))
+    assert default == {"refuse_without_agents": False, "inherited": True, "set_by": None, "updated_at": None}
+    await user(client, tenant, "cust", "customer")
+    await user(client, tenant, "sam", "agent")
+    refused = await client.put("/support/settings", json={"refuse_without_agents": True},
+                               headers=tenant.as_user("sam"))
+    assert refused.status_code == 403
+    assert (await client.put("/support/settings", json={"refuse_without_agents": "yes"}, headers=admin)).status_code \
+        == 400
+    set_ = await ok(await client.put("/support/settings", json={"refuse_without_agents": True}, headers=admin))
+    assert (set_["refuse_without_agents"], set_["inherited"], set_["set_by"]) == (True, False, "admin")
+    assert await ok(await client.get("/support/settings", headers=tenant.as_user("sam"))) == set_
+    # No eligible agent: one away, and one available but without the skill the session asks for.
+    await agent(client, tenant, "away", skills=["billing"], status="away")
+    await agent(client, tenant, "plain")
+    response = await client.post("/support/sessions", json={"initial_message": "help", "skills": ["billing"]},
+                                 headers=tenant.as_user("cust"))
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "NO_AGENTS_AVAILABLE")
+    assert await ok(await client.get("/support/sessions", headers=admin)) == []  # nothing was written
+    await agent(client, tenant, "bill", skills=["billing"])
+    session = await start(client, tenant, "cust", skills=["billing"])
+    assert (session["status"], session["assigned_agent"]["id"]) == ("active", "bill")
+    # Another tenant of the same service never set it: it queues as the service's default says.
+    await user(client, other_tenant, "cust", "customer")
+    assert (await ok(await client.get("/support/settings", headers=other_tenant.as_user("admin"))))["inherited"]
+    queued = await start(client, other_tenant, "cust", skills=["billing"])
+    assert (queued["status"], queued["assigned_agent"]) == ("queued", None)

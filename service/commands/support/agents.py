@@ -9,7 +9,7 @@ import asyncpg
 from msgspec import UNSET
 
 from eventstore.append import record_from_row
-from projections.support_agents import fetch_agent, fetch_team
+from projections.support_agents import fetch_agent, fetch_desk_settings, fetch_team
 from projections.support_sessions import agent_metrics
 from schemas import support as s
 from schemas.errors import AgentNotFound, Forbidden, TeamExists, TeamNotFound, ValidationError
@@ -17,6 +17,7 @@ from schemas.events import (
     Event,
     SupportAgentProfileSet,
     SupportAgentStatusChanged,
+    SupportDeskSettingsSet,
     SupportSessionCreated,
     SupportSessionEnded,
     SupportSessionEscalated,
@@ -151,6 +152,22 @@ async def update_team(runtime: Runtime, principal: Principal, team_id: str, cmd:
     return updated
 
 
+async def desk_settings(runtime: Runtime, tenant_id: str) -> s.DeskSettings:
+    """The tenant's desk settings, or the service's defaults while the tenant never set them."""
+    row = await fetch_desk_settings(runtime.pool, tenant_id)
+    if row is None:
+        return s.DeskSettings(refuse_without_agents=runtime.settings.support_refuse_without_agents, inherited=True)
+    return s.DeskSettings(refuse_without_agents=row["refuse_without_agents"], inherited=False,
+                          set_by=row["set_by"], updated_at=row["updated_at"])
+
+
+async def set_desk_settings(runtime: Runtime, principal: Principal, cmd: s.DeskSettingsBody) -> s.DeskSettings:
+    """A tenant admin sets the desk's settings (the whole set, in the desk stream)."""
+    authorize("support.settings.manage", principal.role)
+    await _append_desk(runtime, principal, [SupportDeskSettingsSet(
+        refuse_without_agents=cmd.refuse_without_agents, by=principal.user_id,
+    )])
+    return await desk_settings(runtime, principal.tenant_id)
 
 
 async def replay_policy(runtime: Runtime, principal: Principal, policy: Policy) -> s.ReplayReport:

@@ -40,6 +40,7 @@ from schemas.events import (
 )
 from service.commands.messages import send_message
 from service.commands.metadata import metadata_for, retry_on_conflict
+from service.commands.support.agents import desk_settings
 from service.commands.support.desk import load_desk, wait_estimates
 from service.commands.support.router import connection_check, join_room, route_tenant
 from service.domain.authorization import authorize
@@ -80,7 +81,7 @@ async def start_session(runtime: Runtime, principal: Principal, cmd: s.StartSess
     customer_id = await _customer_of(runtime, principal, cmd.customer_id)
     if cmd.team_id is not None and await fetch_team(runtime.pool, principal.tenant_id, cmd.team_id) is None:
         raise TeamNotFound("no such team", field="team_id")
-    if runtime.settings.support_refuse_without_agents:
+    if (await desk_settings(runtime, principal.tenant_id)).refuse_without_agents:
         await _refuse_without_agents(runtime, principal.tenant_id, cmd)
     session_id, room_id = new_id("sess"), new_id("room")
     meta = metadata_for(principal)
