@@ -109,28 +109,49 @@ async def test_two_instances_routing_at_once_never_exceed_an_agents_capacity(
 
 
 async def _fold(conn: asyncpg.Connection, tenant_id: str) -> tuple[list[tuple[int, str, int, int]], int]:
-    """Loads by log position: every assignment that found its agent at or over their capacity, and the count."""
+    """Loads by log position: every assignment that found its agent at or over their capacity, and the count.
+
+    An assignment answers one wait of its session (`arrival`): one that lands after the session ended, or
+    after a transfer or escalation began a new wait, changes nothing (as in projections/support_sessions.py)
+    and takes no capacity.
+    """
     rows = await conn.fetch(
         "SELECT position, stream_id, type, data::text AS data FROM events WHERE tenant_id = $1"
         " AND type LIKE 'support.%' ORDER BY position", tenant_id)
     cap: dict[str, int] = {}
     load: dict[str, int] = {}
     holder: dict[str, str] = {}
+    session_of: dict[str, str] = {}  # session stream -> session id
+    wait_from: dict[str, int] = {}  # session id -> position its current wait began at
+    ended: set[str] = set()
     over: list[tuple[int, str, int, int]] = []
     count = 0
     for row in rows:
         data = json.loads(row["data"])
-        if row["type"] == "support.agent.profile_set":
+        kind = row["type"]
+        if kind == "support.agent.profile_set":
             cap[data["agent_id"]] = data["max_sessions"]
-        elif row["type"] == "support.session.assigned":
+        elif kind == "support.session.created":
+            session_of[row["stream_id"]] = data["session_id"]
+            wait_from[data["session_id"]] = row["position"]
+        elif kind == "support.session.assigned":
+            session = data["session_id"]
+            arrival = data.get("arrival", 0)
+            if session in ended or (arrival and arrival != wait_from.get(session, arrival)):
+                continue
             count += 1
             agent = data["agent_id"]
             if load.get(agent, 0) >= cap[agent]:
                 over.append((row["position"], agent, load.get(agent, 0), cap[agent]))
             load[agent] = load.get(agent, 0) + 1
-            holder[data["session_id"]] = agent
-        elif row["type"] in ("support.session.ended", "support.session.transferred", "support.session.escalated"):
-            agent = holder.pop(row["stream_id"], None)
+            holder[session] = agent
+        elif kind in ("support.session.ended", "support.session.transferred", "support.session.escalated"):
+            session = session_of.get(row["stream_id"], row["stream_id"])
+            if kind == "support.session.ended":
+                ended.add(session)
+            else:
+                wait_from[session] = row["position"]
+            agent = holder.pop(session, None)
             if agent is not None:
                 load[agent] -= 1
     return over, count
