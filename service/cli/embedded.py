@@ -52,7 +52,41 @@ def nats_server_binary() -> str:
     return found
 
 
-class NatsServer:
+class _ChildServer:
+    """A server run as our child process: alive while it runs, restarted on the same ports and data, stopped
+    with SIGTERM and, after `STOP_GRACE_SECONDS`, SIGKILL."""
+
+    STOP_GRACE_SECONDS = 5.0
+    _proc: subprocess.Popen[bytes] | None
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def alive(self) -> bool:
+        """Whether the server process is running."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def restart(self) -> None:
+        """Start the server again on the same ports and data after it died."""
+        if self.alive():
+            return
+        self._proc = None
+        self.start()
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after the grace)."""
+        if self._proc is None:
+            return
+        self._proc.terminate()
+        try:
+            self._proc.wait(self.STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+
+
+class NatsServer(_ChildServer):
     """A `nats-server -js` child process with its JetStream store in `store_dir`."""
 
     name = "nats-server"
@@ -83,29 +117,6 @@ class NatsServer:
             )
         wait_for_port("127.0.0.1", self.port)
 
-    def alive(self) -> bool:
-        """Whether the server process still runs (reaps it if it died)."""
-        return self._proc is not None and self._proc.poll() is None
-
-    def restart(self) -> None:
-        """Start the server again on the same port and store after it died."""
-        if self._proc is not None and self._proc.poll() is None:
-            return
-        self._proc = None
-        self.start()
-
-    def stop(self) -> None:
-        """Stop the server (SIGTERM, then SIGKILL after 5 s)."""
-        if self._proc is None:
-            return
-        self._proc.terminate()
-        try:
-            self._proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-        self._proc = None
-
     def _stop_leftover(self) -> None:
         # A previous run killed with SIGKILL leaves its nats-server holding the store: end it first.
         if not self._pid_file.exists():
@@ -132,7 +143,7 @@ def weed_binary() -> str:
     return found
 
 
-class SeaweedFS:
+class SeaweedFS(_ChildServer):
     """`weed server -s3` under `data_dir`: an S3-compatible object store with keys generated once and kept there.
 
     `start` does not wait for the store to answer (about ten seconds): the service starts beside it, and
@@ -140,6 +151,7 @@ class SeaweedFS:
     """
 
     name = "seaweedfs"
+    STOP_GRACE_SECONDS = 10.0
     # master, volume, filer and s3 ports, each with its gRPC port
     _PORTS = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
               "filer.port.grpc", "s3.port", "s3.port.grpc")
@@ -175,28 +187,9 @@ class SeaweedFS:
         """Block until the S3 port accepts connections."""
         wait_for_port("127.0.0.1", self.ports["s3.port"], timeout)
 
-    def alive(self) -> bool:
-        """Whether the server process still runs (reaps it if it died)."""
-        return self._proc is not None and self._proc.poll() is None
-
-    def restart(self) -> None:
-        """Start the server again on the same ports and data after it died."""
-        if self.alive():
-            return
-        self._proc = None
-        self.start()
-
     def stop(self) -> None:
-        """Stop the server (SIGTERM, then SIGKILL after 10 s)."""
-        if self._proc is None:
-            return
-        self._proc.terminate()
-        try:
-            self._proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-        self._proc = None
+        """Stop the server (SIGTERM, then SIGKILL after 10 s) and forget its pid."""
+        super().stop()
         self._pid_file.unlink(missing_ok=True)
 
     def _credentials(self) -> Path:
