@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -137,19 +137,34 @@ async def start_runtime(settings: Settings) -> Runtime:
 
 
 async def stop_runtime(runtime: Runtime) -> None:
-    """Tell WebSocket clients to reconnect elsewhere, drain the appender, then close NATS and the pool."""
+    """Tell WebSocket clients to reconnect elsewhere, drain the appender, then close NATS and the pool.
+
+    Each step is bounded: a dependency that does not answer (NATS or the store gone, a lock held elsewhere)
+    is logged and skipped, so a stop always ends.
+    """
     if runtime.sampler is not None:
-        await runtime.sampler.stop()
-    await runtime.realtime.stop()
+        await _bounded("metrics sampler", runtime.sampler.stop())
+    await _bounded("real-time delivery", runtime.realtime.stop())
     if runtime.media_cleanup is not None:
-        await runtime.media_cleanup.stop()
-    await runtime.appender.stop()
-    await runtime.catch_up.stop()  # after the last appends: a clean stop leaves the search index current
-    await runtime.nats.close()
-    await runtime.reads.close()
+        await _bounded("media cleanup", runtime.media_cleanup.stop())
+    await _bounded("appender", runtime.appender.stop())
+    # After the last appends: a clean stop leaves the search index current.
+    await _bounded("catch-up projections", runtime.catch_up.stop())
+    await _bounded("nats", runtime.nats.close())
+    await _bounded("read replicas", runtime.reads.close())
     if runtime.media is not None:
-        await runtime.media.close()
-    await asyncio.wait_for(runtime.pool.close(), 10)
+        await _bounded("object store", runtime.media.close())
+    await _bounded("database pool", runtime.pool.close())
     runtime.resolver.close()
     runtime.passwords.close()
     runtime.metrics.close()
+
+
+STOP_STEP_SECONDS = 30.0
+
+
+async def _bounded(what: str, step: Awaitable[None]) -> None:
+    try:
+        await asyncio.wait_for(step, STOP_STEP_SECONDS)
+    except TimeoutError:
+        log.warning("stopping took too long; going on without it", step=what, seconds=STOP_STEP_SECONDS)

@@ -218,8 +218,10 @@ class Processes:
     def close(self) -> None:
         """Kill every serve process still running, then any embedded server left in our data dirs."""
         for serve in self.serves:
-            if serve.proc.poll() is None:
-                serve.proc.kill()
+            # The whole process group (each serve starts a session of its own): `--workers N` children too,
+            # which would otherwise outlive a killed supervisor and keep the session's servers busy.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(serve.proc.pid, signal.SIGKILL)
             serve.proc.wait()
         for data_dir in self.data_dirs:
             _stop_embedded(data_dir)
