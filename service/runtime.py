@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import structlog
@@ -163,8 +164,12 @@ async def stop_runtime(runtime: Runtime) -> None:
 STOP_STEP_SECONDS = 30.0
 
 
-async def _bounded(what: str, step: Awaitable[None]) -> None:
-    try:
-        await asyncio.wait_for(step, STOP_STEP_SECONDS)
-    except TimeoutError:
+async def _bounded(what: str, step: Coroutine[Any, Any, None]) -> None:
+    # asyncio.wait, not wait_for: a step that swallows its cancellation must not hold the stop up either.
+    task = asyncio.ensure_future(step)
+    done, _ = await asyncio.wait({task}, timeout=STOP_STEP_SECONDS)
+    if not done:
+        task.cancel()
         log.warning("stopping took too long; going on without it", step=what, seconds=STOP_STEP_SECONDS)
+    elif task.exception() is not None:
+        log.warning("stopping failed; going on", step=what, error=repr(task.exception()))
