@@ -20,12 +20,13 @@ import asyncpg
 import httpx
 import msgspec
 import pytest
+import uvicorn
 from starlette.applications import Starlette
 
 from schemas.config import Settings
 from schemas.errors import Unavailable
 from service.app import create_app
-from service.cli.embedded import EmbeddedPostgres, NatsServer, SeaweedFS
+from service.cli.embedded import EmbeddedPostgres, NatsServer, SeaweedFS, free_port
 from service.identity.tenants import create_tenant
 from service.media.store import ObjectStore
 from service.runtime import Runtime, prepare_database, start_runtime, stop_runtime
@@ -217,6 +218,20 @@ def error_of(response: httpx.Response, status: int | None = None) -> dict[str, A
     assert body["success"] is False
     error: dict[str, Any] = body["error"]
     return error
+
+
+async def serving(app: Starlette) -> AsyncIterator[str]:
+    """`app` served by uvicorn on a free port until the generator is closed."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), lifespan="off",
+                                           log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    for _ in range(500):
+        if server.started:
+            break
+        await asyncio.sleep(0.02)
+    yield f"127.0.0.1:{server.config.port}"
+    server.should_exit = True
+    await task
 
 
 REPO = Path(__file__).resolve().parent.parent

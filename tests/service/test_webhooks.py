@@ -22,16 +22,14 @@ from typing import Any, Literal
 import httpx
 import msgspec
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
 
 from schemas.config import Settings
 from service.app import create_app
-from service.cli.embedded import free_port
 from service.consumers.egress import PinnedTransport, Resolver, is_public
 from service.runtime import Runtime
-from tests.conftest import Tenant
+from tests.conftest import Tenant, serving
 
 Mode = Literal["ok", "fail", "close"]
 
@@ -135,16 +133,8 @@ async def ready_runtime(runtime: Runtime) -> Runtime:
 @pytest.fixture(scope="module")
 async def live_url(app: Starlette) -> AsyncIterator[str]:
     """The session app served by uvicorn on a real port (in this process, on the session runtime)."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), lifespan="off",
-                                           log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.02)
-    yield f"127.0.0.1:{server.config.port}"
-    server.should_exit = True
-    await task
+    async for url in serving(app):
+        yield url
 
 
 async def create_webhook(client: httpx.AsyncClient, tenant: Tenant, url: str,
