@@ -16,14 +16,16 @@ STAMP = VENV / ".installed-pyproject"
 
 
 def ensure_venv() -> None:
-    """Create .venv and install roomlog with its dev extras when pyproject.toml changed."""
+    """Create .venv and install roomlog with its dev extras, and the Python SDK, when a pyproject.toml changed."""
     if not (BIN / "python").exists():
         venv.EnvBuilder(with_pip=True).create(VENV)
-    wanted = (ROOT / "pyproject.toml").read_text()
+    wanted = (ROOT / "pyproject.toml").read_text() + (ROOT / "clients/python/pyproject.toml").read_text()
     if STAMP.exists() and STAMP.read_text() == wanted:
         return
     run([str(BIN / "python"), "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
     run([str(BIN / "python"), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[dev]"])
+    # The Python SDK is a package of its own; the suite tests it against the live server.
+    run([str(BIN / "python"), "-m", "pip", "install", "--quiet", "-e", str(ROOT / "clients/python")])
     STAMP.write_text(wanted)
 
 

@@ -1,0 +1,1049 @@
+"""Generated from roomlog's /openapi.json by clients/python/generate.py. Do not edit by hand."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NotRequired, TypedDict, cast
+from urllib.parse import quote
+
+API_VERSION = "1.0.0"
+
+
+def _segment(value: str) -> str:
+    """A path parameter as one percent-encoded UTF-8 path segment."""
+    return quote(value, safe="")
+
+
+class ErrorBody(TypedDict):
+    success: NotRequired[bool]
+    error: ErrorDetail
+
+
+class ErrorDetail(TypedDict):
+    code: str
+    message: str
+    field: NotRequired[str | None]
+    room_id: NotRequired[str | None]
+    allowed: NotRequired[list[str] | None]
+
+
+class Health(TypedDict):
+    status: Literal["degraded", "ok"]
+    uptime: str
+    db_writable: bool
+    nats_connected: bool
+    realtime_ready: bool
+    catch_up_behind: NotRequired[dict[str, int]]
+
+
+class Liveness(TypedDict):
+    """The process is up and its event loop answers."""
+
+    status: Literal["ok"]
+
+
+class Readiness(TypedDict):
+    """Whether this instance should get traffic: each check, and `ready` when all of them hold (else 503)."""
+
+    status: Literal["not_ready", "ready"]
+    db_writable: bool
+    nats_connected: bool
+    relay_running: bool
+    realtime_ready: bool
+
+
+class Signup(TypedDict):
+    email: str
+    password: str
+    display_name: str
+    tenant_name: NotRequired[str | None]
+
+
+class SignupResult(TypedDict):
+    access_token: str
+    refresh_token: str
+    token_type: NotRequired[Literal["Bearer"]]
+    expires_in: int
+    user: AccountsUser
+    tenant: TenantInfo
+
+
+class AccountsUser(TypedDict):
+    user_id: str
+    email: str | None
+    display_name: str
+    avatar_url: str | None
+    timezone: str | None
+    role: str
+    created_at: str | None
+
+
+class TenantInfo(TypedDict):
+    tenant_id: str
+    name: str
+
+
+class Login(TypedDict):
+    email: str
+    password: str
+
+
+class LoginResult(TypedDict):
+    access_token: str
+    refresh_token: str
+    token_type: NotRequired[Literal["Bearer"]]
+    expires_in: int
+    user: AccountsUser
+
+
+class Refresh(TypedDict):
+    refresh_token: str
+
+
+class Tokens(TypedDict):
+    access_token: str
+    refresh_token: str
+    token_type: NotRequired[Literal["Bearer"]]
+    expires_in: int
+
+
+class Success(TypedDict):
+    success: NotRequired[Literal[True]]
+
+
+class Me(TypedDict):
+    user: AccountsUser
+    tenant: TenantInfo
+
+
+class UpdateProfile(TypedDict):
+    display_name: NotRequired[str]
+    avatar_url: NotRequired[str | None]
+    timezone: NotRequired[str | None]
+
+
+class ChangePassword(TypedDict):
+    current_password: str
+    new_password: str
+
+
+class CreateRoom(TypedDict):
+    type: Literal["channel", "dm", "group"]
+    members: NotRequired[list[str]]
+    name: NotRequired[str | None]
+    metadata: NotRequired[dict[str, Any] | None]
+
+
+class Room(TypedDict):
+    room_id: str
+    type: Literal["channel", "dm", "group", "support"]
+    unique_key: str | None
+    name: str | None
+    metadata: dict[str, Any] | None
+    last_seq: int
+    created_at: str
+    read_seq: NotRequired[int]
+    unread_count: NotRequired[int]
+
+
+class UpdateRoom(TypedDict):
+    name: NotRequired[str | None]
+    metadata: NotRequired[dict[str, Any] | None]
+
+
+class Member(TypedDict):
+    user_id: str
+    role: Literal["admin", "member"]
+    joined_at: str
+
+
+class AddMembers(TypedDict):
+    user_ids: list[str]
+
+
+class SendMessage(TypedDict):
+    content: str
+    meta: NotRequired[dict[str, Any] | None]
+    client_msg_id: NotRequired[str | None]
+    thread_id: NotRequired[str | None]
+    type: NotRequired[Literal["file", "image", "system", "text", "voice"]]
+    attachments: NotRequired[list[str]]
+
+
+class SendResult(TypedDict):
+    message_id: str
+    seq: int
+    created_at: str
+
+
+class Message(TypedDict):
+    """A message as it reads now: edits applied; a deleted one keeps its seq with empty content."""
+
+    message_id: str
+    sender_id: str
+    seq: int
+    content: str
+    meta: dict[str, Any] | None
+    created_at: str
+    client_msg_id: NotRequired[str | None]
+    edited_at: NotRequired[str | None]
+    deleted_at: NotRequired[str | None]
+    reactions: NotRequired[list[ReactionCount]]
+    thread_id: NotRequired[str | None]
+    reply_count: NotRequired[int]
+    last_reply_at: NotRequired[str | None]
+    type: NotRequired[str]
+    attachments: NotRequired[list[Attachment]]
+
+
+class ReactionCount(TypedDict):
+    emoji: str
+    count: int
+    me: bool
+
+
+class Attachment(TypedDict):
+    """A confirmed upload as a message carries it: the media's facts, never its bytes or a URL."""
+
+    media_id: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    width: NotRequired[int | None]
+    height: NotRequired[int | None]
+
+
+class RoomEvent(TypedDict):
+    """One entry of a room's raw log as clients sync it."""
+
+    seq: int
+    type: str
+    actor: str | None
+    created_at: str
+    data: dict[str, Any]
+
+
+class EditMessage(TypedDict):
+    content: str
+
+
+class MessageChange(TypedDict):
+    """The answer to an edit or delete: the seq of the event that recorded it."""
+
+    message_id: str
+    seq: int
+    at: str
+
+
+class AddReaction(TypedDict):
+    emoji: str
+
+
+class ReactionChange(TypedDict):
+    """The answer to adding or removing a reaction; `changed` is false when it already was so (no event)."""
+
+    message_id: str
+    emoji: str
+    changed: bool
+    seq: int | None
+    reactions: list[ReactionCount]
+
+
+class Reactors(TypedDict):
+    emoji: str
+    count: int
+    user_ids: list[str]
+
+
+class Ack(TypedDict):
+    room_id: str
+    seq: int
+
+
+class MarkRead(TypedDict):
+    seq: int
+
+
+class ReadState(TypedDict):
+    room_id: str
+    read_seq: int
+    unread_count: int
+
+
+class Receipt(TypedDict):
+    """How far a member has received (acked) and read a room."""
+
+    user_id: str
+    delivered_seq: int
+    read_seq: int
+    read_at: str | None
+
+
+class SearchHit(TypedDict):
+    message_id: str
+    room_id: str
+    seq: int
+    sender_id: str
+    created_at: str
+    snippet: str
+    type: NotRequired[str]
+    attachments: NotRequired[list[Attachment]]
+
+
+class MessagingToken(TypedDict):
+    token: str
+    expires_in: int
+    ws_url: str
+
+
+class Notify(TypedDict):
+    topic: str
+    payload: dict[str, Any]
+    targets: Targets
+
+
+class Targets(TypedDict):
+    user_ids: NotRequired[list[str]]
+    room_id: NotRequired[str | None]
+    topic_subscribers: NotRequired[bool]
+
+
+class NotificationCreated(TypedDict):
+    notification_id: str
+    created_at: str
+
+
+class Subscribe(TypedDict):
+    topic: str
+
+
+class Subscription(TypedDict):
+    topic: str
+    since: str
+
+
+class UsersUser(TypedDict):
+    """A user of the tenant; email and phone are null unless the caller may see them."""
+
+    user_id: str
+    display_name: str
+    email: str | None
+    phone: str | None
+    avatar_url: str | None
+    role: Literal["admin", "agent", "customer", "member"]
+    created_at: str
+
+
+class CreateUser(TypedDict):
+    display_name: str
+    user_id: NotRequired[str | None]
+    email: NotRequired[str | None]
+    phone: NotRequired[str | None]
+    role: NotRequired[Literal["admin", "agent", "customer", "member"]]
+    password: NotRequired[str | None]
+
+
+class UpdateUser(TypedDict):
+    role: NotRequired[Literal["admin", "agent", "customer", "member"]]
+    display_name: NotRequired[str]
+
+
+class Block(TypedDict):
+    user_id: str
+    since: str
+
+
+class CreateApiKey(TypedDict):
+    name: str
+    role: NotRequired[Literal["admin", "agent", "customer", "member"]]
+
+
+class CreatedApiKey(TypedDict):
+    """A new key; `api_key` is the only copy there will ever be."""
+
+    key_id: str
+    api_key: str
+    prefix: str
+    name: str
+    role: Literal["admin", "agent", "customer", "member"]
+    created_at: str
+
+
+class ApiKey(TypedDict):
+    key_id: str
+    prefix: str
+    name: str
+    role: Literal["admin", "agent", "customer", "member"]
+    created_at: str
+    revoked_at: str | None
+
+
+class TenantSettings(TypedDict):
+    tenant_id: str
+    name: str
+    rate_limit: int | None
+    send_rate_limit: int | None
+    created_at: str
+
+
+class UpdateTenantSettings(TypedDict):
+    rate_limit: NotRequired[int | None]
+    send_rate_limit: NotRequired[int | None]
+
+
+class CreateWebhook(TypedDict):
+    url: str
+    events: list[Literal["message.offline", "notification", "support.escalation", "support.session_ended", "support.session_started"]]
+    secret: NotRequired[str | None]
+
+
+class CreatedWebhook(TypedDict):
+    """The answer to POST /webhooks: the only response that shows the secret."""
+
+    webhook_id: str
+    url: str
+    events: list[str]
+    secret: str
+    created_at: str
+
+
+class Webhook(TypedDict):
+    """A webhook as listed: never its secret."""
+
+    webhook_id: str
+    url: str
+    events: list[str]
+    created_at: str
+
+
+class DeadLetters(TypedDict):
+    failed_messages: list[FailedMessage]
+    failed_notifications: list[FailedNotification]
+
+
+class FailedMessage(TypedDict):
+    """A message.offline delivery that ran out of attempts (seed 002), with the `id` to retry or discard it."""
+
+    id: str
+    message_id: str | None
+    user_id: str
+    room_id: str | None
+    attempts: int
+    last_attempt_at: str
+    error: str
+
+
+class FailedNotification(TypedDict):
+    """A notification delivery that ran out of attempts (seed 002), with the `id` to retry or discard it."""
+
+    id: str
+    notification_id: str | None
+    topic: str | None
+    attempts: int
+    last_attempt_at: str
+    error: str
+
+
+class Erasure(TypedDict):
+    """What an erasure changed: stored events whose content went, the messages they were, JetStream copies."""
+
+    events: int
+    messages: int
+    jetstream_messages: int
+
+
+class StartSession(TypedDict):
+    customer_id: NotRequired[str | None]
+    channel: NotRequired[str]
+    initial_message: NotRequired[str | None]
+    context: NotRequired[dict[str, Any] | None]
+    priority: NotRequired[Literal["high", "low", "normal", "urgent"]]
+    skills: NotRequired[list[str]]
+    language: NotRequired[str | None]
+    team_id: NotRequired[str | None]
+
+
+class Session(TypedDict):
+    session_id: str
+    status: Literal["active", "closed", "on_hold", "queued", "resolved", "transferred"]
+    channel: str
+    priority: Literal["high", "low", "normal", "urgent"]
+    room_id: str
+    customer: Person
+    assigned_agent: Person | None
+    queue_position: int
+    estimated_wait_minutes: int
+    websocket_url: str
+    created_at: str
+    context: NotRequired[dict[str, Any] | None]
+    team_id: NotRequired[str | None]
+    resolution: NotRequired[str | None]
+    rating: NotRequired[int | None]
+    ended_at: NotRequired[str | None]
+    duration_seconds: NotRequired[int]
+
+
+class Person(TypedDict):
+    """Who a customer may see of someone: id, name and avatar only."""
+
+    id: str
+    name: str
+    avatar_url: NotRequired[str | None]
+
+
+class SessionDetail(TypedDict):
+    session_id: str
+    status: Literal["active", "closed", "on_hold", "queued", "resolved", "transferred"]
+    channel: str
+    priority: Literal["high", "low", "normal", "urgent"]
+    room_id: str
+    customer: Person
+    assigned_agent: Person | None
+    queue_position: int
+    estimated_wait_minutes: int
+    websocket_url: str
+    created_at: str
+    context: NotRequired[dict[str, Any] | None]
+    team_id: NotRequired[str | None]
+    resolution: NotRequired[str | None]
+    rating: NotRequired[int | None]
+    ended_at: NotRequired[str | None]
+    duration_seconds: NotRequired[int]
+    messages: NotRequired[list[SessionMessageView]]
+
+
+class SessionMessageView(TypedDict):
+    id: str
+    sender: Literal["agent", "customer", "system"]
+    sender_id: str
+    content: str
+    timestamp: str
+
+
+class SessionMessage(TypedDict):
+    content: str
+    type: NotRequired[Literal["text"]]
+    attachments: NotRequired[list[dict[str, Any]]]
+
+
+class SentMessage(TypedDict):
+    id: str
+    seq: int
+    sender: Literal["agent", "customer", "system"]
+    timestamp: str
+
+
+class Transfer(TypedDict):
+    target_type: Literal["agent", "team"]
+    target_id: str
+    reason: NotRequired[str | None]
+    notes: NotRequired[str | None]
+
+
+class Escalate(TypedDict):
+    level: str
+    reason: NotRequired[str | None]
+    urgency: NotRequired[Literal["high", "low", "normal", "urgent"]]
+
+
+class EndSession(TypedDict):
+    resolution: NotRequired[str]
+    resolution_notes: NotRequired[str | None]
+    tags: NotRequired[list[str]]
+
+
+class Rating(TypedDict):
+    score: int
+    comment: NotRequired[str | None]
+
+
+class SessionRouting(TypedDict):
+    session_id: str
+    status: Literal["active", "closed", "on_hold", "queued", "resolved", "transferred"]
+    assignments: list[RoutingRecord]
+
+
+class RoutingRecord(TypedDict):
+    """One assignment: who got the session under which policy, and why each other agent did not."""
+
+    agent_id: str
+    policy_version: str
+    assigned_at: str
+    waited_seconds: float
+    candidates: list[CandidateView]
+
+
+class CandidateView(TypedDict):
+    agent_id: str
+    reasons: list[str]
+    spare: int
+
+
+class AgentStatus(TypedDict):
+    agent_id: str
+    name: str
+    status: Literal["available", "away", "busy", "offline"]
+    active_sessions: int
+    max_sessions: int
+    skills: list[str]
+    languages: list[str]
+    teams: list[str]
+    metrics_today: MetricsToday
+    reason: NotRequired[str | None]
+    return_time: NotRequired[str | None]
+    connected: NotRequired[bool | None]
+
+
+class MetricsToday(TypedDict):
+    sessions_handled: int
+    avg_response_time_seconds: float | None
+    satisfaction_score: float | None
+    resolution_rate: float | None
+
+
+class AgentProfile(TypedDict):
+    max_sessions: int
+    skills: NotRequired[list[str]]
+    languages: NotRequired[list[str]]
+    teams: NotRequired[list[str]]
+
+
+class SetAgentStatus(TypedDict):
+    status: Literal["available", "away", "offline"]
+    reason: NotRequired[str | None]
+    return_time: NotRequired[str | None]
+
+
+class CreateTeam(TypedDict):
+    name: str
+    team_id: NotRequired[str | None]
+    members: NotRequired[list[str]]
+    required_skills: NotRequired[list[str]]
+    escalation_level: NotRequired[str | None]
+
+
+class Team(TypedDict):
+    team_id: str
+    name: str
+    members: list[str]
+    required_skills: list[str]
+    escalation_level: str | None
+    created_at: str
+
+
+class UpdateTeam(TypedDict):
+    name: NotRequired[str]
+    members: NotRequired[list[str]]
+    required_skills: NotRequired[list[str]]
+    escalation_level: NotRequired[str | None]
+
+
+class ReplayRequest(TypedDict):
+    policy: Literal["round_robin", "spare_capacity"]
+
+
+class ReplayReport(TypedDict):
+    """What routing the tenant's log again under `policy` gives: waits and assignments per agent."""
+
+    policy_version: str
+    sessions: int
+    assigned: int
+    wait_p50_seconds: float
+    wait_max_seconds: float
+    per_agent: list[AgentReplay]
+    same_as_recorded: int
+
+
+class AgentReplay(TypedDict):
+    agent_id: str
+    assignments: int
+
+
+class DeskSettings(TypedDict):
+    """The tenant's desk settings; `inherited` while the tenant never set them (the service's defaults apply)."""
+
+    refuse_without_agents: bool
+    inherited: bool
+    set_by: NotRequired[str | None]
+    updated_at: NotRequired[str | None]
+
+
+class DeskSettingsBody(TypedDict):
+    refuse_without_agents: bool
+
+
+class RequestUpload(TypedDict):
+    filename: str
+    content_type: str
+    size: int
+    room_id: NotRequired[str | None]
+
+
+class UploadUrl(TypedDict):
+    """Where to PUT the bytes: the presigned URL, the method and the headers it was signed with."""
+
+    media_id: str
+    upload_url: str
+    method: Literal["PUT"]
+    headers: dict[str, str]
+    expires_at: str
+
+
+class ConfirmUpload(TypedDict):
+    sha256: NotRequired[str | None]
+
+
+class Media(TypedDict):
+    media_id: str
+    filename: str
+    content_type: str
+    size: int
+    status: Literal["confirmed", "pending"]
+    created_at: str
+    uploaded_by: str
+    sha256: NotRequired[str | None]
+    width: NotRequired[int | None]
+    height: NotRequired[int | None]
+    duration: NotRequired[float | None]
+    cdn_url: NotRequired[str | None]
+    thumbnail_url: NotRequired[str | None]
+    room_id: NotRequired[str | None]
+
+
+class Operations:
+    """One method per route of the API; `_call` (the transport) is supplied by RoomlogClient."""
+
+    async def _call(self, method: str, path: str, *, query: dict[str, Any] | None, body: Any) -> Any:
+        raise NotImplementedError
+
+    async def get_health(self) -> Health:
+        """GET /health: Uptime, database writability and NATS connectivity (503: no writes)"""
+        return cast("Health", await self._call("GET", "/health", query=None, body=None))
+
+    async def get_health_live(self) -> Liveness:
+        """GET /health/live: Liveness: the process is up"""
+        return cast("Liveness", await self._call("GET", "/health/live", query=None, body=None))
+
+    async def get_health_ready(self) -> Readiness:
+        """GET /health/ready: Readiness: database writable, NATS connected, relay and real-time delivery running (503 otherwise)"""
+        return cast("Readiness", await self._call("GET", "/health/ready", query=None, body=None))
+
+    async def get_metrics(self) -> Any:
+        """GET /metrics: Prometheus metrics in the text exposition format (404 when off or served on ROOMLOG_METRICS_PORT)"""
+        return cast("Any", await self._call("GET", "/metrics", query=None, body=None))
+
+    async def post_auth_signup(self, body: Signup) -> SignupResult:
+        """POST /auth/signup: Create an account and its tenant (the account is the tenant's admin)"""
+        return cast("SignupResult", await self._call("POST", "/auth/signup", query=None, body=body))
+
+    async def post_auth_login(self, body: Login) -> LoginResult:
+        """POST /auth/login: Exchange email and password for an access JWT and a refresh token"""
+        return cast("LoginResult", await self._call("POST", "/auth/login", query=None, body=body))
+
+    async def post_auth_refresh(self, body: Refresh) -> Tokens:
+        """POST /auth/refresh: Spend a refresh token for new tokens; reusing a spent one revokes its session"""
+        return cast("Tokens", await self._call("POST", "/auth/refresh", query=None, body=body))
+
+    async def post_auth_logout(self) -> Success:
+        """POST /auth/logout: End the current session (bearer token only)"""
+        return cast("Success", await self._call("POST", "/auth/logout", query=None, body=None))
+
+    async def get_auth_me(self) -> Me:
+        """GET /auth/me: The authenticated user and their tenant"""
+        return cast("Me", await self._call("GET", "/auth/me", query=None, body=None))
+
+    async def patch_auth_profile(self, body: UpdateProfile) -> AccountsUser:
+        """PATCH /auth/profile: Update display name, avatar URL or time zone (bearer only)"""
+        return cast("AccountsUser", await self._call("PATCH", "/auth/profile", query=None, body=body))
+
+    async def post_auth_change_password(self, body: ChangePassword) -> Success:
+        """POST /auth/change-password: Change the password; the caller's other sessions are revoked (bearer only)"""
+        return cast("Success", await self._call("POST", "/auth/change-password", query=None, body=body))
+
+    async def post_rooms(self, body: CreateRoom) -> Room:
+        """POST /rooms: Create a room; the caller becomes its admin"""
+        return cast("Room", await self._call("POST", "/rooms", query=None, body=body))
+
+    async def get_rooms(self, *, limit: int | None = None, offset: int | None = None) -> list[Room]:
+        """GET /rooms: The caller's rooms with their last_seq"""
+        return cast("list[Room]", await self._call("GET", "/rooms", query={"limit": limit, "offset": offset}, body=None))
+
+    async def get_rooms_room_id(self, room_id: str) -> Room:
+        """GET /rooms/{room_id}: One room"""
+        return cast("Room", await self._call("GET", f"/rooms/{_segment(room_id)}", query=None, body=None))
+
+    async def patch_rooms_room_id(self, room_id: str, body: UpdateRoom) -> Room:
+        """PATCH /rooms/{room_id}: Rename a room or change its metadata (room admins)"""
+        return cast("Room", await self._call("PATCH", f"/rooms/{_segment(room_id)}", query=None, body=body))
+
+    async def get_rooms_room_id_members(self, room_id: str) -> list[Member]:
+        """GET /rooms/{room_id}/members: Active members of a room"""
+        return cast("list[Member]", await self._call("GET", f"/rooms/{_segment(room_id)}/members", query=None, body=None))
+
+    async def post_rooms_room_id_members(self, room_id: str, body: AddMembers) -> list[Member]:
+        """POST /rooms/{room_id}/members: Add members (room admins); returns all members"""
+        return cast("list[Member]", await self._call("POST", f"/rooms/{_segment(room_id)}/members", query=None, body=body))
+
+    async def delete_rooms_room_id_members_user_id(self, room_id: str, user_id: str) -> Success:
+        """DELETE /rooms/{room_id}/members/{user_id}: Remove a member (room admins) or leave (yourself)"""
+        return cast("Success", await self._call("DELETE", f"/rooms/{_segment(room_id)}/members/{_segment(user_id)}", query=None, body=None))
+
+    async def post_rooms_room_id_messages(self, room_id: str, body: SendMessage) -> SendResult:
+        """POST /rooms/{room_id}/messages: Send a message (or a reply, with thread_id); a repeated client_msg_id returns the first result"""
+        return cast("SendResult", await self._call("POST", f"/rooms/{_segment(room_id)}/messages", query=None, body=body))
+
+    async def get_rooms_room_id_messages(self, room_id: str, *, after_seq: int | None = None, before_seq: int | None = None, limit: int | None = None, thread_id: str | None = None) -> list[Message]:
+        """GET /rooms/{room_id}/messages: Messages of a room in seq order"""
+        return cast("list[Message]", await self._call("GET", f"/rooms/{_segment(room_id)}/messages", query={"after_seq": after_seq, "before_seq": before_seq, "limit": limit, "thread_id": thread_id}, body=None))
+
+    async def get_rooms_room_id_events(self, room_id: str, *, after_seq: int | None = None, limit: int | None = None) -> list[RoomEvent]:
+        """GET /rooms/{room_id}/events: The raw room log after a seq, every event type"""
+        return cast("list[RoomEvent]", await self._call("GET", f"/rooms/{_segment(room_id)}/events", query={"after_seq": after_seq, "limit": limit}, body=None))
+
+    async def get_rooms_room_id_messages_message_id(self, room_id: str, message_id: str) -> Message:
+        """GET /rooms/{room_id}/messages/{message_id}: One message as it reads now, with its reactions"""
+        return cast("Message", await self._call("GET", f"/rooms/{_segment(room_id)}/messages/{_segment(message_id)}", query=None, body=None))
+
+    async def patch_rooms_room_id_messages_message_id(self, room_id: str, message_id: str, body: EditMessage) -> MessageChange:
+        """PATCH /rooms/{room_id}/messages/{message_id}: Edit a message you sent (a message.edited event)"""
+        return cast("MessageChange", await self._call("PATCH", f"/rooms/{_segment(room_id)}/messages/{_segment(message_id)}", query=None, body=body))
+
+    async def delete_rooms_room_id_messages_message_id(self, room_id: str, message_id: str) -> MessageChange:
+        """DELETE /rooms/{room_id}/messages/{message_id}: Delete a message: your own, or anyone's as a room or tenant admin (a message.deleted event)"""
+        return cast("MessageChange", await self._call("DELETE", f"/rooms/{_segment(room_id)}/messages/{_segment(message_id)}", query=None, body=None))
+
+    async def post_rooms_room_id_messages_message_id_reactions(self, room_id: str, message_id: str, body: AddReaction) -> ReactionChange:
+        """POST /rooms/{room_id}/messages/{message_id}/reactions: React to a message; reacting again with the same emoji changes nothing"""
+        return cast("ReactionChange", await self._call("POST", f"/rooms/{_segment(room_id)}/messages/{_segment(message_id)}/reactions", query=None, body=body))
+
+    async def get_rooms_room_id_messages_message_id_reactions(self, room_id: str, message_id: str) -> list[Reactors]:
+        """GET /rooms/{room_id}/messages/{message_id}/reactions: Who reacted to a message, by emoji"""
+        return cast("list[Reactors]", await self._call("GET", f"/rooms/{_segment(room_id)}/messages/{_segment(message_id)}/reactions", query=None, body=None))
+
+    async def delete_rooms_room_id_messages_message_id_reactions_emoji(self, room_id: str, message_id: str, emoji: str) -> ReactionChange:
+        """DELETE /rooms/{room_id}/messages/{message_id}/reactions/{emoji}: Take your reaction back; removing one you did not make changes nothing"""
+        return cast("ReactionChange", await self._call("DELETE", f"/rooms/{_segment(room_id)}/messages/{_segment(message_id)}/reactions/{_segment(emoji)}", query=None, body=None))
+
+    async def post_acks(self, body: Ack) -> Success:
+        """POST /acks: Confirm delivery of a room up to a seq (never moves backwards)"""
+        return cast("Success", await self._call("POST", "/acks", query=None, body=body))
+
+    async def post_rooms_room_id_read(self, room_id: str, body: MarkRead) -> ReadState:
+        """POST /rooms/{room_id}/read: Mark a room read up to a seq (never moves backwards; implies delivery); returns what is still unread"""
+        return cast("ReadState", await self._call("POST", f"/rooms/{_segment(room_id)}/read", query=None, body=body))
+
+    async def get_rooms_room_id_receipts(self, room_id: str) -> list[Receipt]:
+        """GET /rooms/{room_id}/receipts: How far each member has received and read the room"""
+        return cast("list[Receipt]", await self._call("GET", f"/rooms/{_segment(room_id)}/receipts", query=None, body=None))
+
+    async def get_search_messages(self, *, q: str | None = None, room_id: str | None = None, limit: int | None = None) -> list[SearchHit]:
+        """GET /search/messages: Messages of the caller's rooms matching the words, newest first (indexed a moment after sending)"""
+        return cast("list[SearchHit]", await self._call("GET", "/search/messages", query={"q": q, "room_id": room_id, "limit": limit}, body=None))
+
+    async def post_tokens(self) -> MessagingToken:
+        """POST /tokens: A short-lived token for the WebSocket (/ws?token=...)"""
+        return cast("MessagingToken", await self._call("POST", "/tokens", query=None, body=None))
+
+    async def get_messaging_token(self) -> MessagingToken:
+        """GET /messaging/token: The same as POST /tokens (seed 004 spelling)"""
+        return cast("MessagingToken", await self._call("GET", "/messaging/token", query=None, body=None))
+
+    async def post_notify(self, body: Notify) -> NotificationCreated:
+        """POST /notify: Notify users, a room's members and/or a topic's subscribers"""
+        return cast("NotificationCreated", await self._call("POST", "/notify", query=None, body=body))
+
+    async def post_subscriptions(self, body: Subscribe) -> Success:
+        """POST /subscriptions: Subscribe the caller to a topic"""
+        return cast("Success", await self._call("POST", "/subscriptions", query=None, body=body))
+
+    async def get_subscriptions(self) -> list[Subscription]:
+        """GET /subscriptions: The caller's topic subscriptions"""
+        return cast("list[Subscription]", await self._call("GET", "/subscriptions", query=None, body=None))
+
+    async def delete_subscriptions_topic(self, topic: str) -> Success:
+        """DELETE /subscriptions/{topic}: Unsubscribe the caller from a topic"""
+        return cast("Success", await self._call("DELETE", f"/subscriptions/{_segment(topic)}", query=None, body=None))
+
+    async def get_users(self, *, limit: int | None = None, offset: int | None = None) -> list[UsersUser]:
+        """GET /users: The caller's tenant's users (email and phone for admins and oneself)"""
+        return cast("list[UsersUser]", await self._call("GET", "/users", query={"limit": limit, "offset": offset}, body=None))
+
+    async def post_users(self, body: CreateUser) -> UsersUser:
+        """POST /users: Create or invite a user of the tenant (tenant admins)"""
+        return cast("UsersUser", await self._call("POST", "/users", query=None, body=body))
+
+    async def get_users_search(self, *, q: str | None = None, limit: int | None = None) -> list[UsersUser]:
+        """GET /users/search: Find users by id, name, email or phone (query parameter q, 1-100 chars)"""
+        return cast("list[UsersUser]", await self._call("GET", "/users/search", query={"q": q, "limit": limit}, body=None))
+
+    async def patch_users_user_id(self, user_id: str, body: UpdateUser) -> UsersUser:
+        """PATCH /users/{user_id}: Change a user's role or display name (tenant admins)"""
+        return cast("UsersUser", await self._call("PATCH", f"/users/{_segment(user_id)}", query=None, body=body))
+
+    async def post_users_user_id_block(self, user_id: str) -> Success:
+        """POST /users/{user_id}/block: Block a user: they can no longer open a DM with you or add you to rooms"""
+        return cast("Success", await self._call("POST", f"/users/{_segment(user_id)}/block", query=None, body=None))
+
+    async def delete_users_user_id_block(self, user_id: str) -> Success:
+        """DELETE /users/{user_id}/block: Lift a block (idempotent)"""
+        return cast("Success", await self._call("DELETE", f"/users/{_segment(user_id)}/block", query=None, body=None))
+
+    async def get_blocks(self) -> list[Block]:
+        """GET /blocks: The users the caller has blocked, most recent first"""
+        return cast("list[Block]", await self._call("GET", "/blocks", query=None, body=None))
+
+    async def post_api_keys(self, body: CreateApiKey) -> CreatedApiKey:
+        """POST /api-keys: Create an API key (tenant admins); the key is shown only in this response"""
+        return cast("CreatedApiKey", await self._call("POST", "/api-keys", query=None, body=body))
+
+    async def get_api_keys(self) -> list[ApiKey]:
+        """GET /api-keys: The tenant's API keys: prefix, name, role and dates, never the key"""
+        return cast("list[ApiKey]", await self._call("GET", "/api-keys", query=None, body=None))
+
+    async def delete_api_keys_key_id(self, key_id: str) -> Success:
+        """DELETE /api-keys/{key_id}: Revoke an API key (tenant admins)"""
+        return cast("Success", await self._call("DELETE", f"/api-keys/{_segment(key_id)}", query=None, body=None))
+
+    async def get_admin_tenants_tenant_id(self, tenant_id: str) -> TenantSettings:
+        """GET /admin/tenants/{tenant_id}: A tenant's settings (platform admin only)"""
+        return cast("TenantSettings", await self._call("GET", f"/admin/tenants/{_segment(tenant_id)}", query=None, body=None))
+
+    async def patch_admin_tenants_tenant_id(self, tenant_id: str, body: UpdateTenantSettings) -> TenantSettings:
+        """PATCH /admin/tenants/{tenant_id}: Change a tenant's rate limits: 0 = unlimited, null = the default (platform admin only)"""
+        return cast("TenantSettings", await self._call("PATCH", f"/admin/tenants/{_segment(tenant_id)}", query=None, body=body))
+
+    async def post_webhooks(self, body: CreateWebhook) -> CreatedWebhook:
+        """POST /webhooks: Register a webhook (tenant admins); the signing secret is shown only in this response"""
+        return cast("CreatedWebhook", await self._call("POST", "/webhooks", query=None, body=body))
+
+    async def get_webhooks(self) -> list[Webhook]:
+        """GET /webhooks: The tenant's webhooks, without their secrets (tenant admins)"""
+        return cast("list[Webhook]", await self._call("GET", "/webhooks", query=None, body=None))
+
+    async def delete_webhooks_webhook_id(self, webhook_id: str) -> Success:
+        """DELETE /webhooks/{webhook_id}: Delete a webhook; deliveries still queued for it are dropped (tenant admins)"""
+        return cast("Success", await self._call("DELETE", f"/webhooks/{_segment(webhook_id)}", query=None, body=None))
+
+    async def get_admin_dead_letters(self, *, tenant_id: str | None = None, limit: int | None = None) -> DeadLetters:
+        """GET /admin/dead-letters: Failed deliveries still open (tenant admins: their tenant; the platform admin: tenant_id)"""
+        return cast("DeadLetters", await self._call("GET", "/admin/dead-letters", query={"tenant_id": tenant_id, "limit": limit}, body=None))
+
+    async def post_admin_dead_letters_id_retry(self, id: str, *, tenant_id: str | None = None) -> Success:
+        """POST /admin/dead-letters/{id}/retry: Queue a failed delivery again (same X-Roomlog-Delivery id); it leaves the dead letters"""
+        return cast("Success", await self._call("POST", f"/admin/dead-letters/{_segment(id)}/retry", query={"tenant_id": tenant_id}, body=None))
+
+    async def delete_admin_dead_letters_id(self, id: str, *, tenant_id: str | None = None) -> Success:
+        """DELETE /admin/dead-letters/{id}: Discard a failed delivery"""
+        return cast("Success", await self._call("DELETE", f"/admin/dead-letters/{_segment(id)}", query={"tenant_id": tenant_id}, body=None))
+
+    async def post_users_user_id_erase(self, user_id: str) -> Erasure:
+        """POST /users/{user_id}/erase: Erase the content of every message the user wrote (tenant admins): from the log, the read models, search and JetStream; the messages keep their seqs, and a content.erased event records the erasure"""
+        return cast("Erasure", await self._call("POST", f"/users/{_segment(user_id)}/erase", query=None, body=None))
+
+    async def post_support_sessions(self, body: StartSession) -> Session:
+        """POST /support/sessions: Start a support session: it opens a support room and is routed at once (or queued)"""
+        return cast("Session", await self._call("POST", "/support/sessions", query=None, body=body))
+
+    async def get_support_sessions(self, *, status: str | None = None, agent_id: str | None = None, customer_id: str | None = None, team_id: str | None = None, limit: int | None = None, offset: int | None = None) -> list[Session]:
+        """GET /support/sessions: Support sessions, filtered (a customer's own only)"""
+        return cast("list[Session]", await self._call("GET", "/support/sessions", query={"status": status, "agent_id": agent_id, "customer_id": customer_id, "team_id": team_id, "limit": limit, "offset": offset}, body=None))
+
+    async def get_support_sessions_session_id(self, session_id: str) -> SessionDetail:
+        """GET /support/sessions/{session_id}: One support session with its messages"""
+        return cast("SessionDetail", await self._call("GET", f"/support/sessions/{_segment(session_id)}", query=None, body=None))
+
+    async def post_support_sessions_session_id_messages(self, session_id: str, body: SessionMessage) -> SentMessage:
+        """POST /support/sessions/{session_id}/messages: Write in the session (through its room)"""
+        return cast("SentMessage", await self._call("POST", f"/support/sessions/{_segment(session_id)}/messages", query=None, body=body))
+
+    async def post_support_sessions_session_id_hold(self, session_id: str) -> Session:
+        """POST /support/sessions/{session_id}/hold: Put an active session on hold (agents)"""
+        return cast("Session", await self._call("POST", f"/support/sessions/{_segment(session_id)}/hold", query=None, body=None))
+
+    async def post_support_sessions_session_id_resume(self, session_id: str) -> Session:
+        """POST /support/sessions/{session_id}/resume: Resume a session on hold (agents)"""
+        return cast("Session", await self._call("POST", f"/support/sessions/{_segment(session_id)}/resume", query=None, body=None))
+
+    async def post_support_sessions_session_id_transfer(self, session_id: str, body: Transfer) -> Session:
+        """POST /support/sessions/{session_id}/transfer: Transfer to an agent or a team (agents); notes stay internal"""
+        return cast("Session", await self._call("POST", f"/support/sessions/{_segment(session_id)}/transfer", query=None, body=body))
+
+    async def post_support_sessions_session_id_escalate(self, session_id: str, body: Escalate) -> Session:
+        """POST /support/sessions/{session_id}/escalate: Escalate: raise the priority and re-queue for the level's escalation team (agents)"""
+        return cast("Session", await self._call("POST", f"/support/sessions/{_segment(session_id)}/escalate", query=None, body=body))
+
+    async def post_support_sessions_session_id_end(self, session_id: str, body: EndSession) -> Session:
+        """POST /support/sessions/{session_id}/end: End the session (its customer, agents)"""
+        return cast("Session", await self._call("POST", f"/support/sessions/{_segment(session_id)}/end", query=None, body=body))
+
+    async def post_support_sessions_session_id_rating(self, session_id: str, body: Rating) -> Session:
+        """POST /support/sessions/{session_id}/rating: Rate an ended session, once (its customer)"""
+        return cast("Session", await self._call("POST", f"/support/sessions/{_segment(session_id)}/rating", query=None, body=body))
+
+    async def get_support_sessions_session_id_routing(self, session_id: str) -> SessionRouting:
+        """GET /support/sessions/{session_id}/routing: Why the session went where it did: policy version and every candidate with its reasons"""
+        return cast("SessionRouting", await self._call("GET", f"/support/sessions/{_segment(session_id)}/routing", query=None, body=None))
+
+    async def get_support_agents(self) -> list[AgentStatus]:
+        """GET /support/agents: The desk's agents with status, load and today's metrics"""
+        return cast("list[AgentStatus]", await self._call("GET", "/support/agents", query=None, body=None))
+
+    async def put_support_agents_agent_id(self, agent_id: str, body: AgentProfile) -> AgentStatus:
+        """PUT /support/agents/{agent_id}: Make a tenant agent part of the desk or change their profile (admins)"""
+        return cast("AgentStatus", await self._call("PUT", f"/support/agents/{_segment(agent_id)}", query=None, body=body))
+
+    async def get_support_agents_agent_id_status(self, agent_id: str) -> AgentStatus:
+        """GET /support/agents/{agent_id}/status: An agent's status, load and today's metrics"""
+        return cast("AgentStatus", await self._call("GET", f"/support/agents/{_segment(agent_id)}/status", query=None, body=None))
+
+    async def put_support_agents_agent_id_status(self, agent_id: str, body: SetAgentStatus) -> AgentStatus:
+        """PUT /support/agents/{agent_id}/status: Set an agent's status (the agent, or admins)"""
+        return cast("AgentStatus", await self._call("PUT", f"/support/agents/{_segment(agent_id)}/status", query=None, body=body))
+
+    async def post_support_teams(self, body: CreateTeam) -> Team:
+        """POST /support/teams: Create a team (admins)"""
+        return cast("Team", await self._call("POST", "/support/teams", query=None, body=body))
+
+    async def get_support_teams(self) -> list[Team]:
+        """GET /support/teams: The tenant's teams"""
+        return cast("list[Team]", await self._call("GET", "/support/teams", query=None, body=None))
+
+    async def get_support_teams_team_id(self, team_id: str) -> Team:
+        """GET /support/teams/{team_id}: One team"""
+        return cast("Team", await self._call("GET", f"/support/teams/{_segment(team_id)}", query=None, body=None))
+
+    async def patch_support_teams_team_id(self, team_id: str, body: UpdateTeam) -> Team:
+        """PATCH /support/teams/{team_id}: Change a team (admins)"""
+        return cast("Team", await self._call("PATCH", f"/support/teams/{_segment(team_id)}", query=None, body=body))
+
+    async def post_support_routing_replay(self, body: ReplayRequest) -> ReplayReport:
+        """POST /support/routing/replay: Route the tenant's desk history again under a policy: waits and assignments per agent (admins)"""
+        return cast("ReplayReport", await self._call("POST", "/support/routing/replay", query=None, body=body))
+
+    async def get_support_settings(self) -> DeskSettings:
+        """GET /support/settings: The desk's settings (the service's defaults while the tenant never set them)"""
+        return cast("DeskSettings", await self._call("GET", "/support/settings", query=None, body=None))
+
+    async def put_support_settings(self, body: DeskSettingsBody) -> DeskSettings:
+        """PUT /support/settings: Set the desk's settings: refuse new sessions rather than queue them while no agent could take them (admins)"""
+        return cast("DeskSettings", await self._call("PUT", "/support/settings", query=None, body=body))
+
+    async def post_media_upload_url(self, body: RequestUpload) -> UploadUrl:
+        """POST /media/upload-url: A presigned PUT for one file of this size and content type, valid for a few minutes"""
+        return cast("UploadUrl", await self._call("POST", "/media/upload-url", query=None, body=body))
+
+    async def post_media_media_id_confirm(self, media_id: str, body: ConfirmUpload) -> Media:
+        """POST /media/{media_id}/confirm: Check the uploaded bytes (size, sha256, real content type, image size and thumbnail) and record them; a wrong upload is removed"""
+        return cast("Media", await self._call("POST", f"/media/{_segment(media_id)}/confirm", query=None, body=body))
+
+    async def get_media_media_id(self, media_id: str) -> Media:
+        """GET /media/{media_id}: Media metadata with short-lived download URLs (the uploader, and members of rooms it is attached in)"""
+        return cast("Media", await self._call("GET", f"/media/{_segment(media_id)}", query=None, body=None))
+
+    async def get_asyncapi_json(self) -> Any:
+        """GET /asyncapi.json: The WebSocket protocol of /ws (AsyncAPI 3.0)"""
+        return cast("Any", await self._call("GET", "/asyncapi.json", query=None, body=None))
+
+    async def get_openapi_json(self) -> Any:
+        """GET /openapi.json: This API description (OpenAPI 3.1)"""
+        return cast("Any", await self._call("GET", "/openapi.json", query=None, body=None))
