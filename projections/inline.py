@@ -10,6 +10,7 @@ from projections.base import Projection
 from projections.blocks import BlocksProjection
 from projections.dead_letters import DeadLettersProjection
 from projections.guards import batch_key, encode_guard, guard_error
+from projections.kb import KbArticlesProjection
 from projections.media import MediaProjection
 from projections.members import MembersProjection
 from projections.messages import MessagesProjection
@@ -32,6 +33,7 @@ INLINE_PROJECTIONS: tuple[Projection, ...] = (
     SupportAgentsProjection(),
     SupportSessionsProjection(),
     MediaProjection(),
+    KbArticlesProjection(),
 )
 
 

@@ -240,6 +240,12 @@ class AgentNotFound(NotFound):
     code = "AGENT_NOT_FOUND"
 
 
+class ArticleNotFound(NotFound):
+    """No such knowledge-base article in this tenant (or, for a customer, none published)."""
+
+    code = "ARTICLE_NOT_FOUND"
+
+
 class AlreadyRated(Conflict):
     code = "ALREADY_RATED"
 

@@ -220,6 +220,26 @@ class SupportDeskSettingsSet(_Event, tag="support.desk.settings_set"):
     by: str
 
 
+class SupportKbArticleSaved(_Event, tag="support.kb.article_saved"):
+    """A knowledge-base article was written or changed (the whole article is restated); its stream is
+    `support-kb:<tenant>:<article_id>`, so the stream's seq is the article's version."""
+
+    article_id: str
+    title: str
+    body: str
+    status: Literal["draft", "published", "archived"]
+    locale: str
+    by: str
+    category: str | None = None
+    tags: list[str] = []
+    url: str | None = None
+
+
+class SupportKbArticleDeleted(_Event, tag="support.kb.article_deleted"):
+    article_id: str
+    by: str
+
+
 class RoutingCandidate(msgspec.Struct, omit_defaults=True):
     agent_id: str
     reasons: list[str]
@@ -338,7 +358,7 @@ Event = (
     | ReactionAdded | ReactionRemoved | AckRecorded | ReadRecorded | UserBlocked | UserUnblocked | NotificationSent
     | SubscriptionAdded | SubscriptionRemoved | DeliveryFailed | DeliveryRetried | DeliveryDiscarded | ContentErased
     | SupportAgentProfileSet | SupportAgentStatusChanged | SupportTeamSaved | SupportDeskSettingsSet
-    | SupportSessionAssigned
+    | SupportSessionAssigned | SupportKbArticleSaved | SupportKbArticleDeleted
     | SupportSessionCreated | SupportSessionHeld | SupportSessionResumed | SupportSessionTransferred
     | SupportSessionEscalated | SupportSessionEnded | SupportSessionRated
     | MediaUploadRequested | MediaConfirmed | MediaRejected | MediaRemoved
@@ -382,7 +402,8 @@ _TAGS: dict[type, str] = {
                 SupportDeskSettingsSet, SupportSessionAssigned, SupportSessionCreated, SupportSessionHeld,
                 SupportSessionResumed,
                 SupportSessionTransferred, SupportSessionEscalated, SupportSessionEnded, SupportSessionRated,
-                MediaUploadRequested, MediaConfirmed, MediaRejected, MediaRemoved)
+                MediaUploadRequested, MediaConfirmed, MediaRejected, MediaRemoved,
+                SupportKbArticleSaved, SupportKbArticleDeleted)
 }
 
 SUPPORT_SESSION_EVENT_TYPES = frozenset({

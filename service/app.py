@@ -29,6 +29,7 @@ from service.routes import (
     rooms,
     search,
     support_agents,
+    support_kb,
     support_sessions,
     tenants_admin,
     tokens,
@@ -64,6 +65,7 @@ _API = [
     *erasure.ENDPOINTS,
     *support_sessions.ENDPOINTS,
     *support_agents.ENDPOINTS,
+    *support_kb.ENDPOINTS,
     *media.ENDPOINTS,
     asyncapi_endpoint(version=API_VERSION),
 ]

@@ -110,6 +110,14 @@ async def _support_history(client: httpx.AsyncClient, tenant: Tenant) -> None:
     await _ok(await client.post(f"/support/sessions/{one}/rating", json={"score": 4}, headers=tenant.as_user("cu1")))
     for refuse in (True, False):  # the desk's settings: the latest one wins
         await _ok(await client.put("/support/settings", json={"refuse_without_agents": refuse}, headers=admin))
+    # The knowledge base: articles written, changed, published, one deleted (the index keeps its tombstone).
+    kept = await _ok(await client.post("/support/kb/articles", json={"title": "Refunds", "body": "How to get one",
+                                                                      "locale": "en"}, headers=admin))
+    gone = await _ok(await client.post("/support/kb/articles", json={"title": "Old", "body": "x", "locale": "de"},
+                                       headers=admin))
+    await _ok(await client.put(f"/support/kb/articles/{kept['id']}", json={"status": "published", "tags": ["money"]},
+                               headers=admin))
+    await _ok(await client.delete(f"/support/kb/articles/{gone['id']}", headers=admin))
 
 
 @pytest.fixture

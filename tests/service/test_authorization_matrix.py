@@ -47,6 +47,7 @@ ROOM_ROLE_CHOICES: tuple[str | None, ...] = (None, *ROOM_ROLES)
 # Actions of the table that no HTTP route performs (each with the reason). Empty today: every action has a route.
 ACTIONS_WITHOUT_ROUTE: dict[str, str] = {}
 _SESSION = "/support/sessions/{session_id}"
+_ARTICLE = "/support/kb/articles/{article_id}"
 
 # Authenticated routes that are deliberately not governed by an action of the table, with the reason.
 ROUTES_WITHOUT_ACTION: dict[tuple[str, str], str] = {
@@ -246,6 +247,11 @@ CALLS: dict[str, tuple[Call, ...]] = {
     "support.policy.replay": (Call("POST", "/support/routing/replay", body=lambda s: {"policy": "round_robin"}),),
     "support.settings.read": (Call("GET", "/support/settings"),),
     "support.settings.manage": (Call("PUT", "/support/settings", body=lambda s: {"refuse_without_agents": False}),),
+    "support.kb.read": (Call("GET", "/support/kb/articles"), Call("GET", _ARTICLE),
+                        Call("GET", "/support/kb/search", params={"q": "matrix"})),
+    "support.kb.manage": (Call("POST", "/support/kb/articles", body=lambda s: {"title": "new", "body": "text"}),
+                          Call("PUT", _ARTICLE, body=lambda s: {"title": "renamed"}), Call("DELETE", _ARTICLE)),
+    "support.kb.suggest": (Call("POST", "/support/kb/suggest", body=lambda s: {"message": "matrix"}),),
     "support.teams.manage": (Call("POST", "/support/teams", body=lambda s: {"name": "new team"}),
                              Call("PATCH", "/support/teams/{team_id}", body=lambda s: {"name": "renamed"})),
 }
@@ -419,6 +425,9 @@ async def _desk_for(
                                    headers=admin), 200)
     if "{team_id}" in paths or action == "support.session.work":
         ids["team_id"] = (await ok(await api.post("/support/teams", json={"name": "team"}, headers=admin)))["team_id"]
+    if "{article_id}" in paths:
+        article = {"title": "matrix", "body": "matrix text", "status": "published"}
+        ids["article_id"] = (await ok(await api.post("/support/kb/articles", json=article, headers=admin)))["id"]
     if "{session_id}" in paths:
         body = {"customer_id": customer}
         ids["session_id"] = (await ok(await api.post("/support/sessions", json=body, headers=admin)))["session_id"]
