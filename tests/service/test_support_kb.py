@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import asyncpg
 import httpx
 
-from projections.catchup import events_behind
 from tests.conftest import Tenant, error_of
+from tests.service.test_search import caught_up
 
 
 async def kb_caught_up(pool: asyncpg.Pool) -> None:
-    async with asyncio.timeout(10):
-        while (await events_behind(pool))["kb_search"] > 0:
-            await asyncio.sleep(0.02)
+    await caught_up(pool, "kb_search")
 
 
 async def users(client: httpx.AsyncClient, tenant: Tenant) -> None:
