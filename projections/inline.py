@@ -18,6 +18,7 @@ from projections.receipts import ReceiptsProjection
 from projections.rooms import RoomsProjection
 from projections.subscriptions import SubscriptionsProjection
 from projections.support_agents import SupportAgentsProjection
+from projections.support_credit import SupportCreditProjection
 from projections.support_sessions import SupportSessionsProjection
 from schemas.errors import RoomlogError
 from schemas.events import RecordedEvent
@@ -34,6 +35,7 @@ INLINE_PROJECTIONS: tuple[Projection, ...] = (
     SupportSessionsProjection(),
     MediaProjection(),
     KbArticlesProjection(),
+    SupportCreditProjection(),
 )
 
 

@@ -240,6 +240,37 @@ class SupportKbArticleDeleted(_Event, tag="support.kb.article_deleted"):
     by: str
 
 
+class SupportQuickActionExecuted(_Event, tag="support.quick_action.executed"):
+    """A quick action was run on the session (this stream): what it was asked to do, decided before doing it.
+    Recorded with the caller's idempotency key, so a repeated execute finds this one instead of running again."""
+
+    execution_id: str
+    action_id: str
+    context: dict[str, Any]
+    changes: list[str]
+    by: str
+
+
+class SupportQuickActionCompleted(_Event, tag="support.quick_action.completed"):
+    execution_id: str
+    action_id: str
+    status: Literal["succeeded", "failed"]
+    message: str
+    result: dict[str, Any] = {}
+    error_code: str | None = None
+
+
+class SupportCreditAdded(_Event, tag="support.credit.added"):
+    """Store credit for a customer, in the customer's ledger stream (`support-credit:<tenant>:<customer>`)."""
+
+    customer_id: str
+    amount_minor: int  # in the currency's minor unit (cents)
+    currency: str
+    by: str
+    reason: str | None = None
+    execution_id: str | None = None
+
+
 class RoutingCandidate(msgspec.Struct, omit_defaults=True):
     agent_id: str
     reasons: list[str]
@@ -359,6 +390,7 @@ Event = (
     | SubscriptionAdded | SubscriptionRemoved | DeliveryFailed | DeliveryRetried | DeliveryDiscarded | ContentErased
     | SupportAgentProfileSet | SupportAgentStatusChanged | SupportTeamSaved | SupportDeskSettingsSet
     | SupportSessionAssigned | SupportKbArticleSaved | SupportKbArticleDeleted
+    | SupportQuickActionExecuted | SupportQuickActionCompleted | SupportCreditAdded
     | SupportSessionCreated | SupportSessionHeld | SupportSessionResumed | SupportSessionTransferred
     | SupportSessionEscalated | SupportSessionEnded | SupportSessionRated
     | MediaUploadRequested | MediaConfirmed | MediaRejected | MediaRemoved
@@ -403,7 +435,8 @@ _TAGS: dict[type, str] = {
                 SupportSessionResumed,
                 SupportSessionTransferred, SupportSessionEscalated, SupportSessionEnded, SupportSessionRated,
                 MediaUploadRequested, MediaConfirmed, MediaRejected, MediaRemoved,
-                SupportKbArticleSaved, SupportKbArticleDeleted)
+                SupportKbArticleSaved, SupportKbArticleDeleted, SupportQuickActionExecuted,
+                SupportQuickActionCompleted, SupportCreditAdded)
 }
 
 SUPPORT_SESSION_EVENT_TYPES = frozenset({

@@ -330,3 +330,82 @@ class ArticleList(msgspec.Struct, kw_only=True):
     total: int
     limit: int
     offset: int
+
+
+# --- quick actions -------------------------------------------------------------------------------------------
+
+ActionId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+DeskRole = Literal["agent", "admin"]
+
+
+class QuickAction(msgspec.Struct, kw_only=True):
+    """An action agents can run on a session: a built-in one (acting inside roomlog) or the tenant's own
+    (`kind: integration`, a signed call to its endpoint). `permissions` are the roles that may run it."""
+
+    id: str
+    name: str
+    description: str
+    required_context: list[str]
+    permissions: list[str]
+    kind: Literal["builtin", "integration"]
+    targets: list[str]
+
+
+class QuickActions(msgspec.Struct):
+    actions: list[QuickAction]
+
+
+class RegisterQuickAction(_Request):
+    id: ActionId
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
+    url: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+    description: Annotated[str, msgspec.Meta(max_length=2000, pattern=r"^[^\x00]*$")] = ""
+    required_context: Labels = []
+    permissions: Annotated[list[DeskRole], msgspec.Meta(min_length=1, max_length=2)] = msgspec.field(
+        default_factory=lambda: ["agent", "admin"])
+    secret: Annotated[str, msgspec.Meta(min_length=16, max_length=256, pattern=r"^[^\x00\s]+$")] | None = None
+
+
+class RegisteredQuickAction(msgspec.Struct, kw_only=True):
+    """The registered action and its signing secret, shown only in this answer."""
+
+    action: QuickAction
+    url: str
+    secret: str
+
+
+class ExecuteQuickAction(_Request):
+    session_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    context: dict[str, Any] = {}
+    dry_run: bool = False
+    # Or the Idempotency-Key header: an execute repeated with the same key runs once and answers the same.
+    idempotency_key: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
+
+
+class Execution(msgspec.Struct, kw_only=True):
+    """What an execute did (or, with `dry_run`, would do): `changes` in words, `result` from the action."""
+
+    success: bool
+    execution_id: str | None
+    action_id: str
+    dry_run: bool
+    changes: list[str]
+    result: dict[str, Any]
+    message: str
+
+
+class CreditEntry(msgspec.Struct, kw_only=True):
+    amount: str
+    currency: str
+    reason: str | None
+    by: str
+    at: datetime
+    execution_id: str | None
+
+
+class CustomerCredit(msgspec.Struct, kw_only=True):
+    """A customer's store credit: the balance per currency (decimal strings) and every entry, newest first."""
+
+    customer_id: str
+    balances: dict[str, str]
+    entries: list[CreditEntry]

@@ -30,6 +30,7 @@ from service.routes import (
     search,
     support_agents,
     support_kb,
+    support_quick_actions,
     support_sessions,
     tenants_admin,
     tokens,
@@ -66,6 +67,7 @@ _API = [
     *support_sessions.ENDPOINTS,
     *support_agents.ENDPOINTS,
     *support_kb.ENDPOINTS,
+    *support_quick_actions.ENDPOINTS,
     *media.ENDPOINTS,
     asyncapi_endpoint(version=API_VERSION),
 ]

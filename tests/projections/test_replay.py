@@ -118,6 +118,9 @@ async def _support_history(client: httpx.AsyncClient, tenant: Tenant) -> None:
     await _ok(await client.put(f"/support/kb/articles/{kept['id']}", json={"status": "published", "tags": ["money"]},
                                headers=admin))
     await _ok(await client.delete(f"/support/kb/articles/{gone['id']}", headers=admin))
+    # Quick actions: recorded on the session; store credit in the customer's ledger.
+    await _ok(await client.post("/support/quick-actions/action_add_credit/execute", headers=admin,
+                                json={"session_id": two, "context": {"amount": "12.50"}}))
 
 
 @pytest.fixture
