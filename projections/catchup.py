@@ -22,11 +22,12 @@ from eventstore.follower import LogFollower
 from eventstore.read import GlobalReader
 from eventstore.types import Connection, Queryable
 from projections.base import Projection
+from projections.kb import KbSearchProjection
 from projections.search import SearchProjection
 
 log = structlog.get_logger("roomlog.catchup")
 
-CATCH_UP_PROJECTIONS: tuple[Projection, ...] = (SearchProjection(),)
+CATCH_UP_PROJECTIONS: tuple[Projection, ...] = (SearchProjection(), KbSearchProjection())
 _LOCK_BASE = 7_202_000
 # How long a stopping instance lets its runners finish what is committed.
 STOP_SECONDS = 5.0

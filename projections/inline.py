@@ -10,6 +10,7 @@ from projections.base import Projection
 from projections.blocks import BlocksProjection
 from projections.dead_letters import DeadLettersProjection
 from projections.guards import batch_key, encode_guard, guard_error
+from projections.kb import KbArticlesProjection
 from projections.media import MediaProjection
 from projections.members import MembersProjection
 from projections.messages import MessagesProjection
@@ -17,6 +18,7 @@ from projections.receipts import ReceiptsProjection
 from projections.rooms import RoomsProjection
 from projections.subscriptions import SubscriptionsProjection
 from projections.support_agents import SupportAgentsProjection
+from projections.support_credit import SupportCreditProjection
 from projections.support_sessions import SupportSessionsProjection
 from schemas.errors import RoomlogError
 from schemas.events import RecordedEvent
@@ -32,6 +34,8 @@ INLINE_PROJECTIONS: tuple[Projection, ...] = (
     SupportAgentsProjection(),
     SupportSessionsProjection(),
     MediaProjection(),
+    KbArticlesProjection(),
+    SupportCreditProjection(),
 )
 
 

@@ -18,6 +18,8 @@ import msgspec
 from eventstore.types import Connection, Queryable
 from schemas.events import (
     RecordedEvent,
+    SupportQuickActionCompleted,
+    SupportQuickActionExecuted,
     SupportSessionAssigned,
     SupportSessionCreated,
     SupportSessionEnded,
@@ -52,6 +54,9 @@ _GUARD = " WHERE session_id = $1 AND session_seq < $2"
 _STATEMENTS = {
     SupportSessionHeld: "UPDATE support_sessions SET status = 'on_hold', session_seq = $2" + _GUARD,
     SupportSessionResumed: "UPDATE support_sessions SET status = 'active', session_seq = $2" + _GUARD,
+    # Quick actions run on a session are recorded in its stream; they change nothing here but its seq.
+    SupportQuickActionExecuted: "UPDATE support_sessions SET session_seq = $2" + _GUARD,
+    SupportQuickActionCompleted: "UPDATE support_sessions SET session_seq = $2" + _GUARD,
 }
 
 
@@ -62,6 +67,7 @@ class SupportSessionsProjection:
     handles = frozenset({
         "support.session.created", "support.session.assigned", "support.session.held", "support.session.resumed",
         "support.session.transferred", "support.session.escalated", "support.session.ended", "support.session.rated",
+        "support.quick_action.executed", "support.quick_action.completed",
     })
     sql = None  # applied in Python, in the append transaction
     ddl = """

@@ -240,6 +240,33 @@ class AgentNotFound(NotFound):
     code = "AGENT_NOT_FOUND"
 
 
+class QuickActionNotFound(NotFound):
+    code = "QUICK_ACTION_NOT_FOUND"
+
+
+class QuickActionExists(Conflict):
+    code = "QUICK_ACTION_EXISTS"
+
+
+class QuickActionInProgress(Conflict):
+    """An execute with this idempotency key was recorded but has not finished (or was interrupted)."""
+
+    code = "QUICK_ACTION_IN_PROGRESS"
+
+
+class QuickActionFailed(RoomlogError):
+    """The integrator's endpoint refused the action, or could not be reached; the failure is recorded."""
+
+    code = "QUICK_ACTION_FAILED"
+    status = 502
+
+
+class ArticleNotFound(NotFound):
+    """No such knowledge-base article in this tenant (or, for a customer, none published)."""
+
+    code = "ARTICLE_NOT_FOUND"
+
+
 class AlreadyRated(Conflict):
     code = "ALREADY_RATED"
 

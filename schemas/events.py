@@ -220,6 +220,57 @@ class SupportDeskSettingsSet(_Event, tag="support.desk.settings_set"):
     by: str
 
 
+class SupportKbArticleSaved(_Event, tag="support.kb.article_saved"):
+    """A knowledge-base article was written or changed (the whole article is restated); its stream is
+    `support-kb:<tenant>:<article_id>`, so the stream's seq is the article's version."""
+
+    article_id: str
+    title: str
+    body: str
+    status: Literal["draft", "published", "archived"]
+    locale: str
+    by: str
+    category: str | None = None
+    tags: list[str] = []
+    url: str | None = None
+
+
+class SupportKbArticleDeleted(_Event, tag="support.kb.article_deleted"):
+    article_id: str
+    by: str
+
+
+class SupportQuickActionExecuted(_Event, tag="support.quick_action.executed"):
+    """A quick action was run on the session (this stream): what it was asked to do, decided before doing it.
+    Recorded with the caller's idempotency key, so a repeated execute finds this one instead of running again."""
+
+    execution_id: str
+    action_id: str
+    context: dict[str, Any]
+    changes: list[str]
+    by: str
+
+
+class SupportQuickActionCompleted(_Event, tag="support.quick_action.completed"):
+    execution_id: str
+    action_id: str
+    status: Literal["succeeded", "failed"]
+    message: str
+    result: dict[str, Any] = {}
+    error_code: str | None = None
+
+
+class SupportCreditAdded(_Event, tag="support.credit.added"):
+    """Store credit for a customer, in the customer's ledger stream (`support-credit:<tenant>:<customer>`)."""
+
+    customer_id: str
+    amount_minor: int  # in the currency's minor unit (cents)
+    currency: str
+    by: str
+    reason: str | None = None
+    execution_id: str | None = None
+
+
 class RoutingCandidate(msgspec.Struct, omit_defaults=True):
     agent_id: str
     reasons: list[str]
@@ -338,7 +389,8 @@ Event = (
     | ReactionAdded | ReactionRemoved | AckRecorded | ReadRecorded | UserBlocked | UserUnblocked | NotificationSent
     | SubscriptionAdded | SubscriptionRemoved | DeliveryFailed | DeliveryRetried | DeliveryDiscarded | ContentErased
     | SupportAgentProfileSet | SupportAgentStatusChanged | SupportTeamSaved | SupportDeskSettingsSet
-    | SupportSessionAssigned
+    | SupportSessionAssigned | SupportKbArticleSaved | SupportKbArticleDeleted
+    | SupportQuickActionExecuted | SupportQuickActionCompleted | SupportCreditAdded
     | SupportSessionCreated | SupportSessionHeld | SupportSessionResumed | SupportSessionTransferred
     | SupportSessionEscalated | SupportSessionEnded | SupportSessionRated
     | MediaUploadRequested | MediaConfirmed | MediaRejected | MediaRemoved
@@ -382,7 +434,9 @@ _TAGS: dict[type, str] = {
                 SupportDeskSettingsSet, SupportSessionAssigned, SupportSessionCreated, SupportSessionHeld,
                 SupportSessionResumed,
                 SupportSessionTransferred, SupportSessionEscalated, SupportSessionEnded, SupportSessionRated,
-                MediaUploadRequested, MediaConfirmed, MediaRejected, MediaRemoved)
+                MediaUploadRequested, MediaConfirmed, MediaRejected, MediaRemoved,
+                SupportKbArticleSaved, SupportKbArticleDeleted, SupportQuickActionExecuted,
+                SupportQuickActionCompleted, SupportCreditAdded)
 }
 
 SUPPORT_SESSION_EVENT_TYPES = frozenset({

@@ -238,3 +238,174 @@ class SupportFrame(msgspec.Struct, kw_only=True, omit_defaults=True):
     agent_id: str | None = None
     queue_position: int | None = None
     estimated_wait_minutes: int | None = None
+
+
+# --- the knowledge base ------------------------------------------------------------------------------------
+
+ArticleStatus = Literal["draft", "published", "archived"]
+ArticleTitle = Annotated[str, msgspec.Meta(min_length=1, max_length=300, pattern=r"^[^\x00]*\S[^\x00]*$")]
+ArticleText = Annotated[str, msgspec.Meta(min_length=1, max_length=100_000, pattern=r"^[^\x00]*\S[^\x00]*$")]
+# A BCP 47-ish language tag: en, en-US, pt-BR, zh-Hant.
+Locale = Annotated[str, msgspec.Meta(min_length=2, max_length=35, pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")]
+# Where the article is published for customers (a help centre); without one, `url` is the API path.
+HelpUrl = Annotated[str, msgspec.Meta(max_length=2000, pattern=r"^https?://[^\s\x00]+$")]
+SearchText = Annotated[str, msgspec.Meta(min_length=1, max_length=4000, pattern=r"^[^\x00]*\S[^\x00]*$")]
+
+
+class CreateArticle(_Request):
+    title: ArticleTitle
+    body: ArticleText
+    category: Label | None = None
+    tags: Labels = []
+    status: ArticleStatus = "draft"
+    locale: Locale = "en"
+    url: HelpUrl | None = None
+
+
+class UpdateArticle(_Request):
+    """Only the fields given change; `category: null` clears the category."""
+
+    title: ArticleTitle | UnsetType = UNSET
+    body: ArticleText | UnsetType = UNSET
+    category: Label | UnsetType | None = UNSET
+    tags: Labels | UnsetType = UNSET
+    status: ArticleStatus | UnsetType = UNSET
+    locale: Locale | UnsetType = UNSET
+    url: HelpUrl | UnsetType | None = UNSET
+    # Refuse the change (409 SEQ_CONFLICT) unless the article is still at this version: no lost edits.
+    expected_version: Annotated[int, msgspec.Meta(ge=1)] | UnsetType = UNSET
+
+
+class Article(msgspec.Struct, kw_only=True):
+    """A knowledge-base article; `version` counts its changes (the seq of its stream)."""
+
+    id: str
+    title: str
+    body: str
+    category: str | None
+    tags: list[str]
+    status: ArticleStatus
+    locale: str
+    version: int
+    url: str
+    created_by: str
+    updated_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class ArticleHit(msgspec.Struct, kw_only=True):
+    """A search result: `excerpt` is HTML-escaped text around the matches, each in <mark>…</mark>;
+    `relevance_score` is the text rank mapped into 0..1 (rank / (rank + 1)): higher is better."""
+
+    id: str
+    title: str
+    excerpt: str
+    category: str | None
+    relevance_score: float
+    url: str
+
+
+class KbSearchResult(msgspec.Struct, kw_only=True):
+    """Matching published articles, best first, and a reply an agent could send: the opening of the best
+    match (its first paragraph, at most 500 characters) — null when nothing matches."""
+
+    results: list[ArticleHit]
+    suggested_response: str | None
+    query: str
+
+
+class SuggestArticles(_Request):
+    """What to find articles for: the given `message`, else the customer's latest messages in the session."""
+
+    session_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    message: SearchText | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=20)] = 5
+
+
+class ArticleList(msgspec.Struct, kw_only=True):
+    """A page of articles, most recently changed first; `total` counts every match."""
+
+    articles: list[Article]
+    total: int
+    limit: int
+    offset: int
+
+
+# --- quick actions -------------------------------------------------------------------------------------------
+
+ActionId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+DeskRole = Literal["agent", "admin"]
+
+
+class QuickAction(msgspec.Struct, kw_only=True):
+    """An action agents can run on a session: a built-in one (acting inside roomlog) or the tenant's own
+    (`kind: integration`, a signed call to its endpoint). `permissions` are the roles that may run it."""
+
+    id: str
+    name: str
+    description: str
+    required_context: list[str]
+    permissions: list[str]
+    kind: Literal["builtin", "integration"]
+    targets: list[str]
+
+
+class QuickActions(msgspec.Struct):
+    actions: list[QuickAction]
+
+
+class RegisterQuickAction(_Request):
+    id: ActionId
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
+    url: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+    description: Annotated[str, msgspec.Meta(max_length=2000, pattern=r"^[^\x00]*$")] = ""
+    required_context: Labels = []
+    permissions: Annotated[list[DeskRole], msgspec.Meta(min_length=1, max_length=2)] = msgspec.field(
+        default_factory=lambda: ["agent", "admin"])
+    secret: Annotated[str, msgspec.Meta(min_length=16, max_length=256, pattern=r"^[^\x00\s]+$")] | None = None
+
+
+class RegisteredQuickAction(msgspec.Struct, kw_only=True):
+    """The registered action and its signing secret, shown only in this answer."""
+
+    action: QuickAction
+    url: str
+    secret: str
+
+
+class ExecuteQuickAction(_Request):
+    session_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    context: dict[str, Any] = {}
+    dry_run: bool = False
+    # Or the Idempotency-Key header: an execute repeated with the same key runs once and answers the same.
+    idempotency_key: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] | None = None
+
+
+class Execution(msgspec.Struct, kw_only=True):
+    """What an execute did (or, with `dry_run`, would do): `changes` in words, `result` from the action."""
+
+    success: bool
+    execution_id: str | None
+    action_id: str
+    dry_run: bool
+    changes: list[str]
+    result: dict[str, Any]
+    message: str
+
+
+class CreditEntry(msgspec.Struct, kw_only=True):
+    amount: str
+    currency: str
+    reason: str | None
+    by: str
+    at: datetime
+    execution_id: str | None
+
+
+class CustomerCredit(msgspec.Struct, kw_only=True):
+    """A customer's store credit: the balance per currency (decimal strings) and every entry, newest first."""
+
+    customer_id: str
+    balances: dict[str, str]
+    entries: list[CreditEntry]

@@ -29,6 +29,8 @@ from service.routes import (
     rooms,
     search,
     support_agents,
+    support_kb,
+    support_quick_actions,
     support_sessions,
     tenants_admin,
     tokens,
@@ -64,6 +66,8 @@ _API = [
     *erasure.ENDPOINTS,
     *support_sessions.ENDPOINTS,
     *support_agents.ENDPOINTS,
+    *support_kb.ENDPOINTS,
+    *support_quick_actions.ENDPOINTS,
     *media.ENDPOINTS,
     asyncapi_endpoint(version=API_VERSION),
 ]

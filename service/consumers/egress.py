@@ -15,6 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
+from schemas.errors import ValidationError
+from service.domain.urls import parse_http_url
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # Registration answers a client: a resolver that does not answer in time leaves the check to delivery.
@@ -112,3 +115,19 @@ class PinnedTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+async def check_webhook_url(url: str, resolver: Resolver, *, allow_private: bool) -> None:
+    """400 on `url` unless it is an http(s) URL roomlog may call: well formed, and (unless `allow_private`)
+    naming a host that is not, and does not now resolve to, a non-public address."""
+    try:
+        checked = parse_http_url(url)
+    except ValueError as exc:
+        raise ValidationError(f"url {exc}", field="url") from None
+    if allow_private:
+        return
+    try:
+        await check_registration(checked.host, checked.port, resolver)
+    except ForbiddenAddress:
+        raise ValidationError("url must point at a public address (not loopback, private, link-local,"
+                              " multicast, reserved or unspecified)", field="url") from None

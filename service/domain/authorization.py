@@ -43,6 +43,9 @@ Action = Literal[
     "support.session.work", "support.session.rate", "support.routing.read", "support.agents.read",
     "support.agents.manage", "support.agent.status", "support.teams.read", "support.teams.manage",
     "support.policy.replay", "support.settings.read", "support.settings.manage",
+    "support.kb.read", "support.kb.manage", "support.kb.suggest",
+    "support.quick_actions.read", "support.quick_actions.manage", "support.quick_actions.execute",
+    "support.credit.read",
 ]
 
 ACTIONS: dict[Action, Rule] = {
@@ -100,6 +103,18 @@ ACTIONS: dict[Action, Rule] = {
     "support.policy.replay": _rule(("admin",), (), NotTenantAdmin, "only tenant admins may replay routing"),
     "support.settings.read": _rule(_DESK, (), Forbidden, "only agents and admins may read the desk's settings"),
     "support.settings.manage": _rule(("admin",), (), NotTenantAdmin, "only tenant admins may change desk settings"),
+    # The knowledge base: everyone of the tenant reads it (customers only what is published: the command's
+    # rule); the desk writes it and asks it for suggestions.
+    "support.kb.read": _rule(_EVERYONE, (), Forbidden, "you may not read the knowledge base"),
+    "support.kb.manage": _rule(_DESK, (), Forbidden, "only agents and admins may write knowledge-base articles"),
+    "support.kb.suggest": _rule(_DESK, (), Forbidden, "only agents and admins may ask for suggested articles"),
+    # Quick actions: the desk lists and runs them (each action narrows who may run it further), tenant admins
+    # add the tenant's own. A customer reads its own store credit (the command's rule), the desk anyone's.
+    "support.quick_actions.read": _rule(_DESK, (), Forbidden, "only agents and admins may list quick actions"),
+    "support.quick_actions.manage": _rule(("admin",), (), NotTenantAdmin,
+                                          "only tenant admins may manage quick actions"),
+    "support.quick_actions.execute": _rule(_DESK, (), Forbidden, "only agents and admins may run quick actions"),
+    "support.credit.read": _rule(("customer", *_DESK), (), Forbidden, "you may not read store credit"),
 }
 
 

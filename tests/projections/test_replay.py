@@ -110,6 +110,17 @@ async def _support_history(client: httpx.AsyncClient, tenant: Tenant) -> None:
     await _ok(await client.post(f"/support/sessions/{one}/rating", json={"score": 4}, headers=tenant.as_user("cu1")))
     for refuse in (True, False):  # the desk's settings: the latest one wins
         await _ok(await client.put("/support/settings", json={"refuse_without_agents": refuse}, headers=admin))
+    # The knowledge base: articles written, changed, published, one deleted (the index keeps its tombstone).
+    kept = await _ok(await client.post("/support/kb/articles", json={"title": "Refunds", "body": "How to get one",
+                                                                      "locale": "en"}, headers=admin))
+    gone = await _ok(await client.post("/support/kb/articles", json={"title": "Old", "body": "x", "locale": "de"},
+                                       headers=admin))
+    await _ok(await client.put(f"/support/kb/articles/{kept['id']}", json={"status": "published", "tags": ["money"]},
+                               headers=admin))
+    await _ok(await client.delete(f"/support/kb/articles/{gone['id']}", headers=admin))
+    # Quick actions: recorded on the session; store credit in the customer's ledger.
+    await _ok(await client.post("/support/quick-actions/action_add_credit/execute", headers=admin,
+                                json={"session_id": two, "context": {"amount": "12.50"}}))
 
 
 @pytest.fixture

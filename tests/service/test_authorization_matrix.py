@@ -47,6 +47,7 @@ ROOM_ROLE_CHOICES: tuple[str | None, ...] = (None, *ROOM_ROLES)
 # Actions of the table that no HTTP route performs (each with the reason). Empty today: every action has a route.
 ACTIONS_WITHOUT_ROUTE: dict[str, str] = {}
 _SESSION = "/support/sessions/{session_id}"
+_ARTICLE = "/support/kb/articles/{article_id}"
 
 # Authenticated routes that are deliberately not governed by an action of the table, with the reason.
 ROUTES_WITHOUT_ACTION: dict[tuple[str, str], str] = {
@@ -246,6 +247,20 @@ CALLS: dict[str, tuple[Call, ...]] = {
     "support.policy.replay": (Call("POST", "/support/routing/replay", body=lambda s: {"policy": "round_robin"}),),
     "support.settings.read": (Call("GET", "/support/settings"),),
     "support.settings.manage": (Call("PUT", "/support/settings", body=lambda s: {"refuse_without_agents": False}),),
+    "support.kb.read": (Call("GET", "/support/kb/articles"), Call("GET", _ARTICLE),
+                        Call("GET", "/support/kb/search", params={"q": "matrix"})),
+    "support.kb.manage": (Call("POST", "/support/kb/articles", body=lambda s: {"title": "new", "body": "text"}),
+                          Call("PUT", _ARTICLE, body=lambda s: {"title": "renamed"}), Call("DELETE", _ARTICLE)),
+    "support.kb.suggest": (Call("POST", "/support/kb/suggest", body=lambda s: {"message": "matrix"}),),
+    "support.quick_actions.read": (Call("GET", "/support/quick-actions"),),
+    "support.quick_actions.manage": (
+        Call("POST", "/support/quick-actions", body=lambda s: {"id": _unique("qa"), "name": "matrix",
+                                                               "url": "http://127.0.0.1:9/qa"}),
+        Call("DELETE", "/support/quick-actions/{action_id}")),
+    "support.quick_actions.execute": (
+        Call("POST", "/support/quick-actions/{action_id}/execute", ids={"action_id": "builtin_action"},
+             body=lambda s: {"session_id": s.ids["session_id"], "context": {"note": "matrix"}}),),
+    "support.credit.read": (Call("GET", "/support/customers/{customer_id}/credit", ids={"customer_id": "customer"}),),
     "support.teams.manage": (Call("POST", "/support/teams", body=lambda s: {"name": "new team"}),
                              Call("PATCH", "/support/teams/{team_id}", body=lambda s: {"name": "renamed"})),
 }
@@ -419,7 +434,14 @@ async def _desk_for(
                                    headers=admin), 200)
     if "{team_id}" in paths or action == "support.session.work":
         ids["team_id"] = (await ok(await api.post("/support/teams", json={"name": "team"}, headers=admin)))["team_id"]
-    if "{session_id}" in paths:
+    if "{action_id}" in paths:
+        ids["builtin_action"] = "action_add_note"
+        qa = {"id": _unique("qa"), "name": "doomed", "url": "http://127.0.0.1:9/qa"}
+        ids["action_id"] = (await ok(await api.post("/support/quick-actions", json=qa, headers=admin)))["action"]["id"]
+    if "{article_id}" in paths:
+        article = {"title": "matrix", "body": "matrix text", "status": "published"}
+        ids["article_id"] = (await ok(await api.post("/support/kb/articles", json=article, headers=admin)))["id"]
+    if "{session_id}" in paths or action == "support.quick_actions.execute":
         body = {"customer_id": customer}
         ids["session_id"] = (await ok(await api.post("/support/sessions", json=body, headers=admin)))["session_id"]
         if action == "support.session.rate":

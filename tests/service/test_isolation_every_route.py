@@ -45,7 +45,7 @@ class World:
 
 # Path parameters the `world` fixture gives a real id of tenant A for.
 WORLD_IDS = ("room_id", "user_id", "key_id", "webhook_id", "id", "tenant_id", "topic", "message_id", "emoji",
-             "session_id", "agent_id", "team_id", "media_id")
+             "session_id", "agent_id", "team_id", "media_id", "article_id", "action_id", "customer_id")
 
 # Path parameter -> a made-up id of the same shape as the real one (World.ids holds the real one).
 MADE_UP: dict[str, Callable[[], str]] = {
@@ -63,6 +63,8 @@ MADE_UP: dict[str, Callable[[], str]] = {
     "team_id": lambda: f"team-{_hex()}",
     "customer_id": lambda: f"cust-{_hex()}",  # a query filter, not a path parameter
     "media_id": lambda: new_id("med"),
+    "article_id": lambda: new_id("kb"),
+    "action_id": lambda: f"action_{_hex()}",
 }
 
 # A valid body for every route that takes one and has path parameters: a 400 must not hide the answer.
@@ -84,6 +86,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/support/agents/{agent_id}/status"): {"status": "offline"},
     ("PATCH", "/support/teams/{team_id}"): {"name": "taken over"},
     ("POST", "/media/{media_id}/confirm"): {},
+    ("PUT", "/support/kb/articles/{article_id}"): {"title": "taken over"},
+    ("POST", "/support/quick-actions/{action_id}/execute"): {"context": {"note": "taken over"}},
 }
 
 # Routes whose user_id names a user of the caller's own tenant (user ids are per tenant): B blocking "bob" blocks
@@ -126,6 +130,8 @@ CARRIERS: list[Carrier] = [
             statuses=frozenset({200, 403})),
     Carrier("GET", "/support/sessions", params=lambda ids: {"team_id": ids["team_id"]},
             statuses=frozenset({200, 403})),
+    # Suggestions for A's session: B's admin learns what a made-up session would tell it.
+    Carrier("POST", "/support/kb/suggest", body=lambda ids: {"session_id": ids["session_id"], "message": "secret"}),
 ]
 
 # Routes without path parameters that take no id of another tenant (with the reason).
@@ -163,6 +169,11 @@ NO_FOREIGN_IDS: dict[tuple[str, str], str] = {
     ("POST", "/support/routing/replay"): "the caller's tenant's desk history",
     ("GET", "/support/settings"): "the caller's tenant's desk settings",
     ("PUT", "/support/settings"): "sets the caller's tenant's desk settings",
+    ("POST", "/support/kb/articles"): "creates an article of the caller's tenant",
+    ("GET", "/support/kb/articles"): "the caller's tenant's articles",
+    ("GET", "/support/kb/search"): "searches the caller's tenant's articles only (tests/service/test_support_kb.py)",
+    ("GET", "/support/quick-actions"): "the built-in actions and the caller's tenant's",
+    ("POST", "/support/quick-actions"): "creates an action of the caller's tenant",
 }
 
 
@@ -249,7 +260,12 @@ async def world(client: httpx.AsyncClient, runtime: Runtime, database_url: str, 
     async with httpx.AsyncClient() as store:
         assert (await store.put(ticket["upload_url"], content=tiny_png, headers=ticket["headers"])).status_code == 200
     await ok(await client.post(f"/media/{ticket['media_id']}/confirm", json={}, headers=admin), 200)
+    article = await ok(await client.post("/support/kb/articles", headers=admin,
+                                         json={"title": "secret", "body": "secret", "status": "published"}))
+    action = await ok(await client.post("/support/quick-actions", headers=admin, json={
+        "id": f"action_{_hex()}", "name": "a's action", "url": "http://127.0.0.1:9/a"}))
     ids = {
+        "article_id": article["id"], "action_id": action["action"]["id"], "customer_id": customer,
         "session_id": session["session_id"], "agent_id": agent, "team_id": team["team_id"],
         "media_id": ticket["media_id"],
         "room_id": room["room_id"], "user_id": bob, "key_id": key["key_id"], "webhook_id": hook["webhook_id"],
@@ -257,7 +273,7 @@ async def world(client: httpx.AsyncClient, runtime: Runtime, database_url: str, 
         "message_id": message["message_id"], "emoji": emoji,
     }
     assert set(ids) == set(WORLD_IDS)
-    return World(a, b, ids | {"customer_id": customer})
+    return World(a, b, ids)
 
 
 async def snapshot(pool: asyncpg.Pool, tenant_id: str) -> dict[str, list[tuple[Any, ...]]]:
@@ -273,6 +289,9 @@ async def snapshot(pool: asyncpg.Pool, tenant_id: str) -> dict[str, list[tuple[A
         "users": "SELECT user_id, role, display_name FROM users WHERE tenant_id = $1 ORDER BY 1",
         "tenant": "SELECT name, rate_limit, send_rate_limit FROM tenants WHERE tenant_id = $1",
         "media": "SELECT media_id, status, sha256 FROM media WHERE tenant_id = $1 ORDER BY 1",
+        "kb_articles": "SELECT article_id, title, version FROM kb_articles WHERE tenant_id = $1 ORDER BY 1",
+        "quick_actions": "SELECT action_id, url, deleted_at FROM quick_actions WHERE tenant_id = $1 ORDER BY 1",
+        "support_credit": "SELECT customer_id, seq FROM support_credit WHERE tenant_id = $1 ORDER BY 1, 2",
     }
     return {name: [tuple(r) for r in await pool.fetch(q, tenant_id)] for name, q in queries.items()}
 
