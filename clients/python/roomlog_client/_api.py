@@ -672,6 +672,156 @@ class DeskSettingsBody(TypedDict):
     refuse_without_agents: bool
 
 
+class CreateArticle(TypedDict):
+    title: str
+    body: str
+    category: NotRequired[str | None]
+    tags: NotRequired[list[str]]
+    status: NotRequired[Literal["archived", "draft", "published"]]
+    locale: NotRequired[str]
+    url: NotRequired[str | None]
+
+
+class Article(TypedDict):
+    """A knowledge-base article; `version` counts its changes (the seq of its stream)."""
+
+    id: str
+    title: str
+    body: str
+    category: str | None
+    tags: list[str]
+    status: Literal["archived", "draft", "published"]
+    locale: str
+    version: int
+    url: str
+    created_by: str
+    updated_by: str
+    created_at: str
+    updated_at: str
+
+
+class ArticleList(TypedDict):
+    """A page of articles, most recently changed first; `total` counts every match."""
+
+    articles: list[Article]
+    total: int
+    limit: int
+    offset: int
+
+
+class UpdateArticle(TypedDict):
+    """Only the fields given change; `category: null` clears the category."""
+
+    title: NotRequired[str]
+    body: NotRequired[str]
+    category: NotRequired[str | None]
+    tags: NotRequired[list[str]]
+    status: NotRequired[Literal["archived", "draft", "published"]]
+    locale: NotRequired[str]
+    url: NotRequired[str | None]
+    expected_version: NotRequired[int]
+
+
+class KbSearchResult(TypedDict):
+    """Matching published articles, best first, and a reply an agent could send: the opening of the best
+match (its first paragraph, at most 500 characters) — null when nothing matches."""
+
+    results: list[ArticleHit]
+    suggested_response: str | None
+    query: str
+
+
+class ArticleHit(TypedDict):
+    """A search result: `excerpt` is HTML-escaped text around the matches, each in <mark>…</mark>;
+`relevance_score` is the text rank mapped into 0..1 (rank / (rank + 1)): higher is better."""
+
+    id: str
+    title: str
+    excerpt: str
+    category: str | None
+    relevance_score: float
+    url: str
+
+
+class SuggestArticles(TypedDict):
+    """What to find articles for: the given `message`, else the customer's latest messages in the session."""
+
+    session_id: NotRequired[str | None]
+    message: NotRequired[str | None]
+    limit: NotRequired[int]
+
+
+class QuickActions(TypedDict):
+    actions: list[QuickAction]
+
+
+class QuickAction(TypedDict):
+    """An action agents can run on a session: a built-in one (acting inside roomlog) or the tenant's own
+(`kind: integration`, a signed call to its endpoint). `permissions` are the roles that may run it."""
+
+    id: str
+    name: str
+    description: str
+    required_context: list[str]
+    permissions: list[str]
+    kind: Literal["builtin", "integration"]
+    targets: list[str]
+
+
+class RegisterQuickAction(TypedDict):
+    id: str
+    name: str
+    url: str
+    description: NotRequired[str]
+    required_context: NotRequired[list[str]]
+    permissions: NotRequired[list[Literal["admin", "agent"]]]
+    secret: NotRequired[str | None]
+
+
+class RegisteredQuickAction(TypedDict):
+    """The registered action and its signing secret, shown only in this answer."""
+
+    action: QuickAction
+    url: str
+    secret: str
+
+
+class ExecuteQuickAction(TypedDict):
+    session_id: NotRequired[str | None]
+    context: NotRequired[dict[str, Any]]
+    dry_run: NotRequired[bool]
+    idempotency_key: NotRequired[str | None]
+
+
+class Execution(TypedDict):
+    """What an execute did (or, with `dry_run`, would do): `changes` in words, `result` from the action."""
+
+    success: bool
+    execution_id: str | None
+    action_id: str
+    dry_run: bool
+    changes: list[str]
+    result: dict[str, Any]
+    message: str
+
+
+class CustomerCredit(TypedDict):
+    """A customer's store credit: the balance per currency (decimal strings) and every entry, newest first."""
+
+    customer_id: str
+    balances: dict[str, str]
+    entries: list[CreditEntry]
+
+
+class CreditEntry(TypedDict):
+    amount: str
+    currency: str
+    reason: str | None
+    by: str
+    at: str
+    execution_id: str | None
+
+
 class RequestUpload(TypedDict):
     filename: str
     content_type: str
@@ -1027,6 +1177,54 @@ class Operations:
     async def put_support_settings(self, body: DeskSettingsBody) -> DeskSettings:
         """PUT /support/settings: Set the desk's settings: refuse new sessions rather than queue them while no agent could take them (admins)"""
         return cast("DeskSettings", await self._call("PUT", "/support/settings", query=None, body=body))
+
+    async def post_support_kb_articles(self, body: CreateArticle) -> Article:
+        """POST /support/kb/articles: Write a knowledge-base article (agents and admins)"""
+        return cast("Article", await self._call("POST", "/support/kb/articles", query=None, body=body))
+
+    async def get_support_kb_articles(self, *, category: str | None = None, status: str | None = None, locale: str | None = None, limit: int | None = None, offset: int | None = None) -> ArticleList:
+        """GET /support/kb/articles: Knowledge-base articles, most recently changed first, with the total (customers: published only)"""
+        return cast("ArticleList", await self._call("GET", "/support/kb/articles", query={"category": category, "status": status, "locale": locale, "limit": limit, "offset": offset}, body=None))
+
+    async def get_support_kb_articles_article_id(self, article_id: str) -> Article:
+        """GET /support/kb/articles/{article_id}: One article (customers: published ones only)"""
+        return cast("Article", await self._call("GET", f"/support/kb/articles/{_segment(article_id)}", query=None, body=None))
+
+    async def put_support_kb_articles_article_id(self, article_id: str, body: UpdateArticle) -> Article:
+        """PUT /support/kb/articles/{article_id}: Change an article: the fields given (agents and admins); expected_version refuses a lost update"""
+        return cast("Article", await self._call("PUT", f"/support/kb/articles/{_segment(article_id)}", query=None, body=body))
+
+    async def delete_support_kb_articles_article_id(self, article_id: str) -> Success:
+        """DELETE /support/kb/articles/{article_id}: Delete an article (agents and admins)"""
+        return cast("Success", await self._call("DELETE", f"/support/kb/articles/{_segment(article_id)}", query=None, body=None))
+
+    async def get_support_kb_search(self, *, q: str | None = None, category: str | None = None, locale: str | None = None, limit: int | None = None) -> KbSearchResult:
+        """GET /support/kb/search: Published articles matching a query, best first, with excerpts, relevance 0-1 and a suggested reply"""
+        return cast("KbSearchResult", await self._call("GET", "/support/kb/search", query={"q": q, "category": category, "locale": locale, "limit": limit}, body=None))
+
+    async def post_support_kb_suggest(self, body: SuggestArticles) -> KbSearchResult:
+        """POST /support/kb/suggest: Articles answering a customer's message, or the session customer's latest messages (agents, admins)"""
+        return cast("KbSearchResult", await self._call("POST", "/support/kb/suggest", query=None, body=body))
+
+    async def get_support_quick_actions(self) -> QuickActions:
+        """GET /support/quick-actions: The quick actions of the desk: built-in ones and the tenant's own (agents and admins)"""
+        return cast("QuickActions", await self._call("GET", "/support/quick-actions", query=None, body=None))
+
+    async def post_support_quick_actions(self, body: RegisterQuickAction) -> RegisteredQuickAction:
+        """POST /support/quick-actions: Add an action that calls the tenant's endpoint with a signed request (tenant admins); the secret is shown only here"""
+        return cast("RegisteredQuickAction", await self._call("POST", "/support/quick-actions", query=None, body=body))
+
+    async def delete_support_quick_actions_action_id(self, action_id: str) -> Success:
+        """DELETE /support/quick-actions/{action_id}: Remove one of the tenant's actions"""
+        return cast("Success", await self._call("DELETE", f"/support/quick-actions/{_segment(action_id)}", query=None, body=None))
+
+    async def post_support_quick_actions_action_id_execute(self, action_id: str, body: ExecuteQuickAction) -> Execution:
+        """POST /support/quick-actions/{action_id}/execute: Run an action on a session (dry_run: only say what it would change); an Idempotency-Key runs it once"""
+        return cast("Execution", await self._call("POST", f"/support/quick-actions/{_segment(action_id)}/execute", query=None, body=body))
+
+    async def get_support_customers_customer_id_credit(self, customer_id: str) -> CustomerCredit:
+        """GET /support/customers/{customer_id}/credit: A customer's store credit: balances and entries (the desk; a customer its own)"""
+        return cast("CustomerCredit", await self._call("GET", f"/support/customers/{_segment(customer_id)}/credit", query=None, body=None))
 
     async def post_media_upload_url(self, body: RequestUpload) -> UploadUrl:
         """POST /media/upload-url: A presigned PUT for one file of this size and content type, valid for a few minutes"""
