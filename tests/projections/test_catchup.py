@@ -80,9 +80,9 @@ async def test_a_new_runner_resumes_from_the_checkpoint(fresh: tuple[str, asyncp
     url, pool, appender = fresh
     await _messages(appender, 3)
     async with pool.acquire() as conn:
-        assert await events_behind(conn) == {"search": 5}  # the room's two events and three messages
+        assert (await events_behind(conn))["search"] == 5  # the room's two events and three messages
         await _drain(CatchUpRunner(url, SearchProjection()), conn)
-        assert await events_behind(conn) == {"search": 0}
+        assert (await events_behind(conn))["search"] == 0
         await _messages(appender, 2)
         # Another instance's runner (or this one after a restart) starts from the stored checkpoint.
         await _drain(CatchUpRunner(url, SearchProjection()), conn)
