@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -13,6 +14,8 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 STAMP = VENV / ".installed-pyproject"
+CHROMIUM = "/usr/bin/chromium"  # Debian's, driven by Playwright in tests/browser
+EMOJI_FONT = "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"
 
 
 def ensure_venv() -> None:
@@ -25,6 +28,21 @@ def ensure_venv() -> None:
     run([str(BIN / "python"), "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
     run([str(BIN / "python"), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[dev]"])
     STAMP.write_text(wanted)
+
+
+def ensure_system_packages() -> None:
+    """Install what the JavaScript SDK and browser tests need from Debian when missing: Node.js and Chromium."""
+    wanted = [package for package, present in (
+        ("nodejs", shutil.which("node") is not None),
+        ("chromium", Path(CHROMIUM).exists()),
+        ("fonts-noto-color-emoji", Path(EMOJI_FONT).exists()),  # reactions in the console's screenshots
+    ) if not present]
+    if not wanted:
+        return
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        sys.exit(f"missing {', '.join(wanted)}: install them (Debian: apt-get install -y {' '.join(wanted)})")
+    run(["apt-get", "update", "-q"])
+    run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *wanted])
 
 
 def run(cmd: list[str]) -> None:
@@ -57,6 +75,7 @@ def main() -> None:
     if task == "serve":
         serve(rest)
     elif task == "test":
+        ensure_system_packages()
         run([str(BIN / "ruff"), "check", "."])
         run([str(BIN / "mypy")])
         run([str(BIN / "pytest"), *rest])
