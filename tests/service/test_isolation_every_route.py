@@ -163,6 +163,8 @@ NO_FOREIGN_IDS: dict[tuple[str, str], str] = {
     ("POST", "/support/routing/replay"): "the caller's tenant's desk history",
     ("GET", "/support/settings"): "the caller's tenant's desk settings",
     ("PUT", "/support/settings"): "sets the caller's tenant's desk settings",
+    **{("GET", e.path): "the console's static files, the same for everyone" for e in ENDPOINTS
+       if e.path.startswith("/console/")},
 }
 
 
