@@ -58,8 +58,11 @@ async def test_two_users_chat_live_and_one_back_from_offline_sees_every_message_
 
         await send(alice, "hello bob")
         await expect(message(bob, "hello bob")).to_have_count(1)
+        await bob.get_by_label("Message", exact=True).press_sequentially("hi")
+        await expect(alice.locator("#typing")).to_have_text("bob is typing…")
         await send(bob, "hi alice")
         await expect(message(alice, "hi alice")).to_have_count(1)
+        await expect(alice.locator("#typing")).to_have_text("")
 
         await bob_ctx.set_offline(True)
         await expect(bob.locator("#connection")).to_have_text("reconnecting…")

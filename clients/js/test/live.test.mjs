@@ -227,6 +227,44 @@ describe("live connection", () => {
     net_.close();
   });
 
+  test("after a resync (the server dropped what it had queued) it reconnects and syncs from what it got", async () => {
+    const alice = as(uid("alice"));
+    const bobId = uid("bob");
+    const r = await room(alice, [bobId]);
+    let resynced = false;
+    // Plays the server's side of a full queue on the first socket: from "m2" on, everything queued is dropped
+    // and the client is told `resync` with the seqs actually sent, then the socket closes with 4008.
+    class QueueOverflow extends WebSocket {
+      set onmessage(fn) {
+        super.onmessage = fn && ((message) => {
+          if (this.dropping) return;
+          const frame = JSON.parse(message.data);
+          if (!resynced && frame.type === "message.new" && frame.data.content === "m2") {
+            resynced = this.dropping = true;
+            fn(new MessageEvent("message", { data: JSON.stringify({ type: "resync", rooms: { [r.room_id]: frame.seq - 1 } }) }));
+            this.close(4008, "resync");
+            return;
+          }
+          fn(message);
+        });
+      }
+
+      get onmessage() {
+        return super.onmessage;
+      }
+    }
+    const live = as(bobId, { WebSocket: QueueOverflow }).subscribe({ [r.room_id]: r.last_seq }, FAST);
+    open.push(live);
+    const seen = record(live);
+    await until(() => live.state === "live", "live");
+    for (let n = 1; n <= 5; n += 1) await alice.send(r.room_id, `m${n}`);
+    await until(() => seen.events.length === 5, "m1..m5");
+    assert.ok(resynced);
+    assert.deepEqual(seen.events.map((e) => e.data.content), ["m1", "m2", "m3", "m4", "m5"]);
+    assert.deepEqual(seen.events.map((e) => e.seq), Array.from({ length: 5 }, (_, i) => r.last_seq + 1 + i));
+    assert.ok(seen.states.indexOf("resyncing") < seen.states.lastIndexOf("resynced"), seen.states.join());
+  });
+
   test("resumes across a server restart with messages sent while it was away: exactly 1..N", async () => {
     const aliceId = uid("alice");
     const alice = as(aliceId);
