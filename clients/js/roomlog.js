@@ -191,6 +191,9 @@ export class RoomlogClient {
    * of room id -> last seq already seen (0 for the whole log). Events arrive once each, in seq order.
    */
   subscribe(rooms, options = {}) {
+    if (typeof this.WebSocket !== "function") {
+      throw new TypeError("no WebSocket class: on Node 20 run with --experimental-websocket, or pass { WebSocket }");
+    }
     const connection = new LiveConnection(this, options);
     connection.start(rooms);
     return connection;

@@ -124,6 +124,34 @@ async def test_the_inbox_counts_unread_messages_live_and_clears_them_when_the_ro
         await ctx.close()
 
 
+async def test_a_room_pages_backwards_through_its_history_by_keyboard_alone(
+    browser: Browser, console_url: str, client: httpx.AsyncClient, tenant: Tenant, team: str,
+) -> None:
+    for n in range(35):
+        response = await client.post(f"/rooms/{team}/messages", json={"content": f"old {n}"},
+                                     headers=tenant.as_user("alice"))
+        assert response.status_code == 201, response.text
+    ctx = await context(browser)
+    try:
+        bob = await sign_in(ctx, console_url, tenant, "bob")
+        inbox = bob.get_by_role("button", name=re.compile("^Team"))
+        await inbox.focus()
+        await bob.keyboard.press("Enter")
+        await expect(bob.locator("#messages > li")).to_have_count(30)
+        assert (await bodies(bob))[0] == "old 5"
+        await bob.get_by_role("button", name="Load older messages").focus()
+        await bob.keyboard.press("Enter")
+        await expect(bob.locator("#messages > li")).to_have_count(35)
+        assert await bodies(bob) == [f"old {n}" for n in range(35)]
+        await expect(bob.get_by_role("button", name="Load older messages")).to_be_hidden()
+        await bob.get_by_label("Message", exact=True).focus()
+        await bob.keyboard.type("sent with the keyboard")
+        await bob.keyboard.press("Enter")
+        await expect(message(bob, "sent with the keyboard")).to_have_count(1)
+    finally:
+        await ctx.close()
+
+
 async def test_the_dead_letter_page_retries_a_failed_delivery(
     browser: Browser, console_url: str, client: httpx.AsyncClient, runtime: Runtime, tenant: Tenant, shots: Path,
 ) -> None:

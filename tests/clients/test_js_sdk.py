@@ -86,6 +86,7 @@ async def test_the_node_test_suite_of_the_js_sdk_passes_against_a_live_server(
             await proc.wait()
         await anext(control, None)
     text = out.decode(errors="replace")
+    print(text)  # the Node runner's report, shown with -s or -rP
     assert proc.returncode == 0, text + "\n" + live.serve.stderr()[-3000:]
     counts = dict(re.findall(r"^# (pass|fail) (\d+)$", text, re.MULTILINE))
     assert counts.get("fail") == "0" and int(counts.get("pass", 0)) >= 10, text
