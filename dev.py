@@ -40,7 +40,10 @@ def ensure_system_packages() -> None:
     if not wanted:
         return
     if shutil.which("apt-get") is None or os.geteuid() != 0:
-        sys.exit(f"missing {', '.join(wanted)}: install them (Debian: apt-get install -y {' '.join(wanted)})")
+        # Only the SDK and browser tests need them; they fail saying so, the other checks still run.
+        print(f"missing {', '.join(wanted)}: install them (Debian: apt-get install -y {' '.join(wanted)})",
+              file=sys.stderr)
+        return
     run(["apt-get", "update", "-q"])
     run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *wanted])
 

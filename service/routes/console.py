@@ -11,6 +11,7 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import Response
 
+from schemas.errors import NotFound
 from service.web.endpoints import Endpoint
 
 CLIENTS = Path(__file__).resolve().parents[2] / "clients"
@@ -39,13 +40,17 @@ HEADERS = {
 
 
 def _file_endpoint(name: str, source: Path) -> Endpoint:
-    body = source.read_bytes()
+    # An installation without the repository's clients/ folder (a wheel) declares the same routes, answering 404.
+    body = source.read_bytes() if source.exists() else None
     media_type = MEDIA_TYPES[source.suffix]
 
     async def serve(request: Request) -> Response:
+        if body is None:
+            raise NotFound("the console is not part of this installation (it is served from a source checkout)")
         return Response(body, media_type=media_type, headers=HEADERS)
 
-    return Endpoint("GET", f"/console/{name}", serve, f"The web console: {name or 'its page'}", auth="none")
+    return Endpoint("GET", f"/console/{name}", serve, f"The web console: {name or 'its page'}", auth="none",
+                    errors=(NotFound,))
 
 
 def console_endpoints() -> list[Endpoint]:
