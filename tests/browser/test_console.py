@@ -195,3 +195,26 @@ async def test_the_sign_in_page_labels_every_field_and_says_what_went_wrong(
         await expect(page.get_by_role("alert")).to_contain_text("AUTHENTICATION_ERROR")
     finally:
         await ctx.close()
+
+
+async def test_a_user_signed_in_with_email_and_password_creates_a_room_and_chats_over_the_bearer_token(
+    browser: Browser, console_url: str, client: httpx.AsyncClient,
+) -> None:
+    email, password = f"ada-{uuid.uuid4().hex[:8]}@example.com", "correct horse battery staple"
+    signup = await client.post("/auth/signup", json={"email": email, "password": password, "display_name": "Ada"})
+    assert signup.status_code == 201, signup.text
+    ctx = await context(browser)
+    try:
+        page = await ctx.new_page()
+        await page.goto(f"{console_url}/console/")
+        await page.get_by_label("Email", exact=True).fill(email)
+        await page.get_by_label("Password", exact=True).fill(password)
+        await page.get_by_label("Password", exact=True).press("Enter")
+        await page.locator("#connection[data-state=live]").wait_for()
+        await page.get_by_label("Name", exact=True).fill("Notes")
+        await page.get_by_role("button", name="Create room").click()
+        await expect(page.locator("#room-title")).to_have_text("Notes")
+        await send(page, "note to self")
+        await expect(message(page, "note to self")).to_contain_text(signup.json()["user"]["user_id"])
+    finally:
+        await ctx.close()
