@@ -55,6 +55,7 @@ let me = null;
 const rooms = new Map(); // room_id -> room as GET /rooms gives it, kept current by live events
 const views = new Map(); // room_id -> { messages: Map(message_id -> message), items: Map(message_id -> li), oldest, complete }
 const typing = new Map(); // room_id -> Map(user_id -> expiry ms)
+const presence = new Map(); // user_id -> last status a presence frame gave ("online", "offline", …)
 const refetching = new Map(); // message_id -> promise chain, so refetches of one message land in order
 let current = null;
 let threadTarget = null;
@@ -214,11 +215,12 @@ async function openRoom(roomId) {
   $("no-room").hidden = true;
   $("room-title").textContent = roomName(room);
   if (!views.has(roomId)) {
-    const view = { messages: new Map(), items: new Map(), oldest: null, complete: false };
+    const view = { messages: new Map(), items: new Map(), oldest: null, complete: false, members: [] };
     views.set(roomId, view);
     $("messages").replaceChildren();
-    await loadOlder(view, roomId);
+    await Promise.all([loadOlder(view, roomId), loadMembers(view, roomId)]);
   }
+  renderMembers();
   renderRoom();
   markRead(roomId);
   renderInbox();
@@ -232,6 +234,20 @@ async function loadOlder(view, roomId) {
   for (const message of page) if (!view.messages.has(message.message_id)) view.messages.set(message.message_id, message);
   if (page.length) view.oldest = Math.min(view.oldest ?? Infinity, page[0].seq);
   view.complete = page.length < PAGE || view.oldest <= 1;
+}
+
+async function loadMembers(view, roomId) {
+  view.members = (await client.api.getRoomsRoomIdMembers({ room_id: roomId })).map((m) => m.user_id);
+}
+
+// Presence is known only from the frames seen since sign-in: a member with none shows no status.
+function renderMembers() {
+  const view = views.get(current);
+  if (!view) return;
+  $("members").replaceChildren(...view.members.flatMap((user, index) => {
+    const status = user === me ? "online" : presence.get(user);
+    return [index ? ", " : "", el("span", { class: status ?? "unknown" }, status ? `${user} (${status})` : user)];
+  }));
 }
 
 $("older").addEventListener("click", async () => {
@@ -467,6 +483,9 @@ function onEvent(event) {
     return;
   }
   if (data.message_id && view?.messages.has(data.message_id)) refetch(event.room_id, data.message_id);
+  if ((event.type === "member.joined" || event.type === "member.removed") && view) {
+    loadMembers(view, event.room_id).then(() => event.room_id === current && renderMembers()).catch(() => {});
+  }
   if (event.type === "room.updated" && "name" in data) {
     room.name = data.name;
     renderInbox();
@@ -493,6 +512,9 @@ function onFrame(frame) {
     if (frame.typing) typing.get(frame.room_id).set(frame.user_id, Date.now() + TYPING_SECONDS * 1000);
     else typing.get(frame.room_id).delete(frame.user_id);
     if (frame.room_id === current) renderTyping();
+  } else if (frame.type === "presence") {
+    presence.set(frame.user_id, frame.status);
+    renderMembers();
   } else if (frame.type === "read.receipt" && frame.user_id === me && rooms.has(frame.room_id)) {
     const room = rooms.get(frame.room_id);
     room.read_seq = Math.max(room.read_seq ?? 0, frame.seq);

@@ -55,6 +55,7 @@ async def test_two_users_chat_live_and_one_back_from_offline_sees_every_message_
         bob = await sign_in(bob_ctx, console_url, tenant, "bob")
         await bob.get_by_role("button", name=re.compile("^Team")).click()
         await alice.get_by_role("button", name=re.compile("^Team")).click()
+        await expect(alice.locator("#members")).to_have_text("alice (online), bob (online)")
 
         await send(alice, "hello bob")
         await expect(message(bob, "hello bob")).to_have_count(1)
