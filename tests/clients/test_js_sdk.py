@@ -14,8 +14,8 @@ import re
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -67,12 +67,15 @@ def control_app(live: Live, client: httpx.AsyncClient, tenant: Tenant) -> Starle
 
 
 async def test_the_node_test_suite_of_the_js_sdk_passes_against_a_live_server(
-    live: Live, client: httpx.AsyncClient, tenant: Tenant, tmp_path: Path,
+    live: Live, client: httpx.AsyncClient, tenant: Tenant, database_url: str, pool: asyncpg.Pool,
 ) -> None:
+    # A tenant allowed one message per user and second, set before the server first reads its limits.
+    limited = await make_tenant(database_url)
+    await pool.execute("UPDATE tenants SET send_rate_limit = 1 WHERE tenant_id = $1", limited.tenant_id)
     control = serving(control_app(live, client, tenant))
     control_host = await anext(control)
     env = dict(os.environ, ROOMLOG_URL=live.serve.base_url, ROOMLOG_API_KEY=tenant.api_key,
-               ROOMLOG_CONTROL_URL=f"http://{control_host}")
+               ROOMLOG_LIMITED_API_KEY=limited.api_key, ROOMLOG_CONTROL_URL=f"http://{control_host}")
     proc = await asyncio.create_subprocess_exec(
         node(), "--experimental-websocket", "--no-warnings", "--test", "--test-reporter=tap",
         *sorted(str(p) for p in (JS / "test").glob("*.test.mjs")),

@@ -168,6 +168,26 @@ describe("REST client", () => {
   });
 });
 
+describe("rate limits", () => {
+  test("sends over the server's limit wait out its Retry-After and are each stored once, in order", async () => {
+    const statuses = [];
+    const watching = async (url, init) => {
+      const response = await fetch(url, init);
+      if (init.method === "POST" && url.endsWith("/messages")) statuses.push([response.status, response.headers.get("retry-after")]);
+      return response;
+    };
+    const user = uid("alice");
+    const limited = new RoomlogClient({ baseUrl: BASE, apiKey: process.env.ROOMLOG_LIMITED_API_KEY, userId: user, fetch: watching });
+    const r = await limited.api.postRooms({ body: { type: "group", members: [] } });
+    for (let n = 1; n <= 3; n += 1) await limited.send(r.room_id, `limited ${n}`);
+    const refused = statuses.filter(([status]) => status === 429);
+    assert.ok(refused.length >= 1, JSON.stringify(statuses));
+    assert.ok(refused.every(([, retryAfter]) => retryAfter !== null && Number(retryAfter) >= 0), JSON.stringify(statuses));
+    const messages = await limited.api.getRoomsRoomIdMessages({ room_id: r.room_id });
+    assert.deepEqual(messages.map((m) => m.content), ["limited 1", "limited 2", "limited 3"]);
+  });
+});
+
 describe("live connection", () => {
   const open = [];
   after(() => open.forEach((c) => c.close()));
