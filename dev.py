@@ -44,8 +44,9 @@ def ensure_system_packages() -> None:
         print(f"missing {', '.join(wanted)}: install them (Debian: apt-get install -y {' '.join(wanted)})",
               file=sys.stderr)
         return
+    os.environ.setdefault("DEBIAN_FRONTEND", "noninteractive")  # CI has no terminal to answer a prompt
     run(["apt-get", "update", "-q"])
-    run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *wanted])
+    run(["apt-get", "install", "-y", "-q", *wanted])
 
 
 def run(cmd: list[str]) -> None:
