@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 STAMP = VENV / ".installed-pyproject"
+JS = ROOT / "clients" / "js"
 CHROMIUM = "/usr/bin/chromium"  # Debian's, driven by Playwright in tests/browser
 EMOJI_FONT = "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"
 
@@ -34,6 +35,7 @@ def ensure_system_packages() -> None:
     """Install what the JavaScript SDK and browser tests need from Debian when missing: Node.js and Chromium."""
     wanted = [package for package, present in (
         ("nodejs", shutil.which("node") is not None),
+        ("npm", shutil.which("npm") is not None),
         ("chromium", Path(CHROMIUM).exists()),
         ("fonts-noto-color-emoji", Path(EMOJI_FONT).exists()),  # reactions in the console's screenshots
     ) if not present]
@@ -47,6 +49,19 @@ def ensure_system_packages() -> None:
     os.environ.setdefault("DEBIAN_FRONTEND", "noninteractive")  # CI has no terminal to answer a prompt
     run(["apt-get", "update", "-q"])
     run(["apt-get", "install", "-y", "-q", *wanted])
+
+
+def ensure_js_tools() -> None:
+    """Install the JavaScript SDK's development tools (TypeScript, to check its declarations) from its lock file."""
+    lock = JS / "package-lock.json"
+    stamp = JS / "node_modules" / ".installed-lock"
+    if stamp.exists() and stamp.read_text() == lock.read_text():
+        return
+    if shutil.which("npm") is None:
+        print("missing npm: the JavaScript SDK's type check will fail", file=sys.stderr)
+        return
+    run(["npm", "--prefix", str(JS), "ci", "--no-audit", "--no-fund"])
+    stamp.write_text(lock.read_text())
 
 
 def run(cmd: list[str]) -> None:
@@ -80,6 +95,7 @@ def main() -> None:
         serve(rest)
     elif task == "test":
         ensure_system_packages()
+        ensure_js_tools()
         run([str(BIN / "ruff"), "check", "."])
         run([str(BIN / "mypy")])
         run([str(BIN / "pytest"), *rest])

@@ -234,7 +234,7 @@ export type LoginResult = {
   refresh_token: string;
   token_type?: "Bearer";
   expires_in: number;
-  user: schemas.accounts.User;
+  user: schemas_accounts_User;
 };
 
 export type MarkRead = {
@@ -242,7 +242,7 @@ export type MarkRead = {
 };
 
 export type Me = {
-  user: schemas.accounts.User;
+  user: schemas_accounts_User;
   tenant: TenantInfo;
 };
 
@@ -543,7 +543,7 @@ export type SignupResult = {
   refresh_token: string;
   token_type?: "Bearer";
   expires_in: number;
-  user: schemas.accounts.User;
+  user: schemas_accounts_User;
   tenant: TenantInfo;
 };
 
@@ -660,7 +660,7 @@ export type Webhook = {
   created_at: string;
 };
 
-export type schemas.accounts.User = {
+export type schemas_accounts_User = {
   user_id: string;
   email: string | null;
   display_name: string;
@@ -671,7 +671,7 @@ export type schemas.accounts.User = {
 };
 
 /** A user of the tenant; email and phone are null unless the caller may see them. */
-export type schemas.users.User = {
+export type schemas_users_User = {
   user_id: string;
   display_name: string;
   email: string | null;
@@ -762,15 +762,15 @@ export interface Api {
   /** One team (`GET /support/teams/{team_id}`) */
   getSupportTeamsTeamId(args: { team_id: string }): Promise<Team>;
   /** The caller's tenant's users (email and phone for admins and oneself) (`GET /users`) */
-  getUsers(args: { limit?: number; offset?: number }): Promise<Array<schemas.users.User>>;
+  getUsers(args: { limit?: number; offset?: number }): Promise<Array<schemas_users_User>>;
   /** Find users by id, name, email or phone (query parameter q, 1-100 chars) (`GET /users/search`) */
-  getUsersSearch(args: { q?: string; limit?: number }): Promise<Array<schemas.users.User>>;
+  getUsersSearch(args: { q?: string; limit?: number }): Promise<Array<schemas_users_User>>;
   /** The tenant's webhooks, without their secrets (tenant admins) (`GET /webhooks`) */
   getWebhooks(args?: {}): Promise<Array<Webhook>>;
   /** Change a tenant's rate limits: 0 = unlimited, null = the default (platform admin only) (`PATCH /admin/tenants/{tenant_id}`) */
   patchAdminTenantsTenantId(args: { tenant_id: string; body: UpdateTenantSettings }): Promise<TenantSettings>;
   /** Update display name, avatar URL or time zone (bearer only) (`PATCH /auth/profile`) */
-  patchAuthProfile(args: { body: UpdateProfile }): Promise<schemas.accounts.User>;
+  patchAuthProfile(args: { body: UpdateProfile }): Promise<schemas_accounts_User>;
   /** Rename a room or change its metadata (room admins) (`PATCH /rooms/{room_id}`) */
   patchRoomsRoomId(args: { room_id: string; body: UpdateRoom }): Promise<Room>;
   /** Edit a message you sent (a message.edited event) (`PATCH /rooms/{room_id}/messages/{message_id}`) */
@@ -778,7 +778,7 @@ export interface Api {
   /** Change a team (admins) (`PATCH /support/teams/{team_id}`) */
   patchSupportTeamsTeamId(args: { team_id: string; body: UpdateTeam }): Promise<Team>;
   /** Change a user's role or display name (tenant admins) (`PATCH /users/{user_id}`) */
-  patchUsersUserId(args: { user_id: string; body: UpdateUser }): Promise<schemas.users.User>;
+  patchUsersUserId(args: { user_id: string; body: UpdateUser }): Promise<schemas_users_User>;
   /** Confirm delivery of a room up to a seq (never moves backwards) (`POST /acks`) */
   postAcks(args: { body: Ack }): Promise<Success>;
   /** Queue a failed delivery again (same X-Roomlog-Delivery id); it leaves the dead letters (`POST /admin/dead-letters/{id}/retry`) */
@@ -836,7 +836,7 @@ export interface Api {
   /** A short-lived token for the WebSocket (/ws?token=...) (`POST /tokens`) */
   postTokens(args?: {}): Promise<MessagingToken>;
   /** Create or invite a user of the tenant (tenant admins) (`POST /users`) */
-  postUsers(args: { body: CreateUser }): Promise<schemas.users.User>;
+  postUsers(args: { body: CreateUser }): Promise<schemas_users_User>;
   /** Block a user: they can no longer open a DM with you or add you to rooms (`POST /users/{user_id}/block`) */
   postUsersUserIdBlock(args: { user_id: string }): Promise<Success>;
   /** Erase the content of every message the user wrote (tenant admins): from the log, the read models, search and JetStream; the messages keep their seqs, and a content.erased event records the erasure (`POST /users/{user_id}/erase`) */

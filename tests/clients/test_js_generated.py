@@ -38,3 +38,11 @@ async def test_the_operation_table_has_every_api_route_and_no_console_file(
     listed = await asyncio.to_thread(subprocess.run, [node(), "--input-type=module", "-e", script], check=True,
                                      capture_output=True, text=True, timeout=30)
     assert set(json.loads(listed.stdout)) == expected
+
+
+async def test_the_declarations_type_check_and_reject_calls_that_contradict_the_api() -> None:
+    tsc = JS / "node_modules" / "typescript" / "bin" / "tsc"
+    assert tsc.exists(), "TypeScript is missing: `python3 dev.py test` installs it (npm ci in clients/js)"
+    checked = await asyncio.to_thread(subprocess.run, [node(), str(tsc), "-p", str(JS / "tsconfig.json")],
+                                      capture_output=True, text=True, timeout=120)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -41,8 +41,13 @@ export function operations(doc) {
   return found.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
+// A schema's TypeScript name: msgspec qualifies colliding names with their module (`schemas.users.User`).
+function typeName(name) {
+  return name.replace(/[^A-Za-z0-9_$]/g, "_");
+}
+
 function refName(ref) {
-  return ref.slice(ref.lastIndexOf("/") + 1);
+  return typeName(ref.slice(ref.lastIndexOf("/") + 1));
 }
 
 function literal(value) {
@@ -120,7 +125,7 @@ export function renderTypes(doc, ops) {
   const schemas = Object.entries(doc.components?.schemas ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const types = schemas.map(([name, schema]) => {
     const doc_ = schema.description ? `/** ${schema.description.replaceAll("*/", "* /")} */\n` : "";
-    return `${doc_}export type ${name} = ${tsType(schema)};\n`;
+    return `${doc_}export type ${typeName(name)} = ${tsType(schema)};\n`;
   });
   const methods = ops.map(([id, op]) => {
     const args = paramsType(op);
