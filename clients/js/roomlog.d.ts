@@ -16,14 +16,33 @@ export declare class NetworkError extends Error {
   cause: unknown;
 }
 
+/** What the client needs of `fetch` (the browser's and Node's both fit). */
+export type FetchLike = (url: string, init: { method: string; headers: Record<string, string>; body?: string }) => Promise<{
+  ok: boolean;
+  status: number;
+  headers: { get(name: string): string | null };
+  text(): Promise<string>;
+}>;
+
+/** What the live connection needs of a WebSocket class (the browser's and Node's both fit). */
+export type WebSocketClass = new (url: string) => {
+  readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: unknown;
+  onmessage: unknown;
+  onclose: unknown;
+  onerror: unknown;
+};
+
 export interface ClientOptions {
   baseUrl?: string;
   apiKey?: string | null;
   userId?: string | null;
   accessToken?: string | null;
   refreshToken?: string | null;
-  fetch?: typeof fetch;
-  WebSocket?: typeof WebSocket;
+  fetch?: FetchLike;
+  WebSocket?: WebSocketClass;
   maxRetries?: number;
   maxRetryAfterSeconds?: number;
   sleep?: (ms: number) => Promise<void>;
