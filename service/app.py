@@ -38,6 +38,7 @@ from service.routes import (
     webhooks,
 )
 from service.routes.asyncapi import asyncapi_endpoint
+from service.routes.console import console_endpoints
 from service.routes.openapi import openapi_endpoint
 from service.runtime import Runtime, start_runtime, stop_runtime
 from service.web.endpoints import Endpoint, routes
@@ -70,6 +71,7 @@ _API = [
     *support_quick_actions.ENDPOINTS,
     *media.ENDPOINTS,
     asyncapi_endpoint(version=API_VERSION),
+    *console_endpoints(),
 ]
 ENDPOINTS: list[Endpoint] = [*_API, openapi_endpoint(_API, version=API_VERSION)]
 

@@ -174,6 +174,8 @@ NO_FOREIGN_IDS: dict[tuple[str, str], str] = {
     ("GET", "/support/kb/search"): "searches the caller's tenant's articles only (tests/service/test_support_kb.py)",
     ("GET", "/support/quick-actions"): "the built-in actions and the caller's tenant's",
     ("POST", "/support/quick-actions"): "creates an action of the caller's tenant",
+    **{("GET", e.path): "the console's static files, the same for everyone" for e in ENDPOINTS
+       if e.path.startswith("/console/")},
 }
 
 

@@ -1,0 +1,604 @@
+// The roomlog web console: plain ES modules on the JavaScript SDK, no build step.
+import { RoomlogClient, RoomlogError } from "./sdk/roomlog.js";
+
+const STORE = "roomlog.console.auth";
+const PAGE = 30;
+const STATE_TEXT = {
+  connecting: "connecting…", syncing: "syncing…", live: "live", reconnecting: "reconnecting…",
+  resyncing: "resyncing…", resynced: "resynced", closed: "disconnected",
+};
+const QUICK_REACTIONS = ["👍", "🎉", "❤️"];
+const TYPING_SECONDS = 6;
+
+const $ = (id) => document.getElementById(id);
+
+/** An element with attributes (`on…` functions become listeners) and children (strings become text). */
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) if (child !== null && child !== undefined) node.append(child);
+  return node;
+}
+
+function time(iso) {
+  const at = new Date(iso);
+  return el("time", { datetime: iso, title: at.toLocaleString() }, at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
+}
+
+function errorText(error) {
+  if (error instanceof RoomlogError) return `${error.message} (${error.code})`;
+  return String(error?.message ?? error);
+}
+
+// A search snippet is HTML-escaped text with <mark> around matches: keep exactly those, as text and <mark>s.
+function highlighted(snippet) {
+  const doc = new DOMParser().parseFromString(`<p>${snippet}</p>`, "text/html");
+  const out = [];
+  for (const node of doc.body.firstChild?.childNodes ?? []) {
+    if (node.nodeType === Node.TEXT_NODE) out.push(node.textContent);
+    else if (node.nodeName === "MARK") out.push(el("mark", {}, node.textContent));
+    else out.push(node.textContent);
+  }
+  return out;
+}
+
+// --- state ------------------------------------------------------------------------------------------------
+
+let client = null;
+let live = null;
+let me = null;
+const rooms = new Map(); // room_id -> room as GET /rooms gives it, kept current by live events
+const views = new Map(); // room_id -> { messages: Map(message_id -> message), items: Map(message_id -> li), oldest, complete }
+const typing = new Map(); // room_id -> Map(user_id -> expiry ms)
+const presence = new Map(); // user_id -> last status a presence frame gave ("online", "offline", …)
+const refetching = new Map(); // message_id -> promise chain, so refetches of one message land in order
+let current = null;
+let threadTarget = null;
+let typingSentAt = 0;
+let inboxTimer = null;
+
+// --- sign in ----------------------------------------------------------------------------------------------
+
+function showSignIn(message = "") {
+  $("app").hidden = true;
+  $("signin").hidden = false;
+  $("signin-error").textContent = message;
+}
+
+$("login-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  const candidate = new RoomlogClient({ baseUrl: location.origin });
+  try {
+    const answer = await candidate.login(form.get("email"), form.get("password"));
+    save({ accessToken: answer.access_token, refreshToken: answer.refresh_token });
+    await start();
+  } catch (error) {
+    showSignIn(errorText(error));
+  }
+});
+
+$("key-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  save({ apiKey: form.get("api_key").trim(), userId: form.get("user_id").trim() });
+  await start();
+});
+
+$("sign-out").addEventListener("click", async () => {
+  if (client?.accessToken) await client.api.postAuthLogout().catch(() => {});
+  stop();
+  sessionStorage.removeItem(STORE);
+  showSignIn();
+});
+
+function save(auth) {
+  sessionStorage.setItem(STORE, JSON.stringify(auth));
+}
+
+function stop() {
+  live?.close();
+  live = null;
+  clearInterval(inboxTimer);
+  rooms.clear();
+  views.clear();
+  current = null;
+}
+
+async function start() {
+  const auth = JSON.parse(sessionStorage.getItem(STORE) ?? "null");
+  if (!auth) return showSignIn();
+  stop();
+  client = new RoomlogClient({
+    baseUrl: location.origin, ...auth,
+    onTokens: (tokens) => save({ accessToken: tokens.access_token, refreshToken: tokens.refresh_token }),
+  });
+  try {
+    me = auth.userId ?? (await client.api.getAuthMe()).user_id;
+    await loadInbox();
+  } catch (error) {
+    sessionStorage.removeItem(STORE);
+    return showSignIn(errorText(error));
+  }
+  $("signin").hidden = true;
+  $("app").hidden = false;
+  $("me").textContent = `signed in as ${me}`;
+  live = client.subscribe(Object.fromEntries([...rooms.values()].map((r) => [r.room_id, r.last_seq])));
+  live.on("state", showState);
+  live.on("event", onEvent);
+  live.on("frame", onFrame);
+  inboxTimer = setInterval(() => loadInbox().catch(() => {}), 15_000);
+  showState(live.state);
+  show("chat");
+}
+
+// --- connection state -------------------------------------------------------------------------------------
+
+function showState(state) {
+  const badge = $("connection");
+  badge.dataset.state = state;
+  badge.textContent = STATE_TEXT[state] ?? state;
+  if (state === "resynced") loadInbox().catch(() => {});
+}
+
+// --- inbox ------------------------------------------------------------------------------------------------
+
+async function loadInbox() {
+  const listed = await client.api.getRooms({ limit: 100 });
+  for (const room of listed) {
+    const known = rooms.get(room.room_id);
+    if (!known) {
+      rooms.set(room.room_id, room);
+      live?.add({ [room.room_id]: room.last_seq });
+    } else {
+      Object.assign(known, { ...room, last_seq: Math.max(known.last_seq, room.last_seq) });
+      if (room.room_id === current) known.unread_count = 0;
+    }
+  }
+  renderInbox();
+}
+
+function roomName(room) {
+  return room.name || (room.type === "dm" ? `DM ${room.unique_key ?? room.room_id.slice(0, 8)}` : `room ${room.room_id.slice(0, 8)}`);
+}
+
+function renderInbox() {
+  const list = $("rooms");
+  const items = [...rooms.values()].sort((a, b) => roomName(a).localeCompare(roomName(b)));
+  list.replaceChildren(...items.map((room) => {
+    const unread = room.unread_count ?? 0;
+    const mentions = room.mention_count ?? room.mentions ?? 0; // shown when the server gives it
+    return el("li", {},
+      el("button", {
+        type: "button", "aria-current": room.room_id === current ? "true" : "false", dataset: { roomId: room.room_id },
+        "aria-label": `${roomName(room)}${unread ? `, ${unread} unread` : ""}${mentions ? `, ${mentions} mentions` : ""}`,
+        onclick: () => openRoom(room.room_id),
+      },
+      el("span", { class: "room-name" }, roomName(room)),
+      el("span", {},
+        mentions ? el("span", { class: "badge mention", "aria-hidden": "true" }, `@${mentions}`) : null,
+        unread ? el("span", { class: "badge unread", "aria-hidden": "true" }, String(unread)) : null)));
+  }));
+}
+
+$("new-room").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  const members = String(form.get("members")).split(",").map((m) => m.trim()).filter(Boolean);
+  const name = String(form.get("name")).trim();
+  try {
+    const room = await client.api.postRooms({ body: { type: "group", members, ...(name ? { name } : {}) } });
+    rooms.set(room.room_id, { ...room, unread_count: 0 });
+    await live.add({ [room.room_id]: room.last_seq });
+    event.target.reset();
+    renderInbox();
+    await openRoom(room.room_id);
+  } catch (error) {
+    alert(errorText(error));
+  }
+});
+
+// --- a room -----------------------------------------------------------------------------------------------
+
+async function openRoom(roomId) {
+  show("chat");
+  current = roomId;
+  threadTarget = null;
+  renderThreadTarget();
+  const room = rooms.get(roomId);
+  $("room").hidden = false;
+  $("no-room").hidden = true;
+  $("room-title").textContent = roomName(room);
+  if (!views.has(roomId)) {
+    const view = { messages: new Map(), items: new Map(), oldest: null, complete: false, members: [] };
+    views.set(roomId, view);
+    $("messages").replaceChildren();
+    await Promise.all([loadOlder(view, roomId), loadMembers(view, roomId)]);
+  }
+  renderMembers();
+  renderRoom();
+  markRead(roomId);
+  renderInbox();
+  $("compose").focus();
+}
+
+async function loadOlder(view, roomId) {
+  const page = await client.api.getRoomsRoomIdMessages({
+    room_id: roomId, limit: PAGE, ...(view.oldest !== null ? { before_seq: view.oldest } : {}),
+  });
+  for (const message of page) if (!view.messages.has(message.message_id)) view.messages.set(message.message_id, message);
+  if (page.length) view.oldest = Math.min(view.oldest ?? Infinity, page[0].seq);
+  view.complete = page.length < PAGE || view.oldest <= 1;
+}
+
+async function loadMembers(view, roomId) {
+  view.members = (await client.api.getRoomsRoomIdMembers({ room_id: roomId })).map((m) => m.user_id);
+}
+
+// Presence is known only from the frames seen since sign-in: a member with none shows no status.
+function renderMembers() {
+  const view = views.get(current);
+  if (!view) return;
+  $("members").replaceChildren(...view.members.flatMap((user, index) => {
+    const status = user === me ? "online" : presence.get(user);
+    return [index ? ", " : "", el("span", { class: status ?? "unknown" }, status ? `${user} (${status})` : user)];
+  }));
+}
+
+$("older").addEventListener("click", async () => {
+  const view = views.get(current);
+  const list = $("messages");
+  const height = list.scrollHeight;
+  await loadOlder(view, current);
+  renderRoom({ keepScroll: height });
+});
+
+function markRead(roomId) {
+  const room = rooms.get(roomId);
+  if (!room || document.hidden) return;
+  if (room.unread_count) {
+    room.unread_count = 0;
+    renderInbox();
+  }
+  if (room.last_seq > (room.read_seq ?? 0)) {
+    room.read_seq = room.last_seq;
+    client.api.postRoomsRoomIdRead({ room_id: roomId, body: { seq: room.last_seq } }).catch(() => {});
+  }
+}
+
+document.addEventListener("visibilitychange", () => current && markRead(current));
+
+function renderRoom({ keepScroll = null } = {}) {
+  const view = views.get(current);
+  const list = $("messages");
+  const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+  const ordered = [...view.messages.values()].sort((a, b) => a.seq - b.seq);
+  const wanted = ordered.map((message) => messageItem(view, message));
+  // Keyed in place: existing items move only when needed, so focus inside them stays.
+  wanted.forEach((item, index) => {
+    if (list.children[index] !== item) list.insertBefore(item, list.children[index] ?? null);
+  });
+  while (list.children.length > wanted.length) list.lastChild.remove();
+  $("older").hidden = view.complete;
+  if (keepScroll !== null) list.scrollTop = list.scrollHeight - keepScroll;
+  else if (nearBottom) list.scrollTop = list.scrollHeight;
+  renderTyping();
+}
+
+function messageItem(view, message) {
+  let item = view.items.get(message.message_id);
+  if (!item) {
+    item = el("li", { class: "message", dataset: { messageId: message.message_id } });
+    view.items.set(message.message_id, item);
+  }
+  const focused = item.contains(document.activeElement) ? document.activeElement.dataset.action : null;
+  const deleted = Boolean(message.deleted_at);
+  item.className = `message${message.thread_id ? " reply" : ""}${deleted ? " deleted" : ""}`;
+  item.dataset.seq = String(message.seq);
+  const root = message.thread_id ? view.messages.get(message.thread_id) : null;
+  const mine = message.sender_id === me;
+  item.replaceChildren(...[
+    el("div", { class: "head" },
+      el("span", { class: "sender" }, message.sender_id),
+      time(message.created_at),
+      message.edited_at && !deleted ? el("span", { class: "edited" }, "(edited)") : null,
+      message.thread_id ? el("span", { class: "in-thread" }, `↪ in thread${root ? `: ${root.content.slice(0, 40)}` : ""}`) : null,
+      message.reply_count ? el("span", { class: "replies" }, `${message.reply_count} ${message.reply_count === 1 ? "reply" : "replies"}`) : null),
+    (item.dataset.editing === "true" && !deleted ? item.querySelector(".edit-form") : null)
+      ?? el("p", { class: "body" }, deleted ? "message deleted" : message.content),
+    attachmentsOf(message),
+    deleted ? null : reactionsOf(message),
+    deleted ? null : el("div", { class: "actions" },
+      message.thread_id ? null : el("button", { type: "button", dataset: { action: "reply" }, "aria-label": `Reply in thread to ${message.sender_id}`, onclick: () => startThread(message) }, "Reply in thread"),
+      mine ? el("button", { type: "button", dataset: { action: "edit" }, "aria-label": "Edit message", onclick: () => startEdit(view, message) }, "Edit") : null,
+      mine ? el("button", { type: "button", dataset: { action: "delete" }, "aria-label": "Delete message", onclick: () => deleteMessage(message) }, "Delete") : null,
+      ...QUICK_REACTIONS.filter((emoji) => !message.reactions?.some((r) => r.emoji === emoji))
+        .map((emoji) => el("button", { type: "button", dataset: { action: `react-${emoji}` }, "aria-label": `React with ${emoji}`, onclick: () => react(message, emoji, true) }, `+${emoji}`))),
+  ].filter(Boolean));
+  if (focused) item.querySelector(`[data-action="${CSS.escape(focused)}"]`)?.focus();
+  return item;
+}
+
+function attachmentsOf(message) {
+  if (!message.attachments?.length) return null;
+  return el("ul", { class: "attachments" }, message.attachments.map((a) => el("li", {}, `📎 ${a.filename} (${a.content_type}, ${a.size} bytes)`)));
+}
+
+function reactionsOf(message) {
+  if (!message.reactions?.length) return null;
+  return el("div", { class: "reactions", role: "group", "aria-label": "Reactions" }, message.reactions.map((r) => el("button", {
+    type: "button", "aria-pressed": r.me ? "true" : "false", dataset: { action: `reaction-${r.emoji}` },
+    "aria-label": `${r.emoji} ${r.count}${r.me ? ", yours: take it back" : ", add yours"}`,
+    onclick: () => react(message, r.emoji, !r.me),
+  }, `${r.emoji} ${r.count}`)));
+}
+
+function editForm(message) {
+  const input = el("input", { name: "content", value: message.content, "aria-label": "Edited message", required: true });
+  const form = el("form", {
+    class: "edit-form",
+    onsubmit: async (event) => {
+      event.preventDefault();
+      try {
+        await client.api.patchRoomsRoomIdMessagesMessageId({ room_id: current, message_id: message.message_id, body: { content: input.value } });
+        stopEdit(message, input.value);
+      } catch (error) {
+        alert(errorText(error));
+      }
+    },
+    onkeydown: (event) => { if (event.key === "Escape") stopEdit(message); },
+  }, input, el("button", { type: "submit" }, "Save"), el("button", { type: "button", onclick: () => stopEdit(message) }, "Cancel"));
+  queueMicrotask(() => input.focus());
+  return form;
+}
+
+function startEdit(view, message) {
+  const item = view.items.get(message.message_id);
+  item.dataset.editing = "true";
+  item.querySelector(".body")?.replaceWith(editForm(message));
+}
+
+function stopEdit(message, content) {
+  const view = views.get(current);
+  const item = view.items.get(message.message_id);
+  item.dataset.editing = "false";
+  if (content !== undefined) Object.assign(message, { content, edited_at: message.edited_at ?? new Date().toISOString() });
+  messageItem(view, message);
+  item.querySelector('[data-action="edit"]')?.focus();
+}
+
+async function deleteMessage(message) {
+  if (!confirm("Delete this message?")) return;
+  try {
+    await client.api.deleteRoomsRoomIdMessagesMessageId({ room_id: current, message_id: message.message_id });
+  } catch (error) {
+    alert(errorText(error));
+  }
+}
+
+async function react(message, emoji, add) {
+  try {
+    const changed = add
+      ? await client.api.postRoomsRoomIdMessagesMessageIdReactions({ room_id: current, message_id: message.message_id, body: { emoji } })
+      : await client.api.deleteRoomsRoomIdMessagesMessageIdReactionsEmoji({ room_id: current, message_id: message.message_id, emoji });
+    message.reactions = changed.reactions;
+    renderRoom();
+  } catch (error) {
+    alert(errorText(error));
+  }
+}
+
+function startThread(message) {
+  threadTarget = message;
+  renderThreadTarget();
+  $("compose").focus();
+}
+
+function renderThreadTarget() {
+  $("thread-target").hidden = !threadTarget;
+  $("thread-quote").textContent = threadTarget ? threadTarget.content.slice(0, 60) : "";
+}
+
+$("thread-cancel").addEventListener("click", () => {
+  threadTarget = null;
+  renderThreadTarget();
+  $("compose").focus();
+});
+
+// --- composing --------------------------------------------------------------------------------------------
+
+$("composer").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const input = $("compose");
+  const content = input.value.trim();
+  if (!content || !current) return;
+  input.value = "";
+  typingSentAt = 0;
+  live.typing(current, false);
+  try {
+    await client.send(current, content, threadTarget ? { threadId: threadTarget.message_id } : {});
+    threadTarget = null;
+    renderThreadTarget();
+  } catch (error) {
+    input.value = content;
+    alert(errorText(error));
+  }
+});
+
+$("compose").addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    $("composer").requestSubmit();
+  }
+});
+
+$("compose").addEventListener("input", () => {
+  if (!current || Date.now() - typingSentAt < 3000) return;
+  typingSentAt = Date.now();
+  live.typing(current, true);
+});
+
+function renderTyping() {
+  const now = Date.now();
+  const who = [...(typing.get(current) ?? new Map())].filter(([user, until]) => user !== me && until > now).map(([user]) => user);
+  $("typing").textContent = who.length ? `${who.join(", ")} ${who.length === 1 ? "is" : "are"} typing…` : "";
+}
+
+setInterval(renderTyping, 1000);
+
+// --- live events ------------------------------------------------------------------------------------------
+
+function onEvent(event) {
+  const room = rooms.get(event.room_id);
+  if (!room) return;
+  room.last_seq = Math.max(room.last_seq, event.seq);
+  const view = views.get(event.room_id);
+  const data = event.data ?? {};
+  if (event.type === "message.new") {
+    const sender = data.sender_id ?? event.actor;
+    if (sender !== me && (event.room_id !== current || document.hidden)) {
+      room.unread_count = (room.unread_count ?? 0) + 1;
+      if (Array.isArray(data.mentions) && data.mentions.includes(me)) room.mention_count = (room.mention_count ?? 0) + 1;
+      renderInbox();
+    }
+    typing.get(event.room_id)?.delete(sender);
+    if (view && !view.messages.has(data.message_id)) {
+      view.messages.set(data.message_id, {
+        message_id: data.message_id, sender_id: sender, seq: event.seq, content: data.content ?? "",
+        meta: data.meta ?? null, created_at: event.created_at, thread_id: data.thread_id ?? null,
+        reactions: [], reply_count: 0, type: data.message_type ?? "text", attachments: data.attachments ?? [],
+      });
+      const root = data.thread_id ? view.messages.get(data.thread_id) : null;
+      if (root) root.reply_count = (root.reply_count ?? 0) + 1;
+    }
+    if (event.room_id === current) {
+      renderRoom();
+      markRead(current);
+    }
+    return;
+  }
+  if (data.message_id && view?.messages.has(data.message_id)) refetch(event.room_id, data.message_id);
+  if ((event.type === "member.joined" || event.type === "member.removed") && view) {
+    loadMembers(view, event.room_id).then(() => event.room_id === current && renderMembers()).catch(() => {});
+  }
+  if (event.type === "room.updated" && "name" in data) {
+    room.name = data.name;
+    renderInbox();
+    if (event.room_id === current) $("room-title").textContent = roomName(room);
+  }
+}
+
+// An edit, deletion or reaction: read the message as it is now (at least as new as the event), one read at a time.
+function refetch(roomId, messageId) {
+  const chain = (refetching.get(messageId) ?? Promise.resolve()).then(async () => {
+    const fresh = await client.api.getRoomsRoomIdMessagesMessageId({ room_id: roomId, message_id: messageId });
+    const view = views.get(roomId);
+    const known = view?.messages.get(messageId);
+    if (!known) return;
+    Object.assign(known, fresh);
+    if (roomId === current) renderRoom();
+  }).catch(() => {});
+  refetching.set(messageId, chain);
+}
+
+function onFrame(frame) {
+  if (frame.type === "typing") {
+    if (!typing.has(frame.room_id)) typing.set(frame.room_id, new Map());
+    if (frame.typing) typing.get(frame.room_id).set(frame.user_id, Date.now() + TYPING_SECONDS * 1000);
+    else typing.get(frame.room_id).delete(frame.user_id);
+    if (frame.room_id === current) renderTyping();
+  } else if (frame.type === "presence") {
+    presence.set(frame.user_id, frame.status);
+    renderMembers();
+  } else if (frame.type === "read.receipt" && frame.user_id === me && rooms.has(frame.room_id)) {
+    const room = rooms.get(frame.room_id);
+    room.read_seq = Math.max(room.read_seq ?? 0, frame.seq);
+  }
+}
+
+// --- search -----------------------------------------------------------------------------------------------
+
+$("search-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const q = $("search-q").value.trim();
+  if (!q) return;
+  const hits = $("hits");
+  try {
+    const found = await client.api.getSearchMessages({ q, limit: 20 });
+    hits.replaceChildren(...(found.length ? found.map((hit) => el("li", { class: "hit" },
+      el("div", { class: "head" }, el("strong", {}, hit.sender_id), " in ",
+        el("button", { type: "button", onclick: () => openRoom(hit.room_id) }, roomName(rooms.get(hit.room_id) ?? { room_id: hit.room_id })),
+        " ", time(hit.created_at)),
+      el("p", { class: "snippet" }, highlighted(hit.snippet)))) : [el("li", {}, "No messages match.")]));
+  } catch (error) {
+    hits.replaceChildren(el("li", { class: "error" }, errorText(error)));
+  }
+  $("room").hidden = true;
+  $("no-room").hidden = true;
+  $("admin").hidden = true;
+  $("search-results").hidden = false;
+  $("search-title").focus();
+});
+
+$("search-close").addEventListener("click", () => {
+  show("chat");
+  $("search-q").focus();
+});
+
+// --- dead letters -----------------------------------------------------------------------------------------
+
+async function loadLetters() {
+  const status = $("admin-status");
+  try {
+    const letters = await client.api.getAdminDeadLetters({ limit: 100 });
+    const rows = [
+      ...letters.failed_messages.map((l) => ({ ...l, kind: "message.offline", target: `${l.user_id} in ${l.room_id ?? "?"}` })),
+      ...letters.failed_notifications.map((l) => ({ ...l, kind: "notification", target: l.topic ?? l.notification_id ?? "" })),
+    ];
+    $("letters").replaceChildren(...rows.map((letter) => el("tr", { dataset: { letterId: letter.id } },
+      el("td", {}, letter.kind), el("td", {}, letter.target), el("td", {}, String(letter.attempts)), el("td", {}, letter.error),
+      el("td", {},
+        el("button", { type: "button", "aria-label": `Retry delivery ${letter.id}`, onclick: () => handleLetter(letter, "retry") }, "Retry"),
+        " ",
+        el("button", { type: "button", "aria-label": `Discard delivery ${letter.id}`, onclick: () => handleLetter(letter, "discard") }, "Discard")))));
+    status.textContent = rows.length ? `${rows.length} open` : "No dead letters.";
+  } catch (error) {
+    status.textContent = errorText(error);
+  }
+}
+
+async function handleLetter(letter, action) {
+  try {
+    if (action === "retry") await client.api.postAdminDeadLettersIdRetry({ id: letter.id });
+    else await client.api.deleteAdminDeadLettersId({ id: letter.id });
+    await loadLetters();
+    $("admin-status").textContent = `${action === "retry" ? "Queued again" : "Discarded"}: ${letter.id}`;
+  } catch (error) {
+    $("admin-status").textContent = errorText(error);
+  }
+}
+
+$("admin-refresh").addEventListener("click", loadLetters);
+
+// --- pages ------------------------------------------------------------------------------------------------
+
+function show(page) {
+  const admin = page === "admin";
+  $("search-results").hidden = true;
+  $("admin").hidden = !admin;
+  $("room").hidden = admin || !current;
+  $("no-room").hidden = admin || Boolean(current);
+  $("nav-chat").setAttribute("aria-pressed", String(!admin));
+  $("nav-admin").setAttribute("aria-pressed", String(admin));
+  if (admin) loadLetters();
+}
+
+$("nav-chat").addEventListener("click", () => show("chat"));
+$("nav-admin").addEventListener("click", () => show("admin"));
+
+start();
