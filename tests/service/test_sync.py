@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -35,6 +35,21 @@ async def sync(client: httpx.AsyncClient, tenant: Tenant, user: str, body: dict[
     return answer
 
 
+async def until(probe: Callable[[], Awaitable[object]], expected: object, *, within: float = 5.0) -> None:
+    """Wait until `probe()` answers `expected` (it is a view fed asynchronously); fail after `within` seconds."""
+    seen: object = None
+    for _ in range(int(within / 0.02)):
+        seen = await probe()
+        if seen == expected:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"still {seen!r}, not {expected!r}, after {within} s")
+
+
+async def _now(value: object) -> object:
+    return value
+
+
 # --- pure rules ---------------------------------------------------------------------------------------------
 
 _room_ids = st.text(alphabet="abcdef_0123456789", min_size=1, max_size=64)
@@ -47,7 +62,7 @@ def test_a_poll_room_list_reads_back_as_the_pairs_it_was_written_from(rooms: dic
 
 
 @pytest.mark.parametrize("text", ["", "room_a", "room_a:", ":3", "room_a:-1", "room_a:x", "room_a:1,room_a:2",
-                                  "room_a:1,,", f"room_a:{2**63}", "a:1,b:1,c:1", "room_a:١"])
+                                  "room_a:1,,", f"room_a:{2**63}", "a:1,b:1,c:1", "room_a:\u0661"])
 def test_a_malformed_poll_room_list_is_a_400_naming_rooms(text: str) -> None:
     with pytest.raises(ValidationError) as raised:
         parse_room_seqs(text, max_rooms=2)
@@ -91,13 +106,9 @@ async def test_rest_typing_reaches_the_typing_view_over_nats_and_stopping_clears
         names: list[str] = answer["rooms"][room_id]["typing"]
         return names
 
-    async with asyncio.timeout(5):
-        while await typing_now() != ["bob"]:
-            await asyncio.sleep(0.02)
+    await until(lambda: typing_now(), ["bob"])
     await client.post(f"/rooms/{room_id}/typing", json={"typing": False}, headers=tenant.as_user("bob"))
-    async with asyncio.timeout(5):
-        while await typing_now() != []:
-            await asyncio.sleep(0.02)
+    await until(lambda: typing_now(), [])
 
 
 async def test_rest_typing_is_for_members_of_the_room(client: httpx.AsyncClient, tenant: Tenant) -> None:
@@ -237,9 +248,7 @@ async def test_polls_beyond_the_per_user_and_per_instance_bounds_are_refused_wit
     rooms = {room["room_id"]: room["last_seq"]}
     waiting = [asyncio.create_task(poll(client, tenant, "ann", rooms, timeout=20)) for _ in range(polls.max_per_user)]
     try:
-        async with asyncio.timeout(5):
-            while polls.waiting < polls.max_per_user:
-                await asyncio.sleep(0.02)
+        await until(lambda: _now(polls.waiting), polls.max_per_user)
         over_user = await poll(client, tenant, "ann", rooms, timeout=20)
         assert error_of(over_user, 429)["code"] == "TOO_MANY_POLLS"
         assert over_user.headers["Retry-After"] == "1"
@@ -273,12 +282,8 @@ async def test_a_client_that_goes_away_mid_poll_frees_its_slot(
     async with httpx.AsyncClient(base_url=f"http://{live_url}") as http:
         gone = asyncio.create_task(http.get("/poll", params={"rooms": f"{room['room_id']}:{room['last_seq']}",
                                                              "timeout": 30}, headers=tenant.as_user("ann")))
-        async with asyncio.timeout(5):
-            while polls.waiting == 0:
-                await asyncio.sleep(0.02)
+        await until(lambda: _now(polls.waiting), 1)
         gone.cancel()  # closes the connection
         with pytest.raises(asyncio.CancelledError):
             await gone
-    async with asyncio.timeout(5):
-        while polls.waiting:
-            await asyncio.sleep(0.02)
+    await until(lambda: _now(polls.waiting), 0)
