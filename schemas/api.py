@@ -302,3 +302,39 @@ class PollResult(msgspec.Struct):
     rooms: dict[str, PolledRoom]
     left: list[str]
     timed_out: bool
+
+
+class FoundMessage(msgspec.Struct):
+    """A search hit's message as it reads now (edits applied)."""
+
+    id: str
+    room_id: str
+    sender_id: str
+    seq: int
+    content: str
+    created_at: datetime
+    edited_at: datetime | None
+
+
+class SearchHit(msgspec.Struct):
+    """One message matching a search, with the fragments of it that match."""
+
+    message: FoundMessage
+    # HTML-escaped fragments of the content, each match in <mark>…</mark>.
+    highlights: list[str]
+    message_id: str
+    room_id: str
+    seq: int
+    sender_id: str
+    created_at: datetime
+    snippet: str  # the highlights joined by " … "
+    type: str = "text"
+    attachments: list[Attachment] = []
+
+
+class SearchResults(msgspec.Struct):
+    """A page of search hits, newest first; `next_cursor` fetches the next (older) page, null on the last."""
+
+    data: list[SearchHit]
+    total: int
+    next_cursor: str | None
