@@ -4,7 +4,8 @@ Starts `roomlog serve` on the embedded default in a fresh data directory (bench/
 creates R rooms with P/R polling users each plus a sender, and starts one GET /poll per user (timeout 60)
 so that P polls wait at once on the one instance. The server runs with ROOMLOG_POLL_MAX_PER_USER=1, so a
 probe poll of a user is refused 429 exactly while that user's poll waits: every user is probed before a
-round starts. Each round then sends one message to every room, one after the other, and measures, for
+round starts. Each round then sends one message to every room, one after the other (--interval apart),
+and measures, for
 every poll, the time from its room's send answering 201 to the poll answering with the message; then the
 polls are started again after the new seq. Prints p50/p99/max per round and over all rounds, and the
 server's CPU seconds.
@@ -42,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--polls", type=int, default=2000, help="polls waiting at once (default 2000)")
     p.add_argument("--rooms", type=int, default=100, help="rooms the pollers are spread over (default 100)")
     p.add_argument("--rounds", type=int, default=5, help="send rounds, each waking every poll (default 5)")
+    p.add_argument("--interval", type=float, default=0.05,
+                   help="seconds between the sends of a round, one room after another (default 0.05)")
     p.add_argument("--workers", type=int, default=1, help="roomlog serve --workers (default 1)")
     p.add_argument("--port", type=int, help="listen port (default: a free one)")
     p.add_argument("--data-dir", help="use (and keep) this data directory instead of a temporary one")
@@ -82,8 +85,11 @@ async def _run(args: argparse.Namespace, server: Server, api_key: str) -> int:
             return time.monotonic(), response.json()
 
         async def waiting(user: str, room_id: str, after: int) -> bool:
-            probe = await http.get("/poll", params={"rooms": f"{room_id}:{after}", "timeout": 0},
-                                   headers=as_user(user))
+            try:
+                probe = await http.get("/poll", params={"rooms": f"{room_id}:{after}", "timeout": 0},
+                                       headers=as_user(user))
+            except httpx.TransportError:  # a kept-alive connection the server closed meanwhile: probe again
+                return False
             return probe.status_code == 429
 
         all_latencies: list[float] = []
@@ -106,6 +112,7 @@ async def _run(args: argparse.Namespace, server: Server, api_key: str) -> int:
                 response = await http.post(f"/rooms/{room_id}/messages", json={"content": f"round {round_no}"},
                                            headers=as_user(SENDER))
                 sent_at[room_id], sent_seq[room_id] = time.monotonic(), response.json()["seq"]
+                await asyncio.sleep(args.interval)
             latencies = []
             for (_, room_id), task in tasks.items():
                 answered, body = await task

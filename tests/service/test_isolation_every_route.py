@@ -124,6 +124,9 @@ CARRIERS: list[Carrier] = [
     # A's room named as the one to search in finds nothing, like a made-up one.
     Carrier("GET", "/search/messages", params=lambda ids: {"q": "secret", "room_id": ids["room_id"]},
             statuses=frozenset({200})),
+    # A's user as the sender to search for finds nothing either.
+    Carrier("GET", "/search/messages", params=lambda ids: {"q": "secret", "from_user_id": ids["user_id"]},
+            statuses=frozenset({200})),
     # A's room in a sync is one the caller does not read, like a made-up one: listed back as `left`.
     Carrier("POST", "/sync", body=lambda ids: {"rooms": {ids["room_id"]: 0}}, statuses=frozenset({200}),
             echoed=("room_id",)),
