@@ -2,13 +2,11 @@
 
 Starts `roomlog serve` on the embedded default in a fresh data directory (bench/send.py's server handling),
 creates R rooms with P/R polling users each plus a sender, and starts one GET /poll per user (timeout 60)
-so that P polls wait at once on the one instance. The server runs with ROOMLOG_POLL_MAX_PER_USER=1, so a
-probe poll of a user is refused 429 exactly while that user's poll waits: every user is probed before a
-round starts. Each round then sends one message to every room, one after the other (--interval apart),
-and measures, for
-every poll, the time from its room's send answering 201 to the poll answering with the message; then the
-polls are started again after the new seq. Prints p50/p99/max per round and over all rounds, and the
-server's CPU seconds.
+so that P polls wait at once on the one instance: a round starts once the server's `roomlog_polls_waiting`
+gauge (GET /metrics) says all P wait. Each round then sends one message to every room, one after the
+other (--interval apart), and measures, for every poll, the time from its room's send answering 201 to
+the poll answering with the message; then the polls are started again after the new seq. Prints
+p50/p99/max per round and over all rounds, and the CPU seconds of the server and of this generator.
 
     .venv/bin/python bench/poll.py [--polls 2000] [--rooms 100] [--rounds 5] [--workers 1]
 """
@@ -33,8 +31,8 @@ POLL_TIMEOUT = 60
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit status 1 when a poll did not answer with its room's message."""
     args = _parser().parse_args(argv)
-    args.server_env = [*args.server_env, "ROOMLOG_POLL_MAX_PER_USER=1",
-                       f"ROOMLOG_POLL_MAX_WAITING={max(args.polls * 2, 5000)}"]
+    args.server_env = [*args.server_env, f"ROOMLOG_POLL_MAX_WAITING={max(args.polls * 2, 5000)}",
+                       "ROOMLOG_ACCESS_LOG=false"]
     return with_server(args, run, prefix="roomlog-poll-")
 
 
@@ -84,13 +82,10 @@ async def _run(args: argparse.Namespace, server: Server, api_key: str) -> int:
                                       headers=as_user(user))
             return time.monotonic(), response.json()
 
-        async def waiting(user: str, room_id: str, after: int) -> bool:
-            try:
-                probe = await http.get("/poll", params={"rooms": f"{room_id}:{after}", "timeout": 0},
-                                       headers=as_user(user))
-            except httpx.TransportError:  # a kept-alive connection the server closed meanwhile: probe again
-                return False
-            return probe.status_code == 429
+        async def polls_waiting() -> int:
+            text = (await http.get("/metrics")).text
+            lines = [line for line in text.splitlines() if line.startswith("roomlog_polls_waiting")]
+            return int(float(lines[0].split()[-1])) if lines else 0
 
         all_latencies: list[float] = []
         failures = 0
@@ -98,14 +93,12 @@ async def _run(args: argparse.Namespace, server: Server, api_key: str) -> int:
         for round_no in range(args.rounds):
             tasks = {(user, room_id): asyncio.create_task(poll(user, room_id, seqs[room_id]))
                      for room_id, users in rooms for user in users}
-            pending = set(tasks)
-            while pending:  # every poll waits (a probe that won the race leaves its poll refused: start it again)
-                checks = await asyncio.gather(*(waiting(u, r, seqs[r]) for u, r in pending))
-                for (user, room_id), ok in zip(list(pending), checks, strict=True):
-                    if ok:
-                        pending.discard((user, room_id))
-                    elif tasks[(user, room_id)].done():
-                        tasks[(user, room_id)] = asyncio.create_task(poll(user, room_id, seqs[room_id]))
+            for _ in range(6000):
+                if await polls_waiting() >= len(tasks):
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise SystemExit(f"only {await polls_waiting()} of {len(tasks)} polls ever waited")
             sent_at: dict[str, float] = {}
             sent_seq: dict[str, int] = {}
             for room_id, _ in rooms:

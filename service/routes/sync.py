@@ -16,6 +16,8 @@ from schemas.errors import Forbidden, NotAMember, PollsFull, RoomNotFound, TooMa
 from service.commands.rooms import require_member
 from service.domain.sync import check_room_count, joined_and_left, parse_room_seqs
 from service.identity.auth import Principal
+from service.realtime.polls import Waiter
+from service.runtime import Runtime
 from service.web.endpoints import Endpoint, Query, TextQuery
 from service.web.request import JSON, body_as, caller_may, runtime_of
 from service.web.views import room_event_view
@@ -55,7 +57,6 @@ async def poll(request: Request) -> Response:
     wanted = parse_room_seqs(POLL_ROOMS.read(request) or "", max_rooms=runtime.settings.sync_max_rooms)
     timeout = min(POLL_TIMEOUT.require(request), runtime.settings.poll_max_timeout_seconds)
     limit = POLL_LIMIT.require(request)
-    # The primary, not a standby: a wake-up means the event is committed there.
     pool = runtime.pool
     if len(await active_rooms(pool, principal.tenant_id, principal.user_id, among=list(wanted))) < len(wanted):
         for room_id in wanted:
@@ -65,12 +66,11 @@ async def poll(request: Request) -> Response:
     gone = asyncio.ensure_future(_disconnect(request))
     try:
         async with polls.waiter(principal.tenant_id, principal.user_id, list(wanted)) as waiter:
-            while True:
-                answer = await _poll_answer(pool, principal, wanted, limit, polls.typing.typing_in)
-                if answer is not None or polls.closing:
-                    break
-                if not await waiter.wait(deadline - runtime.monotonic(), unless=gone):
-                    break
+            runtime.metrics.polls_waiting.inc()
+            try:
+                answer = await _wait_for_events(runtime, principal, wanted, limit, waiter, deadline, gone)
+            finally:
+                runtime.metrics.polls_waiting.dec()
             if gone.done():
                 return Response(status_code=204)  # nobody is listening; the slot is free again
             if answer is None:
@@ -78,6 +78,21 @@ async def poll(request: Request) -> Response:
             return JSON(answer)
     finally:
         gone.cancel()
+
+
+async def _wait_for_events(
+    runtime: Runtime, principal: Principal, wanted: Mapping[str, int], limit: int, waiter: Waiter, deadline: float,
+    gone: asyncio.Future[None],
+) -> api.PollResult | None:
+    """The answer once a polled room has news; None at the deadline, when the client went away, or on a stop."""
+    polls = runtime.realtime.polls
+    while True:
+        # The primary, not a standby: a wake-up means the event is committed there.
+        answer = await _poll_answer(runtime.pool, principal, wanted, limit, polls.typing.typing_in)
+        if answer is not None or polls.closing:
+            return answer
+        if not await waiter.wait(deadline - runtime.monotonic(), unless=gone):
+            return None
 
 
 async def _poll_answer(
