@@ -1,7 +1,7 @@
 """Long-poll wake-up through the real service: P polls waiting on one instance, latency after a send.
 
 Starts `roomlog serve` on the embedded default in a fresh data directory (bench/send.py's server handling),
-creates R rooms with P/R polling users each plus a sender, and starts one GET /poll per user (timeout 60)
+creates R rooms with P/R polling users each plus a sender, and starts one GET /poll per user (timeout 600)
 so that P polls wait at once on the one instance: a round starts once the server's `roomlog_polls_waiting`
 gauge (GET /metrics) says all P wait. Each round then sends one message to every room, one after the
 other (--interval apart), and measures, for every poll, the time from its room's send answering 201 to
@@ -25,14 +25,15 @@ import httpx
 from send import NO_LIMITS, Server, cpu_sample, with_server
 
 SENDER = "sender"
-POLL_TIMEOUT = 60
+# Long enough that no poll times out while all P are being started on a busy machine.
+POLL_TIMEOUT = 600
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit status 1 when a poll did not answer with its room's message."""
     args = _parser().parse_args(argv)
     args.server_env = [*args.server_env, f"ROOMLOG_POLL_MAX_WAITING={max(args.polls * 2, 5000)}",
-                       "ROOMLOG_ACCESS_LOG=false"]
+                       "ROOMLOG_ACCESS_LOG=false", f"ROOMLOG_POLL_MAX_TIMEOUT_SECONDS={POLL_TIMEOUT}"]
     return with_server(args, run, prefix="roomlog-poll-")
 
 
