@@ -1,20 +1,25 @@
 """Long-poll wake-up through the real service: P polls waiting on one instance, latency after a send.
 
 Starts `roomlog serve` on the embedded default in a fresh data directory (bench/send.py's server handling),
-creates R rooms with P/R polling users each plus a sender, and starts one GET /poll per user (timeout 600)
-so that P polls wait at once on the one instance: a round starts once the server's `roomlog_polls_waiting`
-gauge (GET /metrics) says all P wait. Each round then sends one message to every room, one after the
-other (--interval apart), and measures, for every poll, the time from its room's send answering 201 to
-the poll answering with the message; then the polls are started again after the new seq. Prints
-p50/p99/max per round and over all rounds, and the CPU seconds of the server and of this generator.
+creates R rooms with P/R polling users each plus a sender, and starts one GET /poll per user (timeout 600),
+so that P polls wait at once on the one instance. Then, --sends times: once the server's
+`roomlog_polls_waiting` gauge (GET /metrics) says all P wait, send one message to the next room and take,
+for each of that room's polls, the time from the send answering 201 to the poll's answer arriving (its
+first byte); check the answer holds exactly that message; start those polls again after the new seq. So
+every send happens with P polls waiting. Prints p50/p99/max of the wake-ups and the CPU seconds of the
+server and of this generator.
 
-    .venv/bin/python bench/poll.py [--polls 2000] [--rooms 100] [--rounds 5] [--workers 1]
+The polls are plain asyncio streams writing one HTTP/1.1 request each (no client library), so the
+generator's own cost per poll stays small next to the server's.
+
+    .venv/bin/python bench/poll.py [--polls 2000] [--rooms 100] [--sends 100] [--workers 1]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
 import sys
@@ -41,9 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--polls", type=int, default=2000, help="polls waiting at once (default 2000)")
     p.add_argument("--rooms", type=int, default=100, help="rooms the pollers are spread over (default 100)")
-    p.add_argument("--rounds", type=int, default=5, help="send rounds, each waking every poll (default 5)")
-    p.add_argument("--interval", type=float, default=0.05,
-                   help="seconds between the sends of a round, one room after another (default 0.05)")
+    p.add_argument("--sends", type=int, default=100, help="sends, each with every poll waiting (default 100)")
     p.add_argument("--workers", type=int, default=1, help="roomlog serve --workers (default 1)")
     p.add_argument("--port", type=int, help="listen port (default: a free one)")
     p.add_argument("--data-dir", help="use (and keep) this data directory instead of a temporary one")
@@ -60,68 +63,81 @@ def run(args: argparse.Namespace, server: Server) -> int:
     return asyncio.run(_run(args, server, api_key))
 
 
-async def _run(args: argparse.Namespace, server: Server, api_key: str) -> int:
-    limits = httpx.Limits(max_connections=args.polls * 2 + 50, max_keepalive_connections=args.polls * 2 + 50)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}", limits=limits,
-                                 timeout=POLL_TIMEOUT + 30) as http:
-        def as_user(user: str) -> dict[str, str]:
-            return {"X-API-Key": api_key, "X-User-Id": user}
+async def _poll(port: int, api_key: str, user: str, room_id: str, after: int) -> tuple[float, dict[str, Any]]:
+    """One GET /poll on a connection of its own: (when its answer began to arrive, its body)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(f"GET /poll?rooms={room_id}:{after}&timeout={POLL_TIMEOUT} HTTP/1.1\r\nHost: bench\r\n"
+                     f"X-API-Key: {api_key}\r\nX-User-Id: {user}\r\nConnection: close\r\n\r\n".encode())
+        await writer.drain()
+        await reader.readline()  # the status line
+        arrived = time.monotonic()
+        length = 0
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        return arrived, json.loads(await reader.readexactly(length))
+    finally:
+        writer.close()
 
+
+async def _run(args: argparse.Namespace, server: Server, api_key: str) -> int:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}", timeout=60) as http:
+        headers = {"X-API-Key": api_key, "X-User-Id": SENDER}
         per_room = args.polls // args.rooms
         rooms: list[tuple[str, list[str]]] = []
         seqs: dict[str, int] = {}
         for r in range(args.rooms):
             users = [f"p{r}-{n}" for n in range(per_room)]
-            created = await http.post("/rooms", json={"type": "group", "members": users}, headers=as_user(SENDER))
+            created = await http.post("/rooms", json={"type": "group", "members": users}, headers=headers)
             assert created.status_code == 201, created.text
             rooms.append((created.json()["room_id"], users))
             seqs[created.json()["room_id"]] = created.json()["last_seq"]
-        print(f"{len(rooms)} rooms, {per_room * len(rooms)} pollers", flush=True)
-
-        async def poll(user: str, room_id: str, after: int) -> tuple[float, dict[str, Any]]:
-            response = await http.get("/poll", params={"rooms": f"{room_id}:{after}", "timeout": POLL_TIMEOUT},
-                                      headers=as_user(user))
-            return time.monotonic(), response.json()
+        total = per_room * len(rooms)
 
         async def polls_waiting() -> int:
-            text = (await http.get("/metrics")).text
-            lines = [line for line in text.splitlines() if line.startswith("roomlog_polls_waiting")]
+            lines = [line for line in (await http.get("/metrics")).text.splitlines()
+                     if line.startswith("roomlog_polls_waiting")]
             return int(float(lines[0].split()[-1])) if lines else 0
 
-        all_latencies: list[float] = []
+        async def all_waiting() -> None:
+            for _ in range(12000):
+                if await polls_waiting() >= total:
+                    return
+                await asyncio.sleep(0.02)
+            raise SystemExit(f"only {await polls_waiting()} of {total} polls ever waited")
+
+        def arm(room_id: str, users: list[str]) -> list[asyncio.Task[tuple[float, dict[str, Any]]]]:
+            return [asyncio.create_task(_poll(server.port, api_key, u, room_id, seqs[room_id])) for u in users]
+
+        tasks = {room_id: arm(room_id, users) for room_id, users in rooms}
+        started = time.monotonic()
+        await all_waiting()
+        print(f"{total} polls waiting over {len(rooms)} rooms after {time.monotonic() - started:.1f} s", flush=True)
+        latencies: list[float] = []
         failures = 0
         cpu_before = cpu_sample(server, os.getpid())
-        for round_no in range(args.rounds):
-            tasks = {(user, room_id): asyncio.create_task(poll(user, room_id, seqs[room_id]))
-                     for room_id, users in rooms for user in users}
-            for _ in range(6000):
-                if await polls_waiting() >= len(tasks):
-                    break
-                await asyncio.sleep(0.05)
-            else:
-                raise SystemExit(f"only {await polls_waiting()} of {len(tasks)} polls ever waited")
-            sent_at: dict[str, float] = {}
-            sent_seq: dict[str, int] = {}
-            for room_id, _ in rooms:
-                response = await http.post(f"/rooms/{room_id}/messages", json={"content": f"round {round_no}"},
-                                           headers=as_user(SENDER))
-                sent_at[room_id], sent_seq[room_id] = time.monotonic(), response.json()["seq"]
-                await asyncio.sleep(args.interval)
-            latencies = []
-            for (_, room_id), task in tasks.items():
-                answered, body = await task
+        for n in range(args.sends):
+            room_id, users = rooms[n % len(rooms)]
+            await all_waiting()
+            response = await http.post(f"/rooms/{room_id}/messages", json={"content": f"send {n}"}, headers=headers)
+            sent_at, seq = time.monotonic(), response.json()["seq"]
+            for arrived, body in await asyncio.gather(*tasks[room_id]):
                 events = body.get("rooms", {}).get(room_id, {}).get("events", [])
-                if [e["seq"] for e in events] != [sent_seq[room_id]]:
+                if [e["seq"] for e in events] != [seq]:
                     failures += 1
-                    continue
-                latencies.append(max(0.0, answered - sent_at[room_id]))
-            seqs.update(sent_seq)
-            all_latencies += latencies
-            print(f"round {round_no}: {_summary(latencies)}", flush=True)
+                latencies.append(max(0.0, arrived - sent_at))
+            seqs[room_id] = seq
+            tasks[room_id] = arm(room_id, users)
         cpu_after = cpu_sample(server, os.getpid())
-        print(f"all rounds ({len(all_latencies)} wake-ups of {args.polls} waiting polls): {_summary(all_latencies)}")
-        print("CPU seconds during the rounds:",
+        print(f"{len(latencies)} wake-ups after {args.sends} sends, each with {total} polls waiting: "
+              f"{_summary(latencies)}")
+        print("CPU seconds during the sends:",
               {k: round(cpu_after[k] - cpu_before[k], 2) for k in ("roomlog", "nats", "postgres", "generator")})
+        for pending in tasks.values():
+            for task in pending:
+                task.cancel()
         if failures:
             print(f"{failures} polls did not answer with exactly their room's message", file=sys.stderr)
         return 1 if failures else 0
