@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -26,6 +26,7 @@ from service.realtime.hub import Hub
 from service.realtime.typing import TypingView
 
 RETRY_AFTER_SECONDS = 1
+T = TypeVar("T")
 
 
 class Waiter:
@@ -79,12 +80,23 @@ class Polls:
         self.closing = False
         self._per_user: dict[tuple[str, str], int] = defaultdict(int)
         self._waiters: set[Waiter] = set()
+        self._reads: dict[Hashable, asyncio.Future[Any]] = {}
 
     def close(self) -> None:
         """The instance is stopping: every waiting poll answers now, and no new one waits."""
         self.closing = True
         for waiter in self._waiters:
             waiter.offer_resume()
+
+    async def shared(self, key: Hashable, read: Callable[[], Awaitable[T]]) -> T:
+        """`read()`, or the result of the same read already under way for another poll: the polls of one room
+        woken by one event ask for the same events after the same seq, and read them once."""
+        running = self._reads.get(key)
+        if running is None:
+            running = self._reads[key] = asyncio.ensure_future(read())
+            running.add_done_callback(lambda _: self._reads.pop(key, None))
+        result: T = await asyncio.shield(running)
+        return result
 
     @contextlib.asynccontextmanager
     async def waiter(self, tenant_id: str, user_id: str, room_ids: list[str]) -> AsyncIterator[Waiter]:

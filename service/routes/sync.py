@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Mapping
 
 import asyncpg
@@ -16,7 +17,7 @@ from schemas.errors import Forbidden, NotAMember, PollsFull, RoomNotFound, TooMa
 from service.commands.rooms import require_member
 from service.domain.sync import check_room_count, joined_and_left, parse_room_seqs
 from service.identity.auth import Principal
-from service.realtime.polls import Waiter
+from service.realtime.polls import Polls, Waiter
 from service.runtime import Runtime
 from service.web.endpoints import Endpoint, Query, TextQuery
 from service.web.request import JSON, body_as, caller_may, runtime_of
@@ -88,7 +89,7 @@ async def _wait_for_events(
     polls = runtime.realtime.polls
     while True:
         # The primary, not a standby: a wake-up means the event is committed there.
-        answer = await _poll_answer(runtime.pool, principal, wanted, limit, polls.typing.typing_in)
+        answer = await _poll_answer(runtime.pool, principal, wanted, limit, polls)
         if answer is not None or polls.closing:
             return answer
         if not await waiter.wait(deadline - runtime.monotonic(), unless=gone):
@@ -96,7 +97,7 @@ async def _wait_for_events(
 
 
 async def _poll_answer(
-    pool: asyncpg.Pool, principal: Principal, wanted: Mapping[str, int], limit: int, typing_in: _TypingIn
+    pool: asyncpg.Pool, principal: Principal, wanted: Mapping[str, int], limit: int, polls: Polls
 ) -> api.PollResult | None:
     """What the poll answers now, or None while no polled room has anything after the client's seq."""
     mine = await active_rooms(pool, principal.tenant_id, principal.user_id, among=list(wanted))
@@ -106,9 +107,11 @@ async def _poll_answer(
     rooms = {}
     for room_id, seq in wanted.items():
         if room_id in mine:
-            synced = await _room_sync(pool, room_id, seq, mine[room_id], limit)
+            # Membership is each caller's own; the room's events after a seq are the same for all its polls.
+            synced = await polls.shared((room_id, seq, mine[room_id], limit),
+                                        functools.partial(_room_sync, pool, room_id, seq, mine[room_id], limit))
             rooms[room_id] = api.PolledRoom(events=synced.events, last_seq=synced.last_seq, has_more=synced.has_more,
-                                            typing=typing_in(principal.tenant_id, room_id))
+                                            typing=polls.typing.typing_in(principal.tenant_id, room_id))
     return api.PollResult(rooms=rooms, left=left, timed_out=False)
 
 

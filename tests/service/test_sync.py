@@ -287,3 +287,21 @@ async def test_a_client_that_goes_away_mid_poll_frees_its_slot(
         with pytest.raises(asyncio.CancelledError):
             await gone
     await until(lambda: _now(polls.waiting), 0)
+
+
+async def test_polls_woken_together_share_one_read_of_a_room_and_a_later_poll_reads_again(runtime: Runtime) -> None:
+    polls = runtime.realtime.polls
+    reads = 0
+    gate = asyncio.Event()
+
+    async def read() -> int:
+        nonlocal reads
+        reads += 1
+        await gate.wait()
+        return reads
+
+    together = [asyncio.create_task(polls.shared(("room", 1), read)) for _ in range(3)]
+    await asyncio.sleep(0)  # let each of them ask before the read answers
+    gate.set()
+    assert await asyncio.gather(*together) == [1, 1, 1]
+    assert await polls.shared(("room", 1), read) == 2
