@@ -41,7 +41,8 @@ class Realtime:
         self.nats = nats
         self.pool = pool
         self.appender = appender
-        self.hub = Hub(pool, support_handle_seconds=settings.support_default_handle_seconds)
+        self.hub = Hub(pool, support_handle_seconds=settings.support_default_handle_seconds,
+                       typing_seconds=settings.typing_seconds)
         self.feed = LogFeed(pool, self.hub)
         self.presence = PresenceTracker()
         self.typing = TypingView(clock=time.monotonic, typing_seconds=settings.typing_seconds)
