@@ -23,8 +23,9 @@ from service.web.endpoints import Endpoint, Query, TextQuery
 from service.web.request import JSON, body_as, caller_may, runtime_of
 from service.web.views import room_event_view
 
+# Percent-encoded, 2,500 characters of any text stay within the 32 KiB request head (ROOMLOG_MAX_HEADER_BYTES).
 POLL_ROOMS = TextQuery("rooms", "the rooms to wait on with the seq the client has of each: ID:SEQ,ID:SEQ",
-                       max_length=10_000)
+                       max_length=2_500)
 POLL_TIMEOUT = Query("timeout", "seconds to wait for an event before answering empty (capped by the server)",
                      minimum=0, maximum=600, default=25)
 POLL_LIMIT = Query("limit", "most events per room", minimum=1, maximum=100, default=50)
