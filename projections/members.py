@@ -71,3 +71,17 @@ async def list_members(conn: Queryable, room_id: str) -> list[asyncpg.Record]:
         "SELECT user_id, role, joined_at FROM members WHERE room_id = $1 AND active ORDER BY joined_at, user_id",
         room_id,
     )
+
+
+_ACTIVE_ROOMS = """
+SELECT m.room_id, s.last_seq FROM members m JOIN streams s ON s.stream_id = m.room_id
+WHERE m.tenant_id = $1 AND m.user_id = $2 AND m.active AND ($3::text[] IS NULL OR m.room_id = ANY($3::text[]))
+"""
+
+
+async def active_rooms(
+    conn: Queryable, tenant_id: str, user_id: str, *, among: Sequence[str] | None = None
+) -> dict[str, int]:
+    """The rooms the user is an active member of (only those `among`, when given), with each one's last_seq."""
+    rows = await conn.fetch(_ACTIVE_ROOMS, tenant_id, user_id, list(among) if among is not None else None)
+    return {r["room_id"]: r["last_seq"] for r in rows}

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 import asyncpg
 import msgspec
 
+from eventstore.read import read_stream
 from eventstore.types import Connection, Queryable
 from projections.base import apply_statements
 from schemas.events import MessageEdited, MessageSent, RecordedEvent
@@ -239,6 +240,15 @@ async def redact_deleted(conn: Queryable, events: Iterable[RecordedEvent]) -> li
         return events
     return [_redacted(e) if isinstance(e.event, MessageSent | MessageEdited) and e.event.message_id in deleted
             else e for e in events]
+
+
+async def readable_events(
+    conn: Queryable, room_id: str, *, after_seq: int, limit: int
+) -> tuple[list[RecordedEvent], bool]:
+    """The room's log after `after_seq` as clients may read it (`redact_deleted`), at most `limit` events, and
+    whether more follow."""
+    events = await read_stream(conn, room_id, after_seq=after_seq, limit=limit + 1)
+    return await redact_deleted(conn, events[:limit]), len(events) > limit
 
 
 def _redacted(event: RecordedEvent) -> RecordedEvent:

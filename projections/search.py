@@ -8,6 +8,8 @@ stemming, no stop words) works the same for every language.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
@@ -38,19 +40,40 @@ FROM new_events e
 WHERE e.type = 'message.deleted' AND s.message_id = e.data->>'message_id' AND s.document IS NOT NULL
 """
 
-_SEARCH = """
-SELECT s.message_id, s.room_id, s.seq, s.sender_id, s.created_at, m.message_type,
-       CASE WHEN m.deleted_seq IS NULL THEN m.attachments::text END AS attachments,
-       ts_headline('simple', replace(replace(replace(m.content, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), q,
-                   'StartSel=<mark>, StopSel=</mark>, MaxWords=24, MinWords=8, MaxFragments=2') AS snippet
+# The filters of a search ($4 room, $5 sender, $6 after, $7 before) over the caller's rooms; a message
+# deleted since it was indexed is left out even before the index has caught up with the deletion.
+_MATCHES = """
 FROM websearch_to_tsquery('simple', $3) AS q,
      message_search s
 JOIN members mb ON mb.room_id = s.room_id AND mb.user_id = $2 AND mb.active
-JOIN messages m ON m.message_id = s.message_id
+JOIN messages m ON m.message_id = s.message_id AND m.deleted_seq IS NULL
 WHERE s.document @@ q AND s.tenant_id = $1 AND ($4::text IS NULL OR s.room_id = $4)
-ORDER BY s.created_at DESC, s.seq DESC
-LIMIT $5
+  AND ($5::text IS NULL OR s.sender_id = $5)
+  AND ($6::timestamptz IS NULL OR s.created_at > $6) AND ($7::timestamptz IS NULL OR s.created_at < $7)
 """
+# Newest first; (created_at, message_id) orders every hit, so a cursor of the last one resumes exactly.
+# Highlights: the content as it reads now, HTML-escaped, matches in <mark> — whole when short, else up
+# to 3 fragments around the matches (the delimiter cannot occur in escaped text).
+_SEARCH = """
+SELECT s.message_id, s.room_id, s.seq, s.sender_id, s.created_at, m.message_type, m.content, m.edited_at,
+       m.attachments::text AS attachments,
+       CASE WHEN char_length(m.content) <= 200
+            THEN ts_headline('simple', x.escaped, q, 'StartSel=<mark>, StopSel=</mark>, HighlightAll=true')
+            ELSE ts_headline('simple', x.escaped, q, 'StartSel=<mark>, StopSel=</mark>, MaxWords=24, MinWords=8, '
+                                                     'MaxFragments=3, FragmentDelimiter="<|>"')
+       END AS highlights
+""" + _MATCHES.replace(
+    "JOIN messages m ON m.message_id = s.message_id AND m.deleted_seq IS NULL",
+    "JOIN messages m ON m.message_id = s.message_id AND m.deleted_seq IS NULL\n"
+    "CROSS JOIN LATERAL (SELECT replace(replace(replace(m.content, '&', '&amp;'), '<', '&lt;'), '>', '&gt;')"
+    " AS escaped) x",
+) + """
+  AND ($8::timestamptz IS NULL OR (s.created_at, s.message_id) < ($8, $9))
+ORDER BY s.created_at DESC, s.message_id DESC
+LIMIT $10
+"""
+_COUNT = "SELECT count(*)" + _MATCHES
+HIGHLIGHT_DELIMITER = "<|>"
 
 
 class SearchProjection:
@@ -77,11 +100,28 @@ class SearchProjection:
         await apply_statements(conn, (_INSERT_SENT, _APPLY_EDITS, _APPLY_DELETIONS), self.handles, events)
 
 
-async def search_messages(
-    conn: Queryable, tenant_id: str, user_id: str, query: str, *, room_id: str | None, limit: int
-) -> list[asyncpg.Record]:
-    """The newest messages matching `query` (web search syntax: words, "phrases", -not, or) in the user's rooms.
+@dataclass(frozen=True)
+class SearchFilters:
+    """What narrows a search besides its words: a room, a sender, a time window (exclusive bounds)."""
 
-    Rows: message_id, room_id, seq, sender_id, created_at, snippet (HTML-escaped, matches in <mark>).
+    room_id: str | None = None
+    from_user_id: str | None = None
+    after: datetime | None = None
+    before: datetime | None = None
+
+
+async def search_messages(
+    conn: Queryable, tenant_id: str, user_id: str, query: str, filters: SearchFilters, *, limit: int,
+    older_than: tuple[datetime, str] | None = None,
+) -> tuple[list[asyncpg.Record], int]:
+    """The newest `limit` messages matching `query` (web search syntax: words, "phrases", -not, or) in the
+    user's rooms, older than the `older_than` (created_at, message_id) when given, and how many match in all.
+
+    Rows: message_id, room_id, seq, sender_id, created_at, message_type, content, edited_at, attachments and
+    highlights (HTML-escaped fragments joined by HIGHLIGHT_DELIMITER, matches in <mark>).
     """
-    return await conn.fetch(_SEARCH, tenant_id, user_id, query, room_id, limit)
+    args = (tenant_id, user_id, query, filters.room_id, filters.from_user_id, filters.after, filters.before)
+    cursor = older_than or (None, None)
+    rows = await conn.fetch(_SEARCH, *args, *cursor, limit)
+    total = await conn.fetchval(_COUNT, *args)
+    return rows, int(total)

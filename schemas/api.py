@@ -249,3 +249,92 @@ class Erasure(msgspec.Struct):
     events: int
     messages: int
     jetstream_messages: int
+
+
+class TypingUpdate(_Request):
+    """POST /rooms/{room_id}/typing: the caller started (true) or stopped (false) typing."""
+
+    typing: bool = True
+
+
+SyncSeq = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
+
+
+class SyncRequest(_Request):
+    """POST /sync: the seq the client has of each room it follows (0 for none yet), and events per room."""
+
+    rooms: dict[RoomId, SyncSeq]
+    limit: Annotated[int, msgspec.Meta(ge=1, le=100)] = 50
+
+
+class RoomSync(msgspec.Struct):
+    """One room of a sync or poll answer: the events after the client's seq, in seq order."""
+
+    events: list[RoomEvent]
+    # The seq to send next time: the last event's here, else the one the client sent.
+    last_seq: int
+    # More events follow last_seq than `limit` allowed in this answer.
+    has_more: bool
+
+
+class SyncResult(msgspec.Struct):
+    """The listed rooms the caller belongs to, the rooms it belongs to but did not list, and those it no
+    longer reads (left, removed, or never its own: each looks the same)."""
+
+    rooms: dict[str, RoomSync]
+    joined: list[str]
+    left: list[str]
+
+
+class PolledRoom(msgspec.Struct):
+    """One room of a poll answer: its new events, and who is typing there now."""
+
+    events: list[RoomEvent]
+    last_seq: int
+    has_more: bool
+    typing: list[str]
+
+
+class PollResult(msgspec.Struct):
+    """Every polled room the caller reads: events after its seq (all empty when the poll timed out) and who is
+    typing; and the polled rooms the caller no longer belongs to (as in SyncResult)."""
+
+    rooms: dict[str, PolledRoom]
+    left: list[str]
+    timed_out: bool
+
+
+class FoundMessage(msgspec.Struct):
+    """A search hit's message as it reads now (edits applied)."""
+
+    id: str
+    room_id: str
+    sender_id: str
+    seq: int
+    content: str
+    created_at: datetime
+    edited_at: datetime | None
+
+
+class SearchHit(msgspec.Struct):
+    """One message matching a search, with the fragments of it that match."""
+
+    message: FoundMessage
+    # HTML-escaped fragments of the content, each match in <mark>…</mark>.
+    highlights: list[str]
+    message_id: str
+    room_id: str
+    seq: int
+    sender_id: str
+    created_at: datetime
+    snippet: str  # the highlights joined by " … "
+    type: str = "text"
+    attachments: list[Attachment] = []
+
+
+class SearchResults(msgspec.Struct):
+    """A page of search hits, newest first; `next_cursor` fetches the next (older) page, null on the last."""
+
+    data: list[SearchHit]
+    total: int
+    next_cursor: str | None

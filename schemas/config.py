@@ -100,4 +100,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     media_quota_bytes: int = 10 * 1024**3
     # Images with more pixels are refused undecoded (decompression bombs); thumbnails fit in this square.
     media_max_image_pixels: int = 40_000_000
+    # Typing: a user counts as typing for this long after their last typing signal (REST or WebSocket).
+    typing_seconds: float = 5.0
+    # REST sync and long-poll: rooms one POST /sync or GET /poll may name; polls waiting at once per
+    # process (over it: 503 POLLS_FULL) and per user per process (429 TOO_MANY_POLLS); the longest wait.
+    sync_max_rooms: int = 100
+    poll_max_waiting: int = 5000
+    poll_max_per_user: int = 4
+    poll_max_timeout_seconds: int = 60
     media_thumbnail_pixels: int = 320

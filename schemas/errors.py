@@ -109,6 +109,18 @@ class Unavailable(RoomlogError):
     status = 503
 
 
+class PollsFull(Unavailable):
+    """This instance holds as many waiting polls as it may (poll_max_waiting): retry, maybe elsewhere."""
+
+    code = "POLLS_FULL"
+
+
+class TooManyPolls(RateLimited):
+    """The caller already has poll_max_per_user polls waiting on this instance."""
+
+    code = "TOO_MANY_POLLS"
+
+
 class NotRoomAdmin(Forbidden):
     code = "NOT_ROOM_ADMIN"
 

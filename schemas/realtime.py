@@ -106,6 +106,8 @@ class Typing(msgspec.Struct):
     user_id: str
     typing: bool
     type: Literal["typing"] = "typing"
+    # With typing true: treat the user as no longer typing after this long without another frame.
+    expires_in_ms: int | None = None
 
 
 class Presence(msgspec.Struct):

@@ -68,6 +68,11 @@ ENVIRONMENT = {
     "ROOMLOG_MEDIA_ALLOWED_TYPES": "media_allowed_types",
     "ROOMLOG_MEDIA_QUOTA_BYTES": "media_quota_bytes",
     "ROOMLOG_MEDIA_MAX_IMAGE_PIXELS": "media_max_image_pixels",
+    "ROOMLOG_TYPING_SECONDS": "typing_seconds",
+    "ROOMLOG_SYNC_MAX_ROOMS": "sync_max_rooms",
+    "ROOMLOG_POLL_MAX_WAITING": "poll_max_waiting",
+    "ROOMLOG_POLL_MAX_PER_USER": "poll_max_per_user",
+    "ROOMLOG_POLL_MAX_TIMEOUT_SECONDS": "poll_max_timeout_seconds",
 }
 _SWITCH = {"on": "true", "off": "false"}
 

@@ -38,7 +38,7 @@ Action = Literal[
     "member.add", "member.remove",
     "member.leave", "users.read", "users.manage", "blocks.manage", "api_keys.manage", "webhooks.manage",
     "dead_letters.read", "dead_letters.manage", "tenant.settings", "notifications.send", "subscriptions.manage",
-    "messages.search", "users.erase", "media.upload", "media.read",
+    "messages.search", "rooms.sync", "room.typing", "users.erase", "media.upload", "media.read",
     "support.session.start", "support.session.read", "support.session.message", "support.session.end",
     "support.session.work", "support.session.rate", "support.routing.read", "support.agents.read",
     "support.agents.manage", "support.agent.status", "support.teams.read", "support.teams.manage",
@@ -54,6 +54,8 @@ ACTIONS: dict[Action, Rule] = {
     "rooms.list": _rule(_EVERYONE, (), Forbidden, "you have no rooms to list"),
     "tokens.issue": _rule(_EVERYONE, (), Forbidden, "you may not open a WebSocket"),
     "messages.search": _rule(_ANYONE, (), Forbidden, "you have no rooms to search"),
+    # Sync and long-poll read the caller's own rooms (each one checked for membership), like listing them.
+    "rooms.sync": _rule(_EVERYONE, (), Forbidden, "you have no rooms to sync"),
     # Reading and writing a room's conversation is for its members only, tenant admins included.
     "room.read": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
     "message.send": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
@@ -61,6 +63,7 @@ ACTIONS: dict[Action, Rule] = {
     "message.edit": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
     "message.delete": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
     "message.react": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
+    "room.typing": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
     "ack.send": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
     "member.leave": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
     # Moderation: the room's admins, and the tenant's admins in any room of the tenant.

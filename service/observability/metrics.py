@@ -99,6 +99,9 @@ class Metrics:
             ["consumer"], multiprocess_mode="livemax", registry=reg)
         self.ws_connections = Gauge(
             "roomlog_websocket_connections", "Open WebSocket connections", multiprocess_mode="livesum", registry=reg)
+        self.polls_waiting = Gauge(
+            "roomlog_polls_waiting", "Long-polls (GET /poll) waiting for an event", multiprocess_mode="livesum",
+            registry=reg)
         self.ws_resyncs = Counter(
             "roomlog_websocket_resyncs", "WebSocket clients told to resync (their queue filled up)", registry=reg)
         self.ws_slow_drops = Counter(

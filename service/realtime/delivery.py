@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import signal
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +23,9 @@ from service.realtime._logfeed import LogFeed
 from service.realtime.hub import Hub, announce_shutdown
 from service.realtime.jetstream import ensure_jetstream, event_subject
 from service.realtime.nats_link import NatsLink
+from service.realtime.polls import Polls
 from service.realtime.presence import PresenceTracker
+from service.realtime.typing import TypingView
 
 log = structlog.get_logger("roomlog.realtime")
 
@@ -38,9 +41,13 @@ class Realtime:
         self.nats = nats
         self.pool = pool
         self.appender = appender
-        self.hub = Hub(pool, support_handle_seconds=settings.support_default_handle_seconds)
+        self.hub = Hub(pool, support_handle_seconds=settings.support_default_handle_seconds,
+                       typing_seconds=settings.typing_seconds)
         self.feed = LogFeed(pool, self.hub)
         self.presence = PresenceTracker()
+        self.typing = TypingView(clock=time.monotonic, typing_seconds=settings.typing_seconds)
+        self.polls = Polls(self.hub, self.typing, max_waiting=settings.poll_max_waiting,
+                           max_per_user=settings.poll_max_per_user)
         self.relay: Relay | None = None
         self.ready = asyncio.Event()
         self._relay_task: asyncio.Task[None] | None = None
@@ -99,6 +106,7 @@ class Realtime:
                 log.warning("setting up JetStream failed, retrying", error=repr(exc))
                 await asyncio.sleep(1.0)
         await self.hub.start(client)
+        self.typing.start(client)
         await self.feed.stop()
         await self.presence.start(client)
         self.relay = Relay(self.settings.database_url, client, event_subject)
@@ -119,6 +127,7 @@ class Realtime:
     async def stop(self) -> None:
         """Tell clients to reconnect elsewhere, then stop the relay and the hub."""
         self._stopping = True
+        self.polls.close()
         await self.feed.stop()
         await announce_shutdown(self.hub)
         for task in self._tasks:
@@ -127,4 +136,5 @@ class Realtime:
             with contextlib.suppress(BaseException):
                 await task
         await self.hub.stop()
+        await self.typing.stop()
         await self.presence.stop()

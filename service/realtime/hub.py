@@ -60,8 +60,9 @@ class Subscriber(Protocol):
 class Hub:
     """Who is connected to this instance and subscribed to which room."""
 
-    def __init__(self, db: asyncpg.Pool, *, support_handle_seconds: float = 300.0) -> None:
+    def __init__(self, db: asyncpg.Pool, *, support_handle_seconds: float = 300.0, typing_seconds: float = 5.0) -> None:
         self._db = db
+        self._typing_ms = int(typing_seconds * 1000)
         self._support_handle_seconds = support_handle_seconds
         self._rooms: dict[str, set[Subscriber]] = defaultdict(set)
         self._users: dict[tuple[str, str], set[Subscriber]] = defaultdict(set)
@@ -243,7 +244,8 @@ class Hub:
     async def _on_typing(self, msg: Msg) -> None:
         tenant_id = msg.subject.split(".")[1]
         signal = _typing.decode(msg.data)
-        frame = Typing(room_id=signal.room_id, user_id=signal.user_id, typing=signal.typing)
+        frame = Typing(room_id=signal.room_id, user_id=signal.user_id, typing=signal.typing,
+                       expires_in_ms=self._typing_ms if signal.typing else None)
         for conn in self._in_room(tenant_id, signal.room_id):
             if conn.user_id != signal.user_id:
                 conn.offer_frame(frame, room_id=signal.room_id)

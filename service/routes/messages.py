@@ -5,8 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from eventstore.read import read_stream
-from projections.messages import page_of_messages, reaction_counts, redact_deleted
+from projections.messages import page_of_messages, reaction_counts, readable_events
 from schemas import api
 from schemas.errors import (
     Forbidden,
@@ -17,12 +16,11 @@ from schemas.errors import (
     RoomNotFound,
     ValidationError,
 )
-from schemas.events import event_fields
 from service.commands import messages as messaging
 from service.commands.rooms import require_member
 from service.web.endpoints import Endpoint, Link, Query, TextQuery
 from service.web.request import JSON, body_as, caller, runtime_of
-from service.web.views import message_view
+from service.web.views import message_view, room_event_view
 
 AFTER_SEQ = Query("after_seq", "only entries with a greater seq", minimum=0)
 BEFORE_SEQ = Query("before_seq", "only messages with a smaller seq", minimum=1)
@@ -59,12 +57,8 @@ async def list_events(request: Request) -> Response:
     after_seq, limit = EVENTS_AFTER_SEQ.require(request), EVENTS_LIMIT.require(request)
     await require_member(request, principal, room_id)
     pool = await runtime_of(request).reads.for_read()
-    events = await redact_deleted(pool, await read_stream(pool, room_id, after_seq=after_seq, limit=limit))
-    return JSON([
-        api.RoomEvent(seq=e.seq, type=e.type, actor=e.metadata.actor, created_at=e.created_at,
-                      data=event_fields(e.event))
-        for e in events
-    ])
+    events, _ = await readable_events(pool, room_id, after_seq=after_seq, limit=limit)
+    return JSON([room_event_view(e) for e in events])
 
 
 _MESSAGE = "/rooms/{room_id}/messages/{message_id}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import msgspec
@@ -86,6 +87,25 @@ class TextQuery:
 
 
 @dataclass(frozen=True)
+class TimeQuery:
+    """An optional ISO 8601 date-time query parameter (UTC when it names no offset), described like `Query`."""
+
+    name: str
+    description: str
+
+    def read(self, request: Request) -> datetime | None:
+        """The instant named (None when absent); a 400 naming the parameter when it is not ISO 8601."""
+        raw = request.query_params.get(self.name, "").strip()
+        if not raw:
+            return None
+        try:
+            value = datetime.fromisoformat(raw)
+        except ValueError:
+            raise ValidationError(f"{self.name} must be an ISO 8601 date-time", field=self.name) from None
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
 class Link:
     """An operation a success leads to (an OpenAPI link), named by its method and path.
 
@@ -111,7 +131,7 @@ class Endpoint:
     response: Any = None
     status: int = 200
     errors: tuple[type[RoomlogError], ...] = ()
-    query: tuple[Query | TextQuery, ...] = ()
+    query: tuple[Query | TextQuery | TimeQuery, ...] = ()
     auth: Auth = "tenant"
     headers: tuple[str, ...] = field(default=())
     links: tuple[Link, ...] = ()
@@ -244,7 +264,10 @@ def _path_params(path: str) -> list[str]:
     return [part[1:-1].split(":")[0] for part in path.split("/") if part.startswith("{")]
 
 
-def _query_param(q: Query | TextQuery) -> dict[str, Any]:
+def _query_param(q: Query | TextQuery | TimeQuery) -> dict[str, Any]:
+    if isinstance(q, TimeQuery):
+        timestamp = {"type": "string", "format": "date-time"}
+        return {"name": q.name, "in": "query", "required": False, "description": q.description, "schema": timestamp}
     if isinstance(q, TextQuery):
         text = {"type": "string", "minLength": q.min_length, "maxLength": q.max_length}
         return {"name": q.name, "in": "query", "required": q.required, "description": q.description, "schema": text}

@@ -9,7 +9,7 @@ import asyncpg
 import msgspec
 
 from schemas import api
-from schemas.events import Attachment
+from schemas.events import Attachment, RecordedEvent, event_fields
 
 _meta = msgspec.json.Decoder(dict[str, Any] | None)
 _attachments = msgspec.json.Decoder(list[Attachment])
@@ -30,3 +30,9 @@ def message_view(row: asyncpg.Record, reactions: Sequence[asyncpg.Record]) -> ap
 def reaction_count(row: asyncpg.Record) -> api.ReactionCount:
     """The API view of a `reaction_counts` row."""
     return api.ReactionCount(emoji=row["emoji"], count=row["count"], me=row["me"])
+
+
+def room_event_view(event: RecordedEvent) -> api.RoomEvent:
+    """The API view of one room log entry (already redacted for reading)."""
+    return api.RoomEvent(seq=event.seq, type=event.type, actor=event.metadata.actor, created_at=event.created_at,
+                         data=event_fields(event.event))

@@ -115,7 +115,7 @@ class Call:
     method: str
     path: str
     body: Callable[[Scene], dict[str, Any]] | None = None
-    params: dict[str, str] | None = None
+    params: dict[str, str] | Callable[[Scene], dict[str, str]] | None = None
     ids: dict[str, str] = field(default_factory=dict)
 
     def url(self, scene: Scene) -> str:
@@ -146,6 +146,12 @@ CALLS: dict[str, tuple[Call, ...]] = {
     "room.create": (Call("POST", "/rooms", body=lambda s: {"type": "group", "members": [s.victim]}),),
     "rooms.list": (Call("GET", "/rooms"),),
     "messages.search": (Call("GET", "/search/messages", params={"q": "hello"}),),
+    # own_room: a room the caller is a member of (sync and poll then check each room's membership too).
+    "rooms.sync": (
+        Call("POST", "/sync", body=lambda s: {"rooms": {s.ids["own_room"]: 0}}),
+        Call("GET", "/poll", params=lambda s: {"rooms": f"{s.ids['own_room']}:0", "timeout": "0"}),
+    ),
+    "room.typing": (Call("POST", "/rooms/{room_id}/typing", body=lambda s: {"typing": True}),),
     "tokens.issue": (Call("POST", "/tokens"), Call("GET", "/messaging/token")),
     "room.read": (
         Call("GET", "/rooms/{room_id}"),
@@ -385,6 +391,10 @@ async def scene_for(
         if any("{message_id}" in c.path for c in CALLS[action]):
             ids.update(await _messages_for(api, tenant, room["room_id"], creator, caller, victim, room_role))
     paths = [c.path for c in CALLS[action]]
+    if action == "rooms.sync":
+        room = await ok(await api.post("/rooms", json={"type": "group", "members": [caller, victim]},
+                                       headers=admin))
+        ids["own_room"] = room["room_id"]
     if action.startswith("support."):
         ids.update(await _desk_for(api, tenant, action, caller, tenant_role))
     if any("{key_id}" in p for p in paths):
@@ -494,8 +504,9 @@ async def snapshot(runtime: Runtime, tenant_id: str) -> dict[str, list[tuple[Any
 
 async def call(api: httpx.AsyncClient, request: Call, scene: Scene) -> httpx.Response:
     """Make one of an action's requests as the scene's caller."""
+    params = request.params(scene) if callable(request.params) else request.params
     return await api.request(request.method, request.url(scene), json=request.body(scene) if request.body else None,
-                             params=request.params, headers=scene.headers)
+                             params=params, headers=scene.headers)
 
 
 REFUSED = [(a, t, r) for a, t, r in matrix() if not allowed(a, t, r)]

@@ -264,7 +264,7 @@ async def test_a_message_carries_its_attachments_in_reads_events_and_search_and_
     assert (await client.get(f"/media/{picture}", headers=bob)).json()["cdn_url"]
     assert (await client.get(f"/media/{picture}", headers=carol)).status_code == 404
     for _ in range(100):  # the search index follows the log a moment later
-        hits = (await client.get("/search/messages", headers=bob, params={"q": "zebrafish"})).json()
+        hits = (await client.get("/search/messages", headers=bob, params={"q": "zebrafish"})).json()["data"]
         if hits:
             break
         await asyncio.sleep(0.05)

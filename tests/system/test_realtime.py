@@ -380,8 +380,23 @@ async def test_typing_reaches_the_other_members_but_not_the_typist(server: Serve
         typing = await alice.wait_for(lambda f: f.get("type") == "typing")
         await bob.barrier()
 
-    assert typing == {"type": "typing", "room_id": room_id, "user_id": "bob", "typing": True}
+    assert typing == {"type": "typing", "room_id": room_id, "user_id": "bob", "typing": True, "expires_in_ms": 5000}
     assert bob.count(lambda f: f.get("type") == "typing") == 0
+
+
+async def test_rest_typing_reaches_websocket_members_as_the_same_frames(server: Serve, api: Api) -> None:
+    room = await api.create_room("alice", ["bob"])
+    room_id = room["room_id"]
+    alice = await ws(server, api, "alice")
+    async with closing(alice):
+        await alice.sync({room_id: 0})
+        assert (await api.call("POST", f"/rooms/{room_id}/typing", "bob", {})).status_code == 200
+        started = await alice.wait_for(lambda f: f.get("type") == "typing")
+        assert (await api.call("POST", f"/rooms/{room_id}/typing", "bob", {"typing": False})).status_code == 200
+        stopped = await alice.wait_for(lambda f: f.get("type") == "typing" and not f["typing"])
+
+    assert started == {"type": "typing", "room_id": room_id, "user_id": "bob", "typing": True, "expires_in_ms": 5000}
+    assert stopped["expires_in_ms"] is None
 
 
 # --- tokens ----------------------------------------------------------------------------------------------
