@@ -8,6 +8,7 @@ from eventstore.append import GuardColumns
 from eventstore.types import Connection
 from projections.base import Projection
 from projections.blocks import BlocksProjection
+from projections.bots import BotsProjection
 from projections.dead_letters import DeadLettersProjection
 from projections.guards import batch_key, encode_guard, guard_error
 from projections.media import MediaProjection
@@ -32,6 +33,7 @@ INLINE_PROJECTIONS: tuple[Projection, ...] = (
     SupportAgentsProjection(),
     SupportSessionsProjection(),
     MediaProjection(),
+    BotsProjection(),
 )
 
 

@@ -333,6 +333,34 @@ class MediaRemoved(_Event, tag="media.removed"):
     reason: str
 
 
+# --- bots ---------------------------------------------------------------------------------------------------
+# Each bot has a stream of its own (`bot:<tenant>:<bot_id>`); every event carries the whole configuration,
+# so the read model is the last event's. The signing secret is in the log: replay must rebuild it.
+
+
+class _BotConfig(_Event):
+    bot_id: str
+    display_name: str
+    triggers: list[str]
+    by: str
+    webhook_url: str | None = None
+    secret: str | None = None
+    nats_subject: str | None = None
+
+
+class BotRegistered(_BotConfig, tag="bot.registered"):
+    key_id: str = ""
+
+
+class BotUpdated(_BotConfig, tag="bot.updated"):
+    pass
+
+
+class BotDeleted(_Event, tag="bot.deleted"):
+    bot_id: str
+    by: str
+
+
 Event = (
     RoomCreated | MemberJoined | MemberRemoved | RoomUpdated | MessageSent | MessageEdited | MessageDeleted
     | ReactionAdded | ReactionRemoved | AckRecorded | ReadRecorded | UserBlocked | UserUnblocked | NotificationSent
@@ -342,6 +370,7 @@ Event = (
     | SupportSessionCreated | SupportSessionHeld | SupportSessionResumed | SupportSessionTransferred
     | SupportSessionEscalated | SupportSessionEnded | SupportSessionRated
     | MediaUploadRequested | MediaConfirmed | MediaRejected | MediaRemoved
+    | BotRegistered | BotUpdated | BotDeleted
 )
 
 ROOM_EVENT_TYPES = frozenset({
@@ -382,7 +411,8 @@ _TAGS: dict[type, str] = {
                 SupportDeskSettingsSet, SupportSessionAssigned, SupportSessionCreated, SupportSessionHeld,
                 SupportSessionResumed,
                 SupportSessionTransferred, SupportSessionEscalated, SupportSessionEnded, SupportSessionRated,
-                MediaUploadRequested, MediaConfirmed, MediaRejected, MediaRemoved)
+                MediaUploadRequested, MediaConfirmed, MediaRejected, MediaRemoved,
+                BotRegistered, BotUpdated, BotDeleted)
 }
 
 SUPPORT_SESSION_EVENT_TYPES = frozenset({

@@ -18,6 +18,7 @@ from service.routes import (
     acks,
     api_keys,
     auth,
+    bots,
     dead_letters,
     erasure,
     health,
@@ -65,6 +66,7 @@ _API = [
     *support_sessions.ENDPOINTS,
     *support_agents.ENDPOINTS,
     *media.ENDPOINTS,
+    *bots.ENDPOINTS,
     asyncapi_endpoint(version=API_VERSION),
 ]
 ENDPOINTS: list[Endpoint] = [*_API, openapi_endpoint(_API, version=API_VERSION)]

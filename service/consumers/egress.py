@@ -15,6 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
+from schemas.errors import ValidationError
+from service.domain.urls import parse_http_url
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # Registration answers a client: a resolver that does not answer in time leaves the check to delivery.
@@ -86,6 +89,21 @@ async def check_registration(host: str, port: int, resolver: Resolver) -> None:
         raise
     except (httpx.ConnectError, TimeoutError):
         return  # no answer now; every call checks again
+
+
+async def check_url(url: str, resolver: Resolver, *, allow_private: bool, field: str = "url") -> None:
+    """400 on `field` unless `url` is an http(s) URL of a public host (any host when `allow_private`)."""
+    try:
+        checked = parse_http_url(url)
+    except ValueError as exc:
+        raise ValidationError(f"{field} {exc}", field=field) from None
+    if allow_private:
+        return
+    try:
+        await check_registration(checked.host, checked.port, resolver)
+    except ForbiddenAddress:
+        raise ValidationError(f"{field} must point at a public address (not loopback, private, link-local,"
+                              " multicast, reserved or unspecified)", field=field) from None
 
 
 class PinnedTransport(httpx.AsyncBaseTransport):

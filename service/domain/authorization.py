@@ -28,7 +28,9 @@ def _rule(tenant: tuple[str, ...], room: tuple[str, ...], denied: type[RoomlogEr
 
 # Customers of the support desk reach their own sessions, their rooms and a WebSocket, nothing else.
 _EVERYONE: tuple[str, ...] = TENANT_ROLES
-_ANYONE = tuple(role for role in TENANT_ROLES if role != "customer")
+# A bot (service/domain/bots.py) acts only in the rooms it is a member of: reads and writes there, its list of
+# rooms, a WebSocket and media; never creating rooms, listing users or anything of the tenant's.
+_ANYONE = tuple(role for role in TENANT_ROLES if role not in ("customer", "bot"))
 _ADMINS = ("admin", "platform")
 _DESK = ("agent", "admin")
 
@@ -42,7 +44,7 @@ Action = Literal[
     "support.session.start", "support.session.read", "support.session.message", "support.session.end",
     "support.session.work", "support.session.rate", "support.routing.read", "support.agents.read",
     "support.agents.manage", "support.agent.status", "support.teams.read", "support.teams.manage",
-    "support.policy.replay", "support.settings.read", "support.settings.manage",
+    "support.policy.replay", "support.settings.read", "support.settings.manage", "bots.manage",
 ]
 
 ACTIONS: dict[Action, Rule] = {
@@ -100,6 +102,8 @@ ACTIONS: dict[Action, Rule] = {
     "support.policy.replay": _rule(("admin",), (), NotTenantAdmin, "only tenant admins may replay routing"),
     "support.settings.read": _rule(_DESK, (), Forbidden, "only agents and admins may read the desk's settings"),
     "support.settings.manage": _rule(("admin",), (), NotTenantAdmin, "only tenant admins may change desk settings"),
+    # Bots hold a signing secret and an API key of the tenant: its own admins register them.
+    "bots.manage": _rule(("admin",), (), NotTenantAdmin, "only tenant admins may manage bots"),
 }
 
 

@@ -6,34 +6,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from schemas import api
-from schemas.errors import NotTenantAdmin, ValidationError, WebhookNotFound
+from schemas.errors import NotTenantAdmin, WebhookNotFound
 from schemas.webhooks import CreatedWebhook, CreateWebhook, Webhook
-from service.consumers.egress import ForbiddenAddress, Resolver, check_registration
+from service.consumers.egress import check_url
 from service.consumers.webhooks import create_webhook, delete_webhook, list_webhooks, webhook_view
-from service.domain.urls import parse_http_url
 from service.web.endpoints import Endpoint, Link
 from service.web.request import JSON, body_as, caller_may, runtime_of
-
-
-async def _check_url(url: str, resolver: Resolver, *, allow_private: bool) -> None:
-    try:
-        checked = parse_http_url(url)
-    except ValueError as exc:
-        raise ValidationError(f"url {exc}", field="url") from None
-    if allow_private:
-        return
-    try:
-        await check_registration(checked.host, checked.port, resolver)
-    except ForbiddenAddress:
-        raise ValidationError("url must point at a public address (not loopback, private, link-local,"
-                              " multicast, reserved or unspecified)", field="url") from None
 
 
 async def post_webhook(request: Request) -> Response:
     principal = await caller_may(request, "webhooks.manage")
     cmd = await body_as(request, CreateWebhook)
     runtime = runtime_of(request)
-    await _check_url(cmd.url, runtime.resolver, allow_private=runtime.settings.webhook_allow_private)
+    await check_url(cmd.url, runtime.resolver, allow_private=runtime.settings.webhook_allow_private)
     created = await create_webhook(runtime.pool, principal.tenant_id, url=cmd.url,
                                    events=list(cmd.events), secret=cmd.secret)
     return JSON(created, status_code=201)
