@@ -77,7 +77,23 @@ async def _varied_history(client: httpx.AsyncClient, tenant: Tenant) -> str:
     await _ok(await client.post(f"/rooms/{dm['room_id']}/messages", json={"content": "psst"}, headers=bob))
     await _ok(await client.post("/rooms", json={"type": "channel", "members": ["carol", "dave"]}, headers=carol))
     await _support_history(client, tenant)
+    await _bots_history(client, tenant)
     return rid
+
+
+async def _bots_history(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    """Bots registered, changed, deleted and registered again."""
+    admin = tenant.as_user("admin")
+    hook = {"webhook_url": "http://127.0.0.1:9/bot", "secret": "s" * 32}
+    for bot_id in ("aurora", "inside"):
+        delivery = hook if bot_id == "aurora" else {"nats_subject": "bots.inside"}
+        await _ok(await client.post("/bots", json={"user_id": bot_id, "display_name": bot_id, "delivery": delivery,
+                                                   "triggers": ["mention"]}, headers=admin))
+    await _ok(await client.patch("/bots/aurora", json={"triggers": ["dm", "mention"], "display_name": "Au"},
+                                 headers=admin))
+    await _ok(await client.delete("/bots/inside", headers=admin))
+    await _ok(await client.post("/bots", json={"user_id": "inside", "display_name": "again", "delivery": hook,
+                                               "triggers": ["all_messages"]}, headers=admin))
 
 
 async def _support_history(client: httpx.AsyncClient, tenant: Tenant) -> None:

@@ -45,7 +45,7 @@ class World:
 
 # Path parameters the `world` fixture gives a real id of tenant A for.
 WORLD_IDS = ("room_id", "user_id", "key_id", "webhook_id", "id", "tenant_id", "topic", "message_id", "emoji",
-             "session_id", "agent_id", "team_id", "media_id")
+             "session_id", "agent_id", "team_id", "media_id", "bot_id")
 
 # Path parameter -> a made-up id of the same shape as the real one (World.ids holds the real one).
 MADE_UP: dict[str, Callable[[], str]] = {
@@ -63,6 +63,7 @@ MADE_UP: dict[str, Callable[[], str]] = {
     "team_id": lambda: f"team-{_hex()}",
     "customer_id": lambda: f"cust-{_hex()}",  # a query filter, not a path parameter
     "media_id": lambda: new_id("med"),
+    "bot_id": lambda: f"bot-{_hex()}",
 }
 
 # A valid body for every route that takes one and has path parameters: a 400 must not hide the answer.
@@ -84,6 +85,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/support/agents/{agent_id}/status"): {"status": "offline"},
     ("PATCH", "/support/teams/{team_id}"): {"name": "taken over"},
     ("POST", "/media/{media_id}/confirm"): {},
+    ("PATCH", "/bots/{bot_id}"): {"triggers": ["all_messages"], "delivery": {"nats_subject": "bots.taken"}},
 }
 
 # Routes whose user_id names a user of the caller's own tenant (user ids are per tenant): B blocking "bob" blocks
@@ -163,6 +165,8 @@ NO_FOREIGN_IDS: dict[tuple[str, str], str] = {
     ("POST", "/support/routing/replay"): "the caller's tenant's desk history",
     ("GET", "/support/settings"): "the caller's tenant's desk settings",
     ("PUT", "/support/settings"): "sets the caller's tenant's desk settings",
+    ("POST", "/bots"): "the bot's user id names a user of the caller's tenant",
+    ("GET", "/bots"): "the caller's tenant's bots",
 }
 
 
@@ -249,7 +253,11 @@ async def world(client: httpx.AsyncClient, runtime: Runtime, database_url: str, 
     async with httpx.AsyncClient() as store:
         assert (await store.put(ticket["upload_url"], content=tiny_png, headers=ticket["headers"])).status_code == 200
     await ok(await client.post(f"/media/{ticket['media_id']}/confirm", json={}, headers=admin), 200)
+    bot = await ok(await client.post("/bots", headers=admin, json={
+        "user_id": f"bot-{_hex()}", "display_name": "a's bot", "triggers": ["mention"],
+        "delivery": {"webhook_url": "http://127.0.0.1:9/a-bot", "secret": "a" * 32}}))
     ids = {
+        "bot_id": bot["bot_id"],
         "session_id": session["session_id"], "agent_id": agent, "team_id": team["team_id"],
         "media_id": ticket["media_id"],
         "room_id": room["room_id"], "user_id": bob, "key_id": key["key_id"], "webhook_id": hook["webhook_id"],
@@ -273,6 +281,8 @@ async def snapshot(pool: asyncpg.Pool, tenant_id: str) -> dict[str, list[tuple[A
         "users": "SELECT user_id, role, display_name FROM users WHERE tenant_id = $1 ORDER BY 1",
         "tenant": "SELECT name, rate_limit, send_rate_limit FROM tenants WHERE tenant_id = $1",
         "media": "SELECT media_id, status, sha256 FROM media WHERE tenant_id = $1 ORDER BY 1",
+        "bots": "SELECT bot_id, triggers, webhook_url, secret, nats_subject, deleted_at FROM bots"
+                " WHERE tenant_id = $1 ORDER BY 1",
     }
     return {name: [tuple(r) for r in await pool.fetch(q, tenant_id)] for name, q in queries.items()}
 
@@ -353,3 +363,4 @@ async def test_tenant_a_still_reaches_every_resource_the_foreign_calls_named(
     assert session.json()["assigned_agent"]["id"] == ids["agent_id"]
     assert (await client.get(f"/support/teams/{ids['team_id']}", headers=admin)).status_code == 200
     assert (await client.get(f"/media/{ids['media_id']}", headers=admin)).json()["status"] == "confirmed"
+    assert (await client.get(f"/bots/{ids['bot_id']}", headers=admin)).status_code == 200
