@@ -12,6 +12,7 @@ from projections.bots import BotsProjection
 from projections.dead_letters import DeadLettersProjection
 from projections.guards import batch_key, encode_guard, guard_error
 from projections.media import MediaProjection
+from projections.media_limits import MediaLimitsProjection
 from projections.members import MembersProjection
 from projections.messages import MessagesProjection
 from projections.receipts import ReceiptsProjection
@@ -34,6 +35,7 @@ INLINE_PROJECTIONS: tuple[Projection, ...] = (
     SupportSessionsProjection(),
     MediaProjection(),
     BotsProjection(),
+    MediaLimitsProjection(),
 )
 
 

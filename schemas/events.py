@@ -333,6 +333,15 @@ class MediaRemoved(_Event, tag="media.removed"):
     reason: str
 
 
+class MediaLimitsSet(_Event, tag="media.limits_set"):
+    """A tenant's own media limits, in its stream `media-limits:<tenant>`; None: the service's default."""
+
+    by: str
+    max_bytes: int | None = None
+    allowed_types: list[str] | None = None
+    quota_bytes: int | None = None
+
+
 # --- bots ---------------------------------------------------------------------------------------------------
 # Each bot has a stream of its own (`bot:<tenant>:<bot_id>`); every event carries the whole configuration,
 # so the read model is the last event's. The signing secret is in the log: replay must rebuild it.
@@ -370,7 +379,7 @@ Event = (
     | SupportSessionCreated | SupportSessionHeld | SupportSessionResumed | SupportSessionTransferred
     | SupportSessionEscalated | SupportSessionEnded | SupportSessionRated
     | MediaUploadRequested | MediaConfirmed | MediaRejected | MediaRemoved
-    | BotRegistered | BotUpdated | BotDeleted
+    | BotRegistered | BotUpdated | BotDeleted | MediaLimitsSet
 )
 
 ROOM_EVENT_TYPES = frozenset({
@@ -412,7 +421,7 @@ _TAGS: dict[type, str] = {
                 SupportSessionResumed,
                 SupportSessionTransferred, SupportSessionEscalated, SupportSessionEnded, SupportSessionRated,
                 MediaUploadRequested, MediaConfirmed, MediaRejected, MediaRemoved,
-                BotRegistered, BotUpdated, BotDeleted)
+                BotRegistered, BotUpdated, BotDeleted, MediaLimitsSet)
 }
 
 SUPPORT_SESSION_EVENT_TYPES = frozenset({

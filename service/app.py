@@ -23,6 +23,7 @@ from service.routes import (
     erasure,
     health,
     media,
+    media_limits,
     message_changes,
     messages,
     metrics,
@@ -67,6 +68,7 @@ _API = [
     *support_agents.ENDPOINTS,
     *media.ENDPOINTS,
     *bots.ENDPOINTS,
+    *media_limits.ENDPOINTS,
     asyncapi_endpoint(version=API_VERSION),
 ]
 ENDPOINTS: list[Endpoint] = [*_API, openapi_endpoint(_API, version=API_VERSION)]

@@ -14,8 +14,12 @@ from projections.guards import UniqueRoomKey
 from projections.inline import INLINE_PROJECTIONS, InlineProjections
 from projections.replay import ReplayProgress, projection_by_name, replay
 from schemas.events import EventMetadata, MemberJoined, MessageSent, RoomCreated
+from schemas.media import SetMediaLimits
+from service.commands.media_limits import set_limits
 from service.domain.rooms import dm_key
+from service.identity.auth import Principal
 from service.identity.ids import new_id
+from service.runtime import Runtime
 from tests.conftest import Tenant, create_database, database_name
 
 LIVE_TABLES = tuple(table for projection in INLINE_PROJECTIONS for table in projection.tables)
@@ -129,9 +133,13 @@ async def _support_history(client: httpx.AsyncClient, tenant: Tenant) -> None:
 
 
 @pytest.fixture
-async def history(client: httpx.AsyncClient, tenant: Tenant) -> str:
+async def history(client: httpx.AsyncClient, tenant: Tenant, pool: asyncpg.Pool, runtime: Runtime) -> str:
     """A tenant with a varied history behind it; the id of its group room."""
-    return await _varied_history(client, tenant)
+    room_id = await _varied_history(client, tenant)
+    # The platform admin's media limits for the tenant, set twice (the newest wins).
+    for cmd in (SetMediaLimits(max_bytes=10, allowed_types=["text/csv"]), SetMediaLimits(quota_bytes=0)):
+        await set_limits(runtime, Principal(tenant_id="", user_id="platform", role="platform"), tenant.tenant_id, cmd)
+    return room_id
 
 
 async def test_replay_after_a_varied_history_finds_no_differences_and_swaps(

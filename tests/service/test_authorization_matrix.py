@@ -206,6 +206,8 @@ CALLS: dict[str, tuple[Call, ...]] = {
     "tenant.settings": (
         Call("GET", "/admin/tenants/{tenant_id}"),
         Call("PATCH", "/admin/tenants/{tenant_id}", body=lambda s: {"rate_limit": 0}),
+        Call("GET", "/admin/tenants/{tenant_id}/media-limits"),
+        Call("PUT", "/admin/tenants/{tenant_id}/media-limits", body=lambda s: {"max_bytes": 1000}),
     ),
     "notifications.send": (
         Call("POST", "/notify", body=lambda s: {"topic": "matrix", "payload": {}, "targets": {"user_ids": [s.victim]}}),

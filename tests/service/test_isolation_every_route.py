@@ -76,6 +76,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/rooms/{room_id}/messages/{message_id}/reactions"): {"emoji": "👎"},
     ("PATCH", "/users/{user_id}"): {"role": "admin"},
     ("PATCH", "/admin/tenants/{tenant_id}"): {"rate_limit": 1},
+    ("PUT", "/admin/tenants/{tenant_id}/media-limits"): {"max_bytes": 1},
     ("POST", "/support/sessions/{session_id}/messages"): {"content": "hello from elsewhere"},
     ("POST", "/support/sessions/{session_id}/transfer"): {"target_type": "agent", "target_id": "mallory"},
     ("POST", "/support/sessions/{session_id}/escalate"): {"level": "supervisor"},
