@@ -72,6 +72,7 @@ async def _run(args: argparse.Namespace, base_url: str, api_key: str) -> int:
     answered: dict[str, float] = {}
     received: dict[str, float] = {}
     deliveries: dict[str, int] = {}
+    errors: list[str] = []
     done = asyncio.Event()
     total = int(args.rate * args.duration)
 
@@ -89,9 +90,10 @@ async def _run(args: argparse.Namespace, base_url: str, api_key: str) -> int:
                                                host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     serving = asyncio.create_task(bot_server.serve())
     headers = {"X-API-Key": api_key, "X-User-Id": "alice"}
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30, limits=limits) as api:
-        created = await api.post("/bots", json={"user_id": BOT, "display_name": "Bench", "triggers": ["mention"],
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    timeout = httpx.Timeout(30.0, pool=None)  # open loop: a send waits for a connection as long as it must
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=timeout, limits=limits) as api:
+        created = await api.post("/bots", headers={"X-User-Id": "admin"}, json={"user_id": BOT, "display_name": "Bench", "triggers": ["mention"],
                                                 "delivery": {"webhook_url": f"http://127.0.0.1:{port}/hook"}})
         if created.status_code != 201:
             raise SystemExit(f"bot registration failed: {created.text}")
@@ -104,9 +106,15 @@ async def _run(args: argparse.Namespace, base_url: str, api_key: str) -> int:
         async def send(i: int) -> None:
             content = f"@{BOT} ping {i}"
             started[content] = time.perf_counter()
-            answer = await api.post(f"/rooms/{rooms[i % len(rooms)]}/messages", json={"content": content})
+            try:
+                answer = await api.post(f"/rooms/{rooms[i % len(rooms)]}/messages", json={"content": content})
+            except httpx.HTTPError as exc:
+                errors.append(repr(exc))
+                return
             if answer.status_code == 201:
                 answered[content] = time.perf_counter()
+            else:
+                errors.append(f"{answer.status_code} {answer.text[:100]}")
 
         begin = time.perf_counter()
         tasks = []
@@ -132,6 +140,8 @@ async def _run(args: argparse.Namespace, base_url: str, api_key: str) -> int:
           f", max={max(latency, default=0) * 1000:.1f}")
     print("201 -> bot receives, ms: " + ", ".join(f"p{q}={_pct(after_201, q):.1f}" for q in (50, 90, 99)))
     print(f"deliveries: {len(deliveries)}; lost {lost}; delivered more than once {doubled}")
+    if errors:
+        print(f"sends that failed: {len(errors)}, e.g. {errors[0]}")
     return 1 if lost else 0
 
 
