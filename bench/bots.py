@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=200.0, help="messages per second, each mentioning the bot")
     p.add_argument("--duration", type=float, default=15.0, help="seconds of sending (default 15)")
     p.add_argument("--rooms", type=int, default=20, help="rooms to spread the messages over (default 20)")
+    p.add_argument("--no-mention", action="store_true",
+                   help="send without mentioning the bot (no deliveries): the send path alone at the same rate")
     p.add_argument("--workers", type=int, default=1, help="roomlog serve --workers (default 1)")
     p.add_argument("--port", type=int, help="listen port (default: a free one)")
     p.add_argument("--data-dir", help="use (and keep) this data directory instead of a temporary one")
@@ -93,8 +95,9 @@ async def _run(args: argparse.Namespace, base_url: str, api_key: str) -> int:
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     timeout = httpx.Timeout(30.0, pool=None)  # open loop: a send waits for a connection as long as it must
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=timeout, limits=limits) as api:
-        created = await api.post("/bots", headers={"X-User-Id": "admin"}, json={"user_id": BOT, "display_name": "Bench", "triggers": ["mention"],
-                                                "delivery": {"webhook_url": f"http://127.0.0.1:{port}/hook"}})
+        bot = {"user_id": BOT, "display_name": "Bench", "triggers": ["mention"],
+               "delivery": {"webhook_url": f"http://127.0.0.1:{port}/hook"}}
+        created = await api.post("/bots", headers={"X-User-Id": "admin"}, json=bot)
         if created.status_code != 201:
             raise SystemExit(f"bot registration failed: {created.text}")
         rooms = []
@@ -104,7 +107,7 @@ async def _run(args: argparse.Namespace, base_url: str, api_key: str) -> int:
         await asyncio.sleep(2.5)  # the job producer's cache of the tenant's bots (2 s) learns of the new bot
 
         async def send(i: int) -> None:
-            content = f"@{BOT} ping {i}"
+            content = f"ping {i}" if args.no_mention else f"@{BOT} ping {i}"
             started[content] = time.perf_counter()
             try:
                 answer = await api.post(f"/rooms/{rooms[i % len(rooms)]}/messages", json={"content": content})
@@ -126,13 +129,13 @@ async def _run(args: argparse.Namespace, base_url: str, api_key: str) -> int:
         await asyncio.gather(*tasks)
         sent_for = time.perf_counter() - begin
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(done.wait(), 30)
+            await asyncio.wait_for(done.wait(), 1 if args.no_mention else 30)
         await asyncio.sleep(1.0)  # time for a doubled delivery to show up
     bot_server.should_exit = True
     await serving
     latency = [received[c] - started[c] for c in received if c in started]
     after_201 = [received[c] - answered[c] for c in received if c in answered]
-    lost = len(answered) - len(set(received) & set(answered))
+    lost = 0 if args.no_mention else len(answered) - len(set(received) & set(answered))
     doubled = sum(1 for n in deliveries.values() if n > 1)
     print(f"messages: {total} asked at {args.rate:g}/s over {args.rooms} rooms; sent {len(answered)} (201) in"
           f" {sent_for:.1f} s = {len(answered) / sent_for:.0f}/s")
