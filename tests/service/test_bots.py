@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 
+from service.runtime import Runtime
 from tests.conftest import Tenant, error_of
 
 HOOK = {"webhook_url": "http://127.0.0.1:9/bot", "secret": "s" * 32}
@@ -110,3 +111,19 @@ async def test_a_generated_secret_is_shown_once(client: httpx.AsyncClient, tenan
     assert created["secret"].startswith("whsec_")
     nats_bot = await register(client, tenant, "inside", delivery={"nats_subject": "bots.inside"})
     assert nats_bot["delivery"] == {"nats_subject": "bots.inside"} and nats_bot["secret"] is None
+
+
+async def test_a_reply_token_acts_as_the_bot_until_the_bot_is_deleted(
+    client: httpx.AsyncClient, tenant: Tenant, runtime: Runtime
+) -> None:
+    await register(client, tenant)
+    token, _ = runtime.auth.signer.issue(tenant_id=tenant.tenant_id, user_id="aurora", role="bot", session_id=None,
+                                         token_type="bot", ttl_seconds=60)
+    bearer = {"Authorization": f"Bearer {token}"}
+    room = (await client.post("/rooms", json={"type": "group", "members": ["aurora"]},
+                              headers=tenant.as_user("alice"))).json()
+    sent = await client.post(f"/rooms/{room['room_id']}/messages", json={"content": "beep"}, headers=bearer)
+    assert sent.status_code == 201, sent.text
+    assert error_of(await client.get("/users", headers=bearer), 403)  # the bot's role, not more
+    await client.delete("/bots/aurora", headers=tenant.as_user("admin"))
+    assert error_of(await client.get("/rooms", headers=bearer), 401)["code"] == "AUTHENTICATION_ERROR"
