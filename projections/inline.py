@@ -8,10 +8,12 @@ from eventstore.append import GuardColumns
 from eventstore.types import Connection
 from projections.base import Projection
 from projections.blocks import BlocksProjection
+from projections.bots import BotsProjection
 from projections.dead_letters import DeadLettersProjection
 from projections.guards import batch_key, encode_guard, guard_error
 from projections.kb import KbArticlesProjection
 from projections.media import MediaProjection
+from projections.media_limits import MediaLimitsProjection
 from projections.members import MembersProjection
 from projections.messages import MessagesProjection
 from projections.receipts import ReceiptsProjection
@@ -36,6 +38,8 @@ INLINE_PROJECTIONS: tuple[Projection, ...] = (
     MediaProjection(),
     KbArticlesProjection(),
     SupportCreditProjection(),
+    BotsProjection(),
+    MediaLimitsProjection(),
 )
 
 

@@ -26,3 +26,13 @@ def deliveries_stream(tenant_id: str) -> str:
 def media_stream(tenant_id: str, media_id: str) -> str:
     """The stream of one upload: its request, then its confirmation or rejection."""
     return f"media:{tenant_id}:{media_id}"
+
+
+def bot_stream(tenant_id: str, bot_id: str) -> str:
+    """The stream of one bot's registration: registered, updated, deleted."""
+    return f"bot:{tenant_id}:{bot_id}"
+
+
+def media_limits_stream(tenant_id: str) -> str:
+    """The stream of a tenant's own media limits."""
+    return f"media-limits:{tenant_id}"

@@ -47,6 +47,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     webhook_timeout_seconds: float = 10.0
     # Let webhooks reach loopback, private, link-local and other non-public addresses (local development).
     webhook_allow_private: bool = False
+    # Bots: messages of the room before the triggering one carried in a bot.triggered delivery, and the
+    # lifetime of the reply token each delivery attempt carries.
+    bot_context_messages: int = 10
+    bot_token_seconds: int = 300
     # WebSocket: lifetime of a messaging token, how many events may wait for one slow client, how long
     # one write to a client may take before it is given up, and how often a socket's session is re-checked.
     ws_token_seconds: int = 120

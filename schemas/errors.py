@@ -355,3 +355,13 @@ class MediaNotUploaded(Conflict):
     """Confirm came before the bytes: the upload stays pending, so the client may PUT and confirm again."""
 
     code = "MEDIA_NOT_UPLOADED"
+
+
+class BotNotFound(NotFound):
+    code = "BOT_NOT_FOUND"
+
+
+class BotExists(Conflict):
+    """The user id is taken: by a registered bot, or by a user who is not a bot."""
+
+    code = "BOT_EXISTS"

@@ -384,6 +384,43 @@ class MediaRemoved(_Event, tag="media.removed"):
     reason: str
 
 
+class MediaLimitsSet(_Event, tag="media.limits_set"):
+    """A tenant's own media limits, in its stream `media-limits:<tenant>`; None: the service's default."""
+
+    by: str
+    max_bytes: int | None = None
+    allowed_types: list[str] | None = None
+    quota_bytes: int | None = None
+
+
+# --- bots ---------------------------------------------------------------------------------------------------
+# Each bot has a stream of its own (`bot:<tenant>:<bot_id>`); every event carries the whole configuration,
+# so the read model is the last event's. The signing secret is in the log: replay must rebuild it.
+
+
+class _BotConfig(_Event):
+    bot_id: str
+    display_name: str
+    triggers: list[str]
+    by: str
+    webhook_url: str | None = None
+    secret: str | None = None
+    nats_subject: str | None = None
+
+
+class BotRegistered(_BotConfig, tag="bot.registered"):
+    key_id: str = ""
+
+
+class BotUpdated(_BotConfig, tag="bot.updated"):
+    pass
+
+
+class BotDeleted(_Event, tag="bot.deleted"):
+    bot_id: str
+    by: str
+
+
 Event = (
     RoomCreated | MemberJoined | MemberRemoved | RoomUpdated | MessageSent | MessageEdited | MessageDeleted
     | ReactionAdded | ReactionRemoved | AckRecorded | ReadRecorded | UserBlocked | UserUnblocked | NotificationSent
@@ -394,6 +431,7 @@ Event = (
     | SupportSessionCreated | SupportSessionHeld | SupportSessionResumed | SupportSessionTransferred
     | SupportSessionEscalated | SupportSessionEnded | SupportSessionRated
     | MediaUploadRequested | MediaConfirmed | MediaRejected | MediaRemoved
+    | BotRegistered | BotUpdated | BotDeleted | MediaLimitsSet
 )
 
 ROOM_EVENT_TYPES = frozenset({
@@ -436,7 +474,8 @@ _TAGS: dict[type, str] = {
                 SupportSessionTransferred, SupportSessionEscalated, SupportSessionEnded, SupportSessionRated,
                 MediaUploadRequested, MediaConfirmed, MediaRejected, MediaRemoved,
                 SupportKbArticleSaved, SupportKbArticleDeleted, SupportQuickActionExecuted,
-                SupportQuickActionCompleted, SupportCreditAdded)
+                SupportQuickActionCompleted, SupportCreditAdded,
+                BotRegistered, BotUpdated, BotDeleted, MediaLimitsSet)
 }
 
 SUPPORT_SESSION_EVENT_TYPES = frozenset({

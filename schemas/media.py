@@ -54,3 +54,25 @@ class Media(msgspec.Struct, omit_defaults=True):
     cdn_url: str | None = None
     thumbnail_url: str | None = None
     room_id: str | None = None
+
+
+LimitField = Literal["max_bytes", "allowed_types", "quota_bytes"]
+
+
+class SetMediaLimits(msgspec.Struct, forbid_unknown_fields=True):
+    """A tenant's own limits; a field left out or null follows the service's default (ROOMLOG_MEDIA_*)."""
+
+    max_bytes: Annotated[int, msgspec.Meta(ge=1, le=2**53)] | None = None
+    allowed_types: Annotated[list[ContentType], msgspec.Meta(min_length=1, max_length=200)] | None = None
+    quota_bytes: Annotated[int, msgspec.Meta(ge=0, le=2**62)] | None = None  # 0: no quota
+
+
+class MediaLimitsView(msgspec.Struct):
+    """The limits that apply to a tenant's uploads, and which of them are its own (the rest: the defaults)."""
+
+    tenant_id: str
+    max_bytes: int
+    allowed_types: list[str]
+    quota_bytes: int
+    overridden: list[LimitField]
+    updated_at: datetime | None

@@ -41,6 +41,8 @@ ENVIRONMENT = {
     "ROOMLOG_WEBHOOK_BACKOFF": "webhook_backoff",
     "ROOMLOG_WEBHOOK_TIMEOUT_SECONDS": "webhook_timeout_seconds",
     "ROOMLOG_WEBHOOK_ALLOW_PRIVATE": "webhook_allow_private",
+    "ROOMLOG_BOT_CONTEXT_MESSAGES": "bot_context_messages",
+    "ROOMLOG_BOT_TOKEN_SECONDS": "bot_token_seconds",
     "ROOMLOG_WS_TOKEN_SECONDS": "ws_token_seconds",
     "ROOMLOG_WS_QUEUE_SIZE": "ws_queue_size",
     "ROOMLOG_WS_SEND_TIMEOUT_SECONDS": "ws_send_timeout_seconds",

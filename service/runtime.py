@@ -111,7 +111,7 @@ async def start_runtime(settings: Settings) -> Runtime:
     )
     link = NatsLink(settings.nats_url)
     await link.start()
-    realtime = Realtime(settings, link, pool, appender, metrics)
+    realtime = Realtime(settings, link, pool, appender, metrics, signer=auth.signer)
     realtime.start()
     limiter = RateLimiter(
         pool, default_requests=settings.default_rate_limit, default_sends=settings.default_send_rate_limit,

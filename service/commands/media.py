@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 
 from projections.media import attached_in_a_room_of, fetch_media, stored_bytes
+from projections.media_limits import fetch_media_limits
 from projections.streams import media_stream
 from schemas.config import Settings
 from schemas.errors import (
@@ -29,6 +30,7 @@ from service.domain.media import (
     PendingUpload,
     check_confirmable,
     decide_upload,
+    effective_limits,
     may_read,
     media_key,
     served_inline,
@@ -49,6 +51,16 @@ def limits_of(settings: Settings) -> MediaLimits:
                        quota_bytes=settings.media_quota_bytes)
 
 
+async def tenant_limits(runtime: Runtime, tenant_id: str) -> MediaLimits:
+    """The limits of the tenant's uploads: its own (PUT /admin/tenants/{id}/media-limits), else the defaults."""
+    own = await fetch_media_limits(runtime.pool, tenant_id)
+    defaults = limits_of(runtime.settings)
+    if own is None:
+        return defaults
+    return effective_limits(defaults, max_bytes=own["max_bytes"], quota_bytes=own["quota_bytes"],
+                            allowed_types=None if own["allowed_types"] is None else list(own["allowed_types"]))
+
+
 def store_of(runtime: Runtime) -> ObjectStore:
     """The runtime's object store; 503 MEDIA_UNAVAILABLE when it has none."""
     if runtime.media is None:
@@ -63,7 +75,7 @@ async def request_upload(runtime: Runtime, principal: Principal, cmd: RequestUpl
     media_id = new_id("med")
     used = await stored_bytes(runtime.pool, principal.tenant_id, now=now)
     event = decide_upload(cmd, tenant_id=principal.tenant_id, media_id=media_id, user_id=principal.user_id,
-                          limits=limits_of(settings), used_bytes=used, now=now,
+                          limits=await tenant_limits(runtime, principal.tenant_id), used_bytes=used, now=now,
                           expires_in=settings.media_upload_url_seconds)
     await store.ensure_bucket()  # before the record, so a store that is down leaves no pending upload
     # Recorded before any URL exists: every object a URL can create has an upload the expiry job knows of.

@@ -15,6 +15,7 @@ from schemas.config import Settings
 from service.consumers.advisories import MaxDeliveriesListener
 from service.consumers.offline import OfflineNotifier
 from service.consumers.webhook_sender import WebhookSender
+from service.identity.tokens import TokenSigner
 from service.observability.metrics import Metrics
 from service.realtime.presence import PresenceTracker
 
@@ -24,12 +25,15 @@ log = structlog.get_logger("roomlog.consumers")
 
 async def start_delivery_consumers(
     settings: Settings, nc: NatsClient, presence: PresenceTracker, pool: asyncpg.Pool, appender: Appender,
-    metrics: Metrics | None = None,
+    metrics: Metrics | None = None, signer: TokenSigner | None = None,
 ) -> list[asyncio.Task[None]]:
-    """Start the consumers (their JetStream state exists: ensure_jetstream); cancel the tasks to stop them."""
+    """Start the consumers (their JetStream state exists: ensure_jetstream); cancel the tasks to stop them.
+
+    With `signer`, bot.triggered deliveries carry reply tokens signed by it.
+    """
     js = nc.jetstream()
-    offline = OfflineNotifier(nc, pool, presence)
-    sender = WebhookSender(js, pool, appender, settings, metrics=metrics)
+    offline = OfflineNotifier(nc, pool, presence, bot_context=settings.bot_context_messages)
+    sender = WebhookSender(js, pool, appender, settings, metrics=metrics, nc=nc, signer=signer)
     advisories = MaxDeliveriesListener(nc, js, appender)
     await advisories.start()
     return [asyncio.create_task(_run(offline, sender, advisories), name="delivery-consumers")]

@@ -91,6 +91,21 @@ async def check_registration(host: str, port: int, resolver: Resolver) -> None:
         return  # no answer now; every call checks again
 
 
+async def check_url(url: str, resolver: Resolver, *, allow_private: bool, field: str = "url") -> None:
+    """400 on `field` unless `url` is an http(s) URL of a public host (any host when `allow_private`)."""
+    try:
+        checked = parse_http_url(url)
+    except ValueError as exc:
+        raise ValidationError(f"{field} {exc}", field=field) from None
+    if allow_private:
+        return
+    try:
+        await check_registration(checked.host, checked.port, resolver)
+    except ForbiddenAddress:
+        raise ValidationError(f"{field} must point at a public address (not loopback, private, link-local,"
+                              " multicast, reserved or unspecified)", field=field) from None
+
+
 class PinnedTransport(httpx.AsyncBaseTransport):
     """An httpx transport that resolves with `resolver` and connects to the address it checked (public only,
     unless told otherwise for local development)."""
@@ -116,18 +131,3 @@ class PinnedTransport(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         await self._inner.aclose()
 
-
-async def check_webhook_url(url: str, resolver: Resolver, *, allow_private: bool) -> None:
-    """400 on `url` unless it is an http(s) URL roomlog may call: well formed, and (unless `allow_private`)
-    naming a host that is not, and does not now resolve to, a non-public address."""
-    try:
-        checked = parse_http_url(url)
-    except ValueError as exc:
-        raise ValidationError(f"url {exc}", field="url") from None
-    if allow_private:
-        return
-    try:
-        await check_registration(checked.host, checked.port, resolver)
-    except ForbiddenAddress:
-        raise ValidationError("url must point at a public address (not loopback, private, link-local,"
-                              " multicast, reserved or unspecified)", field="url") from None

@@ -1,4 +1,5 @@
-"""The webhook job producer: message.offline for members who missed a message, and notifications.
+"""The webhook job producer: message.offline for members who missed a message, notifications, and bot.triggered
+for the bots a message triggers (service/consumers/bots.py).
 
 All instances pull from one durable consumer of room events and notifications, so each is looked
 at once. For a `message.sent`, the room's active members other than the sender who have no live
@@ -27,6 +28,7 @@ from projections.subscriptions import notification_targets
 from schemas.delivery import DeliveryJob
 from schemas.events import MessageSent, NotificationSent, RecordedEvent
 from service.consumers._pull import Puller
+from service.consumers.bots import BotJobs
 from service.consumers.support_webhooks import SUPPORT_KEY, SUPPORT_WEBHOOK_EVENTS, support_job, webhook_event_of
 from service.consumers.webhooks import MSG_ID_HEADER, Target, encode_job, subscribed_targets, subscribed_to_any
 from service.identity.auth import TtlCache
@@ -114,7 +116,7 @@ def notification_job(event: RecordedEvent, target: Target, users: list[str], off
 class OfflineNotifier:
     """Turns messages and notifications into webhook jobs until cancelled."""
 
-    def __init__(self, nc: NatsClient, db: Queryable, presence: PresenceTracker) -> None:
+    def __init__(self, nc: NatsClient, db: Queryable, presence: PresenceTracker, *, bot_context: int = 10) -> None:
         self._nc = nc
         self._js = nc.jetstream()
         self._db = db
@@ -122,6 +124,7 @@ class OfflineNotifier:
         self._targets: TtlCache[tuple[str, str], list[Target]] = TtlCache(
             self._load_targets, ttl=TARGETS_CACHE_SECONDS
         )
+        self._bots = BotJobs(db, context_messages=bot_context)
         self.queued = 0
 
     async def run(self) -> None:
@@ -147,6 +150,10 @@ class OfflineNotifier:
         keys = list({_webhook_key(msg.subject) for msg in msgs})
         targets = await asyncio.gather(*(self._targets.get(key) for key in keys))
         wanted = {key for key, found in zip(keys, targets, strict=True) if found}
+        # Room messages of tenants with bots are looked at too (bot.triggered), webhooks or not.
+        for key in keys:
+            if key[1] == OFFLINE_EVENT and key not in wanted and await self._bots.has_bots(key[0]):
+                wanted.add(key)
         for msg in msgs:
             if _webhook_key(msg.subject) not in wanted:
                 await msg.ack()
@@ -187,6 +194,9 @@ class OfflineNotifier:
         sent = event.event
         if not isinstance(sent, MessageSent):
             return []
+        return [*await self._offline_jobs(event, sent), *await self._bots.jobs_for(event, sent)]
+
+    async def _offline_jobs(self, event: RecordedEvent, sent: MessageSent) -> list[DeliveryJob]:
         targets = await self._targets.get((event.tenant_id, OFFLINE_EVENT))
         if not targets:
             return []

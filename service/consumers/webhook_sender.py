@@ -12,6 +12,10 @@ acks the job.
 The body is the job's payload as JSON; the headers say what it is (`X-Roomlog-Event`), which delivery
 (`X-Roomlog-Delivery`, the same on every retry, so receivers can drop repeats), and sign it
 (`X-Roomlog-Signature`, see service.consumers.webhooks).
+
+bot.triggered jobs (service/consumers/bots.py) take the same path to the bot's webhook, or as a NATS request
+to the bot's subject, with the same headers; a reply within the call's time limit counts as a 2xx. Each
+attempt carries a fresh reply token, so a late retry still hands the bot a token it can use.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import httpx
 import msgspec
 import nats.errors
 import structlog
+from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
@@ -35,6 +40,7 @@ from projections.streams import deliveries_stream
 from schemas.config import Settings
 from schemas.delivery import DeliveryJob
 from schemas.events import DeliveryFailed, EventMetadata
+from service.consumers.bots import bot_target, is_bot_job, with_reply_token
 from service.consumers.egress import PinnedTransport, Resolver
 from service.consumers.webhooks import (
     CORRELATION_HEADER,
@@ -47,6 +53,7 @@ from service.consumers.webhooks import (
     sign,
     target_of,
 )
+from service.identity.tokens import TokenSigner
 from service.observability.metrics import Metrics
 from service.realtime.jetstream import DELIVERIES_STREAM, WEBHOOK_CONSUMER, webhook_consumer
 
@@ -103,9 +110,12 @@ class WebhookSender:
 
     def __init__(
         self, js: JetStreamContext, db: Queryable, appender: Appender, settings: Settings,
-        *, clock: Callable[[], float] = time.time, metrics: Metrics | None = None,
+        *, clock: Callable[[], float] = time.time, metrics: Metrics | None = None, nc: NatsClient | None = None,
+        signer: TokenSigner | None = None,
     ) -> None:
         self._js = js
+        self._nc = nc
+        self._signer = signer
         self._db = db
         self._appender = appender
         self._settings = settings
@@ -166,7 +176,10 @@ class WebhookSender:
             log.exception("delivery job failed", delivery_id=job.delivery_id)
 
     async def _deliver(self, msg: Msg, job: DeliveryJob, http: httpx.AsyncClient) -> None:
-        target = await target_of(self._db, job.tenant_id, job.webhook_id)
+        if is_bot_job(job):
+            target = await bot_target(self._db, job.tenant_id, job.webhook_id)
+        else:
+            target = await target_of(self._db, job.tenant_id, job.webhook_id)
         if target is None:
             await msg.ack()  # the webhook was deleted: nobody to deliver to
             self._count("webhook_deleted")
@@ -197,7 +210,10 @@ class WebhookSender:
 
     async def _call(self, http: httpx.AsyncClient, target: Target, job: DeliveryJob) -> str | None:
         """POST the job; None on a 2xx answer, else what went wrong."""
-        body = _encoder.encode(job.payload)
+        payload = job.payload
+        if is_bot_job(job) and self._signer is not None:
+            payload = with_reply_token(job, self._signer, self._settings.bot_token_seconds)
+        body = _encoder.encode(payload)
         timestamp = int(self._clock())
         headers = {
             "Content-Type": "application/json",
@@ -209,6 +225,8 @@ class WebhookSender:
         }
         if job.correlation_id is not None:
             headers[CORRELATION_HEADER] = job.correlation_id
+        if target.nats_subject is not None:
+            return await self._request(target.nats_subject, body, headers)
         try:
             response = await http.post(target.url, content=body, headers=headers)
         except httpx.TimeoutException:
@@ -219,6 +237,20 @@ class WebhookSender:
             return None
         detail = response.text.strip()[:200]
         return f"HTTP {response.status_code}" + (f": {detail}" if detail else "")
+
+    async def _request(self, subject: str, body: bytes, headers: dict[str, str]) -> str | None:
+        """A NATS request to a bot inside the cluster; None when it replied in time."""
+        if self._nc is None:
+            return "no NATS connection for bot deliveries"
+        try:
+            await self._nc.request(subject, body, timeout=self._settings.webhook_timeout_seconds, headers=headers)
+        except nats.errors.NoRespondersError:
+            return f"no responders on {subject}"
+        except nats.errors.TimeoutError:
+            return f"timeout after {self._settings.webhook_timeout_seconds:g}s"
+        except nats.errors.Error as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return None
 
     @contextlib.asynccontextmanager
     async def _working_on(self, msg: Msg) -> AsyncIterator[None]:

@@ -42,6 +42,7 @@ class Target:
     webhook_id: str
     url: str
     secret: str
+    nats_subject: str | None = None  # a bot inside the cluster: a NATS request instead of an HTTP call
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:

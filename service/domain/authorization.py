@@ -28,7 +28,9 @@ def _rule(tenant: tuple[str, ...], room: tuple[str, ...], denied: type[RoomlogEr
 
 # Customers of the support desk reach their own sessions, their rooms and a WebSocket, nothing else.
 _EVERYONE: tuple[str, ...] = TENANT_ROLES
-_ANYONE = tuple(role for role in TENANT_ROLES if role != "customer")
+# A bot (service/domain/bots.py) acts only in the rooms it is a member of: reads and writes there, its list of
+# rooms, a WebSocket and media; never creating rooms, listing users or anything of the tenant's.
+_ANYONE = tuple(role for role in TENANT_ROLES if role not in ("customer", "bot"))
 _ADMINS = ("admin", "platform")
 _DESK = ("agent", "admin")
 
@@ -45,7 +47,7 @@ Action = Literal[
     "support.policy.replay", "support.settings.read", "support.settings.manage",
     "support.kb.read", "support.kb.manage", "support.kb.suggest",
     "support.quick_actions.read", "support.quick_actions.manage", "support.quick_actions.execute",
-    "support.credit.read",
+    "support.credit.read", "bots.manage",
 ]
 
 ACTIONS: dict[Action, Rule] = {
@@ -118,6 +120,8 @@ ACTIONS: dict[Action, Rule] = {
                                           "only tenant admins may manage quick actions"),
     "support.quick_actions.execute": _rule(_DESK, (), Forbidden, "only agents and admins may run quick actions"),
     "support.credit.read": _rule(("customer", *_DESK), (), Forbidden, "you may not read store credit"),
+    # Bots hold a signing secret and an API key of the tenant: its own admins register them.
+    "bots.manage": _rule(("admin",), (), NotTenantAdmin, "only tenant admins may manage bots"),
 }
 
 

@@ -32,6 +32,17 @@ class MediaLimits:
     quota_bytes: int
 
 
+def effective_limits(
+    defaults: MediaLimits, *, max_bytes: int | None, allowed_types: list[str] | None, quota_bytes: int | None,
+) -> MediaLimits:
+    """A tenant's limits: its own where it has them, the service's defaults elsewhere."""
+    return MediaLimits(
+        max_bytes=defaults.max_bytes if max_bytes is None else max_bytes,
+        allowed_types=defaults.allowed_types if allowed_types is None else frozenset(allowed_types),
+        quota_bytes=defaults.quota_bytes if quota_bytes is None else quota_bytes,
+    )
+
+
 @dataclass(frozen=True)
 class PendingUpload:
     """What confirm needs to know of an upload as the read model holds it."""

@@ -44,18 +44,20 @@ def key_view(row: asyncpg.Record) -> ApiKey:
 
 
 async def create_key(
-    conn: Queryable, tenant_id: str, *, name: str, role: TenantRole, api_key: str | None = None
+    conn: Queryable, tenant_id: str, *, name: str, role: TenantRole, api_key: str | None = None,
+    user_id: str | None = None,
 ) -> CreatedApiKey:
-    """A new key of the tenant (`api_key`, or a fresh one); the returned `api_key` is the only copy.
+    """A new key of the tenant (`api_key`, or a fresh one; acting only for `user_id` when given); the returned
+    `api_key` is the only copy.
 
     404 when the tenant does not exist.
     """
     api_key, key_id = api_key or new_api_key(), new_id("key")
     try:
         created_at = await conn.fetchval(
-            "INSERT INTO api_keys (key_hash, prefix, tenant_id, key_id, name, role)"
-            " VALUES ($1, $2, $3, $4, $5, $6) RETURNING created_at",
-            hash_key(api_key), api_key[:PREFIX_CHARS], tenant_id, key_id, name, role,
+            "INSERT INTO api_keys (key_hash, prefix, tenant_id, key_id, name, role, user_id)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING created_at",
+            hash_key(api_key), api_key[:PREFIX_CHARS], tenant_id, key_id, name, role, user_id,
         )
     except asyncpg.ForeignKeyViolationError:
         raise NotFound("tenant not found") from None

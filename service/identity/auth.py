@@ -34,7 +34,7 @@ class Principal:
     tenant_id: str
     user_id: str
     role: Role = "admin"
-    via: Literal["api_key", "jwt", "platform"] = "api_key"
+    via: Literal["api_key", "jwt", "platform", "bot_token"] = "api_key"
     session_id: str | None = None
 
 
@@ -75,6 +75,7 @@ class Authenticator:
         self.api_keys: TtlCache[bytes, asyncpg.Record | None] = TtlCache(self._load_key)
         self.sessions: TtlCache[str, asyncpg.Record | None] = TtlCache(self._load_session)
         self.user_roles: TtlCache[tuple[str, str], TenantRole | None] = TtlCache(self._load_user_role)
+        self.active_bots: TtlCache[tuple[str, str], bool] = TtlCache(self._load_active_bot)
 
     async def authenticate(self, headers: Headers) -> Principal:
         """The caller behind these headers."""
@@ -93,7 +94,7 @@ class Authenticator:
         key = await self.api_keys.get(digest)
         if key is None:
             raise AuthenticationError("Invalid API key")
-        user_id = user_id_header(headers)
+        user_id = self._key_user(key, headers)
         # The backend acts for a user: the user's tenant role applies (unregistered users are members),
         # capped by the key's own role.
         user_role = await self.user_roles.get((key["tenant_id"], user_id)) or "member"
@@ -103,12 +104,33 @@ class Authenticator:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise AuthenticationError("Authorization must be 'Bearer <token>'")
-        claims = self.signer.verify(token.strip(), token_type="access")
+        token = token.strip()
+        if self.signer.kind_of(token) == "bot":
+            return await self._bot_token(token)
+        claims = self.signer.verify(token, token_type="access")
         session = await self.sessions.get(claims.session_id or "")
         if session is None or session["revoked_at"] is not None or session["tenant_id"] != claims.tenant_id:
             raise AuthenticationError("session ended; log in again")
         return Principal(tenant_id=claims.tenant_id, user_id=claims.user_id, role=session["role"], via="jwt",
                          session_id=claims.session_id)
+
+    async def _bot_token(self, token: str) -> Principal:
+        # A bot's reply token (see service/consumers/bots.py): no session behind it, so the bot must still be
+        # registered; a deleted bot's tokens stop working within the cache ttl.
+        claims = self.signer.verify(token, token_type="bot")
+        if not await self.active_bots.get((claims.tenant_id, claims.user_id)):
+            raise AuthenticationError("the bot was deleted")
+        return Principal(tenant_id=claims.tenant_id, user_id=claims.user_id, role="bot", via="bot_token")
+
+    @staticmethod
+    def _key_user(key: asyncpg.Record, headers: Headers) -> str:
+        # A bot's key acts for its bot alone: X-User-Id may be left out, and naming anyone else is refused.
+        bound = key["user_id"]
+        if bound is None:
+            return user_id_header(headers)
+        if "x-user-id" in headers and user_id_header(headers) != bound:
+            raise AuthenticationError("this API key acts only for its own user")
+        return str(bound)
 
     async def session_active(self, tenant_id: str, session_id: str) -> bool:
         """Whether the session exists in this tenant and is not revoked (cached like bearer checks)."""
@@ -117,7 +139,7 @@ class Authenticator:
 
     async def _load_key(self, digest: bytes) -> asyncpg.Record | None:
         return await self._pool.fetchrow(
-            "SELECT tenant_id, role FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL", digest
+            "SELECT tenant_id, role, user_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL", digest
         )
 
     async def _load_session(self, session_id: str) -> asyncpg.Record | None:
@@ -128,6 +150,11 @@ class Authenticator:
             session_id,
         )
 
+
+    async def _load_active_bot(self, key: tuple[str, str]) -> bool:
+        return bool(await self._pool.fetchval(
+            "SELECT true FROM bots WHERE tenant_id = $1 AND bot_id = $2 AND deleted_at IS NULL", *key
+        ))
 
     async def _load_user_role(self, key: tuple[str, str]) -> TenantRole | None:
         role = await self._pool.fetchval("SELECT role FROM users WHERE tenant_id = $1 AND user_id = $2", *key)

@@ -1,4 +1,5 @@
-"""Signed tokens (JWT, HS256 pinned): access tokens for end users and short-lived WebSocket tokens.
+"""Signed tokens (JWT, HS256 pinned): access tokens for end users, short-lived WebSocket tokens, and the reply
+tokens a bot.triggered delivery hands its bot.
 
 Keys rotate by key id: the first configured key signs, every configured key verifies, and the token
 header names its `kid`, so a retired key keeps verifying while it is still listed.
@@ -20,7 +21,7 @@ from schemas.errors import AuthenticationError
 ALGORITHM = "HS256"
 LEEWAY_SECONDS = 5
 VERIFIED_CACHE_SIZE = 50_000
-TokenType = Literal["access", "ws"]
+TokenType = Literal["access", "ws", "bot"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,14 @@ class TokenSigner:
             self._verified.clear()
         self._verified[token] = claims
         return claims
+
+    def kind_of(self, token: str) -> str | None:
+        """The `typ` a token claims, unverified: which checks `verify` must then apply."""
+        try:
+            typ = jwt.decode(token, options={"verify_signature": False}).get("typ")
+        except jwt.PyJWTError:
+            return None
+        return typ if isinstance(typ, str) else None
 
     def _verify(self, token: str, *, token_type: TokenType) -> Claims:
         try:

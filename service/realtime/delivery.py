@@ -18,6 +18,7 @@ from eventstore.append import Appender
 from eventstore.relay import Relay
 from schemas.config import Settings
 from service.consumers import start_delivery_consumers
+from service.identity.tokens import TokenSigner
 from service.observability.metrics import Metrics
 from service.realtime._logfeed import LogFeed
 from service.realtime.hub import Hub, announce_shutdown
@@ -34,9 +35,11 @@ class Realtime:
     """Starts once NATS is reachable (it may come up after the service) and stops cleanly."""
 
     def __init__(
-        self, settings: Settings, nats: NatsLink, pool: asyncpg.Pool, appender: Appender, metrics: Metrics
+        self, settings: Settings, nats: NatsLink, pool: asyncpg.Pool, appender: Appender, metrics: Metrics,
+        *, signer: TokenSigner | None = None,
     ) -> None:
         self.settings = settings
+        self.signer = signer
         self.metrics = metrics
         self.nats = nats
         self.pool = pool
@@ -113,7 +116,7 @@ class Realtime:
         self._relay_task = asyncio.create_task(self.relay.run(), name="relay")
         self._tasks.append(self._relay_task)
         self._tasks += await start_delivery_consumers(
-            self.settings, client, self.presence, self.pool, self.appender, self.metrics
+            self.settings, client, self.presence, self.pool, self.appender, self.metrics, signer=self.signer
         )
         self.ready.set()
         log.info("realtime delivery ready")

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from schemas import api
 from schemas.errors import NotTenantAdmin, WebhookNotFound
 from schemas.webhooks import CreatedWebhook, CreateWebhook, Webhook
-from service.consumers.egress import check_webhook_url
+from service.consumers.egress import check_url
 from service.consumers.webhooks import create_webhook, delete_webhook, list_webhooks, webhook_view
 from service.web.endpoints import Endpoint, Link
 from service.web.request import JSON, body_as, caller_may, runtime_of
@@ -18,7 +18,7 @@ async def post_webhook(request: Request) -> Response:
     principal = await caller_may(request, "webhooks.manage")
     cmd = await body_as(request, CreateWebhook)
     runtime = runtime_of(request)
-    await check_webhook_url(cmd.url, runtime.resolver, allow_private=runtime.settings.webhook_allow_private)
+    await check_url(cmd.url, runtime.resolver, allow_private=runtime.settings.webhook_allow_private)
     created = await create_webhook(runtime.pool, principal.tenant_id, url=cmd.url,
                                    events=list(cmd.events), secret=cmd.secret)
     return JSON(created, status_code=201)

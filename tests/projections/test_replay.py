@@ -14,8 +14,12 @@ from projections.guards import UniqueRoomKey
 from projections.inline import INLINE_PROJECTIONS, InlineProjections
 from projections.replay import ReplayProgress, projection_by_name, replay
 from schemas.events import EventMetadata, MemberJoined, MessageSent, RoomCreated
+from schemas.media import SetMediaLimits
+from service.commands.media_limits import set_limits
 from service.domain.rooms import dm_key
+from service.identity.auth import Principal
 from service.identity.ids import new_id
+from service.runtime import Runtime
 from tests.conftest import Tenant, create_database, database_name
 
 LIVE_TABLES = tuple(table for projection in INLINE_PROJECTIONS for table in projection.tables)
@@ -77,7 +81,23 @@ async def _varied_history(client: httpx.AsyncClient, tenant: Tenant) -> str:
     await _ok(await client.post(f"/rooms/{dm['room_id']}/messages", json={"content": "psst"}, headers=bob))
     await _ok(await client.post("/rooms", json={"type": "channel", "members": ["carol", "dave"]}, headers=carol))
     await _support_history(client, tenant)
+    await _bots_history(client, tenant)
     return rid
+
+
+async def _bots_history(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    """Bots registered, changed, deleted and registered again."""
+    admin = tenant.as_user("admin")
+    hook = {"webhook_url": "http://127.0.0.1:9/bot", "secret": "s" * 32}
+    for bot_id in ("aurora", "inside"):
+        delivery = hook if bot_id == "aurora" else {"nats_subject": "bots.inside"}
+        await _ok(await client.post("/bots", json={"user_id": bot_id, "display_name": bot_id, "delivery": delivery,
+                                                   "triggers": ["mention"]}, headers=admin))
+    await _ok(await client.patch("/bots/aurora", json={"triggers": ["dm", "mention"], "display_name": "Au"},
+                                 headers=admin))
+    await _ok(await client.delete("/bots/inside", headers=admin))
+    await _ok(await client.post("/bots", json={"user_id": "inside", "display_name": "again", "delivery": hook,
+                                               "triggers": ["all_messages"]}, headers=admin))
 
 
 async def _support_history(client: httpx.AsyncClient, tenant: Tenant) -> None:
@@ -124,9 +144,13 @@ async def _support_history(client: httpx.AsyncClient, tenant: Tenant) -> None:
 
 
 @pytest.fixture
-async def history(client: httpx.AsyncClient, tenant: Tenant) -> str:
+async def history(client: httpx.AsyncClient, tenant: Tenant, pool: asyncpg.Pool, runtime: Runtime) -> str:
     """A tenant with a varied history behind it; the id of its group room."""
-    return await _varied_history(client, tenant)
+    room_id = await _varied_history(client, tenant)
+    # The platform admin's media limits for the tenant, set twice (the newest wins).
+    for cmd in (SetMediaLimits(max_bytes=10, allowed_types=["text/csv"]), SetMediaLimits(quota_bytes=0)):
+        await set_limits(runtime, Principal(tenant_id="", user_id="platform", role="platform"), tenant.tenant_id, cmd)
+    return room_id
 
 
 async def test_replay_after_a_varied_history_finds_no_differences_and_swaps(

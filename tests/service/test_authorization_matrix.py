@@ -213,6 +213,8 @@ CALLS: dict[str, tuple[Call, ...]] = {
     "tenant.settings": (
         Call("GET", "/admin/tenants/{tenant_id}"),
         Call("PATCH", "/admin/tenants/{tenant_id}", body=lambda s: {"rate_limit": 0}),
+        Call("GET", "/admin/tenants/{tenant_id}/media-limits"),
+        Call("PUT", "/admin/tenants/{tenant_id}/media-limits", body=lambda s: {"max_bytes": 1000}),
     ),
     "notifications.send": (
         Call("POST", "/notify", body=lambda s: {"topic": "matrix", "payload": {}, "targets": {"user_ids": [s.victim]}}),
@@ -269,6 +271,14 @@ CALLS: dict[str, tuple[Call, ...]] = {
     "support.credit.read": (Call("GET", "/support/customers/{customer_id}/credit", ids={"customer_id": "customer"}),),
     "support.teams.manage": (Call("POST", "/support/teams", body=lambda s: {"name": "new team"}),
                              Call("PATCH", "/support/teams/{team_id}", body=lambda s: {"name": "renamed"})),
+    "bots.manage": (
+        Call("POST", "/bots", body=lambda s: {"user_id": _unique("bot"), "display_name": "b", "triggers": ["mention"],
+                                              "delivery": {"nats_subject": "bots.matrix"}}),
+        Call("GET", "/bots"),
+        Call("GET", "/bots/{bot_id}"),
+        Call("PATCH", "/bots/{bot_id}", body=lambda s: {"triggers": ["dm"]}),
+        Call("DELETE", "/bots/{bot_id}"),
+    ),
 }
 
 SUCCESS_STATUS = {(e.method, e.path): e.status for e in ENDPOINTS}
@@ -283,14 +293,14 @@ def matrix() -> list[tuple[str, str, str | None]]:
     """Every (action, tenant role, room role) with a route; room roles only for actions inside a room.
 
     A customer is never a room's admin: rooms are created by others (it may not create one), and support
-    rooms make their customer a member.
+    rooms make their customer a member. Neither is a bot: it may not create rooms, and is added as a member.
     """
     return [
         (action, tenant_role, room_role)
         for action in sorted(CALLS)
         for tenant_role in CALLER_ROLES
         for room_role in (ROOM_ROLE_CHOICES if in_room(action) else (None,))
-        if (tenant_role, room_role) != ("customer", "admin")
+        if (tenant_role, room_role) not in (("customer", "admin"), ("bot", "admin"))
     ]
 
 
@@ -403,6 +413,10 @@ async def scene_for(
     if any("{webhook_id}" in p for p in paths):
         hook = {"url": "http://127.0.0.1:9/doomed", "events": ["notification"]}
         ids["webhook_id"] = (await ok(await api.post("/webhooks", json=hook, headers=admin)))["webhook_id"]
+    if any("{bot_id}" in p for p in paths):
+        bot = {"user_id": _unique("bot"), "display_name": "b", "triggers": ["mention"],
+               "delivery": {"nats_subject": "bots.matrix"}}
+        ids["bot_id"] = (await ok(await api.post("/bots", json=bot, headers=admin)))["bot_id"]
     if any("{id}" in p for p in paths):
         ids["dead_letter_to_retry"] = await dead_letter(runtime, tenant)
         ids["dead_letter_to_discard"] = await dead_letter(runtime, tenant)
@@ -498,6 +512,7 @@ async def snapshot(runtime: Runtime, tenant_id: str) -> dict[str, list[tuple[Any
         "users": "SELECT user_id, role, display_name FROM users WHERE tenant_id = $1 ORDER BY 1",
         "tenant": "SELECT rate_limit, send_rate_limit FROM tenants WHERE tenant_id = $1",
         "media": "SELECT media_id, status FROM media WHERE tenant_id = $1 ORDER BY 1",
+        "bots": "SELECT bot_id, triggers, deleted_at FROM bots WHERE tenant_id = $1 ORDER BY 1",
     }
     return {name: [tuple(r) for r in await runtime.pool.fetch(q, tenant_id)] for name, q in queries.items()}
 

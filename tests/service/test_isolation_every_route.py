@@ -46,7 +46,7 @@ class World:
 
 # Path parameters the `world` fixture gives a real id of tenant A for.
 WORLD_IDS = ("room_id", "user_id", "key_id", "webhook_id", "id", "tenant_id", "topic", "message_id", "emoji",
-             "session_id", "agent_id", "team_id", "media_id", "article_id", "action_id", "customer_id")
+             "session_id", "agent_id", "team_id", "media_id", "article_id", "action_id", "customer_id", "bot_id")
 
 # Path parameter -> a made-up id of the same shape as the real one (World.ids holds the real one).
 MADE_UP: dict[str, Callable[[], str]] = {
@@ -66,6 +66,7 @@ MADE_UP: dict[str, Callable[[], str]] = {
     "media_id": lambda: new_id("med"),
     "article_id": lambda: new_id("kb"),
     "action_id": lambda: f"action_{_hex()}",
+    "bot_id": lambda: f"bot-{_hex()}",
 }
 
 # A valid body for every route that takes one and has path parameters: a 400 must not hide the answer.
@@ -79,6 +80,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/rooms/{room_id}/messages/{message_id}/reactions"): {"emoji": "👎"},
     ("PATCH", "/users/{user_id}"): {"role": "admin"},
     ("PATCH", "/admin/tenants/{tenant_id}"): {"rate_limit": 1},
+    ("PUT", "/admin/tenants/{tenant_id}/media-limits"): {"max_bytes": 1},
     ("POST", "/support/sessions/{session_id}/messages"): {"content": "hello from elsewhere"},
     ("POST", "/support/sessions/{session_id}/transfer"): {"target_type": "agent", "target_id": "mallory"},
     ("POST", "/support/sessions/{session_id}/escalate"): {"level": "supervisor"},
@@ -90,6 +92,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/media/{media_id}/confirm"): {},
     ("PUT", "/support/kb/articles/{article_id}"): {"title": "taken over"},
     ("POST", "/support/quick-actions/{action_id}/execute"): {"context": {"note": "taken over"}},
+    ("PATCH", "/bots/{bot_id}"): {"triggers": ["all_messages"], "delivery": {"nats_subject": "bots.taken"}},
 }
 
 # Routes whose user_id names a user of the caller's own tenant (user ids are per tenant): B blocking "bob" blocks
@@ -187,6 +190,8 @@ NO_FOREIGN_IDS: dict[tuple[str, str], str] = {
     ("POST", "/support/quick-actions"): "creates an action of the caller's tenant",
     **{("GET", e.path): "the console's static files, the same for everyone" for e in ENDPOINTS
        if e.path.startswith("/console/")},
+    ("POST", "/bots"): "the bot's user id names a user of the caller's tenant",
+    ("GET", "/bots"): "the caller's tenant's bots",
 }
 
 
@@ -277,8 +282,12 @@ async def world(client: httpx.AsyncClient, runtime: Runtime, database_url: str, 
                                          json={"title": "secret", "body": "secret", "status": "published"}))
     action = await ok(await client.post("/support/quick-actions", headers=admin, json={
         "id": f"action_{_hex()}", "name": "a's action", "url": "http://127.0.0.1:9/a"}))
+    bot = await ok(await client.post("/bots", headers=admin, json={
+        "user_id": f"bot-{_hex()}", "display_name": "a's bot", "triggers": ["mention"],
+        "delivery": {"webhook_url": "http://127.0.0.1:9/a-bot", "secret": "a" * 32}}))
     ids = {
         "article_id": article["id"], "action_id": action["action"]["id"], "customer_id": customer,
+        "bot_id": bot["bot_id"],
         "session_id": session["session_id"], "agent_id": agent, "team_id": team["team_id"],
         "media_id": ticket["media_id"],
         "room_id": room["room_id"], "user_id": bob, "key_id": key["key_id"], "webhook_id": hook["webhook_id"],
@@ -305,6 +314,8 @@ async def snapshot(pool: asyncpg.Pool, tenant_id: str) -> dict[str, list[tuple[A
         "kb_articles": "SELECT article_id, title, version FROM kb_articles WHERE tenant_id = $1 ORDER BY 1",
         "quick_actions": "SELECT action_id, url, deleted_at FROM quick_actions WHERE tenant_id = $1 ORDER BY 1",
         "support_credit": "SELECT customer_id, seq FROM support_credit WHERE tenant_id = $1 ORDER BY 1, 2",
+        "bots": "SELECT bot_id, triggers, webhook_url, secret, nats_subject, deleted_at FROM bots"
+                " WHERE tenant_id = $1 ORDER BY 1",
     }
     return {name: [tuple(r) for r in await pool.fetch(q, tenant_id)] for name, q in queries.items()}
 
@@ -390,3 +401,4 @@ async def test_tenant_a_still_reaches_every_resource_the_foreign_calls_named(
     assert session.json()["assigned_agent"]["id"] == ids["agent_id"]
     assert (await client.get(f"/support/teams/{ids['team_id']}", headers=admin)).status_code == 200
     assert (await client.get(f"/media/{ids['media_id']}", headers=admin)).json()["status"] == "confirmed"
+    assert (await client.get(f"/bots/{ids['bot_id']}", headers=admin)).status_code == 200

@@ -33,7 +33,7 @@ from schemas.errors import (
 from schemas.events import SupportCreditAdded, SupportQuickActionCompleted, SupportQuickActionExecuted
 from service.commands.metadata import metadata_for
 from service.commands.support import sessions
-from service.consumers.egress import PinnedTransport, check_webhook_url
+from service.consumers.egress import PinnedTransport, check_url
 from service.consumers.webhooks import new_secret, sign
 from service.domain.authorization import authorize
 from service.domain.support.quick_actions import (
@@ -80,7 +80,7 @@ async def register(runtime: Runtime, principal: Principal, cmd: s.RegisterQuickA
     authorize("support.quick_actions.manage", principal.role)
     if cmd.id in BUILTINS:
         raise QuickActionExists("a built-in action has this id", field="id")
-    await check_webhook_url(cmd.url, runtime.resolver, allow_private=runtime.settings.webhook_allow_private)
+    await check_url(cmd.url, runtime.resolver, allow_private=runtime.settings.webhook_allow_private)
     secret = cmd.secret or new_secret()
     try:
         await runtime.pool.execute(
