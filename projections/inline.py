@@ -15,6 +15,7 @@ from projections.messages import MessagesProjection
 from projections.receipts import ReceiptsProjection
 from projections.rooms import RoomsProjection
 from projections.subscriptions import SubscriptionsProjection
+from projections.user_rooms import UserRoomsProjection
 from schemas.errors import RoomlogError
 from schemas.events import RecordedEvent
 
@@ -23,6 +24,7 @@ INLINE_PROJECTIONS: tuple[Projection, ...] = (
     MembersProjection(),
     MessagesProjection(),
     ReceiptsProjection(),
+    UserRoomsProjection(),
     BlocksProjection(),
     SubscriptionsProjection(),
     DeadLettersProjection(),

@@ -18,11 +18,30 @@ from schemas.events import MessageEdited, MessageSent, RecordedEvent
 # each is decided after reading the committed message.
 _INSERT_SENT = """
 INSERT INTO messages (message_id, room_id, tenant_id, seq, sender_id, content, meta, client_msg_id, created_at,
-                      thread_id)
+                      thread_id, mentions, ordinal, sender_ordinal)
 SELECT e.data->>'message_id', e.stream_id, e.tenant_id, e.seq, e.data->>'sender_id', e.data->>'content',
-       NULLIF(e.data->'meta', 'null'::jsonb), e.data->>'client_msg_id', e.created_at, e.data->>'thread_id'
+       NULLIF(e.data->'meta', 'null'::jsonb), e.data->>'client_msg_id', e.created_at, e.data->>'thread_id',
+       CASE WHEN e.data ? 'mentions' THEN ARRAY(SELECT jsonb_array_elements_text(e.data->'mentions')) END,
+       coalesce((SELECT p.ordinal FROM messages p WHERE p.room_id = e.stream_id ORDER BY p.seq DESC LIMIT 1), 0)
+         + row_number() OVER (PARTITION BY e.stream_id ORDER BY e.seq),
+       coalesce((SELECT p.sender_ordinal FROM messages p WHERE p.room_id = e.stream_id
+                 AND p.sender_id = e.data->>'sender_id' ORDER BY p.seq DESC LIMIT 1), 0)
+         + row_number() OVER (PARTITION BY e.stream_id, e.data->>'sender_id' ORDER BY e.seq)
 FROM new_events e WHERE e.type = 'message.sent'
 ON CONFLICT DO NOTHING
+"""
+
+# The inbox's one row per room: its newest message (the message row holds how it reads now, so edits and
+# deletions never touch this row, and a batch changes it once).
+_UPSERT_ACTIVITY = """
+INSERT INTO room_activity AS a (room_id, tenant_id, message_id, seq, sender_id, at)
+SELECT DISTINCT ON (e.stream_id) e.stream_id, e.tenant_id, e.data->>'message_id', e.seq, e.data->>'sender_id',
+       e.created_at
+FROM new_events e WHERE e.type = 'message.sent'
+ORDER BY e.stream_id, e.seq DESC
+ON CONFLICT (room_id) DO UPDATE
+SET message_id = EXCLUDED.message_id, seq = EXCLUDED.seq, sender_id = EXCLUDED.sender_id, at = EXCLUDED.at
+WHERE a.seq < EXCLUDED.seq
 """
 
 # One UPDATE per message folds every edit, deletion and thread reply of the batch: a row may change only
@@ -81,8 +100,8 @@ WHERE r.updated_seq < EXCLUDED.updated_seq
 
 class MessagesProjection:
     name = "messages"
-    version = 3
-    tables = ("messages", "reactions")
+    version = 4
+    tables = ("messages", "reactions", "room_activity")
     handles = frozenset({"message.sent", "message.edited", "message.deleted", "reaction.added", "reaction.removed"})
     ddl = """
     CREATE TABLE messages (
@@ -104,9 +123,25 @@ class MessagesProjection:
         reply_count   integer NOT NULL DEFAULT 0,
         last_reply_seq bigint,
         last_reply_at timestamptz,
+        mentions      text[],
+        -- The message's place among the room's messages, and among its sender's there: unread counts are
+        -- differences of these, found by index lookups, never by counting rows.
+        ordinal       bigint NOT NULL,
+        sender_ordinal bigint NOT NULL,
         UNIQUE (room_id, seq)
     );
     CREATE INDEX messages_thread ON messages (thread_id, seq) WHERE thread_id IS NOT NULL;
+    CREATE INDEX messages_by_sender ON messages (room_id, sender_id, seq);
+    CREATE INDEX messages_deleted ON messages (room_id, seq) WHERE deleted_seq IS NOT NULL;
+    CREATE INDEX messages_mentioning ON messages (room_id, seq) WHERE mentions IS NOT NULL;
+    CREATE TABLE room_activity (
+        room_id    text PRIMARY KEY,
+        tenant_id  text NOT NULL,
+        message_id text NOT NULL,
+        seq        bigint NOT NULL,
+        sender_id  text NOT NULL,
+        at         timestamptz NOT NULL
+    );
     CREATE TABLE reactions (
         message_id  text NOT NULL,
         emoji       text NOT NULL,
@@ -119,14 +154,14 @@ class MessagesProjection:
     );
     """
 
-    sql = (_INSERT_SENT, _APPLY_CHANGES, _APPLY_REACTIONS)
+    sql = (_INSERT_SENT, _UPSERT_ACTIVITY, _APPLY_CHANGES, _APPLY_REACTIONS)
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         await apply_statements(conn, self.sql, self.handles, events)
 
 
 _COLUMNS = ("message_id, sender_id, seq, content, meta::text AS meta, client_msg_id, created_at, edited_at, "
-            "deleted_at, thread_id, reply_count, last_reply_at")
+            "deleted_at, thread_id, reply_count, last_reply_at, coalesce(mentions, '{}') AS mentions")
 
 
 async def page_of_messages(

@@ -1,4 +1,4 @@
-"""Rooms read model: type, name, metadata and the DM uniqueness key of every room."""
+"""Rooms read model: type, name, display name, description, metadata and the DM uniqueness key of every room."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def _jsonb(value: object) -> str | None:
 
 class RoomsProjection:
     name = "rooms"
-    version = 1
+    version = 2
     tables = ("rooms",)
     handles = frozenset({"room.created", "room.updated"})
     sql = None  # applied in Python, in the append transaction
@@ -31,6 +31,8 @@ class RoomsProjection:
         unique_key text,
         name       text,
         metadata   jsonb,
+        display_name text,
+        description text,
         created_by text NOT NULL,
         created_at timestamptz NOT NULL,
         updated_seq bigint NOT NULL,
@@ -44,23 +46,28 @@ class RoomsProjection:
             if isinstance(ev, RoomCreated):
                 await conn.execute(
                     "INSERT INTO rooms (room_id, tenant_id, type, unique_key, name, metadata, created_by,"
-                    " created_at, updated_seq) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9)"
+                    " created_at, updated_seq, display_name, description)"
+                    " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11)"
                     " ON CONFLICT (room_id) DO NOTHING",
                     ev.room_id, rec.tenant_id, ev.room_type, ev.unique_key, ev.name, _jsonb(ev.metadata),
-                    ev.created_by, rec.created_at, rec.seq,
+                    ev.created_by, rec.created_at, rec.seq, ev.display_name, ev.description,
                 )
             elif isinstance(ev, RoomUpdated):
                 # The seq guard makes a replayed or repeated update a no-op.
                 await conn.execute(
                     "UPDATE rooms SET name = CASE WHEN $2 THEN $3 ELSE name END,"
-                    " metadata = CASE WHEN $4 THEN $5::jsonb ELSE metadata END, updated_seq = $6"
+                    " metadata = CASE WHEN $4 THEN $5::jsonb ELSE metadata END, updated_seq = $6,"
+                    " display_name = CASE WHEN $7 THEN $8 ELSE display_name END,"
+                    " description = CASE WHEN $9 THEN $10 ELSE description END"
                     " WHERE room_id = $1 AND updated_seq < $6",
                     rec.stream_id, ev.set_name, ev.name, ev.set_metadata, _jsonb(ev.metadata), rec.seq,
+                    ev.set_display_name, ev.display_name, ev.set_description, ev.description,
                 )
 
 
 _ROOM = """
-SELECT r.room_id, r.type, r.unique_key, r.name, r.metadata::text AS metadata, s.last_seq, r.created_at
+SELECT r.room_id, r.type, r.unique_key, r.name, r.metadata::text AS metadata, s.last_seq, r.created_at,
+       r.created_by, r.display_name, r.description
 FROM rooms r JOIN streams s ON s.stream_id = r.room_id
 """
 
@@ -68,17 +75,6 @@ FROM rooms r JOIN streams s ON s.stream_id = r.room_id
 async def fetch_room(conn: Queryable, tenant_id: str, room_id: str) -> asyncpg.Record | None:
     """One room of the tenant with its last_seq, or None."""
     return await conn.fetchrow(_ROOM + " WHERE r.room_id = $1 AND r.tenant_id = $2", room_id, tenant_id)
-
-
-async def rooms_of_user(
-    conn: Queryable, tenant_id: str, user_id: str, *, limit: int, offset: int
-) -> list[asyncpg.Record]:
-    """The rooms the user is an active member of, oldest first."""
-    return await conn.fetch(
-        _ROOM + " JOIN members m ON m.room_id = r.room_id AND m.user_id = $2 AND m.active"
-        " WHERE m.tenant_id = $1 ORDER BY r.created_at, r.room_id LIMIT $3 OFFSET $4",
-        tenant_id, user_id, limit, offset,
-    )
 
 
 async def load_room_state(

@@ -41,11 +41,17 @@ class _Request(msgspec.Struct, forbid_unknown_fields=True):
     pass
 
 
+DisplayName = Annotated[str, msgspec.Meta(max_length=200)]
+Description = Annotated[str, msgspec.Meta(max_length=2000)]
+
+
 class CreateRoom(_Request):
     type: RoomType
     members: Annotated[list[UserId], msgspec.Meta(max_length=1000)] = []
     name: RoomName | None = None
     metadata: dict[str, Any] | None = None
+    display_name: DisplayName | None = None
+    description: Description | None = None
 
 
 # A dm names its one other user, the caller beside it at most; the domain rule checks who (decide_create).
@@ -60,6 +66,8 @@ CreateRoomBody = Annotated[CreateRoom, msgspec.Meta(extra_json_schema={
 class UpdateRoom(_Request):
     name: RoomName | UnsetType | None = UNSET
     metadata: dict[str, Any] | UnsetType | None = UNSET
+    display_name: DisplayName | UnsetType | None = UNSET
+    description: Description | UnsetType | None = UNSET
 
 
 class AddMembers(_Request):
@@ -67,6 +75,9 @@ class AddMembers(_Request):
 
 
 MessageId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+MAX_MENTIONS = 100
+# Mentions of everyone in the room, beside user ids.
+ROOM_MENTIONS = ("@room", "@here")
 RoomId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
@@ -76,6 +87,8 @@ class SendMessage(_Request):
     client_msg_id: ClientMsgId | None = None
     # Reply in the thread of this message (a top-level message of the same room); threads are one level deep.
     thread_id: MessageId | None = None
+    # Members of the room, or "@room" / "@here" for all of them.
+    mentions: Annotated[list[UserId], msgspec.Meta(max_length=MAX_MENTIONS)] = []
 
 
 class EditMessage(_Request):
@@ -104,6 +117,16 @@ class MarkRead(_Request):
     seq: SeqNumber
 
 
+class LastMessage(msgspec.Struct):
+    """A room's newest message as it reads now: a deleted one has an empty preview and `deleted: true`."""
+
+    message_id: str
+    seq: int
+    sender_id: str
+    preview: str  # the first 140 characters
+    deleted: bool = False
+
+
 class Room(msgspec.Struct):
     room_id: str
     type: RoomType
@@ -112,15 +135,54 @@ class Room(msgspec.Struct):
     metadata: dict[str, Any] | None
     last_seq: int
     created_at: datetime
-    # The caller's: how far they have read, and the messages of others after that (not deleted; up to 10,000).
+    created_by: str | None = None
+    display_name: str | None = None
+    description: str | None = None
+    member_count: int = 0
+    last_message_at: datetime | None = None
+    last_message: LastMessage | None = None
+    # The caller's: how far they have read, the messages of others after that (not deleted), those of them
+    # that mention the caller, and the caller's mute and archive.
     read_seq: int = 0
     unread_count: int = 0
+    mention_count: int = 0
+    is_muted: bool = False
+    is_archived: bool = False
+
+
+class UnreadRoom(msgspec.Struct):
+    room_id: str
+    unread_count: int
+    mention_count: int
+    last_seq: int
+    read_seq: int
+    is_muted: bool
+
+
+class UnreadTotals(msgspec.Struct):
+    unread_count: int  # over the rooms that are not muted
+    mention_count: int  # over every room: mentions break through a mute
+    rooms_with_unread: int  # not muted, unread_count > 0
+
+
+class Unread(msgspec.Struct):
+    rooms: list[UnreadRoom]
+    totals: UnreadTotals
+
+
+class UserRoomState(msgspec.Struct):
+    """The caller's own state of a room."""
+
+    room_id: str
+    is_muted: bool
+    is_archived: bool
 
 
 class ReadState(msgspec.Struct):
     room_id: str
     read_seq: int
     unread_count: int
+    mention_count: int = 0
 
 
 class Receipt(msgspec.Struct):
@@ -136,6 +198,9 @@ class Member(msgspec.Struct):
     user_id: str
     role: RoomRole
     joined_at: datetime
+    display_name: str | None = None  # from the tenant's users, when the member is registered
+    avatar_url: str | None = None
+    status: Literal["online", "offline"] = "offline"
 
 
 class SendResult(msgspec.Struct):
@@ -166,6 +231,7 @@ class Message(msgspec.Struct):
     thread_id: str | None = None  # set on replies: the root's message_id
     reply_count: int = 0  # on a thread's root: replies so far (deleted ones included, as tombstones)
     last_reply_at: datetime | None = None
+    mentions: list[str] = []
 
 
 class MessageChange(msgspec.Struct):

@@ -22,6 +22,8 @@ class RoomCreated(_Event, tag="room.created"):
     unique_key: str | None = None
     name: str | None = None
     metadata: dict[str, Any] | None = None
+    display_name: str | None = None
+    description: str | None = None
 
 
 class MemberJoined(_Event, tag="member.joined"):
@@ -39,9 +41,13 @@ class RoomUpdated(_Event, tag="room.updated"):
     updated_by: str
     name: str | None = None
     metadata: dict[str, Any] | None = None
+    display_name: str | None = None
+    description: str | None = None
     # msgspec omits None; these say which fields the update touched so `name: null` can clear a name.
     set_name: bool = False
     set_metadata: bool = False
+    set_display_name: bool = False
+    set_description: bool = False
 
 
 class MessageSent(_Event, tag="message.sent"):
@@ -51,6 +57,8 @@ class MessageSent(_Event, tag="message.sent"):
     meta: dict[str, Any] | None = None
     client_msg_id: str | None = None
     thread_id: str | None = None  # a reply: the message_id of the thread's root, in the same room
+    # Members the message mentions, and "@room" / "@here" for everyone in the room.
+    mentions: list[str] = []
 
 
 class MessageEdited(_Event, tag="message.edited"):
@@ -93,6 +101,29 @@ class AckRecorded(_RoomPosition, tag="ack.recorded"):
 
 class ReadRecorded(_RoomPosition, tag="read.recorded"):
     """A user has read a room up to `seq` (which implies delivery); lives in the user's own stream."""
+
+
+class _RoomOfUser(_Event):
+    room_id: str
+
+
+class RoomMuted(_RoomOfUser, tag="room.muted"):
+    """The stream's user muted a room: no offline webhooks for it except mentions; unread still counts."""
+
+
+class RoomUnmuted(_RoomOfUser, tag="room.unmuted"):
+    pass
+
+
+class RoomArchived(_RoomOfUser, tag="room.archived"):
+    """The stream's user archived a room at its `seq`: hidden from the default inbox until a newer message
+    (unless the room is muted) or an un-archive."""
+
+    seq: int
+
+
+class RoomUnarchived(_RoomOfUser, tag="room.unarchived"):
+    pass
 
 
 class UserBlocked(_Event, tag="user.blocked"):
@@ -153,7 +184,8 @@ class DeliveryDiscarded(_Event, tag="delivery.discarded"):
 
 Event = (
     RoomCreated | MemberJoined | MemberRemoved | RoomUpdated | MessageSent | MessageEdited | MessageDeleted
-    | ReactionAdded | ReactionRemoved | AckRecorded | ReadRecorded | UserBlocked | UserUnblocked | NotificationSent
+    | ReactionAdded | ReactionRemoved | AckRecorded | ReadRecorded | RoomMuted | RoomUnmuted | RoomArchived
+    | RoomUnarchived | UserBlocked | UserUnblocked | NotificationSent
     | SubscriptionAdded | SubscriptionRemoved | DeliveryFailed | DeliveryRetried | DeliveryDiscarded
 )
 
@@ -189,7 +221,8 @@ class RecordedEvent(msgspec.Struct, frozen=True):
 _TAGS: dict[type, str] = {
     cls: cls.__struct_config__.tag  # type: ignore[misc]
     for cls in (RoomCreated, MemberJoined, MemberRemoved, RoomUpdated, MessageSent, MessageEdited, MessageDeleted,
-                ReactionAdded, ReactionRemoved, AckRecorded, ReadRecorded, UserBlocked, UserUnblocked, NotificationSent,
+                ReactionAdded, ReactionRemoved, AckRecorded, ReadRecorded, RoomMuted, RoomUnmuted, RoomArchived,
+                RoomUnarchived, UserBlocked, UserUnblocked, NotificationSent,
                 SubscriptionAdded, SubscriptionRemoved, DeliveryFailed, DeliveryRetried, DeliveryDiscarded)
 }
 

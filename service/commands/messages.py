@@ -10,13 +10,20 @@ from eventstore.append import StreamNotFound
 from projections.guards import MemberOf, current_membership_error, membership_error
 from projections.messages import fetch_message
 from projections.receipts import ack_state
+from projections.rooms import load_room_state
 from projections.streams import user_stream
 from schemas import api
 from schemas.errors import RoomNotFound
 from schemas.events import Event, MessageSent
 from service.commands.metadata import metadata_for, retry_on_conflict
 from service.domain.acks import decide_ack, decide_read
-from service.domain.messages import check_retry, check_thread_root, decide_send, send_idempotency_key
+from service.domain.messages import (
+    check_mentions,
+    check_retry,
+    check_thread_root,
+    decide_send,
+    send_idempotency_key,
+)
 from service.identity.auth import Principal
 from service.identity.ids import new_id
 
@@ -42,6 +49,8 @@ async def send_message(
     event = decide_send(principal.user_id, cmd, new_id("msg"))
     if cmd.thread_id is not None:
         await _check_thread(runtime, principal, room_id, cmd.thread_id)
+    if cmd.mentions:
+        await _check_mentions(runtime, principal, room_id, cmd.mentions)
     try:
         # Membership is checked under the room's lock, in the same transaction as the write.
         result = await runtime.appender.append(
@@ -68,6 +77,15 @@ async def _check_thread(runtime: Runtime, principal: Principal, room_id: str, th
         raise error
     root = await fetch_message(runtime.pool, room_id, thread_id)
     check_thread_root(thread_id, root["thread_id"] if root is not None else None, found=root is not None)
+
+
+async def _check_mentions(runtime: Runtime, principal: Principal, room_id: str, mentions: list[str]) -> None:
+    """Mentions name members of the room; outsiders of the room learn only that they are outsiders."""
+    error = await current_membership_error(runtime.pool, MemberOf(principal.tenant_id, room_id, principal.user_id))
+    if error is not None:
+        raise error
+    row = await load_room_state(runtime.pool, principal.tenant_id, room_id)
+    check_mentions(mentions, frozenset(row["ids"]) if row is not None else frozenset())
 
 
 async def record_ack(runtime: Runtime, principal: Principal, room_id: str, seq: int) -> None:

@@ -45,7 +45,7 @@ Action = Literal[
     "member.add", "member.remove",
     "member.leave", "users.read", "users.manage", "blocks.manage", "api_keys.manage", "webhooks.manage",
     "dead_letters.read", "dead_letters.manage", "tenant.settings", "notifications.send", "subscriptions.manage",
-    "messages.search",
+    "messages.search", "room.personalize",
 ]
 
 ACTIONS: dict[str, Rule] = {
@@ -62,6 +62,8 @@ ACTIONS: dict[str, Rule] = {
     "message.delete": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
     "message.react": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
     "ack.send": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
+    # The caller's own view of a room they are in: mute, archive.
+    "room.personalize": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
     "member.leave": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
     # Moderation: the room's admins, and the tenant's admins in any room of the tenant.
     "room.update": _rule(("admin",), ("admin",), NotRoomAdmin, "only room admins may do this"),

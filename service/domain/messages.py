@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from schemas.api import MAX_CONTENT_CHARS, EditMessage, SendMessage
+from schemas.api import MAX_CONTENT_CHARS, ROOM_MENTIONS, EditMessage, SendMessage
 from schemas.errors import (
     IdempotencyKeyReused,
     MessageDeleted,
@@ -34,8 +34,19 @@ def decide_send(actor: str, cmd: SendMessage, message_id: str) -> MessageSent:
     _check_content(cmd.content)
     return MessageSent(
         message_id=message_id, sender_id=actor, content=cmd.content, meta=cmd.meta, client_msg_id=cmd.client_msg_id,
-        thread_id=cmd.thread_id,
+        thread_id=cmd.thread_id, mentions=list(dict.fromkeys(cmd.mentions)),
     )
+
+
+def mentions_user(mentions: list[str], user_id: str) -> bool:
+    """Whether a message with these mentions mentions `user_id` (by id, or everyone by "@room" / "@here")."""
+    return user_id in mentions or any(m in ROOM_MENTIONS for m in mentions)
+
+
+def check_mentions(mentions: list[str], members: frozenset[str]) -> None:
+    """Only members of the room (or the whole room, "@room" / "@here") can be mentioned."""
+    if outsiders := [m for m in mentions if m not in members and m not in ROOM_MENTIONS]:
+        raise ValidationError(f"{outsiders[0]} is not a member of this room", field="mentions")
 
 
 def check_thread_root(thread_id: str, root_thread_id: str | None, *, found: bool) -> None:
@@ -57,7 +68,9 @@ def send_idempotency_key(actor: str, client_msg_id: str | None) -> str | None:
 
 def check_retry(first: MessageSent, cmd: SendMessage) -> None:
     """A retry repeats the first send: the same client_msg_id with other content, meta or thread is refused."""
-    if (first.content, first.meta, first.thread_id) != (cmd.content, cmd.meta, cmd.thread_id):
+    if (first.content, first.meta, first.thread_id, first.mentions) != (
+        cmd.content, cmd.meta, cmd.thread_id, list(dict.fromkeys(cmd.mentions))
+    ):
         raise IdempotencyKeyReused("this client_msg_id was already used for a different message",
                                    field="client_msg_id")
 

@@ -57,7 +57,7 @@ def decide_create(
         unique_key = dm_key(actor.user_id, others[0])
     events: list[Event] = [
         RoomCreated(room_id=room_id, room_type=cmd.type, created_by=actor.user_id, unique_key=unique_key,
-                    name=cmd.name, metadata=cmd.metadata),
+                    name=cmd.name, metadata=cmd.metadata, display_name=cmd.display_name, description=cmd.description),
         MemberJoined(user_id=actor.user_id, role="admin", added_by=actor.user_id),
     ]
     events += [MemberJoined(user_id=u, role="member", added_by=actor.user_id) for u in others]
@@ -65,17 +65,21 @@ def decide_create(
 
 
 def decide_update(state: RoomState, actor: Actor, cmd: UpdateRoom) -> list[Event]:
-    """A rename / metadata change by a room admin (or a tenant admin)."""
+    """A rename / metadata / display name / description change by a room admin (or a tenant admin)."""
     _authorize_in_room("room.update", state, actor)
-    if cmd.name is UNSET and cmd.metadata is UNSET:
-        raise ValidationError("nothing to update: give name and/or metadata")
+    if all(v is UNSET for v in (cmd.name, cmd.metadata, cmd.display_name, cmd.description)):
+        raise ValidationError("nothing to update: give name, metadata, display_name and/or description")
     return [
         RoomUpdated(
             updated_by=actor.user_id,
             name=None if cmd.name is UNSET else cmd.name,
             metadata=None if cmd.metadata is UNSET else cmd.metadata,
+            display_name=None if cmd.display_name is UNSET else cmd.display_name,
+            description=None if cmd.description is UNSET else cmd.description,
             set_name=cmd.name is not UNSET,
             set_metadata=cmd.metadata is not UNSET,
+            set_display_name=cmd.display_name is not UNSET,
+            set_description=cmd.description is not UNSET,
         )
     ]
 

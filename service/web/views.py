@@ -20,7 +20,7 @@ def message_view(row: asyncpg.Record, reactions: Sequence[asyncpg.Record]) -> ap
         meta=_meta.decode(row["meta"]) if row["meta"] is not None else None, created_at=row["created_at"],
         client_msg_id=row["client_msg_id"], edited_at=row["edited_at"], deleted_at=row["deleted_at"],
         reactions=[reaction_count(r) for r in reactions], thread_id=row["thread_id"], reply_count=row["reply_count"],
-        last_reply_at=row["last_reply_at"],
+        last_reply_at=row["last_reply_at"], mentions=list(row["mentions"]),
     )
 
 

@@ -135,7 +135,7 @@ def _unique(prefix: str) -> str:
 # when the earlier ones were allowed (subscribe before unsubscribing; leave the room last).
 CALLS: dict[str, tuple[Call, ...]] = {
     "room.create": (Call("POST", "/rooms", body=lambda s: {"type": "group", "members": [s.victim]}),),
-    "rooms.list": (Call("GET", "/rooms"),),
+    "rooms.list": (Call("GET", "/rooms"), Call("GET", "/unread")),
     "messages.search": (Call("GET", "/search/messages", params={"q": "hello"}),),
     "tokens.issue": (Call("POST", "/tokens"), Call("GET", "/messaging/token")),
     "room.read": (
@@ -164,6 +164,12 @@ CALLS: dict[str, tuple[Call, ...]] = {
     "ack.send": (
         Call("POST", "/acks", body=lambda s: {"room_id": s.ids["room_id"], "seq": 1}),
         Call("POST", "/rooms/{room_id}/read", body=lambda s: {"seq": 1}),
+    ),
+    "room.personalize": (
+        Call("POST", "/rooms/{room_id}/mute"),
+        Call("DELETE", "/rooms/{room_id}/mute"),
+        Call("POST", "/rooms/{room_id}/archive"),
+        Call("DELETE", "/rooms/{room_id}/archive"),
     ),
     "room.update": (Call("PATCH", "/rooms/{room_id}", body=lambda s: {"name": "renamed"}),),
     "member.add": (Call("POST", "/rooms/{room_id}/members", body=lambda s: {"user_ids": [_unique("newbie")]}),),

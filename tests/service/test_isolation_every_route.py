@@ -116,6 +116,7 @@ NO_FOREIGN_IDS: dict[tuple[str, str], str] = {
     ("POST", "/auth/change-password"): "the caller's own password",
     ("POST", "/rooms"): "member ids name users of the caller's tenant",
     ("GET", "/rooms"): "the caller's own rooms",
+    ("GET", "/unread"): "the caller's own rooms",
     ("POST", "/tokens"): "the caller's own credentials",
     ("GET", "/messaging/token"): "the caller's own credentials",
     ("POST", "/subscriptions"): "topics are per tenant",

@@ -1,0 +1,174 @@
+"""The inbox over HTTP: GET /rooms as a client renders it, mentions, mute, archive and GET /unread."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.conftest import Tenant
+from tests.service.test_rooms import create_room, get_room
+
+
+async def send(client: httpx.AsyncClient, tenant: Tenant, room_id: str, user: str, text: str,
+               **fields: Any) -> dict[str, Any]:
+    response = await client.post(f"/rooms/{room_id}/messages", json={"content": text, **fields},
+                                 headers=tenant.as_user(user))
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def inbox(client: httpx.AsyncClient, tenant: Tenant, user: str, query: str = "") -> list[dict[str, Any]]:
+    response = await client.get(f"/rooms?{query}", headers=tenant.as_user(user))
+    assert response.status_code == 200, response.text
+    rooms: list[dict[str, Any]] = response.json()
+    return rooms
+
+
+async def call(client: httpx.AsyncClient, method: str, path: str, tenant: Tenant, user: str) -> dict[str, Any]:
+    response = await client.request(method, path, headers=tenant.as_user(user))
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_inbox_items_carry_what_a_client_renders(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    room = await create_room(client, tenant, "alice", ["bob", "carol"], display_name="Ops", description="on call")
+    first = await send(client, tenant, room["room_id"], "alice", "hello @bob", mentions=["bob"])
+    await send(client, tenant, room["room_id"], "bob", "hi")
+    last = await send(client, tenant, room["room_id"], "carol", "x" * 300)
+    [item] = await inbox(client, tenant, "bob")
+    assert {k: item[k] for k in ("created_by", "display_name", "description", "member_count", "read_seq",
+                                 "unread_count", "mention_count", "is_muted", "is_archived")} == {
+        "created_by": "alice", "display_name": "Ops", "description": "on call", "member_count": 3, "read_seq": 0,
+        "unread_count": 2, "mention_count": 1, "is_muted": False, "is_archived": False,
+    }
+    assert item["last_message"] == {"message_id": last["message_id"], "seq": last["seq"], "sender_id": "carol",
+                                    "preview": "x" * 140, "deleted": False}
+    assert item["last_message_at"] == last["created_at"]
+    read = await client.post(f"/rooms/{room['room_id']}/read", json={"seq": first["seq"]},
+                             headers=tenant.as_user("bob"))
+    assert read.json() == {"room_id": room["room_id"], "read_seq": first["seq"], "unread_count": 1, "mention_count": 0}
+    assert await get_room(client, tenant, "bob", room["room_id"]) == {**item, "read_seq": first["seq"],
+                                                                      "unread_count": 1, "mention_count": 0}
+
+
+async def test_a_deleted_last_message_is_listed_redacted(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    room = await create_room(client, tenant, "alice", ["bob"])
+    sent = await send(client, tenant, room["room_id"], "alice", "oops")
+    deleted = await client.delete(f"/rooms/{room['room_id']}/messages/{sent['message_id']}",
+                                  headers=tenant.as_user("alice"))
+    assert deleted.status_code == 200
+    [item] = await inbox(client, tenant, "bob")
+    assert item["last_message"] == {"message_id": sent["message_id"], "seq": sent["seq"], "sender_id": "alice",
+                                    "preview": "", "deleted": True}
+    assert item["unread_count"] == 0
+
+
+async def test_inbox_is_ordered_by_last_activity_and_pages_by_cursor(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    ids = [(await create_room(client, tenant, "alice", []))["room_id"] for _ in range(4)]
+    await send(client, tenant, ids[1], "alice", "bump")  # the second room becomes the most recent
+    expected = [ids[1], ids[3], ids[2], ids[0]]
+    seen, cursor = [], ""
+    while True:
+        response = await client.get(f"/rooms?limit=3{cursor}", headers=tenant.as_user("alice"))
+        seen += [r["room_id"] for r in response.json()]
+        if response.headers["X-Has-More"] == "false":
+            assert "X-Next-Cursor" not in response.headers
+            break
+        cursor = "&cursor=" + response.headers["X-Next-Cursor"]
+    assert seen == expected
+    assert [r["room_id"] for r in await inbox(client, tenant, "alice", "limit=2&offset=1")] == expected[1:3]
+
+
+async def test_inbox_filters_by_type_and_a_bad_filter_or_cursor_is_400(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    group = await create_room(client, tenant, "alice", ["bob"])
+    dm = await create_room(client, tenant, "alice", ["bob"], type_="dm")
+    assert [r["room_id"] for r in await inbox(client, tenant, "bob", "type=dm")] == [dm["room_id"]]
+    assert [r["room_id"] for r in await inbox(client, tenant, "bob", "type=group")] == [group["room_id"]]
+    for query, field in [("type=team", "type"), ("archived=yes", "archived"), ("muted=1", "muted"),
+                         ("cursor=bm90LWEtY3Vyc29y", "cursor")]:
+        response = await client.get(f"/rooms?{query}", headers=tenant.as_user("bob"))
+        assert (response.status_code, response.json()["error"]["field"]) == (400, field), query
+
+
+async def test_mentions_name_members_or_the_whole_room(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    room = await create_room(client, tenant, "alice", ["bob", "carol"])
+    refused = await client.post(f"/rooms/{room['room_id']}/messages",
+                                json={"content": "hey", "mentions": ["mallory"]}, headers=tenant.as_user("alice"))
+    assert (refused.status_code, refused.json()["error"]["field"]) == (400, "mentions")
+    await send(client, tenant, room["room_id"], "alice", "all hands", mentions=["@room"])
+    await send(client, tenant, room["room_id"], "alice", "carol only", mentions=["carol", "carol"])
+    counts = {u: (await inbox(client, tenant, u))[0]["mention_count"] for u in ("alice", "bob", "carol")}
+    assert counts == {"alice": 0, "bob": 1, "carol": 2}
+    listed = (await client.get(f"/rooms/{room['room_id']}/messages", headers=tenant.as_user("bob"))).json()
+    assert [m["mentions"] for m in listed] == [["@room"], ["carol"]]
+
+
+async def test_archive_hides_a_room_until_a_new_message_unless_muted(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    loud = await create_room(client, tenant, "alice", ["bob"])
+    quiet = await create_room(client, tenant, "alice", ["bob"])
+    rooms = (loud["room_id"], quiet["room_id"])
+    for rid in rooms:
+        state = await call(client, "POST", f"/rooms/{rid}/archive", tenant, "bob")
+        assert state == {"room_id": rid, "is_muted": False, "is_archived": True}
+    muted = await call(client, "POST", f"/rooms/{quiet['room_id']}/mute", tenant, "bob")
+    assert muted == {"room_id": quiet["room_id"], "is_muted": True, "is_archived": True}
+    assert await inbox(client, tenant, "bob") == []
+    assert {r["room_id"] for r in await inbox(client, tenant, "bob", "archived=true")} == set(rooms)
+    for rid in rooms:
+        await send(client, tenant, rid, "alice", "news")
+    assert [r["room_id"] for r in await inbox(client, tenant, "bob")] == [loud["room_id"]]
+    assert [r["room_id"] for r in await inbox(client, tenant, "bob", "archived=true")] == [quiet["room_id"]]
+    assert [r["room_id"] for r in await inbox(client, tenant, "bob", "archived=true&muted=true")] == [quiet["room_id"]]
+    await call(client, "DELETE", f"/rooms/{quiet['room_id']}/archive", tenant, "bob")
+    unmuted = await call(client, "DELETE", f"/rooms/{quiet['room_id']}/mute", tenant, "bob")
+    assert unmuted == {"room_id": quiet["room_id"], "is_muted": False, "is_archived": False}
+    assert [r["room_id"] for r in await inbox(client, tenant, "bob", "muted=false")] == list(rooms)[::-1]
+
+
+async def test_unread_lists_every_room_with_totals_over_unmuted_ones(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    one = await create_room(client, tenant, "alice", ["bob"])
+    two = await create_room(client, tenant, "alice", ["bob"])
+    await send(client, tenant, one["room_id"], "alice", "a")
+    await send(client, tenant, two["room_id"], "alice", "b")
+    await send(client, tenant, two["room_id"], "alice", "c @bob", mentions=["bob"])
+    await call(client, "POST", f"/rooms/{two['room_id']}/mute", tenant, "bob")
+    unread = await call(client, "GET", "/unread", tenant, "bob")
+    assert unread["totals"] == {"unread_count": 1, "mention_count": 1, "rooms_with_unread": 1}
+    assert [(r["room_id"], r["unread_count"], r["mention_count"], r["is_muted"]) for r in unread["rooms"]] == [
+        (two["room_id"], 2, 1, True), (one["room_id"], 1, 0, False),
+    ]
+
+
+async def test_members_carry_display_name_avatar_and_status(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    created = await client.post("/users", json={"user_id": "dora", "display_name": "Dora D", "role": "member"},
+                                headers=tenant.as_user("admin"))
+    assert created.status_code == 201, created.text
+    room = await create_room(client, tenant, "alice", ["dora"])
+    members = (await client.get(f"/rooms/{room['room_id']}/members", headers=tenant.as_user("alice"))).json()
+    assert [(m["user_id"], m["display_name"], m["avatar_url"], m["status"]) for m in members] == [
+        ("alice", None, None, "offline"), ("dora", "Dora D", None, "offline"),
+    ]
+
+
+async def test_display_name_and_description_change_with_patch(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    room = await create_room(client, tenant, "alice", [], display_name="Old")
+    patched = await client.patch(f"/rooms/{room['room_id']}", json={"display_name": "New", "description": "d"},
+                                 headers=tenant.as_user("alice"))
+    assert (patched.json()["display_name"], patched.json()["description"]) == ("New", "d")
+    cleared = await client.patch(f"/rooms/{room['room_id']}", json={"description": None},
+                                 headers=tenant.as_user("alice"))
+    assert (cleared.json()["display_name"], cleared.json()["description"]) == ("New", None)
+
+
+async def test_mute_and_archive_are_for_members_only(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    room = await create_room(client, tenant, "alice", [])
+    for method, path in [("POST", "mute"), ("DELETE", "mute"), ("POST", "archive"), ("DELETE", "archive")]:
+        response = await client.request(method, f"/rooms/{room['room_id']}/{path}", headers=tenant.as_user("eve"))
+        assert (response.status_code, response.json()["error"]["code"]) == (403, "NOT_A_MEMBER")
+        missing = await client.request(method, f"/rooms/room_nope/{path}", headers=tenant.as_user("eve"))
+        assert missing.status_code == 404
