@@ -40,7 +40,8 @@ _PAGE = f"""
 WITH x AS (
     SELECT r.room_id, r.type, r.unique_key, r.name, r.metadata::text AS metadata, s.last_seq, r.created_at,
            r.created_by, r.display_name, r.description, coalesce(a.at, r.created_at) AS activity_at,
-           a.at AS last_message_at, a.message_id AS last_message_id, coalesce(u.muted, false) AS is_muted,
+           a.at AS last_message_at, a.message_id AS last_message_id, a.seq AS last_message_seq,
+           coalesce(u.muted, false) AS is_muted,
            {_ARCHIVED} AS is_archived, coalesce(rc.read_seq, 0) AS read_seq
     FROM members m
     JOIN rooms r ON r.room_id = m.room_id
@@ -57,11 +58,14 @@ WITH x AS (
     ORDER BY activity_at DESC, r.room_id DESC
     LIMIT $8 OFFSET $9
 )
-SELECT x.*, lm.seq AS last_message_seq, lm.sender_id AS last_message_sender,
-       left(lm.content, $11) AS last_message_preview, lm.deleted_seq IS NOT NULL AS last_message_deleted,
+SELECT x.*, lm.sender_id AS last_message_sender, left(lm.content, $11) AS last_message_preview,
+       lm.deleted_seq IS NOT NULL AS last_message_deleted,
        (SELECT count(*) FROM members mc WHERE mc.room_id = x.room_id AND mc.active) AS member_count,
        c.unread_count, c.mention_count
-FROM x LEFT JOIN messages lm ON lm.message_id = x.last_message_id
+FROM x
+-- LIMIT keeps this a per-row index probe: a join could be planned as a scan of every message.
+LEFT JOIN LATERAL (SELECT p.sender_id, p.content, p.deleted_seq FROM messages p
+                   WHERE p.room_id = x.room_id AND p.seq = x.last_message_seq LIMIT 1) lm ON true
 {_COUNTS}
 ORDER BY x.activity_at DESC, x.room_id DESC
 """
