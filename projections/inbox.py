@@ -15,6 +15,7 @@ from datetime import datetime
 import asyncpg
 
 from eventstore.types import Queryable
+from projections.messages import MESSAGE_COLUMNS
 
 # `x` is a row with room_id and read_seq; $2 is the user.
 _COUNTS = """
@@ -106,6 +107,31 @@ async def inbox_room(conn: Queryable, tenant_id: str, user_id: str, room_id: str
     )
 
 
+_UNREAD = f"""
+WITH x AS (
+    SELECT m.room_id, s.last_seq, coalesce(rc.read_seq, 0) AS read_seq, coalesce(u.muted, false) AS is_muted,
+           coalesce(a.at, r.created_at) AS activity_at
+    FROM members m
+    JOIN rooms r ON r.room_id = m.room_id
+    JOIN streams s ON s.stream_id = m.room_id
+    LEFT JOIN room_activity a ON a.room_id = m.room_id
+    LEFT JOIN user_rooms u ON u.tenant_id = m.tenant_id AND u.user_id = m.user_id AND u.room_id = m.room_id
+    LEFT JOIN receipts rc ON rc.tenant_id = m.tenant_id AND rc.user_id = m.user_id AND rc.room_id = m.room_id
+    WHERE m.tenant_id = $1 AND m.user_id = $2 AND m.active
+    ORDER BY activity_at DESC, m.room_id DESC
+    LIMIT $3
+)
+SELECT x.room_id, x.last_seq, x.read_seq, x.is_muted, c.unread_count, c.mention_count FROM x
+{_COUNTS}
+ORDER BY x.activity_at DESC, x.room_id DESC
+"""
+
+
+async def unread_of_user(conn: Queryable, tenant_id: str, user_id: str, *, limit: int) -> list[asyncpg.Record]:
+    """The user's `limit` most recently active rooms (archived ones too) with their unread and mention counts."""
+    return await conn.fetch(_UNREAD, tenant_id, user_id, limit)
+
+
 async def reading_positions(
     conn: Queryable, tenant_id: str, user_id: str, room_ids: list[str]
 ) -> dict[str, tuple[int, int, int]]:
@@ -125,3 +151,22 @@ async def reading_positions(
         tenant_id, user_id, room_ids,
     )
     return {r["room_id"]: (r["read_seq"], r["unread_count"], r["mention_count"]) for r in rows}
+
+
+_MENTIONS = f"""
+SELECT mb.room_id, p.* FROM members mb
+CROSS JOIN LATERAL (
+    SELECT {MESSAGE_COLUMNS} FROM messages
+    WHERE room_id = mb.room_id AND mentions IS NOT NULL AND mentions && ARRAY[$2, '@room', '@here']
+      AND deleted_seq IS NULL AND sender_id <> $2
+    ORDER BY seq DESC LIMIT $3
+) p
+WHERE mb.tenant_id = $1 AND mb.user_id = $2 AND mb.active
+ORDER BY p.created_at DESC, p.message_id DESC
+LIMIT $3
+"""
+
+
+async def mentions_of(conn: Queryable, tenant_id: str, user_id: str, *, limit: int) -> list[asyncpg.Record]:
+    """The newest `limit` messages of others, not deleted, that mention the user in their rooms, newest first."""
+    return await conn.fetch(_MENTIONS, tenant_id, user_id, limit)

@@ -162,6 +162,7 @@ class MessagesProjection:
 
 _COLUMNS = ("message_id, sender_id, seq, content, meta::text AS meta, client_msg_id, created_at, edited_at, "
             "deleted_at, thread_id, reply_count, last_reply_at, coalesce(mentions, '{}') AS mentions")
+MESSAGE_COLUMNS = _COLUMNS  # what message_view reads
 
 
 async def page_of_messages(

@@ -234,6 +234,13 @@ class Message(msgspec.Struct):
     mentions: list[str] = []
 
 
+class Mention(msgspec.Struct):
+    """A message that mentions the caller, and its room."""
+
+    room_id: str
+    message: Message
+
+
 class MessageChange(msgspec.Struct):
     """The answer to an edit or delete: the seq of the event that recorded it."""
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
-from schemas.api import ClientMsgId, MessageId, RoomId, SeqNumber
+from schemas.api import MAX_MENTIONS, ClientMsgId, MessageId, RoomId, SeqNumber, UserId
 
 
 class _ClientFrame(msgspec.Struct, tag_field="type", forbid_unknown_fields=True):
@@ -26,6 +26,7 @@ class Send(_ClientFrame, tag="send"):
     client_msg_id: ClientMsgId
     meta: dict[str, Any] | None = None
     thread_id: MessageId | None = None
+    mentions: Annotated[list[UserId], msgspec.Meta(max_length=MAX_MENTIONS)] = []
 
 
 class _PositionFrame(_ClientFrame):

@@ -5,15 +5,18 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from projections.inbox import InboxFilter, inbox_page, inbox_room
+from projections.inbox import inbox_room, mentions_of, unread_of_user
+from projections.messages import reaction_counts
 from schemas import api
 from schemas.errors import Forbidden, NotAMember, RoomNotFound
 from service.commands.conversations import set_archived, set_muted
-from service.web.endpoints import Endpoint
+from service.web.endpoints import Endpoint, Query
 from service.web.request import JSON, caller, caller_may, runtime_of
+from service.web.views import message_view
 
 # GET /unread answers for at most this many rooms (the most recently active).
 MAX_UNREAD_ROOMS = 5000
+MENTIONS_LIMIT = Query("limit", "most mentions to return", minimum=1, maximum=100, default=20)
 
 
 async def _state(request: Request, room_id: str) -> Response:
@@ -50,8 +53,8 @@ async def unarchive(request: Request) -> Response:
 
 async def unread(request: Request) -> Response:
     principal = await caller_may(request, "rooms.list")
-    rows = await inbox_page(runtime_of(request).pool, principal.tenant_id, principal.user_id,
-                            where=InboxFilter(archived=None), after=None, limit=MAX_UNREAD_ROOMS)
+    rows = await unread_of_user(runtime_of(request).pool, principal.tenant_id, principal.user_id,
+                                limit=MAX_UNREAD_ROOMS)
     rooms = [api.UnreadRoom(room_id=r["room_id"], unread_count=r["unread_count"], mention_count=r["mention_count"],
                             last_seq=r["last_seq"], read_seq=r["read_seq"], is_muted=r["is_muted"]) for r in rows]
     audible = [r for r in rooms if not r.is_muted]
@@ -59,6 +62,17 @@ async def unread(request: Request) -> Response:
                               mention_count=sum(r.mention_count for r in rooms),
                               rooms_with_unread=sum(r.unread_count > 0 for r in audible))
     return JSON(api.Unread(rooms=rooms, totals=totals))
+
+
+async def mentions(request: Request) -> Response:
+    principal = await caller_may(request, "rooms.list")
+    limit = MENTIONS_LIMIT.require(request)
+    pool = runtime_of(request).pool
+    rows = await mentions_of(pool, principal.tenant_id, principal.user_id, limit=limit + 1)
+    page = rows[:limit]
+    counts = await reaction_counts(pool, [r["message_id"] for r in page], principal.user_id) if page else {}
+    return JSON([api.Mention(room_id=r["room_id"], message=message_view(r, counts.get(r["message_id"], [])))
+                 for r in page], headers={"X-Has-More": "true" if len(rows) > limit else "false"})
 
 
 _ERRORS = (RoomNotFound, NotAMember)
@@ -74,4 +88,7 @@ ENDPOINTS = [
              response=api.UserRoomState, errors=_ERRORS),
     Endpoint("GET", "/unread", unread, "Unread and mention counts of each of your rooms, with totals",
              response=api.Unread, errors=(Forbidden,)),
+    Endpoint("GET", "/mentions", mentions,
+             "Messages of others that mention you (by id, @room or @here), newest first (X-Has-More header)",
+             response=list[api.Mention], query=(MENTIONS_LIMIT,), errors=(Forbidden,)),
 ]

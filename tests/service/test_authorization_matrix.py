@@ -135,7 +135,7 @@ def _unique(prefix: str) -> str:
 # when the earlier ones were allowed (subscribe before unsubscribing; leave the room last).
 CALLS: dict[str, tuple[Call, ...]] = {
     "room.create": (Call("POST", "/rooms", body=lambda s: {"type": "group", "members": [s.victim]}),),
-    "rooms.list": (Call("GET", "/rooms"), Call("GET", "/unread")),
+    "rooms.list": (Call("GET", "/rooms"), Call("GET", "/unread"), Call("GET", "/mentions")),
     "messages.search": (Call("GET", "/search/messages", params={"q": "hello"}),),
     "tokens.issue": (Call("POST", "/tokens"), Call("GET", "/messaging/token")),
     "room.read": (

@@ -172,3 +172,23 @@ async def test_mute_and_archive_are_for_members_only(client: httpx.AsyncClient, 
         assert (response.status_code, response.json()["error"]["code"]) == (403, "NOT_A_MEMBER")
         missing = await client.request(method, f"/rooms/room_nope/{path}", headers=tenant.as_user("eve"))
         assert missing.status_code == 404
+
+
+async def test_mentions_lists_messages_of_others_that_mention_the_caller_newest_first(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    one = await create_room(client, tenant, "alice", ["bob"])
+    two = await create_room(client, tenant, "carol", ["bob"])
+    first = await send(client, tenant, one["room_id"], "alice", "bob?", mentions=["bob"])
+    await send(client, tenant, one["room_id"], "bob", "self", mentions=["bob"])
+    gone = await send(client, tenant, two["room_id"], "carol", "gone", mentions=["@room"])
+    await client.delete(f"/rooms/{two['room_id']}/messages/{gone['message_id']}", headers=tenant.as_user("carol"))
+    await send(client, tenant, two["room_id"], "carol", "plain")
+    last = await send(client, tenant, two["room_id"], "carol", "all of you", mentions=["@here"])
+    response = await client.get("/mentions?limit=1", headers=tenant.as_user("bob"))
+    assert response.headers["X-Has-More"] == "true"
+    assert [(m["room_id"], m["message"]["message_id"]) for m in response.json()] == [(two["room_id"],
+                                                                                     last["message_id"])]
+    listed = (await client.get("/mentions", headers=tenant.as_user("bob"))).json()
+    assert [m["message"]["message_id"] for m in listed] == [last["message_id"], first["message_id"]]
+    assert listed[1]["message"]["mentions"] == ["bob"]

@@ -117,6 +117,7 @@ NO_FOREIGN_IDS: dict[tuple[str, str], str] = {
     ("POST", "/rooms"): "member ids name users of the caller's tenant",
     ("GET", "/rooms"): "the caller's own rooms",
     ("GET", "/unread"): "the caller's own rooms",
+    ("GET", "/mentions"): "the caller's own rooms",
     ("POST", "/tokens"): "the caller's own credentials",
     ("GET", "/messaging/token"): "the caller's own credentials",
     ("POST", "/subscriptions"): "topics are per tenant",
