@@ -37,13 +37,16 @@ LEFT JOIN LATERAL (
 
 _ARCHIVED = "(coalesce(u.archived, false) AND (coalesce(u.muted, false) OR coalesce(a.seq, 0) <= u.archived_seq))"
 
+# A room the user cleared is listed again once a message arrives after what they cleared.
+_VISIBLE = "(coalesce(u.cleared_seq, 0) = 0 OR coalesce(a.seq, 0) > u.cleared_seq)"
+
 _PAGE = f"""
 WITH x AS (
     SELECT r.room_id, r.type, r.unique_key, r.name, r.metadata::text AS metadata, s.last_seq, r.created_at,
            r.created_by, r.display_name, r.description, coalesce(a.at, r.created_at) AS activity_at,
            a.at AS last_message_at, a.message_id AS last_message_id, a.seq AS last_message_seq,
            coalesce(u.muted, false) AS is_muted,
-           {_ARCHIVED} AS is_archived, coalesce(rc.read_seq, 0) AS read_seq
+           {_ARCHIVED} AS is_archived, greatest(rc.read_seq, u.cleared_seq, 0) AS read_seq
     FROM members m
     JOIN rooms r ON r.room_id = m.room_id
     JOIN streams s ON s.stream_id = r.room_id
@@ -56,6 +59,7 @@ WITH x AS (
       AND ($5::boolean IS NULL OR coalesce(u.muted, false) = $5)
       AND ($6::timestamptz IS NULL OR (coalesce(a.at, r.created_at), r.room_id) < ($6, $7::text))
       AND ($10::text IS NULL OR r.room_id = $10)
+      AND ($10::text IS NOT NULL OR {_VISIBLE})
     ORDER BY activity_at DESC, r.room_id DESC
     LIMIT $8 OFFSET $9
 )
@@ -109,7 +113,8 @@ async def inbox_room(conn: Queryable, tenant_id: str, user_id: str, room_id: str
 
 _UNREAD = f"""
 WITH x AS (
-    SELECT m.room_id, s.last_seq, coalesce(rc.read_seq, 0) AS read_seq, coalesce(u.muted, false) AS is_muted,
+    SELECT m.room_id, s.last_seq, greatest(rc.read_seq, u.cleared_seq, 0) AS read_seq,
+           coalesce(u.muted, false) AS is_muted,
            coalesce(a.at, r.created_at) AS activity_at
     FROM members m
     JOIN rooms r ON r.room_id = m.room_id
@@ -117,7 +122,7 @@ WITH x AS (
     LEFT JOIN room_activity a ON a.room_id = m.room_id
     LEFT JOIN user_rooms u ON u.tenant_id = m.tenant_id AND u.user_id = m.user_id AND u.room_id = m.room_id
     LEFT JOIN receipts rc ON rc.tenant_id = m.tenant_id AND rc.user_id = m.user_id AND rc.room_id = m.room_id
-    WHERE m.tenant_id = $1 AND m.user_id = $2 AND m.active
+    WHERE m.tenant_id = $1 AND m.user_id = $2 AND m.active AND {_VISIBLE}
     ORDER BY activity_at DESC, m.room_id DESC
     LIMIT $3
 )
@@ -142,8 +147,11 @@ async def reading_positions(
     rows = await conn.fetch(
         f"""
         WITH x AS (
-            SELECT q.room_id, coalesce((SELECT r.read_seq FROM receipts r WHERE r.tenant_id = $1
-                                        AND r.user_id = $2 AND r.room_id = q.room_id), 0) AS read_seq
+            SELECT q.room_id,
+                   greatest((SELECT r.read_seq FROM receipts r WHERE r.tenant_id = $1
+                             AND r.user_id = $2 AND r.room_id = q.room_id),
+                            (SELECT u.cleared_seq FROM user_rooms u WHERE u.tenant_id = $1
+                             AND u.user_id = $2 AND u.room_id = q.room_id), 0) AS read_seq
             FROM unnest($3::text[]) AS q(room_id)
         )
         SELECT x.room_id, x.read_seq, c.unread_count, c.mention_count FROM x {_COUNTS}
@@ -155,9 +163,11 @@ async def reading_positions(
 
 _MENTIONS = f"""
 SELECT mb.room_id, p.* FROM members mb
+LEFT JOIN user_rooms u ON u.tenant_id = mb.tenant_id AND u.user_id = mb.user_id AND u.room_id = mb.room_id
 CROSS JOIN LATERAL (
     SELECT {MESSAGE_COLUMNS} FROM messages
-    WHERE room_id = mb.room_id AND mentions IS NOT NULL AND mentions && ARRAY[$2, '@room', '@here']
+    WHERE room_id = mb.room_id AND seq > coalesce(u.cleared_seq, 0)
+      AND mentions IS NOT NULL AND mentions && ARRAY[$2, '@room', '@here']
       AND deleted_seq IS NULL AND sender_id <> $2
     ORDER BY seq DESC LIMIT $3
 ) p

@@ -173,16 +173,17 @@ async def page_of_messages(
     before_seq: int | None,
     limit: int,
     thread_id: str | None = None,
+    floor_seq: int = 0,
 ) -> list[asyncpg.Record]:
-    """Messages of a room in seq order (only the replies of `thread_id`, when given).
+    """Messages of a room in seq order (only the replies of `thread_id`, when given), none at or below `floor_seq`.
 
     The first `limit` after `after_seq` (below `before_seq` if given); without `after_seq`, the last
     `limit` before `before_seq` (or the newest).
     """
     upper = before_seq if before_seq is not None else 2**62
-    where, args = "room_id = $1", [room_id]
+    where, args = "room_id = $1 AND seq > $2", [room_id, floor_seq]
     if thread_id is not None:
-        where, args = "room_id = $1 AND thread_id = $2", [room_id, thread_id]
+        where, args = "room_id = $1 AND seq > $2 AND thread_id = $3", [room_id, floor_seq, thread_id]
     n = len(args)
     if after_seq is not None:
         return await conn.fetch(

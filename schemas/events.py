@@ -126,6 +126,13 @@ class RoomUnarchived(_RoomOfUser, tag="room.unarchived"):
     pass
 
 
+class RoomCleared(_RoomOfUser, tag="room.cleared"):
+    """The stream's user deleted a room's history for themselves up to `seq` (the room's last_seq then): their
+    reads start after it, and the room is hidden from their inbox until a newer message."""
+
+    seq: int
+
+
 class UserBlocked(_Event, tag="user.blocked"):
     """The stream's user blocked `user_id`: that user cannot pull them into DMs or rooms."""
 
@@ -185,7 +192,7 @@ class DeliveryDiscarded(_Event, tag="delivery.discarded"):
 Event = (
     RoomCreated | MemberJoined | MemberRemoved | RoomUpdated | MessageSent | MessageEdited | MessageDeleted
     | ReactionAdded | ReactionRemoved | AckRecorded | ReadRecorded | RoomMuted | RoomUnmuted | RoomArchived
-    | RoomUnarchived | UserBlocked | UserUnblocked | NotificationSent
+    | RoomUnarchived | RoomCleared | UserBlocked | UserUnblocked | NotificationSent
     | SubscriptionAdded | SubscriptionRemoved | DeliveryFailed | DeliveryRetried | DeliveryDiscarded
 )
 
@@ -222,7 +229,7 @@ _TAGS: dict[type, str] = {
     cls: cls.__struct_config__.tag  # type: ignore[misc]
     for cls in (RoomCreated, MemberJoined, MemberRemoved, RoomUpdated, MessageSent, MessageEdited, MessageDeleted,
                 ReactionAdded, ReactionRemoved, AckRecorded, ReadRecorded, RoomMuted, RoomUnmuted, RoomArchived,
-                RoomUnarchived, UserBlocked, UserUnblocked, NotificationSent,
+                RoomUnarchived, RoomCleared, UserBlocked, UserUnblocked, NotificationSent,
                 SubscriptionAdded, SubscriptionRemoved, DeliveryFailed, DeliveryRetried, DeliveryDiscarded)
 }
 

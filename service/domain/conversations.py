@@ -1,8 +1,9 @@
-"""Per-user conversation rules: muting and archiving a room one is a member of (events of one's own stream)."""
+"""Per-user conversation rules: muting, archiving and clearing a room one is a member of (events of one's own
+stream)."""
 
 from __future__ import annotations
 
-from schemas.events import Event, RoomArchived, RoomMuted, RoomUnarchived, RoomUnmuted
+from schemas.events import Event, RoomArchived, RoomCleared, RoomMuted, RoomUnarchived, RoomUnmuted
 from service.domain.rooms import Actor, authorize_in_room
 
 
@@ -26,3 +27,11 @@ def decide_archive(
     if archive:
         return [RoomArchived(room_id=room_id, seq=room_last_seq)]
     return [RoomUnarchived(room_id=room_id)] if archived else []
+
+
+def decide_clear(
+    actor: Actor, room_role: str | None, room_id: str, *, cleared_seq: int, room_last_seq: int
+) -> list[Event]:
+    """Delete the room's history for oneself up to its last_seq; nothing new since the last clear records nothing."""
+    authorize_in_room("room.personalize", actor, room_role)
+    return [RoomCleared(room_id=room_id, seq=room_last_seq)] if room_last_seq > cleared_seq else []

@@ -1,5 +1,5 @@
 """The inbox against a brute-force recomputation from the log, over generated histories of sends (with
-mentions), deletions, reads, mutes and archives; and replay reproduces its read models exactly.
+mentions), deletions, reads, mutes, archives and deletes-for-me; and replay reproduces its read models exactly.
 
 Each example works in a tenant of its own; the examples share the session's database and runtime.
 """
@@ -41,7 +41,8 @@ _ops = st.one_of(
     st.builds(Op, st.just("send"), st.integers(0, 2), st.integers(0, 2)),
     st.builds(Op, st.just("delete"), st.integers(0, 2), st.integers(0, 2), st.integers(0, 9)),
     st.builds(Op, st.just("read"), st.integers(0, 2), st.integers(0, 2), st.integers(0, 20)),
-    st.builds(Op, st.sampled_from(("mute", "unmute", "archive", "unarchive")), st.integers(0, 2), st.integers(0, 2)),
+    st.builds(Op, st.sampled_from(("mute", "unmute", "archive", "unarchive", "clear")), st.integers(0, 2),
+              st.integers(0, 2)),
 )
 histories = st.lists(st.lists(_ops, min_size=1, max_size=4), min_size=1, max_size=8)
 
@@ -62,6 +63,8 @@ async def _run(client: httpx.AsyncClient, headers: dict[str, dict[str, str]], ro
     elif op.kind == "read":
         last = (await client.get(f"/rooms/{room}", headers=h)).json().get("last_seq", 0)
         response = await client.post(f"/rooms/{room}/read", json={"seq": min(op.number, last)}, headers=h)
+    elif op.kind == "clear":
+        response = await client.delete(f"/rooms/{room}?scope=for_me", headers=h)
     else:
         path = "mute" if op.kind.endswith("mute") else "archive"
         method = "DELETE" if op.kind.startswith("un") else "POST"
@@ -90,9 +93,11 @@ async def brute_force_inbox(runtime: Runtime, tenant_id: str, user: str) -> list
         elif row["type"] == "message.deleted":
             rooms[row["stream_id"]]["deleted"].add(data["message_id"])
         elif row["stream_id"] == own:
-            mine = state.setdefault(data["room_id"], {"read": 0, "muted": False, "archived": None})
-            if row["type"] == "read.recorded":
+            mine = state.setdefault(data["room_id"], {"read": 0, "muted": False, "archived": None, "cleared": 0})
+            if row["type"] in ("read.recorded", "room.cleared"):
                 mine["read"] = max(mine["read"], data["seq"])
+            if row["type"] == "room.cleared":
+                mine["cleared"] = max(mine["cleared"], data["seq"])
             elif row["type"] in ("room.muted", "room.unmuted"):
                 mine["muted"] = row["type"] == "room.muted"
             elif row["type"] == "room.archived":
@@ -103,10 +108,12 @@ async def brute_force_inbox(runtime: Runtime, tenant_id: str, user: str) -> list
     for room_id, room in rooms.items():
         if user not in room["members"]:
             continue
-        mine = state.get(room_id, {"read": 0, "muted": False, "archived": None})
+        mine = state.get(room_id, {"read": 0, "muted": False, "archived": None, "cleared": 0})
         after = [(seq, d) for seq, d, _ in room["sent"]
                  if seq > mine["read"] and d["sender_id"] != user and d["message_id"] not in room["deleted"]]
         last = room["sent"][-1] if room["sent"] else None
+        if mine["cleared"] and (last[0] if last else 0) <= mine["cleared"]:
+            continue  # cleared for the user, and nothing new since
         last_message = None if last is None else {
             "message_id": last[1]["message_id"], "seq": last[0], "sender_id": last[1]["sender_id"],
             "preview": "" if last[1]["message_id"] in room["deleted"] else last[1]["content"][:PREVIEW_CHARS],

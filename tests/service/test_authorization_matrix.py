@@ -170,6 +170,7 @@ CALLS: dict[str, tuple[Call, ...]] = {
         Call("DELETE", "/rooms/{room_id}/mute"),
         Call("POST", "/rooms/{room_id}/archive"),
         Call("DELETE", "/rooms/{room_id}/archive"),
+        Call("DELETE", "/rooms/{room_id}", params={"scope": "for_me"}),
     ),
     "room.update": (Call("PATCH", "/rooms/{room_id}", body=lambda s: {"name": "renamed"}),),
     "member.add": (Call("POST", "/rooms/{room_id}/members", body=lambda s: {"user_ids": [_unique("newbie")]}),),

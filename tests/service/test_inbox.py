@@ -192,3 +192,33 @@ async def test_mentions_lists_messages_of_others_that_mention_the_caller_newest_
     listed = (await client.get("/mentions", headers=tenant.as_user("bob"))).json()
     assert [m["message"]["message_id"] for m in listed] == [last["message_id"], first["message_id"]]
     assert listed[1]["message"]["mentions"] == ["bob"]
+
+
+async def test_delete_for_me_clears_the_callers_history_and_hides_the_room_until_a_new_message(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    room = await create_room(client, tenant, "alice", ["bob"])
+    rid = room["room_id"]
+    old = await send(client, tenant, rid, "alice", "old @bob", mentions=["bob"])
+    cleared = await client.delete(f"/rooms/{rid}?scope=for_me", headers=tenant.as_user("bob"))
+    assert cleared.json() == {"room_id": rid, "is_muted": False, "is_archived": False}
+    assert await inbox(client, tenant, "bob") == []
+    assert (await call(client, "GET", "/unread", tenant, "bob"))["rooms"] == []
+    assert (await call(client, "GET", "/mentions", tenant, "bob")) == []
+    assert [r["room_id"] for r in await inbox(client, tenant, "alice")] == [rid]  # only for bob
+    assert (await get_room(client, tenant, "bob", rid))["read_seq"] == old["seq"]
+    new = await send(client, tenant, rid, "alice", "new")
+    [item] = await inbox(client, tenant, "bob")
+    assert (item["room_id"], item["read_seq"], item["unread_count"], item["mention_count"]) == (rid, old["seq"], 1, 0)
+    listed = (await client.get(f"/rooms/{rid}/messages", headers=tenant.as_user("bob"))).json()
+    assert [m["message_id"] for m in listed] == [new["message_id"]]
+    events = (await client.get(f"/rooms/{rid}/events", headers=tenant.as_user("bob"))).json()
+    assert [e["seq"] for e in events] == [new["seq"]]
+    assert len((await client.get(f"/rooms/{rid}/messages", headers=tenant.as_user("alice"))).json()) == 2
+
+
+async def test_delete_room_needs_a_known_scope(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    room = await create_room(client, tenant, "alice", [])
+    for query in ("", "?scope=everything"):
+        response = await client.delete(f"/rooms/{room['room_id']}{query}", headers=tenant.as_user("alice"))
+        assert (response.status_code, response.json()["error"]["field"]) == (400, "scope"), query
