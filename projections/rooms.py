@@ -19,7 +19,7 @@ def _jsonb(value: object) -> str | None:
 
 class RoomsProjection:
     name = "rooms"
-    version = 2
+    version = 3
     tables = ("rooms",)
     handles = frozenset({"room.created", "room.updated"})
     sql = None  # applied in Python, in the append transaction
@@ -33,6 +33,7 @@ class RoomsProjection:
         metadata   jsonb,
         display_name text,
         description text,
+        visibility text,
         created_by text NOT NULL,
         created_at timestamptz NOT NULL,
         updated_seq bigint NOT NULL,
@@ -46,11 +47,11 @@ class RoomsProjection:
             if isinstance(ev, RoomCreated):
                 await conn.execute(
                     "INSERT INTO rooms (room_id, tenant_id, type, unique_key, name, metadata, created_by,"
-                    " created_at, updated_seq, display_name, description)"
-                    " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11)"
+                    " created_at, updated_seq, display_name, description, visibility)"
+                    " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12)"
                     " ON CONFLICT (room_id) DO NOTHING",
                     ev.room_id, rec.tenant_id, ev.room_type, ev.unique_key, ev.name, _jsonb(ev.metadata),
-                    ev.created_by, rec.created_at, rec.seq, ev.display_name, ev.description,
+                    ev.created_by, rec.created_at, rec.seq, ev.display_name, ev.description, ev.visibility,
                 )
             elif isinstance(ev, RoomUpdated):
                 # The seq guard makes a replayed or repeated update a no-op.
@@ -67,7 +68,7 @@ class RoomsProjection:
 
 _ROOM = """
 SELECT r.room_id, r.type, r.unique_key, r.name, r.metadata::text AS metadata, s.last_seq, r.created_at,
-       r.created_by, r.display_name, r.description
+       r.created_by, r.display_name, r.description, r.visibility
 FROM rooms r JOIN streams s ON s.stream_id = r.room_id
 """
 
@@ -80,11 +81,35 @@ async def fetch_room(conn: Queryable, tenant_id: str, room_id: str) -> asyncpg.R
 async def load_room_state(
     conn: Queryable, tenant_id: str, room_id: str
 ) -> asyncpg.Record | None:
-    """type, last_seq and the active members' ids and roles of a room, read in one snapshot."""
+    """type, visibility, last_seq and the active members' ids and roles of a room, read in one snapshot."""
     return await conn.fetchrow(
-        "SELECT r.type, s.last_seq,"
+        "SELECT r.type, r.visibility, s.last_seq,"
         " array(SELECT m.user_id FROM members m WHERE m.room_id = r.room_id AND m.active ORDER BY m.user_id) AS ids,"
         " array(SELECT m.role FROM members m WHERE m.room_id = r.room_id AND m.active ORDER BY m.user_id) AS roles"
         " FROM rooms r JOIN streams s ON s.stream_id = r.room_id WHERE r.room_id = $1 AND r.tenant_id = $2",
         room_id, tenant_id,
+    )
+
+
+async def public_channels(
+    conn: Queryable, tenant_id: str, *, limit: int, offset: int, preview_chars: int
+) -> list[asyncpg.Record]:
+    """The tenant's public channels by last activity, newest first, with their member count and newest message."""
+    return await conn.fetch(
+        """
+        SELECT r.room_id, r.type, r.unique_key, r.name, r.metadata::text AS metadata, s.last_seq, r.created_at,
+               r.created_by, r.display_name, r.description, r.visibility,
+               (SELECT count(*) FROM members mc WHERE mc.room_id = r.room_id AND mc.active) AS member_count,
+               a.at AS last_message_at, a.message_id AS last_message_id, a.seq AS last_message_seq,
+               lm.sender_id AS last_message_sender, left(lm.content, $4) AS last_message_preview,
+               lm.deleted_seq IS NOT NULL AS last_message_deleted
+        FROM rooms r JOIN streams s ON s.stream_id = r.room_id
+        LEFT JOIN room_activity a ON a.room_id = r.room_id
+        LEFT JOIN LATERAL (SELECT p.sender_id, p.content, p.deleted_seq FROM messages p
+                           WHERE p.room_id = r.room_id AND p.seq = a.seq LIMIT 1) lm ON true
+        WHERE r.tenant_id = $1 AND r.type = 'channel' AND r.visibility = 'public'
+        ORDER BY coalesce(a.at, r.created_at) DESC, r.room_id DESC
+        LIMIT $2 OFFSET $3
+        """,
+        tenant_id, limit, offset, preview_chars,
     )

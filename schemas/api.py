@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from schemas.events import RoomRole, RoomType
+from schemas.events import RoomRole, RoomType, Visibility
 
 MAX_CONTENT_CHARS = 4000
 # Text that is also one segment of a URL path (`…/members/{user_id}`, `…/reactions/{emoji}`): any Unicode
@@ -52,6 +52,7 @@ class CreateRoom(_Request):
     metadata: dict[str, Any] | None = None
     display_name: DisplayName | None = None
     description: Description | None = None
+    visibility: Visibility | None = None  # channels only; default private
 
 
 # A dm names its one other user, the caller beside it at most; the domain rule checks who (decide_create).
@@ -138,6 +139,7 @@ class Room(msgspec.Struct):
     created_by: str | None = None
     display_name: str | None = None
     description: str | None = None
+    visibility: Visibility | None = None  # channels: public or private
     member_count: int = 0
     last_message_at: datetime | None = None
     last_message: LastMessage | None = None

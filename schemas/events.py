@@ -9,6 +9,8 @@ import msgspec
 
 RoomType = Literal["dm", "group", "channel"]
 RoomRole = Literal["admin", "member"]
+# Channels only: a public one is listed to, and joinable by, everyone in the tenant; a private one is invite-only.
+Visibility = Literal["public", "private"]
 
 
 class _Event(msgspec.Struct, tag_field="type", forbid_unknown_fields=False, omit_defaults=True):
@@ -24,6 +26,7 @@ class RoomCreated(_Event, tag="room.created"):
     metadata: dict[str, Any] | None = None
     display_name: str | None = None
     description: str | None = None
+    visibility: Visibility | None = None  # set on channels
 
 
 class MemberJoined(_Event, tag="member.joined"):

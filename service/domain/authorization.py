@@ -45,7 +45,7 @@ Action = Literal[
     "member.add", "member.remove",
     "member.leave", "users.read", "users.manage", "blocks.manage", "api_keys.manage", "webhooks.manage",
     "dead_letters.read", "dead_letters.manage", "tenant.settings", "notifications.send", "subscriptions.manage",
-    "messages.search", "room.personalize",
+    "messages.search", "room.personalize", "room.join",
 ]
 
 ACTIONS: dict[str, Rule] = {
@@ -54,6 +54,8 @@ ACTIONS: dict[str, Rule] = {
     "rooms.list": _rule(_ANYONE, (), Forbidden, "you have no rooms to list"),
     "tokens.issue": _rule(_ANYONE, (), Forbidden, "you may not open a WebSocket"),
     "messages.search": _rule(_ANYONE, (), Forbidden, "you have no rooms to search"),
+    # Public channels are open to everyone of the tenant (the domain rule refuses private rooms).
+    "room.join": _rule(_ANYONE, (), Forbidden, "you may not join rooms"),
     # Reading and writing a room's conversation is for its members only, tenant admins included.
     "room.read": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
     "message.send": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),

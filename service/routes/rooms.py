@@ -14,9 +14,9 @@ from starlette.responses import Response
 from eventstore.append import AppendResult
 from projections.blocks import blockers_among
 from projections.guards import UniqueRoomKey
-from projections.inbox import InboxFilter, inbox_page, inbox_room
+from projections.inbox import PREVIEW_CHARS, InboxFilter, inbox_page, inbox_room
 from projections.members import list_members
-from projections.rooms import fetch_room, load_room_state
+from projections.rooms import fetch_room, load_room_state, public_channels
 from schemas import api
 from schemas.errors import (
     Forbidden,
@@ -35,6 +35,7 @@ from service.domain.rooms import (
     RoomState,
     decide_add_members,
     decide_create,
+    decide_join,
     decide_remove_member,
     decide_update,
 )
@@ -52,16 +53,33 @@ OFFSET = Query("offset", "rooms to skip", minimum=0, default=0)
 CURSOR = TextQuery("cursor", "the X-Next-Cursor of the previous page", max_length=300, required=False)
 TYPE = ChoiceQuery("type", "only rooms of this type", ("dm", "group", "channel"))
 ARCHIVED = ChoiceQuery("archived", "archived rooms instead of the others (default false)", ("true", "false"), "false")
+DISCOVER = ChoiceQuery("discover", "public: the tenant's public channels, joined or not (limit/offset page)",
+                       ("public",))
 MUTED = ChoiceQuery("muted", "only muted (true) or unmuted (false) rooms", ("true", "false"))
+
+
+def _last_message(row: asyncpg.Record) -> api.LastMessage | None:
+    if row["last_message_id"] is None:
+        return None
+    return api.LastMessage(message_id=row["last_message_id"], seq=row["last_message_seq"],
+                           sender_id=row["last_message_sender"], preview=row["last_message_preview"],
+                           deleted=row["last_message_deleted"])
+
+
+def public_room_from_row(row: asyncpg.Record) -> api.Room:
+    """The API view of a `public_channels` row: the room, without anyone's personal state of it."""
+    return api.Room(
+        room_id=row["room_id"], type=row["type"], unique_key=row["unique_key"], name=row["name"],
+        metadata=_metadata.decode(row["metadata"]) if row["metadata"] is not None else None,
+        last_seq=row["last_seq"], created_at=row["created_at"], created_by=row["created_by"],
+        display_name=row["display_name"], description=row["description"], visibility=row["visibility"],
+        member_count=row["member_count"], last_message_at=row["last_message_at"], last_message=_last_message(row),
+    )
 
 
 def room_from_row(row: asyncpg.Record) -> api.Room:
     """The API view of an inbox row (projections.inbox) as its user sees it."""
-    last = None
-    if row["last_message_id"] is not None:
-        last = api.LastMessage(message_id=row["last_message_id"], seq=row["last_message_seq"],
-                               sender_id=row["last_message_sender"], preview=row["last_message_preview"],
-                               deleted=row["last_message_deleted"])
+    last = _last_message(row)
     return api.Room(
         room_id=row["room_id"],
         type=row["type"],
@@ -73,6 +91,7 @@ def room_from_row(row: asyncpg.Record) -> api.Room:
         created_by=row["created_by"],
         display_name=row["display_name"],
         description=row["description"],
+        visibility=row["visibility"],
         member_count=row["member_count"],
         last_message_at=row["last_message_at"],
         last_message=last,
@@ -110,7 +129,7 @@ async def room_for_caller(request: Request, principal: Principal, room_id: str) 
         room_id=plain["room_id"], type=plain["type"], unique_key=plain["unique_key"], name=plain["name"],
         metadata=_metadata.decode(plain["metadata"]) if plain["metadata"] is not None else None,
         last_seq=plain["last_seq"], created_at=plain["created_at"], created_by=plain["created_by"],
-        display_name=plain["display_name"], description=plain["description"],
+        display_name=plain["display_name"], description=plain["description"], visibility=plain["visibility"],
     )
 
 
@@ -131,6 +150,7 @@ async def create_room(request: Request) -> Response:
         api.Room(room_id=room_id, type=cmd.type, unique_key=unique_key, name=cmd.name, metadata=cmd.metadata,
                  last_seq=result.last_seq, created_at=created.created_at, created_by=principal.user_id,
                  display_name=cmd.display_name, description=cmd.description,
+                 visibility=(cmd.visibility or "private") if cmd.type == "channel" else None,
                  member_count=sum(isinstance(e, MemberJoined) for e in events)),
         status_code=201,
     )
@@ -140,6 +160,11 @@ async def list_rooms(request: Request) -> Response:
     principal = await caller_may(request, "rooms.list")
     raw_cursor = CURSOR.read(request)
     limit = LIMIT.require(request)
+    if DISCOVER.read(request) == "public":
+        rows = await public_channels(runtime_of(request).pool, principal.tenant_id, limit=limit + 1,
+                                     offset=OFFSET.require(request), preview_chars=PREVIEW_CHARS)
+        return JSON([public_room_from_row(r) for r in rows[:limit]],
+                    headers={"X-Has-More": "true" if len(rows) > limit else "false"})
     where = InboxFilter(type=TYPE.read(request), archived=ARCHIVED.flag(request), muted=MUTED.flag(request))
     rows = await inbox_page(runtime_of(request).pool, principal.tenant_id, principal.user_id, where=where,
                             after=decode_cursor(raw_cursor) if raw_cursor else None, limit=limit + 1,
@@ -200,6 +225,14 @@ async def add_members(request: Request) -> Response:
     return await _members_response(request, principal, room_id)
 
 
+async def join_room(request: Request) -> Response:
+    principal = await caller(request)
+    room_id = request.path_params["room_id"]
+    await _change_membership_or_room(request, principal, room_id,
+                                     lambda state: decide_join(state, actor_of(principal)))
+    return JSON(await room_for_caller(request, principal, room_id))
+
+
 async def remove_member(request: Request) -> Response:
     principal = await caller(request)
     room_id = request.path_params["room_id"]
@@ -222,7 +255,8 @@ async def _change_membership_or_room(
         row = await load_room_state(runtime.pool, principal.tenant_id, room_id)
         if row is None:
             raise RoomNotFound("room not found", field="room_id")
-        state = RoomState(room_type=row["type"], members=dict(zip(row["ids"], row["roles"], strict=True)))
+        state = RoomState(room_type=row["type"], members=dict(zip(row["ids"], row["roles"], strict=True)),
+                          visibility=row["visibility"])
         events: list[Event] = decide(state)
         if not events:
             return None
@@ -249,7 +283,10 @@ ENDPOINTS = [
              links=_ROOM_LINKS),
     Endpoint("GET", "/rooms", list_rooms,
              "The caller's inbox: rooms by last activity, newest first (X-Has-More, X-Next-Cursor headers page on)",
-             response=list[api.Room], query=(LIMIT, OFFSET, CURSOR, TYPE, ARCHIVED, MUTED), errors=(Forbidden,)),
+             response=list[api.Room], query=(LIMIT, OFFSET, CURSOR, TYPE, ARCHIVED, MUTED, DISCOVER),
+             errors=(Forbidden,)),
+    Endpoint("POST", "/rooms/{room_id}/join", join_room, "Join a public channel (again: no change)",
+             response=api.Room, errors=(RoomNotFound, Forbidden)),
     Endpoint("GET", "/rooms/{room_id}", get_room, "One room", response=api.Room, errors=_ROOM_ERRORS),
     Endpoint("PATCH", "/rooms/{room_id}", update_room, "Rename a room or change its metadata (room admins)",
              body=api.UpdateRoom, response=api.Room, errors=(*_ROOM_ERRORS, NotRoomAdmin)),

@@ -135,7 +135,9 @@ def _unique(prefix: str) -> str:
 # when the earlier ones were allowed (subscribe before unsubscribing; leave the room last).
 CALLS: dict[str, tuple[Call, ...]] = {
     "room.create": (Call("POST", "/rooms", body=lambda s: {"type": "group", "members": [s.victim]}),),
-    "rooms.list": (Call("GET", "/rooms"), Call("GET", "/unread"), Call("GET", "/mentions")),
+    "room.join": (Call("POST", "/rooms/{room_id}/join", ids={"room_id": "public_channel"}),),
+    "rooms.list": (Call("GET", "/rooms"), Call("GET", "/rooms", params={"discover": "public"}),
+                   Call("GET", "/unread"), Call("GET", "/mentions")),
     "messages.search": (Call("GET", "/search/messages", params={"q": "hello"}),),
     "tokens.issue": (Call("POST", "/tokens"), Call("GET", "/messaging/token")),
     "room.read": (
@@ -330,6 +332,10 @@ async def scene_for(
         if any("{message_id}" in c.path for c in CALLS[action]):
             ids.update(await _messages_for(api, tenant, room["room_id"], creator, caller, victim, room_role))
     paths = [c.path for c in CALLS[action]]
+    if any(c.ids.get("room_id") == "public_channel" for c in CALLS[action]):
+        channel = {"type": "channel", "members": [victim], "visibility": "public"}
+        ids["public_channel"] = (await ok(await api.post("/rooms", json=channel, headers=tenant.as_user(victim))))[
+            "room_id"]
     if any("{key_id}" in p for p in paths):
         ids["key_id"] = (await ok(await api.post("/api-keys", json={"name": "doomed", "role": "member"},
                                                  headers=admin)))["key_id"]

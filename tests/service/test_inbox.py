@@ -222,3 +222,22 @@ async def test_delete_room_needs_a_known_scope(client: httpx.AsyncClient, tenant
     for query in ("", "?scope=everything"):
         response = await client.delete(f"/rooms/{room['room_id']}{query}", headers=tenant.as_user("alice"))
         assert (response.status_code, response.json()["error"]["field"]) == (400, "scope"), query
+
+
+async def test_public_channels_are_discovered_and_joined_by_anyone_private_ones_are_invite_only(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    public = await create_room(client, tenant, "alice", [], type_="channel", visibility="public")
+    private = await create_room(client, tenant, "alice", [], type_="channel")
+    assert (public["visibility"], private["visibility"]) == ("public", "private")
+    discovered = (await client.get("/rooms?discover=public", headers=tenant.as_user("zed"))).json()
+    assert [(r["room_id"], r["member_count"], r["read_seq"]) for r in discovered] == [(public["room_id"], 1, 0)]
+    joined = await client.post(f"/rooms/{public['room_id']}/join", headers=tenant.as_user("zed"))
+    assert (joined.status_code, joined.json()["member_count"]) == (200, 2)
+    again = await client.post(f"/rooms/{public['room_id']}/join", headers=tenant.as_user("zed"))
+    assert (again.status_code, again.json()["last_seq"]) == (200, joined.json()["last_seq"])
+    assert [r["room_id"] for r in await inbox(client, tenant, "zed")] == [public["room_id"]]
+    refused = await client.post(f"/rooms/{private['room_id']}/join", headers=tenant.as_user("zed"))
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "FORBIDDEN")
+    group = await client.post("/rooms", json={"type": "group", "visibility": "public"}, headers=tenant.as_user("zed"))
+    assert (group.status_code, group.json()["error"]["field"]) == (400, "visibility")
