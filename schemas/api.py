@@ -261,6 +261,16 @@ class ReactionChange(msgspec.Struct):
     reactions: list[ReactionCount]
 
 
+class ReactionToggled(msgspec.Struct):
+    """The answer to a toggle: whether the caller's reaction is now there (`added`) or was taken back."""
+
+    message_id: str
+    emoji: str
+    added: bool
+    seq: int
+    reactions: list[ReactionCount]
+
+
 class Reactors(msgspec.Struct):
     emoji: str
     count: int

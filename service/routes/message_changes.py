@@ -168,18 +168,37 @@ async def remove_reaction(request: Request) -> Response:
     return await _change_reaction(request, principal, emoji, add=False)
 
 
+async def toggle_reaction(request: Request) -> Response:
+    principal = await caller(request)
+    cmd = await body_as(request, api.AddReaction)
+    seq, added, reactions = await _react(request, principal, cmd.emoji, add=None)
+    assert seq is not None  # a toggle always changes something
+    return JSON(api.ReactionToggled(message_id=request.path_params["message_id"], emoji=cmd.emoji, added=added,
+                                    seq=seq, reactions=reactions))
+
+
 async def _change_reaction(request: Request, principal: Principal, emoji: str, *, add: bool) -> Response:
+    seq, _, reactions = await _react(request, principal, emoji, add=add)
+    return JSON(api.ReactionChange(message_id=request.path_params["message_id"], emoji=emoji,
+                                   changed=seq is not None, seq=seq, reactions=reactions))
+
+
+async def _react(
+    request: Request, principal: Principal, emoji: str, *, add: bool | None
+) -> tuple[int | None, bool, list[api.ReactionCount]]:
+    """Add, remove or (add=None) toggle the caller's reaction: (the event's seq or None, whether it is there now,
+    the message's reactions)."""
     await runtime_of(request).limiter.admit_send(principal, request.scope["state"])
     message_id = request.path_params["message_id"]
     read = await _read(request, principal, emoji)
+    wanted = not read.reacted if add is None else add
     events = decide_reaction(actor_of(principal), read.room_role, message_id, read.message, emoji,
-                             add=add, reacted=read.reacted)
+                             add=wanted, reacted=read.reacted)
     seq = None
     if events:
         seq = (await _append(request, principal, events, via_room_role=read.room_role)).events[0].seq
     counts = await reaction_counts(runtime_of(request).pool, [message_id], principal.user_id)
-    return JSON(api.ReactionChange(message_id=message_id, emoji=emoji, changed=bool(events), seq=seq,
-                                   reactions=[reaction_count(r) for r in counts.get(message_id, [])]))
+    return seq, wanted, [reaction_count(r) for r in counts.get(message_id, [])]
 
 
 async def list_reactions(request: Request) -> Response:
@@ -205,6 +224,9 @@ ENDPOINTS = [
              "React to a message; reacting again with the same emoji changes nothing",
              body=api.AddReaction, response=api.ReactionChange, errors=(*_ERRORS, MessageDeleted),
              links=(Link("DELETE", f"{_MESSAGE}/reactions/{{emoji}}"), Link("GET", f"{_MESSAGE}/reactions"))),
+    Endpoint("POST", f"{_MESSAGE}/reactions/toggle", toggle_reaction,
+             "Add your reaction if it is not there, else take it back",
+             body=api.AddReaction, response=api.ReactionToggled, errors=(*_ERRORS, MessageDeleted)),
     Endpoint("GET", f"{_MESSAGE}/reactions", list_reactions, "Who reacted to a message, by emoji",
              response=list[api.Reactors], errors=_ERRORS),
     Endpoint("DELETE", f"{_MESSAGE}/reactions/{{emoji}}", remove_reaction,

@@ -162,6 +162,8 @@ CALLS: dict[str, tuple[Call, ...]] = {
              ids={"message_id": "victim_message"}),
         Call("DELETE", "/rooms/{room_id}/messages/{message_id}/reactions/{emoji}",
              ids={"message_id": "victim_message"}),
+        Call("POST", "/rooms/{room_id}/messages/{message_id}/reactions/toggle",
+             body=lambda s: {"emoji": s.ids["emoji"]}, ids={"message_id": "victim_message"}),
     ),
     "ack.send": (
         Call("POST", "/acks", body=lambda s: {"room_id": s.ids["room_id"], "seq": 1}),

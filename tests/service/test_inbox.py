@@ -241,3 +241,15 @@ async def test_public_channels_are_discovered_and_joined_by_anyone_private_ones_
     assert (refused.status_code, refused.json()["error"]["code"]) == (403, "FORBIDDEN")
     group = await client.post("/rooms", json={"type": "group", "visibility": "public"}, headers=tenant.as_user("zed"))
     assert (group.status_code, group.json()["error"]["field"]) == (400, "visibility")
+
+
+async def test_reaction_toggle_adds_then_takes_back(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    room = await create_room(client, tenant, "alice", ["bob"])
+    sent = await send(client, tenant, room["room_id"], "alice", "vote")
+    path = f"/rooms/{room['room_id']}/messages/{sent['message_id']}/reactions/toggle"
+    first = (await client.post(path, json={"emoji": "👍"}, headers=tenant.as_user("bob"))).json()
+    assert (first["added"], first["reactions"]) == (True, [{"emoji": "👍", "count": 1, "me": True}])
+    second = (await client.post(path, json={"emoji": "👍"}, headers=tenant.as_user("bob"))).json()
+    assert (second["added"], second["reactions"], second["seq"] > first["seq"]) == (False, [], True)
+    outsider = await client.post(path, json={"emoji": "👍"}, headers=tenant.as_user("eve"))
+    assert (outsider.status_code, outsider.json()["error"]["code"]) == (403, "NOT_A_MEMBER")

@@ -66,6 +66,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/rooms/{room_id}/messages/{message_id}"): {"content": "rewritten from elsewhere"},
     ("POST", "/rooms/{room_id}/read"): {"seq": 1},
     ("POST", "/rooms/{room_id}/messages/{message_id}/reactions"): {"emoji": "👎"},
+    ("POST", "/rooms/{room_id}/messages/{message_id}/reactions/toggle"): {"emoji": "👎"},
     ("PATCH", "/users/{user_id}"): {"role": "admin"},
     ("PATCH", "/admin/tenants/{tenant_id}"): {"rate_limit": 1},
 }
