@@ -121,7 +121,7 @@ async def _grow(url: str, rooms: list[str], have: int, total: int) -> None:
         await pool.close()
 
 
-async def _wait_for_relay(url: str, *, give_up: float = 600.0) -> None:
+async def _wait_for_relay(url: str, *, give_up: float = 1200.0) -> None:
     """Until the relay has published the whole log (its work would otherwise share the CPU with the timing)."""
     import asyncpg
 
@@ -129,11 +129,13 @@ async def _wait_for_relay(url: str, *, give_up: float = 600.0) -> None:
     try:
         target = await conn.fetchval("SELECT coalesce(max(position), 0) FROM events")
         started = time.monotonic()
+        done = None
         while time.monotonic() - started < give_up:
             done = await conn.fetchval("SELECT min(position) FROM relay_checkpoints")
             if done is not None and done >= target:
                 break
             await asyncio.sleep(0.5)
+        print(f"relay at {done} of {target} after {time.monotonic() - started:.0f} s", file=sys.stderr)
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
