@@ -8,7 +8,7 @@ import asyncpg
 import msgspec
 
 from eventstore.types import Connection, Queryable
-from schemas.events import RecordedEvent, RoomCreated, RoomUpdated
+from schemas.events import RecordedEvent, RoomCreated, RoomSettings, RoomUpdated
 
 _json = msgspec.json.Encoder()
 
@@ -19,7 +19,7 @@ def _jsonb(value: object) -> str | None:
 
 class RoomsProjection:
     name = "rooms"
-    version = 3
+    version = 4
     tables = ("rooms",)
     handles = frozenset({"room.created", "room.updated"})
     sql = None  # applied in Python, in the append transaction
@@ -34,6 +34,7 @@ class RoomsProjection:
         display_name text,
         description text,
         visibility text,
+        who_can_post text NOT NULL DEFAULT 'all_members',
         created_by text NOT NULL,
         created_at timestamptz NOT NULL,
         updated_seq bigint NOT NULL,
@@ -47,11 +48,12 @@ class RoomsProjection:
             if isinstance(ev, RoomCreated):
                 await conn.execute(
                     "INSERT INTO rooms (room_id, tenant_id, type, unique_key, name, metadata, created_by,"
-                    " created_at, updated_seq, display_name, description, visibility)"
-                    " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12)"
+                    " created_at, updated_seq, display_name, description, visibility, who_can_post)"
+                    " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13)"
                     " ON CONFLICT (room_id) DO NOTHING",
                     ev.room_id, rec.tenant_id, ev.room_type, ev.unique_key, ev.name, _jsonb(ev.metadata),
                     ev.created_by, rec.created_at, rec.seq, ev.display_name, ev.description, ev.visibility,
+                    (ev.settings or RoomSettings()).who_can_post,
                 )
             elif isinstance(ev, RoomUpdated):
                 # The seq guard makes a replayed or repeated update a no-op.
@@ -59,16 +61,18 @@ class RoomsProjection:
                     "UPDATE rooms SET name = CASE WHEN $2 THEN $3 ELSE name END,"
                     " metadata = CASE WHEN $4 THEN $5::jsonb ELSE metadata END, updated_seq = $6,"
                     " display_name = CASE WHEN $7 THEN $8 ELSE display_name END,"
-                    " description = CASE WHEN $9 THEN $10 ELSE description END"
+                    " description = CASE WHEN $9 THEN $10 ELSE description END,"
+                    " who_can_post = coalesce($11, who_can_post)"
                     " WHERE room_id = $1 AND updated_seq < $6",
                     rec.stream_id, ev.set_name, ev.name, ev.set_metadata, _jsonb(ev.metadata), rec.seq,
                     ev.set_display_name, ev.display_name, ev.set_description, ev.description,
+                    ev.settings.who_can_post if ev.settings is not None else None,
                 )
 
 
 _ROOM = """
 SELECT r.room_id, r.type, r.unique_key, r.name, r.metadata::text AS metadata, s.last_seq, r.created_at,
-       r.created_by, r.display_name, r.description, r.visibility
+       r.created_by, r.display_name, r.description, r.visibility, r.who_can_post
 FROM rooms r JOIN streams s ON s.stream_id = r.room_id
 """
 
@@ -98,7 +102,7 @@ async def public_channels(
     return await conn.fetch(
         """
         SELECT r.room_id, r.type, r.unique_key, r.name, r.metadata::text AS metadata, s.last_seq, r.created_at,
-               r.created_by, r.display_name, r.description, r.visibility,
+               r.created_by, r.display_name, r.description, r.visibility, r.who_can_post,
                (SELECT count(*) FROM members mc WHERE mc.room_id = r.room_id AND mc.active) AS member_count,
                a.at AS last_message_at, a.message_id AS last_message_id, a.seq AS last_message_seq,
                lm.sender_id AS last_message_sender, left(lm.content, $4) AS last_message_preview,

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from schemas.events import RoomRole, RoomType, Visibility
+from schemas.events import RoomRole, RoomSettings, RoomType, Visibility
 
 MAX_CONTENT_CHARS = 4000
 # Text that is also one segment of a URL path (`…/members/{user_id}`, `…/reactions/{emoji}`): any Unicode
@@ -53,6 +53,7 @@ class CreateRoom(_Request):
     display_name: DisplayName | None = None
     description: Description | None = None
     visibility: Visibility | None = None  # channels only; default private
+    settings: RoomSettings | None = None
 
 
 # A dm names its one other user, the caller beside it at most; the domain rule checks who (decide_create).
@@ -69,6 +70,7 @@ class UpdateRoom(_Request):
     metadata: dict[str, Any] | UnsetType | None = UNSET
     display_name: DisplayName | UnsetType | None = UNSET
     description: Description | UnsetType | None = UNSET
+    settings: RoomSettings | UnsetType = UNSET
 
 
 class AddMembers(_Request):
@@ -140,6 +142,7 @@ class Room(msgspec.Struct):
     display_name: str | None = None
     description: str | None = None
     visibility: Visibility | None = None  # channels: public or private
+    settings: RoomSettings = msgspec.field(default_factory=RoomSettings)
     member_count: int = 0
     last_message_at: datetime | None = None
     last_message: LastMessage | None = None

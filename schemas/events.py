@@ -13,6 +13,15 @@ RoomRole = Literal["admin", "member"]
 Visibility = Literal["public", "private"]
 
 
+WhoCanPost = Literal["all_members", "admins"]
+
+
+class RoomSettings(msgspec.Struct, forbid_unknown_fields=True):
+    """A room's settings: `admins` makes it an announcement room, where only its admins post."""
+
+    who_can_post: WhoCanPost = "all_members"
+
+
 class _Event(msgspec.Struct, tag_field="type", forbid_unknown_fields=False, omit_defaults=True):
     """Base of every event payload; the tag is the event type."""
 
@@ -27,6 +36,7 @@ class RoomCreated(_Event, tag="room.created"):
     display_name: str | None = None
     description: str | None = None
     visibility: Visibility | None = None  # set on channels
+    settings: RoomSettings | None = None
 
 
 class MemberJoined(_Event, tag="member.joined"):
@@ -51,6 +61,7 @@ class RoomUpdated(_Event, tag="room.updated"):
     set_metadata: bool = False
     set_display_name: bool = False
     set_description: bool = False
+    settings: RoomSettings | None = None  # the new settings, whole, when they changed
 
 
 class MessageSent(_Event, tag="message.sent"):

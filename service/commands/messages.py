@@ -56,7 +56,7 @@ async def send_message(
         result = await runtime.appender.append(
             room_id, [event], tenant_id=principal.tenant_id, metadata=metadata_for(principal),
             idempotency_key=send_idempotency_key(principal.user_id, cmd.client_msg_id),
-            guard=MemberOf(principal.tenant_id, room_id, principal.user_id),
+            guard=MemberOf(principal.tenant_id, room_id, principal.user_id, "poster"),
         )
     except StreamNotFound:
         raise RoomNotFound("room not found", field="room_id") from None

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
 
-from msgspec import UNSET
+from msgspec import UNSET, UnsetType
 
 from schemas.api import DM_MEMBERS, CreateRoom, UpdateRoom
 from schemas.errors import Forbidden, NotAMember, NotFound, ValidationError
@@ -61,7 +61,7 @@ def decide_create(
     events: list[Event] = [
         RoomCreated(room_id=room_id, room_type=cmd.type, created_by=actor.user_id, unique_key=unique_key,
                     name=cmd.name, metadata=cmd.metadata, display_name=cmd.display_name, description=cmd.description,
-                    visibility=(cmd.visibility or "private") if cmd.type == "channel" else None),
+                    visibility=(cmd.visibility or "private") if cmd.type == "channel" else None, settings=cmd.settings),
         MemberJoined(user_id=actor.user_id, role="admin", added_by=actor.user_id),
     ]
     events += [MemberJoined(user_id=u, role="member", added_by=actor.user_id) for u in others]
@@ -71,8 +71,8 @@ def decide_create(
 def decide_update(state: RoomState, actor: Actor, cmd: UpdateRoom) -> list[Event]:
     """A rename / metadata / display name / description change by a room admin (or a tenant admin)."""
     _authorize_in_room("room.update", state, actor)
-    if all(v is UNSET for v in (cmd.name, cmd.metadata, cmd.display_name, cmd.description)):
-        raise ValidationError("nothing to update: give name, metadata, display_name and/or description")
+    if all(v is UNSET for v in (cmd.name, cmd.metadata, cmd.display_name, cmd.description, cmd.settings)):
+        raise ValidationError("nothing to update: give name, metadata, display_name, description and/or settings")
     return [
         RoomUpdated(
             updated_by=actor.user_id,
@@ -84,6 +84,7 @@ def decide_update(state: RoomState, actor: Actor, cmd: UpdateRoom) -> list[Event
             set_metadata=cmd.metadata is not UNSET,
             set_display_name=cmd.display_name is not UNSET,
             set_description=cmd.description is not UNSET,
+            settings=None if isinstance(cmd.settings, UnsetType) else cmd.settings,
         )
     ]
 

@@ -12,7 +12,14 @@ from eventstore.read import read_stream
 from projections.messages import page_of_messages, reaction_counts, redact_deleted
 from projections.user_rooms import cleared_seq
 from schemas import api
-from schemas.errors import IdempotencyKeyReused, MessageNotFound, MessageTooLong, NotAMember, RoomNotFound
+from schemas.errors import (
+    IdempotencyKeyReused,
+    MessageNotFound,
+    MessageTooLong,
+    NotAMember,
+    PostingRestricted,
+    RoomNotFound,
+)
 from service.commands import messages as messaging
 from service.commands.rooms import require_member
 from service.web.endpoints import Endpoint, Link, Query, TextQuery
@@ -83,7 +90,8 @@ ENDPOINTS = [
     Endpoint("POST", "/rooms/{room_id}/messages", send_message,
              "Send a message (or a reply, with thread_id); a repeated client_msg_id returns the first result",
              body=api.SendMessage, response=api.SendResult, status=201,
-             errors=(RoomNotFound, NotAMember, MessageTooLong, MessageNotFound, IdempotencyKeyReused),
+             errors=(RoomNotFound, NotAMember, PostingRestricted, MessageTooLong, MessageNotFound,
+                     IdempotencyKeyReused),
              links=_MESSAGE_LINKS),
     Endpoint("GET", "/rooms/{room_id}/messages", list_messages, "Messages of a room in seq order",
              response=list[api.Message], query=(AFTER_SEQ, BEFORE_SEQ, MESSAGES_LIMIT, THREAD),

@@ -27,7 +27,7 @@ from schemas.errors import (
     RoomNotFound,
     ValidationError,
 )
-from schemas.events import Event, MemberJoined
+from schemas.events import Event, MemberJoined, RoomSettings
 from service.commands.metadata import metadata_for, retry_on_conflict
 from service.commands.rooms import actor_of, require_member
 from service.domain.rooms import (
@@ -73,6 +73,7 @@ def public_room_from_row(row: asyncpg.Record) -> api.Room:
         metadata=_metadata.decode(row["metadata"]) if row["metadata"] is not None else None,
         last_seq=row["last_seq"], created_at=row["created_at"], created_by=row["created_by"],
         display_name=row["display_name"], description=row["description"], visibility=row["visibility"],
+        settings=RoomSettings(who_can_post=row["who_can_post"]),
         member_count=row["member_count"], last_message_at=row["last_message_at"], last_message=_last_message(row),
     )
 
@@ -92,6 +93,7 @@ def room_from_row(row: asyncpg.Record) -> api.Room:
         display_name=row["display_name"],
         description=row["description"],
         visibility=row["visibility"],
+        settings=RoomSettings(who_can_post=row["who_can_post"]),
         member_count=row["member_count"],
         last_message_at=row["last_message_at"],
         last_message=last,
@@ -130,6 +132,7 @@ async def room_for_caller(request: Request, principal: Principal, room_id: str) 
         metadata=_metadata.decode(plain["metadata"]) if plain["metadata"] is not None else None,
         last_seq=plain["last_seq"], created_at=plain["created_at"], created_by=plain["created_by"],
         display_name=plain["display_name"], description=plain["description"], visibility=plain["visibility"],
+        settings=RoomSettings(who_can_post=plain["who_can_post"]),
     )
 
 
@@ -151,6 +154,7 @@ async def create_room(request: Request) -> Response:
                  last_seq=result.last_seq, created_at=created.created_at, created_by=principal.user_id,
                  display_name=cmd.display_name, description=cmd.description,
                  visibility=(cmd.visibility or "private") if cmd.type == "channel" else None,
+                 settings=cmd.settings or RoomSettings(),
                  member_count=sum(isinstance(e, MemberJoined) for e in events)),
         status_code=201,
     )

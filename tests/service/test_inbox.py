@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 import httpx
 
 from tests.conftest import Tenant
 from tests.service.test_rooms import create_room, get_room
+from tests.service.test_webhooks import live_url, online
+
+__all__ = ["live_url"]  # the fixture, shared with the webhook tests: a real port for WebSockets
 
 
 async def send(client: httpx.AsyncClient, tenant: Tenant, room_id: str, user: str, text: str,
@@ -253,3 +258,31 @@ async def test_reaction_toggle_adds_then_takes_back(client: httpx.AsyncClient, t
     assert (second["added"], second["reactions"], second["seq"] > first["seq"]) == (False, [], True)
     outsider = await client.post(path, json={"emoji": "👍"}, headers=tenant.as_user("eve"))
     assert (outsider.status_code, outsider.json()["error"]["code"]) == (403, "NOT_A_MEMBER")
+
+
+async def test_an_announcement_room_takes_posts_from_its_admins_only(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    room = await create_room(client, tenant, "alice", ["bob"], type_="channel", settings={"who_can_post": "admins"})
+    assert room["settings"] == {"who_can_post": "admins"}
+    refused = await client.post(f"/rooms/{room['room_id']}/messages", json={"content": "hi"},
+                                headers=tenant.as_user("bob"))
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "POSTING_RESTRICTED")
+    await send(client, tenant, room["room_id"], "alice", "announcement")
+    opened = await client.patch(f"/rooms/{room['room_id']}", json={"settings": {"who_can_post": "all_members"}},
+                                headers=tenant.as_user("alice"))
+    assert opened.json()["settings"] == {"who_can_post": "all_members"}
+    await send(client, tenant, room["room_id"], "bob", "now me")
+    assert (await get_room(client, tenant, "bob", room["room_id"]))["settings"] == {"who_can_post": "all_members"}
+    bad = await client.patch(f"/rooms/{room['room_id']}", json={"settings": {"who_can_post": "nobody"}},
+                             headers=tenant.as_user("alice"))
+    assert (bad.status_code, bad.json()["error"]["field"]) == (400, "settings.who_can_post")
+
+
+async def test_an_announcement_room_refuses_a_members_websocket_send_too(
+    client: httpx.AsyncClient, tenant: Tenant, live_url: str
+) -> None:
+    room = await create_room(client, tenant, "alice", ["bob"], type_="channel", settings={"who_can_post": "admins"})
+    async with online(client, tenant, "bob", live_url) as ws:
+        await ws.send(json.dumps({"type": "send", "room_id": room["room_id"], "content": "hi", "client_msg_id": "c1"}))
+        while (frame := json.loads(await asyncio.wait_for(ws.recv(), 10)))["type"] != "error":
+            pass
+    assert (frame["code"], frame["client_msg_id"]) == ("POSTING_RESTRICTED", "c1")
