@@ -18,7 +18,7 @@ from schemas.events import MessageEdited, MessageSent, RecordedEvent
 # each is decided after reading the committed message.
 _INSERT_SENT = """
 INSERT INTO messages (message_id, room_id, tenant_id, seq, sender_id, content, meta, client_msg_id, created_at,
-                      thread_id, mentions, ordinal, sender_ordinal)
+                      thread_id, mentions, ordinal, sender_ordinal, forwarded_room_id, forwarded_message_id)
 SELECT e.data->>'message_id', e.stream_id, e.tenant_id, e.seq, e.data->>'sender_id', e.data->>'content',
        NULLIF(e.data->'meta', 'null'::jsonb), e.data->>'client_msg_id', e.created_at, e.data->>'thread_id',
        CASE WHEN e.data ? 'mentions' THEN ARRAY(SELECT jsonb_array_elements_text(e.data->'mentions')) END,
@@ -26,7 +26,8 @@ SELECT e.data->>'message_id', e.stream_id, e.tenant_id, e.seq, e.data->>'sender_
          + row_number() OVER (PARTITION BY e.stream_id ORDER BY e.seq),
        coalesce((SELECT p.sender_ordinal FROM messages p WHERE p.room_id = e.stream_id
                  AND p.sender_id = e.data->>'sender_id' ORDER BY p.seq DESC LIMIT 1), 0)
-         + row_number() OVER (PARTITION BY e.stream_id, e.data->>'sender_id' ORDER BY e.seq)
+         + row_number() OVER (PARTITION BY e.stream_id, e.data->>'sender_id' ORDER BY e.seq),
+       e.data->'forwarded_from'->>'room_id', e.data->'forwarded_from'->>'message_id'
 FROM new_events e WHERE e.type = 'message.sent'
 ON CONFLICT DO NOTHING
 """
@@ -100,7 +101,7 @@ WHERE r.updated_seq < EXCLUDED.updated_seq
 
 class MessagesProjection:
     name = "messages"
-    version = 4
+    version = 5
     tables = ("messages", "reactions", "room_activity")
     handles = frozenset({"message.sent", "message.edited", "message.deleted", "reaction.added", "reaction.removed"})
     ddl = """
@@ -128,6 +129,8 @@ class MessagesProjection:
         -- differences of these, found by index lookups, never by counting rows.
         ordinal       bigint NOT NULL,
         sender_ordinal bigint NOT NULL,
+        forwarded_room_id text,
+        forwarded_message_id text,
         UNIQUE (room_id, seq)
     );
     CREATE INDEX messages_thread ON messages (thread_id, seq) WHERE thread_id IS NOT NULL;
@@ -161,7 +164,8 @@ class MessagesProjection:
 
 
 _COLUMNS = ("message_id, sender_id, seq, content, meta::text AS meta, client_msg_id, created_at, edited_at, "
-            "deleted_at, thread_id, reply_count, last_reply_at, coalesce(mentions, '{}') AS mentions")
+            "deleted_at, thread_id, reply_count, last_reply_at, coalesce(mentions, '{}') AS mentions, "
+            "forwarded_room_id, forwarded_message_id")
 MESSAGE_COLUMNS = _COLUMNS  # what message_view reads
 
 

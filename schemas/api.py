@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from schemas.events import RoomRole, RoomSettings, RoomType, Visibility
+from schemas.events import ForwardedFrom, RoomRole, RoomSettings, RoomType, Visibility
 
 MAX_CONTENT_CHARS = 4000
 # Text that is also one segment of a URL path (`…/members/{user_id}`, `…/reactions/{emoji}`): any Unicode
@@ -79,6 +79,7 @@ class AddMembers(_Request):
 
 MessageId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 MAX_MENTIONS = 100
+MAX_FORWARD_TARGETS = 20
 # Mentions of everyone in the room, beside user ids.
 ROOM_MENTIONS = ("@room", "@here")
 RoomId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -237,6 +238,25 @@ class Message(msgspec.Struct):
     reply_count: int = 0  # on a thread's root: replies so far (deleted ones included, as tombstones)
     last_reply_at: datetime | None = None
     mentions: list[str] = []
+    forwarded_from: ForwardedFrom | None = None
+
+
+class ForwardMessage(_Request):
+    room_ids: Annotated[list[RoomId], msgspec.Meta(min_length=1, max_length=MAX_FORWARD_TARGETS)]
+
+
+class ForwardTarget(msgspec.Struct, omit_defaults=True):
+    """What happened in one target room: the new message, or the error that room answered."""
+
+    room_id: str
+    ok: bool
+    message_id: str | None = None
+    seq: int | None = None
+    error: dict[str, Any] | None = None  # {code, message} as the send to that room would have answered
+
+
+class ForwardResult(msgspec.Struct):
+    results: list[ForwardTarget]
 
 
 class Mention(msgspec.Struct):

@@ -64,6 +64,13 @@ class RoomUpdated(_Event, tag="room.updated"):
     settings: RoomSettings | None = None  # the new settings, whole, when they changed
 
 
+class ForwardedFrom(msgspec.Struct):
+    """Where a forwarded message was forwarded from."""
+
+    room_id: str
+    message_id: str
+
+
 class MessageSent(_Event, tag="message.sent"):
     message_id: str
     sender_id: str
@@ -73,6 +80,7 @@ class MessageSent(_Event, tag="message.sent"):
     thread_id: str | None = None  # a reply: the message_id of the thread's root, in the same room
     # Members the message mentions, and "@room" / "@here" for everyone in the room.
     mentions: list[str] = []
+    forwarded_from: ForwardedFrom | None = None
 
 
 class MessageEdited(_Event, tag="message.edited"):

@@ -14,7 +14,7 @@ from projections.rooms import load_room_state
 from projections.streams import user_stream
 from schemas import api
 from schemas.errors import RoomNotFound
-from schemas.events import Event, MessageSent
+from schemas.events import Event, ForwardedFrom, MessageSent
 from service.commands.metadata import metadata_for, retry_on_conflict
 from service.domain.acks import decide_ack, decide_read
 from service.domain.messages import (
@@ -37,7 +37,8 @@ class Sent:
 
 
 async def send_message(
-    runtime: Runtime, principal: Principal, room_id: str, cmd: api.SendMessage, *, state: dict[str, Any]
+    runtime: Runtime, principal: Principal, room_id: str, cmd: api.SendMessage, *, state: dict[str, Any],
+    forwarded_from: ForwardedFrom | None = None,
 ) -> Sent:
     """Append a message to a room (or return the first result of a retried client_msg_id).
 
@@ -46,7 +47,7 @@ async def send_message(
     Counts against the sender's message limit first (429); `state` receives the limit decision.
     """
     await runtime.limiter.admit_send(principal, state)
-    event = decide_send(principal.user_id, cmd, new_id("msg"))
+    event = decide_send(principal.user_id, cmd, new_id("msg"), forwarded_from=forwarded_from)
     if cmd.thread_id is not None:
         await _check_thread(runtime, principal, room_id, cmd.thread_id)
     if cmd.mentions:

@@ -15,8 +15,8 @@ from schemas.errors import (
     NotMessageSender,
     ValidationError,
 )
+from schemas.events import ForwardedFrom, MessageEdited, MessageSent, ReactionAdded, ReactionRemoved
 from schemas.events import MessageDeleted as MessageDeletedEvent
-from schemas.events import MessageEdited, MessageSent, ReactionAdded, ReactionRemoved
 from service.domain.authorization import allowed
 from service.domain.rooms import Actor, authorize_in_room
 
@@ -29,12 +29,14 @@ class MessageState:
     deleted: bool
 
 
-def decide_send(actor: str, cmd: SendMessage, message_id: str) -> MessageSent:
-    """The event for a new message; empty or over-long content is refused."""
+def decide_send(
+    actor: str, cmd: SendMessage, message_id: str, *, forwarded_from: ForwardedFrom | None = None
+) -> MessageSent:
+    """The event for a new message (a forwarded copy with `forwarded_from`); empty or over-long content is refused."""
     _check_content(cmd.content)
     return MessageSent(
         message_id=message_id, sender_id=actor, content=cmd.content, meta=cmd.meta, client_msg_id=cmd.client_msg_id,
-        thread_id=cmd.thread_id, mentions=list(dict.fromkeys(cmd.mentions)),
+        thread_id=cmd.thread_id, mentions=list(dict.fromkeys(cmd.mentions)), forwarded_from=forwarded_from,
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 import msgspec
@@ -29,10 +30,12 @@ from schemas.errors import (
     NotAMember,
     NotMessageSender,
     NotRoomAdmin,
+    RoomlogError,
     RoomNotFound,
     ValidationError,
 )
-from schemas.events import Event
+from schemas.events import Event, ForwardedFrom
+from service.commands.messages import send_message
 from service.commands.metadata import metadata_for
 from service.commands.rooms import actor_of, require_member
 from service.domain.authorization import allowed
@@ -50,6 +53,7 @@ from service.web.request import JSON, body_as, caller, runtime_of
 from service.web.views import message_view, reaction_count
 
 _emoji = msgspec.json.Decoder(api.Emoji)
+_meta = msgspec.json.Decoder(dict[str, Any])
 _EMOJI_RULE = "emoji must be 1-64 characters without whitespace, '/' or control characters, not '.' or '..'"
 
 
@@ -168,6 +172,29 @@ async def remove_reaction(request: Request) -> Response:
     return await _change_reaction(request, principal, emoji, add=False)
 
 
+async def forward_message(request: Request) -> Response:
+    principal = await caller(request)
+    cmd = await body_as(request, api.ForwardMessage)
+    source = await _readable_message(request, principal)
+    if source["deleted_at"] is not None:
+        raise MessageDeleted("the message was deleted")
+    origin = ForwardedFrom(room_id=request.path_params["room_id"], message_id=source["message_id"])
+    copy = api.SendMessage(content=source["content"], meta=_meta.decode(source["meta"]) if source["meta"] else None)
+    results = []
+    # Each target is a send of its own: one refusal leaves the others as they went.
+    for room_id in dict.fromkeys(cmd.room_ids):
+        try:
+            sent = await send_message(runtime_of(request), principal, room_id, copy, state=request.scope["state"],
+                                      forwarded_from=origin)
+        except RoomlogError as exc:
+            results.append(api.ForwardTarget(room_id=room_id, ok=False,
+                                             error={"code": exc.code, "message": exc.message}))
+            continue
+        results.append(api.ForwardTarget(room_id=room_id, ok=True, message_id=sent.result.message_id,
+                                         seq=sent.result.seq))
+    return JSON(api.ForwardResult(results=results))
+
+
 async def toggle_reaction(request: Request) -> Response:
     principal = await caller(request)
     cmd = await body_as(request, api.AddReaction)
@@ -224,6 +251,10 @@ ENDPOINTS = [
              "React to a message; reacting again with the same emoji changes nothing",
              body=api.AddReaction, response=api.ReactionChange, errors=(*_ERRORS, MessageDeleted),
              links=(Link("DELETE", f"{_MESSAGE}/reactions/{{emoji}}"), Link("GET", f"{_MESSAGE}/reactions"))),
+    Endpoint("POST", f"{_MESSAGE}/forward", forward_message,
+             "Forward a message to rooms you may post to: a new message in each, with forwarded_from; the answer "
+             "says per room what happened", body=api.ForwardMessage, response=api.ForwardResult,
+             errors=(*_ERRORS, MessageDeleted)),
     Endpoint("POST", f"{_MESSAGE}/reactions/toggle", toggle_reaction,
              "Add your reaction if it is not there, else take it back",
              body=api.AddReaction, response=api.ReactionToggled, errors=(*_ERRORS, MessageDeleted)),

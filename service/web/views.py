@@ -9,6 +9,7 @@ import asyncpg
 import msgspec
 
 from schemas import api
+from schemas.events import ForwardedFrom
 
 _meta = msgspec.json.Decoder(dict[str, Any] | None)
 
@@ -21,6 +22,8 @@ def message_view(row: asyncpg.Record, reactions: Sequence[asyncpg.Record]) -> ap
         client_msg_id=row["client_msg_id"], edited_at=row["edited_at"], deleted_at=row["deleted_at"],
         reactions=[reaction_count(r) for r in reactions], thread_id=row["thread_id"], reply_count=row["reply_count"],
         last_reply_at=row["last_reply_at"], mentions=list(row["mentions"]),
+        forwarded_from=ForwardedFrom(room_id=row["forwarded_room_id"], message_id=row["forwarded_message_id"])
+        if row["forwarded_message_id"] is not None else None,
     )
 
 

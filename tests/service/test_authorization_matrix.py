@@ -148,6 +148,9 @@ CALLS: dict[str, tuple[Call, ...]] = {
         Call("GET", "/rooms/{room_id}/receipts"),
         Call("GET", "/rooms/{room_id}/messages/{message_id}", ids={"message_id": "victim_message"}),
         Call("GET", "/rooms/{room_id}/messages/{message_id}/reactions", ids={"message_id": "victim_message"}),
+        # Reading the source is what the route checks; each target answers for itself in the body.
+        Call("POST", "/rooms/{room_id}/messages/{message_id}/forward", body=lambda s: {"room_ids": ["room_x"]},
+             ids={"message_id": "victim_message"}),
     ),
     "message.send": (Call("POST", "/rooms/{room_id}/messages", body=lambda s: {"content": "hello"}),),
     # own_message: the caller's own (sent before they left, when they are no member now); victim_message: another's.

@@ -286,3 +286,28 @@ async def test_an_announcement_room_refuses_a_members_websocket_send_too(
         while (frame := json.loads(await asyncio.wait_for(ws.recv(), 10)))["type"] != "error":
             pass
     assert (frame["code"], frame["client_msg_id"]) == ("POSTING_RESTRICTED", "c1")
+
+
+async def test_forward_copies_a_message_into_each_room_the_caller_may_post_to(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    source = await create_room(client, tenant, "alice", ["bob"])
+    target = await create_room(client, tenant, "bob", [])
+    closed = await create_room(client, tenant, "carol", ["bob"], type_="channel", settings={"who_can_post": "admins"})
+    foreign = await create_room(client, tenant, "carol", [])
+    sent = await send(client, tenant, source["room_id"], "alice", "pass it on", meta={"k": 1})
+    response = await client.post(
+        f"/rooms/{source['room_id']}/messages/{sent['message_id']}/forward",
+        json={"room_ids": [target["room_id"], closed["room_id"], foreign["room_id"], "room_nowhere"]},
+        headers=tenant.as_user("bob"),
+    )
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [(r["room_id"], r["ok"], r.get("error", {}).get("code")) for r in results] == [
+        (target["room_id"], True, None), (closed["room_id"], False, "POSTING_RESTRICTED"),
+        (foreign["room_id"], False, "NOT_A_MEMBER"), ("room_nowhere", False, "ROOM_NOT_FOUND"),
+    ]
+    [copy] = (await client.get(f"/rooms/{target['room_id']}/messages", headers=tenant.as_user("bob"))).json()
+    assert (copy["message_id"], copy["sender_id"], copy["content"], copy["meta"]) == (
+        results[0]["message_id"], "bob", "pass it on", {"k": 1})
+    assert copy["forwarded_from"] == {"room_id": source["room_id"], "message_id": sent["message_id"]}

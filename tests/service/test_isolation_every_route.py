@@ -67,6 +67,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/rooms/{room_id}/read"): {"seq": 1},
     ("POST", "/rooms/{room_id}/messages/{message_id}/reactions"): {"emoji": "👎"},
     ("POST", "/rooms/{room_id}/messages/{message_id}/reactions/toggle"): {"emoji": "👎"},
+    ("POST", "/rooms/{room_id}/messages/{message_id}/forward"): {"room_ids": ["room_nowhere"]},
     ("PATCH", "/users/{user_id}"): {"role": "admin"},
     ("PATCH", "/admin/tenants/{tenant_id}"): {"rate_limit": 1},
 }

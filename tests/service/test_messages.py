@@ -103,7 +103,7 @@ async def test_sent_message_reads_back_with_sender_meta_and_client_msg_id(
         "message_id": sent["message_id"], "sender_id": "alice", "seq": sent["seq"], "content": "hello",
         "meta": meta, "created_at": sent["created_at"], "client_msg_id": "c-1", "edited_at": None,
         "deleted_at": None, "reactions": [], "thread_id": None, "reply_count": 0, "last_reply_at": None,
-        "mentions": [],
+        "mentions": [], "forwarded_from": None,
     }
 
 
