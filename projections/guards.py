@@ -1,6 +1,6 @@
 """Conditions an append must meet, checked under the stream lock in the append transaction.
 
-The database evaluates them (`rl_guard_failures` in eventstore/migrations/005, extended by 008); this
+The database evaluates them (`rl_guard_failures` in eventstore/migrations/005, extended by 008 and 030); this
 module says how each guard is passed there and what a failure means to the client.
 
 A route decides on what it read; a guard re-checks the part that another request could change in
@@ -22,6 +22,7 @@ from schemas.errors import (
     MessageWasDeleted,
     NotAMember,
     NotRoomAdmin,
+    PostingRestricted,
     RoomExists,
     RoomlogError,
     RoomNotFound,
@@ -30,12 +31,13 @@ from schemas.errors import (
 
 @dataclass(frozen=True, slots=True)
 class MemberOf:
-    """The actor must be an active member of the room (with `role`, when given)."""
+    """The actor must be an active member of the room (with `role`, when given; a `poster` must be an admin when
+    the room lets only admins post)."""
 
     tenant_id: str
     room_id: str
     user_id: str
-    role: Literal["admin"] | None = None
+    role: Literal["admin", "poster"] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,8 @@ def guard_error(guard: object, code: str, detail: str | None) -> RoomlogError:
         return NotAMember("you are not a member of this room")
     if code == "NOT_ROOM_ADMIN":
         return NotRoomAdmin("only room admins may do this")
+    if code == "POSTING_RESTRICTED":
+        return PostingRestricted("only the room's admins may post here")
     if code == "MESSAGE_NOT_FOUND":
         return MessageNotFound("no such message in this room", field="message_id")
     if code == "MESSAGE_DELETED":

@@ -18,6 +18,7 @@ from projections.rooms import RoomsProjection
 from projections.subscriptions import SubscriptionsProjection
 from projections.support_agents import SupportAgentsProjection
 from projections.support_sessions import SupportSessionsProjection
+from projections.user_rooms import UserRoomsProjection
 from schemas.errors import RoomlogError
 from schemas.events import RecordedEvent
 
@@ -26,6 +27,7 @@ INLINE_PROJECTIONS: tuple[Projection, ...] = (
     MembersProjection(),
     MessagesProjection(),
     ReceiptsProjection(),
+    UserRoomsProjection(),
     BlocksProjection(),
     SubscriptionsProjection(),
     DeadLettersProjection(),

@@ -18,12 +18,33 @@ from schemas.events import MessageEdited, MessageSent, RecordedEvent
 # each is decided after reading the committed message.
 _INSERT_SENT = """
 INSERT INTO messages (message_id, room_id, tenant_id, seq, sender_id, content, meta, client_msg_id, created_at,
-                      thread_id, message_type, attachments)
+                      thread_id, message_type, attachments, mentions, ordinal, sender_ordinal,
+                      forwarded_room_id, forwarded_message_id)
 SELECT e.data->>'message_id', e.stream_id, e.tenant_id, e.seq, e.data->>'sender_id', e.data->>'content',
        NULLIF(e.data->'meta', 'null'::jsonb), e.data->>'client_msg_id', e.created_at, e.data->>'thread_id',
-       coalesce(e.data->>'message_type', 'text'), e.data->'attachments'
+       coalesce(e.data->>'message_type', 'text'), e.data->'attachments',
+       CASE WHEN e.data ? 'mentions' THEN ARRAY(SELECT jsonb_array_elements_text(e.data->'mentions')) END,
+       coalesce((SELECT p.ordinal FROM messages p WHERE p.room_id = e.stream_id ORDER BY p.seq DESC LIMIT 1), 0)
+         + row_number() OVER (PARTITION BY e.stream_id ORDER BY e.seq),
+       coalesce((SELECT p.sender_ordinal FROM messages p WHERE p.room_id = e.stream_id
+                 AND p.sender_id = e.data->>'sender_id' ORDER BY p.seq DESC LIMIT 1), 0)
+         + row_number() OVER (PARTITION BY e.stream_id, e.data->>'sender_id' ORDER BY e.seq),
+       e.data->'forwarded_from'->>'room_id', e.data->'forwarded_from'->>'message_id'
 FROM new_events e WHERE e.type = 'message.sent'
 ON CONFLICT DO NOTHING
+"""
+
+# The inbox's one row per room: its newest message (the message row holds how it reads now, so edits and
+# deletions never touch this row, and a batch changes it once).
+_UPSERT_ACTIVITY = """
+INSERT INTO room_activity AS a (room_id, tenant_id, message_id, seq, sender_id, at)
+SELECT DISTINCT ON (e.stream_id) e.stream_id, e.tenant_id, e.data->>'message_id', e.seq, e.data->>'sender_id',
+       e.created_at
+FROM new_events e WHERE e.type = 'message.sent'
+ORDER BY e.stream_id, e.seq DESC
+ON CONFLICT (room_id) DO UPDATE
+SET message_id = EXCLUDED.message_id, seq = EXCLUDED.seq, sender_id = EXCLUDED.sender_id, at = EXCLUDED.at
+WHERE a.seq < EXCLUDED.seq
 """
 
 # One UPDATE per message folds every edit, deletion and thread reply of the batch: a row may change only
@@ -82,8 +103,8 @@ WHERE r.updated_seq < EXCLUDED.updated_seq
 
 class MessagesProjection:
     name = "messages"
-    version = 4
-    tables = ("messages", "reactions")
+    version = 5
+    tables = ("messages", "reactions", "room_activity")
     handles = frozenset({"message.sent", "message.edited", "message.deleted", "reaction.added", "reaction.removed"})
     ddl = """
     CREATE TABLE messages (
@@ -107,10 +128,28 @@ class MessagesProjection:
         last_reply_at timestamptz,
         message_type  text NOT NULL DEFAULT 'text',
         attachments   jsonb,  -- [Attachment] or NULL; kept after deletion for the media cleanup, never read then
+        mentions      text[],
+        -- The message's place among the room's messages, and among its sender's there: unread counts are
+        -- differences of these, found by index lookups, never by counting rows.
+        ordinal       bigint NOT NULL,
+        sender_ordinal bigint NOT NULL,
+        forwarded_room_id text,
+        forwarded_message_id text,
         UNIQUE (room_id, seq)
     );
     CREATE INDEX messages_thread ON messages (thread_id, seq) WHERE thread_id IS NOT NULL;
     CREATE INDEX messages_attachments ON messages USING gin (attachments jsonb_path_ops) WHERE attachments IS NOT NULL;
+    CREATE INDEX messages_by_sender ON messages (room_id, sender_id, seq);
+    CREATE INDEX messages_deleted ON messages (room_id, seq) WHERE deleted_seq IS NOT NULL;
+    CREATE INDEX messages_mentioning ON messages (room_id, seq) WHERE mentions IS NOT NULL;
+    CREATE TABLE room_activity (
+        room_id    text PRIMARY KEY,
+        tenant_id  text NOT NULL,
+        message_id text NOT NULL,
+        seq        bigint NOT NULL,
+        sender_id  text NOT NULL,
+        at         timestamptz NOT NULL
+    );
     CREATE TABLE reactions (
         message_id  text NOT NULL,
         emoji       text NOT NULL,
@@ -123,7 +162,7 @@ class MessagesProjection:
     );
     """
 
-    sql = (_INSERT_SENT, _APPLY_CHANGES, _APPLY_REACTIONS)
+    sql = (_INSERT_SENT, _UPSERT_ACTIVITY, _APPLY_CHANGES, _APPLY_REACTIONS)
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         await apply_statements(conn, self.sql, self.handles, events)
@@ -131,7 +170,9 @@ class MessagesProjection:
 
 _COLUMNS = ("message_id, sender_id, seq, content, meta::text AS meta, client_msg_id, created_at, edited_at, "
             "deleted_at, thread_id, reply_count, last_reply_at, message_type, "
-            "CASE WHEN deleted_seq IS NULL THEN attachments::text END AS attachments")
+            "CASE WHEN deleted_seq IS NULL THEN attachments::text END AS attachments, "
+            "coalesce(mentions, '{}') AS mentions, forwarded_room_id, forwarded_message_id")
+MESSAGE_COLUMNS = _COLUMNS  # what message_view reads
 
 
 async def page_of_messages(
@@ -142,16 +183,17 @@ async def page_of_messages(
     before_seq: int | None,
     limit: int,
     thread_id: str | None = None,
+    floor_seq: int = 0,
 ) -> list[asyncpg.Record]:
-    """Messages of a room in seq order (only the replies of `thread_id`, when given).
+    """Messages of a room in seq order (only the replies of `thread_id`, when given), none at or below `floor_seq`.
 
     The first `limit` after `after_seq` (below `before_seq` if given); without `after_seq`, the last
     `limit` before `before_seq` (or the newest).
     """
     upper = before_seq if before_seq is not None else 2**62
-    where, args = "room_id = $1", [room_id]
+    where, args = "room_id = $1 AND seq > $2", [room_id, floor_seq]
     if thread_id is not None:
-        where, args = "room_id = $1 AND thread_id = $2", [room_id, thread_id]
+        where, args = "room_id = $1 AND seq > $2 AND thread_id = $3", [room_id, floor_seq, thread_id]
     n = len(args)
     if after_seq is not None:
         return await conn.fetch(

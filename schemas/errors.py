@@ -109,6 +109,10 @@ class Unavailable(RoomlogError):
     status = 503
 
 
+class PostingRestricted(Forbidden):
+    code = "POSTING_RESTRICTED"
+
+
 class NotRoomAdmin(Forbidden):
     code = "NOT_ROOM_ADMIN"
 

@@ -42,7 +42,7 @@ Action = Literal[
     "support.session.start", "support.session.read", "support.session.message", "support.session.end",
     "support.session.work", "support.session.rate", "support.routing.read", "support.agents.read",
     "support.agents.manage", "support.agent.status", "support.teams.read", "support.teams.manage",
-    "support.policy.replay", "support.settings.read", "support.settings.manage",
+    "support.policy.replay", "support.settings.read", "support.settings.manage", "room.personalize", "room.join",
 ]
 
 ACTIONS: dict[Action, Rule] = {
@@ -51,6 +51,8 @@ ACTIONS: dict[Action, Rule] = {
     "rooms.list": _rule(_EVERYONE, (), Forbidden, "you have no rooms to list"),
     "tokens.issue": _rule(_EVERYONE, (), Forbidden, "you may not open a WebSocket"),
     "messages.search": _rule(_ANYONE, (), Forbidden, "you have no rooms to search"),
+    # Public channels are open to everyone of the tenant (the domain rule refuses private rooms).
+    "room.join": _rule(_ANYONE, (), Forbidden, "you may not join rooms"),
     # Reading and writing a room's conversation is for its members only, tenant admins included.
     "room.read": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
     "message.send": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
@@ -59,6 +61,8 @@ ACTIONS: dict[Action, Rule] = {
     "message.delete": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
     "message.react": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
     "ack.send": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
+    # The caller's own view of a room they are in: mute, archive.
+    "room.personalize": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
     "member.leave": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
     # Moderation: the room's admins, and the tenant's admins in any room of the tenant.
     "room.update": _rule(("admin",), ("admin",), NotRoomAdmin, "only room admins may do this"),

@@ -275,7 +275,7 @@ class Connection:
         elif isinstance(frame, Send):
             cmd = api.SendMessage(content=frame.content, meta=frame.meta, client_msg_id=frame.client_msg_id,
                                   thread_id=frame.thread_id, type=frame.message_type,
-                                  attachments=frame.attachments)
+                                  attachments=frame.attachments, mentions=frame.mentions)
             sent = await send_message(self.runtime, self.principal, frame.room_id, cmd, state={})
             await self.reply(Sent(
                 client_msg_id=frame.client_msg_id, message_id=sent.result.message_id, room_id=frame.room_id,

@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from eventstore.read import read_stream
 from projections.messages import page_of_messages, reaction_counts, redact_deleted
+from projections.user_rooms import cleared_seq
 from schemas import api
 from schemas.errors import (
     Forbidden,
@@ -14,6 +15,7 @@ from schemas.errors import (
     MessageNotFound,
     MessageTooLong,
     NotAMember,
+    PostingRestricted,
     RoomNotFound,
     ValidationError,
 )
@@ -47,8 +49,10 @@ async def list_messages(request: Request) -> Response:
     after_seq, before_seq, limit = AFTER_SEQ.read(request), BEFORE_SEQ.read(request), MESSAGES_LIMIT.require(request)
     await require_member(request, principal, room_id)
     pool = await runtime_of(request).reads.for_read()
+    # History the caller deleted for themselves (DELETE /rooms/{id}?scope=for_me) is not theirs to read.
+    floor = await cleared_seq(pool, principal.tenant_id, principal.user_id, room_id)
     rows = await page_of_messages(pool, room_id, after_seq=after_seq, before_seq=before_seq, limit=limit,
-                                  thread_id=THREAD.read(request))
+                                  thread_id=THREAD.read(request), floor_seq=floor)
     counts = await reaction_counts(pool, [r["message_id"] for r in rows], principal.user_id) if rows else {}
     return JSON([message_view(r, counts.get(r["message_id"], [])) for r in rows])
 
@@ -59,7 +63,8 @@ async def list_events(request: Request) -> Response:
     after_seq, limit = EVENTS_AFTER_SEQ.require(request), EVENTS_LIMIT.require(request)
     await require_member(request, principal, room_id)
     pool = await runtime_of(request).reads.for_read()
-    events = await redact_deleted(pool, await read_stream(pool, room_id, after_seq=after_seq, limit=limit))
+    floor = await cleared_seq(pool, principal.tenant_id, principal.user_id, room_id)
+    events = await redact_deleted(pool, await read_stream(pool, room_id, after_seq=max(after_seq, floor), limit=limit))
     return JSON([
         api.RoomEvent(seq=e.seq, type=e.type, actor=e.metadata.actor, created_at=e.created_at,
                       data=event_fields(e.event))
@@ -78,8 +83,8 @@ ENDPOINTS = [
     Endpoint("POST", "/rooms/{room_id}/messages", send_message,
              "Send a message (or a reply, with thread_id); a repeated client_msg_id returns the first result",
              body=api.SendMessage, response=api.SendResult, status=201,
-             errors=(RoomNotFound, NotAMember, Forbidden, MessageTooLong, MessageNotFound, IdempotencyKeyReused,
-                     ValidationError),
+             errors=(RoomNotFound, NotAMember, Forbidden, PostingRestricted, MessageTooLong, MessageNotFound,
+                     IdempotencyKeyReused, ValidationError),
              links=_MESSAGE_LINKS),
     Endpoint("GET", "/rooms/{room_id}/messages", list_messages, "Messages of a room in seq order",
              response=list[api.Message], query=(AFTER_SEQ, BEFORE_SEQ, MESSAGES_LIMIT, THREAD),
