@@ -16,7 +16,7 @@ from typing import Protocol
 import asyncpg
 import structlog
 
-from eventstore.types import Connection
+from eventstore.types import Chained, Connection, ProjectionStatement
 from schemas.errors import NotFound, RoomlogError, Unavailable, ValidationError, WrongExpectedSeq
 from schemas.events import (
     Event,
@@ -85,7 +85,7 @@ class InlineHook(Protocol):
     """
 
     @property
-    def projection_sql(self) -> Sequence[str]:
+    def projection_sql(self) -> Sequence[ProjectionStatement]:
         """Data-modifying statements over the relation `new_events` (the rows just written), run in the append."""
         ...
 
@@ -111,7 +111,7 @@ class InlineHook(Protocol):
 class NoInlineHook:
     """A hook that checks nothing and projects nothing (the bare log)."""
 
-    projection_sql: Sequence[str] = ()
+    projection_sql: Sequence[ProjectionStatement] = ()
 
     def needs_transaction(self, types: set[str]) -> bool:
         return False
@@ -135,9 +135,13 @@ class _Pending:
     future: asyncio.Future[AppendResult] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
-def append_statement(projection_sql: Sequence[str]) -> str:
+def append_statement(projection_sql: Sequence[ProjectionStatement]) -> str:
     """The one statement a batch costs: `rl_append` (migration 005) plus the SQL inline projections."""
-    projections = "".join(f",\n  projected_{i} AS ({sql})" for i, sql in enumerate(projection_sql))
+    projections = "".join(
+        f"{sql.ctes()},\n  projected_{i} AS ({sql.final})" if isinstance(sql, Chained)
+        else f",\n  projected_{i} AS ({sql})"
+        for i, sql in enumerate(projection_sql)
+    )
     return f"""
 WITH appended AS MATERIALIZED (
     SELECT * FROM rl_append($1::text[], $2::text[], $3::bigint[], $4::text[], $5::boolean[], $6::int[],

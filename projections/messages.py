@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 import asyncpg
 import msgspec
 
-from eventstore.types import Connection, Queryable
+from eventstore.types import Chained, Connection, Queryable
 from projections.base import apply_statements
 from schemas.events import MessageEdited, MessageSent, RecordedEvent
 
@@ -16,7 +16,24 @@ from schemas.events import MessageEdited, MessageSent, RecordedEvent
 # all see the tables as before the append), and in replay one after the other over rows read back.
 # In an append, a message's edits, deletion and reactions never share a batch with its message.sent:
 # each is decided after reading the committed message.
-_INSERT_SENT = """
+
+# A message's ordinal (its place among the room's messages) and sender ordinal (among its sender's there)
+# come from counters in message_counts (sender_id '' counts the whole room). The append statement's
+# snapshot is taken before the stream's lock is granted, so it may miss a concurrent append that committed
+# meanwhile; the counter's upsert instead updates the newest committed row under its lock. A batch counted
+# already (replayed twice) counts nothing and inserts nothing: counters move only past their last_seq.
+_COUNT_SENT = """
+INSERT INTO message_counts AS c (room_id, sender_id, messages, last_seq)
+SELECT e.stream_id, '', count(*), max(e.seq) FROM new_events e WHERE e.type = 'message.sent' GROUP BY e.stream_id
+UNION ALL
+SELECT e.stream_id, e.data->>'sender_id', count(*), max(e.seq) FROM new_events e WHERE e.type = 'message.sent'
+GROUP BY e.stream_id, e.data->>'sender_id'
+ON CONFLICT (room_id, sender_id) DO UPDATE SET messages = c.messages + EXCLUDED.messages, last_seq = EXCLUDED.last_seq
+WHERE c.last_seq < EXCLUDED.last_seq
+RETURNING c.room_id, c.sender_id, c.messages
+"""
+
+_INSERT_SENT = Chained(steps=(("messages_counted", _COUNT_SENT),), final="""
 INSERT INTO messages (message_id, room_id, tenant_id, seq, sender_id, content, meta, client_msg_id, created_at,
                       thread_id, message_type, attachments, mentions, ordinal, sender_ordinal,
                       forwarded_room_id, forwarded_message_id)
@@ -24,15 +41,17 @@ SELECT e.data->>'message_id', e.stream_id, e.tenant_id, e.seq, e.data->>'sender_
        NULLIF(e.data->'meta', 'null'::jsonb), e.data->>'client_msg_id', e.created_at, e.data->>'thread_id',
        coalesce(e.data->>'message_type', 'text'), e.data->'attachments',
        CASE WHEN e.data ? 'mentions' THEN ARRAY(SELECT jsonb_array_elements_text(e.data->'mentions')) END,
-       coalesce((SELECT p.ordinal FROM messages p WHERE p.room_id = e.stream_id ORDER BY p.seq DESC LIMIT 1), 0)
+       r.messages - count(*) OVER (PARTITION BY e.stream_id)
          + row_number() OVER (PARTITION BY e.stream_id ORDER BY e.seq),
-       coalesce((SELECT p.sender_ordinal FROM messages p WHERE p.room_id = e.stream_id
-                 AND p.sender_id = e.data->>'sender_id' ORDER BY p.seq DESC LIMIT 1), 0)
+       s.messages - count(*) OVER (PARTITION BY e.stream_id, e.data->>'sender_id')
          + row_number() OVER (PARTITION BY e.stream_id, e.data->>'sender_id' ORDER BY e.seq),
        e.data->'forwarded_from'->>'room_id', e.data->'forwarded_from'->>'message_id'
-FROM new_events e WHERE e.type = 'message.sent'
+FROM new_events e
+JOIN messages_counted r ON r.room_id = e.stream_id AND r.sender_id = ''
+JOIN messages_counted s ON s.room_id = e.stream_id AND s.sender_id = e.data->>'sender_id'
+WHERE e.type = 'message.sent'
 ON CONFLICT DO NOTHING
-"""
+""")
 
 # The inbox's one row per room: its newest message (the message row holds how it reads now, so edits and
 # deletions never touch this row, and a batch changes it once).
@@ -104,7 +123,7 @@ WHERE r.updated_seq < EXCLUDED.updated_seq
 class MessagesProjection:
     name = "messages"
     version = 5
-    tables = ("messages", "reactions", "room_activity")
+    tables = ("messages", "reactions", "room_activity", "message_counts")
     handles = frozenset({"message.sent", "message.edited", "message.deleted", "reaction.added", "reaction.removed"})
     ddl = """
     CREATE TABLE messages (
@@ -149,6 +168,13 @@ class MessagesProjection:
         seq        bigint NOT NULL,
         sender_id  text NOT NULL,
         at         timestamptz NOT NULL
+    );
+    CREATE TABLE message_counts (
+        room_id   text NOT NULL,
+        sender_id text NOT NULL,  -- '' for the whole room
+        messages  bigint NOT NULL,
+        last_seq  bigint NOT NULL,
+        PRIMARY KEY (room_id, sender_id)
     );
     CREATE TABLE reactions (
         message_id  text NOT NULL,
