@@ -154,6 +154,12 @@ FROM appended
 """
 
 
+def stream_key(stream_id: str) -> Hashable:
+    """The batch key every append to a stream claims (not exclusively); a guard that claims it exclusively gets
+    a batch with no other append to that stream."""
+    return ("stream", stream_id)
+
+
 class Appender:
     """Group-committing writer: `append` queues a request and resolves once its transaction committed."""
 
@@ -242,8 +248,10 @@ class Appender:
         the same message would both pass: two deletions of it, or an edit after its deletion. A request
         exclusive on a key (a deletion) therefore never shares a batch with another of the same key; the
         later one, and every one after it with that key, waits for the next batch, where the guard sees
-        the first one's effect. Requests of one key keep their order; requests without a key (every
-        plain send) are never held back. Non-exclusive ones (edits, reactions) share a batch freely.
+        the first one's effect. Requests of one key keep their order. Every request also claims its
+        stream's key (`stream_key`), not exclusively, so a guard exclusive on a stream (a room's deletion)
+        shares its batch with no other append to the stream; plain sends are held back only behind such a
+        request. Non-exclusive ones (edits, reactions, sends) share a batch freely.
         """
         batch: list[_Pending] = []
         later: list[_Pending] = []
@@ -257,12 +265,13 @@ class Appender:
                 p = self._queue.get_nowait()
             guard = p.request.guard
             claim = self._hook.batch_key(guard) if guard is not None else None
-            if claim is not None:
-                key, exclusive = claim
-                if key in keys and (exclusive or keys[key]):
-                    keys[key] = True  # and so is everything after it with this key: their order holds
-                    later.append(p)
-                    continue
+            claims = [(stream_key(p.request.stream_id), False)] + ([claim] if claim is not None else [])
+            if any(key in keys and (exclusive or keys[key]) for key, exclusive in claims):
+                for key, _ in claims:
+                    keys[key] = True  # and so is everything after it with these keys: their order holds
+                later.append(p)
+                continue
+            for key, exclusive in claims:
                 keys[key] = keys.get(key, False) or exclusive
             batch.append(p)
         later.extend(pending)  # what did not fit into a full batch

@@ -47,7 +47,7 @@ WITH x AS (
            coalesce(a.at, r.created_at) AS activity_at,
            a.at AS last_message_at, a.message_id AS last_message_id, a.seq AS last_message_seq,
            coalesce(u.muted, false) AS is_muted,
-           {_ARCHIVED} AS is_archived, greatest(rc.read_seq, u.cleared_seq, 0) AS read_seq
+           {_ARCHIVED} AS is_archived, greatest(rc.read_seq, u.cleared_seq, 0) AS read_seq, r.deleted_at
     FROM members m
     JOIN rooms r ON r.room_id = m.room_id
     JOIN streams s ON s.stream_id = r.room_id
@@ -60,7 +60,7 @@ WITH x AS (
       AND ($5::boolean IS NULL OR coalesce(u.muted, false) = $5)
       AND ($6::timestamptz IS NULL OR (coalesce(a.at, r.created_at), r.room_id) < ($6, $7::text))
       AND ($10::text IS NULL OR r.room_id = $10)
-      AND ($10::text IS NOT NULL OR {_VISIBLE})
+      AND ($10::text IS NOT NULL OR ({_VISIBLE} AND r.deleted_seq IS NULL))
     ORDER BY activity_at DESC, r.room_id DESC
     LIMIT $8 OFFSET $9
 )
@@ -123,7 +123,7 @@ WITH x AS (
     LEFT JOIN room_activity a ON a.room_id = m.room_id
     LEFT JOIN user_rooms u ON u.tenant_id = m.tenant_id AND u.user_id = m.user_id AND u.room_id = m.room_id
     LEFT JOIN receipts rc ON rc.tenant_id = m.tenant_id AND rc.user_id = m.user_id AND rc.room_id = m.room_id
-    WHERE m.tenant_id = $1 AND m.user_id = $2 AND m.active AND {_VISIBLE}
+    WHERE m.tenant_id = $1 AND m.user_id = $2 AND m.active AND {_VISIBLE} AND r.deleted_seq IS NULL
     ORDER BY activity_at DESC, m.room_id DESC
     LIMIT $3
 )

@@ -105,6 +105,15 @@ FROM (
 WHERE m.message_id = c.message_id AND m.room_id = c.room_id
 """
 
+# A deleted room's messages all read as deleted (the room's deletion shares its batch with no other append to
+# the room, see projections/guards.py EndsRoom); ones deleted before keep their own deletion.
+_APPLY_ROOM_DELETED = """
+UPDATE messages m SET content = '', meta = NULL, deleted_seq = e.seq, deleted_at = e.created_at,
+       deleted_by = e.data->>'deleted_by'
+FROM new_events e
+WHERE e.type = 'room.deleted' AND m.room_id = e.stream_id AND m.deleted_seq IS NULL
+"""
+
 # Reactions are a set per (message, emoji, user): the newest event of the batch for each decides, and an
 # older event never overrides a newer one (updated_seq).
 _APPLY_REACTIONS = """
@@ -124,7 +133,8 @@ class MessagesProjection:
     name = "messages"
     version = 5
     tables = ("messages", "reactions", "room_activity", "message_counts")
-    handles = frozenset({"message.sent", "message.edited", "message.deleted", "reaction.added", "reaction.removed"})
+    handles = frozenset({"message.sent", "message.edited", "message.deleted", "reaction.added", "reaction.removed",
+                         "room.deleted"})
     ddl = """
     CREATE TABLE messages (
         message_id    text PRIMARY KEY,
@@ -188,7 +198,7 @@ class MessagesProjection:
     );
     """
 
-    sql = (_INSERT_SENT, _UPSERT_ACTIVITY, _APPLY_CHANGES, _APPLY_REACTIONS)
+    sql = (_INSERT_SENT, _UPSERT_ACTIVITY, _APPLY_CHANGES, _APPLY_REACTIONS, _APPLY_ROOM_DELETED)
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         await apply_statements(conn, self.sql, self.handles, events)

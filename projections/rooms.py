@@ -8,7 +8,7 @@ import asyncpg
 import msgspec
 
 from eventstore.types import Connection, Queryable
-from schemas.events import RecordedEvent, RoomCreated, RoomSettings, RoomUpdated
+from schemas.events import RecordedEvent, RoomCreated, RoomDeleted, RoomSettings, RoomUpdated
 
 _json = msgspec.json.Encoder()
 
@@ -19,9 +19,9 @@ def _jsonb(value: object) -> str | None:
 
 class RoomsProjection:
     name = "rooms"
-    version = 4
+    version = 5
     tables = ("rooms",)
-    handles = frozenset({"room.created", "room.updated"})
+    handles = frozenset({"room.created", "room.updated", "room.deleted"})
     sql = None  # applied in Python, in the append transaction
     ddl = """
     CREATE TABLE rooms (
@@ -38,6 +38,8 @@ class RoomsProjection:
         created_by text NOT NULL,
         created_at timestamptz NOT NULL,
         updated_seq bigint NOT NULL,
+        deleted_seq bigint,  -- room.deleted: no more writes (rl_guard_failures, migration 031)
+        deleted_at timestamptz,
         UNIQUE (tenant_id, unique_key)
     );
     """
@@ -68,11 +70,16 @@ class RoomsProjection:
                     ev.set_display_name, ev.display_name, ev.set_description, ev.description,
                     ev.settings.who_can_post if ev.settings is not None else None,
                 )
+            elif isinstance(ev, RoomDeleted):
+                await conn.execute(
+                    "UPDATE rooms SET deleted_seq = $2, deleted_at = $3 WHERE room_id = $1 AND deleted_seq IS NULL",
+                    rec.stream_id, rec.seq, rec.created_at,
+                )
 
 
 _ROOM = """
 SELECT r.room_id, r.type, r.unique_key, r.name, r.metadata::text AS metadata, s.last_seq, r.created_at,
-       r.created_by, r.display_name, r.description, r.visibility, r.who_can_post
+       r.created_by, r.display_name, r.description, r.visibility, r.who_can_post, r.deleted_at
 FROM rooms r JOIN streams s ON s.stream_id = r.room_id
 """
 
@@ -85,9 +92,10 @@ async def fetch_room(conn: Queryable, tenant_id: str, room_id: str) -> asyncpg.R
 async def load_room_state(
     conn: Queryable, tenant_id: str, room_id: str
 ) -> asyncpg.Record | None:
-    """type, visibility, last_seq and the active members' ids and roles of a room, read in one snapshot."""
+    """type, visibility, last_seq, whether it was deleted, and the active members' ids and roles of a room, read in
+    one snapshot."""
     return await conn.fetchrow(
-        "SELECT r.type, r.visibility, s.last_seq,"
+        "SELECT r.type, r.visibility, s.last_seq, r.deleted_seq IS NOT NULL AS deleted,"
         " array(SELECT m.user_id FROM members m WHERE m.room_id = r.room_id AND m.active ORDER BY m.user_id) AS ids,"
         " array(SELECT m.role FROM members m WHERE m.room_id = r.room_id AND m.active ORDER BY m.user_id) AS roles"
         " FROM rooms r JOIN streams s ON s.stream_id = r.room_id WHERE r.room_id = $1 AND r.tenant_id = $2",
@@ -111,7 +119,7 @@ async def public_channels(
         LEFT JOIN room_activity a ON a.room_id = r.room_id
         LEFT JOIN LATERAL (SELECT p.sender_id, p.content, p.deleted_seq FROM messages p
                            WHERE p.room_id = r.room_id AND p.seq = a.seq LIMIT 1) lm ON true
-        WHERE r.tenant_id = $1 AND r.type = 'channel' AND r.visibility = 'public'
+        WHERE r.tenant_id = $1 AND r.type = 'channel' AND r.visibility = 'public' AND r.deleted_seq IS NULL
         ORDER BY coalesce(a.at, r.created_at) DESC, r.room_id DESC
         LIMIT $2 OFFSET $3
         """,

@@ -48,6 +48,7 @@ FROM websearch_to_tsquery('simple', $3) AS q,
 JOIN members mb ON mb.room_id = s.room_id AND mb.user_id = $2 AND mb.active
 JOIN messages m ON m.message_id = s.message_id
 WHERE s.document @@ q AND s.tenant_id = $1 AND ($4::text IS NULL OR s.room_id = $4)
+  AND m.deleted_seq IS NULL  -- deleted, expired or in a deleted room, before the index has caught up too
 ORDER BY s.created_at DESC, s.seq DESC
 LIMIT $5
 """

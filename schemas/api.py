@@ -161,6 +161,7 @@ class Room(msgspec.Struct):
     mention_count: int = 0
     is_muted: bool = False
     is_archived: bool = False
+    deleted_at: datetime | None = None  # deleted for everyone (DELETE /rooms/{id}?scope=for_everyone)
 
 
 class UnreadRoom(msgspec.Struct):

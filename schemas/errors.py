@@ -83,6 +83,12 @@ class RoomExists(Conflict):
     code = "ROOM_EXISTS"
 
 
+class RoomWasDeleted(Conflict):
+    """The room was deleted for everyone: it takes no more writes."""
+
+    code = "ROOM_DELETED"
+
+
 class WrongExpectedSeq(Conflict):
     """The stream moved on since the caller read it (optimistic concurrency)."""
 

@@ -67,6 +67,12 @@ class RoomUpdated(_Event, tag="room.updated"):
     settings: RoomSettings | None = None  # the new settings, whole, when they changed
 
 
+class RoomDeleted(_Event, tag="room.deleted"):
+    """The room was ended for everyone: its content is redacted in every read and nothing more is written to it."""
+
+    deleted_by: str
+
+
 class ForwardedFrom(msgspec.Struct):
     """Where a forwarded message was forwarded from."""
 
@@ -402,12 +408,12 @@ Event = (
     | SupportSessionCreated | SupportSessionHeld | SupportSessionResumed | SupportSessionTransferred
     | SupportSessionEscalated | SupportSessionEnded | SupportSessionRated
     | MediaUploadRequested | MediaConfirmed | MediaRejected | MediaRemoved
-    | RoomMuted | RoomUnmuted | RoomArchived | RoomUnarchived | RoomCleared
+    | RoomMuted | RoomUnmuted | RoomArchived | RoomUnarchived | RoomCleared | RoomDeleted
 )
 
 ROOM_EVENT_TYPES = frozenset({
     "room.created", "member.joined", "member.removed", "room.updated", "message.sent", "message.edited",
-    "message.deleted", "reaction.added", "reaction.removed",
+    "message.deleted", "reaction.added", "reaction.removed", "room.deleted",
 })
 
 
@@ -444,7 +450,7 @@ _TAGS: dict[type, str] = {
                 SupportSessionResumed,
                 SupportSessionTransferred, SupportSessionEscalated, SupportSessionEnded, SupportSessionRated,
                 MediaUploadRequested, MediaConfirmed, MediaRejected, MediaRemoved,
-                RoomMuted, RoomUnmuted, RoomArchived, RoomUnarchived, RoomCleared)
+                RoomMuted, RoomUnmuted, RoomArchived, RoomUnarchived, RoomCleared, RoomDeleted)
 }
 
 SUPPORT_SESSION_EVENT_TYPES = frozenset({

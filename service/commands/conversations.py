@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from projections.guards import MemberOf
+from projections.guards import EndsRoom, MemberOf
+from projections.rooms import load_room_state
 from projections.streams import user_stream
 from projections.user_rooms import user_room_state
 from schemas.errors import RoomNotFound
 from service.commands.metadata import metadata_for, retry_on_conflict
 from service.commands.rooms import actor_of
 from service.domain.conversations import decide_archive, decide_clear, decide_mute
+from service.domain.rooms import RoomState, decide_delete_room
 from service.identity.auth import Principal
 
 if TYPE_CHECKING:
@@ -30,6 +32,23 @@ async def set_archived(runtime: Runtime, principal: Principal, room_id: str, *, 
 async def clear_history(runtime: Runtime, principal: Principal, room_id: str) -> None:
     """Delete a room's history for the caller up to its current last_seq."""
     await _change(runtime, principal, room_id, clear=True)
+
+
+async def delete_for_everyone(runtime: Runtime, principal: Principal, room_id: str) -> None:
+    """End a room for everyone with a room.deleted event: its content reads as deleted and it takes no more writes."""
+
+    async def attempt() -> None:
+        row = await load_room_state(runtime.pool, principal.tenant_id, room_id)
+        if row is None:
+            raise RoomNotFound("room not found", field="room_id")
+        state = RoomState(room_type=row["type"], members=dict(zip(row["ids"], row["roles"], strict=True)),
+                          visibility=row["visibility"], deleted=row["deleted"])
+        events = decide_delete_room(state, actor_of(principal))
+        # At the seq decided on (membership and roles are room events), alone in its batch (EndsRoom).
+        await runtime.appender.append(room_id, events, tenant_id=principal.tenant_id, metadata=metadata_for(principal),
+                                      expected_seq=row["last_seq"], guard=EndsRoom(room_id))
+
+    await retry_on_conflict(attempt)
 
 
 async def _change(

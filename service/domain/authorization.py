@@ -43,6 +43,7 @@ Action = Literal[
     "support.session.work", "support.session.rate", "support.routing.read", "support.agents.read",
     "support.agents.manage", "support.agent.status", "support.teams.read", "support.teams.manage",
     "support.policy.replay", "support.settings.read", "support.settings.manage", "room.personalize", "room.join",
+    "room.delete",
 ]
 
 ACTIONS: dict[Action, Rule] = {
@@ -66,6 +67,8 @@ ACTIONS: dict[Action, Rule] = {
     "member.leave": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
     # Moderation: the room's admins, and the tenant's admins in any room of the tenant.
     "room.update": _rule(("admin",), ("admin",), NotRoomAdmin, "only room admins may do this"),
+    # Ending a room for everyone (either member of a DM may: the domain rule).
+    "room.delete": _rule(("admin",), ("admin",), NotRoomAdmin, "only room admins may delete the room"),
     "member.add": _rule(("admin",), ("admin",), NotRoomAdmin, "only room admins may add members"),
     "member.remove": _rule(("admin",), ("admin",), NotRoomAdmin, "only room admins may remove others"),
     "message.moderate": _rule(("admin",), ("admin",), NotRoomAdmin, "only room admins may delete others' messages"),

@@ -9,8 +9,8 @@ from urllib.parse import quote
 from msgspec import UNSET, UnsetType
 
 from schemas.api import DM_MEMBERS, CreateRoom, UpdateRoom
-from schemas.errors import Blocked, Forbidden, NotAMember, NotFound, ValidationError
-from schemas.events import Event, MemberJoined, MemberRemoved, RoomCreated, RoomUpdated
+from schemas.errors import Blocked, Forbidden, NotAMember, NotFound, RoomWasDeleted, ValidationError
+from schemas.events import Event, MemberJoined, MemberRemoved, RoomCreated, RoomDeleted, RoomUpdated
 from service.domain.authorization import Action, allowed, authorize
 
 
@@ -29,6 +29,7 @@ class RoomState:
     room_type: Literal["dm", "group", "channel", "support"]
     members: dict[str, Literal["admin", "member"]]
     visibility: Literal["public", "private"] | None = None
+    deleted: bool = False  # deleted for everyone: it takes no more writes
 
 
 def dm_key(a: str, b: str) -> str:
@@ -67,6 +68,7 @@ def decide_create(
 def decide_update(state: RoomState, actor: Actor, cmd: UpdateRoom) -> list[Event]:
     """A rename / metadata / display name / description change by a room admin (or a tenant admin)."""
     _authorize_in_room("room.update", state, actor)
+    _refuse_deleted(state)
     if all(v is UNSET for v in (cmd.name, cmd.metadata, cmd.display_name, cmd.description, cmd.settings)):
         raise ValidationError("nothing to update: give name, metadata, display_name, description and/or settings")
     return [
@@ -90,6 +92,7 @@ def decide_add_members(
 ) -> list[Event]:
     """Room admins add users; users already in the room are skipped, so adding is idempotent."""
     _authorize_in_room("member.add", state, actor)
+    _refuse_deleted(state)
     if state.room_type == "dm":
         raise Forbidden("the members of a dm are fixed")
     new = [u for u in dict.fromkeys(user_ids) if u not in state.members]
@@ -100,6 +103,7 @@ def decide_add_members(
 def decide_join(state: RoomState, actor: Actor) -> list[Event]:
     """Anyone in the tenant joins a public channel (again: nothing); other rooms are invite-only."""
     authorize("room.join", actor.role)
+    _refuse_deleted(state)
     if state.room_type != "channel" or state.visibility != "public":
         raise Forbidden("this room is invite-only: ask one of its admins to add you")
     if actor.user_id in state.members:
@@ -110,11 +114,25 @@ def decide_join(state: RoomState, actor: Actor) -> list[Event]:
 def decide_remove_member(state: RoomState, actor: Actor, user_id: str) -> list[Event]:
     """Members may leave; room admins (and tenant admins) may remove anyone."""
     _authorize_in_room("member.leave" if user_id == actor.user_id else "member.remove", state, actor)
+    _refuse_deleted(state)
     if state.room_type == "dm":
         raise Forbidden("the members of a dm are fixed")
     if user_id not in state.members:
         raise NotFound("no such member in this room", field="user_id")
     return [MemberRemoved(user_id=user_id, removed_by=actor.user_id)]
+
+
+def decide_delete_room(state: RoomState, actor: Actor) -> list[Event]:
+    """End the room for everyone: its admins (and tenant admins) may, and either member of a DM; once only."""
+    if not (state.room_type == "dm" and actor.user_id in state.members):
+        _authorize_in_room("room.delete", state, actor)
+    _refuse_deleted(state)
+    return [RoomDeleted(deleted_by=actor.user_id)]
+
+
+def _refuse_deleted(state: RoomState) -> None:
+    if state.deleted:
+        raise RoomWasDeleted("the room was deleted")
 
 
 def _authorize_in_room(action: Action, state: RoomState, actor: Actor) -> None:

@@ -8,15 +8,16 @@ from starlette.responses import Response
 from projections.inbox import inbox_room, mentions_of, unread_of_user
 from projections.messages import reaction_counts
 from schemas import api
-from schemas.errors import Forbidden, NotAMember, RoomNotFound, ValidationError
-from service.commands.conversations import clear_history, set_archived, set_muted
+from schemas.errors import Forbidden, NotAMember, NotRoomAdmin, RoomNotFound, RoomWasDeleted, ValidationError
+from service.commands.conversations import clear_history, delete_for_everyone, set_archived, set_muted
 from service.web.endpoints import ChoiceQuery, Endpoint, Query
 from service.web.request import JSON, caller, caller_may, runtime_of
 from service.web.views import message_view
 
 # GET /unread answers for at most this many rooms (the most recently active).
 MAX_UNREAD_ROOMS = 5000
-SCOPE = ChoiceQuery("scope", "for_me: delete the room's history for yourself", ("for_me",))
+SCOPE = ChoiceQuery("scope", "for_me: delete the room's history for yourself; for_everyone: end the room for all",
+                    ("for_me", "for_everyone"))
 MENTIONS_LIMIT = Query("limit", "most mentions to return", minimum=1, maximum=100, default=20)
 
 
@@ -54,8 +55,13 @@ async def unarchive(request: Request) -> Response:
 
 async def delete_room(request: Request) -> Response:
     room_id = request.path_params["room_id"]
-    if SCOPE.read(request) is None:
-        raise ValidationError("scope is required: for_me", field="scope")
+    scope = SCOPE.read(request)
+    if scope is None:
+        raise ValidationError("scope is required: for_me or for_everyone", field="scope")
+    if scope == "for_everyone":
+        principal = await caller(request)
+        await delete_for_everyone(runtime_of(request), principal, room_id)
+        return JSON(api.UserRoomState(room_id=room_id, is_muted=False, is_archived=False))
     await clear_history(runtime_of(request), await caller(request), room_id)
     return await _state(request, room_id)
 
@@ -96,8 +102,9 @@ ENDPOINTS = [
     Endpoint("DELETE", "/rooms/{room_id}/archive", unarchive, "Un-archive a room for yourself",
              response=api.UserRoomState, errors=_ERRORS),
     Endpoint("DELETE", "/rooms/{room_id}", delete_room,
-             "scope=for_me: delete the room's history for yourself up to its last_seq; hidden until a new message",
-             response=api.UserRoomState, query=(SCOPE,), errors=_ERRORS),
+             "scope=for_me: delete the room's history for yourself up to its last_seq; hidden until a new message. "
+             "scope=for_everyone (room admins; either member of a DM): end the room for all, content redacted",
+             response=api.UserRoomState, query=(SCOPE,), errors=(*_ERRORS, NotRoomAdmin, RoomWasDeleted)),
     Endpoint("GET", "/unread", unread, "Unread and mention counts of each of your rooms, with totals",
              response=api.Unread, errors=(Forbidden,)),
     Endpoint("GET", "/mentions", mentions,

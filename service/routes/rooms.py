@@ -102,6 +102,7 @@ def room_from_row(row: asyncpg.Record) -> api.Room:
         mention_count=row["mention_count"],
         is_muted=row["is_muted"],
         is_archived=row["is_archived"],
+        deleted_at=row["deleted_at"],
     )
 
 
@@ -132,7 +133,7 @@ async def room_for_caller(request: Request, principal: Principal, room_id: str) 
         metadata=_metadata.decode(plain["metadata"]) if plain["metadata"] is not None else None,
         last_seq=plain["last_seq"], created_at=plain["created_at"], created_by=plain["created_by"],
         display_name=plain["display_name"], description=plain["description"], visibility=plain["visibility"],
-        settings=RoomSettings(who_can_post=plain["who_can_post"]),
+        settings=RoomSettings(who_can_post=plain["who_can_post"]), deleted_at=plain["deleted_at"],
     )
 
 
@@ -261,7 +262,7 @@ async def _change_membership_or_room(
         if row is None:
             raise RoomNotFound("room not found", field="room_id")
         state = RoomState(room_type=row["type"], members=dict(zip(row["ids"], row["roles"], strict=True)),
-                          visibility=row["visibility"])
+                          visibility=row["visibility"], deleted=row["deleted"])
         events: list[Event] = decide(state)
         if not events:
             return None
