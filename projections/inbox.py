@@ -43,7 +43,7 @@ _VISIBLE = "(coalesce(u.cleared_seq, 0) = 0 OR coalesce(a.seq, 0) > u.cleared_se
 _PAGE = f"""
 WITH x AS (
     SELECT r.room_id, r.type, r.unique_key, r.name, r.metadata::text AS metadata, s.last_seq, r.created_at,
-           r.created_by, r.display_name, r.description, r.visibility, r.who_can_post,
+           r.created_by, r.display_name, r.description, r.visibility, r.who_can_post, r.retention_days,
            coalesce(a.at, r.created_at) AS activity_at,
            a.at AS last_message_at, a.message_id AS last_message_id, a.seq AS last_message_seq,
            coalesce(u.muted, false) AS is_muted,

@@ -4,6 +4,7 @@ and the reactions on it."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 import asyncpg
 import msgspec
@@ -209,6 +210,28 @@ _COLUMNS = ("message_id, sender_id, seq, content, meta::text AS meta, client_msg
             "CASE WHEN deleted_seq IS NULL THEN attachments::text END AS attachments, "
             "coalesce(mentions, '{}') AS mentions, forwarded_room_id, forwarded_message_id")
 MESSAGE_COLUMNS = _COLUMNS  # what message_view reads
+
+
+# Rooms with a retention, then each one's oldest live messages past it, walking (room_id, seq) from the start.
+_EXPIRED = """
+SELECT r.tenant_id, r.room_id, x.message_id
+FROM rooms r
+CROSS JOIN LATERAL (
+    SELECT m.message_id, m.seq FROM messages m
+    WHERE m.room_id = r.room_id AND m.deleted_seq IS NULL
+      AND m.created_at < $1::timestamptz - make_interval(days => r.retention_days)
+    ORDER BY m.seq LIMIT $2
+) x
+WHERE r.retention_days IS NOT NULL AND r.deleted_seq IS NULL
+ORDER BY r.room_id, x.seq
+LIMIT $2
+"""
+
+
+async def expired_messages(conn: Queryable, *, now: datetime, limit: int) -> list[asyncpg.Record]:
+    """Up to `limit` live messages older than their room's message_retention_days at `now`: tenant_id, room_id,
+    message_id."""
+    return await conn.fetch(_EXPIRED, now, limit)
 
 
 async def page_of_messages(

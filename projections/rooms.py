@@ -35,6 +35,7 @@ class RoomsProjection:
         description text,
         visibility text,
         who_can_post text NOT NULL DEFAULT 'all_members',
+        retention_days integer,  -- settings.message_retention_days
         created_by text NOT NULL,
         created_at timestamptz NOT NULL,
         updated_seq bigint NOT NULL,
@@ -48,14 +49,15 @@ class RoomsProjection:
         for rec in events:
             ev = rec.event
             if isinstance(ev, RoomCreated):
+                settings = ev.settings or RoomSettings()
                 await conn.execute(
                     "INSERT INTO rooms (room_id, tenant_id, type, unique_key, name, metadata, created_by,"
-                    " created_at, updated_seq, display_name, description, visibility, who_can_post)"
-                    " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13)"
+                    " created_at, updated_seq, display_name, description, visibility, who_can_post, retention_days)"
+                    " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13, $14)"
                     " ON CONFLICT (room_id) DO NOTHING",
                     ev.room_id, rec.tenant_id, ev.room_type, ev.unique_key, ev.name, _jsonb(ev.metadata),
                     ev.created_by, rec.created_at, rec.seq, ev.display_name, ev.description, ev.visibility,
-                    (ev.settings or RoomSettings()).who_can_post,
+                    settings.who_can_post, settings.message_retention_days,
                 )
             elif isinstance(ev, RoomUpdated):
                 # The seq guard makes a replayed or repeated update a no-op.
@@ -64,11 +66,13 @@ class RoomsProjection:
                     " metadata = CASE WHEN $4 THEN $5::jsonb ELSE metadata END, updated_seq = $6,"
                     " display_name = CASE WHEN $7 THEN $8 ELSE display_name END,"
                     " description = CASE WHEN $9 THEN $10 ELSE description END,"
-                    " who_can_post = coalesce($11, who_can_post)"
+                    " who_can_post = coalesce($11, who_can_post),"
+                    " retention_days = CASE WHEN $12 THEN $13 ELSE retention_days END"
                     " WHERE room_id = $1 AND updated_seq < $6",
                     rec.stream_id, ev.set_name, ev.name, ev.set_metadata, _jsonb(ev.metadata), rec.seq,
                     ev.set_display_name, ev.display_name, ev.set_description, ev.description,
-                    ev.settings.who_can_post if ev.settings is not None else None,
+                    ev.settings.who_can_post if ev.settings is not None else None, ev.settings is not None,
+                    ev.settings.message_retention_days if ev.settings is not None else None,
                 )
             elif isinstance(ev, RoomDeleted):
                 await conn.execute(
@@ -79,7 +83,8 @@ class RoomsProjection:
 
 _ROOM = """
 SELECT r.room_id, r.type, r.unique_key, r.name, r.metadata::text AS metadata, s.last_seq, r.created_at,
-       r.created_by, r.display_name, r.description, r.visibility, r.who_can_post, r.deleted_at
+       r.created_by, r.display_name, r.description, r.visibility, r.who_can_post, r.retention_days,
+       r.deleted_at
 FROM rooms r JOIN streams s ON s.stream_id = r.room_id
 """
 
@@ -110,7 +115,7 @@ async def public_channels(
     return await conn.fetch(
         """
         SELECT r.room_id, r.type, r.unique_key, r.name, r.metadata::text AS metadata, s.last_seq, r.created_at,
-               r.created_by, r.display_name, r.description, r.visibility, r.who_can_post,
+               r.created_by, r.display_name, r.description, r.visibility, r.who_can_post, r.retention_days,
                (SELECT count(*) FROM members mc WHERE mc.room_id = r.room_id AND mc.active) AS member_count,
                a.at AS last_message_at, a.message_id AS last_message_id, a.seq AS last_message_seq,
                lm.sender_id AS last_message_sender, left(lm.content, $4) AS last_message_preview,

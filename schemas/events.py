@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -19,10 +19,15 @@ Visibility = Literal["public", "private"]
 WhoCanPost = Literal["all_members", "admins"]
 
 
+MAX_RETENTION_DAYS = 36500
+
+
 class RoomSettings(msgspec.Struct, forbid_unknown_fields=True):
-    """A room's settings: `admins` makes it an announcement room, where only its admins post."""
+    """A room's settings: `admins` makes it an announcement room, where only its admins post; messages older than
+    `message_retention_days` are redacted for everyone by the retention job (None keeps them)."""
 
     who_can_post: WhoCanPost = "all_members"
+    message_retention_days: Annotated[int, msgspec.Meta(ge=1, le=MAX_RETENTION_DAYS)] | None = None
 
 
 class _Event(msgspec.Struct, tag_field="type", forbid_unknown_fields=False, omit_defaults=True):
@@ -121,6 +126,7 @@ class MessageDeleted(_Event, tag="message.deleted"):
 
     message_id: str
     deleted_by: str
+    reason: Literal["retention"] | None = None  # retention: redacted by the room's message_retention_days
 
 
 class _ReactionChange(_Event):

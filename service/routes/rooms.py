@@ -73,7 +73,7 @@ def public_room_from_row(row: asyncpg.Record) -> api.Room:
         metadata=_metadata.decode(row["metadata"]) if row["metadata"] is not None else None,
         last_seq=row["last_seq"], created_at=row["created_at"], created_by=row["created_by"],
         display_name=row["display_name"], description=row["description"], visibility=row["visibility"],
-        settings=RoomSettings(who_can_post=row["who_can_post"]),
+        settings=RoomSettings(who_can_post=row["who_can_post"], message_retention_days=row["retention_days"]),
         member_count=row["member_count"], last_message_at=row["last_message_at"], last_message=_last_message(row),
     )
 
@@ -93,7 +93,7 @@ def room_from_row(row: asyncpg.Record) -> api.Room:
         display_name=row["display_name"],
         description=row["description"],
         visibility=row["visibility"],
-        settings=RoomSettings(who_can_post=row["who_can_post"]),
+        settings=RoomSettings(who_can_post=row["who_can_post"], message_retention_days=row["retention_days"]),
         member_count=row["member_count"],
         last_message_at=row["last_message_at"],
         last_message=last,
@@ -133,7 +133,8 @@ async def room_for_caller(request: Request, principal: Principal, room_id: str) 
         metadata=_metadata.decode(plain["metadata"]) if plain["metadata"] is not None else None,
         last_seq=plain["last_seq"], created_at=plain["created_at"], created_by=plain["created_by"],
         display_name=plain["display_name"], description=plain["description"], visibility=plain["visibility"],
-        settings=RoomSettings(who_can_post=plain["who_can_post"]), deleted_at=plain["deleted_at"],
+        settings=RoomSettings(who_can_post=plain["who_can_post"], message_retention_days=plain["retention_days"]),
+        deleted_at=plain["deleted_at"],
     )
 
 

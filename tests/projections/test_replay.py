@@ -75,6 +75,9 @@ async def _varied_history(client: httpx.AsyncClient, tenant: Tenant) -> str:
     await _ok(await client.patch(f"/rooms/{rid}", json={"name": None}, headers=alice))
     dm = await _ok(await client.post("/rooms", json={"type": "dm", "members": ["bob"]}, headers=alice))
     await _ok(await client.post(f"/rooms/{dm['room_id']}/messages", json={"content": "psst"}, headers=bob))
+    gone = await _ok(await client.post("/rooms", json={"type": "group", "members": ["bob"]}, headers=alice))
+    await _ok(await client.post(f"/rooms/{gone['room_id']}/messages", json={"content": "bye"}, headers=bob))
+    await _ok(await client.delete(f"/rooms/{gone['room_id']}?scope=for_everyone", headers=alice))
     await _ok(await client.post("/rooms", json={"type": "channel", "members": ["carol", "dave"]}, headers=carol))
     await _support_history(client, tenant)
     return rid

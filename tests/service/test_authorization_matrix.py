@@ -188,6 +188,7 @@ CALLS: dict[str, tuple[Call, ...]] = {
         Call("DELETE", "/rooms/{room_id}", params={"scope": "for_me"}),
     ),
     "room.update": (Call("PATCH", "/rooms/{room_id}", body=lambda s: {"name": "renamed"}),),
+    "room.delete": (Call("DELETE", "/rooms/{room_id}", params={"scope": "for_everyone"}),),
     "member.add": (Call("POST", "/rooms/{room_id}/members", body=lambda s: {"user_ids": [_unique("newbie")]}),),
     "member.remove": (Call("DELETE", "/rooms/{room_id}/members/{user_id}", ids={"user_id": "victim"}),),
     "member.leave": (Call("DELETE", "/rooms/{room_id}/members/{user_id}", ids={"user_id": "caller"}),),

@@ -269,9 +269,10 @@ async def test_an_announcement_room_takes_posts_from_its_admins_only(client: htt
     await send(client, tenant, room["room_id"], "alice", "announcement")
     opened = await client.patch(f"/rooms/{room['room_id']}", json={"settings": {"who_can_post": "all_members"}},
                                 headers=tenant.as_user("alice"))
-    assert opened.json()["settings"] == {"who_can_post": "all_members"}
+    assert opened.json()["settings"] == {"who_can_post": "all_members", "message_retention_days": None}
     await send(client, tenant, room["room_id"], "bob", "now me")
-    assert (await get_room(client, tenant, "bob", room["room_id"]))["settings"] == {"who_can_post": "all_members"}
+    assert (await get_room(client, tenant, "bob", room["room_id"]))["settings"] == {"who_can_post": "all_members",
+                                                                                      "message_retention_days": None}
     bad = await client.patch(f"/rooms/{room['room_id']}", json={"settings": {"who_can_post": "nobody"}},
                              headers=tenant.as_user("alice"))
     assert (bad.status_code, bad.json()["error"]["field"]) == (400, "settings.who_can_post")
