@@ -212,6 +212,24 @@ _COLUMNS = ("message_id, sender_id, seq, content, meta::text AS meta, client_msg
 MESSAGE_COLUMNS = _COLUMNS  # what message_view reads
 
 
+def _expired(now: str) -> str:
+    """Whether a messages row is past its room's retention at the timestamptz parameter `now` (false when NULL)."""
+    return (f"coalesce(created_at < {now}::timestamptz - make_interval(days => (SELECT rt.retention_days FROM rooms rt"
+            " WHERE rt.room_id = messages.room_id)), false)")
+
+
+def _columns_at(now: str) -> str:
+    """_COLUMNS with the content, meta and attachments of messages past their room's retention at `now` emptied,
+    before the retention job has redacted them."""
+    expired = _expired(now)
+    return (_COLUMNS
+            .replace("content, meta::text AS meta,",
+                     f"CASE WHEN {expired} THEN '' ELSE content END AS content, "
+                     f"CASE WHEN {expired} THEN NULL ELSE meta::text END AS meta,")
+            .replace("CASE WHEN deleted_seq IS NULL THEN attachments::text END",
+                     f"CASE WHEN deleted_seq IS NULL AND NOT {expired} THEN attachments::text END"))
+
+
 # Rooms with a retention, then each one's oldest live messages past it, walking (room_id, seq) from the start.
 _EXPIRED = """
 SELECT r.tenant_id, r.room_id, x.message_id
@@ -243,34 +261,38 @@ async def page_of_messages(
     limit: int,
     thread_id: str | None = None,
     floor_seq: int = 0,
+    now: datetime | None = None,
 ) -> list[asyncpg.Record]:
     """Messages of a room in seq order (only the replies of `thread_id`, when given), none at or below `floor_seq`.
 
     The first `limit` after `after_seq` (below `before_seq` if given); without `after_seq`, the last
-    `limit` before `before_seq` (or the newest).
+    `limit` before `before_seq` (or the newest). Given `now`, messages past the room's retention read redacted.
     """
     upper = before_seq if before_seq is not None else 2**62
     where, args = "room_id = $1 AND seq > $2", [room_id, floor_seq]
     if thread_id is not None:
         where, args = "room_id = $1 AND seq > $2 AND thread_id = $3", [room_id, floor_seq, thread_id]
     n = len(args)
+    columns = _columns_at(f"${n + 1}")
     if after_seq is not None:
         return await conn.fetch(
-            f"SELECT {_COLUMNS} FROM messages WHERE {where} AND seq > ${n + 1} AND seq < ${n + 2} "
-            f"ORDER BY seq LIMIT ${n + 3}",
-            *args, after_seq, upper, limit,
+            f"SELECT {columns} FROM messages WHERE {where} AND seq > ${n + 2} AND seq < ${n + 3} "
+            f"ORDER BY seq LIMIT ${n + 4}",
+            *args, now, after_seq, upper, limit,
         )
     rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM messages WHERE {where} AND seq < ${n + 1} ORDER BY seq DESC LIMIT ${n + 2}",
-        *args, upper, limit,
+        f"SELECT {columns} FROM messages WHERE {where} AND seq < ${n + 2} ORDER BY seq DESC LIMIT ${n + 3}",
+        *args, now, upper, limit,
     )
     return rows[::-1]
 
 
-async def fetch_message(conn: Queryable, room_id: str, message_id: str) -> asyncpg.Record | None:
+async def fetch_message(
+    conn: Queryable, room_id: str, message_id: str, *, now: datetime | None = None
+) -> asyncpg.Record | None:
     """One message of a room, as `page_of_messages` returns it."""
     return await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM messages WHERE room_id = $1 AND message_id = $2", room_id, message_id
+        f"SELECT {_columns_at('$3')} FROM messages WHERE room_id = $1 AND message_id = $2", room_id, message_id, now
     )
 
 
@@ -323,8 +345,11 @@ async def reactors(conn: Queryable, message_id: str) -> list[asyncpg.Record]:
     )
 
 
-async def redact_deleted(conn: Queryable, events: Iterable[RecordedEvent]) -> list[RecordedEvent]:
-    """The events as clients may read them now: the content of deleted messages (sent and edits) emptied.
+async def redact_deleted(
+    conn: Queryable, events: Iterable[RecordedEvent], *, now: datetime | None = None
+) -> list[RecordedEvent]:
+    """The events as clients may read them now: the content of deleted messages (sent and edits) emptied, and,
+    given `now`, of messages past their room's retention.
 
     The log keeps what was written; reads of it (the raw room log, WebSocket catch-up) show a deleted
     message as its read model does.
@@ -334,7 +359,8 @@ async def redact_deleted(conn: Queryable, events: Iterable[RecordedEvent]) -> li
     if not ids:
         return events
     deleted = {r["message_id"] for r in await conn.fetch(
-        "SELECT message_id FROM messages WHERE message_id = ANY($1::text[]) AND deleted_seq IS NOT NULL", ids
+        f"SELECT message_id FROM messages WHERE message_id = ANY($1::text[])"
+        f" AND (deleted_seq IS NOT NULL OR {_expired('$2')})", ids, now,
     )}
     if not deleted:
         return events

@@ -8,6 +8,7 @@ stemming, no stop words) works the same for every language.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import asyncpg
 
@@ -47,8 +48,11 @@ FROM websearch_to_tsquery('simple', $3) AS q,
      message_search s
 JOIN members mb ON mb.room_id = s.room_id AND mb.user_id = $2 AND mb.active
 JOIN messages m ON m.message_id = s.message_id
+JOIN rooms r ON r.room_id = s.room_id
 WHERE s.document @@ q AND s.tenant_id = $1 AND ($4::text IS NULL OR s.room_id = $4)
-  AND m.deleted_seq IS NULL  -- deleted, expired or in a deleted room, before the index has caught up too
+  -- deleted, in a deleted room or past the room's retention, also before the index has caught up
+  AND m.deleted_seq IS NULL
+  AND NOT coalesce(m.created_at < $6::timestamptz - make_interval(days => r.retention_days), false)
 ORDER BY s.created_at DESC, s.seq DESC
 LIMIT $5
 """
@@ -79,10 +83,11 @@ class SearchProjection:
 
 
 async def search_messages(
-    conn: Queryable, tenant_id: str, user_id: str, query: str, *, room_id: str | None, limit: int
+    conn: Queryable, tenant_id: str, user_id: str, query: str, *, room_id: str | None, limit: int,
+    now: datetime | None = None,
 ) -> list[asyncpg.Record]:
     """The newest messages matching `query` (web search syntax: words, "phrases", -not, or) in the user's rooms.
 
     Rows: message_id, room_id, seq, sender_id, created_at, snippet (HTML-escaped, matches in <mark>).
     """
-    return await conn.fetch(_SEARCH, tenant_id, user_id, query, room_id, limit)
+    return await conn.fetch(_SEARCH, tenant_id, user_id, query, room_id, limit, now)

@@ -218,7 +218,8 @@ class Connection:
                 return
             pool = self.runtime.pool
             # What was deleted since is caught up without its content, as the raw room log shows it.
-            events = await redact_deleted(pool, await read_stream(pool, room_id, after_seq=after, limit=CATCH_UP_PAGE))
+            events = await redact_deleted(pool, await read_stream(pool, room_id, after_seq=after, limit=CATCH_UP_PAGE),
+                                          now=self.runtime.wall_clock())
             for event in events:
                 if room_id not in self.rooms:
                     return

@@ -97,7 +97,7 @@ async def _readable_message(request: Request, principal: Principal) -> asyncpg.R
     """The path's message, for a member of its room (403/404 otherwise)."""
     room_id, message_id = request.path_params["room_id"], request.path_params["message_id"]
     await require_member(request, principal, room_id)
-    row = await fetch_message(runtime_of(request).pool, room_id, message_id)
+    row = await fetch_message(runtime_of(request).pool, room_id, message_id, now=runtime_of(request).wall_clock())
     if row is None:
         raise MessageNotFound("no such message in this room", field="message_id")
     return row

@@ -52,7 +52,8 @@ async def list_messages(request: Request) -> Response:
     # History the caller deleted for themselves (DELETE /rooms/{id}?scope=for_me) is not theirs to read.
     floor = await cleared_seq(pool, principal.tenant_id, principal.user_id, room_id)
     rows = await page_of_messages(pool, room_id, after_seq=after_seq, before_seq=before_seq, limit=limit,
-                                  thread_id=THREAD.read(request), floor_seq=floor)
+                                  thread_id=THREAD.read(request), floor_seq=floor,
+                                  now=runtime_of(request).wall_clock())
     counts = await reaction_counts(pool, [r["message_id"] for r in rows], principal.user_id) if rows else {}
     return JSON([message_view(r, counts.get(r["message_id"], [])) for r in rows])
 
@@ -64,7 +65,8 @@ async def list_events(request: Request) -> Response:
     await require_member(request, principal, room_id)
     pool = await runtime_of(request).reads.for_read()
     floor = await cleared_seq(pool, principal.tenant_id, principal.user_id, room_id)
-    events = await redact_deleted(pool, await read_stream(pool, room_id, after_seq=max(after_seq, floor), limit=limit))
+    events = await redact_deleted(pool, await read_stream(pool, room_id, after_seq=max(after_seq, floor), limit=limit),
+                                  now=runtime_of(request).wall_clock())
     return JSON([
         api.RoomEvent(seq=e.seq, type=e.type, actor=e.metadata.actor, created_at=e.created_at,
                       data=event_fields(e.event))

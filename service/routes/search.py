@@ -38,7 +38,7 @@ async def search(request: Request) -> Response:
     pool = await runtime_of(request).reads.for_read()
     rows = await search_messages(
         pool, principal.tenant_id, principal.user_id, SEARCH_TERMS.read(request) or "",
-        room_id=IN_ROOM.read(request), limit=LIMIT.require(request),
+        room_id=IN_ROOM.read(request), limit=LIMIT.require(request), now=runtime_of(request).wall_clock(),
     )
     return JSON([SearchHit(message_id=r["message_id"], room_id=r["room_id"], seq=r["seq"], sender_id=r["sender_id"],
                            created_at=r["created_at"], snippet=r["snippet"], type=r["message_type"],

@@ -131,3 +131,22 @@ async def test_two_instances_running_the_job_at_once_never_double_a_redaction(
     done = await asyncio.gather(*(job.run_until_done(now=now) for job in jobs))
     assert await _deletions(runtime.pool, rid) == Counter({i: 1 for i in ids})
     assert sum(done) == len(ids)
+
+
+async def test_reads_search_and_catch_up_hide_expired_content_before_the_job_has_run(
+    client: httpx.AsyncClient, tenant: Tenant, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rid, ids = await _room_with_messages(client, tenant, 2)
+    kept, _ = await _room_with_messages(client, tenant, 1, days=None)
+    later = datetime.now(UTC) + LATER
+    monkeypatch.setattr(runtime, "wall_clock", lambda: later)
+    bob = tenant.as_user("bob")
+    messages = (await client.get(f"/rooms/{rid}/messages", headers=bob)).json()
+    assert [m["content"] for m in messages] == ["", ""]
+    one = (await client.get(f"/rooms/{rid}/messages/{ids[0]}", headers=bob)).json()
+    assert one["content"] == ""
+    events = (await client.get(f"/rooms/{rid}/events?after_seq=0", headers=bob)).json()
+    assert [e["data"]["content"] for e in events if e["type"] == "message.sent"] == ["", ""]
+    assert (await client.get("/search/messages", params={"q": "news", "room_id": rid}, headers=bob)).json() == []
+    assert [m["content"] for m in (await client.get(f"/rooms/{kept}/messages", headers=bob)).json()] == ["old news 0"]
+    assert await _deletions(runtime.pool, rid) == Counter()  # the log still holds them until the job runs
