@@ -262,7 +262,7 @@ async def test_reaction_toggle_adds_then_takes_back(client: httpx.AsyncClient, t
 
 async def test_an_announcement_room_takes_posts_from_its_admins_only(client: httpx.AsyncClient, tenant: Tenant) -> None:
     room = await create_room(client, tenant, "alice", ["bob"], type_="channel", settings={"who_can_post": "admins"})
-    assert room["settings"] == {"who_can_post": "admins"}
+    assert room["settings"] == {"who_can_post": "admins", "message_retention_days": None}
     refused = await client.post(f"/rooms/{room['room_id']}/messages", json={"content": "hi"},
                                 headers=tenant.as_user("bob"))
     assert (refused.status_code, refused.json()["error"]["code"]) == (403, "POSTING_RESTRICTED")
