@@ -1,5 +1,6 @@
 """The inbox against a brute-force recomputation from the log, over generated histories of sends (with
-mentions), deletions, reads, mutes, archives and deletes-for-me; and replay reproduces its read models exactly.
+mentions), deletions, reads, mutes, archives, deletes-for-me, retention runs and deletes-for-everyone; and replay
+reproduces its read models exactly.
 
 Each example works in a tenant of its own; the examples share the session's database and runtime.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -20,6 +21,7 @@ from starlette.applications import Starlette
 from projections.inbox import PREVIEW_CHARS
 from projections.replay import projection_by_name, replay
 from schemas.api import ROOM_MENTIONS
+from service.commands.retention import RetentionJob
 from service.runtime import Runtime
 from tests.conftest import make_tenant
 
@@ -41,15 +43,25 @@ _ops = st.one_of(
     st.builds(Op, st.just("send"), st.integers(0, 2), st.integers(0, 2)),
     st.builds(Op, st.just("delete"), st.integers(0, 2), st.integers(0, 2), st.integers(0, 9)),
     st.builds(Op, st.just("read"), st.integers(0, 2), st.integers(0, 2), st.integers(0, 20)),
-    st.builds(Op, st.sampled_from(("mute", "unmute", "archive", "unarchive", "clear")), st.integers(0, 2),
-              st.integers(0, 2)),
+    st.builds(Op, st.sampled_from(("mute", "unmute", "archive", "unarchive", "clear", "retention", "retention",
+                                   "end")), st.integers(0, 2), st.integers(0, 2)),
 )
 histories = st.lists(st.lists(_ops, min_size=1, max_size=4), min_size=1, max_size=8)
 
 
+# The group room keeps messages one day: a retention run "two days later" redacts everything sent to it so far.
+RETENTION_DAYS = 1
+
+
 async def _run(client: httpx.AsyncClient, headers: dict[str, dict[str, str]], rooms: list[str],
-               sent: dict[str, list[str]], op: Op) -> int:
+               sent: dict[str, list[str]], op: Op, job: RetentionJob) -> int:
     room, h = rooms[op.room], headers[USERS[op.actor]]
+    if op.kind == "retention":
+        await job.run_until_done(now=datetime.now(UTC) + timedelta(days=2 * RETENTION_DAYS))
+        return 200
+    if op.kind == "end":
+        response = await client.delete(f"/rooms/{room}?scope=for_everyone", headers=h)
+        return response.status_code
     if op.kind == "send":
         response = await client.post(f"/rooms/{room}/messages",
                                      json={"content": f"m{op.number}", "mentions": list(op.mentions)}, headers=h)
@@ -85,7 +97,10 @@ async def brute_force_inbox(runtime: Runtime, tenant_id: str, user: str) -> list
     for row in log:
         data = json.loads(row["data"])
         if row["type"] == "room.created":
-            rooms[row["stream_id"]] = {"created_at": row["created_at"], "members": set(), "sent": [], "deleted": set()}
+            rooms[row["stream_id"]] = {"created_at": row["created_at"], "members": set(), "sent": [], "deleted": set(),
+                                       "ended": False}
+        elif row["type"] == "room.deleted":
+            rooms[row["stream_id"]]["ended"] = True
         elif row["type"] == "member.joined":
             rooms[row["stream_id"]]["members"].add(data["user_id"])
         elif row["type"] == "message.sent":
@@ -106,7 +121,7 @@ async def brute_force_inbox(runtime: Runtime, tenant_id: str, user: str) -> list
                 mine["archived"] = None
     expected: list[tuple[datetime, str, dict[str, Any]]] = []
     for room_id, room in rooms.items():
-        if user not in room["members"]:
+        if user not in room["members"] or room["ended"]:
             continue
         mine = state.get(room_id, {"read": 0, "muted": False, "archived": None, "cleared": 0})
         after = [(seq, d) for seq, d, _ in room["sent"]
@@ -137,12 +152,14 @@ async def test_inbox_equals_a_recomputation_from_the_log_and_replays_identically
     headers = {u: tenant.as_user(u) for u in USERS}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://roomlog.test") as client:
         rooms = []
-        for body in ({"type": "group", "members": ["u1", "u2"]}, {"type": "dm", "members": ["u1"]},
+        retained = {"type": "group", "members": ["u1", "u2"], "settings": {"message_retention_days": RETENTION_DAYS}}
+        for body in (retained, {"type": "dm", "members": ["u1"]},
                      {"type": "channel", "members": ["u2"]}):
             rooms.append((await client.post("/rooms", json=body, headers=headers["u0"])).json()["room_id"])
         sent: dict[str, list[str]] = {r: [] for r in rooms}
+        job = RetentionJob(runtime.pool, runtime.appender, clock=lambda: datetime.now(UTC))
         for group in history:  # each group runs concurrently, the groups one after another
-            statuses = await asyncio.gather(*(_run(client, headers, rooms, sent, op) for op in group))
+            statuses = await asyncio.gather(*(_run(client, headers, rooms, sent, op, job) for op in group))
             assert all(status < 500 for status in statuses), statuses
         for user in USERS:
             listed = []
