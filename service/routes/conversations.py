@@ -61,7 +61,10 @@ async def delete_room(request: Request) -> Response:
     if scope == "for_everyone":
         principal = await caller(request)
         await delete_for_everyone(runtime_of(request), principal, room_id)
-        return JSON(api.UserRoomState(room_id=room_id, is_muted=False, is_archived=False))
+        # A tenant admin may delete a room they are not in: they have no state of it.
+        row = await inbox_room(runtime_of(request).pool, principal.tenant_id, principal.user_id, room_id)
+        return JSON(api.UserRoomState(room_id=room_id, is_muted=bool(row and row["is_muted"]),
+                                      is_archived=bool(row and row["is_archived"])))
     await clear_history(runtime_of(request), await caller(request), room_id)
     return await _state(request, room_id)
 

@@ -102,3 +102,12 @@ async def test_sends_racing_the_deletion_land_before_it_or_are_refused(
     assert events[-1]["type"] == "room.deleted"
     assert sorted(r.json()["seq"] for r in sends if r.status_code == 201) == [
         e["seq"] for e in events if e["type"] == "message.sent"]
+
+
+async def test_a_tenant_admin_outside_the_room_deletes_it_for_everyone(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    room = await create_room(client, tenant, "alice", ["bob"])
+    deleted = await delete_for_everyone(client, tenant, room["room_id"], "admin")
+    assert deleted.json() == {"room_id": room["room_id"], "is_muted": False, "is_archived": False}
+    assert await inbox(client, tenant, "bob") == []
