@@ -64,13 +64,18 @@ WITH x AS (
     ORDER BY activity_at DESC, r.room_id DESC
     LIMIT $8 OFFSET $9
 )
-SELECT x.*, lm.sender_id AS last_message_sender, left(lm.content, $11) AS last_message_preview,
-       lm.deleted_seq IS NOT NULL AS last_message_deleted,
+SELECT x.*, lm.sender_id AS last_message_sender,
+       CASE WHEN lm.expired THEN '' ELSE left(lm.content, $11) END AS last_message_preview,
+       lm.deleted_seq IS NOT NULL OR lm.expired AS last_message_deleted,
        (SELECT count(*) FROM members mc WHERE mc.room_id = x.room_id AND mc.active) AS member_count,
        c.unread_count, c.mention_count
 FROM x
 -- LIMIT keeps this a per-row index probe: a join could be planned as a scan of every message.
-LEFT JOIN LATERAL (SELECT p.sender_id, p.content, p.deleted_seq FROM messages p
+-- A message past the room's retention reads as deleted before the retention job has redacted it ($12: now).
+LEFT JOIN LATERAL (SELECT p.sender_id, p.content, p.deleted_seq,
+                          coalesce(p.created_at < $12::timestamptz - make_interval(days => x.retention_days), false)
+                          AS expired
+                   FROM messages p
                    WHERE p.room_id = x.room_id AND p.seq = x.last_message_seq LIMIT 1) lm ON true
 {_COUNTS}
 ORDER BY x.activity_at DESC, x.room_id DESC
@@ -97,18 +102,22 @@ async def inbox_page(
     after: tuple[datetime, str] | None,
     limit: int,
     offset: int = 0,
+    now: datetime | None = None,
 ) -> list[asyncpg.Record]:
-    """The user's rooms by last activity, newest first, after the `(activity_at, room_id)` cursor if given."""
+    """The user's rooms by last activity, newest first, after the `(activity_at, room_id)` cursor if given; given
+    `now`, a last message past its room's retention reads as deleted."""
     return await conn.fetch(
         _PAGE, tenant_id, user_id, where.type, where.archived, where.muted,
-        after[0] if after else None, after[1] if after else None, limit, offset, None, PREVIEW_CHARS,
+        after[0] if after else None, after[1] if after else None, limit, offset, None, PREVIEW_CHARS, now,
     )
 
 
-async def inbox_room(conn: Queryable, tenant_id: str, user_id: str, room_id: str) -> asyncpg.Record | None:
+async def inbox_room(
+    conn: Queryable, tenant_id: str, user_id: str, room_id: str, *, now: datetime | None = None
+) -> asyncpg.Record | None:
     """One room of the user's inbox (archived or not), or None when they are not an active member."""
     return await conn.fetchrow(
-        _PAGE, tenant_id, user_id, None, None, None, None, None, 1, 0, room_id, PREVIEW_CHARS,
+        _PAGE, tenant_id, user_id, None, None, None, None, None, 1, 0, room_id, PREVIEW_CHARS, now,
     )
 
 

@@ -122,7 +122,7 @@ def decode_cursor(raw: str) -> tuple[datetime, str]:
 async def room_for_caller(request: Request, principal: Principal, room_id: str) -> api.Room:
     """A room as the caller sees it; a tenant admin outside the room gets it without the personal fields."""
     pool = runtime_of(request).pool
-    row = await inbox_room(pool, principal.tenant_id, principal.user_id, room_id)
+    row = await inbox_room(pool, principal.tenant_id, principal.user_id, room_id, now=runtime_of(request).wall_clock())
     if row is not None:
         return room_from_row(row)
     plain = await fetch_room(pool, principal.tenant_id, room_id)
@@ -175,7 +175,7 @@ async def list_rooms(request: Request) -> Response:
     where = InboxFilter(type=TYPE.read(request), archived=ARCHIVED.flag(request), muted=MUTED.flag(request))
     rows = await inbox_page(pool, principal.tenant_id, principal.user_id, where=where,
                             after=decode_cursor(raw_cursor) if raw_cursor else None, limit=limit + 1,
-                            offset=OFFSET.require(request))
+                            offset=OFFSET.require(request), now=runtime_of(request).wall_clock())
     page = rows[:limit]
     headers = {"X-Has-More": "true" if len(rows) > limit else "false"}
     if len(rows) > limit:

@@ -149,4 +149,7 @@ async def test_reads_search_and_catch_up_hide_expired_content_before_the_job_has
     assert [e["data"]["content"] for e in events if e["type"] == "message.sent"] == ["", ""]
     assert (await client.get("/search/messages", params={"q": "news", "room_id": rid}, headers=bob)).json() == []
     assert [m["content"] for m in (await client.get(f"/rooms/{kept}/messages", headers=bob)).json()] == ["old news 0"]
+    listed = {r["room_id"]: r["last_message"] for r in (await client.get("/rooms", headers=bob)).json()}
+    assert (listed[rid]["preview"], listed[rid]["deleted"]) == ("", True)
+    assert (listed[kept]["preview"], listed[kept]["deleted"]) == ("old news 0", False)
     assert await _deletions(runtime.pool, rid) == Counter()  # the log still holds them until the job runs
