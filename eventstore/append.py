@@ -16,7 +16,7 @@ from typing import Protocol
 import asyncpg
 import structlog
 
-from eventstore.types import Connection
+from eventstore.types import Chained, Connection, ProjectionStatement
 from schemas.errors import NotFound, RoomlogError, Unavailable, ValidationError, WrongExpectedSeq
 from schemas.events import (
     Event,
@@ -85,7 +85,7 @@ class InlineHook(Protocol):
     """
 
     @property
-    def projection_sql(self) -> Sequence[str]:
+    def projection_sql(self) -> Sequence[ProjectionStatement]:
         """Data-modifying statements over the relation `new_events` (the rows just written), run in the append."""
         ...
 
@@ -111,7 +111,7 @@ class InlineHook(Protocol):
 class NoInlineHook:
     """A hook that checks nothing and projects nothing (the bare log)."""
 
-    projection_sql: Sequence[str] = ()
+    projection_sql: Sequence[ProjectionStatement] = ()
 
     def needs_transaction(self, types: set[str]) -> bool:
         return False
@@ -135,9 +135,13 @@ class _Pending:
     future: asyncio.Future[AppendResult] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
-def append_statement(projection_sql: Sequence[str]) -> str:
+def append_statement(projection_sql: Sequence[ProjectionStatement]) -> str:
     """The one statement a batch costs: `rl_append` (migration 005) plus the SQL inline projections."""
-    projections = "".join(f",\n  projected_{i} AS ({sql})" for i, sql in enumerate(projection_sql))
+    projections = "".join(
+        f"{sql.ctes()},\n  projected_{i} AS ({sql.final})" if isinstance(sql, Chained)
+        else f",\n  projected_{i} AS ({sql})"
+        for i, sql in enumerate(projection_sql)
+    )
     return f"""
 WITH appended AS MATERIALIZED (
     SELECT * FROM rl_append($1::text[], $2::text[], $3::bigint[], $4::text[], $5::boolean[], $6::int[],
@@ -148,6 +152,12 @@ SELECT req, kind, position, stream_id, seq, tenant_id, created_at, code, detail,
        CASE WHEN kind = 'dup' THEN data::text END AS data, CASE WHEN kind = 'dup' THEN metadata::text END AS metadata
 FROM appended
 """
+
+
+def stream_key(stream_id: str) -> Hashable:
+    """The batch key every append to a stream claims (not exclusively); a guard that claims it exclusively gets
+    a batch with no other append to that stream."""
+    return ("stream", stream_id)
 
 
 class Appender:
@@ -238,8 +248,10 @@ class Appender:
         the same message would both pass: two deletions of it, or an edit after its deletion. A request
         exclusive on a key (a deletion) therefore never shares a batch with another of the same key; the
         later one, and every one after it with that key, waits for the next batch, where the guard sees
-        the first one's effect. Requests of one key keep their order; requests without a key (every
-        plain send) are never held back. Non-exclusive ones (edits, reactions) share a batch freely.
+        the first one's effect. Requests of one key keep their order. Every request also claims its
+        stream's key (`stream_key`), not exclusively, so a guard exclusive on a stream (a room's deletion)
+        shares its batch with no other append to the stream; plain sends are held back only behind such a
+        request. Non-exclusive ones (edits, reactions, sends) share a batch freely.
         """
         batch: list[_Pending] = []
         later: list[_Pending] = []
@@ -253,12 +265,13 @@ class Appender:
                 p = self._queue.get_nowait()
             guard = p.request.guard
             claim = self._hook.batch_key(guard) if guard is not None else None
-            if claim is not None:
-                key, exclusive = claim
-                if key in keys and (exclusive or keys[key]):
-                    keys[key] = True  # and so is everything after it with this key: their order holds
-                    later.append(p)
-                    continue
+            claims = [(stream_key(p.request.stream_id), False)] + ([claim] if claim is not None else [])
+            if any(key in keys and (exclusive or keys[key]) for key, exclusive in claims):
+                for key, _ in claims:
+                    keys[key] = True  # and so is everything after it with these keys: their order holds
+                later.append(p)
+                continue
+            for key, exclusive in claims:
                 keys[key] = keys.get(key, False) or exclusive
             batch.append(p)
         later.extend(pending)  # what did not fit into a full batch

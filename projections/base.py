@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from eventstore.types import Connection
+from eventstore.types import Chained, Connection, ProjectionStatement
 from schemas.events import RecordedEvent, encode_event
 from schemas.upcasting import needs_upcasting
 
@@ -34,7 +34,7 @@ class Projection(Protocol):
     @property
     def ddl(self) -> str: ...
     @property
-    def sql(self) -> Sequence[str] | None: ...
+    def sql(self) -> Sequence[ProjectionStatement] | None: ...
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None: ...
 
@@ -48,7 +48,8 @@ WHERE e.position = ANY($1::bigint[])
 
 
 async def apply_statements(
-    conn: Connection, statements: Sequence[str], handles: frozenset[str], events: Sequence[RecordedEvent]
+    conn: Connection, statements: Sequence[ProjectionStatement], handles: frozenset[str],
+    events: Sequence[RecordedEvent],
 ) -> None:
     """Run a projection's SQL statements one after another over the events it handles, read back from the log."""
     mine = [e for e in events if e.type in handles]
@@ -57,11 +58,12 @@ async def apply_statements(
     positions = [e.position for e in mine]
     # Stored payloads of a type with newer versions may be old: hand the statements the current shape.
     stale = [e for e in mine if needs_upcasting(e.type)]
-    for statement in statements:
+    for step in statements:
+        statement = f"{step.ctes()} {step.final}" if isinstance(step, Chained) else f" {step}"
         if stale:
-            await conn.execute(f"WITH new_events AS ({_UPCAST_EVENTS}) {statement}", positions,
+            await conn.execute(f"WITH new_events AS ({_UPCAST_EVENTS}){statement}", positions,
                                [e.position for e in stale], [encode_event(e.event) for e in stale])
         else:
             await conn.execute(
-                f"WITH new_events AS (SELECT * FROM events WHERE position = ANY($1::bigint[])) {statement}", positions
+                f"WITH new_events AS (SELECT * FROM events WHERE position = ANY($1::bigint[])){statement}", positions
             )

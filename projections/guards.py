@@ -1,6 +1,6 @@
 """Conditions an append must meet, checked under the stream lock in the append transaction.
 
-The database evaluates them (`rl_guard_failures` in eventstore/migrations/005, extended by 008); this
+The database evaluates them (`rl_guard_failures` in eventstore/migrations/005, extended by 008, 030 and 031); this
 module says how each guard is passed there and what a failure means to the client.
 
 A route decides on what it read; a guard re-checks the part that another request could change in
@@ -14,7 +14,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Literal
 
-from eventstore.append import GuardColumns
+from eventstore.append import GuardColumns, stream_key
 from eventstore.types import Queryable
 from projections.members import access_of
 from schemas.errors import (
@@ -22,20 +22,23 @@ from schemas.errors import (
     MessageWasDeleted,
     NotAMember,
     NotRoomAdmin,
+    PostingRestricted,
     RoomExists,
     RoomlogError,
     RoomNotFound,
+    RoomWasDeleted,
 )
 
 
 @dataclass(frozen=True, slots=True)
 class MemberOf:
-    """The actor must be an active member of the room (with `role`, when given)."""
+    """The actor must be an active member of the room (with `role`, when given; a `poster` must be an admin when
+    the room lets only admins post)."""
 
     tenant_id: str
     room_id: str
     user_id: str
-    role: Literal["admin"] | None = None
+    role: Literal["admin", "poster"] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +62,20 @@ class LiveMessage:
     deletes: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class EndsRoom:
+    """The append deletes the room for everyone: it shares its batch with no other append to the room, so nothing
+    in its batch lands after the room.deleted event (its expected_seq covers what was decided on)."""
+
+    room_id: str
+
+
 def encode_guard(guard: object) -> GuardColumns:
     """How a guard is passed to `rl_guard_failures` (migrations 005, 008), which evaluates it under the locks."""
     if isinstance(guard, MemberOf):
         return ("member", guard.room_id, guard.user_id, guard.role)
+    if isinstance(guard, EndsRoom):
+        return (None, None, None, None)
     if isinstance(guard, LiveMessage):
         member = guard.member
         kind = "admin_message" if member is not None and member.role == "admin" else "message"
@@ -80,6 +93,8 @@ def batch_key(guard: object) -> tuple[Hashable, bool] | None:
     """
     if isinstance(guard, LiveMessage):
         return (guard.room_id, guard.message_id), guard.deletes
+    if isinstance(guard, EndsRoom):
+        return stream_key(guard.room_id), True
     return None
 
 
@@ -93,10 +108,14 @@ def guard_error(guard: object, code: str, detail: str | None) -> RoomlogError:
         return NotAMember("you are not a member of this room")
     if code == "NOT_ROOM_ADMIN":
         return NotRoomAdmin("only room admins may do this")
+    if code == "POSTING_RESTRICTED":
+        return PostingRestricted("only the room's admins may post here")
     if code == "MESSAGE_NOT_FOUND":
         return MessageNotFound("no such message in this room", field="message_id")
     if code == "MESSAGE_DELETED":
         return MessageWasDeleted("the message was deleted")
+    if code == "ROOM_DELETED":
+        return RoomWasDeleted("the room was deleted")
     raise ValueError(f"unknown guard failure {code!r} for {guard!r}")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 
 from eventstore.append import GuardColumns
-from eventstore.types import Connection
+from eventstore.types import Connection, ProjectionStatement
 from projections.base import Projection
 from projections.blocks import BlocksProjection
 from projections.bots import BotsProjection
@@ -22,6 +22,7 @@ from projections.subscriptions import SubscriptionsProjection
 from projections.support_agents import SupportAgentsProjection
 from projections.support_credit import SupportCreditProjection
 from projections.support_sessions import SupportSessionsProjection
+from projections.user_rooms import UserRoomsProjection
 from schemas.errors import RoomlogError
 from schemas.events import RecordedEvent
 
@@ -30,6 +31,7 @@ INLINE_PROJECTIONS: tuple[Projection, ...] = (
     MembersProjection(),
     MessagesProjection(),
     ReceiptsProjection(),
+    UserRoomsProjection(),
     BlocksProjection(),
     SubscriptionsProjection(),
     DeadLettersProjection(),
@@ -60,7 +62,7 @@ class InlineProjections:
     """
 
     def __init__(self, projections: Sequence[Projection] = INLINE_PROJECTIONS) -> None:
-        self.projection_sql = tuple(sql for p in projections for sql in p.sql or ())
+        self.projection_sql: tuple[ProjectionStatement, ...] = tuple(sql for p in projections for sql in p.sql or ())
         self._in_python = tuple(p for p in projections if p.sql is None)
         self._python_types = frozenset(t for p in self._in_python for t in p.handles)
 

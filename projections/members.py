@@ -65,11 +65,13 @@ async def access_of(
     return (row is not None, row["role"] if row is not None else None)
 
 
-async def list_members(conn: Queryable, room_id: str) -> list[asyncpg.Record]:
-    """Active members of a room in the order they joined."""
+async def list_members(conn: Queryable, tenant_id: str, room_id: str) -> list[asyncpg.Record]:
+    """Active members of a room in the order they joined, with their display name and avatar (when registered)."""
     return await conn.fetch(
-        "SELECT user_id, role, joined_at FROM members WHERE room_id = $1 AND active ORDER BY joined_at, user_id",
-        room_id,
+        "SELECT m.user_id, m.role, m.joined_at, u.display_name, u.avatar_url FROM members m"
+        " LEFT JOIN users u ON u.tenant_id = $1 AND u.user_id = m.user_id"
+        " WHERE m.room_id = $2 AND m.active ORDER BY m.joined_at, m.user_id",
+        tenant_id, room_id,
     )
 
 

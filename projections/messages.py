@@ -4,12 +4,13 @@ and the reactions on it."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 import asyncpg
 import msgspec
 
 from eventstore.read import read_stream
-from eventstore.types import Connection, Queryable
+from eventstore.types import Chained, Connection, Queryable
 from projections.base import apply_statements
 from schemas.events import MessageEdited, MessageSent, RecordedEvent
 
@@ -17,14 +18,54 @@ from schemas.events import MessageEdited, MessageSent, RecordedEvent
 # all see the tables as before the append), and in replay one after the other over rows read back.
 # In an append, a message's edits, deletion and reactions never share a batch with its message.sent:
 # each is decided after reading the committed message.
-_INSERT_SENT = """
+
+# A message's ordinal (its place among the room's messages) and sender ordinal (among its sender's there)
+# come from counters in message_counts (sender_id '' counts the whole room). The append statement's
+# snapshot is taken before the stream's lock is granted, so it may miss a concurrent append that committed
+# meanwhile; the counter's upsert instead updates the newest committed row under its lock. A batch counted
+# already (replayed twice) counts nothing and inserts nothing: counters move only past their last_seq.
+_COUNT_SENT = """
+INSERT INTO message_counts AS c (room_id, sender_id, messages, last_seq)
+SELECT e.stream_id, '', count(*), max(e.seq) FROM new_events e WHERE e.type = 'message.sent' GROUP BY e.stream_id
+UNION ALL
+SELECT e.stream_id, e.data->>'sender_id', count(*), max(e.seq) FROM new_events e WHERE e.type = 'message.sent'
+GROUP BY e.stream_id, e.data->>'sender_id'
+ON CONFLICT (room_id, sender_id) DO UPDATE SET messages = c.messages + EXCLUDED.messages, last_seq = EXCLUDED.last_seq
+WHERE c.last_seq < EXCLUDED.last_seq
+RETURNING c.room_id, c.sender_id, c.messages
+"""
+
+_INSERT_SENT = Chained(steps=(("messages_counted", _COUNT_SENT),), final="""
 INSERT INTO messages (message_id, room_id, tenant_id, seq, sender_id, content, meta, client_msg_id, created_at,
-                      thread_id, message_type, attachments)
+                      thread_id, message_type, attachments, mentions, ordinal, sender_ordinal,
+                      forwarded_room_id, forwarded_message_id)
 SELECT e.data->>'message_id', e.stream_id, e.tenant_id, e.seq, e.data->>'sender_id', e.data->>'content',
        NULLIF(e.data->'meta', 'null'::jsonb), e.data->>'client_msg_id', e.created_at, e.data->>'thread_id',
-       coalesce(e.data->>'message_type', 'text'), e.data->'attachments'
-FROM new_events e WHERE e.type = 'message.sent'
+       coalesce(e.data->>'message_type', 'text'), e.data->'attachments',
+       CASE WHEN e.data ? 'mentions' THEN ARRAY(SELECT jsonb_array_elements_text(e.data->'mentions')) END,
+       r.messages - count(*) OVER (PARTITION BY e.stream_id)
+         + row_number() OVER (PARTITION BY e.stream_id ORDER BY e.seq),
+       s.messages - count(*) OVER (PARTITION BY e.stream_id, e.data->>'sender_id')
+         + row_number() OVER (PARTITION BY e.stream_id, e.data->>'sender_id' ORDER BY e.seq),
+       e.data->'forwarded_from'->>'room_id', e.data->'forwarded_from'->>'message_id'
+FROM new_events e
+JOIN messages_counted r ON r.room_id = e.stream_id AND r.sender_id = ''
+JOIN messages_counted s ON s.room_id = e.stream_id AND s.sender_id = e.data->>'sender_id'
+WHERE e.type = 'message.sent'
 ON CONFLICT DO NOTHING
+""")
+
+# The inbox's one row per room: its newest message (the message row holds how it reads now, so edits and
+# deletions never touch this row, and a batch changes it once).
+_UPSERT_ACTIVITY = """
+INSERT INTO room_activity AS a (room_id, tenant_id, message_id, seq, sender_id, at)
+SELECT DISTINCT ON (e.stream_id) e.stream_id, e.tenant_id, e.data->>'message_id', e.seq, e.data->>'sender_id',
+       e.created_at
+FROM new_events e WHERE e.type = 'message.sent'
+ORDER BY e.stream_id, e.seq DESC
+ON CONFLICT (room_id) DO UPDATE
+SET message_id = EXCLUDED.message_id, seq = EXCLUDED.seq, sender_id = EXCLUDED.sender_id, at = EXCLUDED.at
+WHERE a.seq < EXCLUDED.seq
 """
 
 # One UPDATE per message folds every edit, deletion and thread reply of the batch: a row may change only
@@ -66,6 +107,15 @@ FROM (
 WHERE m.message_id = c.message_id AND m.room_id = c.room_id
 """
 
+# A deleted room's messages all read as deleted (the room's deletion shares its batch with no other append to
+# the room, see projections/guards.py EndsRoom); ones deleted before keep their own deletion.
+_APPLY_ROOM_DELETED = """
+UPDATE messages m SET content = '', meta = NULL, deleted_seq = e.seq, deleted_at = e.created_at,
+       deleted_by = e.data->>'deleted_by'
+FROM new_events e
+WHERE e.type = 'room.deleted' AND m.room_id = e.stream_id AND m.deleted_seq IS NULL
+"""
+
 # Reactions are a set per (message, emoji, user): the newest event of the batch for each decides, and an
 # older event never overrides a newer one (updated_seq).
 _APPLY_REACTIONS = """
@@ -83,9 +133,10 @@ WHERE r.updated_seq < EXCLUDED.updated_seq
 
 class MessagesProjection:
     name = "messages"
-    version = 4
-    tables = ("messages", "reactions")
-    handles = frozenset({"message.sent", "message.edited", "message.deleted", "reaction.added", "reaction.removed"})
+    version = 5
+    tables = ("messages", "reactions", "room_activity", "message_counts")
+    handles = frozenset({"message.sent", "message.edited", "message.deleted", "reaction.added", "reaction.removed",
+                         "room.deleted"})
     ddl = """
     CREATE TABLE messages (
         message_id    text PRIMARY KEY,
@@ -108,10 +159,35 @@ class MessagesProjection:
         last_reply_at timestamptz,
         message_type  text NOT NULL DEFAULT 'text',
         attachments   jsonb,  -- [Attachment] or NULL; kept after deletion for the media cleanup, never read then
+        mentions      text[],
+        -- The message's place among the room's messages, and among its sender's there: unread counts are
+        -- differences of these, found by index lookups, never by counting rows.
+        ordinal       bigint NOT NULL,
+        sender_ordinal bigint NOT NULL,
+        forwarded_room_id text,
+        forwarded_message_id text,
         UNIQUE (room_id, seq)
     );
     CREATE INDEX messages_thread ON messages (thread_id, seq) WHERE thread_id IS NOT NULL;
     CREATE INDEX messages_attachments ON messages USING gin (attachments jsonb_path_ops) WHERE attachments IS NOT NULL;
+    CREATE INDEX messages_by_sender ON messages (room_id, sender_id, seq);
+    CREATE INDEX messages_deleted ON messages (room_id, seq) WHERE deleted_seq IS NOT NULL;
+    CREATE INDEX messages_mentioning ON messages (room_id, seq) WHERE mentions IS NOT NULL;
+    CREATE TABLE room_activity (
+        room_id    text PRIMARY KEY,
+        tenant_id  text NOT NULL,
+        message_id text NOT NULL,
+        seq        bigint NOT NULL,
+        sender_id  text NOT NULL,
+        at         timestamptz NOT NULL
+    );
+    CREATE TABLE message_counts (
+        room_id   text NOT NULL,
+        sender_id text NOT NULL,  -- '' for the whole room
+        messages  bigint NOT NULL,
+        last_seq  bigint NOT NULL,
+        PRIMARY KEY (room_id, sender_id)
+    );
     CREATE TABLE reactions (
         message_id  text NOT NULL,
         emoji       text NOT NULL,
@@ -124,7 +200,7 @@ class MessagesProjection:
     );
     """
 
-    sql = (_INSERT_SENT, _APPLY_CHANGES, _APPLY_REACTIONS)
+    sql = (_INSERT_SENT, _UPSERT_ACTIVITY, _APPLY_CHANGES, _APPLY_REACTIONS, _APPLY_ROOM_DELETED)
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         await apply_statements(conn, self.sql, self.handles, events)
@@ -132,7 +208,49 @@ class MessagesProjection:
 
 _COLUMNS = ("message_id, sender_id, seq, content, meta::text AS meta, client_msg_id, created_at, edited_at, "
             "deleted_at, thread_id, reply_count, last_reply_at, message_type, "
-            "CASE WHEN deleted_seq IS NULL THEN attachments::text END AS attachments")
+            "CASE WHEN deleted_seq IS NULL THEN attachments::text END AS attachments, "
+            "coalesce(mentions, '{}') AS mentions, forwarded_room_id, forwarded_message_id")
+MESSAGE_COLUMNS = _COLUMNS  # what message_view reads
+
+
+def _expired(now: str) -> str:
+    """Whether a messages row is past its room's retention at the timestamptz parameter `now` (false when NULL)."""
+    return (f"coalesce(created_at < {now}::timestamptz - make_interval(days => (SELECT rt.retention_days FROM rooms rt"
+            " WHERE rt.room_id = messages.room_id)), false)")
+
+
+def _columns_at(now: str) -> str:
+    """_COLUMNS with the content, meta and attachments of messages past their room's retention at `now` emptied,
+    before the retention job has redacted them."""
+    expired = _expired(now)
+    return (_COLUMNS
+            .replace("content, meta::text AS meta,",
+                     f"CASE WHEN {expired} THEN '' ELSE content END AS content, "
+                     f"CASE WHEN {expired} THEN NULL ELSE meta::text END AS meta,")
+            .replace("CASE WHEN deleted_seq IS NULL THEN attachments::text END",
+                     f"CASE WHEN deleted_seq IS NULL AND NOT {expired} THEN attachments::text END"))
+
+
+# Rooms with a retention, then each one's oldest live messages past it, walking (room_id, seq) from the start.
+_EXPIRED = """
+SELECT r.tenant_id, r.room_id, x.message_id
+FROM rooms r
+CROSS JOIN LATERAL (
+    SELECT m.message_id, m.seq FROM messages m
+    WHERE m.room_id = r.room_id AND m.deleted_seq IS NULL
+      AND m.created_at < $1::timestamptz - make_interval(days => r.retention_days)
+    ORDER BY m.seq LIMIT $2
+) x
+WHERE r.retention_days IS NOT NULL AND r.deleted_seq IS NULL
+ORDER BY r.room_id, x.seq
+LIMIT $2
+"""
+
+
+async def expired_messages(conn: Queryable, *, now: datetime, limit: int) -> list[asyncpg.Record]:
+    """Up to `limit` live messages older than their room's message_retention_days at `now`: tenant_id, room_id,
+    message_id."""
+    return await conn.fetch(_EXPIRED, now, limit)
 
 
 async def page_of_messages(
@@ -143,34 +261,39 @@ async def page_of_messages(
     before_seq: int | None,
     limit: int,
     thread_id: str | None = None,
+    floor_seq: int = 0,
+    now: datetime | None = None,
 ) -> list[asyncpg.Record]:
-    """Messages of a room in seq order (only the replies of `thread_id`, when given).
+    """Messages of a room in seq order (only the replies of `thread_id`, when given), none at or below `floor_seq`.
 
     The first `limit` after `after_seq` (below `before_seq` if given); without `after_seq`, the last
-    `limit` before `before_seq` (or the newest).
+    `limit` before `before_seq` (or the newest). Given `now`, messages past the room's retention read redacted.
     """
     upper = before_seq if before_seq is not None else 2**62
-    where, args = "room_id = $1", [room_id]
+    where, args = "room_id = $1 AND seq > $2", [room_id, floor_seq]
     if thread_id is not None:
-        where, args = "room_id = $1 AND thread_id = $2", [room_id, thread_id]
+        where, args = "room_id = $1 AND seq > $2 AND thread_id = $3", [room_id, floor_seq, thread_id]
     n = len(args)
+    columns = _columns_at(f"${n + 1}")
     if after_seq is not None:
         return await conn.fetch(
-            f"SELECT {_COLUMNS} FROM messages WHERE {where} AND seq > ${n + 1} AND seq < ${n + 2} "
-            f"ORDER BY seq LIMIT ${n + 3}",
-            *args, after_seq, upper, limit,
+            f"SELECT {columns} FROM messages WHERE {where} AND seq > ${n + 2} AND seq < ${n + 3} "
+            f"ORDER BY seq LIMIT ${n + 4}",
+            *args, now, after_seq, upper, limit,
         )
     rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM messages WHERE {where} AND seq < ${n + 1} ORDER BY seq DESC LIMIT ${n + 2}",
-        *args, upper, limit,
+        f"SELECT {columns} FROM messages WHERE {where} AND seq < ${n + 2} ORDER BY seq DESC LIMIT ${n + 3}",
+        *args, now, upper, limit,
     )
     return rows[::-1]
 
 
-async def fetch_message(conn: Queryable, room_id: str, message_id: str) -> asyncpg.Record | None:
+async def fetch_message(
+    conn: Queryable, room_id: str, message_id: str, *, now: datetime | None = None
+) -> asyncpg.Record | None:
     """One message of a room, as `page_of_messages` returns it."""
     return await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM messages WHERE room_id = $1 AND message_id = $2", room_id, message_id
+        f"SELECT {_columns_at('$3')} FROM messages WHERE room_id = $1 AND message_id = $2", room_id, message_id, now
     )
 
 
@@ -223,8 +346,11 @@ async def reactors(conn: Queryable, message_id: str) -> list[asyncpg.Record]:
     )
 
 
-async def redact_deleted(conn: Queryable, events: Iterable[RecordedEvent]) -> list[RecordedEvent]:
-    """The events as clients may read them now: the content of deleted messages (sent and edits) emptied.
+async def redact_deleted(
+    conn: Queryable, events: Iterable[RecordedEvent], *, now: datetime | None = None
+) -> list[RecordedEvent]:
+    """The events as clients may read them now: the content of deleted messages (sent and edits) emptied, and,
+    given `now`, of messages past their room's retention.
 
     The log keeps what was written; reads of it (the raw room log, WebSocket catch-up) show a deleted
     message as its read model does.
@@ -234,7 +360,8 @@ async def redact_deleted(conn: Queryable, events: Iterable[RecordedEvent]) -> li
     if not ids:
         return events
     deleted = {r["message_id"] for r in await conn.fetch(
-        "SELECT message_id FROM messages WHERE message_id = ANY($1::text[]) AND deleted_seq IS NOT NULL", ids
+        f"SELECT message_id FROM messages WHERE message_id = ANY($1::text[])"
+        f" AND (deleted_seq IS NOT NULL OR {_expired('$2')})", ids, now,
     )}
     if not deleted:
         return events
@@ -243,12 +370,12 @@ async def redact_deleted(conn: Queryable, events: Iterable[RecordedEvent]) -> li
 
 
 async def readable_events(
-    conn: Queryable, room_id: str, *, after_seq: int, limit: int
+    conn: Queryable, room_id: str, *, after_seq: int, limit: int, now: datetime | None = None
 ) -> tuple[list[RecordedEvent], bool]:
-    """The room's log after `after_seq` as clients may read it (`redact_deleted`), at most `limit` events, and
-    whether more follow."""
+    """The room's log after `after_seq` as clients may read it (`redact_deleted`, retention at `now`), at most
+    `limit` events, and whether more follow."""
     events = await read_stream(conn, room_id, after_seq=after_seq, limit=limit + 1)
-    return await redact_deleted(conn, events[:limit]), len(events) > limit
+    return await redact_deleted(conn, events[:limit], now=now), len(events) > limit
 
 
 def _redacted(event: RecordedEvent) -> RecordedEvent:

@@ -28,10 +28,6 @@ SET seq      = greatest(r.seq, EXCLUDED.seq),
 WHERE r.seq < EXCLUDED.seq OR r.read_seq < EXCLUDED.read_seq
 """
 
-# Counting stops here: a badge needs no exact number past it, and the count stays one short index range.
-UNREAD_COUNT_CAP = 10_000
-
-
 @dataclass
 class _Positions:
     acked: int = 0
@@ -97,29 +93,6 @@ async def ack_state(
         " WHERE r.room_id = $4 AND r.tenant_id = $1",
         tenant_id, user_id, user_stream_id, room_id,
     )
-
-
-async def reading_positions(
-    conn: Queryable, tenant_id: str, user_id: str, room_ids: list[str]
-) -> dict[str, tuple[int, int]]:
-    """Per room: (the user's read seq, unread messages after it).
-
-    Unread are the messages of others after the read seq that are not deleted, counted up to UNREAD_COUNT_CAP.
-    """
-    rows = await conn.fetch(
-        """
-        SELECT q.room_id, coalesce(rc.read_seq, 0) AS read_seq,
-               (SELECT count(*) FROM (SELECT 1 FROM messages m
-                                      WHERE m.room_id = q.room_id AND m.seq > coalesce(rc.read_seq, 0)
-                                        AND m.sender_id <> $2 AND m.deleted_seq IS NULL
-                                      LIMIT $4) AS unread) AS unread_count
-        FROM unnest($3::text[]) AS q(room_id)
-        LEFT JOIN LATERAL (SELECT r.read_seq FROM receipts r
-                           WHERE r.tenant_id = $1 AND r.user_id = $2 AND r.room_id = q.room_id) rc ON true
-        """,
-        tenant_id, user_id, room_ids, UNREAD_COUNT_CAP,
-    )
-    return {r["room_id"]: (r["read_seq"], r["unread_count"]) for r in rows}
 
 
 async def room_receipts(conn: Queryable, tenant_id: str, room_id: str) -> list[asyncpg.Record]:

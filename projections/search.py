@@ -41,15 +41,18 @@ WHERE e.type = 'message.deleted' AND s.message_id = e.data->>'message_id' AND s.
 """
 
 # The filters of a search ($4 room, $5 sender, $6 after, $7 before) over the caller's rooms; a message
-# deleted since it was indexed is left out even before the index has caught up with the deletion.
+# deleted since it was indexed, in a deleted room or past its room's retention at $8 (now) is left out,
+# even before the index has caught up.
 _MATCHES = """
 FROM websearch_to_tsquery('simple', $3) AS q,
      message_search s
 JOIN members mb ON mb.room_id = s.room_id AND mb.user_id = $2 AND mb.active
 JOIN messages m ON m.message_id = s.message_id AND m.deleted_seq IS NULL
+JOIN rooms r ON r.room_id = s.room_id
 WHERE s.document @@ q AND s.tenant_id = $1 AND ($4::text IS NULL OR s.room_id = $4)
   AND ($5::text IS NULL OR s.sender_id = $5)
   AND ($6::timestamptz IS NULL OR s.created_at > $6) AND ($7::timestamptz IS NULL OR s.created_at < $7)
+  AND NOT coalesce(m.created_at < $8::timestamptz - make_interval(days => r.retention_days), false)
 """
 # Newest first; (created_at, message_id) orders every hit, so a cursor of the last one resumes exactly.
 # Highlights: the content as it reads now, HTML-escaped, matches in <mark> — whole when short, else up
@@ -68,9 +71,9 @@ SELECT s.message_id, s.room_id, s.seq, s.sender_id, s.created_at, m.message_type
     "CROSS JOIN LATERAL (SELECT replace(replace(replace(m.content, '&', '&amp;'), '<', '&lt;'), '>', '&gt;')"
     " AS escaped) x",
 ) + """
-  AND ($8::timestamptz IS NULL OR (s.created_at, s.message_id) < ($8, $9))
+  AND ($9::timestamptz IS NULL OR (s.created_at, s.message_id) < ($9, $10))
 ORDER BY s.created_at DESC, s.message_id DESC
-LIMIT $10
+LIMIT $11
 """
 _COUNT = "SELECT count(*)" + _MATCHES
 HIGHLIGHT_DELIMITER = "<|>"
@@ -112,7 +115,7 @@ class SearchFilters:
 
 async def search_messages(
     conn: Queryable, tenant_id: str, user_id: str, query: str, filters: SearchFilters, *, limit: int,
-    older_than: tuple[datetime, str] | None = None,
+    older_than: tuple[datetime, str] | None = None, now: datetime | None = None,
 ) -> tuple[list[asyncpg.Record], int]:
     """The newest `limit` messages matching `query` (web search syntax: words, "phrases", -not, or) in the
     user's rooms, older than the `older_than` (created_at, message_id) when given, and how many match in all.
@@ -120,7 +123,7 @@ async def search_messages(
     Rows: message_id, room_id, seq, sender_id, created_at, message_type, content, edited_at, attachments and
     highlights (HTML-escaped fragments joined by HIGHLIGHT_DELIMITER, matches in <mark>).
     """
-    args = (tenant_id, user_id, query, filters.room_id, filters.from_user_id, filters.after, filters.before)
+    args = (tenant_id, user_id, query, filters.room_id, filters.from_user_id, filters.after, filters.before, now)
     cursor = older_than or (None, None)
     rows = await conn.fetch(_SEARCH, *args, *cursor, limit)
     total = await conn.fetchval(_COUNT, *args)

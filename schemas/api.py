@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from schemas.events import Attachment, MessageType, RoomRole, RoomType
+from schemas.events import Attachment, ForwardedFrom, MessageType, RoomRole, RoomSettings, RoomType, Visibility
 
 MAX_CONTENT_CHARS = 4000
 # Text that is also one segment of a URL path (`…/members/{user_id}`, `…/reactions/{emoji}`): any Unicode
@@ -43,6 +43,8 @@ class _Request(msgspec.Struct, forbid_unknown_fields=True):
 
 # Support rooms are opened by POST /support/sessions only.
 CreatableRoomType = Literal["dm", "group", "channel"]
+DisplayName = Annotated[str, msgspec.Meta(max_length=200)]
+Description = Annotated[str, msgspec.Meta(max_length=2000)]
 
 
 class CreateRoom(_Request):
@@ -50,6 +52,10 @@ class CreateRoom(_Request):
     members: Annotated[list[UserId], msgspec.Meta(max_length=1000)] = []
     name: RoomName | None = None
     metadata: dict[str, Any] | None = None
+    display_name: DisplayName | None = None
+    description: Description | None = None
+    visibility: Visibility | None = None  # channels only; default private
+    settings: RoomSettings | None = None
 
 
 # A dm names its one other user, the caller beside it at most; the domain rule checks who (decide_create).
@@ -64,6 +70,9 @@ CreateRoomBody = Annotated[CreateRoom, msgspec.Meta(extra_json_schema={
 class UpdateRoom(_Request):
     name: RoomName | UnsetType | None = UNSET
     metadata: dict[str, Any] | UnsetType | None = UNSET
+    display_name: DisplayName | UnsetType | None = UNSET
+    description: Description | UnsetType | None = UNSET
+    settings: RoomSettings | UnsetType = UNSET
 
 
 class AddMembers(_Request):
@@ -73,6 +82,10 @@ class AddMembers(_Request):
 MessageId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 MediaId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 MAX_ATTACHMENTS = 10
+MAX_MENTIONS = 100
+MAX_FORWARD_TARGETS = 20
+# Mentions of everyone in the room, beside user ids.
+ROOM_MENTIONS = ("@room", "@here")
 RoomId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
@@ -85,6 +98,8 @@ class SendMessage(_Request):
     type: MessageType = "text"
     # Confirmed uploads of the sender's (POST /media/upload-url, then confirm).
     attachments: Annotated[list[MediaId], msgspec.Meta(max_length=MAX_ATTACHMENTS)] = []
+    # Members of the room, or "@room" / "@here" for all of them.
+    mentions: Annotated[list[UserId], msgspec.Meta(max_length=MAX_MENTIONS)] = []
 
 
 class EditMessage(_Request):
@@ -113,6 +128,16 @@ class MarkRead(_Request):
     seq: SeqNumber
 
 
+class LastMessage(msgspec.Struct):
+    """A room's newest message as it reads now: a deleted one has an empty preview and `deleted: true`."""
+
+    message_id: str
+    seq: int
+    sender_id: str
+    preview: str  # the first 140 characters
+    deleted: bool = False
+
+
 class Room(msgspec.Struct):
     room_id: str
     type: RoomType
@@ -121,15 +146,57 @@ class Room(msgspec.Struct):
     metadata: dict[str, Any] | None
     last_seq: int
     created_at: datetime
-    # The caller's: how far they have read, and the messages of others after that (not deleted; up to 10,000).
+    created_by: str | None = None
+    display_name: str | None = None
+    description: str | None = None
+    visibility: Visibility | None = None  # channels: public or private
+    settings: RoomSettings = msgspec.field(default_factory=RoomSettings)
+    member_count: int = 0
+    last_message_at: datetime | None = None
+    last_message: LastMessage | None = None
+    # The caller's: how far they have read, the messages of others after that (not deleted), those of them
+    # that mention the caller, and the caller's mute and archive.
     read_seq: int = 0
     unread_count: int = 0
+    mention_count: int = 0
+    is_muted: bool = False
+    is_archived: bool = False
+    deleted_at: datetime | None = None  # deleted for everyone (DELETE /rooms/{id}?scope=for_everyone)
+
+
+class UnreadRoom(msgspec.Struct):
+    room_id: str
+    unread_count: int
+    mention_count: int
+    last_seq: int
+    read_seq: int
+    is_muted: bool
+
+
+class UnreadTotals(msgspec.Struct):
+    unread_count: int  # over the rooms that are not muted
+    mention_count: int  # over every room: mentions break through a mute
+    rooms_with_unread: int  # not muted, unread_count > 0
+
+
+class Unread(msgspec.Struct):
+    rooms: list[UnreadRoom]
+    totals: UnreadTotals
+
+
+class UserRoomState(msgspec.Struct):
+    """The caller's own state of a room."""
+
+    room_id: str
+    is_muted: bool
+    is_archived: bool
 
 
 class ReadState(msgspec.Struct):
     room_id: str
     read_seq: int
     unread_count: int
+    mention_count: int = 0
 
 
 class Receipt(msgspec.Struct):
@@ -145,6 +212,9 @@ class Member(msgspec.Struct):
     user_id: str
     role: RoomRole
     joined_at: datetime
+    display_name: str | None = None  # from the tenant's users, when the member is registered
+    avatar_url: str | None = None
+    status: Literal["online", "offline"] = "offline"
 
 
 class SendResult(msgspec.Struct):
@@ -177,6 +247,33 @@ class Message(msgspec.Struct):
     last_reply_at: datetime | None = None
     type: str = "text"
     attachments: list[Attachment] = []
+    mentions: list[str] = []
+    forwarded_from: ForwardedFrom | None = None
+
+
+class ForwardMessage(_Request):
+    room_ids: Annotated[list[RoomId], msgspec.Meta(min_length=1, max_length=MAX_FORWARD_TARGETS)]
+
+
+class ForwardTarget(msgspec.Struct, omit_defaults=True):
+    """What happened in one target room: the new message, or the error that room answered."""
+
+    room_id: str
+    ok: bool
+    message_id: str | None = None
+    seq: int | None = None
+    error: dict[str, Any] | None = None  # {code, message} as the send to that room would have answered
+
+
+class ForwardResult(msgspec.Struct):
+    results: list[ForwardTarget]
+
+
+class Mention(msgspec.Struct):
+    """A message that mentions the caller, and its room."""
+
+    room_id: str
+    message: Message
 
 
 class MessageChange(msgspec.Struct):
@@ -194,6 +291,16 @@ class ReactionChange(msgspec.Struct):
     emoji: str
     changed: bool
     seq: int | None
+    reactions: list[ReactionCount]
+
+
+class ReactionToggled(msgspec.Struct):
+    """The answer to a toggle: whether the caller's reaction is now there (`added`) or was taken back."""
+
+    message_id: str
+    emoji: str
+    added: bool
+    seq: int
     reactions: list[ReactionCount]
 
 

@@ -86,6 +86,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     s3_region: str = "us-east-1"
     # Presigned URLs: how long an upload URL and a download (cdn_url, thumbnail_url) URL stay valid.
     media_upload_url_seconds: int = 900
+    # How often each instance runs the retention job (redacting messages past their room's retention).
+    retention_interval_seconds: float = 300.0
     media_download_url_seconds: int = 300
     # Per-tenant limits: largest file, allowed content types (comma-separated in the environment),
     # bytes stored per tenant (0 = no quota).

@@ -83,6 +83,12 @@ class RoomExists(Conflict):
     code = "ROOM_EXISTS"
 
 
+class RoomWasDeleted(Conflict):
+    """The room was deleted for everyone: it takes no more writes."""
+
+    code = "ROOM_DELETED"
+
+
 class WrongExpectedSeq(Conflict):
     """The stream moved on since the caller read it (optimistic concurrency)."""
 
@@ -119,6 +125,10 @@ class TooManyPolls(RateLimited):
     """The caller already has poll_max_per_user polls waiting on this instance."""
 
     code = "TOO_MANY_POLLS"
+
+
+class PostingRestricted(Forbidden):
+    code = "POSTING_RESTRICTED"
 
 
 class NotRoomAdmin(Forbidden):

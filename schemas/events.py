@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -12,6 +12,22 @@ from schemas.upcasting import VERSION_KEY, current_version, upcast_json
 RoomType = Literal["dm", "group", "channel", "support"]
 RoomRole = Literal["admin", "member"]
 MessageType = Literal["text", "image", "file", "voice", "system"]
+# Channels only: a public one is listed to, and joinable by, everyone in the tenant; a private one is invite-only.
+Visibility = Literal["public", "private"]
+
+
+WhoCanPost = Literal["all_members", "admins"]
+
+
+MAX_RETENTION_DAYS = 36500
+
+
+class RoomSettings(msgspec.Struct, forbid_unknown_fields=True):
+    """A room's settings: `admins` makes it an announcement room, where only its admins post; messages older than
+    `message_retention_days` are redacted for everyone by the retention job (None keeps them)."""
+
+    who_can_post: WhoCanPost = "all_members"
+    message_retention_days: Annotated[int, msgspec.Meta(ge=1, le=MAX_RETENTION_DAYS)] | None = None
 
 
 class _Event(msgspec.Struct, tag_field="type", forbid_unknown_fields=False, omit_defaults=True):
@@ -25,6 +41,10 @@ class RoomCreated(_Event, tag="room.created"):
     unique_key: str | None = None
     name: str | None = None
     metadata: dict[str, Any] | None = None
+    display_name: str | None = None
+    description: str | None = None
+    visibility: Visibility | None = None  # set on channels
+    settings: RoomSettings | None = None
 
 
 class MemberJoined(_Event, tag="member.joined"):
@@ -42,9 +62,27 @@ class RoomUpdated(_Event, tag="room.updated"):
     updated_by: str
     name: str | None = None
     metadata: dict[str, Any] | None = None
+    display_name: str | None = None
+    description: str | None = None
     # msgspec omits None; these say which fields the update touched so `name: null` can clear a name.
     set_name: bool = False
     set_metadata: bool = False
+    set_display_name: bool = False
+    set_description: bool = False
+    settings: RoomSettings | None = None  # the new settings, whole, when they changed
+
+
+class RoomDeleted(_Event, tag="room.deleted"):
+    """The room was ended for everyone: its content is redacted in every read and nothing more is written to it."""
+
+    deleted_by: str
+
+
+class ForwardedFrom(msgspec.Struct):
+    """Where a forwarded message was forwarded from."""
+
+    room_id: str
+    message_id: str
 
 
 class Attachment(msgspec.Struct, omit_defaults=True):
@@ -69,6 +107,9 @@ class MessageSent(_Event, tag="message.sent"):
     erased: bool = False  # the content and meta were erased (`roomlog erase`): the one rewrite of stored events
     message_type: MessageType = "text"
     attachments: list[Attachment] = []
+    # Members the message mentions, and "@room" / "@here" for everyone in the room.
+    mentions: list[str] = []
+    forwarded_from: ForwardedFrom | None = None
 
 
 class MessageEdited(_Event, tag="message.edited"):
@@ -85,6 +126,7 @@ class MessageDeleted(_Event, tag="message.deleted"):
 
     message_id: str
     deleted_by: str
+    reason: Literal["retention"] | None = None  # retention: redacted by the room's message_retention_days
 
 
 class _ReactionChange(_Event):
@@ -112,6 +154,36 @@ class AckRecorded(_RoomPosition, tag="ack.recorded"):
 
 class ReadRecorded(_RoomPosition, tag="read.recorded"):
     """A user has read a room up to `seq` (which implies delivery); lives in the user's own stream."""
+
+
+class _RoomOfUser(_Event):
+    room_id: str
+
+
+class RoomMuted(_RoomOfUser, tag="room.muted"):
+    """The stream's user muted a room: no offline webhooks for it except mentions; unread still counts."""
+
+
+class RoomUnmuted(_RoomOfUser, tag="room.unmuted"):
+    pass
+
+
+class RoomArchived(_RoomOfUser, tag="room.archived"):
+    """The stream's user archived a room at its `seq`: hidden from the default inbox until a newer message
+    (unless the room is muted) or an un-archive."""
+
+    seq: int
+
+
+class RoomUnarchived(_RoomOfUser, tag="room.unarchived"):
+    pass
+
+
+class RoomCleared(_RoomOfUser, tag="room.cleared"):
+    """The stream's user deleted a room's history for themselves up to `seq` (the room's last_seq then): their
+    reads start after it, and the room is hidden from their inbox until a newer message."""
+
+    seq: int
 
 
 class UserBlocked(_Event, tag="user.blocked"):
@@ -432,11 +504,12 @@ Event = (
     | SupportSessionEscalated | SupportSessionEnded | SupportSessionRated
     | MediaUploadRequested | MediaConfirmed | MediaRejected | MediaRemoved
     | BotRegistered | BotUpdated | BotDeleted | MediaLimitsSet
+    | RoomMuted | RoomUnmuted | RoomArchived | RoomUnarchived | RoomCleared | RoomDeleted
 )
 
 ROOM_EVENT_TYPES = frozenset({
     "room.created", "member.joined", "member.removed", "room.updated", "message.sent", "message.edited",
-    "message.deleted", "reaction.added", "reaction.removed",
+    "message.deleted", "reaction.added", "reaction.removed", "room.deleted",
 })
 
 
@@ -475,7 +548,8 @@ _TAGS: dict[type, str] = {
                 MediaUploadRequested, MediaConfirmed, MediaRejected, MediaRemoved,
                 SupportKbArticleSaved, SupportKbArticleDeleted, SupportQuickActionExecuted,
                 SupportQuickActionCompleted, SupportCreditAdded,
-                BotRegistered, BotUpdated, BotDeleted, MediaLimitsSet)
+                BotRegistered, BotUpdated, BotDeleted, MediaLimitsSet,
+                RoomMuted, RoomUnmuted, RoomArchived, RoomUnarchived, RoomCleared, RoomDeleted)
 }
 
 SUPPORT_SESSION_EVENT_TYPES = frozenset({

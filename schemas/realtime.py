@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from schemas.api import MAX_ATTACHMENTS, ClientMsgId, MediaId, MessageId, RoomId, SeqNumber
+from schemas.api import MAX_ATTACHMENTS, MAX_MENTIONS, ClientMsgId, MediaId, MessageId, RoomId, SeqNumber, UserId
 from schemas.events import MessageType
 
 
@@ -29,6 +29,7 @@ class Send(_ClientFrame, tag="send"):
     thread_id: MessageId | None = None
     message_type: MessageType = "text"  # `type` is the frame's own tag
     attachments: Annotated[list[MediaId], msgspec.Meta(max_length=MAX_ATTACHMENTS)] = []
+    mentions: Annotated[list[UserId], msgspec.Meta(max_length=MAX_MENTIONS)] = []
 
 
 class _PositionFrame(_ClientFrame):

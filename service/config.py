@@ -65,6 +65,7 @@ ENVIRONMENT = {
     "ROOMLOG_S3_SECRET_KEY": "s3_secret_key",
     "ROOMLOG_S3_REGION": "s3_region",
     "ROOMLOG_MEDIA_UPLOAD_URL_SECONDS": "media_upload_url_seconds",
+    "ROOMLOG_RETENTION_INTERVAL_SECONDS": "retention_interval_seconds",
     "ROOMLOG_MEDIA_DOWNLOAD_URL_SECONDS": "media_download_url_seconds",
     "ROOMLOG_MEDIA_MAX_BYTES": "media_max_bytes",
     "ROOMLOG_MEDIA_ALLOWED_TYPES": "media_allowed_types",

@@ -16,6 +16,7 @@ from eventstore import Appender, ReadPools, migrate, open_replicas
 from projections import InlineProjections, ensure_projections
 from projections.catchup import CatchUp
 from schemas.config import Settings
+from service.commands.retention import RetentionJob
 from service.consumers.egress import Resolver
 from service.identity.accounts import Accounts
 from service.identity.auth import Authenticator
@@ -67,6 +68,7 @@ class Runtime:
     # The object store for media; None when no S3 URL is configured (media routes answer 503).
     media: ObjectStore | None = None
     media_cleanup: MediaCleanup | None = None
+    retention: RetentionJob | None = None
     monotonic: Clock = time.monotonic
     wall_clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     started_at: float = field(default_factory=time.monotonic)
@@ -124,6 +126,9 @@ async def start_runtime(settings: Settings) -> Runtime:
     sampler = Sampler(metrics, pool, link, every=settings.metrics_sample_seconds) if metrics.enabled else None
     if sampler is not None:
         sampler.start()
+    retention = RetentionJob(pool, appender, clock=lambda: datetime.now(UTC),
+                             interval=settings.retention_interval_seconds)
+    retention.start()
     media = expiry = None
     if settings.s3_url is not None:
         media = ObjectStore(settings)
@@ -133,7 +138,7 @@ async def start_runtime(settings: Settings) -> Runtime:
     return Runtime(
         settings=settings, pool=pool, appender=appender, auth=auth, nats=link, realtime=realtime, limiter=limiter,
         catch_up=catch_up, passwords=passwords, accounts=Accounts(pool, auth, settings, passwords=passwords),
-        reads=reads, metrics=metrics, sampler=sampler, media=media, media_cleanup=expiry,
+        reads=reads, metrics=metrics, sampler=sampler, media=media, media_cleanup=expiry, retention=retention,
     )
 
 
@@ -148,6 +153,8 @@ async def stop_runtime(runtime: Runtime) -> None:
     await _bounded("real-time delivery", runtime.realtime.stop())
     if runtime.media_cleanup is not None:
         await _bounded("media cleanup", runtime.media_cleanup.stop())
+    if runtime.retention is not None:
+        await _bounded("retention", runtime.retention.stop())
     await _bounded("appender", runtime.appender.stop())
     # After the last appends: a clean stop leaves the search index current.
     await _bounded("catch-up projections", runtime.catch_up.stop())

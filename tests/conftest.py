@@ -222,8 +222,10 @@ def error_of(response: httpx.Response, status: int | None = None) -> dict[str, A
 
 async def serving(app: Starlette) -> AsyncIterator[str]:
     """`app` served by uvicorn on a free port until the generator is closed."""
+    # A WebSocket left open by a test must not hold the teardown up: uvicorn waits for open connections
+    # without a bound unless told one.
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), lifespan="off",
-                                           log_level="warning"))
+                                           log_level="warning", timeout_graceful_shutdown=2))
     task = asyncio.create_task(server.serve())
     for _ in range(500):
         if server.started:

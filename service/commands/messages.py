@@ -11,14 +11,16 @@ from projections.guards import MemberOf, current_membership_error, membership_er
 from projections.media import attachment_of, confirmed_media_of
 from projections.messages import fetch_message
 from projections.receipts import ack_state
+from projections.rooms import load_room_state
 from projections.streams import user_stream
 from schemas import api
 from schemas.errors import RoomNotFound
-from schemas.events import Attachment, Event, MessageSent
+from schemas.events import Attachment, Event, ForwardedFrom, MessageSent
 from service.commands.metadata import metadata_for, retry_on_conflict
 from service.domain.acks import decide_ack, decide_read
 from service.domain.messages import (
     check_attachable,
+    check_mentions,
     check_retry,
     check_thread_root,
     decide_send,
@@ -37,7 +39,8 @@ class Sent:
 
 
 async def send_message(
-    runtime: Runtime, principal: Principal, room_id: str, cmd: api.SendMessage, *, state: dict[str, Any]
+    runtime: Runtime, principal: Principal, room_id: str, cmd: api.SendMessage, *, state: dict[str, Any],
+    forwarded_from: ForwardedFrom | None = None,
 ) -> Sent:
     """Append a message to a room (or return the first result of a retried client_msg_id).
 
@@ -47,15 +50,18 @@ async def send_message(
     """
     await runtime.limiter.admit_send(principal, state)
     attachments = await _attachments(runtime, principal, cmd.attachments) if cmd.attachments else []
-    event = decide_send(principal.user_id, cmd, new_id("msg"), attachments=attachments, tenant_role=principal.role)
+    event = decide_send(principal.user_id, cmd, new_id("msg"), attachments=attachments, tenant_role=principal.role,
+                        forwarded_from=forwarded_from)
     if cmd.thread_id is not None:
         await _check_thread(runtime, principal, room_id, cmd.thread_id)
+    if cmd.mentions:
+        await _check_mentions(runtime, principal, room_id, cmd.mentions)
     try:
         # Membership is checked under the room's lock, in the same transaction as the write.
         result = await runtime.appender.append(
             room_id, [event], tenant_id=principal.tenant_id, metadata=metadata_for(principal),
             idempotency_key=send_idempotency_key(principal.user_id, cmd.client_msg_id),
-            guard=MemberOf(principal.tenant_id, room_id, principal.user_id),
+            guard=MemberOf(principal.tenant_id, room_id, principal.user_id, "poster"),
         )
     except StreamNotFound:
         raise RoomNotFound("room not found", field="room_id") from None
@@ -84,6 +90,15 @@ async def _check_thread(runtime: Runtime, principal: Principal, room_id: str, th
         raise error
     root = await fetch_message(runtime.pool, room_id, thread_id)
     check_thread_root(thread_id, root["thread_id"] if root is not None else None, found=root is not None)
+
+
+async def _check_mentions(runtime: Runtime, principal: Principal, room_id: str, mentions: list[str]) -> None:
+    """Mentions name members of the room; outsiders of the room learn only that they are outsiders."""
+    error = await current_membership_error(runtime.pool, MemberOf(principal.tenant_id, room_id, principal.user_id))
+    if error is not None:
+        raise error
+    row = await load_room_state(runtime.pool, principal.tenant_id, room_id)
+    check_mentions(mentions, frozenset(row["ids"]) if row is not None else frozenset())
 
 
 async def record_ack(runtime: Runtime, principal: Principal, room_id: str, seq: int) -> None:

@@ -106,9 +106,9 @@ class BotJobs:
         room = await fetch_room(self._db, event.tenant_id, event.stream_id)
         if room is None:
             return []
-        members = {r["user_id"] for r in await list_members(self._db, event.stream_id)}
-        # The other engineer's `mentions` field, when the event has it; text @mentions either way.
-        found = triggered(sender_id=sent.sender_id, content=sent.content, mentions=getattr(sent, "mentions", None),
+        members = {r["user_id"] for r in await list_members(self._db, event.tenant_id, event.stream_id)}
+        # The message's `mentions` field, and text @mentions either way.
+        found = triggered(sender_id=sent.sender_id, content=sent.content, mentions=sent.mentions,
                           room_type=room["type"], member_ids=members, bots=active,
                           bot_users={user_id for user_id, _ in users})
         if not found:

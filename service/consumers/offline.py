@@ -25,12 +25,14 @@ from nats.aio.msg import Msg
 from eventstore.types import Queryable
 from projections.members import list_members
 from projections.subscriptions import notification_targets
+from projections.user_rooms import muted_by
 from schemas.delivery import DeliveryJob
 from schemas.events import MessageSent, NotificationSent, RecordedEvent
 from service.consumers._pull import Puller
 from service.consumers.bots import BotJobs
 from service.consumers.support_webhooks import SUPPORT_KEY, SUPPORT_WEBHOOK_EVENTS, support_job, webhook_event_of
 from service.consumers.webhooks import MSG_ID_HEADER, Target, encode_job, subscribed_targets, subscribed_to_any
+from service.domain.messages import mentions_user
 from service.identity.auth import TtlCache
 from service.realtime.jetstream import DELIVERY_PRODUCER, EVENTS_STREAM, delivery_subject
 from service.realtime.presence import PresenceTracker
@@ -200,10 +202,12 @@ class OfflineNotifier:
         targets = await self._targets.get((event.tenant_id, OFFLINE_EVENT))
         if not targets:
             return []
-        members = await list_members(self._db, event.stream_id)
+        members = await list_members(self._db, event.tenant_id, event.stream_id)
+        muted = await muted_by(self._db, event.tenant_id, event.stream_id)
         offline = [
             r["user_id"] for r in members
             if r["user_id"] != sent.sender_id and not self._presence.is_online(event.tenant_id, r["user_id"])
+            and (r["user_id"] not in muted or mentions_user(sent.mentions, r["user_id"]))
         ]
         return [offline_job(event, target, user_id) for target in targets for user_id in offline]
 

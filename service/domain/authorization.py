@@ -48,6 +48,7 @@ Action = Literal[
     "support.kb.read", "support.kb.manage", "support.kb.suggest",
     "support.quick_actions.read", "support.quick_actions.manage", "support.quick_actions.execute",
     "support.credit.read", "bots.manage",
+    "room.personalize", "room.join", "room.delete",
 ]
 
 ACTIONS: dict[Action, Rule] = {
@@ -58,6 +59,8 @@ ACTIONS: dict[Action, Rule] = {
     "messages.search": _rule(_ANYONE, (), Forbidden, "you have no rooms to search"),
     # Sync and long-poll read the caller's own rooms (each one checked for membership), like listing them.
     "rooms.sync": _rule(_EVERYONE, (), Forbidden, "you have no rooms to sync"),
+    # Public channels are open to everyone of the tenant (the domain rule refuses private rooms).
+    "room.join": _rule(_ANYONE, (), Forbidden, "you may not join rooms"),
     # Reading and writing a room's conversation is for its members only, tenant admins included.
     "room.read": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
     "message.send": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
@@ -67,9 +70,13 @@ ACTIONS: dict[Action, Rule] = {
     "message.react": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
     "room.typing": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
     "ack.send": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
+    # The caller's own view of a room they are in: mute, archive.
+    "room.personalize": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
     "member.leave": _rule((), ROOM_ROLES, NotAMember, "you are not a member of this room"),
     # Moderation: the room's admins, and the tenant's admins in any room of the tenant.
     "room.update": _rule(("admin",), ("admin",), NotRoomAdmin, "only room admins may do this"),
+    # Ending a room for everyone (either member of a DM may: the domain rule).
+    "room.delete": _rule(("admin",), ("admin",), NotRoomAdmin, "only room admins may delete the room"),
     "member.add": _rule(("admin",), ("admin",), NotRoomAdmin, "only room admins may add members"),
     "member.remove": _rule(("admin",), ("admin",), NotRoomAdmin, "only room admins may remove others"),
     "message.moderate": _rule(("admin",), ("admin",), NotRoomAdmin, "only room admins may delete others' messages"),

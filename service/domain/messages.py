@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
 
-from schemas.api import MAX_CONTENT_CHARS, EditMessage, SendMessage
+from schemas.api import MAX_CONTENT_CHARS, ROOM_MENTIONS, EditMessage, SendMessage
 from schemas.errors import (
     Forbidden,
     IdempotencyKeyReused,
@@ -18,7 +18,7 @@ from schemas.errors import (
     NotMessageSender,
     ValidationError,
 )
-from schemas.events import Attachment, MessageEdited, MessageSent, ReactionAdded, ReactionRemoved
+from schemas.events import Attachment, ForwardedFrom, MessageEdited, MessageSent, ReactionAdded, ReactionRemoved
 from schemas.events import MessageDeleted as MessageDeletedEvent
 from service.domain.authorization import Action, allowed
 from service.domain.rooms import Actor, authorize_in_room
@@ -38,9 +38,10 @@ _TYPE_PREFIX = {"image": "image/", "voice": "audio/"}
 
 def decide_send(
     actor: str, cmd: SendMessage, message_id: str, *, attachments: Sequence[Attachment] = (),
-    tenant_role: str = "member",
+    tenant_role: str = "member", forwarded_from: ForwardedFrom | None = None,
 ) -> MessageSent:
-    """The event for a new message; empty or over-long content, and a type its attachments do not fit, are refused.
+    """The event for a new message (a forwarded copy with `forwarded_from`); empty or over-long content, and a
+    type its attachments do not fit, are refused.
 
     `attachments` are the confirmed media `cmd.attachments` names, in its order (the command loads them).
     """
@@ -49,6 +50,7 @@ def decide_send(
     return MessageSent(
         message_id=message_id, sender_id=actor, content=cmd.content, meta=cmd.meta, client_msg_id=cmd.client_msg_id,
         thread_id=cmd.thread_id, message_type=cmd.type, attachments=list(attachments),
+        mentions=list(dict.fromkeys(cmd.mentions)), forwarded_from=forwarded_from,
     )
 
 
@@ -72,6 +74,17 @@ def check_attachable(wanted: Sequence[str], found: Sequence[str]) -> None:
         raise ValidationError(f"{missing[0]} is not a confirmed upload of yours", field="attachments")
 
 
+def mentions_user(mentions: list[str], user_id: str) -> bool:
+    """Whether a message with these mentions mentions `user_id` (by id, or everyone by "@room" / "@here")."""
+    return user_id in mentions or any(m in ROOM_MENTIONS for m in mentions)
+
+
+def check_mentions(mentions: list[str], members: frozenset[str]) -> None:
+    """Only members of the room (or the whole room, "@room" / "@here") can be mentioned."""
+    if outsiders := [m for m in mentions if m not in members and m not in ROOM_MENTIONS]:
+        raise ValidationError(f"{outsiders[0]} is not a member of this room", field="mentions")
+
+
 def check_thread_root(thread_id: str, root_thread_id: str | None, *, found: bool) -> None:
     """A reply goes to a top-level message of the same room: threads are one level deep."""
     if not found:
@@ -91,8 +104,9 @@ def send_idempotency_key(actor: str, client_msg_id: str | None) -> str | None:
 
 def check_retry(first: MessageSent, cmd: SendMessage) -> None:
     """A retry repeats the first send: the same client_msg_id with other content, meta or thread is refused."""
-    if (first.content, first.meta, first.thread_id, first.message_type, [a.media_id for a in first.attachments]) \
-            != (cmd.content, cmd.meta, cmd.thread_id, cmd.type, cmd.attachments):
+    if (first.content, first.meta, first.thread_id, first.message_type, [a.media_id for a in first.attachments],
+            first.mentions) != (cmd.content, cmd.meta, cmd.thread_id, cmd.type, cmd.attachments,
+                                list(dict.fromkeys(cmd.mentions))):
         raise IdempotencyKeyReused("this client_msg_id was already used for a different message",
                                    field="client_msg_id")
 

@@ -218,7 +218,8 @@ class Connection:
                 return
             pool = self.runtime.pool
             # What was deleted since is caught up without its content, as the raw room log shows it.
-            events = await redact_deleted(pool, await read_stream(pool, room_id, after_seq=after, limit=CATCH_UP_PAGE))
+            events = await redact_deleted(pool, await read_stream(pool, room_id, after_seq=after, limit=CATCH_UP_PAGE),
+                                          now=self.runtime.wall_clock())
             for event in events:
                 if room_id not in self.rooms:
                     return
@@ -275,7 +276,7 @@ class Connection:
         elif isinstance(frame, Send):
             cmd = api.SendMessage(content=frame.content, meta=frame.meta, client_msg_id=frame.client_msg_id,
                                   thread_id=frame.thread_id, type=frame.message_type,
-                                  attachments=frame.attachments)
+                                  attachments=frame.attachments, mentions=frame.mentions)
             sent = await send_message(self.runtime, self.principal, frame.room_id, cmd, state={})
             await self.reply(Sent(
                 client_msg_id=frame.client_msg_id, message_id=sent.result.message_id, room_id=frame.room_id,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from projections.receipts import reading_positions, room_receipts
+from projections.inbox import reading_positions
+from projections.receipts import room_receipts
 from schemas import api
 from schemas.errors import NotAMember, RoomNotFound
 from service.commands.messages import record_ack, record_read
@@ -27,9 +28,9 @@ async def mark_read(request: Request) -> Response:
     cmd = await body_as(request, api.MarkRead)
     runtime = runtime_of(request)
     await record_read(runtime, principal, room_id, cmd.seq)
-    [(read_seq, unread)] = (await reading_positions(runtime.pool, principal.tenant_id, principal.user_id,
-                                                    [room_id])).values()
-    return JSON(api.ReadState(room_id=room_id, read_seq=read_seq, unread_count=unread))
+    [(read_seq, unread, mentions)] = (await reading_positions(runtime.pool, principal.tenant_id,
+                                                              principal.user_id, [room_id])).values()
+    return JSON(api.ReadState(room_id=room_id, read_seq=read_seq, unread_count=unread, mention_count=mentions))
 
 
 async def get_receipts(request: Request) -> Response:

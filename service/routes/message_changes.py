@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import asyncpg
 import msgspec
@@ -30,10 +30,12 @@ from schemas.errors import (
     NotAMember,
     NotMessageSender,
     NotRoomAdmin,
+    RoomlogError,
     RoomNotFound,
     ValidationError,
 )
-from schemas.events import Event
+from schemas.events import Event, ForwardedFrom
+from service.commands.messages import send_message
 from service.commands.metadata import metadata_for
 from service.commands.rooms import actor_of, require_member
 from service.domain.messages import (
@@ -50,6 +52,7 @@ from service.web.request import JSON, body_as, caller, runtime_of
 from service.web.views import message_view, reaction_count
 
 _emoji = msgspec.json.Decoder(api.Emoji)
+_meta = msgspec.json.Decoder(dict[str, Any])
 _EMOJI_RULE = "emoji must be 1-64 characters without whitespace, '/' or control characters, not '.' or '..'"
 
 
@@ -94,7 +97,7 @@ async def _readable_message(request: Request, principal: Principal) -> asyncpg.R
     """The path's message, for a member of its room (403/404 otherwise)."""
     room_id, message_id = request.path_params["room_id"], request.path_params["message_id"]
     await require_member(request, principal, room_id)
-    row = await fetch_message(runtime_of(request).pool, room_id, message_id)
+    row = await fetch_message(runtime_of(request).pool, room_id, message_id, now=runtime_of(request).wall_clock())
     if row is None:
         raise MessageNotFound("no such message in this room", field="message_id")
     return row
@@ -161,19 +164,61 @@ async def remove_reaction(request: Request) -> Response:
     return await _change_reaction(request, principal, emoji, add=False)
 
 
+async def forward_message(request: Request) -> Response:
+    principal = await caller(request)
+    cmd = await body_as(request, api.ForwardMessage)
+    source = await _readable_message(request, principal)
+    if source["deleted_at"] is not None:
+        raise MessageWasDeleted("the message was deleted")
+    origin = ForwardedFrom(room_id=request.path_params["room_id"], message_id=source["message_id"])
+    copy = api.SendMessage(content=source["content"], meta=_meta.decode(source["meta"]) if source["meta"] else None)
+    results = []
+    # Each target is a send of its own: one refusal leaves the others as they went.
+    for room_id in dict.fromkeys(cmd.room_ids):
+        try:
+            sent = await send_message(runtime_of(request), principal, room_id, copy, state=request.scope["state"],
+                                      forwarded_from=origin)
+        except RoomlogError as exc:
+            results.append(api.ForwardTarget(room_id=room_id, ok=False,
+                                             error={"code": exc.code, "message": exc.message}))
+            continue
+        results.append(api.ForwardTarget(room_id=room_id, ok=True, message_id=sent.result.message_id,
+                                         seq=sent.result.seq))
+    return JSON(api.ForwardResult(results=results))
+
+
+async def toggle_reaction(request: Request) -> Response:
+    principal = await caller(request)
+    cmd = await body_as(request, api.AddReaction)
+    seq, added, reactions = await _react(request, principal, cmd.emoji, add=None)
+    assert seq is not None  # a toggle always changes something
+    return JSON(api.ReactionToggled(message_id=request.path_params["message_id"], emoji=cmd.emoji, added=added,
+                                    seq=seq, reactions=reactions))
+
+
 async def _change_reaction(request: Request, principal: Principal, emoji: str, *, add: bool) -> Response:
+    seq, _, reactions = await _react(request, principal, emoji, add=add)
+    return JSON(api.ReactionChange(message_id=request.path_params["message_id"], emoji=emoji,
+                                   changed=seq is not None, seq=seq, reactions=reactions))
+
+
+async def _react(
+    request: Request, principal: Principal, emoji: str, *, add: bool | None
+) -> tuple[int | None, bool, list[api.ReactionCount]]:
+    """Add, remove or (add=None) toggle the caller's reaction: (the event's seq or None, whether it is there now,
+    the message's reactions)."""
     await runtime_of(request).limiter.admit_send(principal, request.scope["state"])
     message_id = request.path_params["message_id"]
     read = await _read(request, principal, emoji)
     actor = actor_of(principal)
-    events = decide_reaction(actor, read.room_role, message_id, read.message, emoji, add=add, reacted=read.reacted)
+    wanted = not read.reacted if add is None else add
+    events = decide_reaction(actor, read.room_role, message_id, read.message, emoji, add=wanted, reacted=read.reacted)
     seq = None
     if events:
         recheck = membership_recheck("message.react", actor, read.room_role)
         seq = (await _append(request, principal, events, recheck=recheck)).events[0].seq
     counts = await reaction_counts(runtime_of(request).pool, [message_id], principal.user_id)
-    return JSON(api.ReactionChange(message_id=message_id, emoji=emoji, changed=bool(events), seq=seq,
-                                   reactions=[reaction_count(r) for r in counts.get(message_id, [])]))
+    return seq, wanted, [reaction_count(r) for r in counts.get(message_id, [])]
 
 
 async def list_reactions(request: Request) -> Response:
@@ -199,6 +244,13 @@ ENDPOINTS = [
              "React to a message; reacting again with the same emoji changes nothing",
              body=api.AddReaction, response=api.ReactionChange, errors=(*_ERRORS, MessageWasDeleted),
              links=(Link("DELETE", f"{_MESSAGE}/reactions/{{emoji}}"), Link("GET", f"{_MESSAGE}/reactions"))),
+    Endpoint("POST", f"{_MESSAGE}/forward", forward_message,
+             "Forward a message to rooms you may post to: a new message in each, with forwarded_from; the answer "
+             "says per room what happened", body=api.ForwardMessage, response=api.ForwardResult,
+             errors=(*_ERRORS, MessageWasDeleted)),
+    Endpoint("POST", f"{_MESSAGE}/reactions/toggle", toggle_reaction,
+             "Add your reaction if it is not there, else take it back",
+             body=api.AddReaction, response=api.ReactionToggled, errors=(*_ERRORS, MessageWasDeleted)),
     Endpoint("GET", f"{_MESSAGE}/reactions", list_reactions, "Who reacted to a message, by emoji",
              response=list[api.Reactors], errors=_ERRORS),
     Endpoint("DELETE", f"{_MESSAGE}/reactions/{{emoji}}", remove_reaction,

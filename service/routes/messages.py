@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from projections.messages import page_of_messages, reaction_counts, readable_events
+from projections.user_rooms import cleared_seq
 from schemas import api
 from schemas.errors import (
     Forbidden,
@@ -13,6 +14,7 @@ from schemas.errors import (
     MessageNotFound,
     MessageTooLong,
     NotAMember,
+    PostingRestricted,
     RoomNotFound,
     ValidationError,
 )
@@ -45,8 +47,11 @@ async def list_messages(request: Request) -> Response:
     after_seq, before_seq, limit = AFTER_SEQ.read(request), BEFORE_SEQ.read(request), MESSAGES_LIMIT.require(request)
     await require_member(request, principal, room_id)
     pool = await runtime_of(request).reads.for_read()
+    # History the caller deleted for themselves (DELETE /rooms/{id}?scope=for_me) is not theirs to read.
+    floor = await cleared_seq(pool, principal.tenant_id, principal.user_id, room_id)
     rows = await page_of_messages(pool, room_id, after_seq=after_seq, before_seq=before_seq, limit=limit,
-                                  thread_id=THREAD.read(request))
+                                  thread_id=THREAD.read(request), floor_seq=floor,
+                                  now=runtime_of(request).wall_clock())
     counts = await reaction_counts(pool, [r["message_id"] for r in rows], principal.user_id) if rows else {}
     return JSON([message_view(r, counts.get(r["message_id"], [])) for r in rows])
 
@@ -57,7 +62,9 @@ async def list_events(request: Request) -> Response:
     after_seq, limit = EVENTS_AFTER_SEQ.require(request), EVENTS_LIMIT.require(request)
     await require_member(request, principal, room_id)
     pool = await runtime_of(request).reads.for_read()
-    events, _ = await readable_events(pool, room_id, after_seq=after_seq, limit=limit)
+    floor = await cleared_seq(pool, principal.tenant_id, principal.user_id, room_id)
+    events, _ = await readable_events(pool, room_id, after_seq=max(after_seq, floor), limit=limit,
+                                      now=runtime_of(request).wall_clock())
     return JSON([room_event_view(e) for e in events])
 
 
@@ -72,8 +79,8 @@ ENDPOINTS = [
     Endpoint("POST", "/rooms/{room_id}/messages", send_message,
              "Send a message (or a reply, with thread_id); a repeated client_msg_id returns the first result",
              body=api.SendMessage, response=api.SendResult, status=201,
-             errors=(RoomNotFound, NotAMember, Forbidden, MessageTooLong, MessageNotFound, IdempotencyKeyReused,
-                     ValidationError),
+             errors=(RoomNotFound, NotAMember, Forbidden, PostingRestricted, MessageTooLong, MessageNotFound,
+                     IdempotencyKeyReused, ValidationError),
              links=_MESSAGE_LINKS),
     Endpoint("GET", "/rooms/{room_id}/messages", list_messages, "Messages of a room in seq order",
              response=list[api.Message], query=(AFTER_SEQ, BEFORE_SEQ, MESSAGES_LIMIT, THREAD),

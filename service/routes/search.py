@@ -35,7 +35,8 @@ async def search(request: Request) -> Response:
     limit = LIMIT.require(request)
     pool = await runtime_of(request).reads.for_read()
     rows, total = await search_messages(pool, principal.tenant_id, principal.user_id, SEARCH_TERMS.read(request) or "",
-                                        filters, limit=limit, older_than=older_than)
+                                        filters, limit=limit, older_than=older_than,
+                                        now=runtime_of(request).wall_clock())
     last = rows[-1] if len(rows) == limit else None
     return JSON(api.SearchResults(
         data=[_hit(r) for r in rows], total=total,

@@ -106,6 +106,30 @@ class TimeQuery:
 
 
 @dataclass(frozen=True)
+class ChoiceQuery:
+    """An optional query parameter taking one of a few words (`type=channel`, `archived=true`)."""
+
+    name: str
+    description: str
+    choices: tuple[str, ...]
+    default: str | None = None
+
+    def read(self, request: Request) -> str | None:
+        """The value, the default when absent; a 400 naming it when it is not one of the choices."""
+        value = request.query_params.get(self.name)
+        if value is None or value == "":
+            return self.default
+        if value not in self.choices:
+            raise ValidationError(f"{self.name} must be one of {', '.join(self.choices)}", field=self.name)
+        return value
+
+    def flag(self, request: Request) -> bool | None:
+        """A true/false parameter as a bool (None when absent and without a default)."""
+        value = self.read(request)
+        return None if value is None else value == "true"
+
+
+@dataclass(frozen=True)
 class Link:
     """An operation a success leads to (an OpenAPI link), named by its method and path.
 
@@ -131,7 +155,7 @@ class Endpoint:
     response: Any = None
     status: int = 200
     errors: tuple[type[RoomlogError], ...] = ()
-    query: tuple[Query | TextQuery | TimeQuery, ...] = ()
+    query: tuple[Query | TextQuery | TimeQuery | ChoiceQuery, ...] = ()
     auth: Auth = "tenant"
     headers: tuple[str, ...] = field(default=())
     links: tuple[Link, ...] = ()
@@ -264,10 +288,15 @@ def _path_params(path: str) -> list[str]:
     return [part[1:-1].split(":")[0] for part in path.split("/") if part.startswith("{")]
 
 
-def _query_param(q: Query | TextQuery | TimeQuery) -> dict[str, Any]:
+def _query_param(q: Query | TextQuery | TimeQuery | ChoiceQuery) -> dict[str, Any]:
     if isinstance(q, TimeQuery):
         timestamp = {"type": "string", "format": "date-time"}
         return {"name": q.name, "in": "query", "required": False, "description": q.description, "schema": timestamp}
+    if isinstance(q, ChoiceQuery):
+        choice: dict[str, Any] = {"type": "string", "enum": list(q.choices)}
+        if q.default is not None:
+            choice["default"] = q.default
+        return {"name": q.name, "in": "query", "required": False, "description": q.description, "schema": choice}
     if isinstance(q, TextQuery):
         text = {"type": "string", "minLength": q.min_length, "maxLength": q.max_length}
         return {"name": q.name, "in": "query", "required": q.required, "description": q.description, "schema": text}

@@ -9,7 +9,7 @@ import asyncpg
 import msgspec
 
 from schemas import api
-from schemas.events import Attachment, RecordedEvent, event_fields
+from schemas.events import Attachment, ForwardedFrom, RecordedEvent, event_fields
 
 _meta = msgspec.json.Decoder(dict[str, Any] | None)
 _attachments = msgspec.json.Decoder(list[Attachment])
@@ -24,6 +24,9 @@ def message_view(row: asyncpg.Record, reactions: Sequence[asyncpg.Record]) -> ap
         reactions=[reaction_count(r) for r in reactions], thread_id=row["thread_id"], reply_count=row["reply_count"],
         last_reply_at=row["last_reply_at"], type=row["message_type"],
         attachments=_attachments.decode(row["attachments"]) if row["attachments"] is not None else [],
+        mentions=list(row["mentions"]),
+        forwarded_from=ForwardedFrom(room_id=row["forwarded_room_id"], message_id=row["forwarded_message_id"])
+        if row["forwarded_message_id"] is not None else None,
     )
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from eventstore.append import Appender, GuardColumns
 from eventstore.read import GlobalReader, read_stream
-from eventstore.types import Connection
+from eventstore.types import Connection, ProjectionStatement
 from projections.inline import InlineProjections
 from schemas.errors import RoomlogError
 from schemas.events import Event, EventMetadata, MemberJoined, MessageSent, RecordedEvent, RoomCreated
@@ -60,7 +60,7 @@ class _GatedHook:
         self.events: list[RecordedEvent] = []
 
     @property
-    def projection_sql(self) -> Sequence[str]:
+    def projection_sql(self) -> Sequence[ProjectionStatement]:
         return self._inner.projection_sql
 
     def needs_transaction(self, types: set[str]) -> bool:

@@ -144,7 +144,9 @@ def _unique(prefix: str) -> str:
 # when the earlier ones were allowed (subscribe before unsubscribing; leave the room last).
 CALLS: dict[str, tuple[Call, ...]] = {
     "room.create": (Call("POST", "/rooms", body=lambda s: {"type": "group", "members": [s.victim]}),),
-    "rooms.list": (Call("GET", "/rooms"),),
+    "room.join": (Call("POST", "/rooms/{room_id}/join", ids={"room_id": "public_channel"}),),
+    "rooms.list": (Call("GET", "/rooms"), Call("GET", "/rooms", params={"discover": "public"}),
+                   Call("GET", "/unread"), Call("GET", "/mentions")),
     "messages.search": (Call("GET", "/search/messages", params={"q": "hello"}),),
     # own_room: a room the caller is a member of (sync and poll then check each room's membership too).
     "rooms.sync": (
@@ -161,6 +163,9 @@ CALLS: dict[str, tuple[Call, ...]] = {
         Call("GET", "/rooms/{room_id}/receipts"),
         Call("GET", "/rooms/{room_id}/messages/{message_id}", ids={"message_id": "victim_message"}),
         Call("GET", "/rooms/{room_id}/messages/{message_id}/reactions", ids={"message_id": "victim_message"}),
+        # Reading the source is what the route checks; each target answers for itself in the body.
+        Call("POST", "/rooms/{room_id}/messages/{message_id}/forward", body=lambda s: {"room_ids": ["room_x"]},
+             ids={"message_id": "victim_message"}),
     ),
     "message.send": (Call("POST", "/rooms/{room_id}/messages", body=lambda s: {"content": "hello"}),),
     # own_message: the caller's own (sent before they left, when they are no member now); victim_message: another's.
@@ -175,12 +180,22 @@ CALLS: dict[str, tuple[Call, ...]] = {
              ids={"message_id": "victim_message"}),
         Call("DELETE", "/rooms/{room_id}/messages/{message_id}/reactions/{emoji}",
              ids={"message_id": "victim_message"}),
+        Call("POST", "/rooms/{room_id}/messages/{message_id}/reactions/toggle",
+             body=lambda s: {"emoji": s.ids["emoji"]}, ids={"message_id": "victim_message"}),
     ),
     "ack.send": (
         Call("POST", "/acks", body=lambda s: {"room_id": s.ids["room_id"], "seq": 1}),
         Call("POST", "/rooms/{room_id}/read", body=lambda s: {"seq": 1}),
     ),
+    "room.personalize": (
+        Call("POST", "/rooms/{room_id}/mute"),
+        Call("DELETE", "/rooms/{room_id}/mute"),
+        Call("POST", "/rooms/{room_id}/archive"),
+        Call("DELETE", "/rooms/{room_id}/archive"),
+        Call("DELETE", "/rooms/{room_id}", params={"scope": "for_me"}),
+    ),
     "room.update": (Call("PATCH", "/rooms/{room_id}", body=lambda s: {"name": "renamed"}),),
+    "room.delete": (Call("DELETE", "/rooms/{room_id}", params={"scope": "for_everyone"}),),
     "member.add": (Call("POST", "/rooms/{room_id}/members", body=lambda s: {"user_ids": [_unique("newbie")]}),),
     "member.remove": (Call("DELETE", "/rooms/{room_id}/members/{user_id}", ids={"user_id": "victim"}),),
     "member.leave": (Call("DELETE", "/rooms/{room_id}/members/{user_id}", ids={"user_id": "caller"}),),
@@ -407,6 +422,10 @@ async def scene_for(
         ids["own_room"] = room["room_id"]
     if action.startswith("support."):
         ids.update(await _desk_for(api, tenant, action, caller, tenant_role))
+    if any(c.ids.get("room_id") == "public_channel" for c in CALLS[action]):
+        channel = {"type": "channel", "members": [victim], "visibility": "public"}
+        ids["public_channel"] = (await ok(await api.post("/rooms", json=channel, headers=tenant.as_user(victim))))[
+            "room_id"]
     if any("{key_id}" in p for p in paths):
         ids["key_id"] = (await ok(await api.post("/api-keys", json={"name": "doomed", "role": "member"},
                                                  headers=admin)))["key_id"]

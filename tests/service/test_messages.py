@@ -95,6 +95,7 @@ async def test_sent_message_reads_back_with_sender_meta_and_client_msg_id(
         "meta": meta, "created_at": sent["created_at"], "client_msg_id": "c-1", "edited_at": None,
         "deleted_at": None, "reactions": [], "thread_id": None, "reply_count": 0, "last_reply_at": None,
         "type": "text", "attachments": [],
+        "mentions": [], "forwarded_from": None,
     }
 
 

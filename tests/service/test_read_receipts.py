@@ -40,7 +40,7 @@ async def test_unread_counts_others_messages_after_the_read_position(client: htt
 
     read = await _read(client, tenant, room_id, "bob", seqs[1])
     assert read.status_code == 200, read.text
-    assert read.json() == {"room_id": room_id, "read_seq": seqs[1], "unread_count": 1}
+    assert read.json() == {"room_id": room_id, "read_seq": seqs[1], "unread_count": 1, "mention_count": 0}
     one = await client.get(f"/rooms/{room_id}", headers=tenant.as_user("bob"))
     assert (one.json()["read_seq"], one.json()["unread_count"]) == (seqs[1], 1)
 

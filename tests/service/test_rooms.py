@@ -177,7 +177,10 @@ async def test_get_room_returns_it_with_current_last_seq(client: httpx.AsyncClie
     )
     assert sent.status_code == 201
     fetched = await get_room(client, tenant, "bob", room["room_id"])
-    assert fetched == {**room, "last_seq": room["last_seq"] + 1}
+    last = {"message_id": sent.json()["message_id"], "seq": sent.json()["seq"], "sender_id": "bob", "preview": "hi",
+            "deleted": False}
+    assert fetched == {**room, "last_seq": room["last_seq"] + 1, "last_message": last,
+                       "last_message_at": sent.json()["created_at"]}
 
 
 async def test_get_room_by_non_member_is_403_not_a_member(client: httpx.AsyncClient, tenant: Tenant) -> None:
@@ -216,7 +219,7 @@ async def test_list_rooms_pages_with_limit_and_offset(client: httpx.AsyncClient,
     ids = [(await create_room(client, tenant, "alice", []))["room_id"] for _ in range(3)]
     first = (await client.get("/rooms?limit=2", headers=tenant.as_user("alice"))).json()
     rest = (await client.get("/rooms?limit=2&offset=2", headers=tenant.as_user("alice"))).json()
-    assert [r["room_id"] for r in first + rest] == ids
+    assert [r["room_id"] for r in first + rest] == ids[::-1]  # newest activity first
 
 
 @pytest.mark.parametrize(

@@ -154,8 +154,9 @@ async def group_room(client: httpx.AsyncClient, tenant: Tenant, members: list[st
     return room_id
 
 
-async def send(client: httpx.AsyncClient, tenant: Tenant, room_id: str, content: str) -> dict[str, Any]:
-    response = await client.post(f"/rooms/{room_id}/messages", json={"content": content},
+async def send(client: httpx.AsyncClient, tenant: Tenant, room_id: str, content: str,
+               mentions: list[str] | None = None) -> dict[str, Any]:
+    response = await client.post(f"/rooms/{room_id}/messages", json={"content": content, "mentions": mentions or []},
                                  headers=tenant.as_user("alice"))
     assert response.status_code == 201, response.text
     sent: dict[str, Any] = response.json()
@@ -361,6 +362,26 @@ async def test_each_offline_member_gets_one_call_per_message(
         (user, f"m{n}") for user in ("bob", "carol") for n in range(3)
     )
     assert len({c.headers["x-roomlog-delivery"] for c in calls}) == 6
+
+
+async def test_a_muted_member_gets_message_offline_only_for_messages_that_mention_them(
+    client: httpx.AsyncClient, tenant: Tenant, receiver: Receiver, ready_runtime: Runtime
+) -> None:
+    await create_webhook(client, tenant, receiver.url)
+    room_id = await group_room(client, tenant, ["bob", "carol", "dave"])
+    for user in ("bob", "dave"):
+        muted = await client.post(f"/rooms/{room_id}/mute", headers=tenant.as_user(user))
+        assert muted.status_code == 200, muted.text
+    await send(client, tenant, room_id, "plain")
+    await send(client, tenant, room_id, "bob?", mentions=["bob"])
+    await send(client, tenant, room_id, "everyone", mentions=["@room"])
+    calls = await receiver.wait_for_calls(6)
+    await asyncio.sleep(0.3)  # any further call would be queued together with these
+    assert sorted((c.json()["user_id"], c.json()["message"]["content"]) for c in receiver.calls) == [
+        ("bob", "bob?"), ("bob", "everyone"), ("carol", "bob?"), ("carol", "everyone"), ("carol", "plain"),
+        ("dave", "everyone"),
+    ]
+    assert len(calls) == 6
 
 
 # where webhooks may point

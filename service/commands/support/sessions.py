@@ -234,7 +234,7 @@ async def end(runtime: Runtime, principal: Principal, session_id: str, cmd: s.En
 
 
 async def _close_room(runtime: Runtime, principal: Principal, room_id: str) -> None:
-    members = await list_members(runtime.pool, room_id)
+    members = await list_members(runtime.pool, principal.tenant_id, room_id)
     if members:
         await runtime.appender.append(
             room_id, [MemberRemoved(user_id=m["user_id"], removed_by=principal.user_id) for m in members],
