@@ -16,6 +16,7 @@ from eventstore import Appender, ReadPools, migrate, open_replicas
 from projections import InlineProjections, ensure_projections
 from projections.catchup import CatchUp
 from schemas.config import Settings
+from service.commands.support.auto_close import AutoClose
 from service.consumers.egress import Resolver
 from service.identity.accounts import Accounts
 from service.identity.auth import Authenticator
@@ -67,6 +68,7 @@ class Runtime:
     # The object store for media; None when no S3 URL is configured (media routes answer 503).
     media: ObjectStore | None = None
     media_cleanup: MediaCleanup | None = None
+    auto_close: AutoClose | None = None  # solved tickets closing by themselves
     monotonic: Clock = time.monotonic
     wall_clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     started_at: float = field(default_factory=time.monotonic)
@@ -130,10 +132,13 @@ async def start_runtime(settings: Settings) -> Runtime:
         await media.start()
         expiry = MediaCleanup(pool, appender, media, clock=lambda: datetime.now(UTC))
         expiry.start()
+    auto_close = AutoClose(pool, appender, clock=lambda: datetime.now(UTC),
+                           interval=settings.support_auto_close_seconds)
+    auto_close.start()
     return Runtime(
         settings=settings, pool=pool, appender=appender, auth=auth, nats=link, realtime=realtime, limiter=limiter,
         catch_up=catch_up, passwords=passwords, accounts=Accounts(pool, auth, settings, passwords=passwords),
-        reads=reads, metrics=metrics, sampler=sampler, media=media, media_cleanup=expiry,
+        reads=reads, metrics=metrics, sampler=sampler, media=media, media_cleanup=expiry, auto_close=auto_close,
     )
 
 
@@ -148,6 +153,8 @@ async def stop_runtime(runtime: Runtime) -> None:
     await _bounded("real-time delivery", runtime.realtime.stop())
     if runtime.media_cleanup is not None:
         await _bounded("media cleanup", runtime.media_cleanup.stop())
+    if runtime.auto_close is not None:
+        await _bounded("ticket auto-close", runtime.auto_close.stop())
     await _bounded("appender", runtime.appender.stop())
     # After the last appends: a clean stop leaves the search index current.
     await _bounded("catch-up projections", runtime.catch_up.stop())

@@ -43,6 +43,7 @@ Action = Literal[
     "support.session.work", "support.session.rate", "support.routing.read", "support.agents.read",
     "support.agents.manage", "support.agent.status", "support.teams.read", "support.teams.manage",
     "support.policy.replay", "support.settings.read", "support.settings.manage",
+    "support.ticket.create", "support.ticket.read", "support.ticket.comment", "support.ticket.work",
 ]
 
 ACTIONS: dict[Action, Rule] = {
@@ -100,6 +101,12 @@ ACTIONS: dict[Action, Rule] = {
     "support.policy.replay": _rule(("admin",), (), NotTenantAdmin, "only tenant admins may replay routing"),
     "support.settings.read": _rule(_DESK, (), Forbidden, "only agents and admins may read the desk's settings"),
     "support.settings.manage": _rule(("admin",), (), NotTenantAdmin, "only tenant admins may change desk settings"),
+    # Tickets: customers file, read and comment on their own (another's is TICKET_NOT_FOUND: the domain's rule);
+    # working a ticket — changing it, internal notes, escalation, tickets from sessions — is the desk's.
+    "support.ticket.create": _rule(("customer", *_DESK), (), Forbidden, "you may not file tickets"),
+    "support.ticket.read": _rule(("customer", *_DESK), (), Forbidden, "you may not read tickets"),
+    "support.ticket.comment": _rule(("customer", *_DESK), (), Forbidden, "you may not comment on tickets"),
+    "support.ticket.work": _rule(_DESK, (), Forbidden, "only agents and admins may work tickets"),
 }
 
 

@@ -1,0 +1,248 @@
+"""Support tickets read model: each ticket's current fields, and its timeline (one entry per ticket event).
+
+Every event of a ticket comes from the ticket's own stream, in seq order: the row is guarded by `ticket_seq`
+and each timeline entry is keyed by (ticket, seq), so applying an event twice changes nothing. Internal
+entries (notes, private comments) are marked `internal`; every read for a customer leaves them out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from eventstore.types import Connection, Queryable
+from schemas.events import (
+    RecordedEvent,
+    SupportTicketCommented,
+    SupportTicketCreated,
+    SupportTicketEscalated,
+    SupportTicketNoteAdded,
+    SupportTicketUpdated,
+    event_fields,
+)
+
+_encoder = msgspec.json.Encoder()
+
+_CREATE = """
+INSERT INTO support_tickets (tenant_id, ticket_id, number, display_number, subject, description, customer_id,
+    priority, category, tags, status, related_order_id, session_id, room_id, attachments, follow_up_of, created_by,
+    created_at, updated_at, ticket_seq)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'new', $11, $12, $13, $14::jsonb, $15, $16, $17, $17, $18)
+ON CONFLICT (ticket_id) DO NOTHING
+"""
+_ENTRY = """
+INSERT INTO support_ticket_entries (tenant_id, ticket_id, seq, kind, actor, internal, created_at, data)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)
+ON CONFLICT (ticket_id, seq) DO NOTHING
+"""
+_GUARD = " WHERE ticket_id = $1 AND ticket_seq < $2"
+# The columns an update may change, and the statement fragment setting each (parameters $4 …).
+_UPDATABLE = ("status", "priority", "assigned_to", "tags", "category")
+
+
+class SupportTicketsProjection:
+    name = "support_tickets"
+    version = 1
+    tables = ("support_tickets", "support_ticket_entries")
+    handles = frozenset({"support.ticket.created", "support.ticket.updated", "support.ticket.commented",
+                         "support.ticket.note_added", "support.ticket.escalated"})
+    sql = None  # applied in Python, in the append transaction
+    ddl = """
+    CREATE TABLE support_tickets (
+        tenant_id         text NOT NULL,
+        ticket_id         text PRIMARY KEY,
+        number            bigint NOT NULL,
+        display_number    text NOT NULL,
+        subject           text NOT NULL,
+        description       text NOT NULL,
+        customer_id       text NOT NULL,
+        priority          text NOT NULL,
+        category          text,
+        tags              text[] NOT NULL,
+        status            text NOT NULL,
+        assigned_to       text,
+        related_order_id  text,
+        session_id        text,
+        room_id           text,
+        attachments       jsonb NOT NULL,
+        follow_up_of      text,
+        created_by        text NOT NULL,
+        created_at        timestamptz NOT NULL,
+        updated_at        timestamptz NOT NULL,
+        first_response_at timestamptz,
+        solved_at         timestamptz,
+        closed_at         timestamptz,
+        sla_status        text,  -- the SLA fold's status (within_sla, at_risk, breached, paused); null without one
+        ticket_seq        bigint NOT NULL,
+        search            tsvector GENERATED ALWAYS AS (to_tsvector('simple', subject || ' ' || description)) STORED,
+        UNIQUE (tenant_id, number)
+    );
+    CREATE INDEX support_tickets_status ON support_tickets (tenant_id, status, number);
+    CREATE INDEX support_tickets_priority ON support_tickets (tenant_id, priority, number);
+    CREATE INDEX support_tickets_assignee ON support_tickets (tenant_id, assigned_to, number);
+    CREATE INDEX support_tickets_customer ON support_tickets (tenant_id, customer_id, number);
+    CREATE INDEX support_tickets_category ON support_tickets (tenant_id, category, number);
+    CREATE INDEX support_tickets_follow_up ON support_tickets (follow_up_of) WHERE follow_up_of IS NOT NULL;
+    CREATE INDEX support_tickets_solved ON support_tickets (solved_at) WHERE status = 'solved';
+    CREATE INDEX support_tickets_tags ON support_tickets USING gin (tags);
+    CREATE INDEX support_tickets_search ON support_tickets USING gin (search);
+    CREATE TABLE support_ticket_entries (
+        tenant_id  text NOT NULL,
+        ticket_id  text NOT NULL,
+        seq        bigint NOT NULL,
+        kind       text NOT NULL,   -- the event's type
+        actor      text NOT NULL,
+        internal   boolean NOT NULL, -- notes and private comments: never shown to customers
+        created_at timestamptz NOT NULL,
+        data       jsonb NOT NULL,   -- the event's fields
+        PRIMARY KEY (ticket_id, seq)
+    );
+    """
+
+    async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
+        for rec in events:
+            await _apply_one(conn, rec)
+
+
+async def _apply_one(conn: Connection, rec: RecordedEvent) -> None:
+    ev = rec.event
+    actor, internal = _entry_of(rec)
+    await conn.execute(_ENTRY, rec.tenant_id, rec.stream_id, rec.seq, rec.type, actor, internal, rec.created_at,
+                       _encoder.encode(event_fields(ev)).decode())
+    if isinstance(ev, SupportTicketCreated):
+        await conn.execute(_CREATE, rec.tenant_id, ev.ticket_id, ev.number, ev.display_number, ev.subject,
+                           ev.description, ev.customer_id, ev.priority, ev.category, ev.tags, ev.related_order_id,
+                           ev.session_id, ev.room_id, _encoder.encode(ev.attachments).decode(), ev.follow_up_of,
+                           ev.created_by, rec.created_at, rec.seq)
+    elif isinstance(ev, SupportTicketUpdated):
+        await _update(conn, rec, ev)
+    elif isinstance(ev, SupportTicketCommented):
+        first_response = not internal and ev.author_type == "agent"
+        await conn.execute(
+            "UPDATE support_tickets SET updated_at = $3, ticket_seq = $2, first_response_at = CASE WHEN $4"
+            " THEN coalesce(first_response_at, $3) ELSE first_response_at END" + _GUARD,
+            rec.stream_id, rec.seq, rec.created_at, first_response,
+        )
+    elif isinstance(ev, SupportTicketEscalated):
+        await conn.execute("UPDATE support_tickets SET updated_at = $3, ticket_seq = $2, priority = $4" + _GUARD,
+                           rec.stream_id, rec.seq, rec.created_at, ev.priority)
+    elif isinstance(ev, SupportTicketNoteAdded):
+        await conn.execute("UPDATE support_tickets SET updated_at = $3, ticket_seq = $2" + _GUARD,
+                           rec.stream_id, rec.seq, rec.created_at)
+
+
+async def _update(conn: Connection, rec: RecordedEvent, ev: SupportTicketUpdated) -> None:
+    values = {"status": ev.status, "priority": ev.priority, "assigned_to": ev.assigned_to, "tags": ev.tags,
+              "category": ev.category}
+    changed = [c for c in _UPDATABLE if c in ev.changed]
+    sets = [f"{column} = ${n}" for n, column in enumerate(changed, start=4)]
+    if "status" in changed:
+        sets += ["solved_at = CASE WHEN $4 = 'solved' THEN $3 WHEN $4 = 'closed' THEN solved_at END",
+                 "closed_at = CASE WHEN $4 = 'closed' THEN $3::timestamptz END"]
+    await conn.execute(
+        f"UPDATE support_tickets SET {', '.join(['updated_at = $3', 'ticket_seq = $2', *sets])}" + _GUARD,
+        rec.stream_id, rec.seq, rec.created_at, *(values[c] for c in changed),
+    )
+
+
+def _entry_of(rec: RecordedEvent) -> tuple[str, bool]:
+    """Who wrote a ticket event, and whether it is internal."""
+    ev = rec.event
+    if isinstance(ev, SupportTicketCreated):
+        return ev.created_by, False
+    if isinstance(ev, SupportTicketCommented):
+        return ev.author_id, not ev.public
+    if isinstance(ev, SupportTicketNoteAdded):
+        return ev.author_id, True
+    assert isinstance(ev, SupportTicketUpdated | SupportTicketEscalated)
+    return ev.by, False
+
+
+_TICKET_COLUMNS = """
+ticket_id, number, display_number, subject, description, customer_id, priority, category, tags, status, assigned_to,
+related_order_id, session_id, room_id, attachments::text AS attachments, follow_up_of, created_by, created_at,
+updated_at, first_response_at, solved_at, closed_at, sla_status, ticket_seq
+"""
+_LIST_COLUMNS = """
+ticket_id, display_number, subject, customer_id, priority, category, tags, status, assigned_to, created_at,
+updated_at, first_response_at, solved_at, sla_status
+"""
+
+
+async def fetch_ticket(conn: Queryable, tenant_id: str, ticket_id: str) -> asyncpg.Record | None:
+    """One ticket of the tenant."""
+    return await conn.fetchrow(
+        f"SELECT {_TICKET_COLUMNS} FROM support_tickets WHERE tenant_id = $1 AND ticket_id = $2", tenant_id, ticket_id,
+    )
+
+
+class TicketFilter(msgspec.Struct, kw_only=True):
+    """What a ticket listing is limited to: every given field must match (tag: one of the ticket's tags;
+    q: every word in the subject or description)."""
+
+    status: str | None = None
+    priority: str | None = None
+    assigned_to: str | None = None
+    customer_id: str | None = None
+    category: str | None = None
+    tag: str | None = None
+    sla_status: str | None = None
+    q: str | None = None
+
+
+_CONDITIONS = {
+    "status": "status = ${}", "priority": "priority = ${}", "assigned_to": "assigned_to = ${}",
+    "customer_id": "customer_id = ${}", "category": "category = ${}", "tag": "tags @> ARRAY[${}::text]",
+    "sla_status": "sla_status = ${}", "q": "search @@ plainto_tsquery('simple', ${})",
+}
+
+
+async def list_tickets(
+    conn: Queryable, tenant_id: str, where: TicketFilter, *, limit: int, offset: int
+) -> tuple[list[asyncpg.Record], int]:
+    """A page of the tenant's tickets matching `where`, newest first, and how many match in all."""
+    # Only the given filters enter the statement, so each combination gets its own plan on the right index.
+    args: list[Any] = [tenant_id]
+    conditions = ["tenant_id = $1"]
+    for name, condition in _CONDITIONS.items():
+        value = getattr(where, name)
+        if value is not None:
+            args.append(value)
+            conditions.append(condition.format(len(args)))
+    sql_where = " AND ".join(conditions)
+    total = await conn.fetchval(f"SELECT count(*) FROM support_tickets WHERE {sql_where}", *args)
+    rows = await conn.fetch(
+        f"SELECT {_LIST_COLUMNS} FROM support_tickets WHERE {sql_where} ORDER BY number DESC"
+        f" LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}", *args, limit, offset,
+    )
+    return rows, int(total)
+
+
+async def ticket_entries(conn: Queryable, ticket_id: str, *, internal: bool) -> list[asyncpg.Record]:
+    """The ticket's timeline in seq order; internal entries only when `internal`."""
+    return await conn.fetch(
+        "SELECT seq, kind, actor, internal, created_at, data::text AS data FROM support_ticket_entries"
+        " WHERE ticket_id = $1 AND ($2 OR NOT internal) ORDER BY seq", ticket_id, internal,
+    )
+
+
+async def follow_ups(conn: Queryable, tenant_id: str, ticket_id: str) -> list[str]:
+    """The tickets that follow up `ticket_id`, oldest first."""
+    rows = await conn.fetch("SELECT ticket_id FROM support_tickets WHERE tenant_id = $1 AND follow_up_of = $2"
+                            " ORDER BY number", tenant_id, ticket_id)
+    return [r["ticket_id"] for r in rows]
+
+
+async def tickets_due_to_close(conn: Queryable, now: datetime, *, limit: int) -> list[asyncpg.Record]:
+    """Solved tickets of every tenant whose tenant's auto-close days (4 unless set) have passed at `now`."""
+    return await conn.fetch(
+        "SELECT t.tenant_id, t.ticket_id FROM support_tickets t"
+        " LEFT JOIN support_desk_settings d ON d.tenant_id = t.tenant_id"
+        " WHERE t.status = 'solved'"
+        " AND t.solved_at <= $1 - make_interval(days => coalesce(d.ticket_auto_close_days, 4))"
+        " ORDER BY t.solved_at LIMIT $2", now, limit,
+    )
