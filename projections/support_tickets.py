@@ -243,6 +243,6 @@ async def tickets_due_to_close(conn: Queryable, now: datetime, *, limit: int) ->
         "SELECT t.tenant_id, t.ticket_id FROM support_tickets t"
         " LEFT JOIN support_desk_settings d ON d.tenant_id = t.tenant_id"
         " WHERE t.status = 'solved'"
-        " AND t.solved_at <= $1 - make_interval(days => coalesce(d.ticket_auto_close_days, 4))"
+        " AND t.solved_at <= $1::timestamptz - make_interval(days => coalesce(d.ticket_auto_close_days, 4))"
         " ORDER BY t.solved_at LIMIT $2", now, limit,
     )
