@@ -45,7 +45,7 @@ class World:
 
 # Path parameters the `world` fixture gives a real id of tenant A for.
 WORLD_IDS = ("room_id", "user_id", "key_id", "webhook_id", "id", "tenant_id", "topic", "message_id", "emoji",
-             "session_id", "agent_id", "team_id", "media_id")
+             "session_id", "agent_id", "team_id", "media_id", "ticket_id")
 
 # Path parameter -> a made-up id of the same shape as the real one (World.ids holds the real one).
 MADE_UP: dict[str, Callable[[], str]] = {
@@ -63,6 +63,7 @@ MADE_UP: dict[str, Callable[[], str]] = {
     "team_id": lambda: f"team-{_hex()}",
     "customer_id": lambda: f"cust-{_hex()}",  # a query filter, not a path parameter
     "media_id": lambda: new_id("med"),
+    "ticket_id": lambda: new_id("tkt"),
 }
 
 # A valid body for every route that takes one and has path parameters: a 400 must not hide the answer.
@@ -84,6 +85,11 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/support/agents/{agent_id}/status"): {"status": "offline"},
     ("PATCH", "/support/teams/{team_id}"): {"name": "taken over"},
     ("POST", "/media/{media_id}/confirm"): {},
+    ("PUT", "/support/tickets/{ticket_id}"): {"status": "solved", "assigned_to": "admin"},
+    ("POST", "/support/tickets/{ticket_id}/comments"): {"content": "hello from elsewhere"},
+    ("POST", "/support/tickets/{ticket_id}/notes"): {"content": "hello from elsewhere"},
+    ("POST", "/support/tickets/{ticket_id}/escalate"): {"escalation_type": "tier_2"},
+    ("POST", "/support/sessions/{session_id}/ticket"): {},
 }
 
 # Routes whose user_id names a user of the caller's own tenant (user ids are per tenant): B blocking "bob" blocks
@@ -126,6 +132,17 @@ CARRIERS: list[Carrier] = [
             statuses=frozenset({200, 403})),
     Carrier("GET", "/support/sessions", params=lambda ids: {"team_id": ids["team_id"]},
             statuses=frozenset({200, 403})),
+    # A's customer and agent as ticket filters find nothing, like made-up ones.
+    Carrier("GET", "/support/tickets",
+            params=lambda ids: {"customer_id": ids["customer_id"], "assigned_to": ids["agent_id"]},
+            statuses=frozenset({200, 403})),
+    # A's session or closed ticket named when filing: B learns what a made-up id would tell it.
+    Carrier("POST", "/support/tickets", body=lambda ids: {"subject": "s", "description": "d",
+                                                         "customer_id": "b-customer", "session_id": ids["session_id"]},
+            statuses=frozenset({400, 403, 404})),
+    Carrier("POST", "/support/tickets", body=lambda ids: {"subject": "s", "description": "d",
+                                                         "customer_id": "b-customer", "follow_up_of": ids["ticket_id"]},
+            statuses=frozenset({400, 403})),
 ]
 
 # Routes without path parameters that take no id of another tenant (with the reason).
@@ -244,14 +261,17 @@ async def world(client: httpx.AsyncClient, runtime: Runtime, database_url: str, 
         "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c49444154789c6338c1c5050002"
         "7a00dd6727427d0000000049454e44ae426082"
     )
-    ticket = await ok(await client.post("/media/upload-url", headers=admin,
+    upload = await ok(await client.post("/media/upload-url", headers=admin,
                                         json={"filename": "a.png", "content_type": "image/png", "size": len(tiny_png)}))
     async with httpx.AsyncClient() as store:
-        assert (await store.put(ticket["upload_url"], content=tiny_png, headers=ticket["headers"])).status_code == 200
-    await ok(await client.post(f"/media/{ticket['media_id']}/confirm", json={}, headers=admin), 200)
+        assert (await store.put(upload["upload_url"], content=tiny_png, headers=upload["headers"])).status_code == 200
+    await ok(await client.post(f"/media/{upload['media_id']}/confirm", json={}, headers=admin), 200)
+    ticket = await ok(await client.post("/support/tickets", headers=admin, json={
+        "subject": "secret", "description": "secret", "customer_id": customer, "session_id": session["session_id"]}))
+    await ok(await client.post(f"/support/tickets/{ticket['id']}/notes", json={"content": "secret"}, headers=admin))
     ids = {
         "session_id": session["session_id"], "agent_id": agent, "team_id": team["team_id"],
-        "media_id": ticket["media_id"],
+        "media_id": upload["media_id"], "ticket_id": ticket["id"],
         "room_id": room["room_id"], "user_id": bob, "key_id": key["key_id"], "webhook_id": hook["webhook_id"],
         "id": dead_letter_id(job.delivery_id), "tenant_id": a.tenant_id, "topic": topic,
         "message_id": message["message_id"], "emoji": emoji,
@@ -273,6 +293,8 @@ async def snapshot(pool: asyncpg.Pool, tenant_id: str) -> dict[str, list[tuple[A
         "users": "SELECT user_id, role, display_name FROM users WHERE tenant_id = $1 ORDER BY 1",
         "tenant": "SELECT name, rate_limit, send_rate_limit FROM tenants WHERE tenant_id = $1",
         "media": "SELECT media_id, status, sha256 FROM media WHERE tenant_id = $1 ORDER BY 1",
+        "tickets": "SELECT ticket_id, status, priority, assigned_to, ticket_seq FROM support_tickets"
+                   " WHERE tenant_id = $1 ORDER BY 1",
     }
     return {name: [tuple(r) for r in await pool.fetch(q, tenant_id)] for name, q in queries.items()}
 
@@ -353,3 +375,4 @@ async def test_tenant_a_still_reaches_every_resource_the_foreign_calls_named(
     assert session.json()["assigned_agent"]["id"] == ids["agent_id"]
     assert (await client.get(f"/support/teams/{ids['team_id']}", headers=admin)).status_code == 200
     assert (await client.get(f"/media/{ids['media_id']}", headers=admin)).json()["status"] == "confirmed"
+    assert (await client.get(f"/support/tickets/{ids['ticket_id']}", headers=admin)).json()["subject"] == "secret"

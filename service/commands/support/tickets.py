@@ -147,6 +147,7 @@ async def _change(runtime: Runtime, principal: Principal, ticket_id: str,
 async def update_ticket(runtime: Runtime, principal: Principal, ticket_id: str, cmd: t.UpdateTicket) -> asyncpg.Record:
     """Change status, priority, assignee, tags or category under the status machine's rules."""
     authorize("support.ticket.work", principal.role)
+    await load_ticket(runtime, principal, ticket_id)  # another tenant's is not found, whatever the body says
     if isinstance(cmd.assigned_to, str):
         await _require_staff(runtime, principal.tenant_id, [cmd.assigned_to], field="assigned_to")
 
@@ -207,6 +208,7 @@ async def add_note(runtime: Runtime, principal: Principal, ticket_id: str, cmd: 
     """An internal note (never shown to customers); each mentioned agent gets a notification naming the ticket."""
     authorize("support.ticket.work", principal.role)
     mentions = sorted(set(cmd.mention_agent_ids))
+    await load_ticket(runtime, principal, ticket_id)  # another tenant's is not found, whatever the body says
     if mentions:
         await _require_staff(runtime, principal.tenant_id, mentions, field="mention_agent_ids")
     note_id = new_id("note")
