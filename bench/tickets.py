@@ -5,9 +5,9 @@ tenant's tickets through the appender in bulk: each chunk of 500 is one `append_
 counter's 500 `support.ticket.numbered` events at its expected seq and each ticket's own stream (created,
 then `--events-per-ticket` minus one more: an assignment with a status, then comments) — so the numbers are the
 service's own and the inline projection builds the read model as it would live. It runs `VACUUM ANALYZE`
-(what autovacuum does after a bulk load), then sends each filtered listing `--requests` times (after 5 unmeasured) through the
-app in-process (HTTP routing, auth, the count and the page, the people lookup, JSON) and prints p50/p99 per
-filter, and the same for the database part alone. The seed is printed.
+(what autovacuum does after a bulk load), then sends each filtered listing `--requests` times (after 5
+unmeasured) through the app in-process (HTTP routing, auth, the count and the page, the people lookup, JSON)
+and prints p50/p99 per filter, and the same for the database part alone. The seed is printed.
 
     .venv/bin/python bench/tickets.py [--tickets 100000] [--events-per-ticket 3] [--requests 200] [--seed N]
 """
