@@ -3,6 +3,7 @@ a ticket from a session."""
 
 from __future__ import annotations
 
+import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -19,6 +20,7 @@ from schemas.errors import (
 from service.commands.support import tickets as commands
 from service.commands.support.sessions import NOBODY, customer_filter
 from service.domain.support.tickets import STATUSES
+from service.identity.auth import Principal
 from service.web.endpoints import Endpoint, Link, Query, TextQuery
 from service.web.request import JSON, body_as, caller, caller_may, runtime_of
 
@@ -45,16 +47,15 @@ def _ticket_id(request: Request) -> str:
     return str(request.path_params["ticket_id"])
 
 
-async def _detail(request: Request, row: object, status_code: int = 200) -> Response:
-    principal = await caller(request)
-    return JSON(await commands.ticket_detail(runtime_of(request), principal, row), status_code=status_code)  # type: ignore[arg-type]
+async def _detail(request: Request, principal: Principal, row: asyncpg.Record, status_code: int = 200) -> Response:
+    return JSON(await commands.ticket_detail(runtime_of(request), principal, row), status_code=status_code)
 
 
 async def create_ticket(request: Request) -> Response:
     principal = await caller(request)
     cmd = await body_as(request, t.CreateTicket)
     row = await commands.create_ticket(runtime_of(request), principal, cmd)
-    return await _detail(request, row, 201)
+    return await _detail(request, principal, row, 201)
 
 
 async def ticket_from_session(request: Request) -> Response:
@@ -62,7 +63,7 @@ async def ticket_from_session(request: Request) -> Response:
     cmd = await body_as(request, t.TicketFromSession)
     row = await commands.ticket_from_session(runtime_of(request), principal, str(request.path_params["session_id"]),
                                              cmd)
-    return await _detail(request, row, 201)
+    return await _detail(request, principal, row, 201)
 
 
 async def get_tickets(request: Request) -> Response:
@@ -86,35 +87,35 @@ async def get_tickets(request: Request) -> Response:
 async def get_ticket(request: Request) -> Response:
     principal = await caller_may(request, "support.ticket.read")
     row = await commands.load_ticket(runtime_of(request), principal, _ticket_id(request))
-    return await _detail(request, row)
+    return await _detail(request, principal, row)
 
 
 async def put_ticket(request: Request) -> Response:
     principal = await caller(request)
     cmd = await body_as(request, t.UpdateTicket)
     row = await commands.update_ticket(runtime_of(request), principal, _ticket_id(request), cmd)
-    return await _detail(request, row)
+    return await _detail(request, principal, row)
 
 
 async def post_comment(request: Request) -> Response:
     principal = await caller(request)
     cmd = await body_as(request, t.AddComment)
     row = await commands.comment(runtime_of(request), principal, _ticket_id(request), cmd)
-    return await _detail(request, row, 201)
+    return await _detail(request, principal, row, 201)
 
 
 async def post_note(request: Request) -> Response:
     principal = await caller(request)
     cmd = await body_as(request, t.AddNote)
     row = await commands.add_note(runtime_of(request), principal, _ticket_id(request), cmd)
-    return await _detail(request, row, 201)
+    return await _detail(request, principal, row, 201)
 
 
 async def post_escalate(request: Request) -> Response:
     principal = await caller(request)
     cmd = await body_as(request, t.EscalateTicket)
     row = await commands.escalate(runtime_of(request), principal, _ticket_id(request), cmd)
-    return await _detail(request, row)
+    return await _detail(request, principal, row)
 
 
 _TICKET = "/support/tickets/{ticket_id}"
