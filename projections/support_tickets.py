@@ -33,7 +33,42 @@ INSERT INTO support_tickets (tenant_id, ticket_id, number, display_number, subje
     created_at, updated_at, ticket_seq)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'new', $11, $12, $13, $14::jsonb, $15, $16, $17, $17, $18)
 ON CONFLICT (ticket_id) DO NOTHING
+RETURNING tenant_id, status, priority, '' AS assigned_to, coalesce(category, '') AS category
 """
+# How many tickets of each (status, priority, assignee, category) a tenant has: listings filtered on those
+# alone answer `total` from here instead of counting the matching rows. A change moves the ticket from its
+# old key to its new one; `old` sees the row as it was before the statement (one snapshot).
+_COUNT_NEW = """
+INSERT INTO support_ticket_counts AS c (tenant_id, status, priority, assigned_to, category, n)
+SELECT tenant_id, status, priority, assigned_to, category, 1 FROM moved
+ON CONFLICT (tenant_id, status, priority, assigned_to, category) DO UPDATE SET n = c.n + 1
+"""
+
+
+def _counted_update(update: str) -> str:
+    """`update` (an UPDATE of one ticket guarded by $1 ticket and $2 seq), moving the ticket's count too."""
+    return f"""
+WITH old AS (
+    SELECT tenant_id, status, priority, coalesce(assigned_to, '') AS assigned_to, coalesce(category, '') AS category
+    FROM support_tickets WHERE ticket_id = $1 AND ticket_seq < $2
+), new AS (
+    {update}
+    RETURNING tenant_id, status, priority, coalesce(assigned_to, '') AS assigned_to, coalesce(category, '') AS category
+), moved AS (
+    SELECT new.* FROM old, new
+    WHERE (old.status, old.priority, old.assigned_to, old.category)
+        IS DISTINCT FROM (new.status, new.priority, new.assigned_to, new.category)
+), gone AS (
+    UPDATE support_ticket_counts c SET n = c.n - 1 FROM old, moved
+    WHERE c.tenant_id = old.tenant_id AND c.status = old.status AND c.priority = old.priority
+      AND c.assigned_to = old.assigned_to AND c.category = old.category
+)
+{_COUNT_NEW}"""
+
+
+def _counted_create() -> str:
+    return f"WITH moved AS ({_CREATE}){_COUNT_NEW}"
+
 _ENTRY = """
 INSERT INTO support_ticket_entries (tenant_id, ticket_id, seq, kind, actor, internal, created_at, data)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)
@@ -47,7 +82,7 @@ _UPDATABLE = ("status", "priority", "assigned_to", "tags", "category")
 class SupportTicketsProjection:
     name = "support_tickets"
     version = 1
-    tables = ("support_tickets", "support_ticket_entries")
+    tables = ("support_tickets", "support_ticket_entries", "support_ticket_counts")
     handles = frozenset({"support.ticket.created", "support.ticket.updated", "support.ticket.commented",
                          "support.ticket.note_added", "support.ticket.escalated"})
     sql = None  # applied in Python, in the append transaction
@@ -90,6 +125,15 @@ class SupportTicketsProjection:
     CREATE INDEX support_tickets_solved ON support_tickets (solved_at) WHERE status = 'solved';
     CREATE INDEX support_tickets_tags ON support_tickets USING gin (tags);
     CREATE INDEX support_tickets_search ON support_tickets USING gin (search);
+    CREATE TABLE support_ticket_counts (
+        tenant_id   text NOT NULL,
+        status      text NOT NULL,
+        priority    text NOT NULL,
+        assigned_to text NOT NULL,  -- '' for none
+        category    text NOT NULL,  -- '' for none
+        n           bigint NOT NULL,
+        PRIMARY KEY (tenant_id, status, priority, assigned_to, category)
+    );
     CREATE TABLE support_ticket_entries (
         tenant_id  text NOT NULL,
         ticket_id  text NOT NULL,
@@ -127,7 +171,7 @@ def _step(rec: RecordedEvent) -> tuple[tuple[int, int], str, tuple[object, ...]]
     """What one event does to its ticket's row: (order key, statement, arguments)."""
     ev, order = rec.event, (rec.seq, rec.position)
     if isinstance(ev, SupportTicketCreated):
-        return order, _CREATE, (
+        return order, _COUNTED_CREATE, (
             rec.tenant_id, ev.ticket_id, ev.number, ev.display_number, ev.subject, ev.description, ev.customer_id,
             ev.priority, ev.category, ev.tags, ev.related_order_id, ev.session_id, ev.room_id,
             _encoder.encode(ev.attachments).decode(), ev.follow_up_of, ev.created_by, rec.created_at, rec.seq,
@@ -146,7 +190,8 @@ _COMMENTED = (
     "UPDATE support_tickets SET updated_at = $3, ticket_seq = $2, first_response_at = CASE WHEN $4"
     " THEN coalesce(first_response_at, $3) ELSE first_response_at END" + _GUARD
 )
-_ESCALATED = "UPDATE support_tickets SET updated_at = $3, ticket_seq = $2, priority = $4" + _GUARD
+_ESCALATED = _counted_update("UPDATE support_tickets SET updated_at = $3, ticket_seq = $2, priority = $4" + _GUARD)
+_COUNTED_CREATE = _counted_create()
 _TOUCHED = "UPDATE support_tickets SET updated_at = $3, ticket_seq = $2" + _GUARD
 
 
@@ -159,6 +204,8 @@ def _update(rec: RecordedEvent, ev: SupportTicketUpdated) -> tuple[tuple[int, in
         sets += ["solved_at = CASE WHEN $4 = 'solved' THEN $3 WHEN $4 = 'closed' THEN solved_at END",
                  "closed_at = CASE WHEN $4 = 'closed' THEN $3::timestamptz END"]
     sql = f"UPDATE support_tickets SET {', '.join(['updated_at = $3', 'ticket_seq = $2', *sets])}" + _GUARD
+    if not {"status", "priority", "assigned_to", "category"}.isdisjoint(changed):
+        sql = _counted_update(sql)
     return (rec.seq, rec.position), sql, (rec.stream_id, rec.seq, rec.created_at, *(values[c] for c in changed))
 
 
@@ -214,6 +261,9 @@ _CONDITIONS = {
 }
 
 
+_COUNTED = frozenset({"status", "priority", "assigned_to", "category"})
+
+
 async def list_tickets(
     conn: Queryable, tenant_id: str, where: TicketFilter, *, limit: int, offset: int
 ) -> tuple[list[asyncpg.Record], int]:
@@ -227,7 +277,11 @@ async def list_tickets(
             args.append(value)
             conditions.append(condition.format(len(args)))
     sql_where = " AND ".join(conditions)
-    total = await conn.fetchval(f"SELECT count(*) FROM support_tickets WHERE {sql_where}", *args)
+    # Filters on counted fields alone (none given included) add up the counts; others count the matching rows.
+    counted = {name for name in _CONDITIONS if getattr(where, name) is not None} <= _COUNTED
+    source = "SELECT coalesce(sum(n), 0) FROM support_ticket_counts" if counted else \
+        "SELECT count(*) FROM support_tickets"
+    total = await conn.fetchval(f"{source} WHERE {sql_where}", *args)
     rows = await conn.fetch(
         f"SELECT {_LIST_COLUMNS} FROM support_tickets WHERE {sql_where} ORDER BY number DESC"
         f" LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}", *args, limit, offset,

@@ -1,5 +1,5 @@
-"""Properties over generated ticket histories: racing writers never break the status machine, and replay
-reproduces the tickets and their timelines.
+"""Properties over generated ticket histories: racing writers never break the status machine, the counts behind
+the listing's totals match the tickets, and replay reproduces the tickets, their timelines and the counts.
 
 Each example works in a tenant of its own; the examples share the session's database and runtime.
 """
@@ -30,13 +30,14 @@ ALLOWED = {"new": {"open", "pending", "on_hold", "solved"}, "open": {"pending", 
 
 @dataclass(frozen=True)
 class Op:
-    kind: str  # status, assign, unassign, customer_comment, agent_comment, note
+    kind: str  # status, assign, unassign, customer_comment, agent_comment, note, escalate
     ticket: int
     status: str
 
 
 _ops = st.builds(Op, st.sampled_from(("status", "status", "status", "assign", "unassign", "customer_comment",
-                                      "agent_comment", "note")), st.integers(0, 1), st.sampled_from(STATUSES))
+                                      "agent_comment", "note", "escalate")), st.integers(0, 1),
+                 st.sampled_from(STATUSES))
 histories = st.lists(st.lists(_ops, min_size=1, max_size=5), min_size=1, max_size=5)
 
 
@@ -49,6 +50,8 @@ async def _run(client: httpx.AsyncClient, headers: dict[str, dict[str, str]], ti
                                     headers=headers["ag"])
     elif op.kind == "note":
         response = await client.post(f"{path}/notes", json={"content": "n"}, headers=headers["ag"])
+    elif op.kind == "escalate":
+        response = await client.post(f"{path}/escalate", json={"escalation_type": "t2"}, headers=headers["ag"])
     else:
         who = "cu" if op.kind == "customer_comment" else "ag"
         response = await client.post(f"{path}/comments", json={"content": "c"}, headers=headers[who])
@@ -101,5 +104,12 @@ async def test_racing_ticket_changes_keep_the_status_machine_and_replay_reproduc
         assert closed_at is None or closed_at == len(rows) - 1  # closed is final
         live = await runtime.pool.fetchval("SELECT status FROM support_tickets WHERE ticket_id = $1", ticket_id)
         assert live == (recorded[-1][0] if recorded else "new")
+    counts = await runtime.pool.fetch(
+        "SELECT status, priority, assigned_to, category, n FROM support_ticket_counts WHERE tenant_id = $1 AND n > 0"
+        " ORDER BY 1, 2, 3, 4", tenant.tenant_id)
+    rows = await runtime.pool.fetch(
+        "SELECT status, priority, coalesce(assigned_to, ''), coalesce(category, ''), count(*) FROM support_tickets"
+        " WHERE tenant_id = $1 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4", tenant.tenant_id)
+    assert [tuple(r) for r in counts] == [tuple(r) for r in rows]  # the counts the listing's totals add up
     report = await replay(runtime.pool, verify=True)
     assert report.differences == {table: 0 for table in LIVE_TABLES}
