@@ -171,7 +171,9 @@ async def test_closed_is_final_and_a_follow_up_ticket_links_it(client: httpx.Asy
 async def test_internal_notes_and_escalation_notes_never_reach_the_customer(
     client: httpx.AsyncClient, desk: Tenant, runtime: Runtime
 ) -> None:
-    ticket_id = (await file(client, desk))["id"]
+    session = await ok(await client.post("/support/sessions", json={"initial_message": "help"},
+                                         headers=desk.as_user("cust")), 201)
+    ticket_id = (await file(client, desk, session_id=session["session_id"]))["id"]
     noted = await ok(await client.post(f"/support/tickets/{ticket_id}/notes",
                                        json={"content": "zebracode expedite", "mention_agent_ids": ["kim"]},
                                        headers=desk.as_user("sam")), 201)
@@ -189,6 +191,14 @@ async def test_internal_notes_and_escalation_notes_never_reach_the_customer(
     body = seen.json()
     assert body["notes"] == [] and body["comments"] == []
     assert [a["action"] for a in body["activities"]] == ["created", "escalated"]
+    # Not in the log's reads either: the ticket is no room, and its session's room (the transcript) holds only
+    # the conversation.
+    transcript = await client.get(f"/rooms/{session['room_id']}/events", params={"after_seq": 0}, headers=customer)
+    assert transcript.status_code == 200 and "zebracode" not in transcript.text
+    as_room = await client.get(f"/rooms/{ticket_id}/events", params={"after_seq": 0}, headers=customer)
+    assert as_room.status_code == 404 and "zebracode" not in as_room.text
+    session_read = await client.get(f"/support/sessions/{session['session_id']}", headers=customer)
+    assert session_read.status_code == 200 and "zebracode" not in session_read.text
     listed = await client.get("/support/tickets", params={"q": "zebracode"}, headers=customer)
     assert listed.json()["total"] == 0 and "zebracode" not in listed.text
     private = await client.post(f"/support/tickets/{ticket_id}/comments", json={"content": "x", "public": False},
