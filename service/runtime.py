@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import defaultdict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -69,6 +70,9 @@ class Runtime:
     media: ObjectStore | None = None
     media_cleanup: MediaCleanup | None = None
     auto_close: AutoClose | None = None  # solved tickets closing by themselves
+    # One lock per tenant for taking ticket numbers: this instance's creators queue instead of racing for the
+    # tenant's counter (other instances' are retried at its expected seq).
+    ticket_number_locks: dict[str, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
     monotonic: Clock = time.monotonic
     wall_clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     started_at: float = field(default_factory=time.monotonic)

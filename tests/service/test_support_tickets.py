@@ -271,6 +271,8 @@ async def test_a_session_becomes_a_ticket_linking_its_transcript(client: httpx.A
     assert error_of(refused, 403)["code"] == "FORBIDDEN"
     filed = await file(client, desk, session_id=sid)  # the customer names its own session
     assert filed["related"]["room_id"] == session["room_id"]
+    by_staff = await file(client, desk, as_user="sam", session_id=sid)  # the session's customer by default
+    assert by_staff["customer"]["id"] == "cust"
     foreign = await client.post("/support/tickets", json={"subject": "s", "description": "d", "session_id": sid},
                                 headers=desk.as_user("other"))
     assert error_of(foreign, 404)["code"] == "SESSION_NOT_FOUND"

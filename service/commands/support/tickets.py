@@ -68,10 +68,11 @@ async def load_ticket(runtime: Runtime, principal: Principal, ticket_id: str) ->
 async def create_ticket(runtime: Runtime, principal: Principal, cmd: t.CreateTicket) -> asyncpg.Record:
     """File a ticket with the tenant's next number (gapless: the counter and the ticket commit together)."""
     authorize("support.ticket.create", principal.role)
-    customer_id = await customer_of(runtime, principal, cmd.customer_id)
+    session = None if cmd.session_id is None else await load_session(runtime, principal, cmd.session_id)
+    named = cmd.customer_id if cmd.customer_id is not None or session is None else session["customer_id"]
+    customer_id = await customer_of(runtime, principal, named)  # staff naming a session: its customer by default
     room_id = None
-    if cmd.session_id is not None:
-        session = await load_session(runtime, principal, cmd.session_id)
+    if session is not None:
         if session["customer_id"] != customer_id:
             raise ValidationError("the session is another customer's", field="session_id")
         room_id = session["room_id"]
@@ -123,7 +124,8 @@ async def _file(runtime: Runtime, principal: Principal,
             AppendRequest(ticket_id, tenant_id, [created], meta, expected_seq=0, create_stream=True),
         ])
 
-    await retry_on_conflict(attempt, attempts=20)  # many creators of one tenant race for its counter
+    async with runtime.ticket_number_locks[tenant_id]:
+        await retry_on_conflict(attempt, attempts=20)  # other instances' creators race for the counter
     row = await fetch_ticket(runtime.pool, tenant_id, ticket_id)
     assert row is not None
     return row
