@@ -33,27 +33,29 @@ INSERT INTO support_tickets (tenant_id, ticket_id, number, display_number, subje
     created_at, updated_at, ticket_seq)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'new', $11, $12, $13, $14::jsonb, $15, $16, $17, $17, $18)
 ON CONFLICT (ticket_id) DO NOTHING
-RETURNING tenant_id, status, priority, '' AS assigned_to, coalesce(category, '') AS category
+RETURNING tenant_id, status, priority, '' AS assigned_to, coalesce(category, '') AS category, tags
 """
-# How many tickets of each (status, priority, assignee, category) a tenant has: listings filtered on those
-# alone answer `total` from here instead of counting the matching rows. A change moves the ticket from its
-# old key to its new one; `old` sees the row as it was before the statement (one snapshot).
+# How many tickets of each (status, priority, assignee, category) a tenant has, and of each (tag, status,
+# priority): listings filtered on those alone answer `total` from here instead of counting the matching rows.
+# A change moves the ticket from its old keys to its new ones; `old` sees the row as it was before the
+# statement (one snapshot), and the keys left and the keys entered never overlap (a row changes once).
 _COUNT_NEW = """
 INSERT INTO support_ticket_counts AS c (tenant_id, status, priority, assigned_to, category, n)
 SELECT tenant_id, status, priority, assigned_to, category, 1 FROM moved
 ON CONFLICT (tenant_id, status, priority, assigned_to, category) DO UPDATE SET n = c.n + 1
 """
+_KEYS = ("tenant_id, status, priority, coalesce(assigned_to, '') AS assigned_to, coalesce(category, '') AS category,"
+         " tags")
 
 
 def _counted_update(update: str) -> str:
-    """`update` (an UPDATE of one ticket guarded by $1 ticket and $2 seq), moving the ticket's count too."""
+    """`update` (an UPDATE of one ticket guarded by $1 ticket and $2 seq), moving the ticket's counts too."""
     return f"""
 WITH old AS (
-    SELECT tenant_id, status, priority, coalesce(assigned_to, '') AS assigned_to, coalesce(category, '') AS category
-    FROM support_tickets WHERE ticket_id = $1 AND ticket_seq < $2
+    SELECT {_KEYS} FROM support_tickets WHERE ticket_id = $1 AND ticket_seq < $2
 ), new AS (
     {update}
-    RETURNING tenant_id, status, priority, coalesce(assigned_to, '') AS assigned_to, coalesce(category, '') AS category
+    RETURNING {_KEYS}
 ), moved AS (
     SELECT new.* FROM old, new
     WHERE (old.status, old.priority, old.assigned_to, old.category)
@@ -62,12 +64,30 @@ WITH old AS (
     UPDATE support_ticket_counts c SET n = c.n - 1 FROM old, moved
     WHERE c.tenant_id = old.tenant_id AND c.status = old.status AND c.priority = old.priority
       AND c.assigned_to = old.assigned_to AND c.category = old.category
+), old_tags AS (
+    SELECT old.tenant_id, t AS tag, old.status, old.priority FROM old, unnest(old.tags) AS t
+), new_tags AS (
+    SELECT new.tenant_id, t AS tag, new.status, new.priority FROM new, unnest(new.tags) AS t
+), tags_gone AS (
+    UPDATE support_ticket_tag_counts c SET n = c.n - 1
+    FROM (SELECT * FROM old_tags EXCEPT SELECT * FROM new_tags) g
+    WHERE c.tenant_id = g.tenant_id AND c.tag = g.tag AND c.status = g.status AND c.priority = g.priority
+), tags_new AS (
+    INSERT INTO support_ticket_tag_counts AS c (tenant_id, tag, status, priority, n)
+    SELECT tenant_id, tag, status, priority, 1 FROM (SELECT * FROM new_tags EXCEPT SELECT * FROM old_tags) e
+    ON CONFLICT (tenant_id, tag, status, priority) DO UPDATE SET n = c.n + 1
 )
 {_COUNT_NEW}"""
 
 
 def _counted_create() -> str:
-    return f"WITH moved AS ({_CREATE}){_COUNT_NEW}"
+    return f"""
+WITH moved AS ({_CREATE}), tagged AS (
+    INSERT INTO support_ticket_tag_counts AS c (tenant_id, tag, status, priority, n)
+    SELECT DISTINCT moved.tenant_id, t, moved.status, moved.priority, 1 FROM moved, unnest(moved.tags) AS t
+    ON CONFLICT (tenant_id, tag, status, priority) DO UPDATE SET n = c.n + 1
+){_COUNT_NEW}"""
+
 
 _ENTRY = """
 INSERT INTO support_ticket_entries (tenant_id, ticket_id, seq, kind, actor, internal, created_at, data)
@@ -82,7 +102,7 @@ _UPDATABLE = ("status", "priority", "assigned_to", "tags", "category")
 class SupportTicketsProjection:
     name = "support_tickets"
     version = 1
-    tables = ("support_tickets", "support_ticket_entries", "support_ticket_counts")
+    tables = ("support_tickets", "support_ticket_entries", "support_ticket_counts", "support_ticket_tag_counts")
     handles = frozenset({"support.ticket.created", "support.ticket.updated", "support.ticket.commented",
                          "support.ticket.note_added", "support.ticket.escalated"})
     sql = None  # applied in Python, in the append transaction
@@ -133,6 +153,14 @@ class SupportTicketsProjection:
         category    text NOT NULL,  -- '' for none
         n           bigint NOT NULL,
         PRIMARY KEY (tenant_id, status, priority, assigned_to, category)
+    );
+    CREATE TABLE support_ticket_tag_counts (
+        tenant_id text NOT NULL,
+        tag       text NOT NULL,
+        status    text NOT NULL,
+        priority  text NOT NULL,
+        n         bigint NOT NULL,
+        PRIMARY KEY (tenant_id, tag, status, priority)
     );
     CREATE TABLE support_ticket_entries (
         tenant_id  text NOT NULL,
@@ -204,7 +232,7 @@ def _update(rec: RecordedEvent, ev: SupportTicketUpdated) -> tuple[tuple[int, in
         sets += ["solved_at = CASE WHEN $4 = 'solved' THEN $3 WHEN $4 = 'closed' THEN solved_at END",
                  "closed_at = CASE WHEN $4 = 'closed' THEN $3::timestamptz END"]
     sql = f"UPDATE support_tickets SET {', '.join(['updated_at = $3', 'ticket_seq = $2', *sets])}" + _GUARD
-    if not {"status", "priority", "assigned_to", "category"}.isdisjoint(changed):
+    if not {"status", "priority", "assigned_to", "category", "tags"}.isdisjoint(changed):
         sql = _counted_update(sql)
     return (rec.seq, rec.position), sql, (rec.stream_id, rec.seq, rec.created_at, *(values[c] for c in changed))
 
@@ -261,27 +289,39 @@ _CONDITIONS = {
 }
 
 
+# Which filters a counts table can answer `total` for, and how it names the tag condition.
 _COUNTED = frozenset({"status", "priority", "assigned_to", "category"})
+_TAG_COUNTED = frozenset({"tag", "status", "priority"})
+_TAG_COUNT_CONDITIONS = {**_CONDITIONS, "tag": "tag = ${}"}
+
+
+def _where(where: TicketFilter, conditions: dict[str, str], tenant_id: str) -> tuple[str, list[Any]]:
+    """The WHERE clause of the given filters only (so each combination gets its own plan), and its arguments."""
+    args: list[Any] = [tenant_id]
+    parts = ["tenant_id = $1"]
+    for name, condition in conditions.items():
+        value = getattr(where, name)
+        if value is not None:
+            args.append(value)
+            parts.append(condition.format(len(args)))
+    return " AND ".join(parts), args
 
 
 async def list_tickets(
     conn: Queryable, tenant_id: str, where: TicketFilter, *, limit: int, offset: int
 ) -> tuple[list[asyncpg.Record], int]:
     """A page of the tenant's tickets matching `where`, newest first, and how many match in all."""
-    # Only the given filters enter the statement, so each combination gets its own plan on the right index.
-    args: list[Any] = [tenant_id]
-    conditions = ["tenant_id = $1"]
-    for name, condition in _CONDITIONS.items():
-        value = getattr(where, name)
-        if value is not None:
-            args.append(value)
-            conditions.append(condition.format(len(args)))
-    sql_where = " AND ".join(conditions)
+    sql_where, args = _where(where, _CONDITIONS, tenant_id)
     # Filters on counted fields alone (none given included) add up the counts; others count the matching rows.
-    counted = {name for name in _CONDITIONS if getattr(where, name) is not None} <= _COUNTED
-    source = "SELECT coalesce(sum(n), 0) FROM support_ticket_counts" if counted else \
-        "SELECT count(*) FROM support_tickets"
-    total = await conn.fetchval(f"{source} WHERE {sql_where}", *args)
+    given = {name for name in _CONDITIONS if getattr(where, name) is not None}
+    if given <= _COUNTED:
+        total = await conn.fetchval(f"SELECT coalesce(sum(n), 0) FROM support_ticket_counts WHERE {sql_where}", *args)
+    elif given <= _TAG_COUNTED:
+        tag_where, _ = _where(where, _TAG_COUNT_CONDITIONS, tenant_id)
+        total = await conn.fetchval(f"SELECT coalesce(sum(n), 0) FROM support_ticket_tag_counts WHERE {tag_where}",
+                                    *args)
+    else:
+        total = await conn.fetchval(f"SELECT count(*) FROM support_tickets WHERE {sql_where}", *args)
     rows = await conn.fetch(
         f"SELECT {_LIST_COLUMNS} FROM support_tickets WHERE {sql_where} ORDER BY number DESC"
         f" LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}", *args, limit, offset,

@@ -30,13 +30,13 @@ ALLOWED = {"new": {"open", "pending", "on_hold", "solved"}, "open": {"pending", 
 
 @dataclass(frozen=True)
 class Op:
-    kind: str  # status, assign, unassign, customer_comment, agent_comment, note, escalate
+    kind: str  # status, assign, unassign, customer_comment, agent_comment, note, escalate, tags
     ticket: int
     status: str
 
 
 _ops = st.builds(Op, st.sampled_from(("status", "status", "status", "assign", "unassign", "customer_comment",
-                                      "agent_comment", "note", "escalate")), st.integers(0, 1),
+                                      "agent_comment", "note", "escalate", "tags")), st.integers(0, 1),
                  st.sampled_from(STATUSES))
 histories = st.lists(st.lists(_ops, min_size=1, max_size=5), min_size=1, max_size=5)
 
@@ -50,6 +50,8 @@ async def _run(client: httpx.AsyncClient, headers: dict[str, dict[str, str]], ti
                                     headers=headers["ag"])
     elif op.kind == "note":
         response = await client.post(f"{path}/notes", json={"content": "n"}, headers=headers["ag"])
+    elif op.kind == "tags":  # the status names a tag too; a repeated tag counts once
+        response = await client.put(path, json={"tags": [op.status, "x", op.status]}, headers=headers["ag"])
     elif op.kind == "escalate":
         response = await client.post(f"{path}/escalate", json={"escalation_type": "t2"}, headers=headers["ag"])
     else:
@@ -87,7 +89,7 @@ async def test_racing_ticket_changes_keep_the_status_machine_and_replay_reproduc
             await client.post("/users", json={"user_id": user_id, "display_name": user_id, "role": role},
                               headers=admin)
         tickets = [
-            (await client.post("/support/tickets", json={"subject": f"t{i}", "description": "d"},
+            (await client.post("/support/tickets", json={"subject": f"t{i}", "description": "d", "tags": ["x"]},
                                headers=headers["cu"])).json()["id"]
             for i in range(2)
         ]
@@ -111,5 +113,12 @@ async def test_racing_ticket_changes_keep_the_status_machine_and_replay_reproduc
         "SELECT status, priority, coalesce(assigned_to, ''), coalesce(category, ''), count(*) FROM support_tickets"
         " WHERE tenant_id = $1 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4", tenant.tenant_id)
     assert [tuple(r) for r in counts] == [tuple(r) for r in rows]  # the counts the listing's totals add up
+    tag_counts = await runtime.pool.fetch(
+        "SELECT tag, status, priority, n FROM support_ticket_tag_counts WHERE tenant_id = $1 AND n > 0"
+        " ORDER BY 1, 2, 3", tenant.tenant_id)
+    tag_rows = await runtime.pool.fetch(
+        "SELECT tag, status, priority, count(*) FROM support_tickets, unnest(tags) AS tag WHERE tenant_id = $1"
+        " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3", tenant.tenant_id)
+    assert [tuple(r) for r in tag_counts] == [tuple(r) for r in tag_rows]
     report = await replay(runtime.pool, verify=True)
     assert report.differences == {table: 0 for table in LIVE_TABLES}

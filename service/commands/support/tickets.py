@@ -81,7 +81,8 @@ async def create_ticket(runtime: Runtime, principal: Principal, cmd: t.CreateTic
     return await _file(runtime, principal, lambda ticket_id, number, year: SupportTicketCreated(
         ticket_id=ticket_id, number=number, display_number=display_number(number, year), subject=cmd.subject,
         description=cmd.description, customer_id=customer_id, priority=cmd.priority, created_by=principal.user_id,
-        category=cmd.category, tags=list(cmd.tags), related_order_id=cmd.related_order_id, session_id=cmd.session_id,
+        category=cmd.category, tags=_distinct(cmd.tags), related_order_id=cmd.related_order_id,
+        session_id=cmd.session_id,
         room_id=room_id, attachments=list(cmd.attachments), follow_up_of=cmd.follow_up_of,
     ))
 
@@ -105,7 +106,7 @@ async def ticket_from_session(runtime: Runtime, principal: Principal, session_id
     return await _file(runtime, principal, lambda ticket_id, number, year: SupportTicketCreated(
         ticket_id=ticket_id, number=number, display_number=display_number(number, year), subject=subject,
         description=description, customer_id=session["customer_id"], priority=cmd.priority or session["priority"],
-        created_by=principal.user_id, category=cmd.category, tags=list(cmd.tags), session_id=session_id,
+        created_by=principal.user_id, category=cmd.category, tags=_distinct(cmd.tags), session_id=session_id,
         room_id=session["room_id"],
     ))
 
@@ -159,7 +160,7 @@ async def update_ticket(runtime: Runtime, principal: Principal, ticket_id: str, 
         requested = None if cmd.status is msgspec.UNSET else cmd.status
         status = next_status(row["status"], requested, assignee=assignee, assigning=assigning)
         new = {"status": status, "priority": _given(cmd.priority, row["priority"]), "assigned_to": assignee,
-               "tags": list(_given(cmd.tags, row["tags"])), "category": _given(cmd.category, row["category"])}
+               "tags": _distinct(_given(cmd.tags, row["tags"])), "category": _given(cmd.category, row["category"])}
         changed = [f for f, value in new.items() if value != (list(row[f]) if f == "tags" else row[f])]
         if not changed:
             return []
@@ -167,6 +168,10 @@ async def update_ticket(runtime: Runtime, principal: Principal, ticket_id: str, 
         return [SupportTicketUpdated(by=principal.user_id, changed=changed, reason=reason, **new)]
 
     return await _change(runtime, principal, ticket_id, decide)
+
+
+def _distinct(tags: list[str]) -> list[str]:
+    return list(dict.fromkeys(tags))
 
 
 def _given(value: Any, current: Any) -> Any:
