@@ -214,6 +214,28 @@ class Appender:
         )
         return await self.submit(request)
 
+    async def append_together(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
+        """Append to several streams in one transaction, all or nothing; raises the first refused condition.
+
+        Outside the group commit: for the rare write whose streams must move together (a ticket and the
+        tenant's ticket counter), where one request's refusal must undo the others.
+        """
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                outcomes = await _write_batch(conn, self._hook, self._statement, list(requests))
+                results: list[AppendResult] = []
+                for outcome in outcomes:
+                    if isinstance(outcome, RoomlogError):
+                        raise outcome  # rolls the transaction back
+                    results.append(outcome)
+                if recorded := [e for r in results if not r.duplicate for e in r.events]:
+                    await self._hook.apply(conn, recorded)
+        except (asyncpg.PostgresError, *CONNECTION_LOST) as exc:
+            raise translate_database_error(exc) from exc
+        if self._on_batch is not None:
+            self._on_batch(len(results))
+        return results
+
     async def submit(self, request: AppendRequest) -> AppendResult:
         """Queue a prepared request and wait for its outcome."""
         if not request.events:

@@ -23,6 +23,7 @@ from projections.support_agents import SupportAgentsProjection
 from projections.support_credit import SupportCreditProjection
 from projections.support_sessions import SupportSessionsProjection
 from projections.user_rooms import UserRoomsProjection
+from projections.support_tickets import SupportTicketsProjection
 from schemas.errors import RoomlogError
 from schemas.events import RecordedEvent
 
@@ -37,6 +38,7 @@ INLINE_PROJECTIONS: tuple[Projection, ...] = (
     DeadLettersProjection(),
     SupportAgentsProjection(),
     SupportSessionsProjection(),
+    SupportTicketsProjection(),
     MediaProjection(),
     KbArticlesProjection(),
     SupportCreditProjection(),

@@ -46,10 +46,12 @@ WHERE t.updated_position < EXCLUDED.updated_position
 """
 
 _SETTINGS = """
-INSERT INTO support_desk_settings AS d (tenant_id, refuse_without_agents, set_by, updated_at, updated_position)
-VALUES ($1, $2, $3, $4, $5)
+INSERT INTO support_desk_settings AS d (tenant_id, refuse_without_agents, set_by, updated_at, updated_position,
+                                      ticket_auto_close_days)
+VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (tenant_id) DO UPDATE
 SET refuse_without_agents = EXCLUDED.refuse_without_agents, set_by = EXCLUDED.set_by,
+    ticket_auto_close_days = EXCLUDED.ticket_auto_close_days,
     updated_at = EXCLUDED.updated_at, updated_position = EXCLUDED.updated_position
 WHERE d.updated_position < EXCLUDED.updated_position
 """
@@ -57,7 +59,7 @@ WHERE d.updated_position < EXCLUDED.updated_position
 
 class SupportAgentsProjection:
     name = "support_agents"
-    version = 2  # 2: the tenant's desk settings
+    version = 3  # 2: the tenant's desk settings; 3: with the tickets' auto-close days
     tables = ("support_agents", "support_teams", "support_desk_settings")
     handles = frozenset({"support.agent.profile_set", "support.agent.status_changed", "support.session.assigned",
                          "support.team.saved", "support.desk.settings_set"})
@@ -92,6 +94,7 @@ class SupportAgentsProjection:
     CREATE TABLE support_desk_settings (
         tenant_id             text PRIMARY KEY,
         refuse_without_agents boolean NOT NULL,
+        ticket_auto_close_days int NOT NULL DEFAULT 4,
         set_by                text NOT NULL,
         updated_at            timestamptz NOT NULL,
         updated_position      bigint NOT NULL
@@ -114,7 +117,7 @@ class SupportAgentsProjection:
                                    ev.escalation_level, rec.created_at, rec.position)
             elif isinstance(ev, SupportDeskSettingsSet):
                 await conn.execute(_SETTINGS, rec.tenant_id, ev.refuse_without_agents, ev.by, rec.created_at,
-                                   rec.position)
+                                   rec.position, ev.ticket_auto_close_days)
 
 
 _AGENT_COLUMNS = """
@@ -172,5 +175,6 @@ async def team_for_level(conn: Queryable, tenant_id: str, level: str) -> str | N
 async def fetch_desk_settings(conn: Queryable, tenant_id: str) -> asyncpg.Record | None:
     """The tenant's desk settings; None while the tenant never set them."""
     return await conn.fetchrow(
-        "SELECT refuse_without_agents, set_by, updated_at FROM support_desk_settings WHERE tenant_id = $1", tenant_id,
+        "SELECT refuse_without_agents, ticket_auto_close_days, set_by, updated_at FROM support_desk_settings"
+        " WHERE tenant_id = $1", tenant_id,
     )

@@ -78,6 +78,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     support_require_connection: bool = False
     support_offline_after_seconds: float = 30.0
     support_default_handle_seconds: float = 300.0
+    support_auto_close_seconds: float = 60.0  # how often solved tickets due to close are looked for
     # Object store for media (any S3 endpoint); unset: `serve` starts the embedded SeaweedFS.
     s3_url: str | None = None
     s3_bucket: str = "roomlog-media"

@@ -254,6 +254,16 @@ class InvalidTransition(Conflict):
     code = "INVALID_TRANSITION"
 
 
+class TicketNotFound(NotFound):
+    code = "TICKET_NOT_FOUND"
+
+
+class TicketClosed(Conflict):
+    """The ticket is closed, which is final: it takes no more changes or comments (open a follow-up)."""
+
+    code = "TICKET_CLOSED"
+
+
 class TeamNotFound(NotFound):
     code = "TEAM_NOT_FOUND"
 

@@ -290,6 +290,7 @@ class SupportDeskSettingsSet(_Event, tag="support.desk.settings_set"):
 
     refuse_without_agents: bool
     by: str
+    ticket_auto_close_days: int = 4  # solved tickets close after this many days
 
 
 class SupportKbArticleSaved(_Event, tag="support.kb.article_saved"):
@@ -416,6 +417,76 @@ class SupportSessionRated(_Event, tag="support.session.rated"):
     comment: str | None = None
 
 
+# --- support tickets ----------------------------------------------------------------------------------------
+# Each ticket is a stream of its own (`tkt_…`). Its number comes from the tenant's ticket counter stream
+# (`tickets:<tenant>`): `support.ticket.numbered` is appended there at the counter's seq in the same
+# transaction as the ticket's `support.ticket.created`, so the counter's seq is the number and has no holes.
+
+
+class SupportTicketNumbered(_Event, tag="support.ticket.numbered"):
+    ticket_id: str
+    number: int
+
+
+class SupportTicketCreated(_Event, tag="support.ticket.created"):
+    ticket_id: str
+    number: int
+    display_number: str  # TKT-<year>-<number, 4 digits at least>
+    subject: str
+    description: str
+    customer_id: str
+    priority: str
+    created_by: str
+    category: str | None = None
+    tags: list[str] = []
+    related_order_id: str | None = None
+    session_id: str | None = None
+    room_id: str | None = None  # the session's room: its transcript
+    attachments: list[dict[str, Any]] = []
+    follow_up_of: str | None = None
+
+
+class SupportTicketUpdated(_Event, tag="support.ticket.updated"):
+    """Fields of the ticket changed; `changed` names them, the fields beside it hold their new values."""
+
+    by: str
+    changed: list[str]
+    status: str | None = None
+    priority: str | None = None
+    assigned_to: str | None = None
+    tags: list[str] = []
+    category: str | None = None
+    # Why, when not the caller's explicit request: "assigned" (a new ticket assigned opens), "requester_comment"
+    # (a customer's comment reopens), "auto_close".
+    reason: str | None = None
+
+
+class SupportTicketCommented(_Event, tag="support.ticket.commented"):
+    comment_id: str
+    author_id: str
+    author_type: Literal["customer", "agent"]
+    content: str
+    public: bool = True  # a private comment is internal, like a note
+    attachments: list[dict[str, Any]] = []
+
+
+class SupportTicketNoteAdded(_Event, tag="support.ticket.note_added"):
+    """An internal note: never shown to customers."""
+
+    note_id: str
+    author_id: str
+    content: str
+    mention_agent_ids: list[str] = []
+
+
+class SupportTicketEscalated(_Event, tag="support.ticket.escalated"):
+    escalation_type: str
+    by: str
+    priority: str
+    reason: str | None = None
+    notes: str | None = None  # internal: never shown to the customer
+
+
 class MediaUploadRequested(_Event, tag="media.upload_requested"):
     """A user was given a presigned URL to put one object of this size and content type into the store."""
 
@@ -505,6 +576,8 @@ Event = (
     | MediaUploadRequested | MediaConfirmed | MediaRejected | MediaRemoved
     | BotRegistered | BotUpdated | BotDeleted | MediaLimitsSet
     | RoomMuted | RoomUnmuted | RoomArchived | RoomUnarchived | RoomCleared | RoomDeleted
+    | SupportTicketNumbered | SupportTicketCreated | SupportTicketUpdated | SupportTicketCommented
+    | SupportTicketNoteAdded | SupportTicketEscalated
 )
 
 ROOM_EVENT_TYPES = frozenset({
@@ -549,7 +622,9 @@ _TAGS: dict[type, str] = {
                 SupportKbArticleSaved, SupportKbArticleDeleted, SupportQuickActionExecuted,
                 SupportQuickActionCompleted, SupportCreditAdded,
                 BotRegistered, BotUpdated, BotDeleted, MediaLimitsSet,
-                RoomMuted, RoomUnmuted, RoomArchived, RoomUnarchived, RoomCleared, RoomDeleted)
+                RoomMuted, RoomUnmuted, RoomArchived, RoomUnarchived, RoomCleared, RoomDeleted,
+                SupportTicketNumbered, SupportTicketCreated, SupportTicketUpdated, SupportTicketCommented,
+                SupportTicketNoteAdded, SupportTicketEscalated)
 }
 
 SUPPORT_SESSION_EVENT_TYPES = frozenset({

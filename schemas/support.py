@@ -97,6 +97,7 @@ class ReplayRequest(_Request):
 
 class DeskSettingsBody(_Request):
     refuse_without_agents: bool
+    ticket_auto_close_days: Annotated[int, msgspec.Meta(ge=1, le=28)] = 4  # solved tickets close after this
 
 
 class Person(msgspec.Struct):
@@ -205,6 +206,7 @@ class DeskSettings(msgspec.Struct, kw_only=True):
 
     refuse_without_agents: bool
     inherited: bool
+    ticket_auto_close_days: int = 4
     set_by: str | None = None
     updated_at: datetime | None = None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import defaultdict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from projections import InlineProjections, ensure_projections
 from projections.catchup import CatchUp
 from schemas.config import Settings
 from service.commands.retention import RetentionJob
+from service.commands.support.auto_close import AutoClose
 from service.consumers.egress import Resolver
 from service.identity.accounts import Accounts
 from service.identity.auth import Authenticator
@@ -69,6 +71,10 @@ class Runtime:
     media: ObjectStore | None = None
     media_cleanup: MediaCleanup | None = None
     retention: RetentionJob | None = None
+    auto_close: AutoClose | None = None  # solved tickets closing by themselves
+    # One lock per tenant for taking ticket numbers: this instance's creators queue instead of racing for the
+    # tenant's counter (other instances' are retried at its expected seq).
+    ticket_number_locks: dict[str, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
     monotonic: Clock = time.monotonic
     wall_clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     started_at: float = field(default_factory=time.monotonic)
@@ -135,10 +141,13 @@ async def start_runtime(settings: Settings) -> Runtime:
         await media.start()
         expiry = MediaCleanup(pool, appender, media, clock=lambda: datetime.now(UTC))
         expiry.start()
+    auto_close = AutoClose(pool, appender, clock=lambda: datetime.now(UTC),
+                           interval=settings.support_auto_close_seconds)
+    auto_close.start()
     return Runtime(
         settings=settings, pool=pool, appender=appender, auth=auth, nats=link, realtime=realtime, limiter=limiter,
         catch_up=catch_up, passwords=passwords, accounts=Accounts(pool, auth, settings, passwords=passwords),
-        reads=reads, metrics=metrics, sampler=sampler, media=media, media_cleanup=expiry, retention=retention,
+        reads=reads, metrics=metrics, sampler=sampler, media=media, media_cleanup=expiry, retention=retention, auto_close=auto_close,
     )
 
 
@@ -155,6 +164,8 @@ async def stop_runtime(runtime: Runtime) -> None:
         await _bounded("media cleanup", runtime.media_cleanup.stop())
     if runtime.retention is not None:
         await _bounded("retention", runtime.retention.stop())
+    if runtime.auto_close is not None:
+        await _bounded("ticket auto-close", runtime.auto_close.stop())
     await _bounded("appender", runtime.appender.stop())
     # After the last appends: a clean stop leaves the search index current.
     await _bounded("catch-up projections", runtime.catch_up.stop())

@@ -22,9 +22,9 @@ def metadata_for(principal: Principal, correlation_id: str | None = None) -> Eve
                          correlation_id=correlation_id or current_request_id.get())
 
 
-async def retry_on_conflict(attempt: Callable[[], Awaitable[T]]) -> T:
+async def retry_on_conflict(attempt: Callable[[], Awaitable[T]], *, attempts: int = CONFLICT_RETRIES) -> T:
     """Run read-decide-append again while another writer moved the stream in between."""
-    for remaining in range(CONFLICT_RETRIES - 1, -1, -1):
+    for remaining in range(attempts - 1, -1, -1):
         try:
             return await attempt()
         except WrongExpectedSeq:

@@ -1,4 +1,5 @@
-"""Support webhooks (seed 001): support.session_started, support.session_ended and support.escalation.
+"""Support webhooks (seed 001): support.session_started, support.session_ended, support.escalation (of a session
+or a ticket), support.ticket_created and support.ticket_updated.
 
 A support session's events arrive on the delivery producer's consumer like room messages; each of these
 three becomes one job per tenant webhook subscribed to its webhook event, delivered by the same signed,
@@ -13,11 +14,21 @@ from typing import Any
 import msgspec
 
 from schemas.delivery import DeliveryJob
-from schemas.events import Event, RecordedEvent, SupportSessionCreated, SupportSessionEnded, SupportSessionEscalated
+from schemas.events import (
+    Event,
+    RecordedEvent,
+    SupportSessionCreated,
+    SupportSessionEnded,
+    SupportSessionEscalated,
+    SupportTicketCreated,
+    SupportTicketEscalated,
+    SupportTicketUpdated,
+)
 from service.consumers.webhooks import Target
 
 SUPPORT_KEY = "support.*"  # the targets cache's key for "subscribed to any support event"
-SUPPORT_WEBHOOK_EVENTS = ("support.session_started", "support.session_ended", "support.escalation")
+SUPPORT_WEBHOOK_EVENTS = ("support.session_started", "support.session_ended", "support.escalation",
+                          "support.ticket_created", "support.ticket_updated")
 
 
 def webhook_event_of(event: Event) -> str | None:
@@ -26,12 +37,27 @@ def webhook_event_of(event: Event) -> str | None:
         return "support.session_started"
     if isinstance(event, SupportSessionEnded):
         return "support.session_ended"
-    if isinstance(event, SupportSessionEscalated):
+    if isinstance(event, SupportSessionEscalated | SupportTicketEscalated):
         return "support.escalation"
+    if isinstance(event, SupportTicketCreated):
+        return "support.ticket_created"
+    if isinstance(event, SupportTicketUpdated):
+        return "support.ticket_updated"
     return None
 
 
 def _details(event: Event) -> dict[str, Any]:
+    if isinstance(event, SupportTicketCreated):
+        return {"number": event.display_number, "subject": event.subject,
+                "customer_id": event.customer_id, "priority": event.priority, "category": event.category,
+                "tags": event.tags, "session_id": event.session_id, "by": event.created_by}
+    if isinstance(event, SupportTicketUpdated):
+        return {"changed": event.changed, "status": event.status, "priority": event.priority,
+                "assigned_to": event.assigned_to, "tags": event.tags, "category": event.category,
+                "reason": event.reason, "by": event.by}
+    if isinstance(event, SupportTicketEscalated):  # its notes are internal: never sent
+        return {"escalation_type": event.escalation_type, "priority": event.priority, "reason": event.reason,
+                "by": event.by}
     if isinstance(event, SupportSessionCreated):
         return {"room_id": event.room_id, "customer_id": event.customer_id, "channel": event.channel,
                 "priority": event.priority, "team_id": event.team_id}
@@ -49,7 +75,7 @@ def support_job(event: RecordedEvent, target: Target, webhook_event: str) -> Del
         "event": webhook_event,
         "delivery_id": delivery_id,
         "tenant_id": event.tenant_id,
-        "session_id": event.stream_id,
+        "ticket_id" if event.stream_id.startswith("tkt_") else "session_id": event.stream_id,
         "seq": event.seq,
         "created_at": msgspec.to_builtins(event.created_at),
         **_details(event.event),

@@ -49,6 +49,7 @@ Action = Literal[
     "support.quick_actions.read", "support.quick_actions.manage", "support.quick_actions.execute",
     "support.credit.read", "bots.manage",
     "room.personalize", "room.join", "room.delete",
+    "support.ticket.create", "support.ticket.read", "support.ticket.comment", "support.ticket.work",
 ]
 
 ACTIONS: dict[Action, Rule] = {
@@ -129,6 +130,12 @@ ACTIONS: dict[Action, Rule] = {
     "support.credit.read": _rule(("customer", *_DESK), (), Forbidden, "you may not read store credit"),
     # Bots hold a signing secret and an API key of the tenant: its own admins register them.
     "bots.manage": _rule(("admin",), (), NotTenantAdmin, "only tenant admins may manage bots"),
+    # Tickets: customers file, read and comment on their own (another's is TICKET_NOT_FOUND: the domain's rule);
+    # working a ticket — changing it, internal notes, escalation, tickets from sessions — is the desk's.
+    "support.ticket.create": _rule(("customer", *_DESK), (), Forbidden, "you may not file tickets"),
+    "support.ticket.read": _rule(("customer", *_DESK), (), Forbidden, "you may not read tickets"),
+    "support.ticket.comment": _rule(("customer", *_DESK), (), Forbidden, "you may not comment on tickets"),
+    "support.ticket.work": _rule(_DESK, (), Forbidden, "only agents and admins may work tickets"),
 }
 
 

@@ -188,6 +188,8 @@ class Hub:
         """Hand one committed event (from NATS, or from the log while NATS is away) to whoever gets it."""
         if isinstance(event.event, NotificationSent):
             await self._notify(event)
+        elif event.stream_id.startswith("tkt_"):
+            return  # tickets reach clients through REST only, where internal notes are filtered out
         elif event.stream_id.startswith(("sess_", "support:")):
             await self._support(event)
         else:

@@ -54,6 +54,8 @@ def event_subject(tenant_id: str, stream_id: str) -> str:
         return f"rl.{tenant_id}.notify"
     if stream_id.startswith("sess_"):  # a support session's own stream
         return f"rl.{tenant_id}.support.{stream_id}"
+    if stream_id.startswith("tkt_"):  # a support ticket's own stream: for the webhook consumer, never to clients
+        return f"rl.{tenant_id}.support.{stream_id}"
     if stream_id.startswith("support:"):  # a tenant's support desk
         return f"rl.{tenant_id}.support.desk"
     return f"rl.{tenant_id}.other.{token(stream_id)}"

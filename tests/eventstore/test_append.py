@@ -10,7 +10,7 @@ import asyncpg
 import httpx
 import pytest
 
-from eventstore.append import Appender, AppendResult, StreamNotFound, translate_database_error
+from eventstore.append import Appender, AppendRequest, AppendResult, StreamNotFound, translate_database_error
 from projections import InlineProjections
 from projections.guards import LiveMessage, MemberOf, UniqueRoomKey
 from schemas.errors import MessageWasDeleted, NotAMember, RoomExists, Unavailable, WrongExpectedSeq
@@ -405,3 +405,22 @@ def test_a_lost_database_connection_translates_to_service_unavailable(error: Exc
 def test_a_query_error_is_not_translated_to_service_unavailable() -> None:
     error = asyncpg.exceptions.UndefinedTableError('relation "nope" does not exist')
     assert translate_database_error(error) is error
+
+
+async def test_append_together_writes_every_stream_or_none(appender: Appender, pool: asyncpg.Pool,
+                                                          tenant: Tenant) -> None:
+    first, second = await _new_room(appender, tenant.tenant_id), await _new_room(appender, tenant.tenant_id)
+    meta = _meta(tenant.tenant_id)
+    at = {room: (await _seqs(pool, room))[-1] for room in (first, second)}
+    with pytest.raises(WrongExpectedSeq):  # the second's condition fails: the first is not written either
+        await appender.append_together([
+            AppendRequest(first, tenant.tenant_id, [_message()], meta, expected_seq=at[first]),
+            AppendRequest(second, tenant.tenant_id, [_message()], meta, expected_seq=0),
+        ])
+    assert {room: (await _seqs(pool, room))[-1] for room in (first, second)} == at
+    written = await appender.append_together([
+        AppendRequest(first, tenant.tenant_id, [_message()], meta, expected_seq=at[first]),
+        AppendRequest(second, tenant.tenant_id, [_message()], meta, expected_seq=at[second]),
+    ])
+    assert [r.last_seq for r in written] == [at[first] + 1, at[second] + 1]
+    assert await pool.fetchval("SELECT count(*) FROM messages WHERE room_id = ANY($1::text[])", [first, second]) == 2

@@ -85,6 +85,7 @@ async def _varied_history(client: httpx.AsyncClient, tenant: Tenant) -> str:
     await _ok(await client.post("/rooms", json={"type": "channel", "members": ["carol", "dave"]}, headers=carol))
     await _support_history(client, tenant)
     await _bots_history(client, tenant)
+    await _ticket_history(client, tenant)
     return rid
 
 
@@ -146,6 +147,34 @@ async def _support_history(client: httpx.AsyncClient, tenant: Tenant) -> None:
                                 json={"session_id": two, "context": {"amount": "12.50"}}))
 
 
+async def _ticket_history(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    """Tickets: filed (one from a session), assigned, commented by both sides (a reopen), noted, escalated, solved,
+    closed, followed up; the auto-close days set."""
+    admin, customer = tenant.as_user("admin"), tenant.as_user("cu1")
+    first = await _ok(await client.post("/support/tickets", json={
+        "subject": "Refund", "description": "Where is it?", "tags": ["refund"], "category": "billing",
+        "related_order_id": "ord_1", "attachments": [{"media_id": "m1"}]}, headers=customer))
+    one = first["id"]
+    await _ok(await client.put(f"/support/tickets/{one}", json={"assigned_to": "ag1", "priority": "high"},
+                               headers=admin))
+    await _ok(await client.post(f"/support/tickets/{one}/comments", json={"content": "On it"}, headers=admin))
+    await _ok(await client.put(f"/support/tickets/{one}", json={"status": "pending"}, headers=admin))
+    await _ok(await client.post(f"/support/tickets/{one}/comments", json={"content": "Still?"}, headers=customer))
+    await _ok(await client.post(f"/support/tickets/{one}/notes", json={"content": "internal",
+                                                                       "mention_agent_ids": ["ag2"]}, headers=admin))
+    await _ok(await client.post(f"/support/tickets/{one}/escalate", json={"escalation_type": "tier_2",
+                                                                          "notes": "internal"}, headers=admin))
+    for status in ("solved", "closed"):
+        await _ok(await client.put(f"/support/tickets/{one}", json={"status": status}, headers=admin))
+    await _ok(await client.post("/support/tickets", json={"subject": "Again", "description": "d",
+                                                          "follow_up_of": one}, headers=customer))
+    rows = await _ok(await client.get("/support/sessions", headers=admin))
+    assert isinstance(rows, list)
+    await _ok(await client.post(f"/support/sessions/{rows[0]['session_id']}/ticket", json={}, headers=admin))
+    await _ok(await client.put("/support/settings", json={"refuse_without_agents": False,
+                                                         "ticket_auto_close_days": 7}, headers=admin))
+
+
 @pytest.fixture
 async def history(client: httpx.AsyncClient, tenant: Tenant, pool: asyncpg.Pool, runtime: Runtime) -> str:
     """A tenant with a varied history behind it; the id of its group room."""
@@ -170,6 +199,7 @@ async def test_replay_leaves_the_live_tables_as_they_were(pool: asyncpg.Pool, hi
     await replay(pool, verify=True)
     assert await dump_tables(pool) == before
     assert before["messages"], "the history should have left messages to compare"
+    assert len(before["support_tickets"]) >= 3 and before["support_ticket_entries"], "and tickets with timelines"
 
 
 async def test_replay_counts_every_event_of_the_log(pool: asyncpg.Pool, history: str) -> None:

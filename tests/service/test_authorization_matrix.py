@@ -48,6 +48,7 @@ ROOM_ROLE_CHOICES: tuple[str | None, ...] = (None, *ROOM_ROLES)
 ACTIONS_WITHOUT_ROUTE: dict[str, str] = {}
 _SESSION = "/support/sessions/{session_id}"
 _ARTICLE = "/support/kb/articles/{article_id}"
+_TICKET = "/support/tickets/{ticket_id}"
 
 # Authenticated routes that are deliberately not governed by an action of the table, with the reason.
 ROUTES_WITHOUT_ACTION: dict[tuple[str, str], str] = {
@@ -284,6 +285,16 @@ CALLS: dict[str, tuple[Call, ...]] = {
         Call("POST", "/support/quick-actions/{action_id}/execute", ids={"action_id": "builtin_action"},
              body=lambda s: {"session_id": s.ids["session_id"], "context": {"note": "matrix"}}),),
     "support.credit.read": (Call("GET", "/support/customers/{customer_id}/credit", ids={"customer_id": "customer"}),),
+    "support.ticket.create": (Call("POST", "/support/tickets", body=lambda s: {
+        "subject": "s", "description": "d", "customer_id": s.ids["customer"]}),),
+    "support.ticket.read": (Call("GET", "/support/tickets"), Call("GET", _TICKET)),
+    "support.ticket.comment": (Call("POST", f"{_TICKET}/comments", body=lambda s: {"content": "hello"}),),
+    "support.ticket.work": (
+        Call("PUT", _TICKET, body=lambda s: {"priority": "high"}),
+        Call("POST", f"{_TICKET}/notes", body=lambda s: {"content": "internal"}),
+        Call("POST", f"{_TICKET}/escalate", body=lambda s: {"escalation_type": "tier_2"}),
+        Call("POST", f"{_SESSION}/ticket", body=lambda s: {}),
+    ),
     "support.teams.manage": (Call("POST", "/support/teams", body=lambda s: {"name": "new team"}),
                              Call("PATCH", "/support/teams/{team_id}", body=lambda s: {"name": "renamed"})),
     "bots.manage": (
@@ -490,6 +501,9 @@ async def _desk_for(
         if action == "support.session.rate":
             ids["ended_session"] = ids["session_id"]
             await ok(await api.post(f"/support/sessions/{ids['session_id']}/end", json={}, headers=admin), 200)
+    if "{ticket_id}" in paths:
+        body = {"subject": "s", "description": "d", "customer_id": customer}
+        ids["ticket_id"] = (await ok(await api.post("/support/tickets", json=body, headers=admin)))["id"]
     return ids
 async def _uploaded_media(api: httpx.AsyncClient, tenant: Tenant, uploader: str) -> str:
     """An upload of `uploader` whose bytes are in the store, not confirmed yet; its media id."""

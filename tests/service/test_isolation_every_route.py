@@ -46,7 +46,8 @@ class World:
 
 # Path parameters the `world` fixture gives a real id of tenant A for.
 WORLD_IDS = ("room_id", "user_id", "key_id", "webhook_id", "id", "tenant_id", "topic", "message_id", "emoji",
-             "session_id", "agent_id", "team_id", "media_id", "article_id", "action_id", "customer_id", "bot_id")
+             "session_id", "agent_id", "team_id", "media_id", "article_id", "action_id", "customer_id", "bot_id",
+             "ticket_id")
 
 # Path parameter -> a made-up id of the same shape as the real one (World.ids holds the real one).
 MADE_UP: dict[str, Callable[[], str]] = {
@@ -67,6 +68,7 @@ MADE_UP: dict[str, Callable[[], str]] = {
     "article_id": lambda: new_id("kb"),
     "action_id": lambda: f"action_{_hex()}",
     "bot_id": lambda: f"bot-{_hex()}",
+    "ticket_id": lambda: new_id("tkt"),
 }
 
 # A valid body for every route that takes one and has path parameters: a 400 must not hide the answer.
@@ -95,6 +97,11 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/support/kb/articles/{article_id}"): {"title": "taken over"},
     ("POST", "/support/quick-actions/{action_id}/execute"): {"context": {"note": "taken over"}},
     ("PATCH", "/bots/{bot_id}"): {"triggers": ["all_messages"], "delivery": {"nats_subject": "bots.taken"}},
+    ("PUT", "/support/tickets/{ticket_id}"): {"status": "solved", "assigned_to": "admin"},
+    ("POST", "/support/tickets/{ticket_id}/comments"): {"content": "hello from elsewhere"},
+    ("POST", "/support/tickets/{ticket_id}/notes"): {"content": "hello from elsewhere"},
+    ("POST", "/support/tickets/{ticket_id}/escalate"): {"escalation_type": "tier_2"},
+    ("POST", "/support/sessions/{session_id}/ticket"): {},
 }
 
 # The query a route with path parameters needs to get past validation to the answer.
@@ -153,6 +160,17 @@ CARRIERS: list[Carrier] = [
             statuses=frozenset({200, 403})),
     # Suggestions for A's session: B's admin learns what a made-up session would tell it.
     Carrier("POST", "/support/kb/suggest", body=lambda ids: {"session_id": ids["session_id"], "message": "secret"}),
+    # A's customer and agent as ticket filters find nothing, like made-up ones.
+    Carrier("GET", "/support/tickets",
+            params=lambda ids: {"customer_id": ids["customer_id"], "assigned_to": ids["agent_id"]},
+            statuses=frozenset({200, 403})),
+    # A's session or closed ticket named when filing: B learns what a made-up id would tell it.
+    Carrier("POST", "/support/tickets", body=lambda ids: {"subject": "s", "description": "d",
+                                                         "customer_id": "b-customer", "session_id": ids["session_id"]},
+            statuses=frozenset({400, 403, 404})),
+    Carrier("POST", "/support/tickets", body=lambda ids: {"subject": "s", "description": "d",
+                                                         "customer_id": "b-customer", "follow_up_of": ids["ticket_id"]},
+            statuses=frozenset({400, 403})),
 ]
 
 # Routes without path parameters that take no id of another tenant (with the reason).
@@ -282,11 +300,11 @@ async def world(client: httpx.AsyncClient, runtime: Runtime, database_url: str, 
         "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c49444154789c6338c1c5050002"
         "7a00dd6727427d0000000049454e44ae426082"
     )
-    ticket = await ok(await client.post("/media/upload-url", headers=admin,
+    upload = await ok(await client.post("/media/upload-url", headers=admin,
                                         json={"filename": "a.png", "content_type": "image/png", "size": len(tiny_png)}))
     async with httpx.AsyncClient() as store:
-        assert (await store.put(ticket["upload_url"], content=tiny_png, headers=ticket["headers"])).status_code == 200
-    await ok(await client.post(f"/media/{ticket['media_id']}/confirm", json={}, headers=admin), 200)
+        assert (await store.put(upload["upload_url"], content=tiny_png, headers=upload["headers"])).status_code == 200
+    await ok(await client.post(f"/media/{upload['media_id']}/confirm", json={}, headers=admin), 200)
     article = await ok(await client.post("/support/kb/articles", headers=admin,
                                          json={"title": "secret", "body": "secret", "status": "published"}))
     action = await ok(await client.post("/support/quick-actions", headers=admin, json={
@@ -294,11 +312,14 @@ async def world(client: httpx.AsyncClient, runtime: Runtime, database_url: str, 
     bot = await ok(await client.post("/bots", headers=admin, json={
         "user_id": f"bot-{_hex()}", "display_name": "a's bot", "triggers": ["mention"],
         "delivery": {"webhook_url": "http://127.0.0.1:9/a-bot", "secret": "a" * 32}}))
+    ticket = await ok(await client.post("/support/tickets", headers=admin, json={
+        "subject": "secret", "description": "secret", "customer_id": customer, "session_id": session["session_id"]}))
+    await ok(await client.post(f"/support/tickets/{ticket['id']}/notes", json={"content": "secret"}, headers=admin))
     ids = {
         "article_id": article["id"], "action_id": action["action"]["id"], "customer_id": customer,
         "bot_id": bot["bot_id"],
         "session_id": session["session_id"], "agent_id": agent, "team_id": team["team_id"],
-        "media_id": ticket["media_id"],
+        "media_id": upload["media_id"], "ticket_id": ticket["id"],
         "room_id": room["room_id"], "user_id": bob, "key_id": key["key_id"], "webhook_id": hook["webhook_id"],
         "id": dead_letter_id(job.delivery_id), "tenant_id": a.tenant_id, "topic": topic,
         "message_id": message["message_id"], "emoji": emoji,
@@ -327,6 +348,8 @@ async def snapshot(pool: asyncpg.Pool, tenant_id: str) -> dict[str, list[tuple[A
         "support_credit": "SELECT customer_id, seq FROM support_credit WHERE tenant_id = $1 ORDER BY 1, 2",
         "bots": "SELECT bot_id, triggers, webhook_url, secret, nats_subject, deleted_at FROM bots"
                 " WHERE tenant_id = $1 ORDER BY 1",
+        "tickets": "SELECT ticket_id, status, priority, assigned_to, ticket_seq FROM support_tickets"
+                   " WHERE tenant_id = $1 ORDER BY 1",
     }
     return {name: [tuple(r) for r in await pool.fetch(q, tenant_id)] for name, q in queries.items()}
 
@@ -414,3 +437,4 @@ async def test_tenant_a_still_reaches_every_resource_the_foreign_calls_named(
     assert (await client.get(f"/support/teams/{ids['team_id']}", headers=admin)).status_code == 200
     assert (await client.get(f"/media/{ids['media_id']}", headers=admin)).json()["status"] == "confirmed"
     assert (await client.get(f"/bots/{ids['bot_id']}", headers=admin)).status_code == 200
+    assert (await client.get(f"/support/tickets/{ids['ticket_id']}", headers=admin)).json()["subject"] == "secret"

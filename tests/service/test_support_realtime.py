@@ -148,3 +148,27 @@ async def test_with_connections_required_an_agent_gets_work_the_moment_they_conn
         assert (told["status"], told["connected"]) == ("available", True)
         record = await ok(await flagged.get(f"/support/sessions/{session['session_id']}/routing", headers=admin))
         assert [a["agent_id"] for a in record["assignments"]] == ["ag"]
+
+
+async def test_ticket_notes_never_reach_a_customers_websocket_and_mentions_reach_the_agent_as_ids(
+    client: httpx.AsyncClient, tenant: Tenant, runtime: Runtime, live_url: str
+) -> None:
+    admin = tenant.as_user("admin")
+    for user_id, role in [("kim", "agent"), ("cu", "customer")]:
+        await ok(await client.post("/users", json={"user_id": user_id, "display_name": user_id, "role": role},
+                                   headers=admin), 201)
+    async with online(client, tenant, "kim", live_url) as kim, online(client, tenant, "cu", live_url) as customer:
+        ticket = await ok(await client.post("/support/tickets", json={"subject": "s", "description": "d"},
+                                            headers=tenant.as_user("cu")), 201)
+        await ok(await client.post(f"/support/tickets/{ticket['id']}/escalate",
+                                   json={"escalation_type": "tier_2", "notes": "zebracode"}, headers=admin))
+        await ok(await client.post(f"/support/tickets/{ticket['id']}/notes",
+                                   json={"content": "zebracode", "mention_agent_ids": ["kim"]}, headers=admin), 201)
+        # The mention was appended after the note and the escalation, and the relay publishes in log order: once
+        # kim has it, the customer's connection has been offered everything before it.
+        mention = await kim.wait_for(of("notification", topic="support.ticket.mention"))
+        assert mention["payload"]["ticket_id"] == ticket["id"]
+        await customer.ws.send(json.dumps({"type": "ping"}))  # a second pong: the connection has caught up
+        await customer.wait_for(lambda f: sum(g["type"] == "pong" for g in customer.frames) == 2)
+    assert not any("zebracode" in json.dumps(f) or ticket["id"] in json.dumps(f) for f in customer.frames)
+    assert not any("zebracode" in json.dumps(f) for f in kim.frames)

@@ -227,7 +227,8 @@ async def test_a_tenant_that_refuses_without_agents_gets_400_until_one_is_availa
 ) -> None:
     admin = tenant.as_user("admin")
     default = await ok(await client.get("/support/settings", headers=admin))
-    assert default == {"refuse_without_agents": False, "inherited": True, "set_by": None, "updated_at": None}
+    assert default == {"refuse_without_agents": False, "inherited": True, "ticket_auto_close_days": 4,
+                       "set_by": None, "updated_at": None}
     await user(client, tenant, "cust", "customer")
     await user(client, tenant, "sam", "agent")
     refused = await client.put("/support/settings", json={"refuse_without_agents": True},

@@ -491,3 +491,32 @@ async def test_support_sessions_call_their_webhooks_signed_without_internal_note
     assert {b["session_id"] for b in bodies} == {sid}
     assert (bodies[0]["customer_id"], bodies[1]["level"], bodies[1]["priority"], bodies[2]["status"]) == (
         "cust", "tier2", "high", "resolved")
+
+
+async def test_tickets_call_their_webhooks_signed_without_internal_notes(
+    client: httpx.AsyncClient, tenant: Tenant, receiver: Receiver, ready_runtime: Runtime
+) -> None:
+    hook = await create_webhook(client, tenant, receiver.url,
+                                ["support.ticket_created", "support.ticket_updated", "support.escalation"])
+    admin = tenant.as_user("admin")
+    user = {"user_id": "cust", "display_name": "Cust", "role": "customer"}
+    assert (await client.post("/users", json=user, headers=admin)).status_code == 201
+    filed = await client.post("/support/tickets", json={"subject": "Refund", "description": "d"},
+                              headers=tenant.as_user("cust"))
+    tid = filed.json()["id"]
+    assert (await client.post(f"/support/tickets/{tid}/notes", json={"content": "secret-note"},
+                              headers=admin)).status_code == 201
+    assert (await client.put(f"/support/tickets/{tid}", json={"assigned_to": "admin"}, headers=admin)).status_code \
+        == 200
+    assert (await client.post(f"/support/tickets/{tid}/escalate", json={"escalation_type": "tier_2",
+                                                                        "notes": "secret-note"},
+                              headers=admin)).status_code == 200
+    calls = sorted(await receiver.wait_for_calls(3), key=lambda c: c.json()["seq"])
+    assert [c.headers["x-roomlog-event"] for c in calls] == [
+        "support.ticket_created", "support.ticket_updated", "support.escalation"]
+    assert all(c.headers["x-roomlog-signature"] == expected_signature(hook["secret"], c) for c in calls)
+    assert not any(b"secret-note" in c.body for c in calls)
+    bodies = [c.json() for c in calls]
+    assert {b["ticket_id"] for b in bodies} == {tid}
+    assert (bodies[0]["number"], bodies[1]["status"], bodies[1]["assigned_to"], bodies[2]["escalation_type"]) == (
+        filed.json()["number"], "open", "admin", "tier_2")

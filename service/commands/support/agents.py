@@ -158,7 +158,8 @@ async def desk_settings(runtime: Runtime, tenant_id: str) -> s.DeskSettings:
     if row is None:
         return s.DeskSettings(refuse_without_agents=runtime.settings.support_refuse_without_agents, inherited=True)
     return s.DeskSettings(refuse_without_agents=row["refuse_without_agents"], inherited=False,
-                          set_by=row["set_by"], updated_at=row["updated_at"])
+                          ticket_auto_close_days=row["ticket_auto_close_days"], set_by=row["set_by"],
+                          updated_at=row["updated_at"])
 
 
 async def set_desk_settings(runtime: Runtime, principal: Principal, cmd: s.DeskSettingsBody) -> s.DeskSettings:
@@ -166,6 +167,7 @@ async def set_desk_settings(runtime: Runtime, principal: Principal, cmd: s.DeskS
     authorize("support.settings.manage", principal.role)
     await _append_desk(runtime, principal, [SupportDeskSettingsSet(
         refuse_without_agents=cmd.refuse_without_agents, by=principal.user_id,
+        ticket_auto_close_days=cmd.ticket_auto_close_days,
     )])
     return await desk_settings(runtime, principal.tenant_id)
 

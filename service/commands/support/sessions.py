@@ -78,7 +78,7 @@ async def load_session(runtime: Runtime, principal: Principal, session_id: str) 
 async def start_session(runtime: Runtime, principal: Principal, cmd: s.StartSession) -> asyncpg.Record:
     """Open the session's room and stream, then route the tenant's queue; the session as written."""
     authorize("support.session.start", principal.role)
-    customer_id = await _customer_of(runtime, principal, cmd.customer_id)
+    customer_id = await customer_of(runtime, principal, cmd.customer_id)
     if cmd.team_id is not None and await fetch_team(runtime.pool, principal.tenant_id, cmd.team_id) is None:
         raise TeamNotFound("no such team", field="team_id")
     if (await desk_settings(runtime, principal.tenant_id)).refuse_without_agents:
@@ -108,7 +108,8 @@ async def start_session(runtime: Runtime, principal: Principal, cmd: s.StartSess
     return row
 
 
-async def _customer_of(runtime: Runtime, principal: Principal, customer_id: str | None) -> str:
+async def customer_of(runtime: Runtime, principal: Principal, customer_id: str | None) -> str:
+    """The customer a session or ticket is for: a customer itself, or the customer (role customer) staff name."""
     if principal.role == "customer":
         if customer_id not in (None, principal.user_id):
             raise Forbidden("customers start sessions for themselves", field="customer_id")
