@@ -18,6 +18,7 @@ from projections.rooms import RoomsProjection
 from projections.subscriptions import SubscriptionsProjection
 from projections.support_agents import SupportAgentsProjection
 from projections.support_sessions import SupportSessionsProjection
+from projections.support_sla import SupportSlaProjection
 from schemas.errors import RoomlogError
 from schemas.events import RecordedEvent
 
@@ -31,6 +32,7 @@ INLINE_PROJECTIONS: tuple[Projection, ...] = (
     DeadLettersProjection(),
     SupportAgentsProjection(),
     SupportSessionsProjection(),
+    SupportSlaProjection(),
     MediaProjection(),
 )
 

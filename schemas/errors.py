@@ -316,3 +316,17 @@ class MediaNotUploaded(Conflict):
     """Confirm came before the bytes: the upload stays pending, so the client may PUT and confirm again."""
 
     code = "MEDIA_NOT_UPLOADED"
+
+
+class SlaCalendarNotFound(NotFound):
+    code = "SLA_CALENDAR_NOT_FOUND"
+
+
+class SlaPolicyNotFound(NotFound):
+    code = "SLA_POLICY_NOT_FOUND"
+
+
+class SlaCalendarInUse(Conflict):
+    """A calendar that a live policy uses cannot be deleted."""
+
+    code = "SLA_CALENDAR_IN_USE"

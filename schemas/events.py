@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from schemas.sla import BusinessCalendar, SlaPolicy
 from schemas.upcasting import VERSION_KEY, current_version, upcast_json
 
 RoomType = Literal["dm", "group", "channel", "support"]
@@ -220,6 +221,48 @@ class SupportDeskSettingsSet(_Event, tag="support.desk.settings_set"):
     by: str
 
 
+# --- SLA configuration ---------------------------------------------------------------------------------
+# A tenant's SLA stream (`support-sla:<tenant>`) holds its business-hours calendars and SLA policies. Each save
+# is a whole new version (1, 2, ...) of its calendar or policy, so a ticket can keep the version it was applied
+# with; appends go at the seq the command read, so versions never collide.
+
+
+class SupportSlaCalendarSaved(_Event, tag="support.sla.calendar_saved"):
+    calendar_id: str
+    version: int
+    name: str
+    calendar: BusinessCalendar
+    by: str
+
+
+class SupportSlaCalendarDeleted(_Event, tag="support.sla.calendar_deleted"):
+    calendar_id: str
+    version: int
+    by: str
+
+
+class SupportSlaPolicySaved(_Event, tag="support.sla.policy_saved"):
+    policy_id: str
+    version: int
+    name: str
+    rank: int
+    policy: SlaPolicy
+    by: str
+
+
+class SupportSlaPolicyDeleted(_Event, tag="support.sla.policy_deleted"):
+    policy_id: str
+    version: int
+    by: str
+
+
+class SupportSlaPoliciesOrdered(_Event, tag="support.sla.policies_ordered"):
+    """The live policies, in matching order (each one's rank is its index)."""
+
+    policy_ids: list[str]
+    by: str
+
+
 class RoutingCandidate(msgspec.Struct, omit_defaults=True):
     agent_id: str
     reasons: list[str]
@@ -339,6 +382,8 @@ Event = (
     | SubscriptionAdded | SubscriptionRemoved | DeliveryFailed | DeliveryRetried | DeliveryDiscarded | ContentErased
     | SupportAgentProfileSet | SupportAgentStatusChanged | SupportTeamSaved | SupportDeskSettingsSet
     | SupportSessionAssigned
+    | SupportSlaCalendarSaved | SupportSlaCalendarDeleted | SupportSlaPolicySaved | SupportSlaPolicyDeleted
+    | SupportSlaPoliciesOrdered
     | SupportSessionCreated | SupportSessionHeld | SupportSessionResumed | SupportSessionTransferred
     | SupportSessionEscalated | SupportSessionEnded | SupportSessionRated
     | MediaUploadRequested | MediaConfirmed | MediaRejected | MediaRemoved
@@ -382,7 +427,9 @@ _TAGS: dict[type, str] = {
                 SupportDeskSettingsSet, SupportSessionAssigned, SupportSessionCreated, SupportSessionHeld,
                 SupportSessionResumed,
                 SupportSessionTransferred, SupportSessionEscalated, SupportSessionEnded, SupportSessionRated,
-                MediaUploadRequested, MediaConfirmed, MediaRejected, MediaRemoved)
+                MediaUploadRequested, MediaConfirmed, MediaRejected, MediaRemoved,
+                SupportSlaCalendarSaved, SupportSlaCalendarDeleted, SupportSlaPolicySaved, SupportSlaPolicyDeleted,
+                SupportSlaPoliciesOrdered)
 }
 
 SUPPORT_SESSION_EVENT_TYPES = frozenset({

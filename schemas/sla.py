@@ -107,3 +107,85 @@ class SlaClock(msgspec.Struct, frozen=True):
     status: SlaStatus
     segments: list[ClockSegment]
     metrics: list[MetricClock]
+
+
+# --- the API under /support/sla ------------------------------------------------------------------------
+
+SlaName = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
+
+
+class CalendarBody(msgspec.Struct, forbid_unknown_fields=True):
+    """POST/PUT /support/sla/calendars: the whole calendar (a PUT restates it as a new version)."""
+
+    name: SlaName
+    timezone: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    periods: Annotated[list[WorkingPeriod], msgspec.Meta(min_length=1, max_length=70)]
+    holidays: Annotated[list[date], msgspec.Meta(max_length=1000)] = []
+
+    def calendar(self) -> BusinessCalendar:
+        """The calendar this body describes, holidays sorted and once each."""
+        return BusinessCalendar(timezone=self.timezone, periods=tuple(self.periods),
+                                holidays=tuple(sorted(set(self.holidays))))
+
+
+class CalendarView(msgspec.Struct, kw_only=True):
+    calendar_id: str
+    name: str
+    version: int
+    timezone: str
+    periods: list[WorkingPeriod]
+    holidays: list[date]
+    updated_by: str
+    updated_at: datetime
+
+
+class PolicyBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """POST/PUT /support/sla/policies: the whole policy; `calendar_id` null means 24/7."""
+
+    name: SlaName
+    conditions: PolicyConditions = PolicyConditions()
+    targets: PolicyTargets
+    calendar_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    at_risk_percent: Annotated[int, msgspec.Meta(ge=1, le=99)] = 75
+
+    def policy(self) -> SlaPolicy:
+        """The policy this body describes."""
+        return SlaPolicy(conditions=self.conditions, targets=self.targets, calendar_id=self.calendar_id,
+                         at_risk_percent=self.at_risk_percent)
+
+
+class PolicyView(msgspec.Struct, kw_only=True):
+    policy_id: str
+    name: str
+    version: int
+    rank: int  # policies are matched by rank, lowest first; the first match wins
+    conditions: PolicyConditions
+    targets: PolicyTargets
+    calendar_id: str | None
+    at_risk_percent: int
+    updated_by: str
+    updated_at: datetime
+
+
+class PolicyOrder(msgspec.Struct, forbid_unknown_fields=True):
+    """PUT /support/sla/policy-order: every live policy id, once each, in matching order."""
+
+    policy_ids: Annotated[list[Annotated[str, msgspec.Meta(min_length=1, max_length=64)]],
+                          msgspec.Meta(max_length=500)]
+
+
+class SlaMatchBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """POST /support/sla/match: a ticket's attributes."""
+
+    priority: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    category: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    channel: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+
+
+class SlaMatch(msgspec.Struct, kw_only=True):
+    """The policy version (and calendar version, null for 24/7) a ticket with those attributes gets now."""
+
+    policy_id: str
+    policy_version: int
+    calendar_id: str | None
+    calendar_version: int | None

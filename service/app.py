@@ -30,6 +30,7 @@ from service.routes import (
     search,
     support_agents,
     support_sessions,
+    support_sla,
     tenants_admin,
     tokens,
     users,
@@ -64,6 +65,7 @@ _API = [
     *erasure.ENDPOINTS,
     *support_sessions.ENDPOINTS,
     *support_agents.ENDPOINTS,
+    *support_sla.ENDPOINTS,
     *media.ENDPOINTS,
     asyncapi_endpoint(version=API_VERSION),
 ]

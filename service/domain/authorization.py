@@ -43,6 +43,7 @@ Action = Literal[
     "support.session.work", "support.session.rate", "support.routing.read", "support.agents.read",
     "support.agents.manage", "support.agent.status", "support.teams.read", "support.teams.manage",
     "support.policy.replay", "support.settings.read", "support.settings.manage",
+    "support.sla.read", "support.sla.manage",
 ]
 
 ACTIONS: dict[Action, Rule] = {
@@ -100,6 +101,9 @@ ACTIONS: dict[Action, Rule] = {
     "support.policy.replay": _rule(("admin",), (), NotTenantAdmin, "only tenant admins may replay routing"),
     "support.settings.read": _rule(_DESK, (), Forbidden, "only agents and admins may read the desk's settings"),
     "support.settings.manage": _rule(("admin",), (), NotTenantAdmin, "only tenant admins may change desk settings"),
+    "support.sla.read": _rule(_DESK, (), Forbidden, "only agents and admins may read SLA calendars and policies"),
+    "support.sla.manage": _rule(("admin",), (), NotTenantAdmin, "only tenant admins may change SLA calendars and"
+                                " policies"),
 }
 
 
