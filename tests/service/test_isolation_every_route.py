@@ -45,7 +45,7 @@ class World:
 
 # Path parameters the `world` fixture gives a real id of tenant A for.
 WORLD_IDS = ("room_id", "user_id", "key_id", "webhook_id", "id", "tenant_id", "topic", "message_id", "emoji",
-             "session_id", "agent_id", "team_id", "media_id")
+             "session_id", "agent_id", "team_id", "media_id", "calendar_id", "policy_id")
 
 # Path parameter -> a made-up id of the same shape as the real one (World.ids holds the real one).
 MADE_UP: dict[str, Callable[[], str]] = {
@@ -63,7 +63,11 @@ MADE_UP: dict[str, Callable[[], str]] = {
     "team_id": lambda: f"team-{_hex()}",
     "customer_id": lambda: f"cust-{_hex()}",  # a query filter, not a path parameter
     "media_id": lambda: new_id("med"),
+    "calendar_id": lambda: new_id("slacal"),
+    "policy_id": lambda: new_id("slapol"),
 }
+_SLA_CALENDAR = {"name": "office", "timezone": "UTC", "periods": [{"day": "mon", "start": "09:00", "end": "17:00"}]}
+_SLA_POLICY = {"name": "p", "targets": {"first_response_minutes": 60, "resolution_minutes": 480}}
 
 # A valid body for every route that takes one and has path parameters: a 400 must not hide the answer.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -84,6 +88,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/support/agents/{agent_id}/status"): {"status": "offline"},
     ("PATCH", "/support/teams/{team_id}"): {"name": "taken over"},
     ("POST", "/media/{media_id}/confirm"): {},
+    ("PUT", "/support/sla/calendars/{calendar_id}"): _SLA_CALENDAR,
+    ("PUT", "/support/sla/policies/{policy_id}"): _SLA_POLICY,
 }
 
 # Routes whose user_id names a user of the caller's own tenant (user ids are per tenant): B blocking "bob" blocks
@@ -126,6 +132,11 @@ CARRIERS: list[Carrier] = [
             statuses=frozenset({200, 403})),
     Carrier("GET", "/support/sessions", params=lambda ids: {"team_id": ids["team_id"]},
             statuses=frozenset({200, 403})),
+    # A policy on A's calendar: the calendar is not found, as a made-up one.
+    Carrier("POST", "/support/sla/policies", body=lambda ids: {**_SLA_POLICY, "calendar_id": ids["calendar_id"]}),
+    # A's policy ids are not B's policies: the same 400 as made-up ones (a member of B may not order).
+    Carrier("PUT", "/support/sla/policy-order", body=lambda ids: {"policy_ids": [ids["policy_id"]]},
+            statuses=frozenset({400, 403})),
 ]
 
 # Routes without path parameters that take no id of another tenant (with the reason).
@@ -163,6 +174,10 @@ NO_FOREIGN_IDS: dict[tuple[str, str], str] = {
     ("POST", "/support/routing/replay"): "the caller's tenant's desk history",
     ("GET", "/support/settings"): "the caller's tenant's desk settings",
     ("PUT", "/support/settings"): "sets the caller's tenant's desk settings",
+    ("GET", "/support/sla/calendars"): "the caller's tenant's calendars",
+    ("POST", "/support/sla/calendars"): "creates a calendar of the caller's tenant",
+    ("GET", "/support/sla/policies"): "the caller's tenant's policies",
+    ("POST", "/support/sla/match"): "ticket attributes, not ids; matches the caller's tenant's policies",
 }
 
 
@@ -249,7 +264,11 @@ async def world(client: httpx.AsyncClient, runtime: Runtime, database_url: str, 
     async with httpx.AsyncClient() as store:
         assert (await store.put(ticket["upload_url"], content=tiny_png, headers=ticket["headers"])).status_code == 200
     await ok(await client.post(f"/media/{ticket['media_id']}/confirm", json={}, headers=admin), 200)
+    calendar = await ok(await client.post("/support/sla/calendars", json=_SLA_CALENDAR, headers=admin))
+    sla_policy = await ok(await client.post("/support/sla/policies", headers=admin,
+                                            json={**_SLA_POLICY, "calendar_id": calendar["calendar_id"]}))
     ids = {
+        "calendar_id": calendar["calendar_id"], "policy_id": sla_policy["policy_id"],
         "session_id": session["session_id"], "agent_id": agent, "team_id": team["team_id"],
         "media_id": ticket["media_id"],
         "room_id": room["room_id"], "user_id": bob, "key_id": key["key_id"], "webhook_id": hook["webhook_id"],
@@ -353,3 +372,7 @@ async def test_tenant_a_still_reaches_every_resource_the_foreign_calls_named(
     assert session.json()["assigned_agent"]["id"] == ids["agent_id"]
     assert (await client.get(f"/support/teams/{ids['team_id']}", headers=admin)).status_code == 200
     assert (await client.get(f"/media/{ids['media_id']}", headers=admin)).json()["status"] == "confirmed"
+    assert [c["calendar_id"] for c in (await client.get("/support/sla/calendars", headers=admin)).json()] == \
+        [ids["calendar_id"]]
+    assert [p["policy_id"] for p in (await client.get("/support/sla/policies", headers=admin)).json()] == \
+        [ids["policy_id"]]
