@@ -77,7 +77,27 @@ async def _varied_history(client: httpx.AsyncClient, tenant: Tenant) -> str:
     await _ok(await client.post(f"/rooms/{dm['room_id']}/messages", json={"content": "psst"}, headers=bob))
     await _ok(await client.post("/rooms", json={"type": "channel", "members": ["carol", "dave"]}, headers=carol))
     await _support_history(client, tenant)
+    await _sla_history(client, tenant)
     return rid
+
+
+async def _sla_history(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    """SLA configuration: calendars saved twice and deleted, policies created, reordered, changed, deleted."""
+    admin = tenant.as_user("admin")
+    body = {"name": "office", "timezone": "Europe/Berlin", "holidays": ["2026-12-25"],
+            "periods": [{"day": "mon", "start": "09:00", "end": "17:00"}]}
+    cal = (await _ok(await client.post("/support/sla/calendars", json=body, headers=admin)))["calendar_id"]
+    await _ok(await client.put(f"/support/sla/calendars/{cal}", json={**body, "holidays": []}, headers=admin))
+    spare = (await _ok(await client.post("/support/sla/calendars", json=body, headers=admin)))["calendar_id"]
+    await _ok(await client.delete(f"/support/sla/calendars/{spare}", headers=admin))
+    targets = {"first_response_minutes": 30, "resolution_minutes": 240}
+    ids = [(await _ok(await client.post("/support/sla/policies", headers=admin, json={
+        "name": name, "calendar_id": cal, "targets": targets, "conditions": {"priority": [name]}})))["policy_id"]
+        for name in ("urgent", "high", "low")]
+    await _ok(await client.put("/support/sla/policy-order", json={"policy_ids": ids[::-1]}, headers=admin))
+    await _ok(await client.put(f"/support/sla/policies/{ids[0]}", headers=admin,
+                               json={"name": "urgent 24/7", "targets": targets, "at_risk_percent": 50}))
+    await _ok(await client.delete(f"/support/sla/policies/{ids[1]}", headers=admin))
 
 
 async def _support_history(client: httpx.AsyncClient, tenant: Tenant) -> None:
