@@ -8,6 +8,7 @@ twice (five hours) — both are what a clock on the office wall shows.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -132,6 +133,7 @@ def working_intervals(calendar: Calendar, day: date) -> tuple[tuple[datetime, da
 def _intervals_from(calendar: Calendar, start: datetime) -> Iterator[tuple[datetime, datetime]]:
     """Working intervals from `start` on, clipped to it, in time order (never ends)."""
     day = start.astimezone(calendar.zone).date() - _DAY
+    # A local day's intervals can interleave with the next day's only across a zone change: a heap keeps order.
     pending: list[tuple[datetime, datetime]] = []
     empty_days = 0
     while True:
@@ -139,14 +141,14 @@ def _intervals_from(calendar: Calendar, start: datetime) -> Iterator[tuple[datet
         empty_days = 0 if intervals else empty_days + 1
         if empty_days > _MAX_SEARCH_DAYS:
             raise ValidationError("the calendar has no working time", field="calendar")
-        # A local day's intervals can overlap the next day's only across a zone change: merge in order.
-        pending.extend(intervals)
-        pending.sort()
+        for interval in intervals:
+            if interval[1] > start:
+                heapq.heappush(pending, interval)
+        # Every later local day's instants lie after this (offsets are within ±26 h).
         horizon = datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(hours=26) + _DAY
         while pending and pending[0][1] <= horizon:
-            a, b = pending.pop(0)
-            if b > start:
-                yield max(a, start), b
+            a, b = heapq.heappop(pending)
+            yield max(a, start), b
         day += _DAY
 
 
