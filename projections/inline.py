@@ -15,6 +15,7 @@ from projections.members import MembersProjection
 from projections.messages import MessagesProjection
 from projections.receipts import ReceiptsProjection
 from projections.rooms import RoomsProjection
+from projections.sla_clocks import SlaClocksProjection
 from projections.subscriptions import SubscriptionsProjection
 from projections.support_agents import SupportAgentsProjection
 from projections.support_sessions import SupportSessionsProjection
@@ -33,6 +34,7 @@ INLINE_PROJECTIONS: tuple[Projection, ...] = (
     SupportAgentsProjection(),
     SupportSessionsProjection(),
     SupportSlaProjection(),
+    SlaClocksProjection(),
     MediaProjection(),
 )
 

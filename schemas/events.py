@@ -263,6 +263,44 @@ class SupportSlaPoliciesOrdered(_Event, tag="support.sla.policies_ordered"):
     by: str
 
 
+# SLA clocks live on their subject's stream (a ticket's, later). One clock is one cycle of one metric: started
+# with its due and at-risk instants, updated when a pause moves them (null due while paused), stopped when met.
+# The breach timer appends at_risk and breached at those instants, at the seq it read, so each happens once.
+
+
+class SlaClockStarted(_Event, tag="sla.clock_started"):
+    clock_id: str
+    metric: str
+    due_at: datetime | None
+    at_risk_at: datetime | None = None
+
+
+class SlaClockUpdated(_Event, tag="sla.clock_updated"):
+    clock_id: str
+    metric: str
+    due_at: datetime | None
+    at_risk_at: datetime | None = None
+
+
+class SlaClockStopped(_Event, tag="sla.clock_stopped"):
+    clock_id: str
+    metric: str
+
+
+class SlaAtRisk(_Event, tag="sla.at_risk"):
+    clock_id: str
+    metric: str
+    due_at: datetime
+    at_risk_at: datetime
+
+
+class SlaBreached(_Event, tag="sla.breached"):
+    clock_id: str
+    metric: str
+    due_at: datetime
+    breached_at: datetime
+
+
 class RoutingCandidate(msgspec.Struct, omit_defaults=True):
     agent_id: str
     reasons: list[str]
@@ -383,7 +421,7 @@ Event = (
     | SupportAgentProfileSet | SupportAgentStatusChanged | SupportTeamSaved | SupportDeskSettingsSet
     | SupportSessionAssigned
     | SupportSlaCalendarSaved | SupportSlaCalendarDeleted | SupportSlaPolicySaved | SupportSlaPolicyDeleted
-    | SupportSlaPoliciesOrdered
+    | SupportSlaPoliciesOrdered | SlaClockStarted | SlaClockUpdated | SlaClockStopped | SlaAtRisk | SlaBreached
     | SupportSessionCreated | SupportSessionHeld | SupportSessionResumed | SupportSessionTransferred
     | SupportSessionEscalated | SupportSessionEnded | SupportSessionRated
     | MediaUploadRequested | MediaConfirmed | MediaRejected | MediaRemoved
@@ -429,7 +467,7 @@ _TAGS: dict[type, str] = {
                 SupportSessionTransferred, SupportSessionEscalated, SupportSessionEnded, SupportSessionRated,
                 MediaUploadRequested, MediaConfirmed, MediaRejected, MediaRemoved,
                 SupportSlaCalendarSaved, SupportSlaCalendarDeleted, SupportSlaPolicySaved, SupportSlaPolicyDeleted,
-                SupportSlaPoliciesOrdered)
+                SupportSlaPoliciesOrdered, SlaClockStarted, SlaClockUpdated, SlaClockStopped, SlaAtRisk, SlaBreached)
 }
 
 SUPPORT_SESSION_EVENT_TYPES = frozenset({

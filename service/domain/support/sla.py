@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
 
+from schemas.events import SlaAtRisk, SlaBreached
 from schemas.sla import (
     ClockEvent,
     ClockSegment,
@@ -211,3 +212,16 @@ def fold_clock(events: Sequence[ClockEvent], policy: SlaPolicy, calendar: Calend
         resolution_due=resolution.due_at if resolution and resolution.stopped_at is None else None,
         status=status, segments=walk.segments, metrics=metrics,
     )
+
+
+def timer_events(*, clock_id: str, metric: str, due_at: datetime | None, at_risk_at: datetime | None,
+                 at_risk_recorded: bool, breached: bool, stopped: bool, now: datetime) -> list[SlaAtRisk | SlaBreached]:
+    """What the breach timer records for one clock at `now`: at risk, then breached, each once, when due."""
+    if stopped or breached or due_at is None:
+        return []
+    out: list[SlaAtRisk | SlaBreached] = []
+    if not at_risk_recorded and at_risk_at is not None and at_risk_at < due_at and now >= at_risk_at:
+        out.append(SlaAtRisk(clock_id=clock_id, metric=metric, due_at=due_at, at_risk_at=at_risk_at))
+    if now >= due_at:
+        out.append(SlaBreached(clock_id=clock_id, metric=metric, due_at=due_at, breached_at=due_at))
+    return out
