@@ -17,6 +17,7 @@ from projections import InlineProjections, ensure_projections
 from projections.catchup import CatchUp
 from schemas.config import Settings
 from service.consumers.egress import Resolver
+from service.consumers.sla_timer import BreachTimer
 from service.identity.accounts import Accounts
 from service.identity.auth import Authenticator
 from service.identity.passwords import Passwords
@@ -67,6 +68,8 @@ class Runtime:
     # The object store for media; None when no S3 URL is configured (media routes answer 503).
     media: ObjectStore | None = None
     media_cleanup: MediaCleanup | None = None
+    # Records SLA at-risk and breach events when they fall due (service/consumers/sla_timer.py).
+    sla_timer: BreachTimer | None = None
     monotonic: Clock = time.monotonic
     wall_clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     started_at: float = field(default_factory=time.monotonic)
@@ -130,10 +133,12 @@ async def start_runtime(settings: Settings) -> Runtime:
         await media.start()
         expiry = MediaCleanup(pool, appender, media, clock=lambda: datetime.now(UTC))
         expiry.start()
+    sla_timer = BreachTimer(pool, appender, settings.database_url)
+    await sla_timer.start()
     return Runtime(
         settings=settings, pool=pool, appender=appender, auth=auth, nats=link, realtime=realtime, limiter=limiter,
         catch_up=catch_up, passwords=passwords, accounts=Accounts(pool, auth, settings, passwords=passwords),
-        reads=reads, metrics=metrics, sampler=sampler, media=media, media_cleanup=expiry,
+        reads=reads, metrics=metrics, sampler=sampler, media=media, media_cleanup=expiry, sla_timer=sla_timer,
     )
 
 
@@ -148,6 +153,8 @@ async def stop_runtime(runtime: Runtime) -> None:
     await _bounded("real-time delivery", runtime.realtime.stop())
     if runtime.media_cleanup is not None:
         await _bounded("media cleanup", runtime.media_cleanup.stop())
+    if runtime.sla_timer is not None:
+        await _bounded("sla breach timer", runtime.sla_timer.stop())
     await _bounded("appender", runtime.appender.stop())
     # After the last appends: a clean stop leaves the search index current.
     await _bounded("catch-up projections", runtime.catch_up.stop())

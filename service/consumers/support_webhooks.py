@@ -1,7 +1,8 @@
-"""Support webhooks (seed 001): support.session_started, support.session_ended and support.escalation.
+"""Support webhooks (seed 001): support.session_started, support.session_ended, support.escalation and
+support.sla_breach (an `sla.breached` event of a stream published under `rl.<tenant>.support.*`).
 
 A support session's events arrive on the delivery producer's consumer like room messages; each of these
-three becomes one job per tenant webhook subscribed to its webhook event, delivered by the same signed,
+becomes one job per tenant webhook subscribed to its webhook event, delivered by the same signed,
 retried, dead-lettered sender (a dead letter is listed among the failed notifications, with the webhook
 event as its topic). The delivery id is `<position>:<webhook_id>`, so a redelivered event queues nothing new.
 """
@@ -13,11 +14,19 @@ from typing import Any
 import msgspec
 
 from schemas.delivery import DeliveryJob
-from schemas.events import Event, RecordedEvent, SupportSessionCreated, SupportSessionEnded, SupportSessionEscalated
+from schemas.events import (
+    Event,
+    RecordedEvent,
+    SlaBreached,
+    SupportSessionCreated,
+    SupportSessionEnded,
+    SupportSessionEscalated,
+)
 from service.consumers.webhooks import Target
 
 SUPPORT_KEY = "support.*"  # the targets cache's key for "subscribed to any support event"
-SUPPORT_WEBHOOK_EVENTS = ("support.session_started", "support.session_ended", "support.escalation")
+SUPPORT_WEBHOOK_EVENTS = ("support.session_started", "support.session_ended", "support.escalation",
+                          "support.sla_breach")
 
 
 def webhook_event_of(event: Event) -> str | None:
@@ -28,6 +37,8 @@ def webhook_event_of(event: Event) -> str | None:
         return "support.session_ended"
     if isinstance(event, SupportSessionEscalated):
         return "support.escalation"
+    if isinstance(event, SlaBreached):
+        return "support.sla_breach"
     return None
 
 
@@ -37,6 +48,9 @@ def _details(event: Event) -> dict[str, Any]:
                 "priority": event.priority, "team_id": event.team_id}
     if isinstance(event, SupportSessionEnded):
         return {"resolution": event.resolution, "status": event.status, "tags": event.tags, "by": event.by}
+    if isinstance(event, SlaBreached):
+        return {"clock_id": event.clock_id, "metric": event.metric, "due_at": msgspec.to_builtins(event.due_at),
+                "breached_at": msgspec.to_builtins(event.breached_at)}
     assert isinstance(event, SupportSessionEscalated)
     return {"level": event.level, "priority": event.priority, "urgency": event.urgency, "team_id": event.team_id,
             "by": event.by}
@@ -49,7 +63,8 @@ def support_job(event: RecordedEvent, target: Target, webhook_event: str) -> Del
         "event": webhook_event,
         "delivery_id": delivery_id,
         "tenant_id": event.tenant_id,
-        "session_id": event.stream_id,
+        # A breach names the stream its clock is on (a ticket's); everything else is a session's.
+        "subject_id" if isinstance(event.event, SlaBreached) else "session_id": event.stream_id,
         "seq": event.seq,
         "created_at": msgspec.to_builtins(event.created_at),
         **_details(event.event),

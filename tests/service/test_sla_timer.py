@@ -17,7 +17,8 @@ from schemas.events import EventMetadata, SlaClockStarted, SlaClockStopped, SlaC
 from service.consumers.sla_timer import BreachTimer
 from service.runtime import Runtime
 
-T0 = datetime(2026, 6, 15, 9, 0, tzinfo=UTC)
+# In the future, so the session runtime's own (real-time) timer leaves these clocks to the fake clock.
+T0 = (datetime.now(UTC) + timedelta(days=30)).replace(hour=9, minute=0, second=0, microsecond=0)
 
 
 class FakeClock:
@@ -30,7 +31,7 @@ class FakeClock:
 
 async def start_clock(runtime: Runtime, *, due: datetime | None, at_risk: datetime | None = None,
                       tenant_id: str = "tn_sla_timer") -> str:
-    stream = f"sla-test:{uuid.uuid4().hex[:12]}"
+    stream = f"sla-clock:{tenant_id}:{uuid.uuid4().hex[:12]}"
     await runtime.appender.append(stream, [SlaClockStarted(clock_id="first_response:1", metric="first_response",
                                                            due_at=due, at_risk_at=at_risk)],
                                   tenant_id=tenant_id, metadata=EventMetadata(tenant_id=tenant_id), create_stream=True)
@@ -74,7 +75,8 @@ async def test_at_risk_then_breach_are_recorded_once_each_when_the_fake_clock_re
     assert await types_in(runtime.pool, stream) == ["sla.clock_started", "sla.at_risk", "sla.breached"]
     row = await runtime.pool.fetchrow("SELECT data::jsonb ->> 'breached_at' AS at FROM events"
                                       " WHERE stream_id = $1 AND type = 'sla.breached'", stream)
-    assert row is not None and row["at"] == "2026-06-15T09:10:00Z"  # the due instant, whenever it was recorded
+    due = T0 + timedelta(minutes=10)
+    assert row is not None and row["at"] == due.strftime("%Y-%m-%dT%H:%M:%SZ")  # the due instant, not the record's
 
 
 async def test_a_paused_or_stopped_clock_records_nothing_and_a_moved_one_breaches_at_its_new_due_time(
