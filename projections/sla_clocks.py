@@ -83,19 +83,26 @@ class SlaClocksProjection:
             await conn.execute(_NEXT, stream, ev.clock_id)
 
 
+_CLOCK_COLUMNS = """
+c.tenant_id, c.stream_id, c.clock_id, c.metric, c.due_at, c.at_risk_at, c.at_risk_recorded, c.stopped, c.breached_at,
+c.recorded_at, s.last_seq
+"""
+
+
 async def due_clocks(conn: Queryable, now: datetime, *, limit: int = 500) -> list[asyncpg.Record]:
-    """Clocks whose next instant has come, earliest first."""
-    return await conn.fetch("SELECT stream_id, clock_id FROM sla_clocks WHERE next_at <= $1 ORDER BY next_at LIMIT $2",
-                            now, limit)
+    """Clocks whose next instant has come, earliest first, each with its stream's last_seq (one statement: one
+    snapshot, so each row and its seq agree)."""
+    return await conn.fetch(f"SELECT {_CLOCK_COLUMNS} FROM sla_clocks c JOIN streams s USING (stream_id)"
+                            " WHERE c.next_at <= $1 ORDER BY c.next_at LIMIT $2", now, limit)
 
 
 async def next_instant(conn: Queryable) -> datetime | None:
     """The earliest instant any clock needs the timer at (None: none does)."""
-    return await conn.fetchval("SELECT min(next_at) FROM sla_clocks WHERE next_at IS NOT NULL")
+    value: datetime | None = await conn.fetchval("SELECT min(next_at) FROM sla_clocks WHERE next_at IS NOT NULL")
+    return value
 
 
 async def fetch_clock(conn: Queryable, stream_id: str, clock_id: str) -> asyncpg.Record | None:
-    """One clock's row."""
-    return await conn.fetchrow(
-        "SELECT tenant_id, stream_id, clock_id, metric, due_at, at_risk_at, at_risk_recorded, stopped, breached_at,"
-        " recorded_at FROM sla_clocks WHERE stream_id = $1 AND clock_id = $2", stream_id, clock_id)
+    """One clock's row with its stream's last_seq, read in one snapshot."""
+    return await conn.fetchrow(f"SELECT {_CLOCK_COLUMNS} FROM sla_clocks c JOIN streams s USING (stream_id)"
+                               " WHERE c.stream_id = $1 AND c.clock_id = $2", stream_id, clock_id)

@@ -86,31 +86,39 @@ class BreachTimer:
             rows = await due_clocks(self._pool, self._now())
             if not rows:
                 return appended
-            for row in rows:
-                appended += await self.record(row["stream_id"], row["clock_id"])
+            # Concurrently, so the appender commits many records per transaction.
+            done = await asyncio.gather(*(self._record_row(row) for row in rows))
+            appended += sum(done)
+            if not any(done):  # every one lost its races: the next pass (or wake-up) tries again
+                return appended
 
     async def record(self, stream_id: str, clock_id: str) -> int:
         """Append what one clock calls for now at the seq read with it; 0 when nothing (or another did it)."""
+        row = await fetch_clock(self._pool, stream_id, clock_id)
+        return 0 if row is None else await self._record_row(row)
+
+    async def _record_row(self, clock: asyncpg.Record) -> int:
         for _ in range(RECORD_ATTEMPTS):
-            async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-                last_seq = await conn.fetchval("SELECT last_seq FROM streams WHERE stream_id = $1", stream_id)
-                clock = await fetch_clock(conn, stream_id, clock_id)
-            if clock is None or last_seq is None:
-                return 0
             events = timer_events(
-                clock_id=clock_id, metric=clock["metric"], due_at=clock["due_at"], at_risk_at=clock["at_risk_at"],
-                at_risk_recorded=clock["at_risk_recorded"], breached=clock["breached_at"] is not None,
-                stopped=clock["stopped"], now=self._now(),
+                clock_id=clock["clock_id"], metric=clock["metric"], due_at=clock["due_at"],
+                at_risk_at=clock["at_risk_at"], at_risk_recorded=clock["at_risk_recorded"],
+                breached=clock["breached_at"] is not None, stopped=clock["stopped"], now=self._now(),
             )
             if not events:
                 return 0
             try:
-                await self._appender.append(stream_id, events, tenant_id=clock["tenant_id"],
+                await self._appender.append(clock["stream_id"], events, tenant_id=clock["tenant_id"],
                                             metadata=EventMetadata(tenant_id=clock["tenant_id"], actor=TIMER_ACTOR),
-                                            expected_seq=int(last_seq))
+                                            expected_seq=int(clock["last_seq"]))
             except WrongExpectedSeq:
-                continue  # another instance recorded it, or the clock moved: read again
+                # Another instance recorded it, or the clock moved: read again.
+                again = await fetch_clock(self._pool, clock["stream_id"], clock["clock_id"])
+                if again is None:
+                    return 0
+                clock = again
+                continue
             self.recorded += len(events)
             return len(events)
-        log.warning("sla timer kept losing races for a clock", stream_id=stream_id, clock_id=clock_id)
+        log.warning("sla timer kept losing races for a clock", stream_id=clock["stream_id"],
+                    clock_id=clock["clock_id"])
         return 0
