@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
@@ -13,9 +14,19 @@ from eventstore.append import Appender
 from projections.guards import UniqueRoomKey
 from projections.inline import INLINE_PROJECTIONS, InlineProjections
 from projections.replay import ReplayProgress, projection_by_name, replay
-from schemas.events import EventMetadata, MemberJoined, MessageSent, RoomCreated
+from schemas.events import (
+    EventMetadata,
+    MemberJoined,
+    MessageSent,
+    RoomCreated,
+    SlaClockStarted,
+    SlaClockStopped,
+    SlaClockUpdated,
+)
+from service.consumers.sla_timer import BreachTimer
 from service.domain.rooms import dm_key
 from service.identity.ids import new_id
+from service.runtime import Runtime
 from tests.conftest import Tenant, create_database, database_name
 
 LIVE_TABLES = tuple(table for projection in INLINE_PROJECTIONS for table in projection.tables)
@@ -133,9 +144,28 @@ async def _support_history(client: httpx.AsyncClient, tenant: Tenant) -> None:
 
 
 @pytest.fixture
-async def history(client: httpx.AsyncClient, tenant: Tenant) -> str:
+async def history(client: httpx.AsyncClient, tenant: Tenant, runtime: Runtime) -> str:
     """A tenant with a varied history behind it; the id of its group room."""
-    return await _varied_history(client, tenant)
+    room = await _varied_history(client, tenant)
+    await _sla_clock_history(runtime, tenant)
+    return room
+
+
+async def _sla_clock_history(runtime: Runtime, tenant: Tenant) -> None:
+    """SLA clocks: one moved and then at risk and breached (by a timer on a fake clock), one stopped."""
+    soon = (datetime.now(UTC) + timedelta(days=30)).replace(microsecond=0)  # the live timer leaves these alone
+    meta = EventMetadata(tenant_id=tenant.tenant_id)
+    moved, stopped = f"sla-clock:{tenant.tenant_id}:moved", f"sla-clock:{tenant.tenant_id}:stopped"
+    for stream in (moved, stopped):
+        await runtime.appender.append(stream, [SlaClockStarted(clock_id="c", metric="resolution", due_at=soon,
+                                                               at_risk_at=soon - timedelta(minutes=5))],
+                                      tenant_id=tenant.tenant_id, metadata=meta, create_stream=True)
+    await runtime.appender.append(moved, [SlaClockUpdated(clock_id="c", metric="resolution", due_at=soon + timedelta(
+        hours=1), at_risk_at=soon)], tenant_id=tenant.tenant_id, metadata=meta)
+    await runtime.appender.append(stopped, [SlaClockStopped(clock_id="c", metric="resolution")],
+                                  tenant_id=tenant.tenant_id, metadata=meta)
+    timer = BreachTimer(runtime.pool, runtime.appender, "unused", now=lambda: soon + timedelta(days=1))
+    assert await timer.record(moved, "c") == 2
 
 
 async def test_replay_after_a_varied_history_finds_no_differences_and_swaps(
