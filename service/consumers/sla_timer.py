@@ -29,6 +29,7 @@ TIMER_ACTOR = "sla-timer"
 RECORD_ATTEMPTS = 5
 # Longest sleep without a wake-up; only bounds the damage of a lost NOTIFY (a reconnect), never a window.
 IDLE_SECONDS = 300.0
+RETRY_SECONDS = 0.01
 
 
 def _utcnow() -> datetime:
@@ -74,7 +75,9 @@ class BreachTimer:
             except Exception:
                 log.exception("sla timer pass failed")
                 upcoming = None
-            delay = IDLE_SECONDS if upcoming is None else max(0.0, (upcoming - self._now()).total_seconds())
+            # Something still due after a pass lost every race for it: retry soon, not in a busy loop.
+            delay = IDLE_SECONDS if upcoming is None else max(RETRY_SECONDS,
+                                                               (upcoming - self._now()).total_seconds())
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=min(delay, IDLE_SECONDS))
