@@ -18,12 +18,14 @@ from projections.members import MembersProjection
 from projections.messages import MessagesProjection
 from projections.receipts import ReceiptsProjection
 from projections.rooms import RoomsProjection
+from projections.sla_clocks import SlaClocksProjection
 from projections.subscriptions import SubscriptionsProjection
 from projections.support_agents import SupportAgentsProjection
 from projections.support_credit import SupportCreditProjection
 from projections.support_sessions import SupportSessionsProjection
-from projections.user_rooms import UserRoomsProjection
+from projections.support_sla import SupportSlaProjection
 from projections.support_tickets import SupportTicketsProjection
+from projections.user_rooms import UserRoomsProjection
 from schemas.errors import RoomlogError
 from schemas.events import RecordedEvent
 
@@ -39,6 +41,8 @@ INLINE_PROJECTIONS: tuple[Projection, ...] = (
     SupportAgentsProjection(),
     SupportSessionsProjection(),
     SupportTicketsProjection(),
+    SupportSlaProjection(),
+    SlaClocksProjection(),
     MediaProjection(),
     KbArticlesProjection(),
     SupportCreditProjection(),

@@ -385,3 +385,17 @@ class BotExists(Conflict):
     """The user id is taken: by a registered bot, or by a user who is not a bot."""
 
     code = "BOT_EXISTS"
+
+
+class SlaCalendarNotFound(NotFound):
+    code = "SLA_CALENDAR_NOT_FOUND"
+
+
+class SlaPolicyNotFound(NotFound):
+    code = "SLA_POLICY_NOT_FOUND"
+
+
+class SlaCalendarInUse(Conflict):
+    """A calendar that a live policy uses cannot be deleted."""
+
+    code = "SLA_CALENDAR_IN_USE"

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from schemas.sla import BusinessCalendar, SlaPolicy
 from schemas.upcasting import VERSION_KEY, current_version, upcast_json
 
 RoomType = Literal["dm", "group", "channel", "support"]
@@ -344,6 +345,86 @@ class SupportCreditAdded(_Event, tag="support.credit.added"):
     execution_id: str | None = None
 
 
+# --- SLA configuration ---------------------------------------------------------------------------------
+# A tenant's SLA stream (`support-sla:<tenant>`) holds its business-hours calendars and SLA policies. Each save
+# is a whole new version (1, 2, ...) of its calendar or policy, so a ticket can keep the version it was applied
+# with; appends go at the seq the command read, so versions never collide.
+
+
+class SupportSlaCalendarSaved(_Event, tag="support.sla.calendar_saved"):
+    calendar_id: str
+    version: int
+    name: str
+    calendar: BusinessCalendar
+    by: str
+
+
+class SupportSlaCalendarDeleted(_Event, tag="support.sla.calendar_deleted"):
+    calendar_id: str
+    version: int
+    by: str
+
+
+class SupportSlaPolicySaved(_Event, tag="support.sla.policy_saved"):
+    policy_id: str
+    version: int
+    name: str
+    rank: int
+    policy: SlaPolicy
+    by: str
+
+
+class SupportSlaPolicyDeleted(_Event, tag="support.sla.policy_deleted"):
+    policy_id: str
+    version: int
+    by: str
+
+
+class SupportSlaPoliciesOrdered(_Event, tag="support.sla.policies_ordered"):
+    """The live policies, in matching order (each one's rank is its index)."""
+
+    policy_ids: list[str]
+    by: str
+
+
+# SLA clocks live on their subject's stream (a ticket's, later). One clock is one cycle of one metric: started
+# with its due and at-risk instants, updated when a pause moves them (null due while paused), stopped when met.
+# The breach timer appends at_risk and breached at those instants, at the seq it read, so each happens once.
+
+
+class SlaClockStarted(_Event, tag="sla.clock_started"):
+    clock_id: str
+    metric: str
+    due_at: datetime | None
+    at_risk_at: datetime | None = None
+
+
+class SlaClockUpdated(_Event, tag="sla.clock_updated"):
+    clock_id: str
+    metric: str
+    due_at: datetime | None
+    at_risk_at: datetime | None = None
+
+
+class SlaClockStopped(_Event, tag="sla.clock_stopped"):
+    clock_id: str
+    metric: str
+
+
+class SlaAtRisk(_Event, tag="sla.at_risk"):
+    clock_id: str
+    metric: str
+    due_at: datetime
+    at_risk_at: datetime
+
+
+class SlaBreached(_Event, tag="sla.breached"):
+    clock_id: str
+    metric: str
+    due_at: datetime
+    breached_at: datetime
+
+
 class RoutingCandidate(msgspec.Struct, omit_defaults=True):
     agent_id: str
     reasons: list[str]
@@ -571,6 +652,8 @@ Event = (
     | SupportAgentProfileSet | SupportAgentStatusChanged | SupportTeamSaved | SupportDeskSettingsSet
     | SupportSessionAssigned | SupportKbArticleSaved | SupportKbArticleDeleted
     | SupportQuickActionExecuted | SupportQuickActionCompleted | SupportCreditAdded
+    | SupportSlaCalendarSaved | SupportSlaCalendarDeleted | SupportSlaPolicySaved | SupportSlaPolicyDeleted
+    | SupportSlaPoliciesOrdered | SlaClockStarted | SlaClockUpdated | SlaClockStopped | SlaAtRisk | SlaBreached
     | SupportSessionCreated | SupportSessionHeld | SupportSessionResumed | SupportSessionTransferred
     | SupportSessionEscalated | SupportSessionEnded | SupportSessionRated
     | MediaUploadRequested | MediaConfirmed | MediaRejected | MediaRemoved
@@ -624,7 +707,9 @@ _TAGS: dict[type, str] = {
                 BotRegistered, BotUpdated, BotDeleted, MediaLimitsSet,
                 RoomMuted, RoomUnmuted, RoomArchived, RoomUnarchived, RoomCleared, RoomDeleted,
                 SupportTicketNumbered, SupportTicketCreated, SupportTicketUpdated, SupportTicketCommented,
-                SupportTicketNoteAdded, SupportTicketEscalated)
+                SupportTicketNoteAdded, SupportTicketEscalated,
+                SupportSlaCalendarSaved, SupportSlaCalendarDeleted, SupportSlaPolicySaved, SupportSlaPolicyDeleted,
+                SupportSlaPoliciesOrdered, SlaClockStarted, SlaClockUpdated, SlaClockStopped, SlaAtRisk, SlaBreached)
 }
 
 SUPPORT_SESSION_EVENT_TYPES = frozenset({

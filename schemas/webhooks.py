@@ -10,6 +10,7 @@ import msgspec
 WebhookEvent = Literal[
     "message.offline", "notification", "support.session_started", "support.session_ended", "support.escalation",
     "support.ticket_created", "support.ticket_updated",
+    "support.sla_breach",
 ]
 WebhookUrl = Annotated[str, msgspec.Meta(min_length=8, max_length=2048, pattern=r"^https?://[^\s/?#]+[^\s]*$")]
 # Long enough to resist guessing; the receiver keeps it to check X-Roomlog-Signature.
@@ -18,7 +19,7 @@ WebhookSecret = Annotated[str, msgspec.Meta(min_length=16, max_length=256)]
 
 class CreateWebhook(msgspec.Struct, forbid_unknown_fields=True):
     url: WebhookUrl
-    events: Annotated[list[WebhookEvent], msgspec.Meta(min_length=1, max_length=7)]
+    events: Annotated[list[WebhookEvent], msgspec.Meta(min_length=1, max_length=10)]
     secret: WebhookSecret | None = None
 
 

@@ -20,6 +20,7 @@ from schemas.config import Settings
 from service.commands.retention import RetentionJob
 from service.commands.support.auto_close import AutoClose
 from service.consumers.egress import Resolver
+from service.consumers.sla_timer import BreachTimer
 from service.identity.accounts import Accounts
 from service.identity.auth import Authenticator
 from service.identity.passwords import Passwords
@@ -75,6 +76,8 @@ class Runtime:
     # One lock per tenant for taking ticket numbers: this instance's creators queue instead of racing for the
     # tenant's counter (other instances' are retried at its expected seq).
     ticket_number_locks: dict[str, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
+    # Records SLA at-risk and breach events when they fall due (service/consumers/sla_timer.py).
+    sla_timer: BreachTimer | None = None
     monotonic: Clock = time.monotonic
     wall_clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     started_at: float = field(default_factory=time.monotonic)
@@ -144,10 +147,13 @@ async def start_runtime(settings: Settings) -> Runtime:
     auto_close = AutoClose(pool, appender, clock=lambda: datetime.now(UTC),
                            interval=settings.support_auto_close_seconds)
     auto_close.start()
+    sla_timer = BreachTimer(pool, appender, settings.database_url)
+    await sla_timer.start()
     return Runtime(
         settings=settings, pool=pool, appender=appender, auth=auth, nats=link, realtime=realtime, limiter=limiter,
         catch_up=catch_up, passwords=passwords, accounts=Accounts(pool, auth, settings, passwords=passwords),
-        reads=reads, metrics=metrics, sampler=sampler, media=media, media_cleanup=expiry, retention=retention, auto_close=auto_close,
+        reads=reads, metrics=metrics, sampler=sampler, media=media, media_cleanup=expiry, retention=retention,
+        auto_close=auto_close, sla_timer=sla_timer,
     )
 
 
@@ -166,6 +172,8 @@ async def stop_runtime(runtime: Runtime) -> None:
         await _bounded("retention", runtime.retention.stop())
     if runtime.auto_close is not None:
         await _bounded("ticket auto-close", runtime.auto_close.stop())
+    if runtime.sla_timer is not None:
+        await _bounded("sla breach timer", runtime.sla_timer.stop())
     await _bounded("appender", runtime.appender.stop())
     # After the last appends: a clean stop leaves the search index current.
     await _bounded("catch-up projections", runtime.catch_up.stop())

@@ -1,8 +1,9 @@
 """Support webhooks (seed 001): support.session_started, support.session_ended, support.escalation (of a session
-or a ticket), support.ticket_created and support.ticket_updated.
+or a ticket), support.ticket_created, support.ticket_updated and support.sla_breach (an `sla.breached` event of
+a stream published under `rl.<tenant>.support.*`).
 
 A support session's events arrive on the delivery producer's consumer like room messages; each of these
-three becomes one job per tenant webhook subscribed to its webhook event, delivered by the same signed,
+becomes one job per tenant webhook subscribed to its webhook event, delivered by the same signed,
 retried, dead-lettered sender (a dead letter is listed among the failed notifications, with the webhook
 event as its topic). The delivery id is `<position>:<webhook_id>`, so a redelivered event queues nothing new.
 """
@@ -17,6 +18,7 @@ from schemas.delivery import DeliveryJob
 from schemas.events import (
     Event,
     RecordedEvent,
+    SlaBreached,
     SupportSessionCreated,
     SupportSessionEnded,
     SupportSessionEscalated,
@@ -28,7 +30,8 @@ from service.consumers.webhooks import Target
 
 SUPPORT_KEY = "support.*"  # the targets cache's key for "subscribed to any support event"
 SUPPORT_WEBHOOK_EVENTS = ("support.session_started", "support.session_ended", "support.escalation",
-                          "support.ticket_created", "support.ticket_updated")
+                          "support.ticket_created", "support.ticket_updated",
+                          "support.sla_breach")
 
 
 def webhook_event_of(event: Event) -> str | None:
@@ -43,6 +46,8 @@ def webhook_event_of(event: Event) -> str | None:
         return "support.ticket_created"
     if isinstance(event, SupportTicketUpdated):
         return "support.ticket_updated"
+    if isinstance(event, SlaBreached):
+        return "support.sla_breach"
     return None
 
 
@@ -63,6 +68,9 @@ def _details(event: Event) -> dict[str, Any]:
                 "priority": event.priority, "team_id": event.team_id}
     if isinstance(event, SupportSessionEnded):
         return {"resolution": event.resolution, "status": event.status, "tags": event.tags, "by": event.by}
+    if isinstance(event, SlaBreached):
+        return {"clock_id": event.clock_id, "metric": event.metric, "due_at": msgspec.to_builtins(event.due_at),
+                "breached_at": msgspec.to_builtins(event.breached_at)}
     assert isinstance(event, SupportSessionEscalated)
     return {"level": event.level, "priority": event.priority, "urgency": event.urgency, "team_id": event.team_id,
             "by": event.by}
@@ -75,7 +83,9 @@ def support_job(event: RecordedEvent, target: Target, webhook_event: str) -> Del
         "event": webhook_event,
         "delivery_id": delivery_id,
         "tenant_id": event.tenant_id,
-        "ticket_id" if event.stream_id.startswith("tkt_") else "session_id": event.stream_id,
+        # A breach names the stream its clock is on; ticket events their ticket; everything else a session.
+        ("subject_id" if isinstance(event.event, SlaBreached)
+         else "ticket_id" if event.stream_id.startswith("tkt_") else "session_id"): event.stream_id,
         "seq": event.seq,
         "created_at": msgspec.to_builtins(event.created_at),
         **_details(event.event),

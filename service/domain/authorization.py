@@ -50,6 +50,7 @@ Action = Literal[
     "support.credit.read", "bots.manage",
     "room.personalize", "room.join", "room.delete",
     "support.ticket.create", "support.ticket.read", "support.ticket.comment", "support.ticket.work",
+    "support.sla.read", "support.sla.manage",
 ]
 
 ACTIONS: dict[Action, Rule] = {
@@ -136,6 +137,9 @@ ACTIONS: dict[Action, Rule] = {
     "support.ticket.read": _rule(("customer", *_DESK), (), Forbidden, "you may not read tickets"),
     "support.ticket.comment": _rule(("customer", *_DESK), (), Forbidden, "you may not comment on tickets"),
     "support.ticket.work": _rule(_DESK, (), Forbidden, "only agents and admins may work tickets"),
+    "support.sla.read": _rule(_DESK, (), Forbidden, "only agents and admins may read SLA calendars and policies"),
+    "support.sla.manage": _rule(("admin",), (), NotTenantAdmin, "only tenant admins may change SLA calendars and"
+                                " policies"),
 }
 
 

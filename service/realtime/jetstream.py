@@ -58,6 +58,8 @@ def event_subject(tenant_id: str, stream_id: str) -> str:
         return f"rl.{tenant_id}.support.{stream_id}"
     if stream_id.startswith("support:"):  # a tenant's support desk
         return f"rl.{tenant_id}.support.desk"
+    if stream_id.startswith("sla-clock:"):  # SLA clocks of a subject without a stream of its own yet
+        return f"rl.{tenant_id}.support.sla"
     return f"rl.{tenant_id}.other.{token(stream_id)}"
 
 

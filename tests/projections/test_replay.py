@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
@@ -13,9 +14,18 @@ from eventstore.append import Appender
 from projections.guards import UniqueRoomKey
 from projections.inline import INLINE_PROJECTIONS, InlineProjections
 from projections.replay import ReplayProgress, projection_by_name, replay
-from schemas.events import EventMetadata, MemberJoined, MessageSent, RoomCreated
+from schemas.events import (
+    EventMetadata,
+    MemberJoined,
+    MessageSent,
+    RoomCreated,
+    SlaClockStarted,
+    SlaClockStopped,
+    SlaClockUpdated,
+)
 from schemas.media import SetMediaLimits
 from service.commands.media_limits import set_limits
+from service.consumers.sla_timer import BreachTimer
 from service.domain.rooms import dm_key
 from service.identity.auth import Principal
 from service.identity.ids import new_id
@@ -86,6 +96,7 @@ async def _varied_history(client: httpx.AsyncClient, tenant: Tenant) -> str:
     await _support_history(client, tenant)
     await _bots_history(client, tenant)
     await _ticket_history(client, tenant)
+    await _sla_history(client, tenant)
     return rid
 
 
@@ -102,6 +113,25 @@ async def _bots_history(client: httpx.AsyncClient, tenant: Tenant) -> None:
     await _ok(await client.delete("/bots/inside", headers=admin))
     await _ok(await client.post("/bots", json={"user_id": "inside", "display_name": "again", "delivery": hook,
                                                "triggers": ["all_messages"]}, headers=admin))
+
+
+async def _sla_history(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    """SLA configuration: calendars saved twice and deleted, policies created, reordered, changed, deleted."""
+    admin = tenant.as_user("admin")
+    body = {"name": "office", "timezone": "Europe/Berlin", "holidays": ["2026-12-25"],
+            "periods": [{"day": "mon", "start": "09:00", "end": "17:00"}]}
+    cal = (await _ok(await client.post("/support/sla/calendars", json=body, headers=admin)))["calendar_id"]
+    await _ok(await client.put(f"/support/sla/calendars/{cal}", json={**body, "holidays": []}, headers=admin))
+    spare = (await _ok(await client.post("/support/sla/calendars", json=body, headers=admin)))["calendar_id"]
+    await _ok(await client.delete(f"/support/sla/calendars/{spare}", headers=admin))
+    targets = {"first_response_minutes": 30, "resolution_minutes": 240}
+    ids = [(await _ok(await client.post("/support/sla/policies", headers=admin, json={
+        "name": name, "calendar_id": cal, "targets": targets, "conditions": {"priority": [name]}})))["policy_id"]
+        for name in ("urgent", "high", "low")]
+    await _ok(await client.put("/support/sla/policy-order", json={"policy_ids": ids[::-1]}, headers=admin))
+    await _ok(await client.put(f"/support/sla/policies/{ids[0]}", headers=admin,
+                               json={"name": "urgent 24/7", "targets": targets, "at_risk_percent": 50}))
+    await _ok(await client.delete(f"/support/sla/policies/{ids[1]}", headers=admin))
 
 
 async def _support_history(client: httpx.AsyncClient, tenant: Tenant) -> None:
@@ -182,7 +212,25 @@ async def history(client: httpx.AsyncClient, tenant: Tenant, pool: asyncpg.Pool,
     # The platform admin's media limits for the tenant, set twice (the newest wins).
     for cmd in (SetMediaLimits(max_bytes=10, allowed_types=["text/csv"]), SetMediaLimits(quota_bytes=0)):
         await set_limits(runtime, Principal(tenant_id="", user_id="platform", role="platform"), tenant.tenant_id, cmd)
+    await _sla_clock_history(runtime, tenant)
     return room_id
+
+
+async def _sla_clock_history(runtime: Runtime, tenant: Tenant) -> None:
+    """SLA clocks: one moved and then at risk and breached (by a timer on a fake clock), one stopped."""
+    soon = (datetime.now(UTC) + timedelta(days=30)).replace(microsecond=0)  # the live timer leaves these alone
+    meta = EventMetadata(tenant_id=tenant.tenant_id)
+    moved, stopped = f"sla-clock:{tenant.tenant_id}:moved", f"sla-clock:{tenant.tenant_id}:stopped"
+    for stream in (moved, stopped):
+        await runtime.appender.append(stream, [SlaClockStarted(clock_id="c", metric="resolution", due_at=soon,
+                                                               at_risk_at=soon - timedelta(minutes=5))],
+                                      tenant_id=tenant.tenant_id, metadata=meta, create_stream=True)
+    await runtime.appender.append(moved, [SlaClockUpdated(clock_id="c", metric="resolution", due_at=soon + timedelta(
+        hours=1), at_risk_at=soon)], tenant_id=tenant.tenant_id, metadata=meta)
+    await runtime.appender.append(stopped, [SlaClockStopped(clock_id="c", metric="resolution")],
+                                  tenant_id=tenant.tenant_id, metadata=meta)
+    timer = BreachTimer(runtime.pool, runtime.appender, "unused", now=lambda: soon + timedelta(days=1))
+    assert await timer.record(moved, "c") == 2
 
 
 async def test_replay_after_a_varied_history_finds_no_differences_and_swaps(

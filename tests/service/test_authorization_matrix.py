@@ -49,6 +49,13 @@ ACTIONS_WITHOUT_ROUTE: dict[str, str] = {}
 _SESSION = "/support/sessions/{session_id}"
 _ARTICLE = "/support/kb/articles/{article_id}"
 _TICKET = "/support/tickets/{ticket_id}"
+_SLA_CALENDAR = {"name": "office", "timezone": "Europe/Berlin", "periods": [{"day": "mon", "start": "09:00",
+                                                                            "end": "17:00"}]}
+
+
+def _sla_policy(calendar_id: str | None = None) -> dict[str, Any]:
+    return {"name": "default", "calendar_id": calendar_id,
+            "targets": {"first_response_minutes": 60, "resolution_minutes": 480}}
 
 # Authenticated routes that are deliberately not governed by an action of the table, with the reason.
 ROUTES_WITHOUT_ACTION: dict[tuple[str, str], str] = {
@@ -305,6 +312,17 @@ CALLS: dict[str, tuple[Call, ...]] = {
         Call("PATCH", "/bots/{bot_id}", body=lambda s: {"triggers": ["dm"]}),
         Call("DELETE", "/bots/{bot_id}"),
     ),
+    "support.sla.read": (Call("GET", "/support/sla/calendars"), Call("GET", "/support/sla/policies"),
+                         Call("POST", "/support/sla/match", body=lambda s: {})),
+    "support.sla.manage": (
+        Call("POST", "/support/sla/calendars", body=lambda s: _SLA_CALENDAR),
+        Call("PUT", "/support/sla/calendars/{calendar_id}", body=lambda s: _SLA_CALENDAR),
+        Call("PUT", "/support/sla/policy-order", body=lambda s: {"policy_ids": s.ids["policy_order"].split()}),
+        Call("POST", "/support/sla/policies", body=lambda s: _sla_policy()),
+        Call("PUT", "/support/sla/policies/{policy_id}", body=lambda s: _sla_policy(s.ids["calendar_id"])),
+        Call("DELETE", "/support/sla/policies/{policy_id}"),
+        Call("DELETE", "/support/sla/calendars/{calendar_id}"),
+    ),
 }
 
 SUCCESS_STATUS = {(e.method, e.path): e.status for e in ENDPOINTS}
@@ -495,6 +513,15 @@ async def _desk_for(
     if "{article_id}" in paths:
         article = {"title": "matrix", "body": "matrix text", "status": "published"}
         ids["article_id"] = (await ok(await api.post("/support/kb/articles", json=article, headers=admin)))["id"]
+    if action.startswith("support.sla."):
+        # A calendar and a policy (24/7) of the tenant; the order request restates every policy before the caller
+        # creates one. The caller's PUT moves the policy onto the calendar and then deletes it, so the calendar
+        # is unused by the time it is deleted.
+        cal = await ok(await api.post("/support/sla/calendars", json=_SLA_CALENDAR, headers=admin))
+        pol = await ok(await api.post("/support/sla/policies", json=_sla_policy(), headers=admin))
+        ids["calendar_id"], ids["policy_id"] = cal["calendar_id"], pol["policy_id"]
+        listed = await ok(await api.get("/support/sla/policies", headers=admin), 200)
+        ids["policy_order"] = " ".join(p["policy_id"] for p in reversed(listed))
     if "{session_id}" in paths or action == "support.quick_actions.execute":
         body = {"customer_id": customer}
         ids["session_id"] = (await ok(await api.post("/support/sessions", json=body, headers=admin)))["session_id"]

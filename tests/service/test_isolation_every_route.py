@@ -47,7 +47,7 @@ class World:
 # Path parameters the `world` fixture gives a real id of tenant A for.
 WORLD_IDS = ("room_id", "user_id", "key_id", "webhook_id", "id", "tenant_id", "topic", "message_id", "emoji",
              "session_id", "agent_id", "team_id", "media_id", "article_id", "action_id", "customer_id", "bot_id",
-             "ticket_id")
+             "ticket_id", "calendar_id", "policy_id")
 
 # Path parameter -> a made-up id of the same shape as the real one (World.ids holds the real one).
 MADE_UP: dict[str, Callable[[], str]] = {
@@ -69,7 +69,11 @@ MADE_UP: dict[str, Callable[[], str]] = {
     "action_id": lambda: f"action_{_hex()}",
     "bot_id": lambda: f"bot-{_hex()}",
     "ticket_id": lambda: new_id("tkt"),
+    "calendar_id": lambda: new_id("slacal"),
+    "policy_id": lambda: new_id("slapol"),
 }
+_SLA_CALENDAR = {"name": "office", "timezone": "UTC", "periods": [{"day": "mon", "start": "09:00", "end": "17:00"}]}
+_SLA_POLICY = {"name": "p", "targets": {"first_response_minutes": 60, "resolution_minutes": 480}}
 
 # A valid body for every route that takes one and has path parameters: a 400 must not hide the answer.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -102,6 +106,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/support/tickets/{ticket_id}/notes"): {"content": "hello from elsewhere"},
     ("POST", "/support/tickets/{ticket_id}/escalate"): {"escalation_type": "tier_2"},
     ("POST", "/support/sessions/{session_id}/ticket"): {},
+    ("PUT", "/support/sla/calendars/{calendar_id}"): _SLA_CALENDAR,
+    ("PUT", "/support/sla/policies/{policy_id}"): _SLA_POLICY,
 }
 
 # The query a route with path parameters needs to get past validation to the answer.
@@ -171,6 +177,11 @@ CARRIERS: list[Carrier] = [
     Carrier("POST", "/support/tickets", body=lambda ids: {"subject": "s", "description": "d",
                                                          "customer_id": "b-customer", "follow_up_of": ids["ticket_id"]},
             statuses=frozenset({400, 403})),
+    # A policy on A's calendar: the calendar is not found, as a made-up one.
+    Carrier("POST", "/support/sla/policies", body=lambda ids: {**_SLA_POLICY, "calendar_id": ids["calendar_id"]}),
+    # A's policy ids are not B's policies: the same 400 as made-up ones (a member of B may not order).
+    Carrier("PUT", "/support/sla/policy-order", body=lambda ids: {"policy_ids": [ids["policy_id"]]},
+            statuses=frozenset({400, 403})),
 ]
 
 # Routes without path parameters that take no id of another tenant (with the reason).
@@ -219,6 +230,10 @@ NO_FOREIGN_IDS: dict[tuple[str, str], str] = {
        if e.path.startswith("/console/")},
     ("POST", "/bots"): "the bot's user id names a user of the caller's tenant",
     ("GET", "/bots"): "the caller's tenant's bots",
+    ("GET", "/support/sla/calendars"): "the caller's tenant's calendars",
+    ("POST", "/support/sla/calendars"): "creates a calendar of the caller's tenant",
+    ("GET", "/support/sla/policies"): "the caller's tenant's policies",
+    ("POST", "/support/sla/match"): "ticket attributes, not ids; matches the caller's tenant's policies",
 }
 
 
@@ -315,7 +330,11 @@ async def world(client: httpx.AsyncClient, runtime: Runtime, database_url: str, 
     ticket = await ok(await client.post("/support/tickets", headers=admin, json={
         "subject": "secret", "description": "secret", "customer_id": customer, "session_id": session["session_id"]}))
     await ok(await client.post(f"/support/tickets/{ticket['id']}/notes", json={"content": "secret"}, headers=admin))
+    calendar = await ok(await client.post("/support/sla/calendars", json=_SLA_CALENDAR, headers=admin))
+    sla_policy = await ok(await client.post("/support/sla/policies", headers=admin,
+                                            json={**_SLA_POLICY, "calendar_id": calendar["calendar_id"]}))
     ids = {
+        "calendar_id": calendar["calendar_id"], "policy_id": sla_policy["policy_id"],
         "article_id": article["id"], "action_id": action["action"]["id"], "customer_id": customer,
         "bot_id": bot["bot_id"],
         "session_id": session["session_id"], "agent_id": agent, "team_id": team["team_id"],
@@ -438,3 +457,7 @@ async def test_tenant_a_still_reaches_every_resource_the_foreign_calls_named(
     assert (await client.get(f"/media/{ids['media_id']}", headers=admin)).json()["status"] == "confirmed"
     assert (await client.get(f"/bots/{ids['bot_id']}", headers=admin)).status_code == 200
     assert (await client.get(f"/support/tickets/{ids['ticket_id']}", headers=admin)).json()["subject"] == "secret"
+    assert [c["calendar_id"] for c in (await client.get("/support/sla/calendars", headers=admin)).json()] == \
+        [ids["calendar_id"]]
+    assert [p["policy_id"] for p in (await client.get("/support/sla/policies", headers=admin)).json()] == \
+        [ids["policy_id"]]

@@ -17,6 +17,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import httpx
@@ -26,6 +27,7 @@ from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
 
 from schemas.config import Settings
+from schemas.events import EventMetadata, SlaClockStarted
 from service.app import create_app
 from service.consumers.egress import PinnedTransport, Resolver, is_public
 from service.runtime import Runtime
@@ -520,3 +522,21 @@ async def test_tickets_call_their_webhooks_signed_without_internal_notes(
     assert {b["ticket_id"] for b in bodies} == {tid}
     assert (bodies[0]["number"], bodies[1]["status"], bodies[1]["assigned_to"], bodies[2]["escalation_type"]) == (
         filed.json()["number"], "open", "admin", "tier_2")
+
+
+async def test_a_recorded_sla_breach_calls_the_support_sla_breach_webhook(
+    client: httpx.AsyncClient, tenant: Tenant, receiver: Receiver, ready_runtime: Runtime
+) -> None:
+    hook = await create_webhook(client, tenant, receiver.url, ["support.sla_breach"])
+    stream = f"sla-clock:{tenant.tenant_id}:t1"
+    due = datetime.now(UTC) + timedelta(milliseconds=300)
+    await ready_runtime.appender.append(
+        stream, [SlaClockStarted(clock_id="resolution:1", metric="resolution", due_at=due)],
+        tenant_id=tenant.tenant_id, metadata=EventMetadata(tenant_id=tenant.tenant_id), create_stream=True)
+    [call] = await receiver.wait_for_calls(1)  # the runtime's breach timer recorded it at the due time
+    assert call.headers["x-roomlog-event"] == "support.sla_breach"
+    assert call.headers["x-roomlog-signature"] == expected_signature(hook["secret"], call)
+    body = call.json()
+    assert (body["subject_id"], body["clock_id"], body["metric"], body["seq"]) == (stream, "resolution:1",
+                                                                                   "resolution", 2)
+    assert datetime.fromisoformat(body["breached_at"].replace("Z", "+00:00")) == due

@@ -1,0 +1,108 @@
+"""Open SLA clocks read model: per clock its due and at-risk instants and what the timer recorded, and the next
+instant the timer must act at (`next_at`, null once the clock is stopped, breached or paused)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import asyncpg
+
+from eventstore.types import Connection, Queryable
+from schemas.events import RecordedEvent, SlaAtRisk, SlaBreached, SlaClockStarted, SlaClockStopped, SlaClockUpdated
+
+# The instant the timer acts next: the at-risk instant until it is recorded, then the due instant.
+_NEXT = """
+UPDATE sla_clocks SET next_at = CASE
+    WHEN stopped OR breached_at IS NOT NULL OR due_at IS NULL THEN NULL
+    WHEN NOT at_risk_recorded AND at_risk_at IS NOT NULL AND at_risk_at < due_at THEN at_risk_at
+    ELSE due_at END
+WHERE stream_id = $1 AND clock_id = $2
+"""
+_SET = """
+INSERT INTO sla_clocks AS c (tenant_id, stream_id, clock_id, metric, due_at, at_risk_at, at_risk_recorded, stopped,
+                             position)
+VALUES ($1, $2, $3, $4, $5, $6, false, false, $7)
+ON CONFLICT (stream_id, clock_id) DO UPDATE
+SET metric = EXCLUDED.metric, due_at = EXCLUDED.due_at, at_risk_at = EXCLUDED.at_risk_at, stopped = false,
+    position = EXCLUDED.position
+WHERE c.position < EXCLUDED.position
+"""
+_STOPPED = """
+UPDATE sla_clocks SET stopped = true, position = $3 WHERE stream_id = $1 AND clock_id = $2 AND position < $3
+"""
+_AT_RISK = """
+UPDATE sla_clocks SET at_risk_recorded = true, position = $3 WHERE stream_id = $1 AND clock_id = $2 AND position < $3
+"""
+_BREACHED = """
+UPDATE sla_clocks SET breached_at = $4, recorded_at = $5, position = $3
+WHERE stream_id = $1 AND clock_id = $2 AND position < $3
+"""
+
+
+class SlaClocksProjection:
+    name = "sla_clocks"
+    version = 1
+    tables = ("sla_clocks",)
+    handles = frozenset({"sla.clock_started", "sla.clock_updated", "sla.clock_stopped", "sla.at_risk",
+                         "sla.breached"})
+    sql = None  # applied in Python, in the append transaction
+    ddl = """
+    CREATE TABLE sla_clocks (
+        tenant_id        text NOT NULL,
+        stream_id        text NOT NULL,
+        clock_id         text NOT NULL,
+        metric           text NOT NULL,
+        due_at           timestamptz,
+        at_risk_at       timestamptz,
+        at_risk_recorded boolean NOT NULL,
+        stopped          boolean NOT NULL,
+        breached_at      timestamptz,
+        recorded_at      timestamptz,  -- when the breach was appended (its event's created_at)
+        next_at          timestamptz,
+        position         bigint NOT NULL,
+        PRIMARY KEY (stream_id, clock_id)
+    );
+    CREATE INDEX sla_clocks_next ON sla_clocks (next_at) WHERE next_at IS NOT NULL;
+    """
+
+    async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
+        for rec in events:
+            ev, stream = rec.event, rec.stream_id
+            if isinstance(ev, SlaClockStarted | SlaClockUpdated):
+                await conn.execute(_SET, rec.tenant_id, stream, ev.clock_id, ev.metric, ev.due_at, ev.at_risk_at,
+                                   rec.position)
+            elif isinstance(ev, SlaClockStopped):
+                await conn.execute(_STOPPED, stream, ev.clock_id, rec.position)
+            elif isinstance(ev, SlaAtRisk):
+                await conn.execute(_AT_RISK, stream, ev.clock_id, rec.position)
+            elif isinstance(ev, SlaBreached):
+                await conn.execute(_BREACHED, stream, ev.clock_id, rec.position, ev.breached_at, rec.created_at)
+            else:
+                continue
+            await conn.execute(_NEXT, stream, ev.clock_id)
+
+
+_CLOCK_COLUMNS = """
+c.tenant_id, c.stream_id, c.clock_id, c.metric, c.due_at, c.at_risk_at, c.at_risk_recorded, c.stopped, c.breached_at,
+c.recorded_at, s.last_seq
+"""
+
+
+async def due_clocks(conn: Queryable, now: datetime, *, limit: int = 500) -> list[asyncpg.Record]:
+    """Clocks whose next instant has come, earliest first, each with its stream's last_seq (one statement: one
+    snapshot, so each row and its seq agree)."""
+    return await conn.fetch(f"SELECT {_CLOCK_COLUMNS} FROM sla_clocks c JOIN streams s USING (stream_id)"
+                            " WHERE c.next_at <= $1 ORDER BY c.next_at LIMIT $2", now, limit)
+
+
+async def next_instant(conn: Queryable) -> datetime | None:
+    """The earliest instant any clock needs the timer at (None: none does)."""
+    value: datetime | None = await conn.fetchval("SELECT min(next_at) FROM sla_clocks WHERE next_at IS NOT NULL")
+    return value
+
+
+async def fetch_clock(conn: Queryable, stream_id: str, clock_id: str) -> asyncpg.Record | None:
+    """One clock's row with its stream's last_seq, read in one snapshot."""
+    return await conn.fetchrow(f"SELECT {_CLOCK_COLUMNS} FROM sla_clocks c JOIN streams s USING (stream_id)"
+                               " WHERE c.stream_id = $1 AND c.clock_id = $2", stream_id, clock_id)

@@ -1,0 +1,127 @@
+"""The SLA breach timer: records `sla.at_risk` and `sla.breached` at the instants the open clocks name.
+
+Every instance runs one. It sleeps until the earliest `next_at` of the `sla_clocks` read model and is woken
+early by every append's NOTIFY (a clock started or moved elsewhere), so a breach is recorded when it falls
+due, not at the next pass of a polling window. Each record is appended to the clock's stream at the seq read
+in the same snapshot as the clock: when another instance recorded it first (or the clock moved), the append is
+refused and the timer reads again, so each at-risk and breach is recorded once however many instances run
+and however often they restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import asyncpg
+import structlog
+
+from eventstore.append import NOTIFY_CHANNEL, Appender
+from projections.sla_clocks import due_clocks, fetch_clock, next_instant
+from schemas.errors import WrongExpectedSeq
+from schemas.events import EventMetadata
+from service.domain.support.sla import timer_events
+
+log = structlog.get_logger(__name__)
+TIMER_ACTOR = "sla-timer"
+RECORD_ATTEMPTS = 5
+# Longest sleep without a wake-up; only bounds the damage of a lost NOTIFY (a reconnect), never a window.
+IDLE_SECONDS = 300.0
+RETRY_SECONDS = 0.01
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class BreachTimer:
+    """Records each open clock's at-risk and breach when due (see the module docstring)."""
+
+    def __init__(self, pool: asyncpg.Pool, appender: Appender, database_url: str, *,
+                 now: Callable[[], datetime] = _utcnow) -> None:
+        self._pool = pool
+        self._database_url = database_url
+        self._appender = appender
+        self._now = now
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._listener: asyncpg.Connection | None = None
+        self.recorded = 0
+
+    async def start(self) -> None:
+        """Listen for appends and start the timer task."""
+        self._listener = await asyncpg.connect(self._database_url)
+        await self._listener.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
+        self._task = asyncio.create_task(self._run(), name="sla-breach-timer")
+
+    async def stop(self) -> None:
+        """Stop the task and the listening connection."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._listener is not None:
+            await self._listener.close()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.fire_due()
+                upcoming = await next_instant(self._pool)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("sla timer pass failed")
+                upcoming = None
+            # Something still due after a pass lost every race for it: retry soon, not in a busy loop.
+            delay = IDLE_SECONDS if upcoming is None else max(RETRY_SECONDS,
+                                                               (upcoming - self._now()).total_seconds())
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=min(delay, IDLE_SECONDS))
+
+    async def fire_due(self) -> int:
+        """Record everything due by now; how many events were appended."""
+        appended = 0
+        while True:
+            rows = await due_clocks(self._pool, self._now())
+            if not rows:
+                return appended
+            # Concurrently, so the appender commits many records per transaction.
+            done = await asyncio.gather(*(self._record_row(row) for row in rows))
+            appended += sum(done)
+            if not any(done):  # every one lost its races: the next pass (or wake-up) tries again
+                return appended
+
+    async def record(self, stream_id: str, clock_id: str) -> int:
+        """Append what one clock calls for now at the seq read with it; 0 when nothing (or another did it)."""
+        row = await fetch_clock(self._pool, stream_id, clock_id)
+        return 0 if row is None else await self._record_row(row)
+
+    async def _record_row(self, clock: asyncpg.Record) -> int:
+        for _ in range(RECORD_ATTEMPTS):
+            events = timer_events(
+                clock_id=clock["clock_id"], metric=clock["metric"], due_at=clock["due_at"],
+                at_risk_at=clock["at_risk_at"], at_risk_recorded=clock["at_risk_recorded"],
+                breached=clock["breached_at"] is not None, stopped=clock["stopped"], now=self._now(),
+            )
+            if not events:
+                return 0
+            try:
+                await self._appender.append(clock["stream_id"], events, tenant_id=clock["tenant_id"],
+                                            metadata=EventMetadata(tenant_id=clock["tenant_id"], actor=TIMER_ACTOR),
+                                            expected_seq=int(clock["last_seq"]))
+            except WrongExpectedSeq:
+                # Another instance recorded it, or the clock moved: read again.
+                again = await fetch_clock(self._pool, clock["stream_id"], clock["clock_id"])
+                if again is None:
+                    return 0
+                clock = again
+                continue
+            self.recorded += len(events)
+            return len(events)
+        log.warning("sla timer kept losing races for a clock", stream_id=clock["stream_id"],
+                    clock_id=clock["clock_id"])
+        return 0
