@@ -13,6 +13,7 @@ from projections.guards import batch_key, encode_guard, guard_error
 from projections.media import MediaProjection
 from projections.members import MembersProjection
 from projections.messages import MessagesProjection
+from projections.presence import PresenceStatusesProjection
 from projections.receipts import ReceiptsProjection
 from projections.rooms import RoomsProjection
 from projections.subscriptions import SubscriptionsProjection
@@ -27,6 +28,7 @@ INLINE_PROJECTIONS: tuple[Projection, ...] = (
     MessagesProjection(),
     ReceiptsProjection(),
     BlocksProjection(),
+    PresenceStatusesProjection(),
     SubscriptionsProjection(),
     DeadLettersProjection(),
     SupportAgentsProjection(),

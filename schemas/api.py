@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from schemas.events import Attachment, MessageType, RoomRole, RoomType
+from schemas.events import Attachment, MessageType, PresenceStatus, RoomRole, RoomType
 
 MAX_CONTENT_CHARS = 4000
 # Text that is also one segment of a URL path (`…/members/{user_id}`, `…/reactions/{emoji}`): any Unicode
@@ -145,6 +145,7 @@ class Member(msgspec.Struct):
     user_id: str
     role: RoomRole
     joined_at: datetime
+    status: PresenceStatus = "offline"  # presence as others see it (service/realtime/presence.py)
 
 
 class SendResult(msgspec.Struct):

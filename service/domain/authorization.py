@@ -43,6 +43,7 @@ Action = Literal[
     "support.session.work", "support.session.rate", "support.routing.read", "support.agents.read",
     "support.agents.manage", "support.agent.status", "support.teams.read", "support.teams.manage",
     "support.policy.replay", "support.settings.read", "support.settings.manage",
+    "presence.set", "presence.read",
 ]
 
 ACTIONS: dict[Action, Rule] = {
@@ -75,6 +76,9 @@ ACTIONS: dict[Action, Rule] = {
     # Notifications come from the tenant's backend or staff, not from end users to each other.
     "notifications.send": _rule(("agent", "admin"), (), Forbidden, "only agents and admins may send notifications"),
     "blocks.manage": _rule(_ANYONE, (), Forbidden, "you may not block users"),
+    # Presence is the tenant's colleagues' business: customers reach their sessions, not the directory.
+    "presence.set": _rule(_ANYONE, (), Forbidden, "you may not set a presence status"),
+    "presence.read": _rule(_ANYONE, (), Forbidden, "you may not read presence"),
     "users.manage": _rule(_ADMINS, (), NotTenantAdmin, "only tenant admins may manage users"),
     # Erasure destroys content for good: the tenant's own admins decide it, not the platform operator.
     "users.erase": _rule(("admin",), (), NotTenantAdmin, "only tenant admins may erase a user's content"),

@@ -22,7 +22,7 @@ from service.realtime._logfeed import LogFeed
 from service.realtime.hub import Hub, announce_shutdown
 from service.realtime.jetstream import ensure_jetstream, event_subject
 from service.realtime.nats_link import NatsLink
-from service.realtime.presence import PresenceTracker
+from service.realtime.presence import Presence
 
 log = structlog.get_logger("roomlog.realtime")
 
@@ -40,7 +40,8 @@ class Realtime:
         self.appender = appender
         self.hub = Hub(pool, support_handle_seconds=settings.support_default_handle_seconds)
         self.feed = LogFeed(pool, self.hub)
-        self.presence = PresenceTracker()
+        self.presence = Presence(pool, flush_seconds=settings.presence_flush_seconds,
+                                 memory_seconds=settings.presence_memory_seconds)
         self.relay: Relay | None = None
         self.ready = asyncio.Event()
         self._relay_task: asyncio.Task[None] | None = None

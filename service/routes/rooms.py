@@ -19,6 +19,7 @@ from schemas import api
 from schemas.errors import Blocked, Forbidden, NotAMember, NotFound, NotRoomAdmin, RoomExists, RoomNotFound
 from schemas.events import Event
 from service.commands.metadata import metadata_for, retry_on_conflict
+from service.commands.presence import member_statuses
 from service.commands.rooms import actor_of, require_member
 from service.domain.rooms import RoomState, decide_add_members, decide_create, decide_remove_member, decide_update
 from service.identity.auth import Principal
@@ -114,12 +115,15 @@ async def get_members(request: Request) -> Response:
     principal = await caller(request)
     room_id = request.path_params["room_id"]
     await require_member(request, principal, room_id)
-    return await _members_response(request, room_id)
+    return await _members_response(request, principal.tenant_id, room_id)
 
 
-async def _members_response(request: Request, room_id: str) -> Response:
-    rows = await list_members(runtime_of(request).pool, room_id)
-    return JSON([api.Member(user_id=r["user_id"], role=r["role"], joined_at=r["joined_at"]) for r in rows])
+async def _members_response(request: Request, tenant_id: str, room_id: str) -> Response:
+    runtime = runtime_of(request)
+    rows = await list_members(runtime.pool, room_id)
+    statuses = await member_statuses(runtime, tenant_id, [r["user_id"] for r in rows])
+    return JSON([api.Member(user_id=r["user_id"], role=r["role"], joined_at=r["joined_at"],
+                            status=statuses.get(r["user_id"], "offline")) for r in rows])
 
 
 async def add_members(request: Request) -> Response:
@@ -131,7 +135,7 @@ async def add_members(request: Request) -> Response:
         request, principal, room_id,
         lambda state: decide_add_members(state, actor_of(principal), cmd.user_ids, blocked_by=blocked_by),
     )
-    return await _members_response(request, room_id)
+    return await _members_response(request, principal.tenant_id, room_id)
 
 
 async def remove_member(request: Request) -> Response:
