@@ -112,9 +112,23 @@ class Hub:
         # Every subscriber waits (on the lock) until the room's subscription is confirmed, not only the first.
         await self._listen(room_id, [room_subject(conn.tenant_id, room_id)])
         if room_id not in self._room_members:
-            self._room_members[room_id] = (conn.tenant_id, set())
-            for r in await list_members(self._db, room_id):
-                self._watch(conn.tenant_id, r["user_id"], room_id)
+            await self._watch_members(conn.tenant_id, room_id)
+
+    async def _watch_members(self, tenant_id: str, room_id: str) -> None:
+        """Follow the presence of the room's members; returns once NATS routes their changes here."""
+        self._room_members[room_id] = (tenant_id, set())
+        new = []
+        for r in await list_members(self._db, room_id):
+            if (tenant_id, r["user_id"]) not in self._watching:
+                new.append(r["user_id"])
+            self._watch(tenant_id, r["user_id"], room_id, subscribe=False)
+        if self._nc is None:
+            return
+        for user_id in new:
+            await self._subscribe_presence((tenant_id, user_id))
+        if self._nc.is_connected:
+            with contextlib.suppress(Exception):
+                await self._nc.flush(timeout=2)
 
     def unsubscribe(self, conn: Subscriber, room_id: str) -> None:
         subscribers = self._rooms.get(room_id)
@@ -158,7 +172,7 @@ class Hub:
         return len(self._watching)
 
     # --- presence interest -------------------------------------------------------------------------
-    def _watch(self, tenant_id: str, user_id: str, room_id: str) -> None:
+    def _watch(self, tenant_id: str, user_id: str, room_id: str, *, subscribe: bool = True) -> None:
         held = self._room_members.get(room_id)
         if held is None:
             return
@@ -166,7 +180,7 @@ class Hub:
         key = (tenant_id, user_id)
         rooms = self._watching.setdefault(key, set())
         rooms.add(room_id)
-        if len(rooms) == 1 and self._nc is not None:
+        if subscribe and len(rooms) == 1 and self._nc is not None:
             asyncio.get_running_loop().create_task(self._subscribe_presence(key))
 
     def _unwatch(self, tenant_id: str, user_id: str, room_id: str) -> None:
