@@ -126,6 +126,8 @@ CARRIERS: list[Carrier] = [
             statuses=frozenset({200, 403})),
     Carrier("GET", "/support/sessions", params=lambda ids: {"team_id": ids["team_id"]},
             statuses=frozenset({200, 403})),
+    # A's room named for its members' presence: what a made-up room gets.
+    Carrier("GET", "/presence", params=lambda ids: {"room_id": ids["room_id"]}),
 ]
 
 # Routes without path parameters that take no id of another tenant (with the reason).
@@ -163,6 +165,8 @@ NO_FOREIGN_IDS: dict[tuple[str, str], str] = {
     ("POST", "/support/routing/replay"): "the caller's tenant's desk history",
     ("GET", "/support/settings"): "the caller's tenant's desk settings",
     ("PUT", "/support/settings"): "sets the caller's tenant's desk settings",
+    ("PUT", "/presence"): "sets the caller's own status",
+    ("GET", "/presence/online"): "the caller's tenant's active users",
 }
 
 
@@ -353,3 +357,20 @@ async def test_tenant_a_still_reaches_every_resource_the_foreign_calls_named(
     assert session.json()["assigned_agent"]["id"] == ids["agent_id"]
     assert (await client.get(f"/support/teams/{ids['team_id']}", headers=admin)).status_code == 200
     assert (await client.get(f"/media/{ids['media_id']}", headers=admin)).json()["status"] == "confirmed"
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+async def test_presence_of_a_foreign_user_reads_as_a_made_up_one_and_online_lists_none_of_them(
+    client: httpx.AsyncClient, world: World, caller: str
+) -> None:
+    user_id = world.ids["user_id"]
+    put = await client.put("/presence", json={"status": "dnd", "status_text": "secret"},
+                           headers=world.a.as_user(user_id))  # active, with a status, in tenant A
+    assert put.status_code == 200, put.text
+    headers = world.b.as_user(caller)
+    made_up = MADE_UP["user_id"]()
+    found = (await client.get("/presence", params={"user_ids": f"{user_id},{made_up}"}, headers=headers)).json()
+    assert [{k: v for k, v in p.items() if k != "user_id"} for p in found] == [
+        {"status": "offline", "last_seen": None, "status_text": None, "status_emoji": None}] * 2
+    online = (await client.get("/presence/online", headers=headers)).json()
+    assert user_id not in [p["user_id"] for p in online]
