@@ -76,6 +76,9 @@ async def _varied_history(client: httpx.AsyncClient, tenant: Tenant) -> str:
     dm = await _ok(await client.post("/rooms", json={"type": "dm", "members": ["bob"]}, headers=alice))
     await _ok(await client.post(f"/rooms/{dm['room_id']}/messages", json={"content": "psst"}, headers=bob))
     await _ok(await client.post("/rooms", json={"type": "channel", "members": ["carol", "dave"]}, headers=carol))
+    for who, body in [(bob, {"status": "dnd", "status_text": "focus", "clear_after_minutes": 30}),
+                      (carol, {"status": "offline"}), (bob, {"status": "online", "status_emoji": ":ok:"})]:
+        await _ok(await client.put("/presence", json=body, headers=who))  # the latest choice wins
     await _support_history(client, tenant)
     return rid
 
