@@ -27,6 +27,7 @@ import asyncpg
 import msgspec
 import structlog
 from nats.aio.client import Client as NatsClient
+from nats.errors import Error as NatsError
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError
 from nats.js.kv import KeyValue
 
@@ -97,7 +98,7 @@ class Presence:
         local = self._local[key]
         local.sockets += 1
         if local.sockets == 1:
-            await self._write_socket(key, local)
+            await self._write_socket_now(key, local)
 
     async def disconnected(self, tenant_id: str, user_id: str) -> None:
         """A WebSocket of the user closed on this instance; the last one is written closed at once."""
@@ -108,7 +109,7 @@ class Presence:
         local.sockets -= 1
         if local.sockets == 0:
             local.socket_closed = self.clock()
-            await self._write_socket(key, local)
+            await self._write_socket_now(key, local)
             self._urgent.add(key)
             self._wake.set()
 
@@ -137,14 +138,18 @@ class Presence:
         if self._kv is None:
             return []
         values: dict[str, Liveness] = {}
-        watcher = await self._kv.watch(f"*.{tenant_id}.*", include_history=False, ignore_deletes=True)
         try:
-            async for entry in watcher:
-                if entry is None:  # the current values are all in
-                    break
+            watcher = await self._kv.watch(f"*.{tenant_id}.*", include_history=False, ignore_deletes=True)
+        except (NatsError, TimeoutError) as exc:  # NATS away: nobody is known to be active
+            log.warning("presence bucket unreadable", error=repr(exc))
+            return []
+        try:
+            while (entry := await watcher.updates(timeout=5.0)) is not None:  # None: the current values are in
                 kind, _, encoded = entry.key.split(".", 2)
                 live = values.setdefault(_user_of(encoded), Liveness())
                 _merge(live, kind, entry.value)
+        except (NatsError, TimeoutError) as exc:
+            log.warning("presence bucket read cut short", error=repr(exc))
         finally:
             with contextlib.suppress(Exception):
                 await watcher.stop()
@@ -281,6 +286,13 @@ class Presence:
         lease = self._local_liveness(local, self.clock())
         await self._kv.put(_key("s", key), _encoder.encode((lease.socket_until, lease.socket_closed)))
 
+    async def _write_socket_now(self, key: UserKey, local: _Local) -> None:
+        # From the gateway: NATS being away must not fail the socket; the next flush writes it again.
+        try:
+            await self._write_socket(key, local)
+        except (NatsError, TimeoutError) as exc:
+            log.warning("presence lease not written", error=repr(exc))
+
     async def _read(self, tenant_id: str, user_id: str) -> Liveness:
         live = Liveness()
         if self._kv is not None:
@@ -289,6 +301,9 @@ class Presence:
                     entry = await self._kv.get(_key(kind, (tenant_id, user_id)))
                 except KeyNotFoundError:
                     continue
+                except (NatsError, TimeoutError) as exc:  # NATS away: what this instance saw is all there is
+                    log.warning("presence bucket unreadable", error=repr(exc))
+                    break
                 _merge(live, kind, entry.value)
         local = self._local.get((tenant_id, user_id))
         if local is not None:  # what this instance saw and has not written yet
