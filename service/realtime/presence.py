@@ -41,6 +41,8 @@ log = structlog.get_logger("roomlog.presence")
 UserKey = tuple[str, str]  # (tenant_id, user_id)
 # A lease outlives two missed renewals, so one slow flush never shows an open socket as closed.
 LEASE_FLUSHES = 3
+# Bucket requests in flight at once: a flush of tens of thousands of users must not flood the connection.
+BATCH = 500
 
 _float = msgspec.json.Decoder(float)
 _socket = msgspec.json.Decoder(tuple[float | None, float | None])
@@ -123,7 +125,9 @@ class Presence:
     # --- what the cluster knows --------------------------------------------------------------------
     async def liveness(self, tenant_id: str, user_ids: Sequence[str]) -> dict[str, Liveness]:
         """Each user's activity as the bucket holds it, merged with what this instance saw since its last flush."""
-        found = await asyncio.gather(*(self._read(tenant_id, u) for u in user_ids))
+        found: list[Liveness] = []
+        for start in range(0, len(user_ids), BATCH):
+            found += await asyncio.gather(*(self._read(tenant_id, u) for u in user_ids[start:start + BATCH]))
         return dict(zip(user_ids, found, strict=True))
 
     async def presences(self, tenant_id: str, user_ids: Sequence[str]) -> list[UserPresence]:
@@ -221,11 +225,14 @@ class Presence:
         """Write every served user's activity and socket leases, tell the changes due, forget who is long gone."""
         now = self.clock()
         writes = []
-        for key, local in self._local.items():
+        for key, local in list(self._local.items()):
             if local.sockets > 0:
                 writes.append(self._write_socket(key, local))
             if local.last_active is not None and local.last_active != local.written_active:
                 writes.append(self._write_active(key, local))
+            if len(writes) >= BATCH:
+                await asyncio.gather(*writes)
+                writes = []
         await asyncio.gather(*writes)
         due = self._take_urgent() | {k for k, at in self._lapses.items() if at <= now}
         for key, local in self._local.items():
@@ -249,19 +256,23 @@ class Presence:
         by_tenant: dict[str, list[str]] = {}
         for tenant_id, user_id in keys:
             by_tenant.setdefault(tenant_id, []).append(user_id)
-        for tenant_id, user_ids in by_tenant.items():
-            for key in [(tenant_id, u) for u in user_ids]:
-                local = self._local.get(key)
-                if local is not None and local.last_active != local.written_active:
-                    await self._write_active(key, local)
-            for presence in await self.presences(tenant_id, user_ids):
-                local = self._local.get((tenant_id, presence.user_id))
-                if local is not None:
-                    local.auto = automatic_status(self._local_liveness(local, now), now)
-                    if local.told is not None and _same(local.told, presence):
-                        continue
-                    local.told = presence
-                await self._publish(tenant_id, presence.user_id, presence)
+        for tenant_id, all_ids in by_tenant.items():
+            for start in range(0, len(all_ids), BATCH):
+                await self._check_some(tenant_id, all_ids[start:start + BATCH], now)
+
+    async def _check_some(self, tenant_id: str, user_ids: list[str], now: float) -> None:
+        """Write what is unwritten of these users' activity first, so others read what is told."""
+        unwritten = [(key, local) for key in ((tenant_id, u) for u in user_ids)
+                     if (local := self._local.get(key)) is not None and local.last_active != local.written_active]
+        await asyncio.gather(*(self._write_active(key, local) for key, local in unwritten))
+        for presence in await self.presences(tenant_id, user_ids):
+            local = self._local.get((tenant_id, presence.user_id))
+            if local is not None:
+                local.auto = automatic_status(self._local_liveness(local, now), now)
+                if local.told is not None and _same(local.told, presence):
+                    continue
+                local.told = presence
+            await self._publish(tenant_id, presence.user_id, presence)
 
     async def _publish(self, tenant_id: str, user_id: str, presence: UserPresence) -> None:
         if self._nc is not None and self._nc.is_connected:

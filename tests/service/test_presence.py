@@ -22,11 +22,13 @@ from starlette.applications import Starlette
 from websockets.asyncio.client import connect
 
 from projections.streams import user_stream
+from schemas.config import Settings
 from schemas.events import EventMetadata, PresenceStatusSet, RecordedEvent
 from schemas.presence import PresenceUpdated
+from service.app import create_app
 from service.realtime.hub import Hub
 from service.realtime.presence import Presence
-from service.runtime import Runtime
+from service.runtime import Runtime, start_runtime, stop_runtime
 from tests.conftest import Tenant, error_of, serving
 
 
@@ -280,3 +282,39 @@ async def test_a_websocket_client_gets_presence_updated_when_a_room_mate_chooses
         while (frame := json.loads(await asyncio.wait_for(ws.recv(), 10)))["type"] != "presence.updated":
             pass
     assert (frame["user_id"], frame["status"], frame["status_text"]) == ("alice", "away", "brb")
+
+
+@pytest.fixture(scope="module")
+async def second_instance(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """A second service instance (its own runtime: pool, NATS connection, hub, presence) on the same servers."""
+    rt = await start_runtime(settings)
+    await asyncio.wait_for(rt.realtime.ready.wait(), 30)
+    transport = httpx.ASGITransport(app=create_app(settings, runtime=rt))
+    async with httpx.AsyncClient(transport=transport, base_url="http://second.test") as c:
+        yield c
+    await stop_runtime(rt)
+
+
+async def test_a_status_chosen_on_one_instance_is_read_and_told_on_the_other(
+    client: httpx.AsyncClient, second_instance: httpx.AsyncClient, tenant: Tenant, live_url: str
+) -> None:
+    room_id = await group_room(client, tenant, ["bob"])
+    token = (await client.post("/tokens", headers=tenant.as_user("bob"))).json()["token"]
+    async with connect(f"ws://{live_url}/ws?token={token}") as ws:  # bob on the first instance
+        await ws.send(json.dumps({"type": "sync", "rooms": {room_id: 0}}))
+        while json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] != "synced":
+            pass
+        put = await second_instance.put("/presence", json={"status": "dnd"}, headers=tenant.as_user("alice"))
+        assert put.status_code == 200, put.text
+        told = []  # alice's first call may be told as "online" before the status
+        while not told or told[-1] != ("alice", "dnd"):
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            if frame["type"] == "presence.updated":
+                told.append((frame["user_id"], frame["status"]))
+        assert set(told) <= {("alice", "online"), ("alice", "dnd")}
+        first = (await client.get("/presence", params={"room_id": room_id}, headers=tenant.as_user("bob"))).json()
+        second = (await second_instance.get("/presence", params={"room_id": room_id},
+                                            headers=tenant.as_user("bob"))).json()
+    # bob's socket is open on the first instance: the second reads it from the bucket.
+    assert [(p["user_id"], p["status"]) for p in first] == [("alice", "dnd"), ("bob", "online")]
+    assert [(p["user_id"], p["status"]) for p in second] == [(p["user_id"], p["status"]) for p in first]
