@@ -6,7 +6,8 @@ runs two instance processes, each serving N/2 users with an open WebSocket (serv
 members drawn over all N users, so each instance watches (subscribes to `rlp.<tenant>.<user>` of, as the hub
 does) every room mate of its users. Load per instance: each served user makes an authenticated call every
 --call-seconds on average, --churn of them per minute reconnect (a tab reload), and --choose of them per minute
-choose a status (what PUT /presence tells). After --warmup seconds the instance measures --duration seconds:
+choose a status (what PUT /presence tells). Once each of its users was told online and --warmup seconds more
+passed, the instance measures --duration seconds:
 its CPU (process time), NATS messages and bytes in and out (the client's counters), and the nats-server's CPU.
 
     .venv/bin/python bench/presence.py [--sizes 5000,10000,25000,50000] [--room-size 10] [--duration 30]
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -88,26 +90,35 @@ async def _prepare(url: str) -> None:
 
 def _run_size(args: argparse.Namespace, n: int, nats_server: NatsServer, url: str) -> dict[str, Any]:
     server_pid = _nats_pid(nats_server)
-    children = [
-        subprocess.Popen([sys.executable, __file__, "--instance", str(i), "--users", str(n), "--nats", nats_server.url,
-                          "--db", url, "--room-size", str(args.room_size), "--rooms-per-user",
-                          str(args.rooms_per_user), "--call-seconds", str(args.call_seconds), "--churn",
-                          str(args.churn), "--choose", str(args.choose), "--warmup", str(args.warmup),
-                          "--duration", str(args.duration), "--seed", str(args.seed)],
-                         stdout=subprocess.PIPE, text=True)
-        for i in range(2)
-    ]
-    time.sleep(args.warmup / 2)  # the children connect their users first; sample the server during their window
-    server_before = _cpu_of(server_pid)
-    t0 = time.monotonic()
-    outs = [json.loads((c.communicate()[0] or "{}").strip().splitlines()[-1]) for c in children]
-    server_cpu = (_cpu_of(server_pid) - server_before) / (time.monotonic() - t0)
+    flags = ["--users", str(n), "--nats", nats_server.url, "--db", url, "--room-size", str(args.room_size),
+             "--rooms-per-user", str(args.rooms_per_user), "--call-seconds", str(args.call_seconds),
+             "--churn", str(args.churn), "--choose", str(args.choose), "--warmup", str(args.warmup),
+             "--duration", str(args.duration), "--seed", str(args.seed)]
+    # Each child's output goes to a file: a pipe read only at the end would fill up and stall the child.
+    with contextlib.ExitStack() as stack:
+        outputs = [stack.enter_context(tempfile.TemporaryFile("w+")) for _ in range(2)]
+        children = [subprocess.Popen([sys.executable, __file__, "--instance", str(i), *flags], stdout=outputs[i],
+                                     stderr=subprocess.STDOUT, text=True) for i in range(2)]
+        time.sleep(args.warmup)  # the children connect their users first; the server is sampled from here on
+        server_before = _cpu_of(server_pid)
+        t0 = time.monotonic()
+        for child in children:
+            child.wait()
+        server_cpu = (_cpu_of(server_pid) - server_before) / (time.monotonic() - t0)
+        outs = []
+        for output in outputs:
+            output.seek(0)
+            lines = output.read().strip().splitlines()
+            logged = [line for line in lines[:-1] if line.strip()]
+            if logged:
+                print(f"{n:,} users: an instance logged {len(logged)} lines, the first: {logged[0][:200]}")
+            outs.append(json.loads(lines[-1]))
     return {"users": n, "instances": outs, "nats_server_cpu": server_cpu}
 
 
 def _report(rows: list[dict[str, Any]]) -> None:
     head = ("users", "served/inst", "watched/inst", "cpu/inst", "msgs in/s", "msgs out/s", "KB in/s", "KB out/s",
-            "published/s", "nats-server cpu*")
+            "published/s", "nats-server cpu*", "settle s")
     print(" | ".join(head))
     for row in rows:
         inst = row["instances"]
@@ -119,9 +130,12 @@ def _report(rows: list[dict[str, Any]]) -> None:
             f"{row['users']:,}", f"{avg('served'):,.0f}", f"{avg('watched'):,.0f}", f"{avg('cpu'):.3f}",
             f"{avg('in_msgs'):,.0f}", f"{avg('out_msgs'):,.0f}", f"{avg('in_bytes') / 1024:,.1f}",
             f"{avg('out_bytes') / 1024:,.1f}", f"{avg('published'):,.1f}", f"{row['nats_server_cpu']:.3f}",
+            f"{avg('settle_seconds'):.1f}",
         ]))
     print("cpu: cores busy (process seconds per second) of one instance, averaged over both; per second values "
-          "over the measured window only. *nats-server from warmup/2 to the end (connect bursts included).")
+          "over the measured window only (after every user's first status was told, then --warmup). *nats-server "
+          "from --warmup after the start to the end (part of the connect burst included). settle: seconds until an "
+          "instance's users were all connected and told online.")
 
 
 # --- one instance --------------------------------------------------------------------------------------
@@ -153,15 +167,24 @@ async def _instance(args: argparse.Namespace) -> int:
     for chunk in range(0, len(mine), 500):
         await asyncio.gather(*(presence.connected(TENANT, u) for u in mine[chunk:chunk + 500]))
     await nc.flush()
+    began = time.monotonic()
+    settled = began + 300
+    # Until each user's first "online" was told: polls the counter Presence's flush loop advances.
+    while presence.published < len(mine) and time.monotonic() < settled:  # noqa: ASYNC110 (no event to await)
+        await asyncio.sleep(0.2)
+    settle = time.monotonic() - began
     load = asyncio.create_task(_load(presence, mine, args, random.Random(args.seed + me + 1)))
     await asyncio.sleep(args.warmup)
     before = (time.process_time(), dict(nc.stats), presence.published, received, time.monotonic())
     await asyncio.sleep(args.duration)
     after = (time.process_time(), dict(nc.stats), presence.published, received, time.monotonic())
     load.cancel()
+    with contextlib.suppress(BaseException):
+        await load
     elapsed = after[4] - before[4]
-    result = {"served": len(mine), "watched": len(watched), "cpu": (after[0] - before[0]) / elapsed,
-              "published": (after[2] - before[2]) / elapsed, "received": (after[3] - before[3]) / elapsed}
+    result = {"settle_seconds": settle, "served": len(mine), "watched": len(watched),
+              "cpu": (after[0] - before[0]) / elapsed, "published": (after[2] - before[2]) / elapsed,
+              "received": (after[3] - before[3]) / elapsed}
     for key in ("in_msgs", "out_msgs", "in_bytes", "out_bytes"):
         result[key] = (after[1][key] - before[1][key]) / elapsed
     await presence.stop()
