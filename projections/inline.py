@@ -16,6 +16,7 @@ from projections.media import MediaProjection
 from projections.media_limits import MediaLimitsProjection
 from projections.members import MembersProjection
 from projections.messages import MessagesProjection
+from projections.presence import PresenceStatusesProjection
 from projections.receipts import ReceiptsProjection
 from projections.rooms import RoomsProjection
 from projections.sla_clocks import SlaClocksProjection
@@ -36,6 +37,7 @@ INLINE_PROJECTIONS: tuple[Projection, ...] = (
     ReceiptsProjection(),
     UserRoomsProjection(),
     BlocksProjection(),
+    PresenceStatusesProjection(),
     SubscriptionsProjection(),
     DeadLettersProjection(),
     SupportAgentsProjection(),

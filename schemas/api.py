@@ -9,7 +9,16 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from schemas.events import Attachment, ForwardedFrom, MessageType, RoomRole, RoomSettings, RoomType, Visibility
+from schemas.events import (
+    Attachment,
+    ForwardedFrom,
+    MessageType,
+    PresenceStatus,
+    RoomRole,
+    RoomSettings,
+    RoomType,
+    Visibility,
+)
 
 MAX_CONTENT_CHARS = 4000
 # Text that is also one segment of a URL path (`…/members/{user_id}`, `…/reactions/{emoji}`): any Unicode
@@ -214,7 +223,7 @@ class Member(msgspec.Struct):
     joined_at: datetime
     display_name: str | None = None  # from the tenant's users, when the member is registered
     avatar_url: str | None = None
-    status: Literal["online", "offline"] = "offline"
+    status: PresenceStatus = "offline"  # presence as others see it (service/realtime/presence.py)
 
 
 class SendResult(msgspec.Struct):

@@ -57,6 +57,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     ws_queue_size: int = 2000
     ws_send_timeout_seconds: float = 10.0
     ws_recheck_seconds: float = 60.0
+    # Presence: how often an instance writes its users' activity and WebSocket leases to the presence bucket
+    # (a lease lasts three flushes), and how long the bucket keeps a user's last activity (their last_seen).
+    presence_flush_seconds: float = 10.0
+    presence_memory_seconds: float = 86_400.0
     # Failed logins allowed within login_window_seconds (0 = no limit): per (client address, account),
     # per account from anywhere, and per client address over all accounts (see service.identity.accounts.LoginThrottle).
     login_max_failures: int = 5

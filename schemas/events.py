@@ -197,6 +197,18 @@ class UserUnblocked(_Event, tag="user.unblocked"):
     user_id: str
 
 
+PresenceStatus = Literal["online", "away", "dnd", "offline"]
+
+
+class PresenceStatusSet(_Event, tag="presence.status_set"):
+    """The stream's user chose a status ("online": back to automatic); it and the text lapse at `expires_at`."""
+
+    status: PresenceStatus
+    status_text: str | None = None
+    status_emoji: str | None = None
+    expires_at: datetime | None = None
+
+
 class NotificationSent(_Event, tag="notification.sent"):
     """A tenant backend notified users (directly, a room's members, or a topic's subscribers)."""
 
@@ -647,7 +659,9 @@ class BotDeleted(_Event, tag="bot.deleted"):
 
 Event = (
     RoomCreated | MemberJoined | MemberRemoved | RoomUpdated | MessageSent | MessageEdited | MessageDeleted
-    | ReactionAdded | ReactionRemoved | AckRecorded | ReadRecorded | UserBlocked | UserUnblocked | NotificationSent
+    | ReactionAdded | ReactionRemoved | AckRecorded | ReadRecorded | UserBlocked | UserUnblocked
+    | PresenceStatusSet
+    | NotificationSent
     | SubscriptionAdded | SubscriptionRemoved | DeliveryFailed | DeliveryRetried | DeliveryDiscarded | ContentErased
     | SupportAgentProfileSet | SupportAgentStatusChanged | SupportTeamSaved | SupportDeskSettingsSet
     | SupportSessionAssigned | SupportKbArticleSaved | SupportKbArticleDeleted
@@ -695,7 +709,8 @@ class RecordedEvent(msgspec.Struct, frozen=True):
 _TAGS: dict[type, str] = {
     cls: cls.__struct_config__.tag  # type: ignore[misc]
     for cls in (RoomCreated, MemberJoined, MemberRemoved, RoomUpdated, MessageSent, MessageEdited, MessageDeleted,
-                ReactionAdded, ReactionRemoved, AckRecorded, ReadRecorded, UserBlocked, UserUnblocked, NotificationSent,
+                ReactionAdded, ReactionRemoved, AckRecorded, ReadRecorded, UserBlocked, UserUnblocked,
+                PresenceStatusSet, NotificationSent,
                 SubscriptionAdded, SubscriptionRemoved, DeliveryFailed, DeliveryRetried, DeliveryDiscarded,
                 ContentErased, SupportAgentProfileSet, SupportAgentStatusChanged, SupportTeamSaved,
                 SupportDeskSettingsSet, SupportSessionAssigned, SupportSessionCreated, SupportSessionHeld,

@@ -9,6 +9,7 @@ import msgspec
 
 from schemas.api import MAX_ATTACHMENTS, MAX_MENTIONS, ClientMsgId, MediaId, MessageId, RoomId, SeqNumber, UserId
 from schemas.events import MessageType
+from schemas.presence import PresenceUpdated
 
 
 class _ClientFrame(msgspec.Struct, tag_field="type", forbid_unknown_fields=True):
@@ -111,12 +112,6 @@ class Typing(msgspec.Struct):
     expires_in_ms: int | None = None
 
 
-class Presence(msgspec.Struct):
-    user_id: str
-    status: str
-    type: Literal["presence"] = "presence"
-
-
 class ErrorFrame(msgspec.Struct):
     code: str
     message: str
@@ -144,7 +139,7 @@ class Pong(msgspec.Struct):
 
 # What the server sends a connection; NotificationFrame (schemas/notifications.py) is one too.
 ServerFrames = (
-    EventFrame, Sent, Synced, AckReceived, ReadReceipt, Typing, Presence, ErrorFrame, Resync, Shutdown, Pong,
+    EventFrame, Sent, Synced, AckReceived, ReadReceipt, Typing, PresenceUpdated, ErrorFrame, Resync, Shutdown, Pong,
 )
 
 
@@ -154,12 +149,6 @@ class TypingSignal(msgspec.Struct):
     room_id: str
     user_id: str
     typing: bool
-
-
-class PresenceSignal(msgspec.Struct):
-    user_id: str
-    status: str
-    rooms: list[str]
 
 
 class MessagingToken(msgspec.Struct):

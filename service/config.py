@@ -47,6 +47,8 @@ ENVIRONMENT = {
     "ROOMLOG_WS_QUEUE_SIZE": "ws_queue_size",
     "ROOMLOG_WS_SEND_TIMEOUT_SECONDS": "ws_send_timeout_seconds",
     "ROOMLOG_WS_RECHECK_SECONDS": "ws_recheck_seconds",
+    "ROOMLOG_PRESENCE_FLUSH_SECONDS": "presence_flush_seconds",
+    "ROOMLOG_PRESENCE_MEMORY_SECONDS": "presence_memory_seconds",
     "ROOMLOG_LOGIN_MAX_FAILURES": "login_max_failures",
     "ROOMLOG_LOGIN_ACCOUNT_MAX_FAILURES": "login_account_max_failures",
     "ROOMLOG_LOGIN_ADDRESS_MAX_FAILURES": "login_address_max_failures",

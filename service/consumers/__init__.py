@@ -17,14 +17,14 @@ from service.consumers.offline import OfflineNotifier
 from service.consumers.webhook_sender import WebhookSender
 from service.identity.tokens import TokenSigner
 from service.observability.metrics import Metrics
-from service.realtime.presence import PresenceTracker
+from service.realtime.presence import Presence
 
 __all__ = ["MaxDeliveriesListener", "OfflineNotifier", "WebhookSender", "start_delivery_consumers"]
 
 log = structlog.get_logger("roomlog.consumers")
 
 async def start_delivery_consumers(
-    settings: Settings, nc: NatsClient, presence: PresenceTracker, pool: asyncpg.Pool, appender: Appender,
+    settings: Settings, nc: NatsClient, presence: Presence, pool: asyncpg.Pool, appender: Appender,
     metrics: Metrics | None = None, signer: TokenSigner | None = None,
 ) -> list[asyncio.Task[None]]:
     """Start the consumers (their JetStream state exists: ensure_jetstream); cancel the tasks to stop them.

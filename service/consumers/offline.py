@@ -35,7 +35,7 @@ from service.consumers.webhooks import MSG_ID_HEADER, Target, encode_job, subscr
 from service.domain.messages import mentions_user
 from service.identity.auth import TtlCache
 from service.realtime.jetstream import DELIVERY_PRODUCER, EVENTS_STREAM, delivery_subject
-from service.realtime.presence import PresenceTracker
+from service.realtime.presence import Presence
 
 # What a user id keeps unencoded in a delivery id: RFC 3986's sub-delimiters and '@' (never ':' or '%').
 _ID_SAFE = "@!$&'()*+,;="
@@ -118,7 +118,7 @@ def notification_job(event: RecordedEvent, target: Target, users: list[str], off
 class OfflineNotifier:
     """Turns messages and notifications into webhook jobs until cancelled."""
 
-    def __init__(self, nc: NatsClient, db: Queryable, presence: PresenceTracker, *, bot_context: int = 10) -> None:
+    def __init__(self, nc: NatsClient, db: Queryable, presence: Presence, *, bot_context: int = 10) -> None:
         self._nc = nc
         self._js = nc.jetstream()
         self._db = db
@@ -202,12 +202,13 @@ class OfflineNotifier:
         targets = await self._targets.get((event.tenant_id, OFFLINE_EVENT))
         if not targets:
             return []
-        members = await list_members(self._db, event.tenant_id, event.stream_id)
+        rows = await list_members(self._db, event.tenant_id, event.stream_id)
         muted = await muted_by(self._db, event.tenant_id, event.stream_id)
+        members = [r["user_id"] for r in rows if r["user_id"] != sent.sender_id]
+        connected = await self._presence.connected_users(event.tenant_id, members)
         offline = [
-            r["user_id"] for r in members
-            if r["user_id"] != sent.sender_id and not self._presence.is_online(event.tenant_id, r["user_id"])
-            and (r["user_id"] not in muted or mentions_user(sent.mentions, r["user_id"]))
+            user_id for user_id in members
+            if user_id not in connected and (user_id not in muted or mentions_user(sent.mentions, user_id))
         ]
         return [offline_job(event, target, user_id) for target in targets for user_id in offline]
 
@@ -219,7 +220,8 @@ class OfflineNotifier:
             self._db, event.tenant_id, user_ids=n.user_ids, room_id=n.room_id,
             topic=n.topic if n.topic_subscribers else None,
         )
-        offline = [u for u in users if not self._presence.is_online(event.tenant_id, u)]
+        connected = await self._presence.connected_users(event.tenant_id, users)
+        offline = [u for u in users if u not in connected]
         return [notification_job(event, target, users, offline) for target in targets]
 
     async def _load_targets(self, key: tuple[str, str]) -> list[Target]:

@@ -51,6 +51,7 @@ Action = Literal[
     "room.personalize", "room.join", "room.delete",
     "support.ticket.create", "support.ticket.read", "support.ticket.comment", "support.ticket.work",
     "support.sla.read", "support.sla.manage",
+    "presence.set", "presence.read",
 ]
 
 ACTIONS: dict[Action, Rule] = {
@@ -92,6 +93,9 @@ ACTIONS: dict[Action, Rule] = {
     # Notifications come from the tenant's backend or staff, not from end users to each other.
     "notifications.send": _rule(("agent", "admin"), (), Forbidden, "only agents and admins may send notifications"),
     "blocks.manage": _rule(_ANYONE, (), Forbidden, "you may not block users"),
+    # Presence is the tenant's colleagues' business: customers reach their sessions, not the directory.
+    "presence.set": _rule(_ANYONE, (), Forbidden, "you may not set a presence status"),
+    "presence.read": _rule(_ANYONE, (), Forbidden, "you may not read presence"),
     "users.manage": _rule(_ADMINS, (), NotTenantAdmin, "only tenant admins may manage users"),
     # Erasure destroys content for good: the tenant's own admins decide it, not the platform operator.
     "users.erase": _rule(("admin",), (), NotTenantAdmin, "only tenant admins may erase a user's content"),

@@ -25,7 +25,7 @@ from service.realtime.hub import Hub, announce_shutdown
 from service.realtime.jetstream import ensure_jetstream, event_subject
 from service.realtime.nats_link import NatsLink
 from service.realtime.polls import Polls
-from service.realtime.presence import PresenceTracker
+from service.realtime.presence import Presence
 from service.realtime.typing import TypingView
 
 log = structlog.get_logger("roomlog.realtime")
@@ -47,7 +47,8 @@ class Realtime:
         self.hub = Hub(pool, support_handle_seconds=settings.support_default_handle_seconds,
                        typing_seconds=settings.typing_seconds)
         self.feed = LogFeed(pool, self.hub)
-        self.presence = PresenceTracker()
+        self.presence = Presence(pool, flush_seconds=settings.presence_flush_seconds,
+                                 memory_seconds=settings.presence_memory_seconds)
         self.typing = TypingView(clock=time.monotonic, typing_seconds=settings.typing_seconds)
         self.polls = Polls(self.hub, self.typing, max_waiting=settings.poll_max_waiting,
                            max_per_user=settings.poll_max_per_user)

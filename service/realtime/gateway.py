@@ -28,7 +28,6 @@ from schemas.realtime import (
     ErrorFrame,
     Ping,
     Pong,
-    PresenceSignal,
     ReadFrame,
     Resync,
     Send,
@@ -207,9 +206,6 @@ class Connection:
             self.rooms[room_id] = last_seq
             await self._catch_up(room_id)
         await self.send(Synced(rooms={r: self.rooms[r] for r in frame.rooms if r in self.rooms}))
-        await self.hub.publish_presence(
-            self.tenant_id, PresenceSignal(user_id=self.user_id, status="online", rooms=list(self.rooms))
-        )
 
     async def _catch_up(self, room_id: str, until: int | None = None) -> None:
         while room_id in self.rooms:
@@ -257,6 +253,7 @@ class Connection:
             await self.reply(ErrorFrame(code=PayloadTooLarge.code,
                                         message=f"frame over {self.runtime.settings.max_body_bytes} bytes"))
             return
+        self.runtime.realtime.presence.seen(self.tenant_id, self.user_id)
         try:
             frame = _frames.decode(raw)
         except ValidationError as exc:
@@ -337,10 +334,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
                 await task
         rooms = list(conn.rooms)
         await runtime.realtime.presence.disconnected(conn.tenant_id, conn.user_id)
-        if hub.disconnect(conn, rooms):
-            await hub.publish_presence(
-                conn.tenant_id, PresenceSignal(user_id=conn.user_id, status="offline", rooms=rooms)
-            )
+        hub.disconnect(conn, rooms)
         if ws.application_state == WebSocketState.CONNECTED:
             try:
                 await asyncio.wait_for(ws.close(), conn.send_timeout)

@@ -24,19 +24,21 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from projections.members import list_members
 from projections.subscriptions import notification_targets
-from schemas.events import AckRecorded, NotificationSent, ReadRecorded, RecordedEvent
+from schemas.events import AckRecorded, MemberJoined, MemberRemoved, NotificationSent, ReadRecorded, RecordedEvent
 from schemas.notifications import NotificationFrame
-from schemas.realtime import AckReceived, Presence, PresenceSignal, ReadReceipt, Typing, TypingSignal
+from schemas.presence import PresenceUpdated, UserPresence
+from schemas.realtime import AckReceived, ReadReceipt, Typing, TypingSignal
 from service.realtime.frames import encode_event_frame
-from service.realtime.jetstream import presence_subject, room_subject, tenant_subjects, typing_subject
+from service.realtime.jetstream import room_subject, tenant_subjects, typing_subject, user_presence_subject
 from service.realtime.support_frames import support_frames
 
 log = structlog.get_logger("roomlog.hub")
 
 _recorded = msgspec.json.Decoder(RecordedEvent)
 _typing = msgspec.json.Decoder(TypingSignal)
-_presence = msgspec.json.Decoder(PresenceSignal)
+_presence = msgspec.json.Decoder(UserPresence)
 _encoder = msgspec.json.Encoder()
 
 
@@ -71,6 +73,12 @@ class Hub:
         self._subs: dict[object, list[Subscription]] = {}
         self._sub_lock = asyncio.Lock()
         self._nc: NatsClient | None = None
+        # Presence interest: the members of each room a local client is in, and the rooms each of them is
+        # watched through; one subscription to `rlp.<tenant>.<user>` per watched user.
+        self._room_members: dict[str, tuple[str, set[str]]] = {}
+        self._watching: dict[tuple[str, str], set[str]] = {}
+        self._presence_subs: dict[tuple[str, str], Subscription] = {}
+        self._told: dict[tuple[str, str], tuple[str, str | None, str | None]] = {}
         self.delivered = 0
 
     # --- connections -------------------------------------------------------------------------
@@ -104,6 +112,24 @@ class Hub:
         self._rooms[room_id].add(conn)
         # Every subscriber waits (on the lock) until the room's subscription is confirmed, not only the first.
         await self._listen(room_id, [room_subject(conn.tenant_id, room_id)])
+        if room_id not in self._room_members:
+            await self._watch_members(conn.tenant_id, room_id)
+
+    async def _watch_members(self, tenant_id: str, room_id: str) -> None:
+        """Follow the presence of the room's members; returns once NATS routes their changes here."""
+        self._room_members[room_id] = (tenant_id, set())
+        new = []
+        for r in await list_members(self._db, tenant_id, room_id):
+            if (tenant_id, r["user_id"]) not in self._watching:
+                new.append(r["user_id"])
+            self._watch(tenant_id, r["user_id"], room_id, subscribe=False)
+        if self._nc is None:
+            return
+        for user_id in new:
+            await self._subscribe_presence((tenant_id, user_id))
+        if self._nc.is_connected:
+            with contextlib.suppress(Exception):
+                await self._nc.flush(timeout=2)
 
     def unsubscribe(self, conn: Subscriber, room_id: str) -> None:
         subscribers = self._rooms.get(room_id)
@@ -112,6 +138,9 @@ class Hub:
             if not subscribers:
                 del self._rooms[room_id]
                 self._stop_listening(room_id)
+                tenant_id, members = self._room_members.pop(room_id, ("", set()))
+                for user_id in list(members):
+                    self._unwatch(tenant_id, user_id, room_id)
 
     async def _listen(self, key: object, subjects: list[str]) -> None:
         async with self._sub_lock:
@@ -139,10 +168,53 @@ class Hub:
     def is_online(self, tenant_id: str, user_id: str) -> bool:
         return (tenant_id, user_id) in self._users
 
+    def watched(self) -> int:
+        """How many users' presence this instance follows."""
+        return len(self._watching)
+
+    # --- presence interest -------------------------------------------------------------------------
+    def _watch(self, tenant_id: str, user_id: str, room_id: str, *, subscribe: bool = True) -> None:
+        held = self._room_members.get(room_id)
+        if held is None:
+            return
+        held[1].add(user_id)
+        key = (tenant_id, user_id)
+        rooms = self._watching.setdefault(key, set())
+        rooms.add(room_id)
+        if subscribe and len(rooms) == 1 and self._nc is not None:
+            asyncio.get_running_loop().create_task(self._subscribe_presence(key))
+
+    def _unwatch(self, tenant_id: str, user_id: str, room_id: str) -> None:
+        held = self._room_members.get(room_id)
+        if held is not None:
+            held[1].discard(user_id)
+        key = (tenant_id, user_id)
+        rooms = self._watching.get(key)
+        if rooms is None:
+            return
+        rooms.discard(room_id)
+        if not rooms:
+            del self._watching[key]
+            self._told.pop(key, None)
+            sub = self._presence_subs.pop(key, None)
+            if sub is not None:
+                asyncio.get_running_loop().create_task(_quietly_unsubscribe(sub))
+
+    async def _subscribe_presence(self, key: tuple[str, str]) -> None:
+        if key in self._presence_subs or key not in self._watching or self._nc is None:
+            return
+        sub = await self._nc.subscribe(user_presence_subject(*key), cb=self._on_presence)
+        if key in self._watching and key not in self._presence_subs:
+            self._presence_subs[key] = sub
+        else:  # unwatched (or subscribed twice) meanwhile
+            await _quietly_unsubscribe(sub)
+
     # --- intake --------------------------------------------------------------------------------
     async def start(self, nc: NatsClient) -> None:
         """Use this NATS connection from now on; clients that came before NATS get their subscriptions now."""
         self._nc = nc
+        for key in list(self._watching):
+            await self._subscribe_presence(key)
         for tenant_id in list(self._tenants):
             await self._listen(("tenant", tenant_id), tenant_subjects(tenant_id))
         for room_id, subscribers in list(self._rooms.items()):
@@ -158,23 +230,20 @@ class Hub:
             for sub in subs:
                 await _quietly_unsubscribe(sub)
         self._subs = {}
+        for sub in self._presence_subs.values():
+            await _quietly_unsubscribe(sub)
+        self._presence_subs = {}
 
     async def _on_message(self, msg: Msg) -> None:
         kind = msg.subject.split(".", 3)[2] if msg.subject.startswith("rlx.") else None
         if kind == "typing":
             await self._on_typing(msg)
-        elif kind == "presence":
-            await self._on_presence(msg)
         else:
             await self._on_event(msg)
 
     async def publish_typing(self, tenant_id: str, signal: TypingSignal) -> None:
         if self._nc is not None and self._nc.is_connected:
             await self._nc.publish(typing_subject(tenant_id, signal.room_id), _encoder.encode(signal))
-
-    async def publish_presence(self, tenant_id: str, signal: PresenceSignal) -> None:
-        if self._nc is not None and self._nc.is_connected:
-            await self._nc.publish(presence_subject(tenant_id), _encoder.encode(signal))
 
     async def _on_event(self, msg: Msg) -> None:
         try:
@@ -205,6 +274,10 @@ class Hub:
             for conn in self._in_room(event.tenant_id, position.room_id):
                 conn.offer_frame(frame, room_id=position.room_id)
             return
+        if isinstance(event.event, MemberJoined):
+            self._watch(event.tenant_id, event.event.user_id, event.stream_id)
+        elif isinstance(event.event, MemberRemoved):
+            self._unwatch(event.tenant_id, event.event.user_id, event.stream_id)
         receivers = self._in_room(event.tenant_id, event.stream_id)
         if not receivers:
             return
@@ -254,12 +327,23 @@ class Hub:
 
     async def _on_presence(self, msg: Msg) -> None:
         tenant_id = msg.subject.split(".")[1]
-        signal = _presence.decode(msg.data)
-        frame = Presence(user_id=signal.user_id, status=signal.status)
+        try:
+            presence = _presence.decode(msg.data)
+        except msgspec.DecodeError:
+            log.error("undecodable presence on NATS", subject=msg.subject)
+            return
+        key = (tenant_id, presence.user_id)
+        # Several instances may tell the same change (each serves the user): clients hear it once.
+        seen = (presence.status, presence.status_text, presence.status_emoji)
+        if self._told.get(key) == seen or key not in self._watching:
+            return
+        self._told[key] = seen
+        frame = PresenceUpdated(user_id=presence.user_id, status=presence.status, last_seen=presence.last_seen,
+                                status_text=presence.status_text, status_emoji=presence.status_emoji)
         told: set[Subscriber] = set()
-        for room_id in signal.rooms:
+        for room_id in self._watching[key]:
             for conn in self._in_room(tenant_id, room_id):
-                if conn not in told and conn.user_id != signal.user_id:
+                if conn not in told and conn.user_id != presence.user_id:
                     told.add(conn)
                     conn.offer_frame(frame)
 

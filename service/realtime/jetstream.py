@@ -4,8 +4,9 @@ Subjects:
 - `rl.<tenant>.room.<room_id>` — committed room events (stored in the EVENTS stream)
 - `rl.<tenant>.user.<user>` — committed events of a user's own stream: acks, blocks, subscriptions
 - `rl.<tenant>.notify` — committed notifications
-- `rlx.<tenant>.typing.<room_id>`, `rlx.<tenant>.presence` — ephemeral signals, plain NATS, never stored
-- `rlc.presence` — instances telling each other whom they serve (service/realtime/presence.py)
+- `rlx.<tenant>.typing.<room_id>` — ephemeral signals, plain NATS, never stored
+- `rlp.<tenant>.<user>` — a user's presence changes, plain NATS, subscribed to only by instances watching the
+  user (service/realtime/presence.py); liveness itself is in the KV bucket `roomlog_presence`
 - `rld.<tenant>.<kind>` — delivery jobs (webhooks) in the DELIVERIES work queue
 """
 
@@ -78,8 +79,14 @@ def typing_subject(tenant_id: str, room_id: str) -> str:
     return f"rlx.{tenant_id}.typing.{room_id}"
 
 
-def presence_subject(tenant_id: str) -> str:
-    return f"rlx.{tenant_id}.presence"
+def user_presence_subject(tenant_id: str, user_id: str) -> str:
+    """Where the user's presence changes are told (outside `rlx.<tenant>.>`: no tenant-wide subscriber gets them)."""
+    return f"rlp.{tenant_id}.{token(user_id)}"
+
+
+def presence_bucket() -> str:
+    """The KV bucket of users' liveness (last activity, WebSocket leases)."""
+    return "roomlog_presence"
 
 
 def delivery_subject(tenant_id: str, kind: str) -> str:

@@ -1,121 +1,377 @@
-"""Who is online anywhere in the cluster, as every instance sees it.
+"""Presence across the cluster, with work per instance that grows with the users it serves and watches.
 
-Each instance announces a user's first connection and last disconnection at once, and every few
-seconds publishes the full list of users it serves. Every instance keeps all lists, and forgets an
-instance that stopped announcing (crashed) after `EXPIRY_SECONDS`. So any instance can decide alone
-whether a room member has a live connection — which is what `message.offline` webhooks need.
+Liveness is ephemeral and lives in the NATS KV bucket `roomlog_presence` (one value per key, dropped after
+`presence_memory_seconds` unwritten), two keys per user, each written only by an instance that serves the user:
+- `a.<tenant>.<user>`: when the user was last active (an authenticated call or a WebSocket frame), written at
+  most once per `presence_flush_seconds`;
+- `s.<tenant>.<user>`: `[socket_until, socket_closed]`, the lease of an open WebSocket renewed every flush, or
+  when the last one closed.
+The status a user chose is an event in their stream (`presence.status_set`, read model `presence_statuses`).
+
+Changes travel on `rlp.<tenant>.<user>` as the `UserPresence` others see. The instance that serves a user
+publishes on a change it can see (first activity, a socket opened or closed, idle or gone for long enough, a
+status set, a status lapsing); the hub subscribes to a user's subject only while one of its clients shares a
+room with that user. No instance ever learns about users it neither serves nor watches.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
+import asyncpg
 import msgspec
+import structlog
 from nats.aio.client import Client as NatsClient
-from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
+from nats.errors import Error as NatsError
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError
+from nats.js.kv import KeyValue
 
-HEARTBEAT_SECONDS = 5.0
-EXPIRY_SECONDS = 3 * HEARTBEAT_SECONDS
-# Not under "rlx.<tenant>..." so no per-tenant subscriber ever matches it.
-_SUBJECT = "rlc.presence"
+from projections.presence import chosen_statuses
+from schemas.presence import Liveness, UserPresence
+from service.domain.presence import Explicit, automatic_status, shown
+from service.realtime.jetstream import presence_bucket, user_presence_subject
+
+log = structlog.get_logger("roomlog.presence")
 
 UserKey = tuple[str, str]  # (tenant_id, user_id)
+# A lease outlives two missed renewals, so one slow flush never shows an open socket as closed.
+LEASE_FLUSHES = 3
+# Bucket requests in flight at once: a flush of tens of thousands of users must not flood the connection.
+BATCH = 500
 
-
-class _Announcement(msgspec.Struct, array_like=True):
-    instance: str
-    full: bool
-    online: list[UserKey]
-    offline: list[UserKey] = []
-
-
+_float = msgspec.json.Decoder(float)
+_socket = msgspec.json.Decoder(tuple[float | None, float | None])
 _encoder = msgspec.json.Encoder()
-_decoder = msgspec.json.Decoder(_Announcement)
 
 
-class PresenceTracker:
-    """This instance's local users plus every other instance's, kept current over plain NATS."""
+@dataclass(slots=True)
+class _Local:
+    """A user this instance serves: what it saw, wrote and last told the cluster."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self.instance_id = secrets.token_hex(6)
-        self._clock = clock
-        self._local: dict[UserKey, int] = {}
-        self._remote: dict[str, tuple[set[UserKey], float]] = {}
-        self._gone: dict[UserKey, float] = {}  # when a user was last seen going offline (anywhere)
+    last_active: float | None = None
+    written_active: float | None = None
+    sockets: int = 0
+    socket_closed: float | None = None
+    auto: str | None = None  # the automatic status as this instance alone sees it, at the last check
+    told: UserPresence | None = None
+
+
+class Presence:
+    """This instance's side of the cluster's presence: it records its users' activity and tells their changes."""
+
+    def __init__(
+        self, pool: asyncpg.Pool, *, clock: Callable[[], float] = time.time, flush_seconds: float = 10.0,
+        memory_seconds: float = 86_400.0,
+    ) -> None:
+        self.clock = clock
+        self._pool = pool
+        self._flush_seconds = flush_seconds
+        self._memory_seconds = memory_seconds
+        self._local: dict[UserKey, _Local] = {}
+        self._urgent: set[UserKey] = set()
+        self._lapses: dict[UserKey, float] = {}  # chosen statuses set here, by when they lapse
+        self._wake = asyncio.Event()
         self._nc: NatsClient | None = None
-        self._sub: Subscription | None = None
+        self._kv: KeyValue | None = None
         self._task: asyncio.Task[None] | None = None
+        self.published = 0
 
-    def is_online(self, tenant_id: str, user_id: str) -> bool:
-        """Whether the user has a live connection on any instance."""
+    # --- what the instance sees ------------------------------------------------------------------
+    def seen(self, tenant_id: str, user_id: str) -> None:
+        """The user made an authenticated call or sent a frame here (cheap: the flush writes it)."""
         key = (tenant_id, user_id)
-        if key in self._local:
-            return True
-        now = self._clock()
-        return any(key in users and now - seen < EXPIRY_SECONDS for users, seen in self._remote.values())
-
-    def offline_for(self, tenant_id: str, user_id: str) -> float | None:
-        """Seconds since the user's last connection closed (0 while online); None if never seen since start."""
-        if self.is_online(tenant_id, user_id):
-            return 0.0
-        gone = self._gone.get((tenant_id, user_id))
-        return None if gone is None else self._clock() - gone
+        local = self._local.get(key)
+        if local is None:
+            local = self._local[key] = _Local()
+        if local.auto != "online":  # first sight, or back from idle: tell at once, not at the next flush
+            self._urgent.add(key)
+            self._wake.set()
+        local.last_active = self.clock()
 
     async def connected(self, tenant_id: str, user_id: str) -> None:
-        """A connection of the user opened on this instance."""
+        """A WebSocket of the user opened on this instance."""
         key = (tenant_id, user_id)
-        self._local[key] = self._local.get(key, 0) + 1
-        if self._local[key] == 1:
-            await self._announce(_Announcement(self.instance_id, False, [key]))
+        self.seen(tenant_id, user_id)
+        local = self._local[key]
+        local.sockets += 1
+        if local.sockets == 1:
+            await self._write_socket_now(key, local)
 
     async def disconnected(self, tenant_id: str, user_id: str) -> None:
-        """A connection of the user closed on this instance."""
+        """A WebSocket of the user closed on this instance; the last one is written closed at once."""
         key = (tenant_id, user_id)
-        left = self._local.get(key, 0) - 1
-        if left > 0:
-            self._local[key] = left
+        local = self._local.get(key)
+        if local is None or local.sockets == 0:
             return
-        self._local.pop(key, None)
-        self._gone[key] = self._clock()
-        await self._announce(_Announcement(self.instance_id, False, [], [key]))
+        local.sockets -= 1
+        if local.sockets == 0:
+            local.socket_closed = self.clock()
+            await self._write_socket_now(key, local)
+            self._urgent.add(key)
+            self._wake.set()
 
+    def lapses(self, tenant_id: str, user_id: str, at: float | None) -> None:
+        """A chosen status of the user lapses at `at`: tell the change then (None: it no longer lapses)."""
+        if at is None:
+            self._lapses.pop((tenant_id, user_id), None)
+        else:
+            self._lapses[(tenant_id, user_id)] = at
+
+    # --- what the cluster knows --------------------------------------------------------------------
+    async def liveness(self, tenant_id: str, user_ids: Sequence[str]) -> dict[str, Liveness]:
+        """Each user's activity as the bucket holds it, merged with what this instance saw since its last flush."""
+        found: list[Liveness] = []
+        for start in range(0, len(user_ids), BATCH):
+            found += await asyncio.gather(*(self._read(tenant_id, u) for u in user_ids[start:start + BATCH]))
+        return dict(zip(user_ids, found, strict=True))
+
+    async def presences(self, tenant_id: str, user_ids: Sequence[str]) -> list[UserPresence]:
+        """What everyone is shown of these users now, in their order."""
+        live = await self.liveness(tenant_id, user_ids)
+        chosen = await self._chosen(tenant_id, user_ids)
+        now = self.clock()
+        return [shown(u, live[u], chosen.get(u), now) for u in user_ids]
+
+    async def active(self, tenant_id: str) -> list[tuple[str, Liveness]]:
+        """Every user of the tenant the bucket holds activity of (the tenant's recent users, not the cluster's)."""
+        if self._kv is None:
+            return []
+        values: dict[str, Liveness] = {}
+        try:
+            watcher = await self._kv.watch(f"*.{tenant_id}.*", include_history=False, ignore_deletes=True)
+        except (NatsError, TimeoutError) as exc:  # NATS away: nobody is known to be active
+            log.warning("presence bucket unreadable", error=repr(exc))
+            return []
+        try:
+            while (entry := await watcher.updates(timeout=5.0)) is not None:  # None: the current values are in
+                kind, _, encoded = entry.key.split(".", 2)
+                live = values.setdefault(_user_of(encoded), Liveness())
+                _merge(live, kind, entry.value)
+        except (NatsError, TimeoutError) as exc:
+            log.warning("presence bucket read cut short", error=repr(exc))
+        finally:
+            with contextlib.suppress(Exception):
+                await watcher.stop()
+        return list(values.items())
+
+    async def connected_users(self, tenant_id: str, user_ids: Iterable[str]) -> set[str]:
+        """Those of `user_ids` with an open WebSocket on any instance."""
+        ids = list(dict.fromkeys(user_ids))
+        live = await self.liveness(tenant_id, ids)
+        now = self.clock()
+        return {u for u, lv in live.items() if lv.socket_until is not None and lv.socket_until > now}
+
+    async def offline_for(self, tenant_id: str, user_ids: Iterable[str]) -> dict[str, float | None]:
+        """Seconds since each user's last WebSocket closed (0 while one is open; None if none was seen)."""
+        ids = list(dict.fromkeys(user_ids))
+        live = await self.liveness(tenant_id, ids)
+        now = self.clock()
+        gone: dict[str, float | None] = {}
+        for user_id, lv in live.items():
+            if lv.socket_until is not None and lv.socket_until > now:
+                gone[user_id] = 0.0
+            else:
+                ended = lv.socket_closed if lv.socket_closed is not None else lv.socket_until
+                gone[user_id] = None if ended is None else max(now - ended, 0.0)
+        return gone
+
+    async def tell(self, tenant_id: str, user_id: str) -> UserPresence:
+        """Publish the user's presence as it is now (after they chose a status); what was told."""
+        [presence] = await self.presences(tenant_id, [user_id])
+        await self._publish(tenant_id, user_id, presence)
+        local = self._local.get((tenant_id, user_id))
+        if local is not None:
+            local.told = presence
+        return presence
+
+    # --- running -------------------------------------------------------------------------------------
     async def start(self, nc: NatsClient) -> None:
-        """Listen to the other instances and start the heartbeat."""
+        """Open (or create) the bucket and start flushing."""
         self._nc = nc
-        self._sub = await nc.subscribe(_SUBJECT, cb=self._on_announcement)
-        self._task = asyncio.create_task(self._heartbeat(), name="presence-heartbeat")
+        js = nc.jetstream()
+        try:
+            self._kv = await js.key_value(presence_bucket())
+        except BucketNotFoundError:
+            self._kv = await js.create_key_value(bucket=presence_bucket(), history=1, ttl=self._memory_seconds)
+        self._task = asyncio.create_task(self._run(), name="presence-flush")
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(BaseException):
                 await self._task
-        if self._sub is not None:
-            with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
 
-    async def _heartbeat(self) -> None:
+    async def _run(self) -> None:
+        next_flush = self.clock() + self._flush_seconds
         while True:
-            await self._announce(_Announcement(self.instance_id, True, list(self._local)))
-            await asyncio.sleep(HEARTBEAT_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._flush_seconds)
+            self._wake.clear()
+            try:
+                if self.clock() >= next_flush or not self._urgent:
+                    next_flush = self.clock() + self._flush_seconds
+                    await self.flush()
+                else:
+                    await self._check(self._take_urgent())
+            except Exception:  # a lost flush is retried by the next one; presence never stops the service
+                log.exception("presence flush failed")
 
-    async def _announce(self, announcement: _Announcement) -> None:
+    async def flush(self) -> None:
+        """Write every served user's activity and socket leases, tell the changes due, forget who is long gone."""
+        now = self.clock()
+        writes = []
+        for key, local in list(self._local.items()):
+            if local.sockets > 0:
+                writes.append(self._write_socket(key, local))
+            if local.last_active is not None and local.last_active != local.written_active:
+                writes.append(self._write_active(key, local))
+            if len(writes) >= BATCH:
+                await asyncio.gather(*writes)
+                writes = []
+        await asyncio.gather(*writes)
+        due = self._take_urgent() | {k for k, at in self._lapses.items() if at <= now}
+        for key, local in self._local.items():
+            if automatic_status(self._local_liveness(local, now), now) != local.auto:
+                due.add(key)
+        await self._check(due)
+        for key in [k for k, loc in self._local.items() if loc.sockets == 0 and loc.auto == "offline"
+                    and key_settled(loc)]:
+            del self._local[key]
+
+    def _take_urgent(self) -> set[UserKey]:
+        urgent, self._urgent = self._urgent, set()
+        return urgent
+
+    async def _check(self, keys: set[UserKey]) -> None:
+        """Tell the users' presence where it changed from what this instance last told."""
+        now = self.clock()
+        for key in keys:
+            if self._lapses.get(key, now + 1) <= now:
+                del self._lapses[key]
+        by_tenant: dict[str, list[str]] = {}
+        for tenant_id, user_id in keys:
+            by_tenant.setdefault(tenant_id, []).append(user_id)
+        for tenant_id, all_ids in by_tenant.items():
+            for start in range(0, len(all_ids), BATCH):
+                await self._check_some(tenant_id, all_ids[start:start + BATCH], now)
+
+    async def _check_some(self, tenant_id: str, user_ids: list[str], now: float) -> None:
+        """Write what is unwritten of these users' activity first, so others read what is told."""
+        unwritten = [(key, local) for key in ((tenant_id, u) for u in user_ids)
+                     if (local := self._local.get(key)) is not None and local.last_active != local.written_active]
+        await asyncio.gather(*(self._write_active(key, local) for key, local in unwritten))
+        for presence in await self.presences(tenant_id, user_ids):
+            local = self._local.get((tenant_id, presence.user_id))
+            if local is not None:
+                local.auto = automatic_status(self._local_liveness(local, now), now)
+                if local.told is not None and _same(local.told, presence):
+                    continue
+                local.told = presence
+            await self._publish(tenant_id, presence.user_id, presence)
+
+    async def _publish(self, tenant_id: str, user_id: str, presence: UserPresence) -> None:
         if self._nc is not None and self._nc.is_connected:
-            await self._nc.publish(_SUBJECT, _encoder.encode(announcement))
+            await self._nc.publish(user_presence_subject(tenant_id, user_id), _encoder.encode(presence))
+            self.published += 1
 
-    async def _on_announcement(self, msg: Msg) -> None:
-        a = _decoder.decode(msg.data)
-        if a.instance == self.instance_id:
+    # --- the bucket ------------------------------------------------------------------------------------
+    def _local_liveness(self, local: _Local, now: float) -> Liveness:
+        until = now + self._flush_seconds * LEASE_FLUSHES if local.sockets > 0 else None
+        return Liveness(last_active=local.last_active, socket_until=until, socket_closed=local.socket_closed)
+
+    async def _write_active(self, key: UserKey, local: _Local) -> None:
+        value = local.last_active
+        if self._kv is None or value is None:
             return
-        known, _ = self._remote.get(a.instance, (set(), 0.0))
-        # A full list replaces what we knew of that instance; a delta amends it.
-        users = set(a.online) if a.full else (known | set(a.online)) - set(a.offline)
-        now = self._clock()
-        for key in known - users:
-            self._gone[key] = now
-        self._remote[a.instance] = (users, now)
+        await self._kv.put(_key("a", key), _encoder.encode(value))
+        local.written_active = value
+
+    async def _write_socket(self, key: UserKey, local: _Local) -> None:
+        if self._kv is None:
+            return
+        lease = self._local_liveness(local, self.clock())
+        await self._kv.put(_key("s", key), _encoder.encode((lease.socket_until, lease.socket_closed)))
+
+    async def _write_socket_now(self, key: UserKey, local: _Local) -> None:
+        # From the gateway: NATS being away must not fail the socket; the next flush writes it again.
+        try:
+            await self._write_socket(key, local)
+        except (NatsError, TimeoutError) as exc:
+            log.warning("presence lease not written", error=repr(exc))
+
+    async def _read(self, tenant_id: str, user_id: str) -> Liveness:
+        live = Liveness()
+        if self._kv is not None:
+            for kind in ("a", "s"):
+                try:
+                    entry = await self._kv.get(_key(kind, (tenant_id, user_id)))
+                except KeyNotFoundError:
+                    continue
+                except (NatsError, TimeoutError) as exc:  # NATS away: what this instance saw is all there is
+                    log.warning("presence bucket unreadable", error=repr(exc))
+                    break
+                _merge(live, kind, entry.value)
+        local = self._local.get((tenant_id, user_id))
+        if local is not None:  # what this instance saw and has not written yet
+            mine = self._local_liveness(local, self.clock())
+            live.last_active = _latest(live.last_active, mine.last_active)
+            if mine.socket_until is not None:
+                live.socket_until = _latest(live.socket_until, mine.socket_until)
+        return live
+
+    async def _chosen(self, tenant_id: str, user_ids: Sequence[str]) -> dict[str, Explicit]:
+        rows = await chosen_statuses(self._pool, tenant_id, user_ids)
+        return {u: Explicit(status=r["status"], status_text=r["status_text"],  # type: ignore[arg-type]
+                            status_emoji=r["status_emoji"],  # type: ignore[arg-type]
+                            expires_at=_seconds(r["expires_at"]), set_at=_seconds(r["set_at"]) or 0.0)
+                for u, r in rows.items()}
+
+
+def key_settled(local: _Local) -> bool:
+    """Whether a served user's last change was told and written, so forgetting them loses nothing."""
+    return local.told is not None and local.last_active == local.written_active
+
+
+def _same(a: UserPresence, b: UserPresence) -> bool:
+    """Whether others would notice no change between the two (the time last seen alone is no news)."""
+    return (a.status, a.status_text, a.status_emoji) == (b.status, b.status_text, b.status_emoji)
+
+
+def _merge(live: Liveness, kind: str, value: bytes | None) -> None:
+    if not value:
+        return
+    try:
+        if kind == "a":
+            live.last_active = _latest(live.last_active, _float.decode(value))
+        else:
+            live.socket_until, live.socket_closed = _socket.decode(value)
+    except msgspec.DecodeError:
+        log.warning("undecodable presence value", kind=kind)
+
+
+def _latest(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def _seconds(value: object) -> float | None:
+    return value.timestamp() if isinstance(value, datetime) else None
+
+
+def _key(kind: str, key: UserKey) -> str:
+    tenant_id, user_id = key
+    return f"{kind}.{tenant_id}.{_user_token(user_id)}"
+
+
+def _user_token(user_id: str) -> str:
+    # KV keys allow [-/_=.A-Za-z0-9]: 'u' + the id when it is that safe (without '.'), else 'h' + its hex.
+    safe = user_id.replace("-", "").replace("_", "").isalnum() and user_id.isascii()
+    return "u" + user_id if safe else "h" + user_id.encode().hex()
+
+
+def _user_of(token: str) -> str:
+    return token[1:] if token.startswith("u") else bytes.fromhex(token[1:]).decode()

@@ -30,6 +30,7 @@ from schemas.errors import (
 )
 from schemas.events import Event, MemberJoined, RoomSettings
 from service.commands.metadata import metadata_for, retry_on_conflict
+from service.commands.presence import member_statuses
 from service.commands.rooms import actor_of, require_member
 from service.domain.rooms import (
     RoomState,
@@ -211,11 +212,10 @@ async def get_members(request: Request) -> Response:
 async def _members_response(request: Request, principal: Principal, room_id: str) -> Response:
     runtime = runtime_of(request)
     rows = await list_members(runtime.pool, principal.tenant_id, room_id)
-    online = runtime.realtime.presence.is_online
+    statuses = await member_statuses(runtime, principal.tenant_id, [r["user_id"] for r in rows])
     return JSON([
         api.Member(user_id=r["user_id"], role=r["role"], joined_at=r["joined_at"], display_name=r["display_name"],
-                   avatar_url=r["avatar_url"],
-                   status="online" if online(principal.tenant_id, r["user_id"]) else "offline")
+                   avatar_url=r["avatar_url"], status=statuses.get(r["user_id"], "offline"))
         for r in rows
     ])
 

@@ -93,6 +93,9 @@ async def _varied_history(client: httpx.AsyncClient, tenant: Tenant) -> str:
     await _ok(await client.post(f"/rooms/{gone['room_id']}/messages", json={"content": "bye"}, headers=bob))
     await _ok(await client.delete(f"/rooms/{gone['room_id']}?scope=for_everyone", headers=alice))
     await _ok(await client.post("/rooms", json={"type": "channel", "members": ["carol", "dave"]}, headers=carol))
+    for who, body in [(bob, {"status": "dnd", "status_text": "focus", "clear_after_minutes": 30}),
+                      (carol, {"status": "offline"}), (bob, {"status": "online", "status_emoji": ":ok:"})]:
+        await _ok(await client.put("/presence", json=body, headers=who))  # the latest choice wins
     await _support_history(client, tenant)
     await _bots_history(client, tenant)
     await _ticket_history(client, tenant)

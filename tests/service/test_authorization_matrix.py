@@ -218,6 +218,8 @@ CALLS: dict[str, tuple[Call, ...]] = {
         Call("GET", "/blocks"),
         Call("DELETE", "/users/{user_id}/block", ids={"user_id": "victim"}),
     ),
+    "presence.set": (Call("PUT", "/presence", body=lambda s: {"status": "dnd", "status_text": "busy"}),),
+    "presence.read": (Call("GET", "/presence", params={"user_ids": "victim"}), Call("GET", "/presence/online")),
     "api_keys.manage": (
         Call("POST", "/api-keys", body=lambda s: {"name": "matrix", "role": "member"}),
         Call("GET", "/api-keys"),

@@ -182,6 +182,8 @@ CARRIERS: list[Carrier] = [
     # A's policy ids are not B's policies: the same 400 as made-up ones (a member of B may not order).
     Carrier("PUT", "/support/sla/policy-order", body=lambda ids: {"policy_ids": [ids["policy_id"]]},
             statuses=frozenset({400, 403})),
+    # A's room named for its members' presence: what a made-up room gets.
+    Carrier("GET", "/presence", params=lambda ids: {"room_id": ids["room_id"]}),
 ]
 
 # Routes without path parameters that take no id of another tenant (with the reason).
@@ -234,6 +236,8 @@ NO_FOREIGN_IDS: dict[tuple[str, str], str] = {
     ("POST", "/support/sla/calendars"): "creates a calendar of the caller's tenant",
     ("GET", "/support/sla/policies"): "the caller's tenant's policies",
     ("POST", "/support/sla/match"): "ticket attributes, not ids; matches the caller's tenant's policies",
+    ("PUT", "/presence"): "sets the caller's own status",
+    ("GET", "/presence/online"): "the caller's tenant's active users",
 }
 
 
@@ -461,3 +465,20 @@ async def test_tenant_a_still_reaches_every_resource_the_foreign_calls_named(
         [ids["calendar_id"]]
     assert [p["policy_id"] for p in (await client.get("/support/sla/policies", headers=admin)).json()] == \
         [ids["policy_id"]]
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+async def test_presence_of_a_foreign_user_reads_as_a_made_up_one_and_online_lists_none_of_them(
+    client: httpx.AsyncClient, world: World, caller: str
+) -> None:
+    user_id = world.ids["user_id"]
+    put = await client.put("/presence", json={"status": "dnd", "status_text": "secret"},
+                           headers=world.a.as_user(user_id))  # active, with a status, in tenant A
+    assert put.status_code == 200, put.text
+    headers = world.b.as_user(caller)
+    made_up = MADE_UP["user_id"]()
+    found = (await client.get("/presence", params={"user_ids": f"{user_id},{made_up}"}, headers=headers)).json()
+    assert [{k: v for k, v in p.items() if k != "user_id"} for p in found] == [
+        {"status": "offline", "last_seen": None, "status_text": None, "status_emoji": None}] * 2
+    online = (await client.get("/presence/online", headers=headers)).json()
+    assert user_id not in [p["user_id"] for p in online]

@@ -324,9 +324,9 @@ async def test_member_who_disconnected_gets_message_offline_again(
     await create_webhook(client, tenant, receiver.url)
     room_id = await group_room(client, tenant, ["bob"])
     async with online(client, tenant, "bob", live_url):
-        assert ready_runtime.realtime.presence.is_online(tenant.tenant_id, "bob")
+        assert await ready_runtime.realtime.presence.connected_users(tenant.tenant_id, ["bob"]) == {"bob"}
     for _ in range(200):  # until the gateway noticed the close
-        if not ready_runtime.realtime.presence.is_online(tenant.tenant_id, "bob"):
+        if not await ready_runtime.realtime.presence.connected_users(tenant.tenant_id, ["bob"]):
             break
         await asyncio.sleep(0.02)
     await send(client, tenant, room_id, "back?")

@@ -87,8 +87,9 @@ async def agent_status(runtime: Runtime, tenant_id: str, row: asyncpg.Record, *,
     name = await runtime.pool.fetchval("SELECT display_name FROM users WHERE tenant_id = $1 AND user_id = $2",
                                        tenant_id, row["agent_id"])
     status, reason = row["status"], row["reason"]
-    connected = connection_check(runtime, tenant_id)(row["agent_id"]) if runtime.settings.support_require_connection \
-        else None
+    connected = None
+    if runtime.settings.support_require_connection:
+        connected = (await connection_check(runtime, tenant_id, [row["agent_id"]]))(row["agent_id"])
     if status == "available" and connected is False:
         status, reason = "offline", "no live connection: routing skips this agent until one opens"
     elif status == "available" and row["active"] >= row["max_sessions"]:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from projections.members import access_of
+from projections.support_agents import desk_agents
 from schemas.errors import WrongExpectedSeq
 from schemas.events import (
     Event,
@@ -51,16 +52,22 @@ def policy_of(runtime: Runtime) -> Policy:
     return POLICIES.get(runtime.settings.support_policy, POLICIES["spare_capacity"])
 
 
-def connection_check(runtime: Runtime, tenant_id: str) -> Callable[[str], bool]:
-    """Whether an agent counts as connected: a live WebSocket anywhere, or one that closed less than
-    `support_offline_after_seconds` ago — when the settings require a connection at all."""
+async def connection_check(
+    runtime: Runtime, tenant_id: str, agent_ids: list[str] | None = None
+) -> Callable[[str], bool]:
+    """Whether an agent (of `agent_ids`, default all the desk's) counts as connected: a live WebSocket
+    anywhere, or one that closed less than `support_offline_after_seconds` ago — when the settings require a
+    connection at all."""
     if not runtime.settings.support_require_connection:
         return lambda agent_id: True
-    presence, grace = runtime.realtime.presence, runtime.settings.support_offline_after_seconds
+    if agent_ids is None:
+        agent_ids = [r["agent_id"] for r in await desk_agents(runtime.pool, tenant_id)]
+    gone = await runtime.realtime.presence.offline_for(tenant_id, agent_ids)
+    grace = runtime.settings.support_offline_after_seconds
 
     def connected(agent_id: str) -> bool:
-        gone = presence.offline_for(tenant_id, agent_id)
-        return gone is not None and gone < grace
+        since = gone.get(agent_id)
+        return since is not None and since < grace
 
     return connected
 
@@ -69,7 +76,7 @@ async def route_tenant(runtime: Runtime, tenant_id: str) -> list[RecordedEvent]:
     """Assign every waiting session of the tenant that an eligible agent can take now; the assignments written."""
     policy = policy_of(runtime)
     for _ in range(ROUTE_ATTEMPTS):
-        desk = await load_desk(runtime.pool, tenant_id, connected=connection_check(runtime, tenant_id))
+        desk = await load_desk(runtime.pool, tenant_id, connected=await connection_check(runtime, tenant_id))
         clock = max((a.last_assigned for a in desk.agents), default=0)
         assignments = route(desk.queue, desk.agents, policy, clock=clock + 1)
         if not assignments:

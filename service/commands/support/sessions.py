@@ -125,7 +125,7 @@ async def customer_of(runtime: Runtime, principal: Principal, customer_id: str |
 
 
 async def _refuse_without_agents(runtime: Runtime, tenant_id: str, cmd: s.StartSession) -> None:
-    desk = await load_desk(runtime.pool, tenant_id, connected=connection_check(runtime, tenant_id))
+    desk = await load_desk(runtime.pool, tenant_id, connected=await connection_check(runtime, tenant_id))
     probe = Waiting("new", cmd.priority, 0, frozenset(cmd.skills), cmd.language, cmd.team_id)
     if not any(could_serve(a, probe) for a in desk.agents):
         raise NoAgentsAvailable("no agent who could take this session is available")
@@ -257,7 +257,7 @@ async def rate(runtime: Runtime, principal: Principal, session_id: str, cmd: s.R
 
 async def queue_estimates(runtime: Runtime, tenant_id: str) -> dict[str, tuple[int, int]]:
     """(queue_position, estimated_wait_minutes) of each of the tenant's waiting sessions, from one desk snapshot."""
-    desk = await load_desk(runtime.pool, tenant_id, connected=connection_check(runtime, tenant_id))
+    desk = await load_desk(runtime.pool, tenant_id, connected=await connection_check(runtime, tenant_id))
     handle = await recent_handle_seconds(runtime.pool, tenant_id) or runtime.settings.support_default_handle_seconds
     return wait_estimates(desk, handle)
 
