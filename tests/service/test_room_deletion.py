@@ -48,7 +48,7 @@ async def test_a_deleted_room_reads_redacted_and_leaves_every_inbox(client: http
     events = (await client.get(f"/rooms/{rid}/events?after_seq=0", headers=tenant.as_user("bob"))).json()
     assert not [e for e in events if "secret" in json.dumps(e["data"])]
     assert events[-1]["type"] == "room.deleted" and events[-1]["data"] == {"deleted_by": "alice"}
-    hits = (await client.get("/search/messages", params={"q": "secret"}, headers=tenant.as_user("bob"))).json()
+    hits = (await client.get("/search/messages", params={"q": "secret"}, headers=tenant.as_user("bob"))).json()["data"]
     assert hits == []
 
 
