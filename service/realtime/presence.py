@@ -138,15 +138,28 @@ class Presence:
         return [shown(u, live[u], chosen.get(u), now) for u in user_ids]
 
     async def active(self, tenant_id: str) -> list[tuple[str, Liveness]]:
-        """Every user of the tenant the bucket holds activity of (the tenant's recent users, not the cluster's)."""
-        if self._kv is None:
-            return []
+        """Every user of the tenant the bucket holds activity of (the tenant's recent users, not the cluster's),
+        with what this instance saw and has not written yet (a first sighting is flushed a moment later)."""
         values: dict[str, Liveness] = {}
+        if self._kv is not None:
+            await self._read_active(tenant_id, values)
+        now = self.clock()
+        for (tenant, user_id), local in self._local.items():
+            if tenant == tenant_id:
+                mine = self._local_liveness(local, now)
+                live = values.setdefault(user_id, Liveness())
+                live.last_active = _latest(live.last_active, mine.last_active)
+                if mine.socket_until is not None:
+                    live.socket_until = _latest(live.socket_until, mine.socket_until)
+        return list(values.items())
+
+    async def _read_active(self, tenant_id: str, values: dict[str, Liveness]) -> None:
+        assert self._kv is not None
         try:
             watcher = await self._kv.watch(f"*.{tenant_id}.*", include_history=False, ignore_deletes=True)
-        except (NatsError, TimeoutError) as exc:  # NATS away: nobody is known to be active
+        except (NatsError, TimeoutError) as exc:  # NATS away: only what this instance saw is known
             log.warning("presence bucket unreadable", error=repr(exc))
-            return []
+            return
         try:
             while (entry := await watcher.updates(timeout=5.0)) is not None:  # None: the current values are in
                 kind, _, encoded = entry.key.split(".", 2)
@@ -157,7 +170,6 @@ class Presence:
         finally:
             with contextlib.suppress(Exception):
                 await watcher.stop()
-        return list(values.items())
 
     async def connected_users(self, tenant_id: str, user_ids: Iterable[str]) -> set[str]:
         """Those of `user_ids` with an open WebSocket on any instance."""
