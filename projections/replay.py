@@ -29,6 +29,10 @@ _CATCH_UP_NAMES = frozenset(p.name for p in CATCH_UP_PROJECTIONS)
 SHADOW = "rl_shadow"
 RETIRED = "rl_retired"
 _SETUP_LOCK = 7_201_002  # keeps two processes from building projections at once
+# A generic plan of a projection statement over a position range guesses the range's size and, with the
+# shadow tables grown to hundreds of thousands of rows, joins them by seq-scanning them once per batch;
+# planned for each batch's own range, it probes their indexes.
+_PLAN_CACHE_MODE = "force_custom_plan"
 # For building the deferred indexes: the search GIN over 700,000 documents took 4.2 s with PostgreSQL's
 # default 64MB and 2.9 s with this.
 INDEX_BUILD_MEMORY = "256MB"
@@ -107,7 +111,7 @@ async def replay(
         finished = False
         try:
             # A crash loses at most the last batches of a shadow that is rebuilt anyway.
-            await conn.execute("SET synchronous_commit = off")
+            await conn.execute(f"SET synchronous_commit = off; SET plan_cache_mode = {_PLAN_CACHE_MODE}")
             workers: list[tuple[Connection, Sequence[Projection]]] | None = None
             read_ahead: LogBatch | None = None
             while True:
@@ -160,7 +164,7 @@ async def replay(
         finally:
             if finished:
                 await conn.execute(f"DROP SCHEMA IF EXISTS {SHADOW} CASCADE")
-            await conn.execute("RESET search_path; RESET synchronous_commit")
+            await conn.execute("RESET search_path; RESET synchronous_commit; RESET plan_cache_mode")
             # Statements prepared here resolved names in the shadow schema: drop them with the connection's cache.
             await conn.reload_schema_state()
     report.seconds = time.perf_counter() - started
@@ -207,14 +211,15 @@ async def _workers(
     for group in groups:
         worker = await stack.enter_async_context(pool.acquire())
         stack.push_async_callback(_reset, worker)
-        await worker.execute(f"SET search_path = {SHADOW}, public; SET synchronous_commit = off")
+        await worker.execute(f"SET search_path = {SHADOW}, public; SET synchronous_commit = off;"
+                             f" SET plan_cache_mode = {_PLAN_CACHE_MODE}")
         # Keep log order within each group: a group's projections are applied in the order given.
         workers.append((worker, [p for p in projections if p in group]))
     return workers
 
 
 async def _reset(conn: Connection) -> None:
-    await conn.execute("RESET search_path; RESET synchronous_commit")
+    await conn.execute("RESET search_path; RESET synchronous_commit; RESET plan_cache_mode")
     await conn.reload_schema_state()
 
 
