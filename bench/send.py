@@ -83,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--roomlog", help="the roomlog executable (default: the one beside this interpreter)")
     p.add_argument("--raw-seconds", type=float, default=5.0,
                    help="seconds of bench/raw_append.py before and after the load (0: skip; default 5)")
+    p.add_argument("--raw-statement", choices=["plain", "rl_append"], default="plain",
+                   help="raw_append.py's statement: the textbook append, or the service's rl_append (default plain)")
     p.add_argument("--auth", choices=["api-key", "jwt"], default="api-key",
                    help="send with the tenant key + X-User-Id (default), or as end users with access JWTs")
     p.add_argument("--metrics", choices=["on", "off"], default="on",
@@ -455,7 +457,8 @@ def raw_ceiling(server: Server, args: argparse.Namespace) -> float | None:
     if not args.raw_seconds or url is None:
         return None
     done = subprocess.run([sys.executable, str(HERE / "raw_append.py"), url, "--writers", str(args.connections),
-                           "--rooms", str(args.rooms), "--seconds", str(args.raw_seconds)],
+                           "--rooms", str(args.rooms), "--seconds", str(args.raw_seconds),
+                           "--statement", args.raw_statement],
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
         print(f"raw_append.py failed: {done.stderr[-2000:]}", file=sys.stderr)
