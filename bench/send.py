@@ -35,6 +35,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 TARGET_SENDS_PER_SECOND = 3000
 TARGET_P99_MS = 50.0
+# Sends/s through HTTP against the raw one-transaction-per-append ceiling (bench/raw_append.py), with p99 <= 25 ms.
+TARGET_RATIO = 1.2
+TARGET_RATIO_P99_MS = 25.0
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -78,6 +81,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="record the server with py-spy during the measured window: .svg flame graph, "
                         ".json speedscope, anything else collapsed stacks (summarised on stdout)")
     p.add_argument("--roomlog", help="the roomlog executable (default: the one beside this interpreter)")
+    p.add_argument("--raw-seconds", type=float, default=5.0,
+                   help="seconds of bench/raw_append.py before and after the load (0: skip; default 5)")
+    p.add_argument("--raw-statement", choices=["plain", "rl_append"], default="plain",
+                   help="raw_append.py's statement: the textbook append, or the service's rl_append (default plain)")
     p.add_argument("--auth", choices=["api-key", "jwt"], default="api-key",
                    help="send with the tenant key + X-User-Id (default), or as end users with access JWTs")
     p.add_argument("--metrics", choices=["on", "off"], default="on",
@@ -105,11 +112,18 @@ def run(args: argparse.Namespace, server: Server) -> int:
     print(f"load {args.connections} connections over {args.rooms} rooms x {args.members} members, "
           f"{args.warmup:g} s warm-up + {args.duration:g} s measured, server workers={args.workers} "
           f"(loadavg before {load_before[0]:.2f})", file=sys.stderr)
+    raw_before = raw_ceiling(server, args)
     result, cpu = drive(config, server, profile=args.profile, duration=args.duration)
     search_lag = search_catch_up_seconds(server)
     uncertain = result["unfinished"] + result["timeouts"] + result["connection_errors"]
     check = verify(api, rooms, result["ok_per_room"], uncertain=uncertain)
+    raw_after = raw_ceiling(server, args)
     summary = summarise(args, result, cpu, check, load_before)
+    summary["raw_appends_per_second"] = [raw_before, raw_after]
+    if raw_before and raw_after:
+        summary["ratio_to_raw"] = round(result["sends_per_second"] / ((raw_before + raw_after) / 2), 3)
+        summary["ratio_target_met"] = (summary["ratio_to_raw"] >= TARGET_RATIO and check.ok
+                                       and result["latency_ms"].get("p99", math.inf) <= TARGET_RATIO_P99_MS)
     summary["appends_per_transaction"] = group_commit_stats(server)
     summary["search_caught_up_after_s"] = search_lag
     report(summary, result, cpu, check)
@@ -437,6 +451,21 @@ def group_commit_stats(server: Server) -> dict[str, float]:
 # --- driving the load, and CPU accounting -------------------------------------------------------------
 
 
+def raw_ceiling(server: Server, args: argparse.Namespace) -> float | None:
+    """Appends/s of bench/raw_append.py (asyncpg, one transaction per append) on the server's PostgreSQL."""
+    url = server.database_url()
+    if not args.raw_seconds or url is None:
+        return None
+    done = subprocess.run([sys.executable, str(HERE / "raw_append.py"), url, "--writers", str(args.connections),
+                           "--rooms", str(args.rooms), "--seconds", str(args.raw_seconds),
+                           "--statement", args.raw_statement],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        print(f"raw_append.py failed: {done.stderr[-2000:]}", file=sys.stderr)
+        return None
+    return round(float(json.loads(done.stdout.strip().splitlines()[-1])["appends_per_second"]), 1)
+
+
 def drive(config: dict[str, Any], server: Server, *, profile: str | None,
           duration: float) -> tuple[dict[str, Any], dict[str, float]]:
     """Run the generator process; sample CPU of every party at the edges of the measured window."""
@@ -603,6 +632,13 @@ def report(summary: dict[str, Any], result: dict[str, Any], cpu: dict[str, float
     lag = summary.get("search_caught_up_after_s")
     caught_up = f"caught up {lag * 1000:.0f} ms after the load" if lag is not None else "not caught up (or unavailable)"
     print(f"search index  {caught_up}  (the catch-up projection's checkpoint reached the end of the log)")
+    raw = summary.get("raw_appends_per_second") or [None, None]
+    if None not in raw:
+        ratio_verdict = "met" if summary["ratio_target_met"] else "NOT met"
+        print(f"raw ceiling   {raw[0]:,.0f} appends/s before the load, {raw[1]:,.0f} after (bench/raw_append.py: "
+              f"asyncpg, {summary['connections']} writers, {summary['rooms']} rooms, one transaction per append)")
+        print(f"ratio         {summary['ratio_to_raw']:.2f} (sends/s over the raw ceiling's mean); target >= "
+              f"{TARGET_RATIO:g} with p99 <= {TARGET_RATIO_P99_MS:g} ms, nothing lost: {ratio_verdict}")
     verdict = "met" if summary["target_met"] else "NOT met"
     print(f"target        >= {TARGET_SENDS_PER_SECOND} sends/s with p99 <= {TARGET_P99_MS:g} ms: {verdict}  "
           f"(loadavg {summary['loadavg_before']} before, {summary['loadavg_after']} after)")

@@ -201,9 +201,10 @@ class MessagesProjection:
     """
 
     sql = (_INSERT_SENT, _UPSERT_ACTIVITY, _APPLY_CHANGES, _APPLY_REACTIONS, _APPLY_ROOM_DELETED)
+    statements = sql
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
-        await apply_statements(conn, self.sql, self.handles, events)
+        await apply_statements(conn, self.statements, self.handles, events)
 
 
 _COLUMNS = ("message_id, sender_id, seq, content, meta::text AS meta, client_msg_id, created_at, edited_at, "

@@ -85,6 +85,7 @@ class SearchProjection:
     tables = ("message_search",)
     handles = frozenset({"message.sent", "message.edited", "message.deleted"})
     sql = None  # a catch-up projection: never inside the append
+    statements = (_INSERT_SENT, _APPLY_EDITS, _APPLY_DELETIONS)
     ddl = """
     CREATE TABLE message_search (
         message_id  text PRIMARY KEY,
@@ -100,7 +101,7 @@ class SearchProjection:
     """
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
-        await apply_statements(conn, (_INSERT_SENT, _APPLY_EDITS, _APPLY_DELETIONS), self.handles, events)
+        await apply_statements(conn, self.statements, self.handles, events)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 
@@ -55,6 +57,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # one write to a client may take before it is given up, and how often a socket's session is re-checked.
     ws_token_seconds: int = 120
     ws_queue_size: int = 2000
+    # Events read from a room's log per query when a WebSocket client catches up.
+    ws_catch_up_page: Annotated[int, msgspec.Meta(ge=1)] = 1000
     ws_send_timeout_seconds: float = 10.0
     ws_recheck_seconds: float = 60.0
     # Presence: how often an instance writes its users' activity and WebSocket leases to the presence bucket

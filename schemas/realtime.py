@@ -17,9 +17,14 @@ class _ClientFrame(msgspec.Struct, tag_field="type", forbid_unknown_fields=True)
 
 
 class Sync(_ClientFrame, tag="sync"):
-    """Subscribe to rooms and resume each after the given seq (0: from the start)."""
+    """Subscribe to rooms and resume each after the given seq (0: from the start).
+
+    `batch`: send what was missed as `events.batch` frames (many events each) instead of one frame per event;
+    it holds for the connection until a later sync says otherwise. Live events stay one frame each.
+    """
 
     rooms: dict[RoomId, SeqNumber]
+    batch: bool = False
 
 
 class Send(_ClientFrame, tag="send"):
@@ -70,6 +75,18 @@ class EventFrame(msgspec.Struct):
     actor: str | None
     created_at: datetime
     data: dict[str, Any]
+
+
+class EventBatch(msgspec.Struct):
+    """Consecutive events of one room caught up from the log (for a client whose sync asked for batches).
+
+    `events` are event frames in seq order without gaps; the next batch or live event of the room follows the
+    last one. A batch holds up to about 256 KiB of events.
+    """
+
+    room_id: str
+    events: list[EventFrame]
+    type: Literal["events.batch"] = "events.batch"
 
 
 class Sent(msgspec.Struct):
@@ -139,7 +156,8 @@ class Pong(msgspec.Struct):
 
 # What the server sends a connection; NotificationFrame (schemas/notifications.py) is one too.
 ServerFrames = (
-    EventFrame, Sent, Synced, AckReceived, ReadReceipt, Typing, PresenceUpdated, ErrorFrame, Resync, Shutdown, Pong,
+    EventFrame, EventBatch, Sent, Synced, AckReceived, ReadReceipt, Typing, PresenceUpdated, ErrorFrame, Resync,
+    Shutdown, Pong,
 )
 
 

@@ -45,6 +45,7 @@ ENVIRONMENT = {
     "ROOMLOG_BOT_TOKEN_SECONDS": "bot_token_seconds",
     "ROOMLOG_WS_TOKEN_SECONDS": "ws_token_seconds",
     "ROOMLOG_WS_QUEUE_SIZE": "ws_queue_size",
+    "ROOMLOG_WS_CATCH_UP_PAGE": "ws_catch_up_page",
     "ROOMLOG_WS_SEND_TIMEOUT_SECONDS": "ws_send_timeout_seconds",
     "ROOMLOG_WS_RECHECK_SECONDS": "ws_recheck_seconds",
     "ROOMLOG_PRESENCE_FLUSH_SECONDS": "presence_flush_seconds",

@@ -21,3 +21,13 @@ def event_frame(event: RecordedEvent) -> EventFrame:
 def encode_event_frame(event: RecordedEvent) -> str:
     """The frame as the text a socket sends."""
     return _encoder.encode(event_frame(event)).decode()
+
+
+# A batch frame is cut once its events reach this many bytes of JSON (a client's frame limit is often 1 MiB).
+BATCH_BYTES = 256 * 1024
+_BATCH_HEAD = '{"type":"events.batch","room_id":'
+
+
+def encode_event_batch(room_id: str, frames: list[str]) -> str:
+    """An `events.batch` frame (schemas.realtime.EventBatch) around event frames already encoded once each."""
+    return f'{_BATCH_HEAD}{_encoder.encode(room_id).decode()},"events":[{",".join(frames)}]}}'

@@ -44,7 +44,7 @@ from service.commands.messages import record_ack, record_read, send_message
 from service.commands.support.router import route_tenant
 from service.identity.auth import Principal
 from service.realtime._mailbox import Mailbox
-from service.realtime.frames import encode_event_frame
+from service.realtime.frames import BATCH_BYTES, encode_event_batch, encode_event_frame
 from service.realtime.hub import Hub
 from service.web.bodies import BodyDecoder
 from service.web.errors import error_response
@@ -57,7 +57,6 @@ log = structlog.get_logger("roomlog.gateway")
 
 _frames: BodyDecoder[ClientFrame] = BodyDecoder(ClientFrame, what="frame")
 _encoder = msgspec.json.Encoder()
-CATCH_UP_PAGE = 1000
 # Close codes (application range 4000-4999): reconnect and sync again; the server is going away; the
 # session behind the token was revoked (log in again).
 CLOSE_RESYNC = 4008
@@ -95,6 +94,8 @@ class Connection:
         self.queue: Mailbox[tuple[str, Any]] = Mailbox(runtime.settings.ws_queue_size)
         self.send_timeout = runtime.settings.ws_send_timeout_seconds
         self.overflowed = False
+        # What the last sync asked for: catch-ups as events.batch frames instead of one frame per event.
+        self.batches = False
 
     # --- called by the hub; never blocks ------------------------------------------------------
     def offer_event(self, event: RecordedEvent, text: str) -> None:
@@ -195,6 +196,7 @@ class Connection:
         await self.queue.put(("frame", frame))
 
     async def _sync(self, frame: Sync) -> None:
+        self.batches = frame.batch
         for room_id, last_seq in frame.rooms.items():
             error = await current_membership_error(self.runtime.pool, MemberOf(self.tenant_id, room_id, self.user_id))
             if error is not None:
@@ -214,13 +216,40 @@ class Connection:
                 return
             pool = self.runtime.pool
             # What was deleted since is caught up without its content, as the raw room log shows it.
-            events = await redact_deleted(pool, await read_stream(pool, room_id, after_seq=after, limit=CATCH_UP_PAGE),
+            page = self.runtime.settings.ws_catch_up_page
+            events = await redact_deleted(pool, await read_stream(pool, room_id, after_seq=after, limit=page),
                                           now=self.runtime.wall_clock())
-            for event in events:
-                if room_id not in self.rooms:
-                    return
-                await self._send_event(event, encode_event_frame(event))
-            if len(events) < CATCH_UP_PAGE:
+            if self.batches:
+                await self._send_batches(room_id, events)
+            else:
+                for event in events:
+                    if room_id not in self.rooms:
+                        return
+                    await self._send_event(event, encode_event_frame(event))
+            if len(events) < page:
+                return
+
+    async def _send_batches(self, room_id: str, events: list[RecordedEvent]) -> None:
+        """A page of the room's log as events.batch frames of up to BATCH_BYTES, each event encoded once."""
+        frames: list[str] = []
+        size = 0
+        for i, event in enumerate(events):
+            text = encode_event_frame(event)
+            frames.append(text)
+            size += len(text)
+            removed = isinstance(event.event, MemberRemoved) and event.event.user_id == self.user_id
+            if size < BATCH_BYTES and not removed and i < len(events) - 1:
+                continue
+            if self.overflowed:  # as in _send_event: the client resyncs from what it was sent
+                raise _Overflowed
+            if room_id not in self.rooms:
+                return
+            await self._write(encode_event_batch(room_id, frames))
+            self.rooms[room_id] = event.seq
+            frames, size = [], 0
+            if removed:  # the last event of the room this user may see
+                del self.rooms[room_id]
+                self.hub.unsubscribe(self, room_id)
                 return
 
     async def _deliver(self, event: RecordedEvent, text: str) -> None:

@@ -201,10 +201,10 @@ class WsClient:
     async def send(self, frame: Frame) -> None:
         await self.ws.send(json.dumps(frame))
 
-    async def sync(self, rooms: dict[str, int], *, seconds: float = WAIT_SECONDS) -> Frame:
-        """Send a sync frame and wait for the `synced` frame answering it."""
+    async def sync(self, rooms: dict[str, int], *, batch: bool = False, seconds: float = WAIT_SECONDS) -> Frame:
+        """Send a sync frame (asking for events.batch catch-ups when `batch`) and wait for the `synced` answering it."""
         before = self.count(lambda f: f.get("type") == "synced")
-        await self.send({"type": "sync", "rooms": rooms})
+        await self.send({"type": "sync", "rooms": rooms, "batch": True} if batch else {"type": "sync", "rooms": rooms})
         await self.wait_until(lambda: self.count(lambda f: f.get("type") == "synced") > before, seconds=seconds)
         return [f for f in self.frames if f.get("type") == "synced"][-1]
 

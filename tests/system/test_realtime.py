@@ -44,6 +44,11 @@ JWT_SECRET = "realtime-test-secret-" + uuid.uuid4().hex
 RESUME_BEFORE = 20
 RESUME_SENDS = 300
 RESUME_SENDERS = 6
+# Small pages, so a catch-up crosses page boundaries with few events; 100 events of BATCH_PAD characters
+# are more than one events.batch frame (256 KiB).
+CATCH_UP_PAGE = 100
+BATCH_BEFORE = 250
+BATCH_PAD = 3_000
 SLOW_QUEUE_SIZE = 50
 SLOW_SENDS = 700
 # Random (permessage-deflate squeezes repeated text to nothing) and large: the server's kernel send buffer
@@ -61,7 +66,8 @@ async def server(tmp_path_factory: pytest.TempPathFactory, database_url: str, na
     """One `roomlog serve` for the module, signing tokens with a key the tests know."""
     with Processes(tmp_path_factory.mktemp("realtime")) as procs:
         serve = await start_serve(procs, database_url=database_url, nats_url=nats_url,
-                                  ROOMLOG_JWT_KEYS=f"{JWT_KID}={JWT_SECRET}")
+                                  ROOMLOG_JWT_KEYS=f"{JWT_KID}={JWT_SECRET}",
+                                  ROOMLOG_WS_CATCH_UP_PAGE=str(CATCH_UP_PAGE))
         await wait_live(serve, await make_tenant(database_url))
         yield serve
 
@@ -134,6 +140,62 @@ async def test_resume_sends_missed_events_then_live_ones_in_seq_order_without_ga
     assert [(f["seq"], f["data"]["message_id"]) for f in bob.room_events(room_id)] == [
         (e["seq"], e["data"]["message_id"]) for e in log
     ]
+
+
+async def test_batched_resume_crosses_pages_and_batch_cuts_in_seq_order_then_live_events_follow(
+    server: Serve, api: Api
+) -> None:
+    room = await api.create_room("alice", ["bob"])
+    room_id = room["room_id"]
+    # More than one catch-up page, each page more than one batch of events.
+    pad = "x" * BATCH_PAD
+
+    async def send_many(worker: int, count: int, label: str) -> None:
+        for i in range(worker, count, RESUME_SENDERS):
+            await api.send(room_id, "alice", f"{label} {i} {pad}")
+
+    await asyncio.gather(*(send_many(w, BATCH_BEFORE, "before") for w in range(RESUME_SENDERS)))
+    deleted = await api.send(room_id, "alice", "gone soon")
+    response = await api.call("DELETE", f"/rooms/{room_id}/messages/{deleted['message_id']}", "alice")
+    assert response.status_code == 200, response.text
+    bob = await ws(server, api, "bob")
+    async with closing(bob):
+        during = [asyncio.create_task(send_many(w, RESUME_SENDS, "during")) for w in range(RESUME_SENDERS)]
+        synced = await bob.sync({room_id: 0}, batch=True)
+        await asyncio.gather(*during)
+        last = await api.last_seq(room_id, "bob")
+        await bob.wait_until(lambda: [e["seq"] for e in delivered(bob, room_id)[-1:]] == [last])
+        await bob.barrier()
+        log = await api.events(room_id, "bob")
+
+    until_synced = bob.frames[:bob.frames.index(synced)]
+    batches = [f for f in until_synced if f.get("type") == "events.batch"]
+    assert len(batches) >= 3 and all(f["room_id"] == room_id for f in batches)
+    for batch in batches:  # each batch is consecutive
+        seqs = [e["seq"] for e in batch["events"]]
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    # The sync overlapped the sends: the batches end where the sync says, live events follow one frame each.
+    assert batches[-1]["events"][-1]["seq"] == synced["rooms"][room_id] < last
+    assert not [f for f in until_synced if f.get("room_id") == room_id and "seq" in f]
+    assert bob.seqs(room_id) and bob.seqs(room_id)[0] > synced["rooms"][room_id]
+    events = delivered(bob, room_id)
+    assert [e["seq"] for e in events] == list(range(1, last + 1))
+    assert [(e["seq"], e["type"], e["data"].get("message_id")) for e in events] == [
+        (e["seq"], "message.new" if e["type"] == "message.sent" else e["type"], e["data"].get("message_id"))
+        for e in log
+    ]
+    assert next(e for e in events if e["data"].get("message_id") == deleted["message_id"])["data"]["content"] == ""
+
+
+def delivered(client: WsClient, room_id: str) -> list[Frame]:
+    """The room's events in arrival order, whether in events.batch frames or one frame each."""
+    events: list[Frame] = []
+    for frame in client.frames:
+        if frame.get("type") == "events.batch" and frame.get("room_id") == room_id:
+            events.extend(frame["events"])
+        elif frame.get("room_id") == room_id and "seq" in frame and "actor" in frame:
+            events.append(frame)
+    return events
 
 
 async def test_sync_of_a_room_the_user_is_not_in_gets_not_a_member_and_no_events(server: Serve, api: Api) -> None:
