@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 # Frames that carry a room and a seq but are not room events.
 _NOT_EVENTS = frozenset({"send.ok", "ack.received", "read.receipt", "synced", "resync", "error"})
 # Frames about the connection itself, never handed to the application.
-_CONTROL = frozenset({"synced", "resync", "server.shutdown", "pong", "events"})
+_CONTROL = frozenset({"synced", "resync", "server.shutdown", "pong", "events.batch"})
 
 
 class SeqStore(Protocol):
@@ -154,7 +154,8 @@ class Subscription:
         url = _ws_url(self.client.base_url, token["ws_url"])
         async with connect(url, open_timeout=10, max_size=None) as socket:
             self._socket = socket
-            await socket.send(json.dumps({"type": "sync", "rooms": self.positions}))
+            # batch: the catch-up comes as events.batch frames (many events each), which is much faster.
+            await socket.send(json.dumps({"type": "sync", "rooms": self.positions, "batch": True}))
             async for raw in socket:
                 frame = json.loads(raw)
                 kind = frame.get("type")
@@ -184,7 +185,7 @@ class Subscription:
 def _room_events(frame: dict[str, Any]) -> list[dict[str, Any]]:
     """The room events a frame carries: itself, or a batch frame's `events`."""
     kind = frame.get("type")
-    if kind == "events" and isinstance(frame.get("events"), list):
+    if kind == "events.batch" and isinstance(frame.get("events"), list):
         return [e for e in frame["events"] if isinstance(e, dict) and "seq" in e and "room_id" in e]
     if kind in _NOT_EVENTS or "seq" not in frame or "room_id" not in frame:
         return []
