@@ -6,6 +6,7 @@ client); the files are read once at start-up, so a request only sends bytes alre
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from starlette.requests import Request
@@ -14,7 +15,8 @@ from starlette.responses import Response
 from schemas.errors import NotFound
 from service.web.endpoints import Endpoint
 
-CLIENTS = Path(__file__).resolve().parents[2] / "clients"
+# The repository's clients/ (a checkout), or where an installed service was given them (the container image).
+CLIENTS = Path(os.environ.get("ROOMLOG_CLIENTS_DIR") or Path(__file__).resolve().parents[2] / "clients")
 # URL path under /console/ -> file of the repository.
 FILES = {
     "": CLIENTS / "console" / "index.html",
