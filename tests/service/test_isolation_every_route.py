@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 from projections.dead_letters import dead_letter_id
 from schemas.delivery import DeliveryJob
@@ -278,8 +279,16 @@ async def ok(response: httpx.Response, status: int = 201) -> dict[str, Any]:
     return body
 
 
-@pytest.fixture
-async def world(client: httpx.AsyncClient, runtime: Runtime, database_url: str, media_store: ObjectStore) -> World:
+@pytest.fixture(scope="module")
+async def world(app: Starlette, runtime: Runtime, database_url: str, media_store: ObjectStore) -> World:
+    """Tenant A with one resource of every kind, and tenant B: one world for the module. Each test compares A's
+    state before and after its own calls, so what an earlier test did cannot hide what a later one does."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://roomlog.test") as client:
+        return await _build_world(client, runtime, database_url)
+
+
+async def _build_world(client: httpx.AsyncClient, runtime: Runtime, database_url: str) -> World:
     """Tenant A with a room holding a message, a registered user in it, a key, a webhook, a dead letter, a topic,
     and a confirmed upload."""
     a, b = await make_tenant(database_url), await make_tenant(database_url)
