@@ -239,9 +239,11 @@ BODY_OPERATIONS = [
     ("POST", "/rooms/{room_id}/messages/{message_id}/reactions"),
 ]
 SHARE_EXAMPLES = 40  # per operation
-# Of all their generated valid requests; a dm naming two users other than the caller is the one rule left
-# that a schema cannot state (before the schemas stated the rules, about a third were 400s).
-MOST_400S = 0.1
+# Of all their generated valid requests. The rules left that a schema cannot state, each of them a check of
+# the request against the tenant's state or against another field: a dm names the caller and one other user,
+# only channels have a visibility, attachments are confirmed uploads of the sender's own, mentions name
+# members of the room (before the schemas stated the rules they can, about a third were 400s).
+MOST_400S = 0.2
 
 
 def rejected_shares(live: Live) -> dict[str, list[str]]:
