@@ -55,7 +55,7 @@ let me = null;
 const rooms = new Map(); // room_id -> room as GET /rooms gives it, kept current by live events
 const views = new Map(); // room_id -> { messages: Map(message_id -> message), items: Map(message_id -> li), oldest, complete }
 const typing = new Map(); // room_id -> Map(user_id -> expiry ms)
-const presence = new Map(); // user_id -> last status a presence frame gave ("online", "offline", …)
+const presence = new Map(); // user_id -> status as others see it ("online", "away", "dnd", "offline")
 const refetching = new Map(); // message_id -> promise chain, so refetches of one message land in order
 let current = null;
 let threadTarget = null;
@@ -237,10 +237,13 @@ async function loadOlder(view, roomId) {
 }
 
 async function loadMembers(view, roomId) {
-  view.members = (await client.api.getRoomsRoomIdMembers({ room_id: roomId })).map((m) => m.user_id);
+  const members = await client.api.getRoomsRoomIdMembers({ room_id: roomId });
+  view.members = members.map((m) => m.user_id);
+  // The member list carries each member's presence as of the read; presence.updated frames keep it current.
+  for (const m of members) if (m.status) presence.set(m.user_id, m.status);
 }
 
-// Presence is known only from the frames seen since sign-in: a member with none shows no status.
+// Presence: the status the member list gave, then each presence.updated frame.
 function renderMembers() {
   const view = views.get(current);
   if (!view) return;
@@ -512,7 +515,7 @@ function onFrame(frame) {
     if (frame.typing) typing.get(frame.room_id).set(frame.user_id, Date.now() + TYPING_SECONDS * 1000);
     else typing.get(frame.room_id).delete(frame.user_id);
     if (frame.room_id === current) renderTyping();
-  } else if (frame.type === "presence") {
+  } else if (frame.type === "presence.updated") {
     presence.set(frame.user_id, frame.status);
     renderMembers();
   } else if (frame.type === "read.receipt" && frame.user_id === me && rooms.has(frame.room_id)) {
@@ -530,12 +533,15 @@ $("search-form").addEventListener("submit", async (event) => {
   const hits = $("hits");
   try {
     const found = await client.api.getSearchMessages({ q, limit: 20 });
-    hits.replaceChildren(...(found.length ? found.map((hit) => el("li", { class: "hit" },
+    $("search-count").textContent = `${found.total} ${found.total === 1 ? "message matches" : "messages match"}`
+      + (found.next_cursor ? ` (newest ${found.data.length} shown)` : "");
+    hits.replaceChildren(...(found.data.length ? found.data.map((hit) => el("li", { class: "hit" },
       el("div", { class: "head" }, el("strong", {}, hit.sender_id), " in ",
         el("button", { type: "button", onclick: () => openRoom(hit.room_id) }, roomName(rooms.get(hit.room_id) ?? { room_id: hit.room_id })),
         " ", time(hit.created_at)),
-      el("p", { class: "snippet" }, highlighted(hit.snippet)))) : [el("li", {}, "No messages match.")]));
+      hit.highlights.map((fragment) => el("p", { class: "snippet" }, highlighted(fragment))))) : [el("li", {}, "No messages match.")]));
   } catch (error) {
+    $("search-count").textContent = "";
     hits.replaceChildren(el("li", { class: "error" }, errorText(error)));
   }
   $("room").hidden = true;

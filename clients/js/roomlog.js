@@ -8,7 +8,7 @@ export { OPERATIONS };
 const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
 // Frames of the WebSocket protocol that are not room events (everything else with a room_id and seq is).
 const SIGNAL_FRAMES = new Set([
-  "send.ok", "synced", "ack.received", "read.receipt", "typing", "presence", "notification",
+  "send.ok", "synced", "ack.received", "read.receipt", "typing", "presence.updated", "notification",
   "error", "resync", "server.shutdown", "pong",
 ]);
 
