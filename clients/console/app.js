@@ -217,6 +217,7 @@ async function toggleRoom(kind) {
       ? await (on ? client.api.postRoomsRoomIdMute(args) : client.api.deleteRoomsRoomIdMute(args))
       : await (on ? client.api.postRoomsRoomIdArchive(args) : client.api.deleteRoomsRoomIdArchive(args));
     Object.assign(room, { is_muted: state.is_muted, is_archived: state.is_archived });
+    if (kind === "archive" && on) $("archived-box").open = true; // the open room stays in sight
     renderInbox();
   } catch (error) {
     alert(errorText(error));
