@@ -52,6 +52,7 @@ function highlighted(snippet) {
 let client = null;
 let live = null;
 let me = null;
+let tenantId = null;
 const rooms = new Map(); // room_id -> room as GET /rooms gives it, kept current by live events
 const views = new Map(); // room_id -> { messages: Map(message_id -> message), items: Map(message_id -> li), oldest, complete }
 const typing = new Map(); // room_id -> Map(user_id -> expiry ms)
@@ -107,6 +108,8 @@ function stop() {
   clearInterval(inboxTimer);
   rooms.clear();
   views.clear();
+  platform = null;
+  $("limits-form").hidden = true;
   current = null;
 }
 
@@ -119,7 +122,10 @@ async function start() {
     onTokens: (tokens) => save({ accessToken: tokens.access_token, refreshToken: tokens.refresh_token }),
   });
   try {
-    me = auth.userId ?? (await client.api.getAuthMe()).user_id;
+    // Who the caller is and their tenant; a tenant backend's user without an account may have no /auth/me.
+    const who = await client.api.getAuthMe().catch((error) => { if (!auth.userId) throw error; return null; });
+    me = auth.userId ?? who.user.user_id;
+    tenantId = who?.tenant.tenant_id ?? null;
     await loadInbox();
   } catch (error) {
     sessionStorage.removeItem(STORE);
@@ -756,6 +762,66 @@ async function revokeKey(key) {
   }
 }
 
+// --- tenant limits ----------------------------------------------------------------------------------------
+
+let platform = null; // { client, tenantId } once the platform admin key was given on this page
+
+function limitsPage() {
+  if (!$("limits-tenant").value && tenantId) $("limits-tenant").value = tenantId;
+}
+
+$("limits-auth").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  platform = {
+    client: new RoomlogClient({ baseUrl: location.origin, apiKey: String(form.get("key")).trim() }),
+    tenantId: String(form.get("tenant_id")).trim(),
+  };
+  await loadLimits();
+});
+
+async function loadLimits(message = "") {
+  const status = $("limits-status");
+  try {
+    const [tenant, media] = await Promise.all([
+      platform.client.api.getAdminTenantsTenantId({ tenant_id: platform.tenantId }),
+      platform.client.api.getAdminTenantsTenantIdMediaLimits({ tenant_id: platform.tenantId }),
+    ]);
+    const form = $("limits-form");
+    const own = new Set(media.overridden);
+    form.elements.rate_limit.value = tenant.rate_limit ?? "";
+    form.elements.send_rate_limit.value = tenant.send_rate_limit ?? "";
+    for (const field of ["max_bytes", "quota_bytes"]) {
+      form.elements[field].value = own.has(field) ? media[field] : "";
+      form.elements[field].placeholder = String(media[field]);
+    }
+    form.elements.allowed_types.value = own.has("allowed_types") ? media.allowed_types.join(", ") : "";
+    form.elements.allowed_types.placeholder = media.allowed_types.join(", ");
+    form.hidden = false;
+    status.textContent = message || `Limits of ${tenant.name} (${tenant.tenant_id}).`;
+  } catch (error) {
+    $("limits-form").hidden = true;
+    status.textContent = errorText(error);
+  }
+}
+
+$("limits-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const fields = event.target.elements;
+  const number = (name) => (fields[name].value.trim() === "" ? null : Number(fields[name].value));
+  const types = fields.allowed_types.value.split(",").map((t) => t.trim()).filter(Boolean);
+  const args = { tenant_id: platform.tenantId };
+  try {
+    await platform.client.api.patchAdminTenantsTenantId({ ...args, body: { rate_limit: number("rate_limit"), send_rate_limit: number("send_rate_limit") } });
+    await platform.client.api.putAdminTenantsTenantIdMediaLimits({ ...args, body: {
+      max_bytes: number("max_bytes"), quota_bytes: number("quota_bytes"), allowed_types: types.length ? types : null,
+    } });
+    await loadLimits("Saved.");
+  } catch (error) {
+    $("limits-status").textContent = errorText(error);
+  }
+});
+
 // --- the agent desk ---------------------------------------------------------------------------------------
 
 const WORKING = new Set(["active", "on_hold"]);
@@ -863,8 +929,8 @@ function ticketBadges(ticket) {
 }
 
 // `sla` is null until a policy applies; its `status` names the clock's state.
-function slaBadge(ticket) {
-  if (!ticket.sla) return el("span", { class: "muted" }, "—");
+function slaBadge(ticket, none = "—") {
+  if (!ticket.sla) return el("span", { class: "muted" }, none);
   const due = [ticket.sla.response_due && `response due ${new Date(ticket.sla.response_due).toLocaleString()}`,
     ticket.sla.resolution_due && `resolution due ${new Date(ticket.sla.resolution_due).toLocaleString()}`].filter(Boolean).join(", ");
   return el("span", { class: `badge sla-${ticket.sla.status}`, title: due }, `SLA ${ticket.sla.status.replace("_", " ")}`);
@@ -908,10 +974,11 @@ async function openTicket(id) {
 function renderTicket(ticket) {
   $("ticket-title").textContent = `${ticket.number} ${ticket.subject}`;
   $("ticket-title").tabIndex = -1;
-  $("ticket-meta").replaceChildren(...ticketBadges(ticket), " ", slaBadge(ticket),
+  $("ticket-meta").replaceChildren(...[...ticketBadges(ticket), " ", slaBadge(ticket, "no SLA"),
     ` · customer ${ticket.customer.name || ticket.customer.id} · `,
     ticket.assigned_to ? `assigned to ${ticket.assigned_to.id}` : "unassigned", " ",
-    ticket.assigned_to?.id === me ? null : el("button", { type: "button", onclick: () => updateTicket({ assigned_to: me }) }, "Assign to me"));
+    ticket.assigned_to?.id === me ? null : el("button", { type: "button", onclick: () => updateTicket({ assigned_to: me }) }, "Assign to me"),
+  ].filter((part) => part !== null));
   $("ticket-description").textContent = ticket.description;
   const entries = [
     ...ticket.comments.map((comment) => ({ kind: comment.public ? "comment" : "private", at: comment.timestamp, entry: comment })),
@@ -959,10 +1026,10 @@ $("ticket-back").addEventListener("click", () => show("tickets"));
 
 // --- pages ------------------------------------------------------------------------------------------------
 
-const SECTIONS = ["search-results", "admin", "webhooks", "keys", "desk", "tickets", "ticket"];
+const SECTIONS = ["search-results", "admin", "webhooks", "keys", "limits", "desk", "tickets", "ticket"];
 const SECTION_OF = { search: "search-results" };
-const NAV = { chat: "nav-chat", desk: "nav-desk", tickets: "nav-tickets", ticket: "nav-tickets", admin: "nav-admin", webhooks: "nav-webhooks", keys: "nav-keys" };
-const LOADERS = { admin: loadLetters, webhooks: loadWebhooks, keys: loadKeys, desk: loadDesk, tickets: loadTickets };
+const NAV = { chat: "nav-chat", desk: "nav-desk", tickets: "nav-tickets", ticket: "nav-tickets", admin: "nav-admin", webhooks: "nav-webhooks", keys: "nav-keys", limits: "nav-limits" };
+const LOADERS = { admin: loadLetters, webhooks: loadWebhooks, keys: loadKeys, limits: limitsPage, desk: loadDesk, tickets: loadTickets };
 let page = "chat";
 
 function show(next) {
