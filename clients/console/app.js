@@ -874,9 +874,10 @@ function queuedSession(session) {
   return el("li", { class: "session", dataset: { sessionId: session.session_id } },
     sessionHead(session),
     el("p", { class: "wait" }, `position ${session.queue_position}, about ${session.estimated_wait_minutes} min`),
-    el("div", { class: "actions" },
-      // Assigning is routing's: "take" transfers the session to me, and routing gives it me as soon as I have room.
-      el("button", { type: "button", "aria-label": `Take ${who}`, onclick: () => sessionAction(session, "transfer", { target_type: "agent", target_id: me }) }, "Take")));
+    // Assigning is routing's: "take" transfers a queued session to me, and routing gives it me once I have room.
+    // A transferred one already waits for its agent or team.
+    session.status === "queued" ? el("div", { class: "actions" },
+      el("button", { type: "button", "aria-label": `Take ${who}`, onclick: () => sessionAction(session, "transfer", { target_type: "agent", target_id: me }) }, "Take")) : null);
 }
 
 async function sessionAction(session, action, body) {

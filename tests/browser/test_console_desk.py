@@ -1,5 +1,5 @@
 """The console's agent desk in a real browser: an agent sees their sessions and the queue, chats with a customer
-in the session's room, ends a session (and routing hands over the next one live), transfers it; tickets list with
+in the session's room, ends a session (and routing hands over the next one), takes and transfers; tickets list with
 their badges, and a ticket's reply reaches the customer while an internal note stays internal."""
 
 from __future__ import annotations
@@ -65,9 +65,14 @@ async def test_an_agent_works_the_desk_chats_in_the_session_room_ends_and_transf
             ("customer", "my order is late"), ("agent", "hi, I am Sam: looking now")]
 
         await sam.get_by_role("button", name="Desk").click()
+        await sam.get_by_role("button", name="Take Dan").click()  # kept for sam, who is full
+        await expect(sam.locator("#queue > li")).to_contain_text("transferred")
+        await expect(sam.get_by_role("button", name="Take Dan")).to_have_count(0)
         await sam.get_by_role("button", name="End session with Cust").click()
         # Ending frees sam's one place: routing assigns Dan to sam, and the desk shows it.
         await expect(sam.locator("#my-sessions > li")).to_contain_text("Dan")
+        taken = await ok(await client.get(f"/support/sessions/{second['session_id']}", headers=tenant.as_user("sam")))
+        assert (taken["status"], taken["assigned_agent"]["id"]) == ("active", "sam")
         await expect(sam.locator("#queue > li")).to_have_text("Nobody is waiting.")
 
         await sam.get_by_label("Transfer Dan to agent").fill("kim")
