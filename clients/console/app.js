@@ -522,10 +522,9 @@ function onEvent(event) {
   if (event.type === "message.new") {
     const sender = data.sender_id ?? event.actor;
     // A new message brings an archived room back to the inbox, unless it is muted (as the server does).
-    if (room.is_archived && !room.is_muted) {
-      room.is_archived = false;
-      renderInbox();
-    }
+    if (room.is_archived && !room.is_muted) room.is_archived = false;
+    room.last_message = { message_id: data.message_id, seq: event.seq, sender_id: sender, preview: (data.content ?? "").slice(0, 140), deleted: false };
+    renderInbox();
     if (sender !== me && (event.room_id !== current || document.hidden)) {
       room.unread_count = (room.unread_count ?? 0) + 1;
       if (Array.isArray(data.mentions) && data.mentions.includes(me)) room.mention_count = (room.mention_count ?? 0) + 1;

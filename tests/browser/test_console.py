@@ -137,6 +137,7 @@ async def test_mentions_badge_the_inbox_and_a_room_is_muted_and_archived_for_one
         room = bob.get_by_role("button", name=re.compile("^Team"))
         await expect(room).to_have_accessible_name("Team, 1 unread, 1 mention")
         await expect(room.locator(".badge.mention")).to_have_text("@1")
+        await expect(room.locator(".preview")).to_have_text("alice: @bob look")
         await bob.screenshot(path=shots / "inbox-mention.png")
         await room.click()
         await expect(room).to_have_accessible_name("Team")
