@@ -52,10 +52,11 @@ function highlighted(snippet) {
 let client = null;
 let live = null;
 let me = null;
+let tenantId = null;
 const rooms = new Map(); // room_id -> room as GET /rooms gives it, kept current by live events
 const views = new Map(); // room_id -> { messages: Map(message_id -> message), items: Map(message_id -> li), oldest, complete }
 const typing = new Map(); // room_id -> Map(user_id -> expiry ms)
-const presence = new Map(); // user_id -> last status a presence frame gave ("online", "offline", …)
+const presence = new Map(); // user_id -> status as others see it ("online", "away", "dnd", "offline")
 const refetching = new Map(); // message_id -> promise chain, so refetches of one message land in order
 let current = null;
 let threadTarget = null;
@@ -107,6 +108,8 @@ function stop() {
   clearInterval(inboxTimer);
   rooms.clear();
   views.clear();
+  platform = null;
+  $("limits-form").hidden = true;
   current = null;
 }
 
@@ -119,7 +122,10 @@ async function start() {
     onTokens: (tokens) => save({ accessToken: tokens.access_token, refreshToken: tokens.refresh_token }),
   });
   try {
-    me = auth.userId ?? (await client.api.getAuthMe()).user_id;
+    // Who the caller is and their tenant; a tenant backend's user without an account may have no /auth/me.
+    const who = await client.api.getAuthMe().catch((error) => { if (!auth.userId) throw error; return null; });
+    me = auth.userId ?? who.user.user_id;
+    tenantId = who?.tenant.tenant_id ?? null;
     await loadInbox();
   } catch (error) {
     sessionStorage.removeItem(STORE);
@@ -149,15 +155,18 @@ function showState(state) {
 // --- inbox ------------------------------------------------------------------------------------------------
 
 async function loadInbox() {
-  const listed = await client.api.getRooms({ limit: 100 });
-  for (const room of listed) {
+  // Archived rooms are left out of the default inbox: read them too, for the "Archived" list.
+  const [listed, archived] = await Promise.all([
+    client.api.getRooms({ limit: 100 }), client.api.getRooms({ limit: 100, archived: "true" }),
+  ]);
+  for (const room of [...listed, ...archived]) {
     const known = rooms.get(room.room_id);
     if (!known) {
       rooms.set(room.room_id, room);
       live?.add({ [room.room_id]: room.last_seq });
     } else {
       Object.assign(known, { ...room, last_seq: Math.max(known.last_seq, room.last_seq) });
-      if (room.room_id === current) known.unread_count = 0;
+      if (room.room_id === current) Object.assign(known, { unread_count: 0, mention_count: 0 });
     }
   }
   renderInbox();
@@ -168,23 +177,61 @@ function roomName(room) {
 }
 
 function renderInbox() {
-  const list = $("rooms");
   const items = [...rooms.values()].sort((a, b) => roomName(a).localeCompare(roomName(b)));
-  list.replaceChildren(...items.map((room) => {
-    const unread = room.unread_count ?? 0;
-    const mentions = room.mention_count ?? room.mentions ?? 0; // shown when the server gives it
-    return el("li", {},
-      el("button", {
-        type: "button", "aria-current": room.room_id === current ? "true" : "false", dataset: { roomId: room.room_id },
-        "aria-label": `${roomName(room)}${unread ? `, ${unread} unread` : ""}${mentions ? `, ${mentions} mentions` : ""}`,
-        onclick: () => openRoom(room.room_id),
-      },
-      el("span", { class: "room-name" }, roomName(room)),
-      el("span", {},
-        mentions ? el("span", { class: "badge mention", "aria-hidden": "true" }, `@${mentions}`) : null,
-        unread ? el("span", { class: "badge unread", "aria-hidden": "true" }, String(unread)) : null)));
-  }));
+  const archived = items.filter((room) => room.is_archived);
+  $("rooms").replaceChildren(...items.filter((room) => !room.is_archived).map(inboxItem));
+  $("archived-rooms").replaceChildren(...archived.map(inboxItem));
+  $("archived-count").textContent = `(${archived.length})`;
+  if (current) renderRoomState();
 }
+
+function inboxItem(room) {
+  const unread = room.unread_count ?? 0;
+  const mentions = room.mention_count ?? 0;
+  const preview = room.last_message && !room.last_message.deleted ? room.last_message.preview : "";
+  return el("li", {},
+    el("button", {
+      type: "button", "aria-current": room.room_id === current ? "true" : "false", dataset: { roomId: room.room_id },
+      "aria-label": `${roomName(room)}${unread ? `, ${unread} unread` : ""}${mentions ? `, ${mentions} ${mentions === 1 ? "mention" : "mentions"}` : ""}${room.is_muted ? ", muted" : ""}`,
+      onclick: () => openRoom(room.room_id),
+    },
+    el("span", { class: "room-text" },
+      el("span", { class: "room-name" }, roomName(room)),
+      preview ? el("span", { class: "preview", "aria-hidden": "true" }, `${room.last_message.sender_id}: ${preview}`) : null),
+    el("span", { class: "room-badges" },
+      room.is_muted ? el("span", { class: "muted-mark", "aria-hidden": "true", title: "muted" }, "🔕") : null,
+      mentions ? el("span", { class: "badge mention", "aria-hidden": "true" }, `@${mentions}`) : null,
+      unread ? el("span", { class: "badge unread", "aria-hidden": "true" }, String(unread)) : null)));
+}
+
+// The open room's own mute and archive switches.
+function renderRoomState() {
+  const room = rooms.get(current);
+  if (!room) return;
+  $("room-mute").setAttribute("aria-pressed", String(Boolean(room.is_muted)));
+  $("room-mute").textContent = room.is_muted ? "Unmute" : "Mute";
+  $("room-archive").setAttribute("aria-pressed", String(Boolean(room.is_archived)));
+  $("room-archive").textContent = room.is_archived ? "Unarchive" : "Archive";
+}
+
+async function toggleRoom(kind) {
+  const room = rooms.get(current);
+  const on = kind === "mute" ? !room.is_muted : !room.is_archived;
+  const args = { room_id: room.room_id };
+  try {
+    const state = kind === "mute"
+      ? await (on ? client.api.postRoomsRoomIdMute(args) : client.api.deleteRoomsRoomIdMute(args))
+      : await (on ? client.api.postRoomsRoomIdArchive(args) : client.api.deleteRoomsRoomIdArchive(args));
+    Object.assign(room, { is_muted: state.is_muted, is_archived: state.is_archived });
+    if (kind === "archive" && on) $("archived-box").open = true; // the open room stays in sight
+    renderInbox();
+  } catch (error) {
+    alert(errorText(error));
+  }
+}
+
+$("room-mute").addEventListener("click", () => toggleRoom("mute"));
+$("room-archive").addEventListener("click", () => toggleRoom("archive"));
 
 $("new-room").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -237,10 +284,13 @@ async function loadOlder(view, roomId) {
 }
 
 async function loadMembers(view, roomId) {
-  view.members = (await client.api.getRoomsRoomIdMembers({ room_id: roomId })).map((m) => m.user_id);
+  const members = await client.api.getRoomsRoomIdMembers({ room_id: roomId });
+  view.members = members.map((m) => m.user_id);
+  // The member list carries each member's presence as of the read; presence.updated frames keep it current.
+  for (const m of members) if (m.status) presence.set(m.user_id, m.status);
 }
 
-// Presence is known only from the frames seen since sign-in: a member with none shows no status.
+// Presence: the status the member list gave, then each presence.updated frame.
 function renderMembers() {
   const view = views.get(current);
   if (!view) return;
@@ -261,8 +311,8 @@ $("older").addEventListener("click", async () => {
 function markRead(roomId) {
   const room = rooms.get(roomId);
   if (!room || document.hidden) return;
-  if (room.unread_count) {
-    room.unread_count = 0;
+  if (room.unread_count || room.mention_count) {
+    Object.assign(room, { unread_count: 0, mention_count: 0 });
     renderInbox();
   }
   if (room.last_seq > (room.read_seq ?? 0)) {
@@ -421,7 +471,10 @@ $("composer").addEventListener("submit", async (event) => {
   typingSentAt = 0;
   live.typing(current, false);
   try {
-    await client.send(current, content, threadTarget ? { threadId: threadTarget.message_id } : {});
+    const mentions = mentionsIn(content);
+    await client.send(current, content, {
+      ...(threadTarget ? { threadId: threadTarget.message_id } : {}), ...(mentions.length ? { mentions } : {}),
+    });
     threadTarget = null;
     renderThreadTarget();
   } catch (error) {
@@ -429,6 +482,13 @@ $("composer").addEventListener("submit", async (event) => {
     alert(errorText(error));
   }
 });
+
+// `@user_id` of a member of the room mentions them.
+function mentionsIn(content) {
+  const members = new Set(views.get(current)?.members ?? []);
+  const named = [...content.matchAll(/(?:^|\s)@([^\s@,.;:!?]+)/g)].map((match) => match[1]);
+  return [...new Set(named)].filter((user) => members.has(user) && user !== me);
+}
 
 $("compose").addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
@@ -461,6 +521,10 @@ function onEvent(event) {
   const data = event.data ?? {};
   if (event.type === "message.new") {
     const sender = data.sender_id ?? event.actor;
+    // A new message brings an archived room back to the inbox, unless it is muted (as the server does).
+    if (room.is_archived && !room.is_muted) room.is_archived = false;
+    room.last_message = { message_id: data.message_id, seq: event.seq, sender_id: sender, preview: (data.content ?? "").slice(0, 140), deleted: false };
+    renderInbox();
     if (sender !== me && (event.room_id !== current || document.hidden)) {
       room.unread_count = (room.unread_count ?? 0) + 1;
       if (Array.isArray(data.mentions) && data.mentions.includes(me)) room.mention_count = (room.mention_count ?? 0) + 1;
@@ -512,9 +576,11 @@ function onFrame(frame) {
     if (frame.typing) typing.get(frame.room_id).set(frame.user_id, Date.now() + TYPING_SECONDS * 1000);
     else typing.get(frame.room_id).delete(frame.user_id);
     if (frame.room_id === current) renderTyping();
-  } else if (frame.type === "presence") {
+  } else if (frame.type === "presence.updated") {
     presence.set(frame.user_id, frame.status);
     renderMembers();
+  } else if (frame.type?.startsWith("support.")) {
+    onSupportFrame(frame);
   } else if (frame.type === "read.receipt" && frame.user_id === me && rooms.has(frame.room_id)) {
     const room = rooms.get(frame.room_id);
     room.read_seq = Math.max(room.read_seq ?? 0, frame.seq);
@@ -530,18 +596,18 @@ $("search-form").addEventListener("submit", async (event) => {
   const hits = $("hits");
   try {
     const found = await client.api.getSearchMessages({ q, limit: 20 });
-    hits.replaceChildren(...(found.length ? found.map((hit) => el("li", { class: "hit" },
+    $("search-count").textContent = `${found.total} ${found.total === 1 ? "message matches" : "messages match"}`
+      + (found.next_cursor ? ` (newest ${found.data.length} shown)` : "");
+    hits.replaceChildren(...(found.data.length ? found.data.map((hit) => el("li", { class: "hit" },
       el("div", { class: "head" }, el("strong", {}, hit.sender_id), " in ",
         el("button", { type: "button", onclick: () => openRoom(hit.room_id) }, roomName(rooms.get(hit.room_id) ?? { room_id: hit.room_id })),
         " ", time(hit.created_at)),
-      el("p", { class: "snippet" }, highlighted(hit.snippet)))) : [el("li", {}, "No messages match.")]));
+      hit.highlights.map((fragment) => el("p", { class: "snippet" }, highlighted(fragment))))) : [el("li", {}, "No messages match.")]));
   } catch (error) {
+    $("search-count").textContent = "";
     hits.replaceChildren(el("li", { class: "error" }, errorText(error)));
   }
-  $("room").hidden = true;
-  $("no-room").hidden = true;
-  $("admin").hidden = true;
-  $("search-results").hidden = false;
+  show("search");
   $("search-title").focus();
 });
 
@@ -585,20 +651,404 @@ async function handleLetter(letter, action) {
 
 $("admin-refresh").addEventListener("click", loadLetters);
 
-// --- pages ------------------------------------------------------------------------------------------------
+// --- webhooks ---------------------------------------------------------------------------------------------
 
-function show(page) {
-  const admin = page === "admin";
-  $("search-results").hidden = true;
-  $("admin").hidden = !admin;
-  $("room").hidden = admin || !current;
-  $("no-room").hidden = admin || Boolean(current);
-  $("nav-chat").setAttribute("aria-pressed", String(!admin));
-  $("nav-admin").setAttribute("aria-pressed", String(admin));
-  if (admin) loadLetters();
+let webhookEvents = null;
+
+// The event names a webhook may take, from the API's own description (so the console never lists them twice).
+async function loadWebhookEvents() {
+  if (webhookEvents) return webhookEvents;
+  const doc = await (await fetch("/openapi.json")).json();
+  webhookEvents = doc.components.schemas.CreateWebhook.properties.events.items.enum;
+  $("webhook-events").replaceChildren(...webhookEvents.map((name) => el("label", { class: "choice" },
+    el("input", { type: "checkbox", name: "events", value: name }), ` ${name}`)));
+  return webhookEvents;
 }
 
-$("nav-chat").addEventListener("click", () => show("chat"));
-$("nav-admin").addEventListener("click", () => show("admin"));
+async function loadWebhooks() {
+  const status = $("webhooks-status");
+  try {
+    await loadWebhookEvents();
+    const hooks = await client.api.getWebhooks();
+    $("webhook-rows").replaceChildren(...hooks.map((hook) => el("tr", { dataset: { webhookId: hook.webhook_id } },
+      el("td", {}, hook.url), el("td", {}, hook.events.join(", ")), el("td", {}, time(hook.created_at)),
+      el("td", {}, el("button", { type: "button", "aria-label": `Delete webhook ${hook.url}`, onclick: () => deleteWebhook(hook) }, "Delete")))));
+    if (!status.textContent) status.textContent = hooks.length ? `${hooks.length} ${hooks.length === 1 ? "webhook" : "webhooks"}` : "No webhooks.";
+  } catch (error) {
+    status.textContent = errorText(error);
+  }
+}
+
+$("webhook-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  const events = form.getAll("events").map(String);
+  if (!events.length) {
+    $("webhooks-status").textContent = "Choose at least one event.";
+    return;
+  }
+  try {
+    const made = await client.api.postWebhooks({ body: { url: String(form.get("url")).trim(), events } });
+    event.target.reset();
+    showOnce("webhook-secret", made.secret);
+    $("webhooks-status").textContent = `Created the webhook for ${made.url}.`;
+    await loadWebhooks();
+  } catch (error) {
+    $("webhooks-status").textContent = errorText(error);
+  }
+});
+
+async function deleteWebhook(hook) {
+  if (!confirm(`Delete the webhook for ${hook.url}?`)) return;
+  try {
+    await client.api.deleteWebhooksWebhookId({ webhook_id: hook.webhook_id });
+    $("webhooks-status").textContent = `Deleted the webhook for ${hook.url}.`;
+    await loadWebhooks();
+  } catch (error) {
+    $("webhooks-status").textContent = errorText(error);
+  }
+}
+
+// A secret the API shows only in its create answer: shown until the page is left, never stored.
+function showOnce(box, secret) {
+  $(box).hidden = false;
+  const input = $(`${box}-value`);
+  input.value = secret;
+  input.focus();
+  input.select();
+}
+
+// --- API keys ---------------------------------------------------------------------------------------------
+
+async function loadKeys() {
+  const status = $("keys-status");
+  try {
+    const keys = await client.api.getApiKeys();
+    $("key-rows").replaceChildren(...keys.map((key) => el("tr", { dataset: { keyId: key.key_id }, class: key.revoked_at ? "revoked" : null },
+      el("td", {}, key.name), el("td", {}, el("code", {}, key.prefix)), el("td", {}, key.role), el("td", {}, time(key.created_at)),
+      el("td", {}, key.revoked_at ? time(key.revoked_at) : "—"),
+      el("td", {}, key.revoked_at ? "revoked" : el("button", {
+        type: "button", "aria-label": `Revoke key ${key.name}`, onclick: () => revokeKey(key),
+      }, "Revoke")))));
+    if (!status.textContent) status.textContent = `${keys.filter((k) => !k.revoked_at).length} active`;
+  } catch (error) {
+    status.textContent = errorText(error);
+  }
+}
+
+$("key-create").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  try {
+    const made = await client.api.postApiKeys({ body: { name: String(form.get("name")).trim(), role: String(form.get("role")) } });
+    event.target.reset();
+    showOnce("key-secret", made.api_key);
+    $("keys-status").textContent = `Created key ${made.name} (${made.prefix}…).`;
+    await loadKeys();
+  } catch (error) {
+    $("keys-status").textContent = errorText(error);
+  }
+});
+
+async function revokeKey(key) {
+  if (!confirm(`Revoke the key ${key.name}? Whatever uses it stops working.`)) return;
+  try {
+    await client.api.deleteApiKeysKeyId({ key_id: key.key_id });
+    $("keys-status").textContent = `Revoked key ${key.name}.`;
+    await loadKeys();
+  } catch (error) {
+    $("keys-status").textContent = errorText(error);
+  }
+}
+
+// --- tenant limits ----------------------------------------------------------------------------------------
+
+let platform = null; // { client, tenantId } once the platform admin key was given on this page
+
+function limitsPage() {
+  if (!$("limits-tenant").value && tenantId) $("limits-tenant").value = tenantId;
+}
+
+$("limits-auth").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  platform = {
+    client: new RoomlogClient({ baseUrl: location.origin, apiKey: String(form.get("key")).trim() }),
+    tenantId: String(form.get("tenant_id")).trim(),
+  };
+  await loadLimits();
+});
+
+async function loadLimits(message = "") {
+  const status = $("limits-status");
+  try {
+    const [tenant, media] = await Promise.all([
+      platform.client.api.getAdminTenantsTenantId({ tenant_id: platform.tenantId }),
+      platform.client.api.getAdminTenantsTenantIdMediaLimits({ tenant_id: platform.tenantId }),
+    ]);
+    const form = $("limits-form");
+    const own = new Set(media.overridden);
+    form.elements.rate_limit.value = tenant.rate_limit ?? "";
+    form.elements.send_rate_limit.value = tenant.send_rate_limit ?? "";
+    for (const field of ["max_bytes", "quota_bytes"]) {
+      form.elements[field].value = own.has(field) ? media[field] : "";
+      form.elements[field].placeholder = String(media[field]);
+    }
+    form.elements.allowed_types.value = own.has("allowed_types") ? media.allowed_types.join(", ") : "";
+    form.elements.allowed_types.placeholder = media.allowed_types.join(", ");
+    form.hidden = false;
+    status.textContent = message || `Limits of ${tenant.name} (${tenant.tenant_id}).`;
+  } catch (error) {
+    $("limits-form").hidden = true;
+    status.textContent = errorText(error);
+  }
+}
+
+$("limits-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const fields = event.target.elements;
+  const number = (name) => (fields[name].value.trim() === "" ? null : Number(fields[name].value));
+  const types = fields.allowed_types.value.split(",").map((t) => t.trim()).filter(Boolean);
+  const args = { tenant_id: platform.tenantId };
+  try {
+    await platform.client.api.patchAdminTenantsTenantId({ ...args, body: { rate_limit: number("rate_limit"), send_rate_limit: number("send_rate_limit") } });
+    await platform.client.api.putAdminTenantsTenantIdMediaLimits({ ...args, body: {
+      max_bytes: number("max_bytes"), quota_bytes: number("quota_bytes"), allowed_types: types.length ? types : null,
+    } });
+    await loadLimits("Saved.");
+  } catch (error) {
+    $("limits-status").textContent = errorText(error);
+  }
+});
+
+// --- the agent desk ---------------------------------------------------------------------------------------
+
+const WORKING = new Set(["active", "on_hold"]);
+
+async function loadDesk() {
+  const status = $("desk-status");
+  try {
+    const [mine, queued, transferred] = await Promise.all([
+      client.api.getSupportSessions({ agent_id: me, limit: 100 }),
+      client.api.getSupportSessions({ status: "queued", limit: 100 }),
+      client.api.getSupportSessions({ status: "transferred", limit: 100 }),
+    ]);
+    const working = mine.filter((session) => WORKING.has(session.status));
+    const waiting = [...queued, ...transferred].sort((a, b) => a.queue_position - b.queue_position);
+    $("my-sessions").replaceChildren(...(working.length ? working.map(mySession) : [el("li", { class: "hint" }, "No sessions assigned to you.")]));
+    $("queue").replaceChildren(...(waiting.length ? waiting.map(queuedSession) : [el("li", { class: "hint" }, "Nobody is waiting.")]));
+    status.textContent = `${working.length} yours, ${waiting.length} waiting`;
+  } catch (error) {
+    status.textContent = errorText(error);
+  }
+}
+
+function sessionHead(session) {
+  return el("div", { class: "head" },
+    el("strong", {}, session.customer.name || session.customer.id),
+    el("span", { class: `badge status-${session.status}` }, session.status.replace("_", " ")),
+    el("span", { class: `badge priority-${session.priority}` }, session.priority),
+    el("span", {}, session.channel), time(session.created_at));
+}
+
+function mySession(session) {
+  const who = session.customer.name || session.customer.id;
+  const target = el("input", { name: "agent", required: true, "aria-label": `Transfer ${who} to agent`, placeholder: "agent id" });
+  return el("li", { class: "session", dataset: { sessionId: session.session_id } },
+    sessionHead(session),
+    el("div", { class: "actions" },
+      el("button", { type: "button", "aria-label": `Open chat with ${who}`, onclick: () => openSessionChat(session) }, "Open chat"),
+      el("form", {
+        class: "inline-form",
+        onsubmit: (event) => {
+          event.preventDefault();
+          sessionAction(session, "transfer", { target_type: "agent", target_id: target.value.trim() });
+        },
+      }, target, el("button", { type: "submit", "aria-label": `Transfer ${who}` }, "Transfer")),
+      el("button", { type: "button", "aria-label": `End session with ${who}`, onclick: () => sessionAction(session, "end", { resolution: "resolved" }) }, "End")));
+}
+
+function queuedSession(session) {
+  const who = session.customer.name || session.customer.id;
+  return el("li", { class: "session", dataset: { sessionId: session.session_id } },
+    sessionHead(session),
+    el("p", { class: "wait" }, `position ${session.queue_position}, about ${session.estimated_wait_minutes} min`),
+    // Assigning is routing's: "take" transfers a queued session to me, and routing gives it me once I have room.
+    // A transferred one already waits for its agent or team.
+    session.status === "queued" ? el("div", { class: "actions" },
+      el("button", { type: "button", "aria-label": `Take ${who}`, onclick: () => sessionAction(session, "transfer", { target_type: "agent", target_id: me }) }, "Take")) : null);
+}
+
+async function sessionAction(session, action, body) {
+  const args = { session_id: session.session_id, body };
+  try {
+    const changed = action === "end" ? await client.api.postSupportSessionsSessionIdEnd(args)
+      : await client.api.postSupportSessionsSessionIdTransfer(args);
+    await loadDesk();
+    $("desk-status").textContent = `${action === "end" ? "Ended" : "Transferred"}: ${session.customer.id} (${changed.status.replace("_", " ")})`;
+  } catch (error) {
+    $("desk-status").textContent = errorText(error);
+  }
+}
+
+// A session's customer chat is its room: the ordinary room view.
+async function ensureRoom(roomId) {
+  if (rooms.has(roomId)) return;
+  const room = await client.api.getRoomsRoomId({ room_id: roomId });
+  rooms.set(roomId, room);
+  await live?.add({ [roomId]: room.last_seq });
+  renderInbox();
+}
+
+async function openSessionChat(session) {
+  try {
+    await ensureRoom(session.room_id);
+    const room = rooms.get(session.room_id);
+    if (!room.name) room.name = `Support: ${session.customer.name || session.customer.id}`;
+    await openRoom(session.room_id);
+  } catch (error) {
+    $("desk-status").textContent = errorText(error);
+  }
+}
+
+function onSupportFrame(frame) {
+  if (frame.type === "support.session.assigned" && frame.agent_id === me && frame.room_id) ensureRoom(frame.room_id).catch(() => {});
+  if (page === "desk") loadDesk();
+}
+
+$("desk-refresh").addEventListener("click", loadDesk);
+
+// --- tickets ----------------------------------------------------------------------------------------------
+
+function ticketBadges(ticket) {
+  return [
+    el("span", { class: `badge status-${ticket.status}` }, ticket.status.replace("_", " ")),
+    " ",
+    el("span", { class: `badge priority-${ticket.priority}` }, ticket.priority),
+  ];
+}
+
+// `sla` is null until a policy applies; its `status` names the clock's state.
+function slaBadge(ticket, none = "—") {
+  if (!ticket.sla) return el("span", { class: "muted" }, none);
+  const due = [ticket.sla.response_due && `response due ${new Date(ticket.sla.response_due).toLocaleString()}`,
+    ticket.sla.resolution_due && `resolution due ${new Date(ticket.sla.resolution_due).toLocaleString()}`].filter(Boolean).join(", ");
+  return el("span", { class: `badge sla-${ticket.sla.status}`, title: due }, `SLA ${ticket.sla.status.replace("_", " ")}`);
+}
+
+async function loadTickets() {
+  const status = $("tickets-status");
+  const wanted = new FormData($("ticket-filter")).get("status");
+  try {
+    const found = await client.api.getSupportTickets({ limit: 50, ...(wanted ? { status: wanted } : {}) });
+    $("ticket-rows").replaceChildren(...found.data.map((ticket) => el("tr", { dataset: { ticketId: ticket.id } },
+      el("td", {}, el("button", { type: "button", "aria-label": `Open ticket ${ticket.number}`, onclick: () => openTicket(ticket.id) }, ticket.number)),
+      el("td", {}, ticket.subject), el("td", {}, ticketBadges(ticket)[0]), el("td", {}, ticketBadges(ticket)[2]),
+      el("td", {}, slaBadge(ticket)), el("td", {}, ticket.customer.name || ticket.customer.id),
+      el("td", {}, ticket.assigned_to ? ticket.assigned_to.id : "—"))));
+    status.textContent = `${found.total} ${found.total === 1 ? "ticket" : "tickets"}${found.total > found.data.length ? `, newest ${found.data.length} shown` : ""}`;
+  } catch (error) {
+    status.textContent = errorText(error);
+  }
+}
+
+$("ticket-filter").addEventListener("submit", (event) => {
+  event.preventDefault();
+  loadTickets();
+});
+
+let ticketId = null;
+
+async function openTicket(id) {
+  ticketId = id;
+  show("ticket");
+  $("ticket-status").textContent = "";
+  try {
+    renderTicket(await client.api.getSupportTicketsTicketId({ ticket_id: id }));
+    $("ticket-title").focus();
+  } catch (error) {
+    $("ticket-status").textContent = errorText(error);
+  }
+}
+
+function renderTicket(ticket) {
+  $("ticket-title").textContent = `${ticket.number} ${ticket.subject}`;
+  $("ticket-title").tabIndex = -1;
+  $("ticket-meta").replaceChildren(...[...ticketBadges(ticket), " ", slaBadge(ticket, "no SLA"),
+    ` · customer ${ticket.customer.name || ticket.customer.id} · `,
+    ticket.assigned_to ? `assigned to ${ticket.assigned_to.id}` : "unassigned", " ",
+    ticket.assigned_to?.id === me ? null : el("button", { type: "button", onclick: () => updateTicket({ assigned_to: me }) }, "Assign to me"),
+  ].filter((part) => part !== null));
+  $("ticket-description").textContent = ticket.description;
+  const entries = [
+    ...ticket.comments.map((comment) => ({ kind: comment.public ? "comment" : "private", at: comment.timestamp, entry: comment })),
+    ...ticket.notes.map((note) => ({ kind: "note", at: note.timestamp, entry: note })),
+  ].sort((a, b) => a.at.localeCompare(b.at));
+  $("ticket-thread").replaceChildren(...entries.map(({ kind, entry }) => el("li", { class: `entry ${kind}` },
+    el("div", { class: "head" },
+      el("strong", {}, entry.author.name || entry.author.id), ` (${entry.author.type})`, time(entry.timestamp),
+      kind === "comment" ? null : el("span", { class: "internal" }, kind === "note" ? "Internal note: not shown to the customer" : "Internal comment")),
+    el("p", { class: "body" }, entry.content))));
+}
+
+async function updateTicket(body) {
+  try {
+    renderTicket(await client.api.putSupportTicketsTicketId({ ticket_id: ticketId, body }));
+    $("ticket-status").textContent = "Saved.";
+  } catch (error) {
+    $("ticket-status").textContent = errorText(error);
+  }
+}
+
+$("ticket-update").addEventListener("submit", (event) => {
+  event.preventDefault();
+  updateTicket({ status: String(new FormData(event.target).get("status")) });
+});
+
+$("ticket-reply").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  const content = String(new FormData(form).get("content")).trim();
+  if (!content) return;
+  const args = { ticket_id: ticketId, body: { content } };
+  try {
+    const ticket = event.submitter?.value === "note"
+      ? await client.api.postSupportTicketsTicketIdNotes(args)
+      : await client.api.postSupportTicketsTicketIdComments({ ticket_id: ticketId, body: { content, public: true } });
+    form.reset();
+    renderTicket(ticket);
+  } catch (error) {
+    $("ticket-status").textContent = errorText(error);
+  }
+});
+
+$("ticket-back").addEventListener("click", () => show("tickets"));
+
+// --- pages ------------------------------------------------------------------------------------------------
+
+const SECTIONS = ["search-results", "admin", "webhooks", "keys", "limits", "desk", "tickets", "ticket"];
+const SECTION_OF = { search: "search-results" };
+const NAV = { chat: "nav-chat", desk: "nav-desk", tickets: "nav-tickets", ticket: "nav-tickets", admin: "nav-admin", webhooks: "nav-webhooks", keys: "nav-keys", limits: "nav-limits" };
+const LOADERS = { admin: loadLetters, webhooks: loadWebhooks, keys: loadKeys, limits: limitsPage, desk: loadDesk, tickets: loadTickets };
+let page = "chat";
+
+function show(next) {
+  page = next;
+  const section = SECTION_OF[next] ?? next;
+  const chat = next === "chat";
+  for (const id of SECTIONS) $(id).hidden = id !== section;
+  $("room").hidden = !chat || !current;
+  $("no-room").hidden = !chat || Boolean(current);
+  for (const id of new Set(Object.values(NAV))) $(id).setAttribute("aria-pressed", String(NAV[next] === id));
+  // A secret shown once goes when its page is left.
+  for (const box of ["webhook-secret", "key-secret"]) {
+    $(box).hidden = true;
+    $(`${box}-value`).value = "";
+  }
+  for (const id of ["webhooks-status", "keys-status"]) $(id).textContent = "";
+  LOADERS[next]?.();
+}
+
+for (const [name, id] of Object.entries(NAV)) if (name !== "ticket") $(id).addEventListener("click", () => show(name));
 
 start();

@@ -55,6 +55,8 @@ export interface SendOptions {
   meta?: Record<string, unknown>;
   type?: string;
   attachments?: string[];
+  /** User ids the message mentions (each counts in their inbox's `mention_count`). */
+  mentions?: string[];
 }
 
 export interface RoomEvent {

@@ -8,7 +8,7 @@ export { OPERATIONS };
 const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
 // Frames of the WebSocket protocol that are not room events (everything else with a room_id and seq is).
 const SIGNAL_FRAMES = new Set([
-  "send.ok", "synced", "ack.received", "read.receipt", "typing", "presence", "notification",
+  "send.ok", "synced", "ack.received", "read.receipt", "typing", "presence.updated", "notification",
   "error", "resync", "server.shutdown", "pong",
 ]);
 
@@ -153,12 +153,13 @@ export class RoomlogClient {
    * Send a message. A client_msg_id is assigned (or taken from `clientMsgId`) before the first try, so
    * retries after a lost answer or a Retry-After return the first result instead of a second message.
    */
-  async send(roomId, content, { clientMsgId = newClientMsgId(), threadId, meta, type, attachments } = {}) {
+  async send(roomId, content, { clientMsgId = newClientMsgId(), threadId, meta, type, attachments, mentions } = {}) {
     const body = { content, client_msg_id: clientMsgId };
     if (threadId !== undefined) body.thread_id = threadId;
     if (meta !== undefined) body.meta = meta;
     if (type !== undefined) body.type = type;
     if (attachments !== undefined) body.attachments = attachments;
+    if (mentions !== undefined) body.mentions = mentions;
     const answer = await this.request("POST", `/rooms/${encodeURIComponent(roomId)}/messages`, { body, retryNetwork: true });
     return { ...answer, client_msg_id: clientMsgId };
   }

@@ -125,6 +125,39 @@ async def test_the_inbox_counts_unread_messages_live_and_clears_them_when_the_ro
         await ctx.close()
 
 
+async def test_mentions_badge_the_inbox_and_a_room_is_muted_and_archived_for_oneself(
+    browser: Browser, console_url: str, client: httpx.AsyncClient, tenant: Tenant, team: str, shots: Path,
+) -> None:
+    ctx = await context(browser)
+    try:
+        bob = await sign_in(ctx, console_url, tenant, "bob")
+        response = await client.post(f"/rooms/{team}/messages", json={"content": "@bob look", "mentions": ["bob"]},
+                                     headers=tenant.as_user("alice"))
+        assert response.status_code == 201, response.text
+        room = bob.get_by_role("button", name=re.compile("^Team"))
+        await expect(room).to_have_accessible_name("Team, 1 unread, 1 mention")
+        await expect(room.locator(".badge.mention")).to_have_text("@1")
+        await expect(room.locator(".preview")).to_have_text("alice: @bob look")
+        await bob.screenshot(path=shots / "inbox-mention.png")
+        await room.click()
+        await expect(room).to_have_accessible_name("Team")
+        await send(bob, "@alice seen it")  # the composer turns @member into a mention
+        alice_view = (await client.get(f"/rooms/{team}", headers=tenant.as_user("alice"))).json()
+        assert alice_view["mention_count"] == 1
+
+        await bob.get_by_role("button", name="Mute", exact=True).click()
+        await expect(room).to_have_accessible_name("Team, muted")
+        await bob.get_by_role("button", name="Archive", exact=True).click()
+        await expect(bob.locator("#archived-rooms").get_by_role("button", name="Team, muted")).to_be_visible()
+        await expect(bob.locator("#rooms > li")).to_have_count(0)
+        state = (await client.get(f"/rooms/{team}", headers=tenant.as_user("bob"))).json()
+        assert (state["is_muted"], state["is_archived"]) == (True, True)
+        await bob.get_by_role("button", name="Unarchive", exact=True).click()
+        await expect(bob.locator("#rooms > li")).to_have_count(1)
+    finally:
+        await ctx.close()
+
+
 async def test_a_room_pages_backwards_through_its_history_by_keyboard_alone(
     browser: Browser, console_url: str, client: httpx.AsyncClient, tenant: Tenant, team: str,
 ) -> None:

@@ -113,6 +113,16 @@ describe("REST client", () => {
     assert.equal(got.last_seq, r.last_seq + 2);
   });
 
+  test("send() passes its mentions: they count in the mentioned user's inbox", async () => {
+    const alice = as(uid("alice"));
+    const bob = uid("bob");
+    const r = await room(alice, [bob]);
+    await alice.send(r.room_id, `@${bob} look`, { mentions: [bob] });
+    await alice.send(r.room_id, "no mention");
+    const seen = await as(bob).api.getRoomsRoomId({ room_id: r.room_id });
+    assert.deepEqual([seen.unread_count, seen.mention_count], [2, 1]);
+  });
+
   test("an error answer is a RoomlogError with the API's code and status", async () => {
     const error = await as("alice").api.getRoomsRoomId({ room_id: "00000000-0000-0000-0000-000000000000" }).catch((e) => e);
     assert.ok(error instanceof RoomlogError);
