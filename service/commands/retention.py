@@ -8,13 +8,10 @@ models, not a position of its own, so a run that crashed or was stopped is simpl
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import datetime
 
 import asyncpg
-import structlog
 
 from eventstore.append import Appender
 from projections.guards import LiveMessage
@@ -22,8 +19,7 @@ from projections.messages import expired_messages
 from schemas.errors import MessageNotFound, MessageWasDeleted, RoomWasDeleted, Unavailable
 from schemas.events import EventMetadata
 from service.domain.retention import RETENTION_ACTOR, decide_expiry
-
-log = structlog.get_logger("roomlog.retention")
+from service.periodic import Periodic
 
 # Refusals that mean someone else got there first (another instance, the sender, the room's deletion).
 _ALREADY_GONE = (MessageWasDeleted, MessageNotFound, RoomWasDeleted)
@@ -36,18 +32,16 @@ class RetentionJob:
                  interval: float = 300.0, batch: int = 200) -> None:
         self._pool, self._appender = pool, appender
         self._clock, self._interval, self._batch = clock, interval, batch
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic("retention", self._step, interval=interval,
+                                  expected=(Unavailable, OSError, asyncpg.PostgresError))
 
     def start(self) -> None:
         """Run in the background until `stop`."""
-        self._task = asyncio.create_task(self._run(), name="retention")
+        self._periodic.start()
 
     async def stop(self) -> None:
         """Stop the background runs (one in progress is cancelled; the next run finishes its work)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._periodic.stop()
 
     async def run_once(self, *, now: datetime) -> tuple[int, int]:
         """Redact one batch of what has expired at `now`: (messages found expired, redactions this run appended)."""
@@ -77,10 +71,5 @@ class RetentionJob:
             return 0
         return 1
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.run_until_done(now=self._clock())
-            except (Unavailable, OSError, asyncpg.PostgresError) as exc:
-                log.warning("retention run failed; trying again later", error=str(exc))
-            await asyncio.sleep(self._interval)
+    async def _step(self) -> None:
+        await self.run_until_done(now=self._clock())

@@ -8,13 +8,10 @@ or removed exactly once however many runs or instances race (and a confirm that 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import datetime
 
 import asyncpg
-import structlog
 
 from eventstore.append import Appender
 from projections.media import detached_media, expired_uploads
@@ -23,8 +20,7 @@ from schemas.errors import MediaUnavailable, MediaUploadExpired, Unavailable, Wr
 from schemas.events import Event, EventMetadata, MediaRejected, MediaRemoved
 from service.domain.media import media_key
 from service.media.store import ObjectStore
-
-log = structlog.get_logger("roomlog.media")
+from service.periodic import Periodic
 
 
 class MediaCleanup:
@@ -34,18 +30,16 @@ class MediaCleanup:
                  clock: Callable[[], datetime], interval: float = 60.0, batch: int = 100) -> None:
         self._pool, self._appender, self._store = pool, appender, store
         self._clock, self._interval, self._batch = clock, interval, batch
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic("media-expiry", self._step, interval=interval,
+                                  expected=(MediaUnavailable, Unavailable, OSError, asyncpg.PostgresError))
 
     def start(self) -> None:
         """Run in the background until `stop`."""
-        self._task = asyncio.create_task(self._run(), name="media-expiry")
+        self._periodic.start()
 
     async def stop(self) -> None:
-        """Stop the background runs (one in progress is cancelled; the next start finishes its work)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """Stop the background runs (one in progress is cancelled; the next run finishes its work)."""
+        await self._periodic.stop()
 
     async def run_once(self, *, now: datetime) -> int:
         """Expire what is due at `now`; how many uploads this run recorded as expired."""
@@ -77,13 +71,8 @@ class MediaCleanup:
             return 0
         return 1
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                while await self.run_once(now=self._clock()) == self._batch:
-                    pass
-                while await self.remove_detached() == self._batch:
-                    pass
-            except (MediaUnavailable, Unavailable, OSError, asyncpg.PostgresError) as exc:
-                log.warning("media expiry run failed; trying again later", error=str(exc))
-            await asyncio.sleep(self._interval)
+    async def _step(self) -> None:
+        while await self.run_once(now=self._clock()) == self._batch:
+            pass
+        while await self.remove_detached() == self._batch:
+            pass

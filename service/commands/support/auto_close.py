@@ -6,13 +6,11 @@ instances race, a ticket is closed once, and one reopened or changed meanwhile i
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Callable
 from datetime import datetime
 
 import asyncpg
-import structlog
 
 from eventstore.append import Appender
 from projections.support_agents import fetch_desk_settings
@@ -20,8 +18,8 @@ from projections.support_tickets import fetch_ticket, tickets_due_to_close
 from schemas.errors import WrongExpectedSeq
 from schemas.events import EventMetadata, SupportTicketUpdated
 from service.domain.support.tickets import DEFAULT_AUTO_CLOSE_DAYS, auto_close_due
+from service.periodic import Periodic
 
-log = structlog.get_logger("roomlog.tickets")
 SYSTEM = "system"
 
 
@@ -51,25 +49,15 @@ class AutoClose:
     def __init__(self, pool: asyncpg.Pool, appender: Appender, *, clock: Callable[[], datetime],
                  interval: float = 60.0) -> None:
         self._pool, self._appender, self._clock, self._interval = pool, appender, clock, interval
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic("ticket-auto-close", self._step, interval=interval)
 
     def start(self) -> None:
         """Run in the background until `stop`."""
-        self._task = asyncio.create_task(self._run(), name="ticket-auto-close")
+        self._periodic.start()
 
     async def stop(self) -> None:
-        """Stop the background runs (one in progress is cancelled; the next start finishes its work)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """Stop the background runs (one in progress is cancelled; the next run finishes its work)."""
+        await self._periodic.stop()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await close_solved(self._pool, self._appender, self._clock())
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the next run tries again
-                log.exception("ticket auto-close failed")
-            await asyncio.sleep(self._interval)
+    async def _step(self) -> None:
+        await close_solved(self._pool, self._appender, self._clock())
