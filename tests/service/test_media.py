@@ -379,3 +379,27 @@ async def test_deleting_its_last_message_removes_the_media_objects_once_even_aft
     assert (await client.get(f"/media/{picture}", headers=alice)).status_code == 404
     attach_again = await send(client, alice, rid, attachments=[picture])
     assert attach_again.status_code == 400
+
+
+async def test_deleting_the_room_for_everyone_removes_its_media_objects_once(
+    client: httpx.AsyncClient, runtime: Runtime, tenant: Tenant, media_store: ObjectStore
+) -> None:
+    alice = tenant.as_user("alice")
+    rid = (await client.post("/rooms", headers=alice, json={"type": "group", "members": ["bob"]})).json()["room_id"]
+    pictures = [await confirmed(client, alice, png(20 + n, 20)) for n in range(2)]
+    for picture in pictures:
+        assert (await send(client, alice, rid, attachments=[picture])).status_code == 201
+    elsewhere = (await client.post("/rooms", headers=alice, json={"type": "group", "members": []})).json()["room_id"]
+    kept = await confirmed(client, alice, png(9, 9))
+    assert (await send(client, alice, elsewhere, attachments=[kept])).status_code == 201
+    assert (await client.delete(f"/rooms/{rid}", params={"scope": "for_everyone"}, headers=alice)).status_code == 200
+    cleanup = MediaCleanup(runtime.pool, runtime.appender, media_store, clock=runtime.wall_clock)
+    while await cleanup.remove_detached():
+        pass
+    for picture in pictures:
+        assert await objects_of(media_store, tenant, picture) == []
+        stream = await runtime.pool.fetch("SELECT type FROM events WHERE stream_id = $1 ORDER BY seq",
+                                          media_stream(tenant.tenant_id, picture))
+        assert [r["type"] for r in stream] == ["media.upload_requested", "media.confirmed", "media.removed"]
+    assert len(await objects_of(media_store, tenant, kept)) == 2  # the other room's attachment and thumbnail
+    assert (await client.get(f"/media/{kept}", headers=alice)).json()["status"] == "confirmed"
