@@ -43,7 +43,8 @@ async def caller(request: Request) -> Principal:
     state = request.scope.setdefault("state", {})
     state["principal"] = principal
     await runtime.limiter.admit_request(principal, state)  # 429 before any other work
-    runtime.realtime.presence.seen(principal.tenant_id, principal.user_id)
+    if principal.role != "platform":  # the platform admin is nobody's colleague
+        runtime.realtime.presence.seen(principal.tenant_id, principal.user_id)
     return principal
 
 
