@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from eventstore.types import Queryable
 from projections.support_analytics import GROUPED_BY, support_report
 from schemas import analytics as a
 from service.domain.support.analytics import period
-from service.identity.auth import Principal
-
-if TYPE_CHECKING:
-    from service.runtime import Runtime
 
 
-async def report(runtime: Runtime, principal: Principal, *, start: date, end: date, tz: ZoneInfo,
-                 group_by: str) -> a.SupportAnalytics:
+async def report(conn: Queryable, tenant_id: str, *, start: date, end: date, tz: ZoneInfo, group_by: str,
+                 reopen_days: int) -> a.SupportAnalytics:
     """The tenant's sessions and tickets created on the local dates `start` through `end`, with every grouping."""
     since, until = period(start, end, tz, group_by)
-    rows = await support_report(runtime.pool, principal.tenant_id, start=since, end=until, timezone=tz.key,
-                                group_by=group_by, reopen_days=runtime.settings.support_fcr_reopen_days)
+    rows = await support_report(conn, tenant_id, start=since, end=until, timezone=tz.key, group_by=group_by,
+                                reopen_days=reopen_days)
     groups: dict[str, list[asyncpg.Record]] = {kind: [] for kind in GROUPED_BY.values()}
     for row in rows:
         groups[GROUPED_BY[row["grp"]]].append(row)
