@@ -27,8 +27,8 @@ async def report(conn: Queryable, tenant_id: str, *, start: date, end: date, tz:
     return a.SupportAnalytics(
         period=a.Period(start=start, end=end, timezone=tz.key, group_by=group_by),
         summary=_summary(total),
-        by_channel=[_channel(r) for r in _sorted(groups["channel"], "channel") if r["sessions"]],
-        by_category=[_category(r) for r in _sorted(groups["category"], "category") if r["tickets"]],
+        by_channel=[_channel(r) for r in _sorted(groups["channel"], "channel")],
+        by_category=[_category(r) for r in _sorted(groups["category"], "category")],
         by_agent=[_agent(r) for r in _sorted(groups["agent"], "agent_id")],
         sla_compliance=_sla(total),
         series=[_point(r, tz) for r in sorted(groups["bucket"], key=lambda r: r["bucket"])],
