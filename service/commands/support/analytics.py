@@ -11,6 +11,7 @@ import asyncpg
 from eventstore.types import Queryable
 from projections.support_analytics import GROUPED_BY, support_report
 from schemas import analytics as a
+from schemas.errors import ValidationError
 from service.domain.support.analytics import period
 
 
@@ -18,8 +19,12 @@ async def report(conn: Queryable, tenant_id: str, *, start: date, end: date, tz:
                  reopen_days: int) -> a.SupportAnalytics:
     """The tenant's sessions and tickets created on the local dates `start` through `end`, with every grouping."""
     since, until = period(start, end, tz, group_by)
-    rows = await support_report(conn, tenant_id, start=since, end=until, timezone=tz.key, group_by=group_by,
-                                reopen_days=reopen_days)
+    try:
+        rows = await support_report(conn, tenant_id, start=since, end=until, timezone=tz.key, group_by=group_by,
+                                    reopen_days=reopen_days)
+    except asyncpg.InvalidParameterValueError:
+        # A zone newer than PostgreSQL's own timezone database.
+        raise ValidationError(f"timezone {tz.key} is not known to the database", field="timezone") from None
     groups: dict[str, list[asyncpg.Record]] = {kind: [] for kind in GROUPED_BY.values()}
     for row in rows:
         groups[GROUPED_BY[row["grp"]]].append(row)

@@ -12,6 +12,8 @@ MAX_DAYS = 366
 # Hourly series are kept to a month: 744 points, not 8,784.
 MAX_HOURLY_DAYS = 31
 _ZONES = frozenset(available_timezones())
+# Dates a report may name: the day after LATEST and the zone's offset still fit a datetime.
+EARLIEST, LATEST = date(1970, 1, 1), date(9998, 12, 31)
 
 
 def zone(name: str) -> ZoneInfo:
@@ -29,9 +31,12 @@ def parse_date(raw: str | None, *, field: str, default: date) -> date:
     if raw is None or raw.strip() == "":
         return default
     try:
-        return date.fromisoformat(raw.strip())
+        value = date.fromisoformat(raw.strip())
     except ValueError:
         raise ValidationError(f"{field} must be a date (YYYY-MM-DD)", field=field) from None
+    if not EARLIEST <= value <= LATEST:
+        raise ValidationError(f"{field} must be a date from {EARLIEST} to {LATEST}", field=field)
+    return value
 
 
 def period(start: date, end: date, tz: ZoneInfo, group_by: str) -> tuple[datetime, datetime]:
