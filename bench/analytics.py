@@ -145,7 +145,8 @@ async def _drive(runtime: Runtime, rng: random.Random, *, sessions: int, tickets
     db_ms: list[float] = []
     for _ in range(requests):
         t0 = time.perf_counter()
-        await report(runtime.pool, tenant, start=start, end=end, tz=tz, group_by="day", reopen_days=7)
+        async with runtime.pool.acquire() as conn:
+            await report(conn, tenant, start=start, end=end, tz=tz, group_by="day", reopen_days=7)
         db_ms.append((time.perf_counter() - t0) * 1000)
     summary = body["summary"]
     print(f"30 days ({start} to {end}, {TIMEZONE}) by day: {summary['total_sessions']:,} sessions,"

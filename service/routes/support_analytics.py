@@ -31,8 +31,10 @@ async def get_analytics(request: Request) -> Response:
     end = parse_date(END.read(request), field="end_date", default=max(start, now))
     group_by = GROUP_BY.read(request)
     assert group_by is not None
-    return JSON(await commands.report(runtime.pool, principal.tenant_id, start=start, end=end, tz=tz,
-                                      group_by=group_by, reopen_days=runtime.settings.support_fcr_reopen_days))
+    async with runtime.pool.acquire() as conn:
+        figures = await commands.report(conn, principal.tenant_id, start=start, end=end, tz=tz, group_by=group_by,
+                                        reopen_days=runtime.settings.support_fcr_reopen_days)
+    return JSON(figures)
 
 
 ENDPOINTS = [

@@ -8,14 +8,14 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from eventstore.types import Queryable
+from eventstore.types import Connection
 from projections.support_analytics import GROUPED_BY, support_report
 from schemas import analytics as a
 from schemas.errors import ValidationError
 from service.domain.support.analytics import period
 
 
-async def report(conn: Queryable, tenant_id: str, *, start: date, end: date, tz: ZoneInfo, group_by: str,
+async def report(conn: Connection, tenant_id: str, *, start: date, end: date, tz: ZoneInfo, group_by: str,
                  reopen_days: int) -> a.SupportAnalytics:
     """The tenant's sessions and tickets created on the local dates `start` through `end`, with every grouping."""
     since, until = period(start, end, tz, group_by)
