@@ -24,10 +24,12 @@ from eventstore.types import Connection, Queryable
 from projections.base import Projection
 from projections.kb import KbSearchProjection
 from projections.search import SearchProjection
+from projections.support_analytics import SupportAnalyticsProjection
 
 log = structlog.get_logger("roomlog.catchup")
 
-CATCH_UP_PROJECTIONS: tuple[Projection, ...] = (SearchProjection(), KbSearchProjection())
+CATCH_UP_PROJECTIONS: tuple[Projection, ...] = (SearchProjection(), KbSearchProjection(),
+                                                 SupportAnalyticsProjection())
 _LOCK_BASE = 7_202_000
 # How long a stopping instance lets its runners finish what is committed.
 STOP_SECONDS = 5.0

@@ -219,15 +219,3 @@ async def routing_records(conn: Queryable, session_id: str) -> list[asyncpg.Reco
         "SELECT agent_id, policy_version, candidates::text AS candidates, waited_seconds, assigned_at"
         " FROM support_assignments WHERE session_id = $1 ORDER BY position", session_id,
     )
-
-
-async def agent_metrics(conn: Queryable, tenant_id: str, agent_id: str, since: Any) -> asyncpg.Record:
-    """An agent's sessions ended since `since`: count, resolved count, mean rating, mean seconds to assignment."""
-    row = await conn.fetchrow(
-        "SELECT count(*)::int AS handled, count(*) FILTER (WHERE status = 'resolved')::int AS resolved,"
-        " avg(rating)::float AS rating, avg(extract(epoch FROM assigned_at - queued_at))::float AS response"
-        " FROM support_sessions WHERE tenant_id = $1 AND agent_id = $2 AND ended_at >= $3",
-        tenant_id, agent_id, since,
-    )
-    assert row is not None
-    return row

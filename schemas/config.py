@@ -87,6 +87,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     support_offline_after_seconds: float = 30.0
     support_default_handle_seconds: float = 300.0
     support_auto_close_seconds: float = 60.0  # how often solved tickets due to close are looked for
+    # Analytics: a ticket reopened within this many days of its first resolution was not resolved at first contact.
+    support_fcr_reopen_days: int = 7
     # Object store for media (any S3 endpoint); unset: `serve` starts the embedded SeaweedFS.
     s3_url: str | None = None
     s3_bucket: str = "roomlog-media"

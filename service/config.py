@@ -63,6 +63,7 @@ ENVIRONMENT = {
     "ROOMLOG_SUPPORT_OFFLINE_AFTER_SECONDS": "support_offline_after_seconds",
     "ROOMLOG_SUPPORT_DEFAULT_HANDLE_SECONDS": "support_default_handle_seconds",
     "ROOMLOG_SUPPORT_AUTO_CLOSE_SECONDS": "support_auto_close_seconds",
+    "ROOMLOG_SUPPORT_FCR_REOPEN_DAYS": "support_fcr_reopen_days",
     "ROOMLOG_S3_URL": "s3_url",
     "ROOMLOG_S3_BUCKET": "s3_bucket",
     "ROOMLOG_S3_ACCESS_KEY": "s3_access_key",

@@ -50,7 +50,7 @@ Action = Literal[
     "support.credit.read", "bots.manage",
     "room.personalize", "room.join", "room.delete",
     "support.ticket.create", "support.ticket.read", "support.ticket.comment", "support.ticket.work",
-    "support.sla.read", "support.sla.manage",
+    "support.sla.read", "support.sla.manage", "support.analytics.read",
     "presence.set", "presence.read",
 ]
 
@@ -144,6 +144,8 @@ ACTIONS: dict[Action, Rule] = {
     "support.sla.read": _rule(_DESK, (), Forbidden, "only agents and admins may read SLA calendars and policies"),
     "support.sla.manage": _rule(("admin",), (), NotTenantAdmin, "only tenant admins may change SLA calendars and"
                                 " policies"),
+    # Analytics cover every session and ticket of the tenant: the desk's view, never a customer's.
+    "support.analytics.read": _rule(_DESK, (), Forbidden, "only agents and admins may read support analytics"),
 }
 
 

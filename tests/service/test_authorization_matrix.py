@@ -316,6 +316,7 @@ CALLS: dict[str, tuple[Call, ...]] = {
     ),
     "support.sla.read": (Call("GET", "/support/sla/calendars"), Call("GET", "/support/sla/policies"),
                          Call("POST", "/support/sla/match", body=lambda s: {})),
+    "support.analytics.read": (Call("GET", "/support/analytics"),),
     "support.sla.manage": (
         Call("POST", "/support/sla/calendars", body=lambda s: _SLA_CALENDAR),
         Call("PUT", "/support/sla/calendars/{calendar_id}", body=lambda s: _SLA_CALENDAR),

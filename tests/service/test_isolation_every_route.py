@@ -237,6 +237,8 @@ NO_FOREIGN_IDS: dict[tuple[str, str], str] = {
     ("POST", "/support/sla/calendars"): "creates a calendar of the caller's tenant",
     ("GET", "/support/sla/policies"): "the caller's tenant's policies",
     ("POST", "/support/sla/match"): "ticket attributes, not ids; matches the caller's tenant's policies",
+    ("GET", "/support/analytics"): "the caller's tenant's sessions and tickets only (tests/service/"
+                                   "test_support_analytics.py)",
     ("PUT", "/presence"): "sets the caller's own status",
     ("GET", "/presence/online"): "the caller's tenant's active users",
 }

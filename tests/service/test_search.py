@@ -156,4 +156,6 @@ async def test_health_reports_the_search_index_behind_by_nothing_once_caught_up(
     await send(client, tenant, room_id, "alice", "counted")
     await caught_up(pool)
     await caught_up(pool, "kb_search")
-    assert (await client.get("/health")).json()["catch_up_behind"] == {"search": 0, "kb_search": 0}
+    await caught_up(pool, "support_analytics")
+    assert (await client.get("/health")).json()["catch_up_behind"] == {"search": 0, "kb_search": 0,
+                                                                       "support_analytics": 0}

@@ -10,7 +10,7 @@ from msgspec import UNSET
 
 from eventstore.append import record_from_row
 from projections.support_agents import fetch_agent, fetch_desk_settings, fetch_team
-from projections.support_sessions import agent_metrics
+from projections.support_analytics import agent_day
 from schemas import support as s
 from schemas.errors import AgentNotFound, Forbidden, TeamExists, TeamNotFound, ValidationError
 from schemas.events import (
@@ -81,9 +81,10 @@ async def set_status(runtime: Runtime, principal: Principal, agent_id: str, cmd:
 
 
 async def agent_status(runtime: Runtime, tenant_id: str, row: asyncpg.Record, *, now: datetime) -> s.AgentStatus:
-    """The seed's agent status: `busy` when available but at capacity, and today's metrics (UTC day)."""
+    """The seed's agent status: `busy` when available but at capacity, and today's metrics (UTC day, from the
+    analytics facts: a moment behind the log)."""
     since = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    metrics = await agent_metrics(runtime.pool, tenant_id, row["agent_id"], since)
+    metrics = await agent_day(runtime.pool, tenant_id, row["agent_id"], since)
     name = await runtime.pool.fetchval("SELECT display_name FROM users WHERE tenant_id = $1 AND user_id = $2",
                                        tenant_id, row["agent_id"])
     status, reason = row["status"], row["reason"]

@@ -1,0 +1,299 @@
+"""Support analytics: the facts projection's definitions on hand-built histories, and GET /support/analytics."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import httpx
+import pytest
+
+from projections.replay import replay
+from projections.support_analytics import SupportAnalyticsProjection
+from schemas.analytics import SupportAnalytics
+from schemas.events import (
+    Event,
+    EventMetadata,
+    MessageSent,
+    RecordedEvent,
+    SlaBreached,
+    SlaClockStopped,
+    SupportSessionAssigned,
+    SupportSessionCreated,
+    SupportSessionEnded,
+    SupportSessionRated,
+    SupportSessionTransferred,
+    SupportTicketCommented,
+    SupportTicketCreated,
+    SupportTicketUpdated,
+)
+from service.commands.support.analytics import report
+from tests.conftest import Tenant, error_of, make_tenant
+from tests.service.test_search import caught_up
+
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday; Berlin is UTC+1 until the end of March
+DAY = T0.date()
+
+
+class History:
+    """Events of one made-up tenant with the instants they were written at, in log order."""
+
+    def __init__(self) -> None:
+        self.tenant_id = f"tn_an_{uuid.uuid4().hex[:8]}"
+        self.events: list[RecordedEvent] = []
+
+    def add(self, stream: str, at: datetime, *events: Event) -> None:
+        for event in events:
+            seq = 1 + sum(1 for e in self.events if e.stream_id == stream)
+            self.events.append(RecordedEvent(position=len(self.events) + 1, stream_id=stream, seq=seq,
+                                             tenant_id=self.tenant_id, created_at=at, event=event,
+                                             metadata=EventMetadata(tenant_id=self.tenant_id)))
+
+    def session(self, sid: str, at: datetime, channel: str, customer: str) -> None:
+        self.add(sid, at, SupportSessionCreated(session_id=sid, room_id=f"room-{sid}", customer_id=customer,
+                                                channel=channel, priority="normal", created_by=customer))
+
+    def say(self, sid: str, at: datetime, sender: str, **fields: Any) -> None:
+        self.add(f"room-{sid}", at, MessageSent(message_id=uuid.uuid4().hex, sender_id=sender, content="x",
+                                                **fields))
+
+    def assign(self, sid: str, at: datetime, agent: str) -> None:
+        self.add("desk", at, SupportSessionAssigned(session_id=sid, agent_id=agent, policy_version="p",
+                                                    candidates=[]))
+
+    def ticket(self, tid: str, at: datetime, category: str | None) -> None:
+        self.add(tid, at, SupportTicketCreated(ticket_id=tid, number=1, display_number="TKT-2026-0001", subject="s",
+                                               description="d", customer_id="cust", priority="normal",
+                                               created_by="cust", category=category))
+
+    def status(self, tid: str, at: datetime, status: str, **fields: Any) -> None:
+        changed = ["status", *fields]
+        self.add(tid, at, SupportTicketUpdated(by="a1", changed=changed, status=status, **fields))
+
+    def comment(self, tid: str, at: datetime, *, public: bool = True) -> None:
+        self.add(tid, at, SupportTicketCommented(comment_id=uuid.uuid4().hex, author_id="a", author_type="agent",
+                                                 content="c", public=public))
+
+
+def _minutes(n: float) -> timedelta:
+    return timedelta(minutes=n)
+
+
+def desk_history() -> History:
+    """Three sessions and three tickets whose figures are worked out by hand in the test below."""
+    h = History()
+    # S1, chat: a1 answers after 30 s (the customer's own message does not count), resolved after 10 min, rated 5.
+    h.session("s1", T0, "chat", "c1")
+    h.assign("s1", T0, "a1")
+    h.say("s1", T0 + timedelta(seconds=5), "c1")
+    h.say("s1", T0 + timedelta(seconds=30), "a1")
+    h.say("s1", T0 + timedelta(seconds=60), "a1")
+    h.add("s1", T0 + _minutes(10), SupportSessionEnded(resolution="done", status="resolved", by="a1"))
+    h.add("s1", T0 + _minutes(11), SupportSessionRated(score=5, by="c1"))
+    # S2, email: transferred from a1 to a2 (so not a first-contact resolution), answered after 90 s, 30 min, rated 3.
+    s2 = T0 + timedelta(hours=1)
+    h.session("s2", s2, "email", "c2")
+    h.assign("s2", s2, "a1")
+    h.add("s2", s2 + _minutes(1), SupportSessionTransferred(target_type="agent", target_id="a2", by="a1"))
+    h.assign("s2", s2 + _minutes(1), "a2")
+    h.say("s2", s2 + timedelta(seconds=90), "a2")
+    h.add("s2", s2 + _minutes(30), SupportSessionEnded(resolution="done", status="resolved", by="a2"))
+    h.add("s2", s2 + _minutes(31), SupportSessionRated(score=3, by="c2"))
+    # S3, chat: a2 never answers (a system message is nobody's reply); closed unresolved after 20 min.
+    s3 = T0 + timedelta(hours=2)
+    h.session("s3", s3, "chat", "c3")
+    h.assign("s3", s3, "a2")
+    h.say("s3", s3 + _minutes(1), "a2", message_type="system")
+    h.add("s3", s3 + _minutes(20), SupportSessionEnded(resolution="gone", status="closed", by="a2"))
+    # K1, refund: assigned to a1 and opened, an internal comment, one public reply after 10 min, solved after 2 h;
+    # both SLA clocks stopped in time.
+    k1 = T0 + timedelta(hours=3)
+    h.ticket("k1", k1, "refund")
+    h.status("k1", k1 + _minutes(1), "open", assigned_to="a1")
+    h.comment("k1", k1 + _minutes(5), public=False)
+    h.comment("k1", k1 + _minutes(10))
+    h.add("k1", k1 + _minutes(10), SlaClockStopped(clock_id="r", metric="first_response"))
+    h.status("k1", k1 + _minutes(120), "solved")
+    h.add("k1", k1 + _minutes(120), SlaClockStopped(clock_id="s", metric="resolution"))
+    # K2, refund: a2's two replies (the first after 20 min, late: the response SLA breached), solved, reopened, and
+    # solved again 4 h after creation.
+    k2 = T0 + timedelta(hours=4)
+    h.ticket("k2", k2, "refund")
+    h.status("k2", k2 + _minutes(1), "open", assigned_to="a2")
+    h.add("k2", k2 + _minutes(15), SlaBreached(clock_id="r", metric="first_response", due_at=k2, breached_at=k2))
+    h.comment("k2", k2 + _minutes(20))
+    h.add("k2", k2 + _minutes(20), SlaClockStopped(clock_id="r", metric="first_response"))
+    h.comment("k2", k2 + _minutes(40))
+    h.status("k2", k2 + _minutes(120), "solved")
+    h.status("k2", k2 + _minutes(180), "open")
+    h.status("k2", k2 + _minutes(240), "solved")
+    h.add("k2", k2 + _minutes(240), SlaClockStopped(clock_id="s", metric="resolution"))
+    # K3, technical: unanswered, unassigned, its response SLA breached.
+    k3 = T0 + timedelta(hours=5)
+    h.ticket("k3", k3, "technical")
+    h.add("k3", k3 + _minutes(60), SlaBreached(clock_id="r", metric="first_response", due_at=k3, breached_at=k3))
+    return h
+
+
+@pytest.fixture
+async def conn(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A connection inside a transaction that is rolled back: hand-built facts never reach the live tables."""
+    async with pool.acquire() as connection:
+        transaction = connection.transaction()
+        await transaction.start()
+        try:
+            yield connection
+        finally:
+            await transaction.rollback()
+
+
+async def figures(conn: asyncpg.Connection, h: History, *, start: date = DAY, end: date = DAY,
+                  tz: str = "UTC", group_by: str = "day", reopen_days: int = 7,
+                  events: Sequence[RecordedEvent] | None = None) -> SupportAnalytics:
+    if events is not None:
+        await SupportAnalyticsProjection().apply(conn, events)
+    return await report(conn, h.tenant_id, start=start, end=end, tz=ZoneInfo(tz), group_by=group_by,
+                        reopen_days=reopen_days)
+
+
+async def test_the_definitions_give_the_figures_worked_out_by_hand(conn: asyncpg.Connection) -> None:
+    h = desk_history()
+    got = await figures(conn, h, events=h.events)
+    s = got.summary
+    assert (s.total_sessions, s.total_tickets, s.resolved, s.ratings) == (3, 3, 5, 2)
+    assert s.avg_response_time_seconds == (30 + 90 + 600 + 1200) / 4  # S3 and K3 were never answered
+    assert s.avg_resolution_time_minutes == (10 + 30 + 20 + 120 + 240) / 5  # K2: to its last solve
+    assert (s.satisfaction_score, s.satisfaction_percent) == (4.0, 50.0)
+    assert s.first_contact_resolution == 50.0  # S1 and K1 of S1, S2, K1, K2 (S3 closed unresolved)
+    assert (got.sla_compliance.response_sla_met, got.sla_compliance.resolution_sla_met) == (33.3, 100.0)
+    assert (got.sla_compliance.response_clocks, got.sla_compliance.resolution_clocks) == (3, 2)
+    assert [(c.channel, c.sessions, c.satisfaction, c.avg_response_time_seconds) for c in got.by_channel] == [
+        ("chat", 2, 5.0, 30.0), ("email", 1, 3.0, 90.0)]
+    assert [(c.category, c.count, c.avg_resolution_min) for c in got.by_category] == [
+        ("refund", 2, 180.0), ("technical", 1, None)]
+    agents = [(a.agent_id, a.sessions, a.tickets, a.resolved, a.avg_response_time_seconds,
+               a.avg_resolution_time_minutes, a.satisfaction, a.first_contact_resolution) for a in got.by_agent]
+    assert agents == [("a2", 2, 1, 3, 645.0, 96.7, 3.0, 0.0), ("a1", 1, 1, 2, 315.0, 65.0, 5.0, 100.0)]
+    assert [(p.start, p.sessions, p.tickets) for p in got.series] == [(T0.replace(hour=0), 3, 3)]
+    hourly = await figures(conn, h, group_by="hour")
+    assert [(p.start.hour, p.sessions, p.tickets) for p in hourly.series] == [
+        (10, 1, 0), (11, 1, 0), (12, 1, 0), (13, 0, 1), (14, 0, 1), (15, 0, 1)]
+
+
+async def test_applying_the_history_again_changes_nothing(conn: asyncpg.Connection) -> None:
+    h = desk_history()
+    once = await figures(conn, h, events=h.events)
+    assert await figures(conn, h, events=h.events[len(h.events) // 2:]) == once
+    assert await figures(conn, h, events=h.events) == once
+
+
+async def test_a_reopen_within_the_window_undoes_a_first_contact_resolution(conn: asyncpg.Connection) -> None:
+    h = History()
+    h.ticket("k", T0, "refund")
+    h.comment("k", T0 + _minutes(5))
+    h.status("k", T0 + _minutes(60), "solved")
+    h.status("k", T0 + timedelta(days=3), "open")
+    h.status("k", T0 + timedelta(days=3, hours=1), "solved")
+    within = await figures(conn, h, reopen_days=7, events=h.events)
+    assert within.summary.first_contact_resolution == 0.0
+    assert (await figures(conn, h, reopen_days=2)).summary.first_contact_resolution == 100.0
+
+
+async def test_a_session_at_23_30_utc_lands_on_the_next_day_in_berlin(conn: asyncpg.Connection) -> None:
+    h = History()
+    late = datetime(2026, 3, 2, 23, 30, tzinfo=UTC)
+    h.session("late", late, "chat", "c")
+    h.session("early", datetime(2026, 3, 2, 8, 0, tzinfo=UTC), "chat", "c")
+    await SupportAnalyticsProjection().apply(conn, h.events)
+    berlin = ZoneInfo("Europe/Berlin")
+    two_days = await figures(conn, h, end=date(2026, 3, 3), tz="Europe/Berlin")
+    assert [(p.start, p.sessions) for p in two_days.series] == [
+        (datetime(2026, 3, 2, tzinfo=berlin), 1), (datetime(2026, 3, 3, tzinfo=berlin), 1)]
+    assert [(p.start, p.sessions) for p in (await figures(conn, h, tz="UTC")).series] == [
+        (datetime(2026, 3, 2, tzinfo=UTC), 2)]
+    # The period is of local dates too: Berlin's 3 March holds the late session, UTC's does not.
+    assert (await figures(conn, h, start=date(2026, 3, 3), end=date(2026, 3, 3), tz="Europe/Berlin")
+            ).summary.total_sessions == 1
+    assert (await figures(conn, h, start=date(2026, 3, 3), end=date(2026, 3, 3))).summary.total_sessions == 0
+    weekly = await figures(conn, h, end=date(2026, 3, 8), tz="Europe/Berlin", group_by="week")
+    assert [(p.start, p.sessions) for p in weekly.series] == [(datetime(2026, 3, 2, tzinfo=berlin), 2)]  # Monday
+
+
+# --- over HTTP ------------------------------------------------------------------------------------------------
+
+
+async def _ok(response: httpx.Response, status: int = 200) -> Any:
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+async def _desk(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    admin = tenant.as_user("admin")
+    for user_id, role in (("an-agent", "agent"), ("an-cust", "customer")):
+        await _ok(await client.post("/users", json={"user_id": user_id, "display_name": user_id, "role": role},
+                                    headers=admin), 201)
+    await _ok(await client.put("/support/agents/an-agent", json={"max_sessions": 3}, headers=admin))
+    await _ok(await client.put("/support/agents/an-agent/status", json={"status": "available"},
+                               headers=tenant.as_user("an-agent")))
+
+
+async def test_the_report_over_http_counts_the_tenants_sessions_and_tickets_only(
+    client: httpx.AsyncClient, tenant: Tenant, pool: asyncpg.Pool, database_url: str
+) -> None:
+    await _desk(client, tenant)
+    agent, customer = tenant.as_user("an-agent"), tenant.as_user("an-cust")
+    sid = (await _ok(await client.post("/support/sessions", json={"initial_message": "help", "channel": "chat"},
+                                       headers=customer), 201))["session_id"]
+    await _ok(await client.post(f"/support/sessions/{sid}/messages", json={"content": "hello"}, headers=agent), 201)
+    await _ok(await client.post(f"/support/sessions/{sid}/end", json={"resolution": "resolved"}, headers=agent))
+    await _ok(await client.post(f"/support/sessions/{sid}/rating", json={"score": 4}, headers=customer))
+    tid = (await _ok(await client.post("/support/tickets", json={"subject": "s", "description": "d",
+                                                                 "category": "billing"}, headers=customer), 201))["id"]
+    await _ok(await client.post(f"/support/tickets/{tid}/comments", json={"content": "on it"}, headers=agent), 201)
+    await _ok(await client.put(f"/support/tickets/{tid}", json={"assigned_to": "an-agent"}, headers=agent))
+    await _ok(await client.put(f"/support/tickets/{tid}", json={"status": "solved"}, headers=agent))
+    await caught_up(pool, "support_analytics")
+
+    got = await _ok(await client.get("/support/analytics", params={"group_by": "hour"}, headers=agent))
+    summary = got["summary"]
+    assert (summary["total_sessions"], summary["total_tickets"], summary["resolved"]) == (1, 1, 2)
+    assert (summary["satisfaction_score"], summary["satisfaction_percent"]) == (4.0, 100.0)
+    assert summary["first_contact_resolution"] == 100.0
+    assert summary["avg_response_time_seconds"] is not None and summary["avg_response_time_seconds"] >= 0
+    assert got["by_channel"][0]["channel"] == "chat" and got["by_category"][0]["category"] == "billing"
+    assert [(a["agent_id"], a["sessions"], a["tickets"]) for a in got["by_agent"]] == [("an-agent", 1, 1)]
+    assert sum(p["sessions"] for p in got["series"]) == 1
+    status = await _ok(await client.get("/support/agents/an-agent/status", headers=agent))
+    assert status["metrics_today"]["sessions_handled"] == 1 and status["metrics_today"]["satisfaction_score"] == 4.0
+
+    other = await make_tenant(database_url)
+    await _ok(await client.post("/users", json={"user_id": "an-agent", "display_name": "x", "role": "agent"},
+                                headers=other.as_user("admin")), 201)
+    theirs = await _ok(await client.get("/support/analytics", headers=other.as_user("an-agent")))
+    assert (theirs["summary"]["total_sessions"], theirs["summary"]["total_tickets"], theirs["series"]) == (0, 0, [])
+    assert error_of(await client.get("/support/analytics", headers=customer), 403)["code"] == "FORBIDDEN"
+
+    report_ = await replay(pool, [SupportAnalyticsProjection()], verify=True)
+    assert report_.differences == {"support_analytics": 0} and report_.swapped
+
+
+@pytest.mark.parametrize(("params", "field"), [
+    ({"start_date": "2026-13-01"}, "start_date"),
+    ({"end_date": "yesterday"}, "end_date"),
+    ({"start_date": "2026-03-02", "end_date": "2026-03-01"}, "end_date"),
+    ({"start_date": "2025-01-01", "end_date": "2026-01-02"}, "end_date"),
+    ({"start_date": "2026-01-01", "end_date": "2026-03-01", "group_by": "hour"}, "group_by"),
+    ({"group_by": "month"}, "group_by"),
+    ({"start_date": "9999-12-31", "end_date": "9999-12-31"}, "start_date"),
+    ({"timezone": "Mars/Olympus"}, "timezone"),
+    ({"timezone": "../etc/passwd"}, "timezone"),
+])
+async def test_bad_input_is_a_400_naming_the_field(
+    client: httpx.AsyncClient, tenant: Tenant, params: dict[str, str], field: str
+) -> None:
+    response = await client.get("/support/analytics", params=params, headers=tenant.as_user("admin"))
+    assert error_of(response, 400)["field"] == field
