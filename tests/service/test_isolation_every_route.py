@@ -105,6 +105,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/support/tickets/{ticket_id}/comments"): {"content": "hello from elsewhere"},
     ("POST", "/support/tickets/{ticket_id}/notes"): {"content": "hello from elsewhere"},
     ("POST", "/support/tickets/{ticket_id}/escalate"): {"escalation_type": "tier_2"},
+    ("POST", "/support/tickets/{ticket_id}/sla/reapply"): {},
     ("POST", "/support/sessions/{session_id}/ticket"): {},
     ("PUT", "/support/sla/calendars/{calendar_id}"): _SLA_CALENDAR,
     ("PUT", "/support/sla/policies/{policy_id}"): _SLA_POLICY,
