@@ -104,6 +104,8 @@ _UPDATABLE = ("status", "priority", "assigned_to", "tags", "category")
 # The SLA events a ticket's stream holds besides its own (the clocks the breach timer follows, and its records).
 SLA_EVENT_TYPES = ("support.ticket.sla_applied", "support.ticket.sla_evaluated", "sla.clock_started",
                    "sla.clock_updated", "sla.clock_stopped", "sla.at_risk", "sla.breached")
+# Quick actions run on a ticket are recorded in its stream too: its seq moves, the timeline shows their effects.
+QUICK_ACTION_EVENT_TYPES = ("support.quick_action.executed", "support.quick_action.completed")
 
 
 class SupportTicketsProjection:
@@ -111,7 +113,8 @@ class SupportTicketsProjection:
     version = 2
     tables = ("support_tickets", "support_ticket_entries", "support_ticket_counts", "support_ticket_tag_counts")
     handles = frozenset({"support.ticket.created", "support.ticket.updated", "support.ticket.commented",
-                         "support.ticket.note_added", "support.ticket.escalated", *SLA_EVENT_TYPES})
+                         "support.ticket.note_added", "support.ticket.escalated", *SLA_EVENT_TYPES,
+                         *QUICK_ACTION_EVENT_TYPES})
     sql = None  # applied in Python, in the append transaction
     ddl = """
     CREATE TABLE support_tickets (
@@ -238,7 +241,7 @@ def _step(rec: RecordedEvent) -> tuple[tuple[int, int], str, tuple[object, ...]]
 # SLA events move a ticket's seq (so writers reading `ticket_seq` append at the stream's end) but not its
 # `updated_at`: they are the clock's, not a change of the ticket.
 _BOOKKEEPING = frozenset({"support.ticket.sla_evaluated", "sla.clock_started", "sla.clock_updated",
-                          "sla.clock_stopped"})
+                          "sla.clock_stopped", *QUICK_ACTION_EVENT_TYPES})
 _SEQ = "UPDATE support_tickets SET ticket_seq = $2" + _GUARD
 _SLA_APPLIED = ("UPDATE support_tickets SET ticket_seq = $2, sla_policy_id = $3, sla_policy_version = $4,"
                 " sla_calendar_id = $5, sla_calendar_version = $6" + _GUARD)
@@ -386,6 +389,14 @@ async def ticket_entries(conn: Queryable, ticket_id: str, *, internal: bool) -> 
         "SELECT seq, kind, actor, internal, created_at, data::text AS data FROM support_ticket_entries"
         " WHERE ticket_id = $1 AND ($2 OR NOT internal) ORDER BY seq", ticket_id, internal,
     )
+
+
+async def latest_customer_comment(conn: Queryable, ticket_id: str) -> str | None:
+    """The words of the ticket's latest comment by its customer, if any."""
+    value: str | None = await conn.fetchval(
+        "SELECT data->>'content' FROM support_ticket_entries WHERE ticket_id = $1 AND kind = 'support.ticket.commented'"
+        " AND data->>'author_type' = 'customer' ORDER BY seq DESC LIMIT 1", ticket_id)
+    return value
 
 
 async def follow_ups(conn: Queryable, tenant_id: str, ticket_id: str) -> list[str]:

@@ -201,6 +201,8 @@ async def _ticket_history(client: httpx.AsyncClient, tenant: Tenant) -> None:
                                                                        "mention_agent_ids": ["ag2"]}, headers=admin))
     await _ok(await client.post(f"/support/tickets/{one}/escalate", json={"escalation_type": "tier_2",
                                                                           "notes": "internal"}, headers=admin))
+    await _ok(await client.post("/support/quick-actions/action_add_tag/execute",  # recorded on the ticket
+                                json={"ticket_id": one, "context": {"tag": "quick"}}, headers=admin))
     for status in ("solved", "closed"):
         await _ok(await client.put(f"/support/tickets/{one}", json={"status": status}, headers=admin))
     await _ok(await client.post("/support/tickets", json={"subject": "Again", "description": "d",

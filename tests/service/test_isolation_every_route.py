@@ -167,6 +167,8 @@ CARRIERS: list[Carrier] = [
             statuses=frozenset({200, 403})),
     # Suggestions for A's session: B's admin learns what a made-up session would tell it.
     Carrier("POST", "/support/kb/suggest", body=lambda ids: {"session_id": ids["session_id"], "message": "secret"}),
+    # And for A's ticket, whose words the suggestions would read.
+    Carrier("POST", "/support/kb/suggest", body=lambda ids: {"ticket_id": ids["ticket_id"]}),
     # A's customer and agent as ticket filters find nothing, like made-up ones.
     Carrier("GET", "/support/tickets",
             params=lambda ids: {"customer_id": ids["customer_id"], "assigned_to": ids["agent_id"]},
