@@ -157,6 +157,7 @@ class SupportTicketsProjection:
     CREATE INDEX support_tickets_assignee ON support_tickets (tenant_id, assigned_to, number);
     CREATE INDEX support_tickets_customer ON support_tickets (tenant_id, customer_id, number);
     CREATE INDEX support_tickets_category ON support_tickets (tenant_id, category, number);
+    CREATE INDEX support_tickets_sla ON support_tickets (tenant_id, sla_status, number);
     CREATE INDEX support_tickets_follow_up ON support_tickets (follow_up_of) WHERE follow_up_of IS NOT NULL;
     CREATE INDEX support_tickets_solved ON support_tickets (solved_at) WHERE status = 'solved';
     CREATE INDEX support_tickets_tags ON support_tickets USING gin (tags);
