@@ -5,8 +5,36 @@ export type Ack = {
   seq: number;
 };
 
+/** One entry of the ticket's timeline, from one of its events. */
+export type Activity = {
+  action: "assigned" | "closed" | "commented" | "created" | "escalated" | "note_added" | "replied" | "sla_applied" | "sla_at_risk" | "sla_breached" | "status_changed" | "updated";
+  by: string;
+  timestamp: string;
+  seq: number;
+  status?: string | null;
+  reason?: string | null;
+  changed?: Array<string> | null;
+  agent?: string | null;
+  escalation_type?: string | null;
+  metric?: string | null;
+  due_at?: string | null;
+  policy_id?: string | null;
+  policy_version?: number | null;
+};
+
+export type AddComment = {
+  content: string;
+  public?: boolean;
+  attachments?: Array<Record<string, unknown>>;
+};
+
 export type AddMembers = {
   user_ids: Array<string>;
+};
+
+export type AddNote = {
+  content: string;
+  mention_agent_ids?: Array<string>;
 };
 
 export type AddReaction = {
@@ -44,9 +72,45 @@ export type ApiKey = {
   key_id: string;
   prefix: string;
   name: string;
-  role: "admin" | "agent" | "customer" | "member";
+  role: "admin" | "agent" | "bot" | "customer" | "member";
   created_at: string;
   revoked_at: string | null;
+};
+
+/** A knowledge-base article; `version` counts its changes (the seq of its stream). */
+export type Article = {
+  id: string;
+  title: string;
+  body: string;
+  category: string | null;
+  tags: Array<string>;
+  status: "archived" | "draft" | "published";
+  locale: string;
+  version: number;
+  url: string;
+  created_by: string;
+  updated_by: string;
+  created_at: string;
+  updated_at: string;
+};
+
+/** A search result: `excerpt` is HTML-escaped text around the matches, each in <mark>…</mark>;
+`relevance_score` is the text rank mapped into 0..1 (rank / (rank + 1)): higher is better. */
+export type ArticleHit = {
+  id: string;
+  title: string;
+  excerpt: string;
+  category: string | null;
+  relevance_score: number;
+  url: string;
+};
+
+/** A page of articles, most recently changed first; `total` counts every match. */
+export type ArticleList = {
+  articles: Array<Article>;
+  total: number;
+  limit: number;
+  offset: number;
 };
 
 /** A confirmed upload as a message carries it: the media's facts, never its bytes or a URL. */
@@ -60,9 +124,57 @@ export type Attachment = {
   height?: number | null;
 };
 
+export type Author = {
+  type: "agent" | "customer";
+  id: string;
+  name: string;
+};
+
 export type Block = {
   user_id: string;
   since: string;
+};
+
+export type Bot = {
+  bot_id: string;
+  user_id: string;
+  display_name: string;
+  delivery: BotDeliveryView;
+  triggers: Array<string>;
+  created_at: string;
+  updated_at: string;
+};
+
+/** Either `{webhook_url, secret}` (signed HTTP calls) or `{nats_subject}` (a bot inside the cluster). */
+export type BotDelivery = {
+  webhook_url?: string | null;
+  secret?: string | null;
+  nats_subject?: string | null;
+};
+
+/** Where a bot's deliveries go (never the secret). */
+export type BotDeliveryView = {
+  webhook_url?: string | null;
+  nats_subject?: string | null;
+};
+
+/** POST/PUT /support/sla/calendars: the whole calendar (a PUT restates it as a new version). */
+export type CalendarBody = {
+  name: string;
+  timezone: string;
+  periods: Array<WorkingPeriod>;
+  holidays?: Array<string>;
+};
+
+export type CalendarView = {
+  calendar_id: string;
+  name: string;
+  version: number;
+  timezone: string;
+  periods: Array<WorkingPeriod>;
+  holidays: Array<string>;
+  updated_by: string;
+  updated_at: string;
 };
 
 export type CandidateView = {
@@ -76,13 +188,39 @@ export type ChangePassword = {
   new_password: string;
 };
 
+export type Comment = {
+  id: string;
+  author: Author;
+  content: string;
+  public: boolean;
+  attachments?: Array<Record<string, unknown>>;
+  timestamp: string;
+};
+
 export type ConfirmUpload = {
   sha256?: string | null;
 };
 
 export type CreateApiKey = {
   name: string;
-  role?: "admin" | "agent" | "customer" | "member";
+  role?: "admin" | "agent" | "bot" | "customer" | "member";
+};
+
+export type CreateArticle = {
+  title: string;
+  body: string;
+  category?: string | null;
+  tags?: Array<string>;
+  status?: "archived" | "draft" | "published";
+  locale?: string;
+  url?: string | null;
+};
+
+export type CreateBot = {
+  user_id: string;
+  display_name: string;
+  delivery: BotDelivery;
+  triggers: Array<"all_messages" | "dm" | "mention">;
 };
 
 export type CreateRoom = {
@@ -90,6 +228,10 @@ export type CreateRoom = {
   members?: Array<string>;
   name?: string | null;
   metadata?: Record<string, unknown> | null;
+  display_name?: string | null;
+  description?: string | null;
+  visibility?: "private" | "public" | null;
+  settings?: RoomSettings | null;
 };
 
 export type CreateTeam = {
@@ -100,18 +242,31 @@ export type CreateTeam = {
   escalation_level?: string | null;
 };
 
+export type CreateTicket = {
+  subject: string;
+  description: string;
+  customer_id?: string | null;
+  priority?: "high" | "low" | "normal" | "urgent";
+  category?: string | null;
+  tags?: Array<string>;
+  related_order_id?: string | null;
+  session_id?: string | null;
+  attachments?: Array<Record<string, unknown>>;
+  follow_up_of?: string | null;
+};
+
 export type CreateUser = {
   display_name: string;
   user_id?: string | null;
   email?: string | null;
   phone?: string | null;
-  role?: "admin" | "agent" | "customer" | "member";
+  role?: "admin" | "agent" | "bot" | "customer" | "member";
   password?: string | null;
 };
 
 export type CreateWebhook = {
   url: string;
-  events: Array<"message.offline" | "notification" | "support.escalation" | "support.session_ended" | "support.session_started">;
+  events: Array<"message.offline" | "notification" | "support.escalation" | "support.session_ended" | "support.session_started" | "support.sla_breach" | "support.ticket_created" | "support.ticket_updated">;
   secret?: string | null;
 };
 
@@ -121,8 +276,22 @@ export type CreatedApiKey = {
   api_key: string;
   prefix: string;
   name: string;
-  role: "admin" | "agent" | "customer" | "member";
+  role: "admin" | "agent" | "bot" | "customer" | "member";
   created_at: string;
+};
+
+/** The answer to POST /bots: the only response that shows the bot's API key. */
+export type CreatedBot = {
+  bot_id: string;
+  user_id: string;
+  display_name: string;
+  delivery: BotDeliveryView;
+  triggers: Array<string>;
+  created_at: string;
+  updated_at: string;
+  api_key: string;
+  key_id: string;
+  secret?: string | null;
 };
 
 /** The answer to POST /webhooks: the only response that shows the secret. */
@@ -134,6 +303,24 @@ export type CreatedWebhook = {
   created_at: string;
 };
 
+export type CreditEntry = {
+  amount: string;
+  currency: string;
+  reason: string | null;
+  by: string;
+  at: string;
+  execution_id: string | null;
+};
+
+/** A customer's store credit: the balance per currency (decimal strings) and every entry, newest first. */
+export type CustomerCredit = {
+  customer_id: string;
+  balances: {
+    [key: string]: string;
+  };
+  entries: Array<CreditEntry>;
+};
+
 export type DeadLetters = {
   failed_messages: Array<FailedMessage>;
   failed_notifications: Array<FailedNotification>;
@@ -143,12 +330,14 @@ export type DeadLetters = {
 export type DeskSettings = {
   refuse_without_agents: boolean;
   inherited: boolean;
+  ticket_auto_close_days?: number;
   set_by?: string | null;
   updated_at?: string | null;
 };
 
 export type DeskSettingsBody = {
   refuse_without_agents: boolean;
+  ticket_auto_close_days?: number;
 };
 
 export type EditMessage = {
@@ -187,6 +376,33 @@ export type Escalate = {
   urgency?: "high" | "low" | "normal" | "urgent";
 };
 
+export type EscalateTicket = {
+  escalation_type: string;
+  reason?: string | null;
+  notes?: string | null;
+  urgency?: "high" | "low" | "normal" | "urgent";
+};
+
+/** What to run the action on: exactly one of `session_id` and `ticket_id`. */
+export type ExecuteQuickAction = {
+  session_id?: string | null;
+  ticket_id?: string | null;
+  context?: Record<string, unknown>;
+  dry_run?: boolean;
+  idempotency_key?: string | null;
+};
+
+/** What an execute did (or, with `dry_run`, would do): `changes` in words, `result` from the action. */
+export type Execution = {
+  success: boolean;
+  execution_id: string | null;
+  action_id: string;
+  dry_run: boolean;
+  changes: Array<string>;
+  result: Record<string, unknown>;
+  message: string;
+};
+
 /** A message.offline delivery that ran out of attempts (seed 002), with the `id` to retry or discard it. */
 export type FailedMessage = {
   id: string;
@@ -208,6 +424,40 @@ export type FailedNotification = {
   error: string;
 };
 
+export type ForwardMessage = {
+  room_ids: Array<string>;
+};
+
+export type ForwardResult = {
+  results: Array<ForwardTarget>;
+};
+
+/** What happened in one target room: the new message, or the error that room answered. */
+export type ForwardTarget = {
+  room_id: string;
+  ok: boolean;
+  message_id?: string | null;
+  seq?: number | null;
+  error?: Record<string, unknown> | null;
+};
+
+/** Where a forwarded message was forwarded from. */
+export type ForwardedFrom = {
+  room_id: string;
+  message_id: string;
+};
+
+/** A search hit's message as it reads now (edits applied). */
+export type FoundMessage = {
+  id: string;
+  room_id: string;
+  sender_id: string;
+  seq: number;
+  content: string;
+  created_at: string;
+  edited_at: string | null;
+};
+
 export type Health = {
   status: "degraded" | "ok";
   uptime: string;
@@ -217,6 +467,23 @@ export type Health = {
   catch_up_behind?: {
     [key: string]: number;
   };
+};
+
+/** Matching published articles, best first, and a reply an agent could send: the opening of the best
+match (its first paragraph, at most 500 characters) — null when nothing matches. */
+export type KbSearchResult = {
+  results: Array<ArticleHit>;
+  suggested_response: string | null;
+  query: string;
+};
+
+/** A room's newest message as it reads now: a deleted one has an empty preview and `deleted: true`. */
+export type LastMessage = {
+  message_id: string;
+  seq: number;
+  sender_id: string;
+  preview: string;
+  deleted?: boolean;
 };
 
 /** The process is up and its event loop answers. */
@@ -263,10 +530,29 @@ export type Media = {
   room_id?: string | null;
 };
 
+/** The limits that apply to a tenant's uploads, and which of them are its own (the rest: the defaults). */
+export type MediaLimitsView = {
+  tenant_id: string;
+  max_bytes: number;
+  allowed_types: Array<string>;
+  quota_bytes: number;
+  overridden: Array<"allowed_types" | "max_bytes" | "quota_bytes">;
+  updated_at: string | null;
+};
+
 export type Member = {
   user_id: string;
   role: "admin" | "member";
   joined_at: string;
+  display_name?: string | null;
+  avatar_url?: string | null;
+  status?: "away" | "dnd" | "offline" | "online";
+};
+
+/** A message that mentions the caller, and its room. */
+export type Mention = {
+  room_id: string;
+  message: Message;
 };
 
 /** A message as it reads now: edits applied; a deleted one keeps its seq with empty content. */
@@ -286,6 +572,8 @@ export type Message = {
   last_reply_at?: string | null;
   type?: string;
   attachments?: Array<Attachment>;
+  mentions?: Array<string>;
+  forwarded_from?: ForwardedFrom | null;
 };
 
 /** The answer to an edit or delete: the seq of the event that recorded it. */
@@ -308,6 +596,14 @@ export type MetricsToday = {
   resolution_rate: number | null;
 };
 
+export type NoteView = {
+  id: string;
+  author: Author;
+  content: string;
+  mention_agent_ids: Array<string>;
+  timestamp: string;
+};
+
 export type NotificationCreated = {
   notification_id: string;
   created_at: string;
@@ -324,6 +620,81 @@ export type Person = {
   id: string;
   name: string;
   avatar_url?: string | null;
+};
+
+/** POST/PUT /support/sla/policies: the whole policy; `calendar_id` null means 24/7. */
+export type PolicyBody = {
+  name: string;
+  conditions?: PolicyConditions;
+  targets: PolicyTargets;
+  calendar_id?: string | null;
+  at_risk_percent?: number;
+};
+
+/** What a ticket must have for a policy to apply; an empty list matches anything. */
+export type PolicyConditions = {
+  priority?: Array<string>;
+  category?: Array<string>;
+  channel?: Array<string>;
+};
+
+/** PUT /support/sla/policy-order: every live policy id, once each, in matching order. */
+export type PolicyOrder = {
+  policy_ids: Array<string>;
+};
+
+/** Targets in (business) minutes; next_response is optional. */
+export type PolicyTargets = {
+  first_response_minutes: number;
+  resolution_minutes: number;
+  next_response_minutes?: number | null;
+};
+
+export type PolicyView = {
+  policy_id: string;
+  name: string;
+  version: number;
+  rank: number;
+  conditions: PolicyConditions;
+  targets: PolicyTargets;
+  calendar_id: string | null;
+  at_risk_percent: number;
+  updated_by: string;
+  updated_at: string;
+};
+
+/** Every polled room the caller reads: events after its seq (all empty when the poll timed out) and who is
+typing; and the polled rooms the caller no longer belongs to (as in SyncResult). */
+export type PollResult = {
+  rooms: {
+    [key: string]: PolledRoom;
+  };
+  left: Array<string>;
+  timed_out: boolean;
+};
+
+/** One room of a poll answer: its new events, and who is typing there now. */
+export type PolledRoom = {
+  events: Array<RoomEvent>;
+  last_seq: number;
+  has_more: boolean;
+  typing: Array<string>;
+};
+
+/** An action agents can run on a session: a built-in one (acting inside roomlog) or the tenant's own
+(`kind: integration`, a signed call to its endpoint). `permissions` are the roles that may run it. */
+export type QuickAction = {
+  id: string;
+  name: string;
+  description: string;
+  required_context: Array<string>;
+  permissions: Array<string>;
+  kind: "builtin" | "integration";
+  targets: Array<string>;
+};
+
+export type QuickActions = {
+  actions: Array<QuickAction>;
 };
 
 export type Rating = {
@@ -346,6 +717,15 @@ export type ReactionCount = {
   me: boolean;
 };
 
+/** The answer to a toggle: whether the caller's reaction is now there (`added`) or was taken back. */
+export type ReactionToggled = {
+  message_id: string;
+  emoji: string;
+  added: boolean;
+  seq: number;
+  reactions: Array<ReactionCount>;
+};
+
 export type Reactors = {
   emoji: string;
   count: number;
@@ -356,6 +736,7 @@ export type ReadState = {
   room_id: string;
   read_seq: number;
   unread_count: number;
+  mention_count?: number;
 };
 
 /** Whether this instance should get traffic: each check, and `ready` when all of them hold (else 503). */
@@ -377,6 +758,31 @@ export type Receipt = {
 
 export type Refresh = {
   refresh_token: string;
+};
+
+export type RegisterQuickAction = {
+  id: string;
+  name: string;
+  url: string;
+  description?: string;
+  required_context?: Array<string>;
+  permissions?: Array<"admin" | "agent">;
+  secret?: string | null;
+};
+
+/** The registered action and its signing secret, shown only in this answer. */
+export type RegisteredQuickAction = {
+  action: QuickAction;
+  url: string;
+  secret: string;
+};
+
+export type Related = {
+  order_id?: string | null;
+  session_id?: string | null;
+  room_id?: string | null;
+  follow_up_of?: string | null;
+  follow_ups?: Array<string>;
 };
 
 /** What routing the tenant's log again under `policy` gives: waits and assignments per agent. */
@@ -409,8 +815,20 @@ export type Room = {
   metadata: Record<string, unknown> | null;
   last_seq: number;
   created_at: string;
+  created_by?: string | null;
+  display_name?: string | null;
+  description?: string | null;
+  visibility?: "private" | "public" | null;
+  settings?: RoomSettings;
+  member_count?: number;
+  last_message_at?: string | null;
+  last_message?: LastMessage | null;
   read_seq?: number;
   unread_count?: number;
+  mention_count?: number;
+  is_muted?: boolean;
+  is_archived?: boolean;
+  deleted_at?: string | null;
 };
 
 /** One entry of a room's raw log as clients sync it. */
@@ -422,6 +840,20 @@ export type RoomEvent = {
   data: Record<string, unknown>;
 };
 
+/** A room's settings: `admins` makes it an announcement room, where only its admins post; messages older than
+`message_retention_days` are redacted for everyone by the retention job (None keeps them). */
+export type RoomSettings = {
+  who_can_post?: "admins" | "all_members";
+  message_retention_days?: number | null;
+};
+
+/** One room of a sync or poll answer: the events after the client's seq, in seq order. */
+export type RoomSync = {
+  events: Array<RoomEvent>;
+  last_seq: number;
+  has_more: boolean;
+};
+
 /** One assignment: who got the session under which policy, and why each other agent did not. */
 export type RoutingRecord = {
   agent_id: string;
@@ -431,7 +863,10 @@ export type RoutingRecord = {
   candidates: Array<CandidateView>;
 };
 
+/** One message matching a search, with the fragments of it that match. */
 export type SearchHit = {
+  message: FoundMessage;
+  highlights: Array<string>;
   message_id: string;
   room_id: string;
   seq: number;
@@ -442,6 +877,13 @@ export type SearchHit = {
   attachments?: Array<Attachment>;
 };
 
+/** A page of search hits, newest first; `next_cursor` fetches the next (older) page, null on the last. */
+export type SearchResults = {
+  data: Array<SearchHit>;
+  total: number;
+  next_cursor: string | null;
+};
+
 export type SendMessage = {
   content: string;
   meta?: Record<string, unknown> | null;
@@ -449,6 +891,7 @@ export type SendMessage = {
   thread_id?: string | null;
   type?: "file" | "image" | "system" | "text" | "voice";
   attachments?: Array<string>;
+  mentions?: Array<string>;
 };
 
 export type SendResult = {
@@ -531,6 +974,21 @@ export type SetAgentStatus = {
   return_time?: string | null;
 };
 
+/** A tenant's own limits; a field left out or null follows the service's default (ROOMLOG_MEDIA_*). */
+export type SetMediaLimits = {
+  max_bytes?: number | null;
+  allowed_types?: Array<string> | null;
+  quota_bytes?: number | null;
+};
+
+/** `status` "online" returns to the automatic status; "offline" is invisible (shown offline to others). */
+export type SetPresence = {
+  status: "away" | "dnd" | "offline" | "online";
+  status_text?: string | null;
+  status_emoji?: string | null;
+  clear_after_minutes?: number | null;
+};
+
 export type Signup = {
   email: string;
   password: string;
@@ -545,6 +1003,32 @@ export type SignupResult = {
   expires_in: number;
   user: schemas_accounts_User;
   tenant: TenantInfo;
+};
+
+/** The policy version (and calendar version, null for 24/7) a ticket with those attributes gets now. */
+export type SlaMatch = {
+  policy_id: string;
+  policy_version: number;
+  calendar_id: string | null;
+  calendar_version: number | null;
+};
+
+/** POST /support/sla/match: a ticket's attributes. */
+export type SlaMatchBody = {
+  priority?: string | null;
+  category?: string | null;
+  channel?: string | null;
+};
+
+/** The ticket's SLA clock as last folded (and recorded by the breach timer); null while no policy applies. */
+export type SlaView = {
+  response_due: string | null;
+  resolution_due: string | null;
+  status: "at_risk" | "breached" | "paused" | "within_sla";
+  policy_id: string;
+  policy_version: number;
+  calendar_id?: string | null;
+  calendar_version?: number | null;
 };
 
 export type StartSession = {
@@ -569,6 +1053,33 @@ export type Subscription = {
 
 export type Success = {
   success?: true;
+};
+
+/** What to find articles for: the given `message`, else the customer's latest messages in the session, or the
+ticket's subject, description and latest customer comment (a session or a ticket, not both). */
+export type SuggestArticles = {
+  session_id?: string | null;
+  ticket_id?: string | null;
+  message?: string | null;
+  limit?: number;
+};
+
+/** POST /sync: the seq the client has of each room it follows (0 for none yet), and events per room. */
+export type SyncRequest = {
+  rooms: {
+    [key: string]: number;
+  };
+  limit?: number;
+};
+
+/** The listed rooms the caller belongs to, the rooms it belongs to but did not list, and those it no
+longer reads (left, removed, or never its own: each looks the same). */
+export type SyncResult = {
+  rooms: {
+    [key: string]: RoomSync;
+  };
+  joined: Array<string>;
+  left: Array<string>;
 };
 
 export type Targets = {
@@ -599,6 +1110,61 @@ export type TenantSettings = {
   created_at: string;
 };
 
+export type Ticket = {
+  id: string;
+  number: string;
+  subject: string;
+  status: "closed" | "new" | "on_hold" | "open" | "pending" | "solved";
+  priority: "high" | "low" | "normal" | "urgent";
+  category: string | null;
+  tags: Array<string>;
+  customer: Person;
+  assigned_to: Person | null;
+  created_at: string;
+  updated_at: string;
+  first_response_at?: string | null;
+  solved_at?: string | null;
+  sla?: SlaView | null;
+};
+
+export type TicketDetail = {
+  id: string;
+  number: string;
+  subject: string;
+  status: "closed" | "new" | "on_hold" | "open" | "pending" | "solved";
+  priority: "high" | "low" | "normal" | "urgent";
+  category: string | null;
+  tags: Array<string>;
+  customer: Person;
+  assigned_to: Person | null;
+  created_at: string;
+  updated_at: string;
+  first_response_at?: string | null;
+  solved_at?: string | null;
+  sla?: SlaView | null;
+  description: string;
+  attachments?: Array<Record<string, unknown>>;
+  comments?: Array<Comment>;
+  activities?: Array<Activity>;
+  notes?: Array<NoteView>;
+  related?: Related;
+};
+
+export type TicketFromSession = {
+  subject?: string | null;
+  description?: string | null;
+  priority?: "high" | "low" | "normal" | "urgent" | null;
+  category?: string | null;
+  tags?: Array<string>;
+};
+
+export type TicketPage = {
+  data: Array<Ticket>;
+  total: number;
+  limit: number;
+  offset: number;
+};
+
 export type Tokens = {
   access_token: string;
   refresh_token: string;
@@ -613,6 +1179,49 @@ export type Transfer = {
   notes?: string | null;
 };
 
+/** POST /rooms/{room_id}/typing: the caller started (true) or stopped (false) typing. */
+export type TypingUpdate = {
+  typing?: boolean;
+};
+
+export type Unread = {
+  rooms: Array<UnreadRoom>;
+  totals: UnreadTotals;
+};
+
+export type UnreadRoom = {
+  room_id: string;
+  unread_count: number;
+  mention_count: number;
+  last_seq: number;
+  read_seq: number;
+  is_muted: boolean;
+};
+
+export type UnreadTotals = {
+  unread_count: number;
+  mention_count: number;
+  rooms_with_unread: number;
+};
+
+/** Only the fields given change; `category: null` clears the category. */
+export type UpdateArticle = {
+  title?: string;
+  body?: string;
+  category?: string | null;
+  tags?: Array<string>;
+  status?: "archived" | "draft" | "published";
+  locale?: string;
+  url?: string | null;
+  expected_version?: number;
+};
+
+export type UpdateBot = {
+  display_name?: string;
+  delivery?: BotDelivery;
+  triggers?: Array<"all_messages" | "dm" | "mention">;
+};
+
 export type UpdateProfile = {
   display_name?: string;
   avatar_url?: string | null;
@@ -622,6 +1231,9 @@ export type UpdateProfile = {
 export type UpdateRoom = {
   name?: string | null;
   metadata?: Record<string, unknown> | null;
+  display_name?: string | null;
+  description?: string | null;
+  settings?: RoomSettings;
 };
 
 export type UpdateTeam = {
@@ -636,8 +1248,16 @@ export type UpdateTenantSettings = {
   send_rate_limit?: number | null;
 };
 
+export type UpdateTicket = {
+  status?: "closed" | "new" | "on_hold" | "open" | "pending" | "solved";
+  priority?: "high" | "low" | "normal" | "urgent";
+  assigned_to?: string | null;
+  tags?: Array<string>;
+  category?: string | null;
+};
+
 export type UpdateUser = {
-  role?: "admin" | "agent" | "customer" | "member";
+  role?: "admin" | "agent" | "bot" | "customer" | "member";
   display_name?: string;
 };
 
@@ -652,12 +1272,35 @@ export type UploadUrl = {
   expires_at: string;
 };
 
+/** A user's presence as others see it (an invisible user is offline, last seen when they went invisible). */
+export type UserPresence = {
+  user_id: string;
+  status: "away" | "dnd" | "offline" | "online";
+  last_seen: string | null;
+  status_text: string | null;
+  status_emoji: string | null;
+};
+
+/** The caller's own state of a room. */
+export type UserRoomState = {
+  room_id: string;
+  is_muted: boolean;
+  is_archived: boolean;
+};
+
 /** A webhook as listed: never its secret. */
 export type Webhook = {
   webhook_id: string;
   url: string;
   events: Array<string>;
   created_at: string;
+};
+
+/** Working time on one weekday, local wall-clock time, start inclusive and end exclusive. */
+export type WorkingPeriod = {
+  day: "fri" | "mon" | "sat" | "sun" | "thu" | "tue" | "wed";
+  start: string;
+  end: string;
 };
 
 export type schemas_accounts_User = {
@@ -677,7 +1320,7 @@ export type schemas_users_User = {
   email: string | null;
   phone: string | null;
   avatar_url: string | null;
-  role: "admin" | "agent" | "customer" | "member";
+  role: "admin" | "agent" | "bot" | "customer" | "member";
   created_at: string;
 };
 
@@ -687,14 +1330,30 @@ export interface Api {
   deleteAdminDeadLettersId(args: { id: string; tenant_id?: string }): Promise<Success>;
   /** Revoke an API key (tenant admins) (`DELETE /api-keys/{key_id}`) */
   deleteApiKeysKeyId(args: { key_id: string }): Promise<Success>;
+  /** Delete a bot: it gets no more deliveries and its key and reply tokens stop working (tenant admins) (`DELETE /bots/{bot_id}`) */
+  deleteBotsBotId(args: { bot_id: string }): Promise<Success>;
+  /** scope=for_me: delete the room's history for yourself up to its last_seq; hidden until a new message. scope=for_everyone (room admins; either member of a DM): end the room for all, content redacted (`DELETE /rooms/{room_id}`) */
+  deleteRoomsRoomId(args: { room_id: string; scope?: string }): Promise<UserRoomState>;
+  /** Un-archive a room for yourself (`DELETE /rooms/{room_id}/archive`) */
+  deleteRoomsRoomIdArchive(args: { room_id: string }): Promise<UserRoomState>;
   /** Remove a member (room admins) or leave (yourself) (`DELETE /rooms/{room_id}/members/{user_id}`) */
   deleteRoomsRoomIdMembersUserId(args: { room_id: string; user_id: string }): Promise<Success>;
   /** Delete a message: your own, or anyone's as a room or tenant admin (a message.deleted event) (`DELETE /rooms/{room_id}/messages/{message_id}`) */
   deleteRoomsRoomIdMessagesMessageId(args: { room_id: string; message_id: string }): Promise<MessageChange>;
   /** Take your reaction back; removing one you did not make changes nothing (`DELETE /rooms/{room_id}/messages/{message_id}/reactions/{emoji}`) */
   deleteRoomsRoomIdMessagesMessageIdReactionsEmoji(args: { room_id: string; message_id: string; emoji: string }): Promise<ReactionChange>;
+  /** Unmute a room for yourself (`DELETE /rooms/{room_id}/mute`) */
+  deleteRoomsRoomIdMute(args: { room_id: string }): Promise<UserRoomState>;
   /** Unsubscribe the caller from a topic (`DELETE /subscriptions/{topic}`) */
   deleteSubscriptionsTopic(args: { topic: string }): Promise<Success>;
+  /** Delete an article (agents and admins) (`DELETE /support/kb/articles/{article_id}`) */
+  deleteSupportKbArticlesArticleId(args: { article_id: string }): Promise<Success>;
+  /** Remove one of the tenant's actions (`DELETE /support/quick-actions/{action_id}`) */
+  deleteSupportQuickActionsActionId(args: { action_id: string }): Promise<Success>;
+  /** Delete a calendar no policy uses (admins) (`DELETE /support/sla/calendars/{calendar_id}`) */
+  deleteSupportSlaCalendarsCalendarId(args: { calendar_id: string }): Promise<Success>;
+  /** Delete a policy (admins) (`DELETE /support/sla/policies/{policy_id}`) */
+  deleteSupportSlaPoliciesPolicyId(args: { policy_id: string }): Promise<Success>;
   /** Lift a block (idempotent) (`DELETE /users/{user_id}/block`) */
   deleteUsersUserIdBlock(args: { user_id: string }): Promise<Success>;
   /** Delete a webhook; deliveries still queued for it are dropped (tenant admins) (`DELETE /webhooks/{webhook_id}`) */
@@ -703,6 +1362,8 @@ export interface Api {
   getAdminDeadLetters(args: { tenant_id?: string; limit?: number }): Promise<DeadLetters>;
   /** A tenant's settings (platform admin only) (`GET /admin/tenants/{tenant_id}`) */
   getAdminTenantsTenantId(args: { tenant_id: string }): Promise<TenantSettings>;
+  /** The media limits that apply to a tenant's uploads, and which are its own (platform admin only) (`GET /admin/tenants/{tenant_id}/media-limits`) */
+  getAdminTenantsTenantIdMediaLimits(args: { tenant_id: string }): Promise<MediaLimitsView>;
   /** The tenant's API keys: prefix, name, role and dates, never the key (`GET /api-keys`) */
   getApiKeys(args?: {}): Promise<Array<ApiKey>>;
   /** The WebSocket protocol of /ws (AsyncAPI 3.0) (`GET /asyncapi.json`) */
@@ -711,6 +1372,10 @@ export interface Api {
   getAuthMe(args?: {}): Promise<Me>;
   /** The users the caller has blocked, most recent first (`GET /blocks`) */
   getBlocks(args?: {}): Promise<Array<Block>>;
+  /** The tenant's bots, without their secrets (tenant admins) (`GET /bots`) */
+  getBots(args?: {}): Promise<Array<Bot>>;
+  /** One bot (tenant admins) (`GET /bots/{bot_id}`) */
+  getBotsBotId(args: { bot_id: string }): Promise<Bot>;
   /** Uptime, database writability and NATS connectivity (503: no writes) (`GET /health`) */
   getHealth(args?: {}): Promise<Health>;
   /** Liveness: the process is up (`GET /health/live`) */
@@ -719,14 +1384,22 @@ export interface Api {
   getHealthReady(args?: {}): Promise<Readiness>;
   /** Media metadata with short-lived download URLs (the uploader, and members of rooms it is attached in) (`GET /media/{media_id}`) */
   getMediaMediaId(args: { media_id: string }): Promise<Media>;
+  /** Messages of others that mention you (by id, @room or @here), newest first (X-Has-More header) (`GET /mentions`) */
+  getMentions(args: { limit?: number }): Promise<Array<Mention>>;
   /** The same as POST /tokens (seed 004 spelling) (`GET /messaging/token`) */
   getMessagingToken(args?: {}): Promise<MessagingToken>;
   /** Prometheus metrics in the text exposition format (404 when off or served on ROOMLOG_METRICS_PORT) (`GET /metrics`) */
   getMetrics(args?: {}): Promise<unknown>;
   /** This API description (OpenAPI 3.1) (`GET /openapi.json`) */
   getOpenapiJson(args?: {}): Promise<unknown>;
-  /** The caller's rooms with their last_seq (`GET /rooms`) */
-  getRooms(args: { limit?: number; offset?: number }): Promise<Array<Room>>;
+  /** Long-poll: answers as soon as a listed room has events after its seq (or at the timeout, empty), with who is typing in each room (`GET /poll`) */
+  getPoll(args: { rooms?: string; timeout?: number; limit?: number }): Promise<PollResult>;
+  /** Presence of the named users of the tenant, or of a room's members (query user_ids or room_id) (`GET /presence`) */
+  getPresence(args: { user_ids?: string; room_id?: string }): Promise<Array<UserPresence>>;
+  /** The tenant's users active within the last 2 minutes (invisible ones are not listed) (`GET /presence/online`) */
+  getPresenceOnline(args?: {}): Promise<Array<UserPresence>>;
+  /** The caller's inbox: rooms by last activity, newest first (X-Has-More, X-Next-Cursor headers page on) (`GET /rooms`) */
+  getRooms(args: { limit?: number; offset?: number; cursor?: string; type?: string; archived?: string; muted?: string; discover?: string }): Promise<Array<Room>>;
   /** One room (`GET /rooms/{room_id}`) */
   getRoomsRoomId(args: { room_id: string }): Promise<Room>;
   /** The raw room log after a seq, every event type (`GET /rooms/{room_id}/events`) */
@@ -741,14 +1414,24 @@ export interface Api {
   getRoomsRoomIdMessagesMessageIdReactions(args: { room_id: string; message_id: string }): Promise<Array<Reactors>>;
   /** How far each member has received and read the room (`GET /rooms/{room_id}/receipts`) */
   getRoomsRoomIdReceipts(args: { room_id: string }): Promise<Array<Receipt>>;
-  /** Messages of the caller's rooms matching the words, newest first (indexed a moment after sending) (`GET /search/messages`) */
-  getSearchMessages(args: { q?: string; room_id?: string; limit?: number }): Promise<Array<SearchHit>>;
+  /** Messages of the caller's rooms matching the words, newest first, filtered by room, sender and time, with the total and a cursor (indexed a moment after sending) (`GET /search/messages`) */
+  getSearchMessages(args: { q?: string; room_id?: string; from_user_id?: string; after?: string; before?: string; cursor?: string; limit?: number }): Promise<SearchResults>;
   /** The caller's topic subscriptions (`GET /subscriptions`) */
   getSubscriptions(args?: {}): Promise<Array<Subscription>>;
   /** The desk's agents with status, load and today's metrics (`GET /support/agents`) */
   getSupportAgents(args?: {}): Promise<Array<AgentStatus>>;
   /** An agent's status, load and today's metrics (`GET /support/agents/{agent_id}/status`) */
   getSupportAgentsAgentIdStatus(args: { agent_id: string }): Promise<AgentStatus>;
+  /** A customer's store credit: balances and entries (the desk; a customer its own) (`GET /support/customers/{customer_id}/credit`) */
+  getSupportCustomersCustomerIdCredit(args: { customer_id: string }): Promise<CustomerCredit>;
+  /** Knowledge-base articles, most recently changed first, with the total (customers: published only) (`GET /support/kb/articles`) */
+  getSupportKbArticles(args: { category?: string; status?: string; locale?: string; limit?: number; offset?: number }): Promise<ArticleList>;
+  /** One article (customers: published ones only) (`GET /support/kb/articles/{article_id}`) */
+  getSupportKbArticlesArticleId(args: { article_id: string }): Promise<Article>;
+  /** Published articles matching a query, best first, with excerpts, relevance 0-1 and a suggested reply (`GET /support/kb/search`) */
+  getSupportKbSearch(args: { q?: string; category?: string; locale?: string; limit?: number }): Promise<KbSearchResult>;
+  /** The quick actions of the desk: built-in ones and the tenant's own (agents and admins) (`GET /support/quick-actions`) */
+  getSupportQuickActions(args?: {}): Promise<QuickActions>;
   /** Support sessions, filtered (a customer's own only) (`GET /support/sessions`) */
   getSupportSessions(args: { status?: string; agent_id?: string; customer_id?: string; team_id?: string; limit?: number; offset?: number }): Promise<Array<Session>>;
   /** One support session with its messages (`GET /support/sessions/{session_id}`) */
@@ -757,10 +1440,20 @@ export interface Api {
   getSupportSessionsSessionIdRouting(args: { session_id: string }): Promise<SessionRouting>;
   /** The desk's settings (the service's defaults while the tenant never set them) (`GET /support/settings`) */
   getSupportSettings(args?: {}): Promise<DeskSettings>;
+  /** The tenant's business-hours calendars (`GET /support/sla/calendars`) */
+  getSupportSlaCalendars(args?: {}): Promise<Array<CalendarView>>;
+  /** The tenant's SLA policies in matching order (`GET /support/sla/policies`) */
+  getSupportSlaPolicies(args?: {}): Promise<Array<PolicyView>>;
   /** The tenant's teams (`GET /support/teams`) */
   getSupportTeams(args?: {}): Promise<Array<Team>>;
   /** One team (`GET /support/teams/{team_id}`) */
   getSupportTeamsTeamId(args: { team_id: string }): Promise<Team>;
+  /** Tickets matching every filter, newest first, with the total (a customer's own only) (`GET /support/tickets`) */
+  getSupportTickets(args: { status?: string; priority?: string; assigned_to?: string; customer_id?: string; category?: string; tag?: string; sla_status?: string; q?: string; limit?: number; offset?: number }): Promise<TicketPage>;
+  /** One ticket with comments, timeline and related items (internal notes for staff only) (`GET /support/tickets/{ticket_id}`) */
+  getSupportTicketsTicketId(args: { ticket_id: string }): Promise<TicketDetail>;
+  /** Unread and mention counts of each of your rooms, with totals (`GET /unread`) */
+  getUnread(args?: {}): Promise<Unread>;
   /** The caller's tenant's users (email and phone for admins and oneself) (`GET /users`) */
   getUsers(args: { limit?: number; offset?: number }): Promise<Array<schemas_users_User>>;
   /** Find users by id, name, email or phone (query parameter q, 1-100 chars) (`GET /users/search`) */
@@ -771,6 +1464,8 @@ export interface Api {
   patchAdminTenantsTenantId(args: { tenant_id: string; body: UpdateTenantSettings }): Promise<TenantSettings>;
   /** Update display name, avatar URL or time zone (bearer only) (`PATCH /auth/profile`) */
   patchAuthProfile(args: { body: UpdateProfile }): Promise<schemas_accounts_User>;
+  /** Change a bot's name, delivery or triggers (tenant admins) (`PATCH /bots/{bot_id}`) */
+  patchBotsBotId(args: { bot_id: string; body: UpdateBot }): Promise<Bot>;
   /** Rename a room or change its metadata (room admins) (`PATCH /rooms/{room_id}`) */
   patchRoomsRoomId(args: { room_id: string; body: UpdateRoom }): Promise<Room>;
   /** Edit a message you sent (a message.edited event) (`PATCH /rooms/{room_id}/messages/{message_id}`) */
@@ -795,6 +1490,8 @@ export interface Api {
   postAuthRefresh(args: { body: Refresh }): Promise<Tokens>;
   /** Create an account and its tenant (the account is the tenant's admin) (`POST /auth/signup`) */
   postAuthSignup(args: { body: Signup }): Promise<SignupResult>;
+  /** Register a bot (tenant admins): a user with the role bot and an API key acting only for it, shown only in this response; it is told about the messages that trigger it (`POST /bots`) */
+  postBots(args: { body: CreateBot }): Promise<CreatedBot>;
   /** Check the uploaded bytes (size, sha256, real content type, image size and thumbnail) and record them; a wrong upload is removed (`POST /media/{media_id}/confirm`) */
   postMediaMediaIdConfirm(args: { media_id: string; body: ConfirmUpload }): Promise<Media>;
   /** A presigned PUT for one file of this size and content type, valid for a few minutes (`POST /media/upload-url`) */
@@ -803,16 +1500,36 @@ export interface Api {
   postNotify(args: { body: Notify }): Promise<NotificationCreated>;
   /** Create a room; the caller becomes its admin (`POST /rooms`) */
   postRooms(args: { body: CreateRoom }): Promise<Room>;
+  /** Archive a room for yourself: hidden from the default inbox until a new message (unless muted) (`POST /rooms/{room_id}/archive`) */
+  postRoomsRoomIdArchive(args: { room_id: string }): Promise<UserRoomState>;
+  /** Join a public channel (again: no change) (`POST /rooms/{room_id}/join`) */
+  postRoomsRoomIdJoin(args: { room_id: string }): Promise<Room>;
   /** Add members (room admins); returns all members (`POST /rooms/{room_id}/members`) */
   postRoomsRoomIdMembers(args: { room_id: string; body: AddMembers }): Promise<Array<Member>>;
   /** Send a message (or a reply, with thread_id); a repeated client_msg_id returns the first result (`POST /rooms/{room_id}/messages`) */
   postRoomsRoomIdMessages(args: { room_id: string; body: SendMessage }): Promise<SendResult>;
+  /** Forward a message to rooms you may post to: a new message in each, with forwarded_from; the answer says per room what happened (`POST /rooms/{room_id}/messages/{message_id}/forward`) */
+  postRoomsRoomIdMessagesMessageIdForward(args: { room_id: string; message_id: string; body: ForwardMessage }): Promise<ForwardResult>;
   /** React to a message; reacting again with the same emoji changes nothing (`POST /rooms/{room_id}/messages/{message_id}/reactions`) */
   postRoomsRoomIdMessagesMessageIdReactions(args: { room_id: string; message_id: string; body: AddReaction }): Promise<ReactionChange>;
+  /** Add your reaction if it is not there, else take it back (`POST /rooms/{room_id}/messages/{message_id}/reactions/toggle`) */
+  postRoomsRoomIdMessagesMessageIdReactionsToggle(args: { room_id: string; message_id: string; body: AddReaction }): Promise<ReactionToggled>;
+  /** Mute a room for yourself: no offline webhooks but mentions (`POST /rooms/{room_id}/mute`) */
+  postRoomsRoomIdMute(args: { room_id: string }): Promise<UserRoomState>;
   /** Mark a room read up to a seq (never moves backwards; implies delivery); returns what is still unread (`POST /rooms/{room_id}/read`) */
   postRoomsRoomIdRead(args: { room_id: string; body: MarkRead }): Promise<ReadState>;
+  /** Tell the room the caller is typing (it expires by itself after a few seconds) or stopped (`POST /rooms/{room_id}/typing`) */
+  postRoomsRoomIdTyping(args: { room_id: string; body: TypingUpdate }): Promise<Success>;
   /** Subscribe the caller to a topic (`POST /subscriptions`) */
   postSubscriptions(args: { body: Subscribe }): Promise<Success>;
+  /** Write a knowledge-base article (agents and admins) (`POST /support/kb/articles`) */
+  postSupportKbArticles(args: { body: CreateArticle }): Promise<Article>;
+  /** Articles answering a customer's message, or the session customer's latest messages (agents, admins) (`POST /support/kb/suggest`) */
+  postSupportKbSuggest(args: { body: SuggestArticles }): Promise<KbSearchResult>;
+  /** Add an action that calls the tenant's endpoint with a signed request (tenant admins); the secret is shown only here (`POST /support/quick-actions`) */
+  postSupportQuickActions(args: { body: RegisterQuickAction }): Promise<RegisteredQuickAction>;
+  /** Run an action on a session or a ticket (dry_run: only say what it would change); an Idempotency-Key runs it once (`POST /support/quick-actions/{action_id}/execute`) */
+  postSupportQuickActionsActionIdExecute(args: { action_id: string; body: ExecuteQuickAction }): Promise<Execution>;
   /** Route the tenant's desk history again under a policy: waits and assignments per agent (admins) (`POST /support/routing/replay`) */
   postSupportRoutingReplay(args: { body: ReplayRequest }): Promise<ReplayReport>;
   /** Start a support session: it opens a support room and is routed at once (or queued) (`POST /support/sessions`) */
@@ -829,10 +1546,30 @@ export interface Api {
   postSupportSessionsSessionIdRating(args: { session_id: string; body: Rating }): Promise<Session>;
   /** Resume a session on hold (agents) (`POST /support/sessions/{session_id}/resume`) */
   postSupportSessionsSessionIdResume(args: { session_id: string }): Promise<Session>;
+  /** Turn a support session into a ticket that links the session and its transcript (agents) (`POST /support/sessions/{session_id}/ticket`) */
+  postSupportSessionsSessionIdTicket(args: { session_id: string; body: TicketFromSession }): Promise<TicketDetail>;
   /** Transfer to an agent or a team (agents); notes stay internal (`POST /support/sessions/{session_id}/transfer`) */
   postSupportSessionsSessionIdTransfer(args: { session_id: string; body: Transfer }): Promise<Session>;
+  /** Create a business-hours calendar: IANA timezone, working periods per weekday, holidays (admins) (`POST /support/sla/calendars`) */
+  postSupportSlaCalendars(args: { body: CalendarBody }): Promise<CalendarView>;
+  /** The policy and calendar versions a ticket with these attributes gets: the first match in order (`POST /support/sla/match`) */
+  postSupportSlaMatch(args: { body: SlaMatchBody }): Promise<SlaMatch>;
+  /** Create an SLA policy, matched after the existing ones (admins) (`POST /support/sla/policies`) */
+  postSupportSlaPolicies(args: { body: PolicyBody }): Promise<PolicyView>;
   /** Create a team (admins) (`POST /support/teams`) */
   postSupportTeams(args: { body: CreateTeam }): Promise<Team>;
+  /** File a ticket with the tenant's next gapless number (a customer its own; staff name the customer) (`POST /support/tickets`) */
+  postSupportTickets(args: { body: CreateTicket }): Promise<TicketDetail>;
+  /** Comment (the ticket's customer, publicly, which reopens a pending, on-hold or solved ticket; agents) (`POST /support/tickets/{ticket_id}/comments`) */
+  postSupportTicketsTicketIdComments(args: { ticket_id: string; body: AddComment }): Promise<TicketDetail>;
+  /** Escalate the ticket: type, reason, internal notes; the priority rises to the urgency (agents) (`POST /support/tickets/{ticket_id}/escalate`) */
+  postSupportTicketsTicketIdEscalate(args: { ticket_id: string; body: EscalateTicket }): Promise<TicketDetail>;
+  /** An internal note, never shown to customers; mentioned agents are notified (agents) (`POST /support/tickets/{ticket_id}/notes`) */
+  postSupportTicketsTicketIdNotes(args: { ticket_id: string; body: AddNote }): Promise<TicketDetail>;
+  /** Match the tenant's current SLA policies again and run the ticket's clock on those versions (agents) (`POST /support/tickets/{ticket_id}/sla/reapply`) */
+  postSupportTicketsTicketIdSlaReapply(args: { ticket_id: string }): Promise<TicketDetail>;
+  /** Events after the client's seq in many rooms at once (redacted as /events), plus the rooms the caller joined but did not list and the listed ones it no longer reads (`POST /sync`) */
+  postSync(args: { body: SyncRequest }): Promise<SyncResult>;
   /** A short-lived token for the WebSocket (/ws?token=...) (`POST /tokens`) */
   postTokens(args?: {}): Promise<MessagingToken>;
   /** Create or invite a user of the tenant (tenant admins) (`POST /users`) */
@@ -843,12 +1580,26 @@ export interface Api {
   postUsersUserIdErase(args: { user_id: string }): Promise<Erasure>;
   /** Register a webhook (tenant admins); the signing secret is shown only in this response (`POST /webhooks`) */
   postWebhooks(args: { body: CreateWebhook }): Promise<CreatedWebhook>;
+  /** Set a tenant's own media limits; a field left out or null follows the service's default (platform admin only) (`PUT /admin/tenants/{tenant_id}/media-limits`) */
+  putAdminTenantsTenantIdMediaLimits(args: { tenant_id: string; body: SetMediaLimits }): Promise<MediaLimitsView>;
+  /** Choose a status: away, dnd or offline (invisible) win over the automatic one until online is chosen or clear_after_minutes runs out (text and emoji with it); returns the presence others now see (`PUT /presence`) */
+  putPresence(args: { body: SetPresence }): Promise<UserPresence>;
   /** Make a tenant agent part of the desk or change their profile (admins) (`PUT /support/agents/{agent_id}`) */
   putSupportAgentsAgentId(args: { agent_id: string; body: AgentProfile }): Promise<AgentStatus>;
   /** Set an agent's status (the agent, or admins) (`PUT /support/agents/{agent_id}/status`) */
   putSupportAgentsAgentIdStatus(args: { agent_id: string; body: SetAgentStatus }): Promise<AgentStatus>;
+  /** Change an article: the fields given (agents and admins); expected_version refuses a lost update (`PUT /support/kb/articles/{article_id}`) */
+  putSupportKbArticlesArticleId(args: { article_id: string; body: UpdateArticle }): Promise<Article>;
   /** Set the desk's settings: refuse new sessions rather than queue them while no agent could take them (admins) (`PUT /support/settings`) */
   putSupportSettings(args: { body: DeskSettingsBody }): Promise<DeskSettings>;
+  /** Save a calendar's next version (admins) (`PUT /support/sla/calendars/{calendar_id}`) */
+  putSupportSlaCalendarsCalendarId(args: { calendar_id: string; body: CalendarBody }): Promise<CalendarView>;
+  /** Save a policy's next version (admins) (`PUT /support/sla/policies/{policy_id}`) */
+  putSupportSlaPoliciesPolicyId(args: { policy_id: string; body: PolicyBody }): Promise<PolicyView>;
+  /** Set the order policies are matched in: every policy id once (admins) (`PUT /support/sla/policy-order`) */
+  putSupportSlaPolicyOrder(args: { body: PolicyOrder }): Promise<Array<PolicyView>>;
+  /** Change status, priority, assignee, tags or category under the status rules (agents) (`PUT /support/tickets/{ticket_id}`) */
+  putSupportTicketsTicketId(args: { ticket_id: string; body: UpdateTicket }): Promise<TicketDetail>;
 }
 
 export declare const OPERATIONS: Readonly<Record<keyof Api, {

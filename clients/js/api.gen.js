@@ -6,14 +6,30 @@ export const OPERATIONS = Object.freeze({
   deleteAdminDeadLettersId: {"operationId":"delete_admin_dead-letters_id","method":"DELETE","path":"/admin/dead-letters/{id}","pathParams":["id"],"query":["tenant_id"],"body":false,"auth":true},
   /** Revoke an API key (tenant admins) */
   deleteApiKeysKeyId: {"operationId":"delete_api-keys_key_id","method":"DELETE","path":"/api-keys/{key_id}","pathParams":["key_id"],"query":[],"body":false,"auth":true},
+  /** Delete a bot: it gets no more deliveries and its key and reply tokens stop working (tenant admins) */
+  deleteBotsBotId: {"operationId":"delete_bots_bot_id","method":"DELETE","path":"/bots/{bot_id}","pathParams":["bot_id"],"query":[],"body":false,"auth":true},
+  /** scope=for_me: delete the room's history for yourself up to its last_seq; hidden until a new message. scope=for_everyone (room admins; either member of a DM): end the room for all, content redacted */
+  deleteRoomsRoomId: {"operationId":"delete_rooms_room_id","method":"DELETE","path":"/rooms/{room_id}","pathParams":["room_id"],"query":["scope"],"body":false,"auth":true},
+  /** Un-archive a room for yourself */
+  deleteRoomsRoomIdArchive: {"operationId":"delete_rooms_room_id_archive","method":"DELETE","path":"/rooms/{room_id}/archive","pathParams":["room_id"],"query":[],"body":false,"auth":true},
   /** Remove a member (room admins) or leave (yourself) */
   deleteRoomsRoomIdMembersUserId: {"operationId":"delete_rooms_room_id_members_user_id","method":"DELETE","path":"/rooms/{room_id}/members/{user_id}","pathParams":["room_id","user_id"],"query":[],"body":false,"auth":true},
   /** Delete a message: your own, or anyone's as a room or tenant admin (a message.deleted event) */
   deleteRoomsRoomIdMessagesMessageId: {"operationId":"delete_rooms_room_id_messages_message_id","method":"DELETE","path":"/rooms/{room_id}/messages/{message_id}","pathParams":["room_id","message_id"],"query":[],"body":false,"auth":true},
   /** Take your reaction back; removing one you did not make changes nothing */
   deleteRoomsRoomIdMessagesMessageIdReactionsEmoji: {"operationId":"delete_rooms_room_id_messages_message_id_reactions_emoji","method":"DELETE","path":"/rooms/{room_id}/messages/{message_id}/reactions/{emoji}","pathParams":["room_id","message_id","emoji"],"query":[],"body":false,"auth":true},
+  /** Unmute a room for yourself */
+  deleteRoomsRoomIdMute: {"operationId":"delete_rooms_room_id_mute","method":"DELETE","path":"/rooms/{room_id}/mute","pathParams":["room_id"],"query":[],"body":false,"auth":true},
   /** Unsubscribe the caller from a topic */
   deleteSubscriptionsTopic: {"operationId":"delete_subscriptions_topic","method":"DELETE","path":"/subscriptions/{topic}","pathParams":["topic"],"query":[],"body":false,"auth":true},
+  /** Delete an article (agents and admins) */
+  deleteSupportKbArticlesArticleId: {"operationId":"delete_support_kb_articles_article_id","method":"DELETE","path":"/support/kb/articles/{article_id}","pathParams":["article_id"],"query":[],"body":false,"auth":true},
+  /** Remove one of the tenant's actions */
+  deleteSupportQuickActionsActionId: {"operationId":"delete_support_quick-actions_action_id","method":"DELETE","path":"/support/quick-actions/{action_id}","pathParams":["action_id"],"query":[],"body":false,"auth":true},
+  /** Delete a calendar no policy uses (admins) */
+  deleteSupportSlaCalendarsCalendarId: {"operationId":"delete_support_sla_calendars_calendar_id","method":"DELETE","path":"/support/sla/calendars/{calendar_id}","pathParams":["calendar_id"],"query":[],"body":false,"auth":true},
+  /** Delete a policy (admins) */
+  deleteSupportSlaPoliciesPolicyId: {"operationId":"delete_support_sla_policies_policy_id","method":"DELETE","path":"/support/sla/policies/{policy_id}","pathParams":["policy_id"],"query":[],"body":false,"auth":true},
   /** Lift a block (idempotent) */
   deleteUsersUserIdBlock: {"operationId":"delete_users_user_id_block","method":"DELETE","path":"/users/{user_id}/block","pathParams":["user_id"],"query":[],"body":false,"auth":true},
   /** Delete a webhook; deliveries still queued for it are dropped (tenant admins) */
@@ -22,6 +38,8 @@ export const OPERATIONS = Object.freeze({
   getAdminDeadLetters: {"operationId":"get_admin_dead-letters","method":"GET","path":"/admin/dead-letters","pathParams":[],"query":["tenant_id","limit"],"body":false,"auth":true},
   /** A tenant's settings (platform admin only) */
   getAdminTenantsTenantId: {"operationId":"get_admin_tenants_tenant_id","method":"GET","path":"/admin/tenants/{tenant_id}","pathParams":["tenant_id"],"query":[],"body":false,"auth":true},
+  /** The media limits that apply to a tenant's uploads, and which are its own (platform admin only) */
+  getAdminTenantsTenantIdMediaLimits: {"operationId":"get_admin_tenants_tenant_id_media-limits","method":"GET","path":"/admin/tenants/{tenant_id}/media-limits","pathParams":["tenant_id"],"query":[],"body":false,"auth":true},
   /** The tenant's API keys: prefix, name, role and dates, never the key */
   getApiKeys: {"operationId":"get_api-keys","method":"GET","path":"/api-keys","pathParams":[],"query":[],"body":false,"auth":true},
   /** The WebSocket protocol of /ws (AsyncAPI 3.0) */
@@ -30,6 +48,10 @@ export const OPERATIONS = Object.freeze({
   getAuthMe: {"operationId":"get_auth_me","method":"GET","path":"/auth/me","pathParams":[],"query":[],"body":false,"auth":true},
   /** The users the caller has blocked, most recent first */
   getBlocks: {"operationId":"get_blocks","method":"GET","path":"/blocks","pathParams":[],"query":[],"body":false,"auth":true},
+  /** The tenant's bots, without their secrets (tenant admins) */
+  getBots: {"operationId":"get_bots","method":"GET","path":"/bots","pathParams":[],"query":[],"body":false,"auth":true},
+  /** One bot (tenant admins) */
+  getBotsBotId: {"operationId":"get_bots_bot_id","method":"GET","path":"/bots/{bot_id}","pathParams":["bot_id"],"query":[],"body":false,"auth":true},
   /** Uptime, database writability and NATS connectivity (503: no writes) */
   getHealth: {"operationId":"get_health","method":"GET","path":"/health","pathParams":[],"query":[],"body":false,"auth":false},
   /** Liveness: the process is up */
@@ -38,14 +60,22 @@ export const OPERATIONS = Object.freeze({
   getHealthReady: {"operationId":"get_health_ready","method":"GET","path":"/health/ready","pathParams":[],"query":[],"body":false,"auth":false},
   /** Media metadata with short-lived download URLs (the uploader, and members of rooms it is attached in) */
   getMediaMediaId: {"operationId":"get_media_media_id","method":"GET","path":"/media/{media_id}","pathParams":["media_id"],"query":[],"body":false,"auth":true},
+  /** Messages of others that mention you (by id, @room or @here), newest first (X-Has-More header) */
+  getMentions: {"operationId":"get_mentions","method":"GET","path":"/mentions","pathParams":[],"query":["limit"],"body":false,"auth":true},
   /** The same as POST /tokens (seed 004 spelling) */
   getMessagingToken: {"operationId":"get_messaging_token","method":"GET","path":"/messaging/token","pathParams":[],"query":[],"body":false,"auth":true},
   /** Prometheus metrics in the text exposition format (404 when off or served on ROOMLOG_METRICS_PORT) */
   getMetrics: {"operationId":"get_metrics","method":"GET","path":"/metrics","pathParams":[],"query":[],"body":false,"auth":false},
   /** This API description (OpenAPI 3.1) */
   getOpenapiJson: {"operationId":"get_openapi.json","method":"GET","path":"/openapi.json","pathParams":[],"query":[],"body":false,"auth":false},
-  /** The caller's rooms with their last_seq */
-  getRooms: {"operationId":"get_rooms","method":"GET","path":"/rooms","pathParams":[],"query":["limit","offset"],"body":false,"auth":true},
+  /** Long-poll: answers as soon as a listed room has events after its seq (or at the timeout, empty), with who is typing in each room */
+  getPoll: {"operationId":"get_poll","method":"GET","path":"/poll","pathParams":[],"query":["rooms","timeout","limit"],"body":false,"auth":true},
+  /** Presence of the named users of the tenant, or of a room's members (query user_ids or room_id) */
+  getPresence: {"operationId":"get_presence","method":"GET","path":"/presence","pathParams":[],"query":["user_ids","room_id"],"body":false,"auth":true},
+  /** The tenant's users active within the last 2 minutes (invisible ones are not listed) */
+  getPresenceOnline: {"operationId":"get_presence_online","method":"GET","path":"/presence/online","pathParams":[],"query":[],"body":false,"auth":true},
+  /** The caller's inbox: rooms by last activity, newest first (X-Has-More, X-Next-Cursor headers page on) */
+  getRooms: {"operationId":"get_rooms","method":"GET","path":"/rooms","pathParams":[],"query":["limit","offset","cursor","type","archived","muted","discover"],"body":false,"auth":true},
   /** One room */
   getRoomsRoomId: {"operationId":"get_rooms_room_id","method":"GET","path":"/rooms/{room_id}","pathParams":["room_id"],"query":[],"body":false,"auth":true},
   /** The raw room log after a seq, every event type */
@@ -60,14 +90,24 @@ export const OPERATIONS = Object.freeze({
   getRoomsRoomIdMessagesMessageIdReactions: {"operationId":"get_rooms_room_id_messages_message_id_reactions","method":"GET","path":"/rooms/{room_id}/messages/{message_id}/reactions","pathParams":["room_id","message_id"],"query":[],"body":false,"auth":true},
   /** How far each member has received and read the room */
   getRoomsRoomIdReceipts: {"operationId":"get_rooms_room_id_receipts","method":"GET","path":"/rooms/{room_id}/receipts","pathParams":["room_id"],"query":[],"body":false,"auth":true},
-  /** Messages of the caller's rooms matching the words, newest first (indexed a moment after sending) */
-  getSearchMessages: {"operationId":"get_search_messages","method":"GET","path":"/search/messages","pathParams":[],"query":["q","room_id","limit"],"body":false,"auth":true},
+  /** Messages of the caller's rooms matching the words, newest first, filtered by room, sender and time, with the total and a cursor (indexed a moment after sending) */
+  getSearchMessages: {"operationId":"get_search_messages","method":"GET","path":"/search/messages","pathParams":[],"query":["q","room_id","from_user_id","after","before","cursor","limit"],"body":false,"auth":true},
   /** The caller's topic subscriptions */
   getSubscriptions: {"operationId":"get_subscriptions","method":"GET","path":"/subscriptions","pathParams":[],"query":[],"body":false,"auth":true},
   /** The desk's agents with status, load and today's metrics */
   getSupportAgents: {"operationId":"get_support_agents","method":"GET","path":"/support/agents","pathParams":[],"query":[],"body":false,"auth":true},
   /** An agent's status, load and today's metrics */
   getSupportAgentsAgentIdStatus: {"operationId":"get_support_agents_agent_id_status","method":"GET","path":"/support/agents/{agent_id}/status","pathParams":["agent_id"],"query":[],"body":false,"auth":true},
+  /** A customer's store credit: balances and entries (the desk; a customer its own) */
+  getSupportCustomersCustomerIdCredit: {"operationId":"get_support_customers_customer_id_credit","method":"GET","path":"/support/customers/{customer_id}/credit","pathParams":["customer_id"],"query":[],"body":false,"auth":true},
+  /** Knowledge-base articles, most recently changed first, with the total (customers: published only) */
+  getSupportKbArticles: {"operationId":"get_support_kb_articles","method":"GET","path":"/support/kb/articles","pathParams":[],"query":["category","status","locale","limit","offset"],"body":false,"auth":true},
+  /** One article (customers: published ones only) */
+  getSupportKbArticlesArticleId: {"operationId":"get_support_kb_articles_article_id","method":"GET","path":"/support/kb/articles/{article_id}","pathParams":["article_id"],"query":[],"body":false,"auth":true},
+  /** Published articles matching a query, best first, with excerpts, relevance 0-1 and a suggested reply */
+  getSupportKbSearch: {"operationId":"get_support_kb_search","method":"GET","path":"/support/kb/search","pathParams":[],"query":["q","category","locale","limit"],"body":false,"auth":true},
+  /** The quick actions of the desk: built-in ones and the tenant's own (agents and admins) */
+  getSupportQuickActions: {"operationId":"get_support_quick-actions","method":"GET","path":"/support/quick-actions","pathParams":[],"query":[],"body":false,"auth":true},
   /** Support sessions, filtered (a customer's own only) */
   getSupportSessions: {"operationId":"get_support_sessions","method":"GET","path":"/support/sessions","pathParams":[],"query":["status","agent_id","customer_id","team_id","limit","offset"],"body":false,"auth":true},
   /** One support session with its messages */
@@ -76,10 +116,20 @@ export const OPERATIONS = Object.freeze({
   getSupportSessionsSessionIdRouting: {"operationId":"get_support_sessions_session_id_routing","method":"GET","path":"/support/sessions/{session_id}/routing","pathParams":["session_id"],"query":[],"body":false,"auth":true},
   /** The desk's settings (the service's defaults while the tenant never set them) */
   getSupportSettings: {"operationId":"get_support_settings","method":"GET","path":"/support/settings","pathParams":[],"query":[],"body":false,"auth":true},
+  /** The tenant's business-hours calendars */
+  getSupportSlaCalendars: {"operationId":"get_support_sla_calendars","method":"GET","path":"/support/sla/calendars","pathParams":[],"query":[],"body":false,"auth":true},
+  /** The tenant's SLA policies in matching order */
+  getSupportSlaPolicies: {"operationId":"get_support_sla_policies","method":"GET","path":"/support/sla/policies","pathParams":[],"query":[],"body":false,"auth":true},
   /** The tenant's teams */
   getSupportTeams: {"operationId":"get_support_teams","method":"GET","path":"/support/teams","pathParams":[],"query":[],"body":false,"auth":true},
   /** One team */
   getSupportTeamsTeamId: {"operationId":"get_support_teams_team_id","method":"GET","path":"/support/teams/{team_id}","pathParams":["team_id"],"query":[],"body":false,"auth":true},
+  /** Tickets matching every filter, newest first, with the total (a customer's own only) */
+  getSupportTickets: {"operationId":"get_support_tickets","method":"GET","path":"/support/tickets","pathParams":[],"query":["status","priority","assigned_to","customer_id","category","tag","sla_status","q","limit","offset"],"body":false,"auth":true},
+  /** One ticket with comments, timeline and related items (internal notes for staff only) */
+  getSupportTicketsTicketId: {"operationId":"get_support_tickets_ticket_id","method":"GET","path":"/support/tickets/{ticket_id}","pathParams":["ticket_id"],"query":[],"body":false,"auth":true},
+  /** Unread and mention counts of each of your rooms, with totals */
+  getUnread: {"operationId":"get_unread","method":"GET","path":"/unread","pathParams":[],"query":[],"body":false,"auth":true},
   /** The caller's tenant's users (email and phone for admins and oneself) */
   getUsers: {"operationId":"get_users","method":"GET","path":"/users","pathParams":[],"query":["limit","offset"],"body":false,"auth":true},
   /** Find users by id, name, email or phone (query parameter q, 1-100 chars) */
@@ -90,6 +140,8 @@ export const OPERATIONS = Object.freeze({
   patchAdminTenantsTenantId: {"operationId":"patch_admin_tenants_tenant_id","method":"PATCH","path":"/admin/tenants/{tenant_id}","pathParams":["tenant_id"],"query":[],"body":true,"auth":true},
   /** Update display name, avatar URL or time zone (bearer only) */
   patchAuthProfile: {"operationId":"patch_auth_profile","method":"PATCH","path":"/auth/profile","pathParams":[],"query":[],"body":true,"auth":true},
+  /** Change a bot's name, delivery or triggers (tenant admins) */
+  patchBotsBotId: {"operationId":"patch_bots_bot_id","method":"PATCH","path":"/bots/{bot_id}","pathParams":["bot_id"],"query":[],"body":true,"auth":true},
   /** Rename a room or change its metadata (room admins) */
   patchRoomsRoomId: {"operationId":"patch_rooms_room_id","method":"PATCH","path":"/rooms/{room_id}","pathParams":["room_id"],"query":[],"body":true,"auth":true},
   /** Edit a message you sent (a message.edited event) */
@@ -114,6 +166,8 @@ export const OPERATIONS = Object.freeze({
   postAuthRefresh: {"operationId":"post_auth_refresh","method":"POST","path":"/auth/refresh","pathParams":[],"query":[],"body":true,"auth":false},
   /** Create an account and its tenant (the account is the tenant's admin) */
   postAuthSignup: {"operationId":"post_auth_signup","method":"POST","path":"/auth/signup","pathParams":[],"query":[],"body":true,"auth":false},
+  /** Register a bot (tenant admins): a user with the role bot and an API key acting only for it, shown only in this response; it is told about the messages that trigger it */
+  postBots: {"operationId":"post_bots","method":"POST","path":"/bots","pathParams":[],"query":[],"body":true,"auth":true},
   /** Check the uploaded bytes (size, sha256, real content type, image size and thumbnail) and record them; a wrong upload is removed */
   postMediaMediaIdConfirm: {"operationId":"post_media_media_id_confirm","method":"POST","path":"/media/{media_id}/confirm","pathParams":["media_id"],"query":[],"body":true,"auth":true},
   /** A presigned PUT for one file of this size and content type, valid for a few minutes */
@@ -122,16 +176,36 @@ export const OPERATIONS = Object.freeze({
   postNotify: {"operationId":"post_notify","method":"POST","path":"/notify","pathParams":[],"query":[],"body":true,"auth":true},
   /** Create a room; the caller becomes its admin */
   postRooms: {"operationId":"post_rooms","method":"POST","path":"/rooms","pathParams":[],"query":[],"body":true,"auth":true},
+  /** Archive a room for yourself: hidden from the default inbox until a new message (unless muted) */
+  postRoomsRoomIdArchive: {"operationId":"post_rooms_room_id_archive","method":"POST","path":"/rooms/{room_id}/archive","pathParams":["room_id"],"query":[],"body":false,"auth":true},
+  /** Join a public channel (again: no change) */
+  postRoomsRoomIdJoin: {"operationId":"post_rooms_room_id_join","method":"POST","path":"/rooms/{room_id}/join","pathParams":["room_id"],"query":[],"body":false,"auth":true},
   /** Add members (room admins); returns all members */
   postRoomsRoomIdMembers: {"operationId":"post_rooms_room_id_members","method":"POST","path":"/rooms/{room_id}/members","pathParams":["room_id"],"query":[],"body":true,"auth":true},
   /** Send a message (or a reply, with thread_id); a repeated client_msg_id returns the first result */
   postRoomsRoomIdMessages: {"operationId":"post_rooms_room_id_messages","method":"POST","path":"/rooms/{room_id}/messages","pathParams":["room_id"],"query":[],"body":true,"auth":true},
+  /** Forward a message to rooms you may post to: a new message in each, with forwarded_from; the answer says per room what happened */
+  postRoomsRoomIdMessagesMessageIdForward: {"operationId":"post_rooms_room_id_messages_message_id_forward","method":"POST","path":"/rooms/{room_id}/messages/{message_id}/forward","pathParams":["room_id","message_id"],"query":[],"body":true,"auth":true},
   /** React to a message; reacting again with the same emoji changes nothing */
   postRoomsRoomIdMessagesMessageIdReactions: {"operationId":"post_rooms_room_id_messages_message_id_reactions","method":"POST","path":"/rooms/{room_id}/messages/{message_id}/reactions","pathParams":["room_id","message_id"],"query":[],"body":true,"auth":true},
+  /** Add your reaction if it is not there, else take it back */
+  postRoomsRoomIdMessagesMessageIdReactionsToggle: {"operationId":"post_rooms_room_id_messages_message_id_reactions_toggle","method":"POST","path":"/rooms/{room_id}/messages/{message_id}/reactions/toggle","pathParams":["room_id","message_id"],"query":[],"body":true,"auth":true},
+  /** Mute a room for yourself: no offline webhooks but mentions */
+  postRoomsRoomIdMute: {"operationId":"post_rooms_room_id_mute","method":"POST","path":"/rooms/{room_id}/mute","pathParams":["room_id"],"query":[],"body":false,"auth":true},
   /** Mark a room read up to a seq (never moves backwards; implies delivery); returns what is still unread */
   postRoomsRoomIdRead: {"operationId":"post_rooms_room_id_read","method":"POST","path":"/rooms/{room_id}/read","pathParams":["room_id"],"query":[],"body":true,"auth":true},
+  /** Tell the room the caller is typing (it expires by itself after a few seconds) or stopped */
+  postRoomsRoomIdTyping: {"operationId":"post_rooms_room_id_typing","method":"POST","path":"/rooms/{room_id}/typing","pathParams":["room_id"],"query":[],"body":true,"auth":true},
   /** Subscribe the caller to a topic */
   postSubscriptions: {"operationId":"post_subscriptions","method":"POST","path":"/subscriptions","pathParams":[],"query":[],"body":true,"auth":true},
+  /** Write a knowledge-base article (agents and admins) */
+  postSupportKbArticles: {"operationId":"post_support_kb_articles","method":"POST","path":"/support/kb/articles","pathParams":[],"query":[],"body":true,"auth":true},
+  /** Articles answering a customer's message, or the session customer's latest messages (agents, admins) */
+  postSupportKbSuggest: {"operationId":"post_support_kb_suggest","method":"POST","path":"/support/kb/suggest","pathParams":[],"query":[],"body":true,"auth":true},
+  /** Add an action that calls the tenant's endpoint with a signed request (tenant admins); the secret is shown only here */
+  postSupportQuickActions: {"operationId":"post_support_quick-actions","method":"POST","path":"/support/quick-actions","pathParams":[],"query":[],"body":true,"auth":true},
+  /** Run an action on a session or a ticket (dry_run: only say what it would change); an Idempotency-Key runs it once */
+  postSupportQuickActionsActionIdExecute: {"operationId":"post_support_quick-actions_action_id_execute","method":"POST","path":"/support/quick-actions/{action_id}/execute","pathParams":["action_id"],"query":[],"body":true,"auth":true},
   /** Route the tenant's desk history again under a policy: waits and assignments per agent (admins) */
   postSupportRoutingReplay: {"operationId":"post_support_routing_replay","method":"POST","path":"/support/routing/replay","pathParams":[],"query":[],"body":true,"auth":true},
   /** Start a support session: it opens a support room and is routed at once (or queued) */
@@ -148,10 +222,30 @@ export const OPERATIONS = Object.freeze({
   postSupportSessionsSessionIdRating: {"operationId":"post_support_sessions_session_id_rating","method":"POST","path":"/support/sessions/{session_id}/rating","pathParams":["session_id"],"query":[],"body":true,"auth":true},
   /** Resume a session on hold (agents) */
   postSupportSessionsSessionIdResume: {"operationId":"post_support_sessions_session_id_resume","method":"POST","path":"/support/sessions/{session_id}/resume","pathParams":["session_id"],"query":[],"body":false,"auth":true},
+  /** Turn a support session into a ticket that links the session and its transcript (agents) */
+  postSupportSessionsSessionIdTicket: {"operationId":"post_support_sessions_session_id_ticket","method":"POST","path":"/support/sessions/{session_id}/ticket","pathParams":["session_id"],"query":[],"body":true,"auth":true},
   /** Transfer to an agent or a team (agents); notes stay internal */
   postSupportSessionsSessionIdTransfer: {"operationId":"post_support_sessions_session_id_transfer","method":"POST","path":"/support/sessions/{session_id}/transfer","pathParams":["session_id"],"query":[],"body":true,"auth":true},
+  /** Create a business-hours calendar: IANA timezone, working periods per weekday, holidays (admins) */
+  postSupportSlaCalendars: {"operationId":"post_support_sla_calendars","method":"POST","path":"/support/sla/calendars","pathParams":[],"query":[],"body":true,"auth":true},
+  /** The policy and calendar versions a ticket with these attributes gets: the first match in order */
+  postSupportSlaMatch: {"operationId":"post_support_sla_match","method":"POST","path":"/support/sla/match","pathParams":[],"query":[],"body":true,"auth":true},
+  /** Create an SLA policy, matched after the existing ones (admins) */
+  postSupportSlaPolicies: {"operationId":"post_support_sla_policies","method":"POST","path":"/support/sla/policies","pathParams":[],"query":[],"body":true,"auth":true},
   /** Create a team (admins) */
   postSupportTeams: {"operationId":"post_support_teams","method":"POST","path":"/support/teams","pathParams":[],"query":[],"body":true,"auth":true},
+  /** File a ticket with the tenant's next gapless number (a customer its own; staff name the customer) */
+  postSupportTickets: {"operationId":"post_support_tickets","method":"POST","path":"/support/tickets","pathParams":[],"query":[],"body":true,"auth":true},
+  /** Comment (the ticket's customer, publicly, which reopens a pending, on-hold or solved ticket; agents) */
+  postSupportTicketsTicketIdComments: {"operationId":"post_support_tickets_ticket_id_comments","method":"POST","path":"/support/tickets/{ticket_id}/comments","pathParams":["ticket_id"],"query":[],"body":true,"auth":true},
+  /** Escalate the ticket: type, reason, internal notes; the priority rises to the urgency (agents) */
+  postSupportTicketsTicketIdEscalate: {"operationId":"post_support_tickets_ticket_id_escalate","method":"POST","path":"/support/tickets/{ticket_id}/escalate","pathParams":["ticket_id"],"query":[],"body":true,"auth":true},
+  /** An internal note, never shown to customers; mentioned agents are notified (agents) */
+  postSupportTicketsTicketIdNotes: {"operationId":"post_support_tickets_ticket_id_notes","method":"POST","path":"/support/tickets/{ticket_id}/notes","pathParams":["ticket_id"],"query":[],"body":true,"auth":true},
+  /** Match the tenant's current SLA policies again and run the ticket's clock on those versions (agents) */
+  postSupportTicketsTicketIdSlaReapply: {"operationId":"post_support_tickets_ticket_id_sla_reapply","method":"POST","path":"/support/tickets/{ticket_id}/sla/reapply","pathParams":["ticket_id"],"query":[],"body":false,"auth":true},
+  /** Events after the client's seq in many rooms at once (redacted as /events), plus the rooms the caller joined but did not list and the listed ones it no longer reads */
+  postSync: {"operationId":"post_sync","method":"POST","path":"/sync","pathParams":[],"query":[],"body":true,"auth":true},
   /** A short-lived token for the WebSocket (/ws?token=...) */
   postTokens: {"operationId":"post_tokens","method":"POST","path":"/tokens","pathParams":[],"query":[],"body":false,"auth":true},
   /** Create or invite a user of the tenant (tenant admins) */
@@ -162,10 +256,24 @@ export const OPERATIONS = Object.freeze({
   postUsersUserIdErase: {"operationId":"post_users_user_id_erase","method":"POST","path":"/users/{user_id}/erase","pathParams":["user_id"],"query":[],"body":false,"auth":true},
   /** Register a webhook (tenant admins); the signing secret is shown only in this response */
   postWebhooks: {"operationId":"post_webhooks","method":"POST","path":"/webhooks","pathParams":[],"query":[],"body":true,"auth":true},
+  /** Set a tenant's own media limits; a field left out or null follows the service's default (platform admin only) */
+  putAdminTenantsTenantIdMediaLimits: {"operationId":"put_admin_tenants_tenant_id_media-limits","method":"PUT","path":"/admin/tenants/{tenant_id}/media-limits","pathParams":["tenant_id"],"query":[],"body":true,"auth":true},
+  /** Choose a status: away, dnd or offline (invisible) win over the automatic one until online is chosen or clear_after_minutes runs out (text and emoji with it); returns the presence others now see */
+  putPresence: {"operationId":"put_presence","method":"PUT","path":"/presence","pathParams":[],"query":[],"body":true,"auth":true},
   /** Make a tenant agent part of the desk or change their profile (admins) */
   putSupportAgentsAgentId: {"operationId":"put_support_agents_agent_id","method":"PUT","path":"/support/agents/{agent_id}","pathParams":["agent_id"],"query":[],"body":true,"auth":true},
   /** Set an agent's status (the agent, or admins) */
   putSupportAgentsAgentIdStatus: {"operationId":"put_support_agents_agent_id_status","method":"PUT","path":"/support/agents/{agent_id}/status","pathParams":["agent_id"],"query":[],"body":true,"auth":true},
+  /** Change an article: the fields given (agents and admins); expected_version refuses a lost update */
+  putSupportKbArticlesArticleId: {"operationId":"put_support_kb_articles_article_id","method":"PUT","path":"/support/kb/articles/{article_id}","pathParams":["article_id"],"query":[],"body":true,"auth":true},
   /** Set the desk's settings: refuse new sessions rather than queue them while no agent could take them (admins) */
   putSupportSettings: {"operationId":"put_support_settings","method":"PUT","path":"/support/settings","pathParams":[],"query":[],"body":true,"auth":true},
+  /** Save a calendar's next version (admins) */
+  putSupportSlaCalendarsCalendarId: {"operationId":"put_support_sla_calendars_calendar_id","method":"PUT","path":"/support/sla/calendars/{calendar_id}","pathParams":["calendar_id"],"query":[],"body":true,"auth":true},
+  /** Save a policy's next version (admins) */
+  putSupportSlaPoliciesPolicyId: {"operationId":"put_support_sla_policies_policy_id","method":"PUT","path":"/support/sla/policies/{policy_id}","pathParams":["policy_id"],"query":[],"body":true,"auth":true},
+  /** Set the order policies are matched in: every policy id once (admins) */
+  putSupportSlaPolicyOrder: {"operationId":"put_support_sla_policy-order","method":"PUT","path":"/support/sla/policy-order","pathParams":[],"query":[],"body":true,"auth":true},
+  /** Change status, priority, assignee, tags or category under the status rules (agents) */
+  putSupportTicketsTicketId: {"operationId":"put_support_tickets_ticket_id","method":"PUT","path":"/support/tickets/{ticket_id}","pathParams":["ticket_id"],"query":[],"body":true,"auth":true},
 });

@@ -131,6 +131,18 @@ class CreateRoom(TypedDict):
     members: NotRequired[list[str]]
     name: NotRequired[str | None]
     metadata: NotRequired[dict[str, Any] | None]
+    display_name: NotRequired[str | None]
+    description: NotRequired[str | None]
+    visibility: NotRequired[Literal["private", "public"] | None]
+    settings: NotRequired[RoomSettings | None]
+
+
+class RoomSettings(TypedDict):
+    """A room's settings: `admins` makes it an announcement room, where only its admins post; messages older than
+`message_retention_days` are redacted for everyone by the retention job (None keeps them)."""
+
+    who_can_post: NotRequired[Literal["admins", "all_members"]]
+    message_retention_days: NotRequired[int | None]
 
 
 class Room(TypedDict):
@@ -141,19 +153,47 @@ class Room(TypedDict):
     metadata: dict[str, Any] | None
     last_seq: int
     created_at: str
+    created_by: NotRequired[str | None]
+    display_name: NotRequired[str | None]
+    description: NotRequired[str | None]
+    visibility: NotRequired[Literal["private", "public"] | None]
+    settings: NotRequired[RoomSettings]
+    member_count: NotRequired[int]
+    last_message_at: NotRequired[str | None]
+    last_message: NotRequired[LastMessage | None]
     read_seq: NotRequired[int]
     unread_count: NotRequired[int]
+    mention_count: NotRequired[int]
+    is_muted: NotRequired[bool]
+    is_archived: NotRequired[bool]
+    deleted_at: NotRequired[str | None]
+
+
+class LastMessage(TypedDict):
+    """A room's newest message as it reads now: a deleted one has an empty preview and `deleted: true`."""
+
+    message_id: str
+    seq: int
+    sender_id: str
+    preview: str
+    deleted: NotRequired[bool]
 
 
 class UpdateRoom(TypedDict):
     name: NotRequired[str | None]
     metadata: NotRequired[dict[str, Any] | None]
+    display_name: NotRequired[str | None]
+    description: NotRequired[str | None]
+    settings: NotRequired[RoomSettings]
 
 
 class Member(TypedDict):
     user_id: str
     role: Literal["admin", "member"]
     joined_at: str
+    display_name: NotRequired[str | None]
+    avatar_url: NotRequired[str | None]
+    status: NotRequired[Literal["away", "dnd", "offline", "online"]]
 
 
 class AddMembers(TypedDict):
@@ -167,6 +207,7 @@ class SendMessage(TypedDict):
     thread_id: NotRequired[str | None]
     type: NotRequired[Literal["file", "image", "system", "text", "voice"]]
     attachments: NotRequired[list[str]]
+    mentions: NotRequired[list[str]]
 
 
 class SendResult(TypedDict):
@@ -193,6 +234,8 @@ class Message(TypedDict):
     last_reply_at: NotRequired[str | None]
     type: NotRequired[str]
     attachments: NotRequired[list[Attachment]]
+    mentions: NotRequired[list[str]]
+    forwarded_from: NotRequired[ForwardedFrom | None]
 
 
 class ReactionCount(TypedDict):
@@ -211,6 +254,13 @@ class Attachment(TypedDict):
     sha256: str
     width: NotRequired[int | None]
     height: NotRequired[int | None]
+
+
+class ForwardedFrom(TypedDict):
+    """Where a forwarded message was forwarded from."""
+
+    room_id: str
+    message_id: str
 
 
 class RoomEvent(TypedDict):
@@ -249,10 +299,86 @@ class ReactionChange(TypedDict):
     reactions: list[ReactionCount]
 
 
+class ForwardMessage(TypedDict):
+    room_ids: list[str]
+
+
+class ForwardResult(TypedDict):
+    results: list[ForwardTarget]
+
+
+class ForwardTarget(TypedDict):
+    """What happened in one target room: the new message, or the error that room answered."""
+
+    room_id: str
+    ok: bool
+    message_id: NotRequired[str | None]
+    seq: NotRequired[int | None]
+    error: NotRequired[dict[str, Any] | None]
+
+
+class ReactionToggled(TypedDict):
+    """The answer to a toggle: whether the caller's reaction is now there (`added`) or was taken back."""
+
+    message_id: str
+    emoji: str
+    added: bool
+    seq: int
+    reactions: list[ReactionCount]
+
+
 class Reactors(TypedDict):
     emoji: str
     count: int
     user_ids: list[str]
+
+
+class TypingUpdate(TypedDict):
+    """POST /rooms/{room_id}/typing: the caller started (true) or stopped (false) typing."""
+
+    typing: NotRequired[bool]
+
+
+class SyncRequest(TypedDict):
+    """POST /sync: the seq the client has of each room it follows (0 for none yet), and events per room."""
+
+    rooms: dict[str, int]
+    limit: NotRequired[int]
+
+
+class SyncResult(TypedDict):
+    """The listed rooms the caller belongs to, the rooms it belongs to but did not list, and those it no
+longer reads (left, removed, or never its own: each looks the same)."""
+
+    rooms: dict[str, RoomSync]
+    joined: list[str]
+    left: list[str]
+
+
+class RoomSync(TypedDict):
+    """One room of a sync or poll answer: the events after the client's seq, in seq order."""
+
+    events: list[RoomEvent]
+    last_seq: int
+    has_more: bool
+
+
+class PollResult(TypedDict):
+    """Every polled room the caller reads: events after its seq (all empty when the poll timed out) and who is
+typing; and the polled rooms the caller no longer belongs to (as in SyncResult)."""
+
+    rooms: dict[str, PolledRoom]
+    left: list[str]
+    timed_out: bool
+
+
+class PolledRoom(TypedDict):
+    """One room of a poll answer: its new events, and who is typing there now."""
+
+    events: list[RoomEvent]
+    last_seq: int
+    has_more: bool
+    typing: list[str]
 
 
 class Ack(TypedDict):
@@ -268,6 +394,7 @@ class ReadState(TypedDict):
     room_id: str
     read_seq: int
     unread_count: int
+    mention_count: NotRequired[int]
 
 
 class Receipt(TypedDict):
@@ -279,7 +406,54 @@ class Receipt(TypedDict):
     read_at: str | None
 
 
+class UserRoomState(TypedDict):
+    """The caller's own state of a room."""
+
+    room_id: str
+    is_muted: bool
+    is_archived: bool
+
+
+class Unread(TypedDict):
+    rooms: list[UnreadRoom]
+    totals: UnreadTotals
+
+
+class UnreadRoom(TypedDict):
+    room_id: str
+    unread_count: int
+    mention_count: int
+    last_seq: int
+    read_seq: int
+    is_muted: bool
+
+
+class UnreadTotals(TypedDict):
+    unread_count: int
+    mention_count: int
+    rooms_with_unread: int
+
+
+class Mention(TypedDict):
+    """A message that mentions the caller, and its room."""
+
+    room_id: str
+    message: Message
+
+
+class SearchResults(TypedDict):
+    """A page of search hits, newest first; `next_cursor` fetches the next (older) page, null on the last."""
+
+    data: list[SearchHit]
+    total: int
+    next_cursor: str | None
+
+
 class SearchHit(TypedDict):
+    """One message matching a search, with the fragments of it that match."""
+
+    message: FoundMessage
+    highlights: list[str]
     message_id: str
     room_id: str
     seq: int
@@ -288,6 +462,18 @@ class SearchHit(TypedDict):
     snippet: str
     type: NotRequired[str]
     attachments: NotRequired[list[Attachment]]
+
+
+class FoundMessage(TypedDict):
+    """A search hit's message as it reads now (edits applied)."""
+
+    id: str
+    room_id: str
+    sender_id: str
+    seq: int
+    content: str
+    created_at: str
+    edited_at: str | None
 
 
 class MessagingToken(TypedDict):
@@ -330,7 +516,7 @@ class UsersUser(TypedDict):
     email: str | None
     phone: str | None
     avatar_url: str | None
-    role: Literal["admin", "agent", "customer", "member"]
+    role: Literal["admin", "agent", "bot", "customer", "member"]
     created_at: str
 
 
@@ -339,12 +525,12 @@ class CreateUser(TypedDict):
     user_id: NotRequired[str | None]
     email: NotRequired[str | None]
     phone: NotRequired[str | None]
-    role: NotRequired[Literal["admin", "agent", "customer", "member"]]
+    role: NotRequired[Literal["admin", "agent", "bot", "customer", "member"]]
     password: NotRequired[str | None]
 
 
 class UpdateUser(TypedDict):
-    role: NotRequired[Literal["admin", "agent", "customer", "member"]]
+    role: NotRequired[Literal["admin", "agent", "bot", "customer", "member"]]
     display_name: NotRequired[str]
 
 
@@ -353,9 +539,28 @@ class Block(TypedDict):
     since: str
 
 
+class SetPresence(TypedDict):
+    """`status` "online" returns to the automatic status; "offline" is invisible (shown offline to others)."""
+
+    status: Literal["away", "dnd", "offline", "online"]
+    status_text: NotRequired[str | None]
+    status_emoji: NotRequired[str | None]
+    clear_after_minutes: NotRequired[int | None]
+
+
+class UserPresence(TypedDict):
+    """A user's presence as others see it (an invisible user is offline, last seen when they went invisible)."""
+
+    user_id: str
+    status: Literal["away", "dnd", "offline", "online"]
+    last_seen: str | None
+    status_text: str | None
+    status_emoji: str | None
+
+
 class CreateApiKey(TypedDict):
     name: str
-    role: NotRequired[Literal["admin", "agent", "customer", "member"]]
+    role: NotRequired[Literal["admin", "agent", "bot", "customer", "member"]]
 
 
 class CreatedApiKey(TypedDict):
@@ -365,7 +570,7 @@ class CreatedApiKey(TypedDict):
     api_key: str
     prefix: str
     name: str
-    role: Literal["admin", "agent", "customer", "member"]
+    role: Literal["admin", "agent", "bot", "customer", "member"]
     created_at: str
 
 
@@ -373,7 +578,7 @@ class ApiKey(TypedDict):
     key_id: str
     prefix: str
     name: str
-    role: Literal["admin", "agent", "customer", "member"]
+    role: Literal["admin", "agent", "bot", "customer", "member"]
     created_at: str
     revoked_at: str | None
 
@@ -393,7 +598,7 @@ class UpdateTenantSettings(TypedDict):
 
 class CreateWebhook(TypedDict):
     url: str
-    events: list[Literal["message.offline", "notification", "support.escalation", "support.session_ended", "support.session_started"]]
+    events: list[Literal["message.offline", "notification", "support.escalation", "support.session_ended", "support.session_started", "support.sla_breach", "support.ticket_created", "support.ticket_updated"]]
     secret: NotRequired[str | None]
 
 
@@ -664,12 +869,14 @@ class DeskSettings(TypedDict):
 
     refuse_without_agents: bool
     inherited: bool
+    ticket_auto_close_days: NotRequired[int]
     set_by: NotRequired[str | None]
     updated_at: NotRequired[str | None]
 
 
 class DeskSettingsBody(TypedDict):
     refuse_without_agents: bool
+    ticket_auto_close_days: NotRequired[int]
 
 
 class CreateArticle(TypedDict):
@@ -744,9 +951,11 @@ class ArticleHit(TypedDict):
 
 
 class SuggestArticles(TypedDict):
-    """What to find articles for: the given `message`, else the customer's latest messages in the session."""
+    """What to find articles for: the given `message`, else the customer's latest messages in the session, or the
+ticket's subject, description and latest customer comment (a session or a ticket, not both)."""
 
     session_id: NotRequired[str | None]
+    ticket_id: NotRequired[str | None]
     message: NotRequired[str | None]
     limit: NotRequired[int]
 
@@ -787,7 +996,10 @@ class RegisteredQuickAction(TypedDict):
 
 
 class ExecuteQuickAction(TypedDict):
+    """What to run the action on: exactly one of `session_id` and `ticket_id`."""
+
     session_id: NotRequired[str | None]
+    ticket_id: NotRequired[str | None]
     context: NotRequired[dict[str, Any]]
     dry_run: NotRequired[bool]
     idempotency_key: NotRequired[str | None]
@@ -820,6 +1032,251 @@ class CreditEntry(TypedDict):
     by: str
     at: str
     execution_id: str | None
+
+
+class CreateTicket(TypedDict):
+    subject: str
+    description: str
+    customer_id: NotRequired[str | None]
+    priority: NotRequired[Literal["high", "low", "normal", "urgent"]]
+    category: NotRequired[str | None]
+    tags: NotRequired[list[str]]
+    related_order_id: NotRequired[str | None]
+    session_id: NotRequired[str | None]
+    attachments: NotRequired[list[dict[str, Any]]]
+    follow_up_of: NotRequired[str | None]
+
+
+class TicketDetail(TypedDict):
+    id: str
+    number: str
+    subject: str
+    status: Literal["closed", "new", "on_hold", "open", "pending", "solved"]
+    priority: Literal["high", "low", "normal", "urgent"]
+    category: str | None
+    tags: list[str]
+    customer: Person
+    assigned_to: Person | None
+    created_at: str
+    updated_at: str
+    first_response_at: NotRequired[str | None]
+    solved_at: NotRequired[str | None]
+    sla: NotRequired[SlaView | None]
+    description: str
+    attachments: NotRequired[list[dict[str, Any]]]
+    comments: NotRequired[list[Comment]]
+    activities: NotRequired[list[Activity]]
+    notes: NotRequired[list[NoteView]]
+    related: NotRequired[Related]
+
+
+class SlaView(TypedDict):
+    """The ticket's SLA clock as last folded (and recorded by the breach timer); null while no policy applies."""
+
+    response_due: str | None
+    resolution_due: str | None
+    status: Literal["at_risk", "breached", "paused", "within_sla"]
+    policy_id: str
+    policy_version: int
+    calendar_id: NotRequired[str | None]
+    calendar_version: NotRequired[int | None]
+
+
+class Comment(TypedDict):
+    id: str
+    author: Author
+    content: str
+    public: bool
+    attachments: NotRequired[list[dict[str, Any]]]
+    timestamp: str
+
+
+class Author(TypedDict):
+    type: Literal["agent", "customer"]
+    id: str
+    name: str
+
+
+class Activity(TypedDict):
+    """One entry of the ticket's timeline, from one of its events."""
+
+    action: Literal["assigned", "closed", "commented", "created", "escalated", "note_added", "replied", "sla_applied", "sla_at_risk", "sla_breached", "status_changed", "updated"]
+    by: str
+    timestamp: str
+    seq: int
+    status: NotRequired[str | None]
+    reason: NotRequired[str | None]
+    changed: NotRequired[list[str] | None]
+    agent: NotRequired[str | None]
+    escalation_type: NotRequired[str | None]
+    metric: NotRequired[str | None]
+    due_at: NotRequired[str | None]
+    policy_id: NotRequired[str | None]
+    policy_version: NotRequired[int | None]
+
+
+class NoteView(TypedDict):
+    id: str
+    author: Author
+    content: str
+    mention_agent_ids: list[str]
+    timestamp: str
+
+
+class Related(TypedDict):
+    order_id: NotRequired[str | None]
+    session_id: NotRequired[str | None]
+    room_id: NotRequired[str | None]
+    follow_up_of: NotRequired[str | None]
+    follow_ups: NotRequired[list[str]]
+
+
+class TicketPage(TypedDict):
+    data: list[Ticket]
+    total: int
+    limit: int
+    offset: int
+
+
+class Ticket(TypedDict):
+    id: str
+    number: str
+    subject: str
+    status: Literal["closed", "new", "on_hold", "open", "pending", "solved"]
+    priority: Literal["high", "low", "normal", "urgent"]
+    category: str | None
+    tags: list[str]
+    customer: Person
+    assigned_to: Person | None
+    created_at: str
+    updated_at: str
+    first_response_at: NotRequired[str | None]
+    solved_at: NotRequired[str | None]
+    sla: NotRequired[SlaView | None]
+
+
+class UpdateTicket(TypedDict):
+    status: NotRequired[Literal["closed", "new", "on_hold", "open", "pending", "solved"]]
+    priority: NotRequired[Literal["high", "low", "normal", "urgent"]]
+    assigned_to: NotRequired[str | None]
+    tags: NotRequired[list[str]]
+    category: NotRequired[str | None]
+
+
+class AddComment(TypedDict):
+    content: str
+    public: NotRequired[bool]
+    attachments: NotRequired[list[dict[str, Any]]]
+
+
+class AddNote(TypedDict):
+    content: str
+    mention_agent_ids: NotRequired[list[str]]
+
+
+class EscalateTicket(TypedDict):
+    escalation_type: str
+    reason: NotRequired[str | None]
+    notes: NotRequired[str | None]
+    urgency: NotRequired[Literal["high", "low", "normal", "urgent"]]
+
+
+class TicketFromSession(TypedDict):
+    subject: NotRequired[str | None]
+    description: NotRequired[str | None]
+    priority: NotRequired[Literal["high", "low", "normal", "urgent"] | None]
+    category: NotRequired[str | None]
+    tags: NotRequired[list[str]]
+
+
+class CalendarView(TypedDict):
+    calendar_id: str
+    name: str
+    version: int
+    timezone: str
+    periods: list[WorkingPeriod]
+    holidays: list[str]
+    updated_by: str
+    updated_at: str
+
+
+class WorkingPeriod(TypedDict):
+    """Working time on one weekday, local wall-clock time, start inclusive and end exclusive."""
+
+    day: Literal["fri", "mon", "sat", "sun", "thu", "tue", "wed"]
+    start: str
+    end: str
+
+
+class CalendarBody(TypedDict):
+    """POST/PUT /support/sla/calendars: the whole calendar (a PUT restates it as a new version)."""
+
+    name: str
+    timezone: str
+    periods: list[WorkingPeriod]
+    holidays: NotRequired[list[str]]
+
+
+class PolicyView(TypedDict):
+    policy_id: str
+    name: str
+    version: int
+    rank: int
+    conditions: PolicyConditions
+    targets: PolicyTargets
+    calendar_id: str | None
+    at_risk_percent: int
+    updated_by: str
+    updated_at: str
+
+
+class PolicyConditions(TypedDict):
+    """What a ticket must have for a policy to apply; an empty list matches anything."""
+
+    priority: NotRequired[list[str]]
+    category: NotRequired[list[str]]
+    channel: NotRequired[list[str]]
+
+
+class PolicyTargets(TypedDict):
+    """Targets in (business) minutes; next_response is optional."""
+
+    first_response_minutes: int
+    resolution_minutes: int
+    next_response_minutes: NotRequired[int | None]
+
+
+class PolicyBody(TypedDict):
+    """POST/PUT /support/sla/policies: the whole policy; `calendar_id` null means 24/7."""
+
+    name: str
+    conditions: NotRequired[PolicyConditions]
+    targets: PolicyTargets
+    calendar_id: NotRequired[str | None]
+    at_risk_percent: NotRequired[int]
+
+
+class PolicyOrder(TypedDict):
+    """PUT /support/sla/policy-order: every live policy id, once each, in matching order."""
+
+    policy_ids: list[str]
+
+
+class SlaMatchBody(TypedDict):
+    """POST /support/sla/match: a ticket's attributes."""
+
+    priority: NotRequired[str | None]
+    category: NotRequired[str | None]
+    channel: NotRequired[str | None]
+
+
+class SlaMatch(TypedDict):
+    """The policy version (and calendar version, null for 24/7) a ticket with those attributes gets now."""
+
+    policy_id: str
+    policy_version: int
+    calendar_id: str | None
+    calendar_version: int | None
 
 
 class RequestUpload(TypedDict):
@@ -858,6 +1315,78 @@ class Media(TypedDict):
     cdn_url: NotRequired[str | None]
     thumbnail_url: NotRequired[str | None]
     room_id: NotRequired[str | None]
+
+
+class CreateBot(TypedDict):
+    user_id: str
+    display_name: str
+    delivery: BotDelivery
+    triggers: list[Literal["all_messages", "dm", "mention"]]
+
+
+class BotDelivery(TypedDict):
+    """Either `{webhook_url, secret}` (signed HTTP calls) or `{nats_subject}` (a bot inside the cluster)."""
+
+    webhook_url: NotRequired[str | None]
+    secret: NotRequired[str | None]
+    nats_subject: NotRequired[str | None]
+
+
+class CreatedBot(TypedDict):
+    """The answer to POST /bots: the only response that shows the bot's API key."""
+
+    bot_id: str
+    user_id: str
+    display_name: str
+    delivery: BotDeliveryView
+    triggers: list[str]
+    created_at: str
+    updated_at: str
+    api_key: str
+    key_id: str
+    secret: NotRequired[str | None]
+
+
+class BotDeliveryView(TypedDict):
+    """Where a bot's deliveries go (never the secret)."""
+
+    webhook_url: NotRequired[str | None]
+    nats_subject: NotRequired[str | None]
+
+
+class Bot(TypedDict):
+    bot_id: str
+    user_id: str
+    display_name: str
+    delivery: BotDeliveryView
+    triggers: list[str]
+    created_at: str
+    updated_at: str
+
+
+class UpdateBot(TypedDict):
+    display_name: NotRequired[str]
+    delivery: NotRequired[BotDelivery]
+    triggers: NotRequired[list[Literal["all_messages", "dm", "mention"]]]
+
+
+class MediaLimitsView(TypedDict):
+    """The limits that apply to a tenant's uploads, and which of them are its own (the rest: the defaults)."""
+
+    tenant_id: str
+    max_bytes: int
+    allowed_types: list[str]
+    quota_bytes: int
+    overridden: list[Literal["allowed_types", "max_bytes", "quota_bytes"]]
+    updated_at: str | None
+
+
+class SetMediaLimits(TypedDict):
+    """A tenant's own limits; a field left out or null follows the service's default (ROOMLOG_MEDIA_*)."""
+
+    max_bytes: NotRequired[int | None]
+    allowed_types: NotRequired[list[str] | None]
+    quota_bytes: NotRequired[int | None]
 
 
 class Operations:
@@ -914,9 +1443,13 @@ class Operations:
         """POST /rooms: Create a room; the caller becomes its admin"""
         return cast("Room", await self._call("POST", "/rooms", query=None, body=body))
 
-    async def get_rooms(self, *, limit: int | None = None, offset: int | None = None) -> list[Room]:
-        """GET /rooms: The caller's rooms with their last_seq"""
-        return cast("list[Room]", await self._call("GET", "/rooms", query={"limit": limit, "offset": offset}, body=None))
+    async def get_rooms(self, *, limit: int | None = None, offset: int | None = None, cursor: str | None = None, type: Literal["dm", "group", "channel", "support"] | None = None, archived: Literal["true", "false"] | None = None, muted: Literal["true", "false"] | None = None, discover: Literal["public"] | None = None) -> list[Room]:
+        """GET /rooms: The caller's inbox: rooms by last activity, newest first (X-Has-More, X-Next-Cursor headers page on)"""
+        return cast("list[Room]", await self._call("GET", "/rooms", query={"limit": limit, "offset": offset, "cursor": cursor, "type": type, "archived": archived, "muted": muted, "discover": discover}, body=None))
+
+    async def post_rooms_room_id_join(self, room_id: str) -> Room:
+        """POST /rooms/{room_id}/join: Join a public channel (again: no change)"""
+        return cast("Room", await self._call("POST", f"/rooms/{_segment(room_id)}/join", query=None, body=None))
 
     async def get_rooms_room_id(self, room_id: str) -> Room:
         """GET /rooms/{room_id}: One room"""
@@ -925,6 +1458,10 @@ class Operations:
     async def patch_rooms_room_id(self, room_id: str, body: UpdateRoom) -> Room:
         """PATCH /rooms/{room_id}: Rename a room or change its metadata (room admins)"""
         return cast("Room", await self._call("PATCH", f"/rooms/{_segment(room_id)}", query=None, body=body))
+
+    async def delete_rooms_room_id(self, room_id: str, *, scope: Literal["for_me", "for_everyone"] | None = None) -> UserRoomState:
+        """DELETE /rooms/{room_id}: scope=for_me: delete the room's history for yourself up to its last_seq; hidden until a new message. scope=for_everyone (room admins; either member of a DM): end the room for all, content redacted"""
+        return cast("UserRoomState", await self._call("DELETE", f"/rooms/{_segment(room_id)}", query={"scope": scope}, body=None))
 
     async def get_rooms_room_id_members(self, room_id: str) -> list[Member]:
         """GET /rooms/{room_id}/members: Active members of a room"""
@@ -970,9 +1507,29 @@ class Operations:
         """GET /rooms/{room_id}/messages/{message_id}/reactions: Who reacted to a message, by emoji"""
         return cast("list[Reactors]", await self._call("GET", f"/rooms/{_segment(room_id)}/messages/{_segment(message_id)}/reactions", query=None, body=None))
 
+    async def post_rooms_room_id_messages_message_id_forward(self, room_id: str, message_id: str, body: ForwardMessage) -> ForwardResult:
+        """POST /rooms/{room_id}/messages/{message_id}/forward: Forward a message to rooms you may post to: a new message in each, with forwarded_from; the answer says per room what happened"""
+        return cast("ForwardResult", await self._call("POST", f"/rooms/{_segment(room_id)}/messages/{_segment(message_id)}/forward", query=None, body=body))
+
+    async def post_rooms_room_id_messages_message_id_reactions_toggle(self, room_id: str, message_id: str, body: AddReaction) -> ReactionToggled:
+        """POST /rooms/{room_id}/messages/{message_id}/reactions/toggle: Add your reaction if it is not there, else take it back"""
+        return cast("ReactionToggled", await self._call("POST", f"/rooms/{_segment(room_id)}/messages/{_segment(message_id)}/reactions/toggle", query=None, body=body))
+
     async def delete_rooms_room_id_messages_message_id_reactions_emoji(self, room_id: str, message_id: str, emoji: str) -> ReactionChange:
         """DELETE /rooms/{room_id}/messages/{message_id}/reactions/{emoji}: Take your reaction back; removing one you did not make changes nothing"""
         return cast("ReactionChange", await self._call("DELETE", f"/rooms/{_segment(room_id)}/messages/{_segment(message_id)}/reactions/{_segment(emoji)}", query=None, body=None))
+
+    async def post_rooms_room_id_typing(self, room_id: str, body: TypingUpdate) -> Success:
+        """POST /rooms/{room_id}/typing: Tell the room the caller is typing (it expires by itself after a few seconds) or stopped"""
+        return cast("Success", await self._call("POST", f"/rooms/{_segment(room_id)}/typing", query=None, body=body))
+
+    async def post_sync(self, body: SyncRequest) -> SyncResult:
+        """POST /sync: Events after the client's seq in many rooms at once (redacted as /events), plus the rooms the caller joined but did not list and the listed ones it no longer reads"""
+        return cast("SyncResult", await self._call("POST", "/sync", query=None, body=body))
+
+    async def get_poll(self, *, rooms: str | None = None, timeout: int | None = None, limit: int | None = None) -> PollResult:
+        """GET /poll: Long-poll: answers as soon as a listed room has events after its seq (or at the timeout, empty), with who is typing in each room"""
+        return cast("PollResult", await self._call("GET", "/poll", query={"rooms": rooms, "timeout": timeout, "limit": limit}, body=None))
 
     async def post_acks(self, body: Ack) -> Success:
         """POST /acks: Confirm delivery of a room up to a seq (never moves backwards)"""
@@ -986,9 +1543,33 @@ class Operations:
         """GET /rooms/{room_id}/receipts: How far each member has received and read the room"""
         return cast("list[Receipt]", await self._call("GET", f"/rooms/{_segment(room_id)}/receipts", query=None, body=None))
 
-    async def get_search_messages(self, *, q: str | None = None, room_id: str | None = None, limit: int | None = None) -> list[SearchHit]:
-        """GET /search/messages: Messages of the caller's rooms matching the words, newest first (indexed a moment after sending)"""
-        return cast("list[SearchHit]", await self._call("GET", "/search/messages", query={"q": q, "room_id": room_id, "limit": limit}, body=None))
+    async def post_rooms_room_id_mute(self, room_id: str) -> UserRoomState:
+        """POST /rooms/{room_id}/mute: Mute a room for yourself: no offline webhooks but mentions"""
+        return cast("UserRoomState", await self._call("POST", f"/rooms/{_segment(room_id)}/mute", query=None, body=None))
+
+    async def delete_rooms_room_id_mute(self, room_id: str) -> UserRoomState:
+        """DELETE /rooms/{room_id}/mute: Unmute a room for yourself"""
+        return cast("UserRoomState", await self._call("DELETE", f"/rooms/{_segment(room_id)}/mute", query=None, body=None))
+
+    async def post_rooms_room_id_archive(self, room_id: str) -> UserRoomState:
+        """POST /rooms/{room_id}/archive: Archive a room for yourself: hidden from the default inbox until a new message (unless muted)"""
+        return cast("UserRoomState", await self._call("POST", f"/rooms/{_segment(room_id)}/archive", query=None, body=None))
+
+    async def delete_rooms_room_id_archive(self, room_id: str) -> UserRoomState:
+        """DELETE /rooms/{room_id}/archive: Un-archive a room for yourself"""
+        return cast("UserRoomState", await self._call("DELETE", f"/rooms/{_segment(room_id)}/archive", query=None, body=None))
+
+    async def get_unread(self) -> Unread:
+        """GET /unread: Unread and mention counts of each of your rooms, with totals"""
+        return cast("Unread", await self._call("GET", "/unread", query=None, body=None))
+
+    async def get_mentions(self, *, limit: int | None = None) -> list[Mention]:
+        """GET /mentions: Messages of others that mention you (by id, @room or @here), newest first (X-Has-More header)"""
+        return cast("list[Mention]", await self._call("GET", "/mentions", query={"limit": limit}, body=None))
+
+    async def get_search_messages(self, *, q: str | None = None, room_id: str | None = None, from_user_id: str | None = None, after: str | None = None, before: str | None = None, cursor: str | None = None, limit: int | None = None) -> SearchResults:
+        """GET /search/messages: Messages of the caller's rooms matching the words, newest first, filtered by room, sender and time, with the total and a cursor (indexed a moment after sending)"""
+        return cast("SearchResults", await self._call("GET", "/search/messages", query={"q": q, "room_id": room_id, "from_user_id": from_user_id, "after": after, "before": before, "cursor": cursor, "limit": limit}, body=None))
 
     async def post_tokens(self) -> MessagingToken:
         """POST /tokens: A short-lived token for the WebSocket (/ws?token=...)"""
@@ -1041,6 +1622,18 @@ class Operations:
     async def get_blocks(self) -> list[Block]:
         """GET /blocks: The users the caller has blocked, most recent first"""
         return cast("list[Block]", await self._call("GET", "/blocks", query=None, body=None))
+
+    async def put_presence(self, body: SetPresence) -> UserPresence:
+        """PUT /presence: Choose a status: away, dnd or offline (invisible) win over the automatic one until online is chosen or clear_after_minutes runs out (text and emoji with it); returns the presence others now see"""
+        return cast("UserPresence", await self._call("PUT", "/presence", query=None, body=body))
+
+    async def get_presence(self, *, user_ids: str | None = None, room_id: str | None = None) -> list[UserPresence]:
+        """GET /presence: Presence of the named users of the tenant, or of a room's members (query user_ids or room_id)"""
+        return cast("list[UserPresence]", await self._call("GET", "/presence", query={"user_ids": user_ids, "room_id": room_id}, body=None))
+
+    async def get_presence_online(self) -> list[UserPresence]:
+        """GET /presence/online: The tenant's users active within the last 2 minutes (invisible ones are not listed)"""
+        return cast("list[UserPresence]", await self._call("GET", "/presence/online", query=None, body=None))
 
     async def post_api_keys(self, body: CreateApiKey) -> CreatedApiKey:
         """POST /api-keys: Create an API key (tenant admins); the key is shown only in this response"""
@@ -1219,12 +1812,88 @@ class Operations:
         return cast("Success", await self._call("DELETE", f"/support/quick-actions/{_segment(action_id)}", query=None, body=None))
 
     async def post_support_quick_actions_action_id_execute(self, action_id: str, body: ExecuteQuickAction) -> Execution:
-        """POST /support/quick-actions/{action_id}/execute: Run an action on a session (dry_run: only say what it would change); an Idempotency-Key runs it once"""
+        """POST /support/quick-actions/{action_id}/execute: Run an action on a session or a ticket (dry_run: only say what it would change); an Idempotency-Key runs it once"""
         return cast("Execution", await self._call("POST", f"/support/quick-actions/{_segment(action_id)}/execute", query=None, body=body))
 
     async def get_support_customers_customer_id_credit(self, customer_id: str) -> CustomerCredit:
         """GET /support/customers/{customer_id}/credit: A customer's store credit: balances and entries (the desk; a customer its own)"""
         return cast("CustomerCredit", await self._call("GET", f"/support/customers/{_segment(customer_id)}/credit", query=None, body=None))
+
+    async def post_support_tickets(self, body: CreateTicket) -> TicketDetail:
+        """POST /support/tickets: File a ticket with the tenant's next gapless number (a customer its own; staff name the customer)"""
+        return cast("TicketDetail", await self._call("POST", "/support/tickets", query=None, body=body))
+
+    async def get_support_tickets(self, *, status: str | None = None, priority: str | None = None, assigned_to: str | None = None, customer_id: str | None = None, category: str | None = None, tag: str | None = None, sla_status: str | None = None, q: str | None = None, limit: int | None = None, offset: int | None = None) -> TicketPage:
+        """GET /support/tickets: Tickets matching every filter, newest first, with the total (a customer's own only)"""
+        return cast("TicketPage", await self._call("GET", "/support/tickets", query={"status": status, "priority": priority, "assigned_to": assigned_to, "customer_id": customer_id, "category": category, "tag": tag, "sla_status": sla_status, "q": q, "limit": limit, "offset": offset}, body=None))
+
+    async def get_support_tickets_ticket_id(self, ticket_id: str) -> TicketDetail:
+        """GET /support/tickets/{ticket_id}: One ticket with comments, timeline and related items (internal notes for staff only)"""
+        return cast("TicketDetail", await self._call("GET", f"/support/tickets/{_segment(ticket_id)}", query=None, body=None))
+
+    async def put_support_tickets_ticket_id(self, ticket_id: str, body: UpdateTicket) -> TicketDetail:
+        """PUT /support/tickets/{ticket_id}: Change status, priority, assignee, tags or category under the status rules (agents)"""
+        return cast("TicketDetail", await self._call("PUT", f"/support/tickets/{_segment(ticket_id)}", query=None, body=body))
+
+    async def post_support_tickets_ticket_id_comments(self, ticket_id: str, body: AddComment) -> TicketDetail:
+        """POST /support/tickets/{ticket_id}/comments: Comment (the ticket's customer, publicly, which reopens a pending, on-hold or solved ticket; agents)"""
+        return cast("TicketDetail", await self._call("POST", f"/support/tickets/{_segment(ticket_id)}/comments", query=None, body=body))
+
+    async def post_support_tickets_ticket_id_notes(self, ticket_id: str, body: AddNote) -> TicketDetail:
+        """POST /support/tickets/{ticket_id}/notes: An internal note, never shown to customers; mentioned agents are notified (agents)"""
+        return cast("TicketDetail", await self._call("POST", f"/support/tickets/{_segment(ticket_id)}/notes", query=None, body=body))
+
+    async def post_support_tickets_ticket_id_escalate(self, ticket_id: str, body: EscalateTicket) -> TicketDetail:
+        """POST /support/tickets/{ticket_id}/escalate: Escalate the ticket: type, reason, internal notes; the priority rises to the urgency (agents)"""
+        return cast("TicketDetail", await self._call("POST", f"/support/tickets/{_segment(ticket_id)}/escalate", query=None, body=body))
+
+    async def post_support_tickets_ticket_id_sla_reapply(self, ticket_id: str) -> TicketDetail:
+        """POST /support/tickets/{ticket_id}/sla/reapply: Match the tenant's current SLA policies again and run the ticket's clock on those versions (agents)"""
+        return cast("TicketDetail", await self._call("POST", f"/support/tickets/{_segment(ticket_id)}/sla/reapply", query=None, body=None))
+
+    async def post_support_sessions_session_id_ticket(self, session_id: str, body: TicketFromSession) -> TicketDetail:
+        """POST /support/sessions/{session_id}/ticket: Turn a support session into a ticket that links the session and its transcript (agents)"""
+        return cast("TicketDetail", await self._call("POST", f"/support/sessions/{_segment(session_id)}/ticket", query=None, body=body))
+
+    async def get_support_sla_calendars(self) -> list[CalendarView]:
+        """GET /support/sla/calendars: The tenant's business-hours calendars"""
+        return cast("list[CalendarView]", await self._call("GET", "/support/sla/calendars", query=None, body=None))
+
+    async def post_support_sla_calendars(self, body: CalendarBody) -> CalendarView:
+        """POST /support/sla/calendars: Create a business-hours calendar: IANA timezone, working periods per weekday, holidays (admins)"""
+        return cast("CalendarView", await self._call("POST", "/support/sla/calendars", query=None, body=body))
+
+    async def put_support_sla_calendars_calendar_id(self, calendar_id: str, body: CalendarBody) -> CalendarView:
+        """PUT /support/sla/calendars/{calendar_id}: Save a calendar's next version (admins)"""
+        return cast("CalendarView", await self._call("PUT", f"/support/sla/calendars/{_segment(calendar_id)}", query=None, body=body))
+
+    async def delete_support_sla_calendars_calendar_id(self, calendar_id: str) -> Success:
+        """DELETE /support/sla/calendars/{calendar_id}: Delete a calendar no policy uses (admins)"""
+        return cast("Success", await self._call("DELETE", f"/support/sla/calendars/{_segment(calendar_id)}", query=None, body=None))
+
+    async def get_support_sla_policies(self) -> list[PolicyView]:
+        """GET /support/sla/policies: The tenant's SLA policies in matching order"""
+        return cast("list[PolicyView]", await self._call("GET", "/support/sla/policies", query=None, body=None))
+
+    async def post_support_sla_policies(self, body: PolicyBody) -> PolicyView:
+        """POST /support/sla/policies: Create an SLA policy, matched after the existing ones (admins)"""
+        return cast("PolicyView", await self._call("POST", "/support/sla/policies", query=None, body=body))
+
+    async def put_support_sla_policies_policy_id(self, policy_id: str, body: PolicyBody) -> PolicyView:
+        """PUT /support/sla/policies/{policy_id}: Save a policy's next version (admins)"""
+        return cast("PolicyView", await self._call("PUT", f"/support/sla/policies/{_segment(policy_id)}", query=None, body=body))
+
+    async def delete_support_sla_policies_policy_id(self, policy_id: str) -> Success:
+        """DELETE /support/sla/policies/{policy_id}: Delete a policy (admins)"""
+        return cast("Success", await self._call("DELETE", f"/support/sla/policies/{_segment(policy_id)}", query=None, body=None))
+
+    async def put_support_sla_policy_order(self, body: PolicyOrder) -> list[PolicyView]:
+        """PUT /support/sla/policy-order: Set the order policies are matched in: every policy id once (admins)"""
+        return cast("list[PolicyView]", await self._call("PUT", "/support/sla/policy-order", query=None, body=body))
+
+    async def post_support_sla_match(self, body: SlaMatchBody) -> SlaMatch:
+        """POST /support/sla/match: The policy and calendar versions a ticket with these attributes gets: the first match in order"""
+        return cast("SlaMatch", await self._call("POST", "/support/sla/match", query=None, body=body))
 
     async def post_media_upload_url(self, body: RequestUpload) -> UploadUrl:
         """POST /media/upload-url: A presigned PUT for one file of this size and content type, valid for a few minutes"""
@@ -1238,9 +1907,57 @@ class Operations:
         """GET /media/{media_id}: Media metadata with short-lived download URLs (the uploader, and members of rooms it is attached in)"""
         return cast("Media", await self._call("GET", f"/media/{_segment(media_id)}", query=None, body=None))
 
+    async def post_bots(self, body: CreateBot) -> CreatedBot:
+        """POST /bots: Register a bot (tenant admins): a user with the role bot and an API key acting only for it, shown only in this response; it is told about the messages that trigger it"""
+        return cast("CreatedBot", await self._call("POST", "/bots", query=None, body=body))
+
+    async def get_bots(self) -> list[Bot]:
+        """GET /bots: The tenant's bots, without their secrets (tenant admins)"""
+        return cast("list[Bot]", await self._call("GET", "/bots", query=None, body=None))
+
+    async def get_bots_bot_id(self, bot_id: str) -> Bot:
+        """GET /bots/{bot_id}: One bot (tenant admins)"""
+        return cast("Bot", await self._call("GET", f"/bots/{_segment(bot_id)}", query=None, body=None))
+
+    async def patch_bots_bot_id(self, bot_id: str, body: UpdateBot) -> Bot:
+        """PATCH /bots/{bot_id}: Change a bot's name, delivery or triggers (tenant admins)"""
+        return cast("Bot", await self._call("PATCH", f"/bots/{_segment(bot_id)}", query=None, body=body))
+
+    async def delete_bots_bot_id(self, bot_id: str) -> Success:
+        """DELETE /bots/{bot_id}: Delete a bot: it gets no more deliveries and its key and reply tokens stop working (tenant admins)"""
+        return cast("Success", await self._call("DELETE", f"/bots/{_segment(bot_id)}", query=None, body=None))
+
+    async def get_admin_tenants_tenant_id_media_limits(self, tenant_id: str) -> MediaLimitsView:
+        """GET /admin/tenants/{tenant_id}/media-limits: The media limits that apply to a tenant's uploads, and which are its own (platform admin only)"""
+        return cast("MediaLimitsView", await self._call("GET", f"/admin/tenants/{_segment(tenant_id)}/media-limits", query=None, body=None))
+
+    async def put_admin_tenants_tenant_id_media_limits(self, tenant_id: str, body: SetMediaLimits) -> MediaLimitsView:
+        """PUT /admin/tenants/{tenant_id}/media-limits: Set a tenant's own media limits; a field left out or null follows the service's default (platform admin only)"""
+        return cast("MediaLimitsView", await self._call("PUT", f"/admin/tenants/{_segment(tenant_id)}/media-limits", query=None, body=body))
+
     async def get_asyncapi_json(self) -> Any:
         """GET /asyncapi.json: The WebSocket protocol of /ws (AsyncAPI 3.0)"""
         return cast("Any", await self._call("GET", "/asyncapi.json", query=None, body=None))
+
+    async def get_console(self) -> Any:
+        """GET /console/: The web console: its page"""
+        return cast("Any", await self._call("GET", "/console/", query=None, body=None))
+
+    async def get_console_app_js(self) -> Any:
+        """GET /console/app.js: The web console: app.js"""
+        return cast("Any", await self._call("GET", "/console/app.js", query=None, body=None))
+
+    async def get_console_style_css(self) -> Any:
+        """GET /console/style.css: The web console: style.css"""
+        return cast("Any", await self._call("GET", "/console/style.css", query=None, body=None))
+
+    async def get_console_sdk_roomlog_js(self) -> Any:
+        """GET /console/sdk/roomlog.js: The web console: sdk/roomlog.js"""
+        return cast("Any", await self._call("GET", "/console/sdk/roomlog.js", query=None, body=None))
+
+    async def get_console_sdk_api_gen_js(self) -> Any:
+        """GET /console/sdk/api.gen.js: The web console: sdk/api.gen.js"""
+        return cast("Any", await self._call("GET", "/console/sdk/api.gen.js", query=None, body=None))
 
     async def get_openapi_json(self) -> Any:
         """GET /openapi.json: This API description (OpenAPI 3.1)"""
