@@ -311,8 +311,8 @@ sla_calendar_id, sla_calendar_version, sla_response_due, sla_resolution_due
 """
 _LIST_COLUMNS = """
 ticket_id, display_number, subject, customer_id, priority, category, tags, status, assigned_to, created_at,
-updated_at, first_response_at, solved_at, sla_status, sla_policy_id, sla_policy_version, sla_response_due,
-sla_resolution_due
+updated_at, first_response_at, solved_at, sla_status, sla_policy_id, sla_policy_version, sla_calendar_id,
+sla_calendar_version, sla_response_due, sla_resolution_due
 """
 
 

@@ -13,6 +13,7 @@ import pytest
 from eventstore.read import read_stream
 from service.commands.support import sla as sla_config
 from service.consumers.sla_timer import BreachTimer
+from service.domain.support.calendars import add_business_time
 from service.domain.support.sla import fold_clock
 from service.domain.support.ticket_sla import clock_events
 from service.runtime import Runtime
@@ -91,8 +92,28 @@ async def test_a_new_ticket_runs_on_the_first_matching_policy_with_the_folds_due
     assert replied["sla"]["response_due"] is None and replied["sla"]["status"] == "within_sla"
     assert (await clocks(runtime, ticket["id"]))["first_response:1"][1] is True
     page = await ok(await client.get("/support/tickets", params={"sla_status": "within_sla"}, headers=admin))
-    assert [(t["id"], t["sla"]) for t in page["data"]] == [(ticket["id"], {**replied["sla"], "calendar_id": None,
-                                                                           "calendar_version": None})]
+    assert [(t["id"], t["sla"]) for t in page["data"]] == [(ticket["id"], replied["sla"])]
+
+
+async def test_a_ticket_on_a_business_hours_policy_records_the_calendar_version_and_counts_working_time(
+    client: httpx.AsyncClient, desk: Tenant, runtime: Runtime
+) -> None:
+    admin = desk.as_user("admin")
+    week = [{"day": d, "start": "09:00", "end": "17:00"} for d in ("mon", "tue", "wed", "thu", "fri")]
+    cal = await ok(await client.post("/support/sla/calendars", headers=admin,
+                                     json={"name": "office", "timezone": "Europe/Berlin", "periods": week}), 201)
+    await ok(await client.post("/support/sla/policies", json={**policy("office"), "calendar_id": cal["calendar_id"]},
+                               headers=admin), 201)
+    ticket = await file(client, desk)
+    assert (ticket["sla"]["calendar_id"], ticket["sla"]["calendar_version"]) == (cal["calendar_id"], 1)
+    created = instant(ticket["created_at"])
+    assert created is not None
+    applied = await sla_config.applied(runtime, desk.tenant_id, ticket["sla"]["policy_id"], 1, 1)
+    assert instant(ticket["sla"]["response_due"]) == add_business_time(created, timedelta(minutes=60),
+                                                                       applied.calendar)
+    fold = await folded(runtime, desk, ticket["id"], created)
+    assert (instant(ticket["sla"]["response_due"]), instant(ticket["sla"]["resolution_due"])) == (
+        fold.response_due, fold.resolution_due)
 
 
 async def test_pending_pauses_the_clock_and_reopening_moves_the_due_times_by_the_pause(

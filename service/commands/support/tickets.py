@@ -292,8 +292,8 @@ def _sla(row: asyncpg.Record) -> t.SlaView | None:
         return None
     return t.SlaView(response_due=row["sla_response_due"], resolution_due=row["sla_resolution_due"],
                      status=row["sla_status"], policy_id=row["sla_policy_id"],
-                     policy_version=row["sla_policy_version"], calendar_id=row.get("sla_calendar_id"),
-                     calendar_version=row.get("sla_calendar_version"))
+                     policy_version=row["sla_policy_version"], calendar_id=row["sla_calendar_id"],
+                     calendar_version=row["sla_calendar_version"])
 
 
 async def ticket_list_view(runtime: Runtime, tenant_id: str, rows: list[asyncpg.Record]) -> list[t.Ticket]:
