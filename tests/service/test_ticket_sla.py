@@ -3,6 +3,7 @@ timer on the ticket, the `sla_status` filter, and versions kept until someone re
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ import msgspec
 import pytest
 
 from eventstore.read import read_stream
+from schemas.events import SlaClockStarted
 from service.commands.support import sla as sla_config
 from service.consumers.sla_timer import BreachTimer
 from service.domain.support.calendars import add_business_time
@@ -204,3 +206,25 @@ async def test_without_a_matching_policy_a_ticket_has_no_sla(client: httpx.Async
                                headers=desk.as_user("admin")), 201)
     ticket = await file(client, desk)
     assert ticket["sla"] is None and [a["action"] for a in ticket["activities"]] == ["created"]
+
+
+async def test_racing_changes_of_one_ticket_record_each_clock_once_and_end_agreeing_with_the_fold(
+    client: httpx.AsyncClient, desk: Tenant, runtime: Runtime
+) -> None:
+    next_response = {**policy("general"), "targets": {"first_response_minutes": 60, "resolution_minutes": 480,
+                                                      "next_response_minutes": 30}}
+    await ok(await client.post("/support/sla/policies", json=next_response, headers=desk.as_user("admin")), 201)
+    ticket = await file(client, desk)
+    path = f"/support/tickets/{ticket['id']}"
+    writes = [client.post(f"{path}/comments", json={"content": f"c{n}"},
+                          headers=desk.as_user("sam" if n % 2 else "cust")) for n in range(6)]
+    writes.append(client.put(path, json={"priority": "high"}, headers=desk.as_user("sam")))
+    answers = await asyncio.gather(*writes)
+    assert {r.status_code for r in answers} <= {200, 201}, [r.text for r in answers if r.status_code == 409]
+    events = await read_stream(runtime.pool, ticket["id"], limit=1000)
+    started = [e.event.clock_id for e in events if isinstance(e.event, SlaClockStarted)]
+    assert len(started) == len(set(started))
+    read = await ok(await client.get(path, headers=desk.as_user("sam")))
+    fold = await folded(runtime, desk, ticket["id"], events[-1].created_at)
+    assert (instant(read["sla"]["response_due"]), instant(read["sla"]["resolution_due"]), read["sla"]["status"]) \
+        == (fold.response_due, fold.resolution_due, fold.status)

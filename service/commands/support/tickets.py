@@ -51,6 +51,7 @@ _attachments = msgspec.json.Decoder(list[dict[str, Any]])
 MENTION_TOPIC = "support.ticket.mention"
 SYSTEM = "system"
 STAFF = ("agent", "admin")
+CHANGE_ATTEMPTS = 20
 
 
 def counter_stream(tenant_id: str) -> str:
@@ -146,7 +147,8 @@ async def _change(runtime: Runtime, principal: Principal, ticket_id: str,
                                           metadata=metadata_for(principal), expected_seq=row["ticket_seq"])
         return bool(events)
 
-    if await retry_on_conflict(attempt):
+    # The SLA fold after each change appends to the ticket's stream too, so racing writers lose more rounds.
+    if await retry_on_conflict(attempt, attempts=CHANGE_ATTEMPTS):
         await ticket_sla.after_change(runtime, principal, ticket_id)
     return await load_ticket(runtime, principal, ticket_id)
 
