@@ -6,10 +6,12 @@ counter's 500 `support.ticket.numbered` events at its expected seq and each tick
 then `--events-per-ticket` minus one more: an assignment with a status, then comments) — so the numbers are the
 service's own and the inline projection builds the read model as it would live. It runs `VACUUM ANALYZE`
 (what autovacuum does after a bulk load), then sends each filtered listing `--requests` times (after 5
-unmeasured) through the app in-process (HTTP routing, auth, the count and the page, the people lookup, JSON)
+unmeasured) — with the SLA events of each ticket (its applied policy and folded clock, the status drawn),
+also by `sla_status` — through the app in-process (HTTP routing, auth, the count and the page, the people lookup, JSON)
 and prints p50/p99 per filter, and the same for the database part alone. The seed is printed.
 
     .venv/bin/python bench/tickets.py [--tickets 100000] [--events-per-ticket 3] [--requests 200] [--seed N]
+                                      [--no-sla]
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -38,6 +41,8 @@ from schemas.events import (
     SupportTicketCommented,
     SupportTicketCreated,
     SupportTicketNumbered,
+    SupportTicketSlaApplied,
+    SupportTicketSlaEvaluated,
     SupportTicketUpdated,
 )
 from service.app import create_app
@@ -60,6 +65,8 @@ WORDS = ("refund", "missing", "late", "broken", "charge", "password", "courier",
          "address", "cancel", "damaged", "wrong", "item", "order", "account", "card", "login", "delivery")
 AGENTS = 50
 CUSTOMERS = 10_000
+SLA_STATUSES = ("within_sla", "at_risk", "breached", "paused")
+SLA_WEIGHTS = (60, 10, 15, 15)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,14 +75,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events-per-ticket", type=int, default=3, help="created + assignment + comments")
     parser.add_argument("--requests", type=int, default=200, help="listings per filter")
     parser.add_argument("--seed", type=int, default=random.randrange(2**32))
+    parser.add_argument("--no-sla", action="store_true", help="tickets without the SLA events (and filters)")
     args = parser.parse_args(argv)
     print(f"seed {args.seed}")
     asyncio.run(run(tickets=args.tickets, per_ticket=max(1, args.events_per_ticket), requests=args.requests,
-                    seed=args.seed))
+                    seed=args.seed, sla=not args.no_sla))
     return 0
 
 
-async def run(*, tickets: int, per_ticket: int, requests: int, seed: int) -> None:
+async def run(*, tickets: int, per_ticket: int, requests: int, seed: int, sla: bool) -> None:
     configure_logging(json=False, level="warning")
     base = Path(tempfile.mkdtemp(prefix="roomlog-tickets-bench-"))
     pg, nats = EmbeddedPostgres(base / "pg"), NatsServer(base / "nats")
@@ -86,7 +94,8 @@ async def run(*, tickets: int, per_ticket: int, requests: int, seed: int) -> Non
         runtime = await start_runtime(Settings(database_url=url, nats_url=nats.url, default_rate_limit=0,
                                                default_send_rate_limit=0, access_log=False, db_pool_size=10))
         try:
-            await _drive(runtime, random.Random(seed), tickets=tickets, per_ticket=per_ticket, requests=requests)
+            await _drive(runtime, random.Random(seed), tickets=tickets, per_ticket=per_ticket, requests=requests,
+                         sla=sla)
         finally:
             await stop_runtime(runtime)
     finally:
@@ -95,7 +104,8 @@ async def run(*, tickets: int, per_ticket: int, requests: int, seed: int) -> Non
         shutil.rmtree(base, ignore_errors=True)
 
 
-async def _drive(runtime: Runtime, rng: random.Random, *, tickets: int, per_ticket: int, requests: int) -> None:
+async def _drive(runtime: Runtime, rng: random.Random, *, tickets: int, per_ticket: int, requests: int,
+                 sla: bool) -> None:
     conn = await asyncpg.connect(runtime.settings.database_url)
     try:
         created = await create_tenant(conn, "bench")
@@ -108,7 +118,7 @@ async def _drive(runtime: Runtime, rng: random.Random, *, tickets: int, per_tick
         await conn.close()
     tenant = created.tenant_id
     started = time.perf_counter()
-    events = await _write(runtime, rng, tenant, tickets=tickets, per_ticket=per_ticket)
+    events = await _write(runtime, rng, tenant, tickets=tickets, per_ticket=per_ticket, sla=sla)
     seconds = time.perf_counter() - started
     print(f"wrote {tickets:,} tickets = {events:,} events (with the counter's) in {seconds:.1f}s"
           f" = {events / seconds:,.0f} events/s through the appender")
@@ -118,6 +128,7 @@ async def _drive(runtime: Runtime, rng: random.Random, *, tickets: int, per_tick
         {"customer_id": "c01234"}, {"category": "billing", "status": "pending"}, {"tag": "vip"},
         {"q": "refund"}, {"q": "refund courier", "status": "open"}, {"priority": "urgent", "tag": "tag3"},
         {"offset": "5000"},
+        *([{"sla_status": "breached"}, {"sla_status": "at_risk", "status": "open"}] if sla else []),
     ]
     headers = {"X-API-Key": created.api_key, "X-User-Id": "ag00"}
     transport = httpx.ASGITransport(app=create_app(runtime.settings, runtime=runtime))
@@ -161,7 +172,8 @@ def _p99(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=100)[98]
 
 
-async def _write(runtime: Runtime, rng: random.Random, tenant: str, *, tickets: int, per_ticket: int) -> int:
+async def _write(runtime: Runtime, rng: random.Random, tenant: str, *, tickets: int, per_ticket: int,
+                 sla: bool) -> int:
     meta = EventMetadata(tenant_id=tenant, actor="bench")
     written = 0
     number = 0
@@ -172,8 +184,8 @@ async def _write(runtime: Runtime, rng: random.Random, tenant: str, *, tickets: 
                                 [SupportTicketNumbered(ticket_id=i, number=number + n + 1) for n, i in enumerate(ids)],
                                 meta, expected_seq=number, create_stream=True)
         requests = [counter] + [
-            AppendRequest(i, tenant, _ticket_events(rng, i, number + n + 1, per_ticket), meta, expected_seq=0,
-                          create_stream=True)
+            AppendRequest(i, tenant, _ticket_events(rng, i, number + n + 1, per_ticket, sla=sla), meta,
+                          expected_seq=0, create_stream=True)
             for n, i in enumerate(ids)
         ]
         written += sum(len(r.events) for r in requests)
@@ -183,7 +195,7 @@ async def _write(runtime: Runtime, rng: random.Random, tenant: str, *, tickets: 
     return written
 
 
-def _ticket_events(rng: random.Random, ticket_id: str, number: int, per_ticket: int) -> list[Event]:
+def _ticket_events(rng: random.Random, ticket_id: str, number: int, per_ticket: int, *, sla: bool) -> list[Event]:
     status = rng.choices(STATUSES, STATUS_WEIGHTS)[0]
     priority = rng.choices(PRIORITIES, (2, 6, 3, 1))[0]
     category = rng.choice(CATEGORIES)
@@ -202,6 +214,12 @@ def _ticket_events(rng: random.Random, ticket_id: str, number: int, per_ticket: 
     while len(events) < per_ticket:
         events.append(SupportTicketCommented(comment_id=new_id("cmt"), author_id=customer, author_type="customer",
                                              content=" ".join(rng.choices(WORDS, k=8))))
+    if sla:  # the applied policy and the folded clock, as the service records them (the status drawn)
+        due = datetime(2026, 6, 15, 9, tzinfo=UTC) + timedelta(minutes=number)
+        events += [SupportTicketSlaApplied(policy_id="slapol_bench", policy_version=1, calendar_id=None,
+                                           calendar_version=None, by="ag00"),
+                   SupportTicketSlaEvaluated(response_due=due, resolution_due=due + timedelta(hours=8),
+                                             status=rng.choices(SLA_STATUSES, SLA_WEIGHTS)[0])]
     return events
 
 

@@ -17,10 +17,14 @@ import msgspec
 from eventstore.types import Connection, Queryable
 from schemas.events import (
     RecordedEvent,
+    SlaAtRisk,
+    SlaBreached,
     SupportTicketCommented,
     SupportTicketCreated,
     SupportTicketEscalated,
     SupportTicketNoteAdded,
+    SupportTicketSlaApplied,
+    SupportTicketSlaEvaluated,
     SupportTicketUpdated,
     event_fields,
 )
@@ -97,14 +101,20 @@ ON CONFLICT (ticket_id, seq) DO NOTHING
 _GUARD = " WHERE ticket_id = $1 AND ticket_seq < $2"
 # The columns an update may change, and the statement fragment setting each (parameters $4 …).
 _UPDATABLE = ("status", "priority", "assigned_to", "tags", "category")
+# The SLA events a ticket's stream holds besides its own (the clocks the breach timer follows, and its records).
+SLA_EVENT_TYPES = ("support.ticket.sla_applied", "support.ticket.sla_evaluated", "sla.clock_started",
+                   "sla.clock_updated", "sla.clock_stopped", "sla.at_risk", "sla.breached")
+# Quick actions run on a ticket are recorded in its stream too: its seq moves, the timeline shows their effects.
+QUICK_ACTION_EVENT_TYPES = ("support.quick_action.executed", "support.quick_action.completed")
 
 
 class SupportTicketsProjection:
     name = "support_tickets"
-    version = 1
+    version = 2
     tables = ("support_tickets", "support_ticket_entries", "support_ticket_counts", "support_ticket_tag_counts")
     handles = frozenset({"support.ticket.created", "support.ticket.updated", "support.ticket.commented",
-                         "support.ticket.note_added", "support.ticket.escalated"})
+                         "support.ticket.note_added", "support.ticket.escalated", *SLA_EVENT_TYPES,
+                         *QUICK_ACTION_EVENT_TYPES})
     sql = None  # applied in Python, in the append transaction
     ddl = """
     CREATE TABLE support_tickets (
@@ -132,6 +142,12 @@ class SupportTicketsProjection:
         solved_at         timestamptz,
         closed_at         timestamptz,
         sla_status        text,  -- the SLA fold's status (within_sla, at_risk, breached, paused); null without one
+        sla_policy_id     text,  -- the applied policy version and calendar version; null without a policy
+        sla_policy_version integer,
+        sla_calendar_id   text,
+        sla_calendar_version integer,
+        sla_response_due  timestamptz,
+        sla_resolution_due timestamptz,
         ticket_seq        bigint NOT NULL,
         search            tsvector GENERATED ALWAYS AS (to_tsvector('simple', subject || ' ' || description)) STORED,
         UNIQUE (tenant_id, number)
@@ -141,6 +157,7 @@ class SupportTicketsProjection:
     CREATE INDEX support_tickets_assignee ON support_tickets (tenant_id, assigned_to, number);
     CREATE INDEX support_tickets_customer ON support_tickets (tenant_id, customer_id, number);
     CREATE INDEX support_tickets_category ON support_tickets (tenant_id, category, number);
+    CREATE INDEX support_tickets_sla ON support_tickets (tenant_id, sla_status, number);
     CREATE INDEX support_tickets_follow_up ON support_tickets (follow_up_of) WHERE follow_up_of IS NOT NULL;
     CREATE INDEX support_tickets_solved ON support_tickets (solved_at) WHERE status = 'solved';
     CREATE INDEX support_tickets_tags ON support_tickets USING gin (tags);
@@ -179,7 +196,7 @@ class SupportTicketsProjection:
         # A ticket's rows depend only on its own events, in seq order; different tickets' events commute. So a
         # batch runs as few statements as it can: every timeline entry, then every creation (seq 1), then the
         # other changes by seq, consecutive ones of the same statement sent together (executemany).
-        await conn.executemany(_ENTRY, [_entry_args(rec) for rec in events])
+        await conn.executemany(_ENTRY, [_entry_args(rec) for rec in events if _in_timeline(rec)])
         steps = sorted((_step(rec) for rec in events), key=lambda step: step[0])
         run: list[tuple[object, ...]] = []
         for n, (_, sql, args) in enumerate(steps):
@@ -187,6 +204,12 @@ class SupportTicketsProjection:
             if n + 1 == len(steps) or steps[n + 1][1] != sql:
                 await conn.executemany(sql, run)
                 run = []
+
+
+def _in_timeline(rec: RecordedEvent) -> bool:
+    # The clocks' bookkeeping is not part of a ticket's timeline; its SLA milestones are (and only a ticket's:
+    # the SLA events of other streams pass through here too).
+    return rec.stream_id.startswith("tkt_") and rec.type not in _BOOKKEEPING
 
 
 def _entry_args(rec: RecordedEvent) -> tuple[object, ...]:
@@ -211,7 +234,36 @@ def _step(rec: RecordedEvent) -> tuple[tuple[int, int], str, tuple[object, ...]]
         return order, _COMMENTED, (rec.stream_id, rec.seq, rec.created_at, first_response)
     if isinstance(ev, SupportTicketEscalated):
         return order, _ESCALATED, (rec.stream_id, rec.seq, rec.created_at, ev.priority)
-    return order, _TOUCHED, (rec.stream_id, rec.seq, rec.created_at)
+    if isinstance(ev, SupportTicketNoteAdded):
+        return order, _TOUCHED, (rec.stream_id, rec.seq, rec.created_at)
+    return _sla_step(rec)
+
+
+# SLA events move a ticket's seq (so writers reading `ticket_seq` append at the stream's end) but not its
+# `updated_at`: they are the clock's, not a change of the ticket.
+_BOOKKEEPING = frozenset({"support.ticket.sla_evaluated", "sla.clock_started", "sla.clock_updated",
+                          "sla.clock_stopped", *QUICK_ACTION_EVENT_TYPES})
+_SEQ = "UPDATE support_tickets SET ticket_seq = $2" + _GUARD
+_SLA_APPLIED = ("UPDATE support_tickets SET ticket_seq = $2, sla_policy_id = $3, sla_policy_version = $4,"
+                " sla_calendar_id = $5, sla_calendar_version = $6" + _GUARD)
+_SLA_EVALUATED = ("UPDATE support_tickets SET ticket_seq = $2, sla_response_due = $3, sla_resolution_due = $4,"
+                  " sla_status = $5" + _GUARD)
+# The timer's records only ever make the status worse (the next fold after a ticket change restates it).
+_SLA_RECORDED = ("UPDATE support_tickets SET ticket_seq = $2, sla_status = CASE WHEN sla_status = 'breached'"
+                 " THEN sla_status ELSE $3 END" + _GUARD)
+
+
+def _sla_step(rec: RecordedEvent) -> tuple[tuple[int, int], str, tuple[object, ...]]:
+    ev, order, key = rec.event, (rec.seq, rec.position), (rec.stream_id, rec.seq)
+    if isinstance(ev, SupportTicketSlaApplied):
+        return order, _SLA_APPLIED, (*key, ev.policy_id, ev.policy_version, ev.calendar_id, ev.calendar_version)
+    if isinstance(ev, SupportTicketSlaEvaluated):
+        return order, _SLA_EVALUATED, (*key, ev.response_due, ev.resolution_due, ev.status)
+    if isinstance(ev, SlaBreached):
+        return order, _SLA_RECORDED, (*key, "breached")
+    if isinstance(ev, SlaAtRisk):
+        return order, _SLA_RECORDED, (*key, "at_risk")
+    return order, _SEQ, key
 
 
 _COMMENTED = (
@@ -246,18 +298,21 @@ def _entry_of(rec: RecordedEvent) -> tuple[str, bool]:
         return ev.author_id, not ev.public
     if isinstance(ev, SupportTicketNoteAdded):
         return ev.author_id, True
-    assert isinstance(ev, SupportTicketUpdated | SupportTicketEscalated)
-    return ev.by, False
+    if isinstance(ev, SupportTicketUpdated | SupportTicketEscalated | SupportTicketSlaApplied):
+        return ev.by, False
+    return rec.metadata.actor or "system", False
 
 
 _TICKET_COLUMNS = """
 ticket_id, number, display_number, subject, description, customer_id, priority, category, tags, status, assigned_to,
 related_order_id, session_id, room_id, attachments::text AS attachments, follow_up_of, created_by, created_at,
-updated_at, first_response_at, solved_at, closed_at, sla_status, ticket_seq
+updated_at, first_response_at, solved_at, closed_at, sla_status, ticket_seq, sla_policy_id, sla_policy_version,
+sla_calendar_id, sla_calendar_version, sla_response_due, sla_resolution_due
 """
 _LIST_COLUMNS = """
 ticket_id, display_number, subject, customer_id, priority, category, tags, status, assigned_to, created_at,
-updated_at, first_response_at, solved_at, sla_status
+updated_at, first_response_at, solved_at, sla_status, sla_policy_id, sla_policy_version, sla_calendar_id,
+sla_calendar_version, sla_response_due, sla_resolution_due
 """
 
 
@@ -335,6 +390,14 @@ async def ticket_entries(conn: Queryable, ticket_id: str, *, internal: bool) -> 
         "SELECT seq, kind, actor, internal, created_at, data::text AS data FROM support_ticket_entries"
         " WHERE ticket_id = $1 AND ($2 OR NOT internal) ORDER BY seq", ticket_id, internal,
     )
+
+
+async def latest_customer_comment(conn: Queryable, ticket_id: str) -> str | None:
+    """The words of the ticket's latest comment by its customer, if any."""
+    value: str | None = await conn.fetchval(
+        "SELECT data->>'content' FROM support_ticket_entries WHERE ticket_id = $1 AND kind = 'support.ticket.commented'"
+        " AND data->>'author_type' = 'customer' ORDER BY seq DESC LIMIT 1", ticket_id)
+    return value
 
 
 async def follow_ups(conn: Queryable, tenant_id: str, ticket_id: str) -> list[str]:

@@ -580,6 +580,25 @@ class SupportTicketEscalated(_Event, tag="support.ticket.escalated"):
     notes: str | None = None  # internal: never shown to the customer
 
 
+class SupportTicketSlaApplied(_Event, tag="support.ticket.sla_applied"):
+    """The SLA policy and calendar versions the ticket's clock runs on from now on (at creation, or re-applied)."""
+
+    policy_id: str
+    policy_version: int
+    calendar_id: str | None  # None: 24/7
+    calendar_version: int | None
+    by: str
+    reapplied: bool = False
+
+
+class SupportTicketSlaEvaluated(_Event, tag="support.ticket.sla_evaluated"):
+    """The ticket's SLA clock as folded after its latest event (seed 001's `sla`), when it changed."""
+
+    response_due: datetime | None
+    resolution_due: datetime | None
+    status: str
+
+
 class MediaUploadRequested(_Event, tag="media.upload_requested"):
     """A user was given a presigned URL to put one object of this size and content type into the store."""
 
@@ -674,7 +693,7 @@ Event = (
     | BotRegistered | BotUpdated | BotDeleted | MediaLimitsSet
     | RoomMuted | RoomUnmuted | RoomArchived | RoomUnarchived | RoomCleared | RoomDeleted
     | SupportTicketNumbered | SupportTicketCreated | SupportTicketUpdated | SupportTicketCommented
-    | SupportTicketNoteAdded | SupportTicketEscalated
+    | SupportTicketNoteAdded | SupportTicketEscalated | SupportTicketSlaApplied | SupportTicketSlaEvaluated
 )
 
 ROOM_EVENT_TYPES = frozenset({
@@ -722,7 +741,7 @@ _TAGS: dict[type, str] = {
                 BotRegistered, BotUpdated, BotDeleted, MediaLimitsSet,
                 RoomMuted, RoomUnmuted, RoomArchived, RoomUnarchived, RoomCleared, RoomDeleted,
                 SupportTicketNumbered, SupportTicketCreated, SupportTicketUpdated, SupportTicketCommented,
-                SupportTicketNoteAdded, SupportTicketEscalated,
+                SupportTicketNoteAdded, SupportTicketEscalated, SupportTicketSlaApplied, SupportTicketSlaEvaluated,
                 SupportSlaCalendarSaved, SupportSlaCalendarDeleted, SupportSlaPolicySaved, SupportSlaPolicyDeleted,
                 SupportSlaPoliciesOrdered, SlaClockStarted, SlaClockUpdated, SlaClockStopped, SlaAtRisk, SlaBreached)
 }

@@ -318,9 +318,11 @@ class KbSearchResult(msgspec.Struct, kw_only=True):
 
 
 class SuggestArticles(_Request):
-    """What to find articles for: the given `message`, else the customer's latest messages in the session."""
+    """What to find articles for: the given `message`, else the customer's latest messages in the session, or the
+    ticket's subject, description and latest customer comment (a session or a ticket, not both)."""
 
     session_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    ticket_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
     message: SearchText | None = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=20)] = 5
 
@@ -377,7 +379,10 @@ class RegisteredQuickAction(msgspec.Struct, kw_only=True):
 
 
 class ExecuteQuickAction(_Request):
+    """What to run the action on: exactly one of `session_id` and `ticket_id`."""
+
     session_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    ticket_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
     context: dict[str, Any] = {}
     dry_run: bool = False
     # Or the Idempotency-Key header: an execute repeated with the same key runs once and answers the same.

@@ -65,12 +65,16 @@ class EscalateTicket(_Request):
     urgency: Priority = "high"
 
 
-class SlaView(msgspec.Struct):
-    """The ticket's SLA clock (filled in by the SLA fold; null until a policy applies)."""
+class SlaView(msgspec.Struct, kw_only=True):
+    """The ticket's SLA clock as last folded (and recorded by the breach timer); null while no policy applies."""
 
-    response_due: datetime | None
+    response_due: datetime | None  # the open response cycle's due instant (null when none runs, or paused)
     resolution_due: datetime | None
-    status: str
+    status: Literal["within_sla", "at_risk", "breached", "paused"]
+    policy_id: str
+    policy_version: int
+    calendar_id: str | None = None  # null: 24/7
+    calendar_version: int | None = None
 
 
 class Ticket(msgspec.Struct, kw_only=True):
@@ -109,7 +113,7 @@ class Activity(msgspec.Struct, kw_only=True, omit_defaults=True):
     """One entry of the ticket's timeline, from one of its events."""
 
     action: Literal["created", "updated", "assigned", "status_changed", "replied", "commented", "note_added",
-                    "escalated", "closed"]
+                    "escalated", "closed", "sla_applied", "sla_at_risk", "sla_breached"]
     by: str
     timestamp: datetime
     seq: int
@@ -118,6 +122,10 @@ class Activity(msgspec.Struct, kw_only=True, omit_defaults=True):
     changed: list[str] | None = None
     agent: str | None = None
     escalation_type: str | None = None
+    metric: str | None = None  # sla_at_risk, sla_breached: which clock
+    due_at: datetime | None = None
+    policy_id: str | None = None  # sla_applied: the versions from then on
+    policy_version: int | None = None
 
 
 class NoteView(msgspec.Struct, kw_only=True):

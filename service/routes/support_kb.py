@@ -8,7 +8,14 @@ from starlette.responses import Response
 from projections.kb import list_articles
 from schemas import support as s
 from schemas.api import Success
-from schemas.errors import ArticleNotFound, Forbidden, SessionNotFound, ValidationError, WrongExpectedSeq
+from schemas.errors import (
+    ArticleNotFound,
+    Forbidden,
+    SessionNotFound,
+    TicketNotFound,
+    ValidationError,
+    WrongExpectedSeq,
+)
 from service.commands.support import kb as commands
 from service.web.endpoints import Endpoint, Link, Query, TextQuery
 from service.web.request import JSON, body_as, caller, caller_may, runtime_of
@@ -108,5 +115,6 @@ ENDPOINTS = [
              response=s.KbSearchResult, errors=(Forbidden,), query=(Q, CATEGORY, LOCALE, SEARCH_LIMIT)),
     Endpoint("POST", "/support/kb/suggest", post_suggest,
              "Articles answering a customer's message, or the session customer's latest messages (agents, admins)",
-             body=s.SuggestArticles, response=s.KbSearchResult, errors=(Forbidden, SessionNotFound)),
+             body=s.SuggestArticles, response=s.KbSearchResult,
+             errors=(Forbidden, SessionNotFound, TicketNotFound)),
 ]

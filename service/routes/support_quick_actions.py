@@ -9,6 +9,7 @@ from schemas import support as s
 from schemas.api import Success
 from schemas.errors import (
     Forbidden,
+    InvalidTransition,
     NotTenantAdmin,
     QuickActionExists,
     QuickActionFailed,
@@ -16,6 +17,8 @@ from schemas.errors import (
     QuickActionNotFound,
     SessionClosed,
     SessionNotFound,
+    TicketClosed,
+    TicketNotFound,
     UserNotFound,
     ValidationError,
 )
@@ -71,10 +74,11 @@ ENDPOINTS = [
     Endpoint("DELETE", "/support/quick-actions/{action_id}", delete_action, "Remove one of the tenant's actions",
              response=Success, errors=(NotTenantAdmin, QuickActionNotFound)),
     Endpoint("POST", "/support/quick-actions/{action_id}/execute", post_execute,
-             "Run an action on a session (dry_run: only say what it would change); an Idempotency-Key runs it once",
+             "Run an action on a session or a ticket (dry_run: only say what it would change); an Idempotency-Key"
+             " runs it once",
              body=s.ExecuteQuickAction, response=s.Execution,
-             errors=(Forbidden, QuickActionNotFound, SessionNotFound, SessionClosed, QuickActionInProgress,
-                     QuickActionFailed)),
+             errors=(Forbidden, QuickActionNotFound, SessionNotFound, SessionClosed, TicketNotFound, TicketClosed,
+                     InvalidTransition, QuickActionInProgress, QuickActionFailed)),
     Endpoint("GET", "/support/customers/{customer_id}/credit", get_credit,
              "A customer's store credit: balances and entries (the desk; a customer its own)",
              response=s.CustomerCredit, errors=(Forbidden, UserNotFound)),

@@ -13,6 +13,7 @@ from schemas.errors import (
     Forbidden,
     InvalidTransition,
     SessionNotFound,
+    SlaPolicyNotFound,
     TicketClosed,
     TicketNotFound,
     ValidationError,
@@ -118,6 +119,12 @@ async def post_escalate(request: Request) -> Response:
     return await _detail(request, principal, row)
 
 
+async def post_sla_reapply(request: Request) -> Response:
+    principal = await caller(request)
+    row = await commands.reapply_sla(runtime_of(request), principal, _ticket_id(request))
+    return await _detail(request, principal, row)
+
+
 _TICKET = "/support/tickets/{ticket_id}"
 _FOUND = (TicketNotFound, Forbidden)
 _CHANGE = (*_FOUND, TicketClosed)
@@ -148,6 +155,9 @@ ENDPOINTS = [
     Endpoint("POST", f"{_TICKET}/escalate", post_escalate,
              "Escalate the ticket: type, reason, internal notes; the priority rises to the urgency (agents)",
              body=t.EscalateTicket, response=t.TicketDetail, errors=_CHANGE),
+    Endpoint("POST", f"{_TICKET}/sla/reapply", post_sla_reapply,
+             "Match the tenant's current SLA policies again and run the ticket's clock on those versions (agents)",
+             response=t.TicketDetail, errors=(*_CHANGE, SlaPolicyNotFound)),
     Endpoint("POST", "/support/sessions/{session_id}/ticket", ticket_from_session,
              "Turn a support session into a ticket that links the session and its transcript (agents)",
              body=t.TicketFromSession, response=t.TicketDetail, status=201, errors=(SessionNotFound, Forbidden),

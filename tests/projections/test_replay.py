@@ -185,6 +185,10 @@ async def _ticket_history(client: httpx.AsyncClient, tenant: Tenant) -> None:
     """Tickets: filed (one from a session), assigned, commented by both sides (a reopen), noted, escalated, solved,
     closed, followed up; the auto-close days set."""
     admin, customer = tenant.as_user("admin"), tenant.as_user("cu1")
+    # An SLA policy with a next-response target, so tickets record clocks of every metric as they change.
+    policy = {"name": "all", "targets": {"first_response_minutes": 30, "resolution_minutes": 600,
+                                         "next_response_minutes": 20}}
+    policy_id = (await _ok(await client.post("/support/sla/policies", json=policy, headers=admin)))["policy_id"]
     first = await _ok(await client.post("/support/tickets", json={
         "subject": "Refund", "description": "Where is it?", "tags": ["refund"], "category": "billing",
         "related_order_id": "ord_1", "attachments": [{"media_id": "m1"}]}, headers=customer))
@@ -198,13 +202,20 @@ async def _ticket_history(client: httpx.AsyncClient, tenant: Tenant) -> None:
                                                                        "mention_agent_ids": ["ag2"]}, headers=admin))
     await _ok(await client.post(f"/support/tickets/{one}/escalate", json={"escalation_type": "tier_2",
                                                                           "notes": "internal"}, headers=admin))
+    await _ok(await client.post("/support/quick-actions/action_add_tag/execute",  # recorded on the ticket
+                                json={"ticket_id": one, "context": {"tag": "quick"}}, headers=admin))
     for status in ("solved", "closed"):
         await _ok(await client.put(f"/support/tickets/{one}", json={"status": status}, headers=admin))
     await _ok(await client.post("/support/tickets", json={"subject": "Again", "description": "d",
                                                           "follow_up_of": one}, headers=customer))
     rows = await _ok(await client.get("/support/sessions", headers=admin))
     assert isinstance(rows, list)
-    await _ok(await client.post(f"/support/sessions/{rows[0]['session_id']}/ticket", json={}, headers=admin))
+    from_session = await _ok(await client.post(f"/support/sessions/{rows[0]['session_id']}/ticket", json={},
+                                               headers=admin))
+    await _ok(await client.put(f"/support/sla/policies/{policy_id}", json={**policy, "at_risk_percent": 50},
+                               headers=admin))
+    await _ok(await client.post(f"/support/tickets/{from_session['id']}/sla/reapply", headers=admin))
+    await _ok(await client.delete(f"/support/sla/policies/{policy_id}", headers=admin))  # tickets keep theirs
     await _ok(await client.put("/support/settings", json={"refuse_without_agents": False,
                                                          "ticket_auto_close_days": 7}, headers=admin))
 
@@ -235,6 +246,12 @@ async def _sla_clock_history(runtime: Runtime, tenant: Tenant) -> None:
                                   tenant_id=tenant.tenant_id, metadata=meta)
     timer = BreachTimer(runtime.pool, runtime.appender, "unused", now=lambda: soon + timedelta(days=1))
     assert await timer.record(moved, "c") == 2
+    # A ticket's first response breached (a timer far ahead), which its `sla_status` records.
+    ticket = await runtime.pool.fetchval("SELECT ticket_id FROM support_tickets WHERE tenant_id = $1"
+                                         " AND first_response_at IS NULL ORDER BY number LIMIT 1", tenant.tenant_id)
+    assert await timer.record(ticket, "first_response:1") == 2
+    assert await runtime.pool.fetchval("SELECT sla_status FROM support_tickets WHERE ticket_id = $1",
+                                       ticket) == "breached"
 
 
 async def test_replay_after_a_varied_history_finds_no_differences_and_swaps(

@@ -302,6 +302,7 @@ CALLS: dict[str, tuple[Call, ...]] = {
         Call("PUT", _TICKET, body=lambda s: {"priority": "high"}),
         Call("POST", f"{_TICKET}/notes", body=lambda s: {"content": "internal"}),
         Call("POST", f"{_TICKET}/escalate", body=lambda s: {"escalation_type": "tier_2"}),
+        Call("POST", f"{_TICKET}/sla/reapply"),
         Call("POST", f"{_SESSION}/ticket", body=lambda s: {}),
     ),
     "support.teams.manage": (Call("POST", "/support/teams", body=lambda s: {"name": "new team"}),
@@ -532,6 +533,8 @@ async def _desk_for(
             ids["ended_session"] = ids["session_id"]
             await ok(await api.post(f"/support/sessions/{ids['session_id']}/end", json={}, headers=admin), 200)
     if "{ticket_id}" in paths:
+        if action == "support.ticket.work":  # a policy for the SLA re-apply to match
+            await ok(await api.post("/support/sla/policies", json=_sla_policy(), headers=admin))
         body = {"subject": "s", "description": "d", "customer_id": customer}
         ids["ticket_id"] = (await ok(await api.post("/support/tickets", json=body, headers=admin)))["id"]
     return ids

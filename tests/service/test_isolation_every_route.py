@@ -106,6 +106,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/support/tickets/{ticket_id}/comments"): {"content": "hello from elsewhere"},
     ("POST", "/support/tickets/{ticket_id}/notes"): {"content": "hello from elsewhere"},
     ("POST", "/support/tickets/{ticket_id}/escalate"): {"escalation_type": "tier_2"},
+    ("POST", "/support/tickets/{ticket_id}/sla/reapply"): {},
     ("POST", "/support/sessions/{session_id}/ticket"): {},
     ("PUT", "/support/sla/calendars/{calendar_id}"): _SLA_CALENDAR,
     ("PUT", "/support/sla/policies/{policy_id}"): _SLA_POLICY,
@@ -167,6 +168,8 @@ CARRIERS: list[Carrier] = [
             statuses=frozenset({200, 403})),
     # Suggestions for A's session: B's admin learns what a made-up session would tell it.
     Carrier("POST", "/support/kb/suggest", body=lambda ids: {"session_id": ids["session_id"], "message": "secret"}),
+    # And for A's ticket, whose words the suggestions would read.
+    Carrier("POST", "/support/kb/suggest", body=lambda ids: {"ticket_id": ids["ticket_id"]}),
     # A's customer and agent as ticket filters find nothing, like made-up ones.
     Carrier("GET", "/support/tickets",
             params=lambda ids: {"customer_id": ids["customer_id"], "assigned_to": ids["agent_id"]},

@@ -143,3 +143,30 @@ async def test_search_ranks_published_articles_and_suggests_a_reply(
     await kb_caught_up(pool)
     after = (await client.get("/support/kb/search", params={"q": "refunds"}, headers=agent)).json()
     assert [r["id"] for r in after["results"]] == [mentions["id"]]
+
+
+async def test_suggestions_for_a_ticket_read_its_subject_description_and_latest_customer_comment(
+        client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant, pool: asyncpg.Pool) -> None:
+    await users(client, tenant)
+    agent, customer = tenant.as_user("agent-kb"), tenant.as_user("cust-kb")
+    refund = await write(client, tenant, title=REFUND[0], body=REFUND[1], status="published")
+    courier = await write(client, tenant, title="Where is my courier", body="Couriers call before they arrive.",
+                          status="published")
+    await kb_caught_up(pool)
+    ticket = (await client.post("/support/tickets", json={"subject": "Order 12", "description": "It never came"},
+                                headers=customer)).json()
+    # The subject and description alone match no article; the customer's latest comment does.
+    for words in ("Any news from the spaceship?", "Is the courier lost? Or should I ask for a refund?"):
+        commented = await client.post(f"/support/tickets/{ticket['id']}/comments", json={"content": words},
+                                      headers=customer)
+        assert commented.status_code == 201, commented.text
+    suggested = (await client.post("/support/kb/suggest", json={"ticket_id": ticket["id"]}, headers=agent)).json()
+    assert {r["id"] for r in suggested["results"]} == {refund["id"], courier["id"]}
+    assert "It never came" in suggested["query"] and "spaceship" not in suggested["query"]
+    both = await client.post("/support/kb/suggest", json={"ticket_id": ticket["id"], "session_id": "sess_x"},
+                             headers=agent)
+    assert error_of(both, 400)["field"] == "ticket_id"
+    await users(client, other_tenant)
+    foreign = await client.post("/support/kb/suggest", json={"ticket_id": ticket["id"]},
+                                headers=other_tenant.as_user("agent-kb"))
+    assert error_of(foreign, 404)["code"] == "TICKET_NOT_FOUND"

@@ -159,3 +159,60 @@ async def test_integrator_actions_get_a_signed_call_and_failures_are_recorded(
         "SELECT data->>'status' AS status FROM events WHERE stream_id = $1 AND type = 'support.quick_action.completed'"
         " ORDER BY seq", ids["session_id"])
     assert [r["status"] for r in statuses] == ["succeeded", "failed"]
+
+
+async def test_built_in_actions_act_on_a_ticket_through_its_rules_and_are_recorded_on_it(
+        client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant, pool: asyncpg.Pool) -> None:
+    ids = await desk(client, tenant)
+    ticket = (await client.post("/support/tickets", json={"subject": "Broken", "description": "It broke"},
+                                headers=tenant.as_user("qa-cust"))).json()
+    tid = ticket["id"]
+    listed = (await client.get("/support/quick-actions", headers=tenant.as_user("qa-agent"))).json()["actions"]
+    targets = {a["id"]: a["targets"] for a in listed}
+    assert targets["action_set_priority"] == ["ticket"] and targets["action_add_note"] == ["session", "ticket"]
+    assert targets["action_add_credit"] == ["session"]
+
+    # Exactly one target, and one the action acts on.
+    both = await run(client, tenant, "action_add_note", {**ids, "ticket_id": tid, "context": {"note": "n"}})
+    assert error_of(both, 400)["field"] == "ticket_id"
+    assert error_of(await run(client, tenant, "action_add_note", {"context": {"note": "n"}}), 400)["field"] \
+        == "session_id"
+    credit = await run(client, tenant, "action_add_credit", {"ticket_id": tid, "context": {"amount": 5}})
+    assert error_of(credit, 400)["field"] == "ticket_id"
+    tagged_session = await run(client, tenant, "action_add_tag", {**ids, "context": {"tag": "vip"}})
+    assert error_of(tagged_session, 400)["field"] == "session_id"
+    foreign = await run(client, other_tenant, "action_add_note", {"ticket_id": tid, "context": {"note": "n"}})
+    assert error_of(foreign, 404)["code"] == "TICKET_NOT_FOUND"
+    # The ticket's rules apply, in a dry run too: solved needs an assignee.
+    before = await seq_of(pool, tid)
+    refused = await run(client, tenant, "action_set_status",
+                        {"ticket_id": tid, "context": {"status": "solved"}, "dry_run": True})
+    assert error_of(refused, 409)["code"] == "INVALID_TRANSITION"
+    assert await seq_of(pool, tid) == before
+
+    steps = [("action_assign", {"agent_id": "qa-agent"}), ("action_set_priority", {"priority": "urgent"}),
+             ("action_add_tag", {"tag": "vip"}), ("action_add_note", {"note": "call them back"}),
+             ("action_canned_reply", {"text": "We are on it"}), ("action_set_status", {"status": "solved"})]
+    for action, context in steps:
+        done = await run(client, tenant, action, {"ticket_id": tid, "context": context}, user="qa-agent",
+                         key=f"{tid}-{action}")
+        assert done.status_code == 200 and done.json()["success"] is True, done.text
+    again = await run(client, tenant, "action_add_tag", {"ticket_id": tid, "context": {"tag": "vip"}},
+                      user="qa-agent", key=f"{tid}-action_add_tag")
+    assert again.headers.get("x-idempotent-replay") == "true"
+
+    staff = (await client.get(f"/support/tickets/{tid}", headers=tenant.as_user("qa-agent"))).json()
+    assert (staff["status"], staff["priority"], staff["assigned_to"]["id"], staff["tags"]) == (
+        "solved", "urgent", "qa-agent", ["vip"])
+    assert [n["content"] for n in staff["notes"]] == ["call them back"]
+    assert [(c["content"], c["public"]) for c in staff["comments"]] == [("We are on it", True)]
+    assert staff["first_response_at"] is not None
+    mine = (await client.get(f"/support/tickets/{tid}", headers=tenant.as_user("qa-cust"))).json()
+    assert mine["notes"] == [] and "call them back" not in json.dumps(mine)
+    kinds = [r["type"] for r in await pool.fetch("SELECT type FROM events WHERE stream_id = $1 ORDER BY seq", tid)]
+    assert kinds.count("support.quick_action.executed") == kinds.count("support.quick_action.completed") == 6
+    # A closed ticket takes no more actions.
+    closed = await client.put(f"/support/tickets/{tid}", json={"status": "closed"}, headers=tenant.as_user("qa-agent"))
+    assert closed.status_code == 200, closed.text
+    late = await run(client, tenant, "action_add_note", {"ticket_id": tid, "context": {"note": "n"}})
+    assert error_of(late, 409)["code"] == "TICKET_CLOSED"

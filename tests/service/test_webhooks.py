@@ -30,6 +30,7 @@ from schemas.config import Settings
 from schemas.events import EventMetadata, SlaClockStarted
 from service.app import create_app
 from service.consumers.egress import PinnedTransport, Resolver, is_public
+from service.consumers.sla_timer import BreachTimer
 from service.runtime import Runtime
 from tests.conftest import Tenant, serving
 
@@ -539,4 +540,25 @@ async def test_a_recorded_sla_breach_calls_the_support_sla_breach_webhook(
     body = call.json()
     assert (body["subject_id"], body["clock_id"], body["metric"], body["seq"]) == (stream, "resolution:1",
                                                                                    "resolution", 2)
+    assert datetime.fromisoformat(body["breached_at"].replace("Z", "+00:00")) == due
+
+
+async def test_a_breach_of_a_tickets_clock_calls_the_support_sla_breach_webhook_naming_the_ticket(
+    client: httpx.AsyncClient, tenant: Tenant, receiver: Receiver, ready_runtime: Runtime
+) -> None:
+    await create_webhook(client, tenant, receiver.url, ["support.sla_breach"])
+    admin = tenant.as_user("admin")
+    policy = {"name": "fast", "targets": {"first_response_minutes": 1, "resolution_minutes": 60}}
+    assert (await client.post("/support/sla/policies", json=policy, headers=admin)).status_code == 201
+    user = {"user_id": "cust", "display_name": "Cust", "role": "customer"}
+    assert (await client.post("/users", json=user, headers=admin)).status_code == 201
+    filed = (await client.post("/support/tickets", json={"subject": "Late", "description": "d"},
+                               headers=tenant.as_user("cust"))).json()
+    due = datetime.fromisoformat(filed["sla"]["response_due"].replace("Z", "+00:00"))
+    timer = BreachTimer(ready_runtime.pool, ready_runtime.appender, "unused", now=lambda: due)
+    assert await timer.record(filed["id"], "first_response:1") == 2  # at risk and breached, on a fake clock
+    [call] = await receiver.wait_for_calls(1)
+    body = call.json()
+    assert (body["subject_id"], body["clock_id"], body["metric"]) == (filed["id"], "first_response:1",
+                                                                      "first_response")
     assert datetime.fromisoformat(body["breached_at"].replace("Z", "+00:00")) == due

@@ -8,11 +8,13 @@ import asyncpg
 from msgspec import UNSET
 
 from projections.kb import fetch_article, kb_stream, search_articles
+from projections.support_tickets import latest_customer_comment
 from schemas import support as s
 from schemas.errors import ArticleNotFound, ValidationError, WrongExpectedSeq
 from schemas.events import SupportKbArticleDeleted, SupportKbArticleSaved
 from service.commands.metadata import metadata_for
 from service.commands.support.sessions import load_session
+from service.commands.support.tickets import load_ticket
 from service.domain.authorization import authorize
 from service.domain.support.kb import merged_article, suggested_response
 from service.identity.auth import Principal
@@ -106,9 +108,17 @@ async def search(
 
 
 async def suggest(runtime: Runtime, principal: Principal, cmd: s.SuggestArticles) -> s.KbSearchResult:
-    """Articles for what a customer asks: the given message, or the session customer's latest messages."""
+    """Articles for what a customer asks: the given message, the session customer's latest messages, or the ticket's
+    subject, description and latest customer comment."""
     authorize("support.kb.suggest", principal.role)
     text = cmd.message
+    if cmd.session_id is not None and cmd.ticket_id is not None:
+        raise ValidationError("name a session or a ticket, not both", field="ticket_id")
+    if cmd.ticket_id is not None:
+        ticket = await load_ticket(runtime, principal, cmd.ticket_id)
+        if text is None:
+            latest = await latest_customer_comment(runtime.pool, cmd.ticket_id)
+            text = " ".join(part for part in (ticket["subject"], ticket["description"], latest) if part)
     if cmd.session_id is not None:
         session = await load_session(runtime, principal, cmd.session_id)
         if text is None:

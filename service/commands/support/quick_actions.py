@@ -20,6 +20,7 @@ import msgspec
 
 from projections.support_credit import credit_entries, credit_stream
 from schemas import support as s
+from schemas import tickets as t
 from schemas.errors import (
     Forbidden,
     QuickActionExists,
@@ -32,17 +33,19 @@ from schemas.errors import (
 )
 from schemas.events import SupportCreditAdded, SupportQuickActionCompleted, SupportQuickActionExecuted
 from service.commands.metadata import metadata_for
-from service.commands.support import sessions
+from service.commands.support import sessions, tickets
 from service.consumers.egress import PinnedTransport, check_url
 from service.consumers.webhooks import new_secret, sign
 from service.domain.authorization import authorize
 from service.domain.support.quick_actions import (
+    BOTH,
     BUILTINS,
     SESSION_STATUS_ACTIONS,
     ActionSpec,
     missing_context,
     money,
     plan_builtin,
+    plan_ticket_builtin,
 )
 from service.identity.auth import Principal
 from service.identity.ids import new_id
@@ -62,7 +65,7 @@ def _view(spec: ActionSpec, kind: str) -> s.QuickAction:
 
 def _spec(row: asyncpg.Record) -> ActionSpec:
     return ActionSpec(row["action_id"], row["name"], row["description"], tuple(row["required_context"]),
-                      tuple(row["permissions"]))
+                      tuple(row["permissions"]), BOTH)
 
 
 async def list_actions(runtime: Runtime, principal: Principal) -> s.QuickActions:
@@ -91,7 +94,7 @@ async def register(runtime: Runtime, principal: Principal, cmd: s.RegisterQuickA
     except asyncpg.UniqueViolationError:
         raise QuickActionExists("the tenant has an action with this id", field="id") from None
     spec = ActionSpec(cmd.id, cmd.name, cmd.description, tuple(dict.fromkeys(cmd.required_context)),
-                      tuple(sorted(set(cmd.permissions))))
+                      tuple(sorted(set(cmd.permissions))), BOTH)
     return s.RegisteredQuickAction(action=_view(spec, "integration"), url=cmd.url, secret=secret)
 
 
@@ -119,14 +122,18 @@ async def execute(
     spec = BUILTINS[action_id] if row is None else _spec(row)
     if principal.role not in spec.permissions:
         raise Forbidden(f"this action is for {' and '.join(spec.permissions)} only")
-    if cmd.session_id is None:
-        raise ValidationError("name the session to act on", field="session_id")
-    session = dict(await sessions.load_session(runtime, principal, cmd.session_id))
+    target_id, target = _target(cmd, spec)
+    if target == "ticket":
+        subject = dict(await tickets.load_ticket(runtime, principal, target_id))
+    else:
+        subject = dict(await sessions.load_session(runtime, principal, target_id))
     missing = missing_context(spec.required_context, cmd.context)
     if missing is not None:
         raise ValidationError(f"the context needs {missing}", field=f"context.{missing}")
-    plan = plan_builtin(action_id, cmd.context, session) if row is None else None
-    changes = plan.changes if plan else [f"call {row['url']} for {cmd.session_id}"]  # type: ignore[index]
+    plan = None
+    if row is None:
+        plan = (plan_ticket_builtin if target == "ticket" else plan_builtin)(action_id, cmd.context, subject)
+    changes = plan.changes if plan else [f"call {row['url']} for {target_id}"]  # type: ignore[index]
     if cmd.dry_run:
         return s.Execution(success=True, execution_id=None, action_id=action_id, dry_run=True, changes=changes,
                            result={}, message="dry run: nothing changed"), False
@@ -134,31 +141,72 @@ async def execute(
     key = idempotency_key or cmd.idempotency_key
     execution_id = new_id("qax")
     recorded = await runtime.appender.append(
-        cmd.session_id, [SupportQuickActionExecuted(execution_id=execution_id, action_id=action_id,
+        target_id, [SupportQuickActionExecuted(execution_id=execution_id, action_id=action_id,
                                                     context=cmd.context, changes=changes, by=principal.user_id)],
         tenant_id=principal.tenant_id, metadata=metadata_for(principal),
         idempotency_key=f"quick-action:{key}" if key else None)
     if recorded.duplicate:
         first = recorded.events[0].event
         assert isinstance(first, SupportQuickActionExecuted)
-        return await _recorded_outcome(runtime, cmd.session_id, first), True
+        return await _recorded_outcome(runtime, target_id, first), True
 
     try:
-        if plan is not None:
-            result, message = await _run_builtin(runtime, principal, action_id, plan.params, session, execution_id,
+        if plan is not None and target == "ticket":
+            result, message = await _run_ticket_builtin(runtime, principal, action_id, plan.params, target_id)
+        elif plan is not None:
+            result, message = await _run_builtin(runtime, principal, action_id, plan.params, subject, execution_id,
                                                  state=state)
         else:
             assert row is not None
             result, message = await _call_integration(runtime, principal, row, cmd, execution_id)
     except RoomlogError as failure:
-        await _complete(runtime, principal, cmd.session_id, SupportQuickActionCompleted(
+        await _complete(runtime, principal, target_id, SupportQuickActionCompleted(
             execution_id=execution_id, action_id=action_id, status="failed", message=failure.message,
             error_code=failure.code))
         raise
-    await _complete(runtime, principal, cmd.session_id, SupportQuickActionCompleted(
+    await _complete(runtime, principal, target_id, SupportQuickActionCompleted(
         execution_id=execution_id, action_id=action_id, status="succeeded", message=message, result=result))
     return s.Execution(success=True, execution_id=execution_id, action_id=action_id, dry_run=False, changes=changes,
                        result=result, message=message), False
+
+
+def _target(cmd: s.ExecuteQuickAction, spec: ActionSpec) -> tuple[str, str]:
+    """What the execution acts on, (id, "session" | "ticket"): exactly one must be named, one the action acts on."""
+    if cmd.session_id is not None and cmd.ticket_id is not None:
+        raise ValidationError("name a session or a ticket, not both", field="ticket_id")
+    if cmd.ticket_id is not None:
+        target_id, target = cmd.ticket_id, "ticket"
+    elif cmd.session_id is not None:
+        target_id, target = cmd.session_id, "session"
+    else:
+        raise ValidationError("name the session or the ticket to act on", field="session_id")
+    if target not in spec.targets:
+        raise ValidationError(f"this action acts on {' and '.join(t + 's' for t in spec.targets)} only",
+                              field=f"{target}_id")
+    return target_id, target
+
+
+async def _run_ticket_builtin(
+    runtime: Runtime, principal: Principal, action_id: str, params: dict[str, Any], ticket_id: str
+) -> tuple[dict[str, Any], str]:
+    """Do what a built-in action plans for a ticket, through the tickets' own commands (and their rules)."""
+    if action_id == "action_add_note":
+        await tickets.add_note(runtime, principal, ticket_id, t.AddNote(content=params["note"]))
+        return {"note": params["note"]}, "note added"
+    if action_id == "action_canned_reply":
+        row = await tickets.comment(runtime, principal, ticket_id, t.AddComment(content=params["text"]))
+        return {"status": row["status"]}, "reply sent"
+    if action_id == "action_add_tag":
+        current = await tickets.load_ticket(runtime, principal, ticket_id)
+        row = await tickets.update_ticket(runtime, principal, ticket_id,
+                                          t.UpdateTicket(tags=[*current["tags"], params["tag"]]))
+        return {"tags": list(row["tags"])}, f"tagged {params['tag']}"
+    update = {"action_set_status": t.UpdateTicket(status=params.get("status", msgspec.UNSET)),
+              "action_assign": t.UpdateTicket(assigned_to=params.get("agent_id", msgspec.UNSET)),
+              "action_set_priority": t.UpdateTicket(priority=params.get("priority", msgspec.UNSET))}[action_id]
+    row = await tickets.update_ticket(runtime, principal, ticket_id, update)
+    return ({"status": row["status"], "priority": row["priority"], "assigned_to": row["assigned_to"]},
+            f"ticket is {row['status']}, {row['priority']}, assigned to {row['assigned_to'] or 'nobody'}")
 
 
 async def _complete(
@@ -228,7 +276,7 @@ async def _call_integration(
     """POST the execution to the tenant's endpoint, signed like webhooks; its JSON `result`/`message` back."""
     body = msgspec.json.encode({
         "execution_id": execution_id, "action_id": row["action_id"], "tenant_id": principal.tenant_id,
-        "session_id": cmd.session_id, "context": cmd.context, "by": principal.user_id,
+        "session_id": cmd.session_id, "ticket_id": cmd.ticket_id, "context": cmd.context, "by": principal.user_id,
         "at": datetime.now(UTC).isoformat(),
     })
     timestamp = int(time.time())

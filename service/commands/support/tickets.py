@@ -31,6 +31,7 @@ from schemas.events import (
 )
 from schemas.support import Person
 from service.commands.metadata import metadata_for, retry_on_conflict
+from service.commands.support import ticket_sla
 from service.commands.support.sessions import customer_of, load_session, raised_priority
 from service.domain.authorization import authorize
 from service.domain.support.tickets import (
@@ -50,6 +51,7 @@ _attachments = msgspec.json.Decoder(list[dict[str, Any]])
 MENTION_TOPIC = "support.ticket.mention"
 SYSTEM = "system"
 STAFF = ("agent", "admin")
+CHANGE_ATTEMPTS = 20
 
 
 def counter_stream(tenant_id: str) -> str:
@@ -127,6 +129,7 @@ async def _file(runtime: Runtime, principal: Principal,
 
     async with runtime.ticket_number_locks[tenant_id]:
         await retry_on_conflict(attempt, attempts=20)  # other instances' creators race for the counter
+    await ticket_sla.after_change(runtime, principal, ticket_id, created=True)
     row = await fetch_ticket(runtime.pool, tenant_id, ticket_id)
     assert row is not None
     return row
@@ -136,14 +139,17 @@ async def _change(runtime: Runtime, principal: Principal, ticket_id: str,
                   decide: Callable[[asyncpg.Record], list[Event]]) -> asyncpg.Record:
     """Load the ticket, decide, append at the seq it was read at (again if another write got there first)."""
 
-    async def attempt() -> None:
+    async def attempt() -> bool:
         row = await load_ticket(runtime, principal, ticket_id)
         events = decide(row)
         if events:
             await runtime.appender.append(ticket_id, events, tenant_id=principal.tenant_id,
                                           metadata=metadata_for(principal), expected_seq=row["ticket_seq"])
+        return bool(events)
 
-    await retry_on_conflict(attempt)
+    # The SLA fold after each change appends to the ticket's stream too, so racing writers lose more rounds.
+    if await retry_on_conflict(attempt, attempts=CHANGE_ATTEMPTS):
+        await ticket_sla.after_change(runtime, principal, ticket_id)
     return await load_ticket(runtime, principal, ticket_id)
 
 
@@ -249,6 +255,15 @@ async def escalate(runtime: Runtime, principal: Principal, ticket_id: str, cmd: 
     return await _change(runtime, principal, ticket_id, decide)
 
 
+async def reapply_sla(runtime: Runtime, principal: Principal, ticket_id: str) -> asyncpg.Record:
+    """Match the tenant's current SLA policies against the ticket again and run its clock on those versions."""
+    authorize("support.ticket.work", principal.role)
+    row = await load_ticket(runtime, principal, ticket_id)
+    next_status(row["status"], None, assignee=row["assigned_to"], assigning=False)  # closed is final
+    await ticket_sla.reapply(runtime, principal, ticket_id)
+    return await load_ticket(runtime, principal, ticket_id)
+
+
 # --- views --------------------------------------------------------------------------------------------------
 
 
@@ -270,7 +285,17 @@ def ticket_summary(row: asyncpg.Record, names: dict[str, Person]) -> t.Ticket:
         customer=names[row["customer_id"]],
         assigned_to=names[row["assigned_to"]] if row["assigned_to"] else None, created_at=row["created_at"],
         updated_at=row["updated_at"], first_response_at=row["first_response_at"], solved_at=row["solved_at"],
+        sla=_sla(row),
     )
+
+
+def _sla(row: asyncpg.Record) -> t.SlaView | None:
+    if row["sla_policy_id"] is None or row["sla_status"] is None:
+        return None
+    return t.SlaView(response_due=row["sla_response_due"], resolution_due=row["sla_resolution_due"],
+                     status=row["sla_status"], policy_id=row["sla_policy_id"],
+                     policy_version=row["sla_policy_version"], calendar_id=row["sla_calendar_id"],
+                     calendar_version=row["sla_calendar_version"])
 
 
 async def ticket_list_view(runtime: Runtime, tenant_id: str, rows: list[asyncpg.Record]) -> list[t.Ticket]:
@@ -333,5 +358,11 @@ def _activity(entry: asyncpg.Record, data: dict[str, Any]) -> t.Activity:
         return t.Activity(action="replied" if replied else "commented", **common)
     if kind == "support.ticket.note_added":
         return t.Activity(action="note_added", **common)
+    if kind == "support.ticket.sla_applied":
+        return t.Activity(action="sla_applied", policy_id=data["policy_id"], policy_version=data["policy_version"],
+                          **common)
+    if kind in ("sla.at_risk", "sla.breached"):
+        return t.Activity(action="sla_breached" if kind == "sla.breached" else "sla_at_risk", metric=data["metric"],
+                          due_at=msgspec.convert(data["due_at"], datetime), **common)
     # An escalation's notes are internal: the timeline names only its type.
     return t.Activity(action="escalated", escalation_type=data.get("escalation_type"), **common)

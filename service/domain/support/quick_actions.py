@@ -12,12 +12,19 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from schemas.errors import ValidationError
+from service.domain.support.tickets import next_status
 
 MAX_CREDIT_MINOR = 100_000_00  # one grant of store credit: at most 100,000.00 in any currency
 CANNED_REPLY_CHARACTERS = 4000
 NOTE_CHARACTERS = 4000
 # What a session's status can be set to by the status action, and the session action that does it.
 SESSION_STATUS_ACTIONS = {"on_hold": "hold", "active": "resume", "resolved": "end", "closed": "end"}
+# What a ticket's status can be set to by the status action (the status machine decides which apply now).
+TICKET_STATUSES = ("open", "pending", "on_hold", "solved", "closed")
+PRIORITIES = ("low", "normal", "high", "urgent")
+TAG_CHARACTERS = 64
+MAX_TAGS = 50
+BOTH = ("session", "ticket")
 
 
 @dataclass(frozen=True)
@@ -31,14 +38,20 @@ class ActionSpec:
 
 
 BUILTINS: dict[str, ActionSpec] = {a.id: a for a in (
-    ActionSpec("action_add_note", "Add internal note", "Record a note on the session that customers never see",
-               ("note",), ("agent", "admin")),
-    ActionSpec("action_set_status", "Set status", "Put the session on hold, resume it, or end it (resolved/closed)",
-               ("status",), ("agent", "admin")),
-    ActionSpec("action_assign", "Assign to agent", "Hand the session to another desk agent", ("agent_id",),
-               ("agent", "admin")),
-    ActionSpec("action_canned_reply", "Send canned reply", "Send a prepared reply to the customer as yourself",
-               ("text",), ("agent", "admin")),
+    ActionSpec("action_add_note", "Add internal note",
+               "Record a note on the session or ticket that customers never see", ("note",), ("agent", "admin"),
+               BOTH),
+    ActionSpec("action_set_status", "Set status",
+               "Put the session on hold, resume it, or end it (resolved/closed); or set the ticket's status",
+               ("status",), ("agent", "admin"), BOTH),
+    ActionSpec("action_assign", "Assign to agent", "Hand the session, or assign the ticket, to a desk agent",
+               ("agent_id",), ("agent", "admin"), BOTH),
+    ActionSpec("action_set_priority", "Set priority", "Set the ticket's priority (low, normal, high, urgent)",
+               ("priority",), ("agent", "admin"), ("ticket",)),
+    ActionSpec("action_add_tag", "Add tag", "Add a tag to the ticket", ("tag",), ("agent", "admin"), ("ticket",)),
+    ActionSpec("action_canned_reply", "Send canned reply",
+               "Send a prepared reply to the customer as yourself (on a ticket: a public comment)",
+               ("text",), ("agent", "admin"), BOTH),
     ActionSpec("action_add_credit", "Add store credit", "Add credit to the customer's account (a ledger entry)",
                ("amount",), ("admin",)),
 )}
@@ -121,4 +134,38 @@ def plan_builtin(action_id: str, context: dict[str, Any], session: dict[str, Any
             raise ValidationError("reason must be text of at most 500 characters", field="context.reason")
         return Plan([f"add {money(minor)} {currency} of store credit to {session['customer_id']}"],
                     {"amount_minor": minor, "currency": currency, "reason": reason})
+    raise KeyError(action_id)
+
+
+def plan_ticket_builtin(action_id: str, context: dict[str, Any], ticket: dict[str, Any]) -> Plan:
+    """Check a built-in action's context against the ticket (its status rules included) and say what it would
+    change."""
+    ticket_id, status, assignee = ticket["ticket_id"], ticket["status"], ticket["assigned_to"]
+    next_status(status, None, assignee=assignee, assigning=False)  # closed is final: TICKET_CLOSED
+    if action_id == "action_add_note":
+        return Plan([f"add an internal note to {ticket_id}"], {"note": _text(context, "note", NOTE_CHARACTERS)})
+    if action_id == "action_set_status":
+        target = context.get("status")
+        if target not in TICKET_STATUSES:
+            raise ValidationError(f"status must be one of {', '.join(TICKET_STATUSES)}", field="context.status")
+        next_status(status, target, assignee=assignee, assigning=False)  # INVALID_TRANSITION with `allowed`
+        return Plan([f"status of {ticket_id}: {status} → {target}"], {"status": target})
+    if action_id == "action_assign":
+        agent_id = _text(context, "agent_id", 128)
+        return Plan([f"assign {ticket_id} to agent {agent_id}"], {"agent_id": agent_id})
+    if action_id == "action_set_priority":
+        priority = context.get("priority")
+        if priority not in PRIORITIES:
+            raise ValidationError(f"priority must be one of {', '.join(PRIORITIES)}", field="context.priority")
+        return Plan([f"priority of {ticket_id}: {ticket['priority']} → {priority}"], {"priority": priority})
+    if action_id == "action_add_tag":
+        tag = _text(context, "tag", TAG_CHARACTERS)
+        if any(c.isspace() for c in tag):
+            raise ValidationError("a tag has no spaces", field="context.tag")
+        if tag not in ticket["tags"] and len(ticket["tags"]) >= MAX_TAGS:
+            raise ValidationError(f"a ticket has at most {MAX_TAGS} tags", field="context.tag")
+        return Plan([f"tag {ticket_id} with {tag}"], {"tag": tag})
+    if action_id == "action_canned_reply":
+        text = _text(context, "text", CANNED_REPLY_CHARACTERS)
+        return Plan([f"reply publicly on {ticket_id}: {text[:80]}"], {"text": text})
     raise KeyError(action_id)
