@@ -7,7 +7,7 @@ export type Ack = {
 
 /** One entry of the ticket's timeline, from one of its events. */
 export type Activity = {
-  action: "assigned" | "closed" | "commented" | "created" | "escalated" | "note_added" | "replied" | "status_changed" | "updated";
+  action: "assigned" | "closed" | "commented" | "created" | "escalated" | "note_added" | "replied" | "sla_applied" | "sla_at_risk" | "sla_breached" | "status_changed" | "updated";
   by: string;
   timestamp: string;
   seq: number;
@@ -16,6 +16,10 @@ export type Activity = {
   changed?: Array<string> | null;
   agent?: string | null;
   escalation_type?: string | null;
+  metric?: string | null;
+  due_at?: string | null;
+  policy_id?: string | null;
+  policy_version?: number | null;
 };
 
 export type AddComment = {
@@ -35,6 +39,17 @@ export type AddNote = {
 
 export type AddReaction = {
   emoji: string;
+};
+
+export type AgentFigures = {
+  agent_id: string;
+  sessions: number;
+  tickets: number;
+  resolved: number;
+  avg_response_time_seconds: number | null;
+  avg_resolution_time_minutes: number | null;
+  satisfaction: number | null;
+  first_contact_resolution: number | null;
 };
 
 export type AgentProfile = {
@@ -179,9 +194,23 @@ export type CandidateView = {
   spare: number;
 };
 
+export type CategoryFigures = {
+  category: string;
+  count: number;
+  avg_resolution_min: number | null;
+};
+
 export type ChangePassword = {
   current_password: string;
   new_password: string;
+};
+
+export type ChannelFigures = {
+  channel: string;
+  sessions: number;
+  tickets: number;
+  satisfaction: number | null;
+  avg_response_time_seconds: number | null;
 };
 
 export type Comment = {
@@ -379,8 +408,10 @@ export type EscalateTicket = {
   urgency?: "high" | "low" | "normal" | "urgent";
 };
 
+/** What to run the action on: exactly one of `session_id` and `ticket_id`. */
 export type ExecuteQuickAction = {
   session_id?: string | null;
+  ticket_id?: string | null;
   context?: Record<string, unknown>;
   dry_run?: boolean;
   idempotency_key?: string | null;
@@ -607,6 +638,14 @@ export type Notify = {
   topic: string;
   payload: Record<string, unknown>;
   targets: Targets;
+};
+
+/** The local dates reported on (both included), in `timezone`. */
+export type Period = {
+  start: string;
+  end: string;
+  timezone: string;
+  group_by: string;
 };
 
 /** Who a customer may see of someone: id, name and avatar only. */
@@ -901,6 +940,16 @@ export type SentMessage = {
   timestamp: string;
 };
 
+/** One bucket (hour, day or week of local time, starting at `start`) that has sessions or tickets. */
+export type SeriesPoint = {
+  start: string;
+  sessions: number;
+  tickets: number;
+  avg_response_time_seconds: number | null;
+  avg_resolution_time_minutes: number | null;
+  satisfaction_score: number | null;
+};
+
 export type Session = {
   session_id: string;
   status: "active" | "closed" | "on_hold" | "queued" | "resolved" | "transferred";
@@ -999,6 +1048,14 @@ export type SignupResult = {
   tenant: TenantInfo;
 };
 
+/** Percent of ended SLA clocks met (null without any). */
+export type SlaCompliance = {
+  response_sla_met: number | null;
+  resolution_sla_met: number | null;
+  response_clocks: number;
+  resolution_clocks: number;
+};
+
 /** The policy version (and calendar version, null for 24/7) a ticket with those attributes gets now. */
 export type SlaMatch = {
   policy_id: string;
@@ -1014,11 +1071,15 @@ export type SlaMatchBody = {
   channel?: string | null;
 };
 
-/** The ticket's SLA clock (filled in by the SLA fold; null until a policy applies). */
+/** The ticket's SLA clock as last folded (and recorded by the breach timer); null while no policy applies. */
 export type SlaView = {
   response_due: string | null;
   resolution_due: string | null;
-  status: string;
+  status: "at_risk" | "breached" | "paused" | "within_sla";
+  policy_id: string;
+  policy_version: number;
+  calendar_id?: string | null;
+  calendar_version?: number | null;
 };
 
 export type StartSession = {
@@ -1045,11 +1106,36 @@ export type Success = {
   success?: true;
 };
 
-/** What to find articles for: the given `message`, else the customer's latest messages in the session. */
+/** What to find articles for: the given `message`, else the customer's latest messages in the session, or the
+ticket's subject, description and latest customer comment (a session or a ticket, not both). */
 export type SuggestArticles = {
   session_id?: string | null;
+  ticket_id?: string | null;
   message?: string | null;
   limit?: number;
+};
+
+/** Figures over every session and ticket created in the period (README "Support analytics" defines them). */
+export type Summary = {
+  total_sessions: number;
+  total_tickets: number;
+  avg_response_time_seconds: number | null;
+  avg_resolution_time_minutes: number | null;
+  satisfaction_score: number | null;
+  satisfaction_percent: number | null;
+  first_contact_resolution: number | null;
+  resolved: number;
+  ratings: number;
+};
+
+export type SupportAnalytics = {
+  period: Period;
+  summary: Summary;
+  by_channel: Array<ChannelFigures>;
+  by_category: Array<CategoryFigures>;
+  by_agent: Array<AgentFigures>;
+  sla_compliance: SlaCompliance;
+  series: Array<SeriesPoint>;
 };
 
 /** POST /sync: the seq the client has of each room it follows (0 for none yet), and events per room. */
@@ -1410,6 +1496,8 @@ export interface Api {
   getSupportAgents(args?: {}): Promise<Array<AgentStatus>>;
   /** An agent's status, load and today's metrics (`GET /support/agents/{agent_id}/status`) */
   getSupportAgentsAgentIdStatus(args: { agent_id: string }): Promise<AgentStatus>;
+  /** The desk's figures for sessions and tickets created in a period: summary, by channel, category and agent, SLA compliance and a series (agents and admins; from a projection a moment behind the log) (`GET /support/analytics`) */
+  getSupportAnalytics(args: { start_date?: string; end_date?: string; group_by?: string; timezone?: string }): Promise<SupportAnalytics>;
   /** A customer's store credit: balances and entries (the desk; a customer its own) (`GET /support/customers/{customer_id}/credit`) */
   getSupportCustomersCustomerIdCredit(args: { customer_id: string }): Promise<CustomerCredit>;
   /** Knowledge-base articles, most recently changed first, with the total (customers: published only) (`GET /support/kb/articles`) */
@@ -1516,7 +1604,7 @@ export interface Api {
   postSupportKbSuggest(args: { body: SuggestArticles }): Promise<KbSearchResult>;
   /** Add an action that calls the tenant's endpoint with a signed request (tenant admins); the secret is shown only here (`POST /support/quick-actions`) */
   postSupportQuickActions(args: { body: RegisterQuickAction }): Promise<RegisteredQuickAction>;
-  /** Run an action on a session (dry_run: only say what it would change); an Idempotency-Key runs it once (`POST /support/quick-actions/{action_id}/execute`) */
+  /** Run an action on a session or a ticket (dry_run: only say what it would change); an Idempotency-Key runs it once (`POST /support/quick-actions/{action_id}/execute`) */
   postSupportQuickActionsActionIdExecute(args: { action_id: string; body: ExecuteQuickAction }): Promise<Execution>;
   /** Route the tenant's desk history again under a policy: waits and assignments per agent (admins) (`POST /support/routing/replay`) */
   postSupportRoutingReplay(args: { body: ReplayRequest }): Promise<ReplayReport>;
@@ -1554,6 +1642,8 @@ export interface Api {
   postSupportTicketsTicketIdEscalate(args: { ticket_id: string; body: EscalateTicket }): Promise<TicketDetail>;
   /** An internal note, never shown to customers; mentioned agents are notified (agents) (`POST /support/tickets/{ticket_id}/notes`) */
   postSupportTicketsTicketIdNotes(args: { ticket_id: string; body: AddNote }): Promise<TicketDetail>;
+  /** Match the tenant's current SLA policies again and run the ticket's clock on those versions (agents) (`POST /support/tickets/{ticket_id}/sla/reapply`) */
+  postSupportTicketsTicketIdSlaReapply(args: { ticket_id: string }): Promise<TicketDetail>;
   /** Events after the client's seq in many rooms at once (redacted as /events), plus the rooms the caller joined but did not list and the listed ones it no longer reads (`POST /sync`) */
   postSync(args: { body: SyncRequest }): Promise<SyncResult>;
   /** A short-lived token for the WebSocket (/ws?token=...) (`POST /tokens`) */

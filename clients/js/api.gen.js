@@ -98,6 +98,8 @@ export const OPERATIONS = Object.freeze({
   getSupportAgents: {"operationId":"get_support_agents","method":"GET","path":"/support/agents","pathParams":[],"query":[],"body":false,"auth":true},
   /** An agent's status, load and today's metrics */
   getSupportAgentsAgentIdStatus: {"operationId":"get_support_agents_agent_id_status","method":"GET","path":"/support/agents/{agent_id}/status","pathParams":["agent_id"],"query":[],"body":false,"auth":true},
+  /** The desk's figures for sessions and tickets created in a period: summary, by channel, category and agent, SLA compliance and a series (agents and admins; from a projection a moment behind the log) */
+  getSupportAnalytics: {"operationId":"get_support_analytics","method":"GET","path":"/support/analytics","pathParams":[],"query":["start_date","end_date","group_by","timezone"],"body":false,"auth":true},
   /** A customer's store credit: balances and entries (the desk; a customer its own) */
   getSupportCustomersCustomerIdCredit: {"operationId":"get_support_customers_customer_id_credit","method":"GET","path":"/support/customers/{customer_id}/credit","pathParams":["customer_id"],"query":[],"body":false,"auth":true},
   /** Knowledge-base articles, most recently changed first, with the total (customers: published only) */
@@ -204,7 +206,7 @@ export const OPERATIONS = Object.freeze({
   postSupportKbSuggest: {"operationId":"post_support_kb_suggest","method":"POST","path":"/support/kb/suggest","pathParams":[],"query":[],"body":true,"auth":true},
   /** Add an action that calls the tenant's endpoint with a signed request (tenant admins); the secret is shown only here */
   postSupportQuickActions: {"operationId":"post_support_quick-actions","method":"POST","path":"/support/quick-actions","pathParams":[],"query":[],"body":true,"auth":true},
-  /** Run an action on a session (dry_run: only say what it would change); an Idempotency-Key runs it once */
+  /** Run an action on a session or a ticket (dry_run: only say what it would change); an Idempotency-Key runs it once */
   postSupportQuickActionsActionIdExecute: {"operationId":"post_support_quick-actions_action_id_execute","method":"POST","path":"/support/quick-actions/{action_id}/execute","pathParams":["action_id"],"query":[],"body":true,"auth":true},
   /** Route the tenant's desk history again under a policy: waits and assignments per agent (admins) */
   postSupportRoutingReplay: {"operationId":"post_support_routing_replay","method":"POST","path":"/support/routing/replay","pathParams":[],"query":[],"body":true,"auth":true},
@@ -242,6 +244,8 @@ export const OPERATIONS = Object.freeze({
   postSupportTicketsTicketIdEscalate: {"operationId":"post_support_tickets_ticket_id_escalate","method":"POST","path":"/support/tickets/{ticket_id}/escalate","pathParams":["ticket_id"],"query":[],"body":true,"auth":true},
   /** An internal note, never shown to customers; mentioned agents are notified (agents) */
   postSupportTicketsTicketIdNotes: {"operationId":"post_support_tickets_ticket_id_notes","method":"POST","path":"/support/tickets/{ticket_id}/notes","pathParams":["ticket_id"],"query":[],"body":true,"auth":true},
+  /** Match the tenant's current SLA policies again and run the ticket's clock on those versions (agents) */
+  postSupportTicketsTicketIdSlaReapply: {"operationId":"post_support_tickets_ticket_id_sla_reapply","method":"POST","path":"/support/tickets/{ticket_id}/sla/reapply","pathParams":["ticket_id"],"query":[],"body":false,"auth":true},
   /** Events after the client's seq in many rooms at once (redacted as /events), plus the rooms the caller joined but did not list and the listed ones it no longer reads */
   postSync: {"operationId":"post_sync","method":"POST","path":"/sync","pathParams":[],"query":[],"body":true,"auth":true},
   /** A short-lived token for the WebSocket (/ws?token=...) */

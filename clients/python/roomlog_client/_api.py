@@ -951,9 +951,11 @@ class ArticleHit(TypedDict):
 
 
 class SuggestArticles(TypedDict):
-    """What to find articles for: the given `message`, else the customer's latest messages in the session."""
+    """What to find articles for: the given `message`, else the customer's latest messages in the session, or the
+ticket's subject, description and latest customer comment (a session or a ticket, not both)."""
 
     session_id: NotRequired[str | None]
+    ticket_id: NotRequired[str | None]
     message: NotRequired[str | None]
     limit: NotRequired[int]
 
@@ -994,7 +996,10 @@ class RegisteredQuickAction(TypedDict):
 
 
 class ExecuteQuickAction(TypedDict):
+    """What to run the action on: exactly one of `session_id` and `ticket_id`."""
+
     session_id: NotRequired[str | None]
+    ticket_id: NotRequired[str | None]
     context: NotRequired[dict[str, Any]]
     dry_run: NotRequired[bool]
     idempotency_key: NotRequired[str | None]
@@ -1066,11 +1071,15 @@ class TicketDetail(TypedDict):
 
 
 class SlaView(TypedDict):
-    """The ticket's SLA clock (filled in by the SLA fold; null until a policy applies)."""
+    """The ticket's SLA clock as last folded (and recorded by the breach timer); null while no policy applies."""
 
     response_due: str | None
     resolution_due: str | None
-    status: str
+    status: Literal["at_risk", "breached", "paused", "within_sla"]
+    policy_id: str
+    policy_version: int
+    calendar_id: NotRequired[str | None]
+    calendar_version: NotRequired[int | None]
 
 
 class Comment(TypedDict):
@@ -1091,7 +1100,7 @@ class Author(TypedDict):
 class Activity(TypedDict):
     """One entry of the ticket's timeline, from one of its events."""
 
-    action: Literal["assigned", "closed", "commented", "created", "escalated", "note_added", "replied", "status_changed", "updated"]
+    action: Literal["assigned", "closed", "commented", "created", "escalated", "note_added", "replied", "sla_applied", "sla_at_risk", "sla_breached", "status_changed", "updated"]
     by: str
     timestamp: str
     seq: int
@@ -1100,6 +1109,10 @@ class Activity(TypedDict):
     changed: NotRequired[list[str] | None]
     agent: NotRequired[str | None]
     escalation_type: NotRequired[str | None]
+    metric: NotRequired[str | None]
+    due_at: NotRequired[str | None]
+    policy_id: NotRequired[str | None]
+    policy_version: NotRequired[int | None]
 
 
 class NoteView(TypedDict):
@@ -1264,6 +1277,84 @@ class SlaMatch(TypedDict):
     policy_version: int
     calendar_id: str | None
     calendar_version: int | None
+
+
+class SupportAnalytics(TypedDict):
+    period: Period
+    summary: Summary
+    by_channel: list[ChannelFigures]
+    by_category: list[CategoryFigures]
+    by_agent: list[AgentFigures]
+    sla_compliance: SlaCompliance
+    series: list[SeriesPoint]
+
+
+class Period(TypedDict):
+    """The local dates reported on (both included), in `timezone`."""
+
+    start: str
+    end: str
+    timezone: str
+    group_by: str
+
+
+class Summary(TypedDict):
+    """Figures over every session and ticket created in the period (README "Support analytics" defines them)."""
+
+    total_sessions: int
+    total_tickets: int
+    avg_response_time_seconds: float | None
+    avg_resolution_time_minutes: float | None
+    satisfaction_score: float | None
+    satisfaction_percent: float | None
+    first_contact_resolution: float | None
+    resolved: int
+    ratings: int
+
+
+class ChannelFigures(TypedDict):
+    channel: str
+    sessions: int
+    tickets: int
+    satisfaction: float | None
+    avg_response_time_seconds: float | None
+
+
+class CategoryFigures(TypedDict):
+    category: str
+    count: int
+    avg_resolution_min: float | None
+
+
+class AgentFigures(TypedDict):
+    agent_id: str
+    sessions: int
+    tickets: int
+    resolved: int
+    avg_response_time_seconds: float | None
+    avg_resolution_time_minutes: float | None
+    satisfaction: float | None
+    first_contact_resolution: float | None
+
+
+class SlaCompliance(TypedDict):
+    """Percent of ended SLA clocks met (null without any)."""
+
+    response_sla_met: float | None
+    resolution_sla_met: float | None
+    response_clocks: int
+    resolution_clocks: int
+
+
+class SeriesPoint(TypedDict):
+    """One bucket (hour, day or week of local time, starting at `start`) that has sessions or tickets."""
+
+    start: str
+    sessions: int
+    tickets: int
+    avg_response_time_seconds: float | None
+    avg_resolution_time_minutes: float | None
+    satisfaction_score: float | None
 
 
 class RequestUpload(TypedDict):
@@ -1799,7 +1890,7 @@ class Operations:
         return cast("Success", await self._call("DELETE", f"/support/quick-actions/{_segment(action_id)}", query=None, body=None))
 
     async def post_support_quick_actions_action_id_execute(self, action_id: str, body: ExecuteQuickAction) -> Execution:
-        """POST /support/quick-actions/{action_id}/execute: Run an action on a session (dry_run: only say what it would change); an Idempotency-Key runs it once"""
+        """POST /support/quick-actions/{action_id}/execute: Run an action on a session or a ticket (dry_run: only say what it would change); an Idempotency-Key runs it once"""
         return cast("Execution", await self._call("POST", f"/support/quick-actions/{_segment(action_id)}/execute", query=None, body=body))
 
     async def get_support_customers_customer_id_credit(self, customer_id: str) -> CustomerCredit:
@@ -1833,6 +1924,10 @@ class Operations:
     async def post_support_tickets_ticket_id_escalate(self, ticket_id: str, body: EscalateTicket) -> TicketDetail:
         """POST /support/tickets/{ticket_id}/escalate: Escalate the ticket: type, reason, internal notes; the priority rises to the urgency (agents)"""
         return cast("TicketDetail", await self._call("POST", f"/support/tickets/{_segment(ticket_id)}/escalate", query=None, body=body))
+
+    async def post_support_tickets_ticket_id_sla_reapply(self, ticket_id: str) -> TicketDetail:
+        """POST /support/tickets/{ticket_id}/sla/reapply: Match the tenant's current SLA policies again and run the ticket's clock on those versions (agents)"""
+        return cast("TicketDetail", await self._call("POST", f"/support/tickets/{_segment(ticket_id)}/sla/reapply", query=None, body=None))
 
     async def post_support_sessions_session_id_ticket(self, session_id: str, body: TicketFromSession) -> TicketDetail:
         """POST /support/sessions/{session_id}/ticket: Turn a support session into a ticket that links the session and its transcript (agents)"""
@@ -1877,6 +1972,10 @@ class Operations:
     async def post_support_sla_match(self, body: SlaMatchBody) -> SlaMatch:
         """POST /support/sla/match: The policy and calendar versions a ticket with these attributes gets: the first match in order"""
         return cast("SlaMatch", await self._call("POST", "/support/sla/match", query=None, body=body))
+
+    async def get_support_analytics(self, *, start_date: str | None = None, end_date: str | None = None, group_by: Literal["hour", "day", "week"] | None = None, timezone: str | None = None) -> SupportAnalytics:
+        """GET /support/analytics: The desk's figures for sessions and tickets created in a period: summary, by channel, category and agent, SLA compliance and a series (agents and admins; from a projection a moment behind the log)"""
+        return cast("SupportAnalytics", await self._call("GET", "/support/analytics", query={"start_date": start_date, "end_date": end_date, "group_by": group_by, "timezone": timezone}, body=None))
 
     async def post_media_upload_url(self, body: RequestUpload) -> UploadUrl:
         """POST /media/upload-url: A presigned PUT for one file of this size and content type, valid for a few minutes"""
