@@ -8,7 +8,7 @@ from starlette.responses import Response
 from projections.inbox import reading_positions
 from projections.receipts import room_receipts
 from schemas import api
-from schemas.errors import NotAMember, RoomNotFound
+from schemas.errors import NotAMember, RoomNotFound, RoomWasDeleted
 from service.commands.messages import record_ack, record_read
 from service.commands.rooms import require_member
 from service.web.endpoints import Endpoint
@@ -47,7 +47,7 @@ ENDPOINTS = [
              body=api.Ack, response=api.Success, errors=(RoomNotFound, NotAMember)),
     Endpoint("POST", "/rooms/{room_id}/read", mark_read,
              "Mark a room read up to a seq (never moves backwards; implies delivery); returns what is still unread",
-             body=api.MarkRead, response=api.ReadState, errors=(RoomNotFound, NotAMember)),
+             body=api.MarkRead, response=api.ReadState, errors=(RoomNotFound, NotAMember, RoomWasDeleted)),
     Endpoint("GET", "/rooms/{room_id}/receipts", get_receipts, "How far each member has received and read the room",
              response=list[api.Receipt], errors=(RoomNotFound, NotAMember)),
 ]

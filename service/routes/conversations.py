@@ -93,7 +93,7 @@ async def mentions(request: Request) -> Response:
                  for r in page], headers={"X-Has-More": "true" if len(rows) > limit else "false"})
 
 
-_ERRORS = (RoomNotFound, NotAMember)
+_ERRORS = (RoomNotFound, NotAMember, RoomWasDeleted)
 ENDPOINTS = [
     Endpoint("POST", "/rooms/{room_id}/mute", mute, "Mute a room for yourself: no offline webhooks but mentions",
              response=api.UserRoomState, errors=_ERRORS),
@@ -107,7 +107,7 @@ ENDPOINTS = [
     Endpoint("DELETE", "/rooms/{room_id}", delete_room,
              "scope=for_me: delete the room's history for yourself up to its last_seq; hidden until a new message. "
              "scope=for_everyone (room admins; either member of a DM): end the room for all, content redacted",
-             response=api.UserRoomState, query=(SCOPE,), errors=(*_ERRORS, NotRoomAdmin, RoomWasDeleted)),
+             response=api.UserRoomState, query=(SCOPE,), errors=(*_ERRORS, NotRoomAdmin)),
     Endpoint("GET", "/unread", unread, "Unread and mention counts of each of your rooms, with totals",
              response=api.Unread, errors=(Forbidden,)),
     Endpoint("GET", "/mentions", mentions,

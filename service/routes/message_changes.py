@@ -32,6 +32,7 @@ from schemas.errors import (
     NotRoomAdmin,
     RoomlogError,
     RoomNotFound,
+    RoomWasDeleted,
     ValidationError,
 )
 from schemas.events import Event, ForwardedFrom
@@ -228,7 +229,7 @@ async def list_reactions(request: Request) -> Response:
                  for r in await reactors(runtime_of(request).pool, row["message_id"])])
 
 
-_ERRORS = (RoomNotFound, NotAMember, MessageNotFound)
+_ERRORS = (RoomNotFound, NotAMember, MessageNotFound, RoomWasDeleted)
 _MESSAGE = "/rooms/{room_id}/messages/{message_id}"
 
 ENDPOINTS = [

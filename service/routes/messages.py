@@ -16,6 +16,7 @@ from schemas.errors import (
     NotAMember,
     PostingRestricted,
     RoomNotFound,
+    RoomWasDeleted,
     ValidationError,
 )
 from service.commands import messages as messaging
@@ -80,7 +81,7 @@ ENDPOINTS = [
              "Send a message (or a reply, with thread_id); a repeated client_msg_id returns the first result",
              body=api.SendMessage, response=api.SendResult, status=201,
              errors=(RoomNotFound, NotAMember, Forbidden, PostingRestricted, MessageTooLong, MessageNotFound,
-                     IdempotencyKeyReused, ValidationError),
+                     IdempotencyKeyReused, ValidationError, RoomWasDeleted),
              links=_MESSAGE_LINKS),
     Endpoint("GET", "/rooms/{room_id}/messages", list_messages, "Messages of a room in seq order",
              response=list[api.Message], query=(AFTER_SEQ, BEFORE_SEQ, MESSAGES_LIMIT, THREAD),

@@ -26,6 +26,7 @@ from schemas.errors import (
     NotRoomAdmin,
     RoomExists,
     RoomNotFound,
+    RoomWasDeleted,
     ValidationError,
 )
 from schemas.events import Event, MemberJoined, RoomSettings
@@ -296,12 +297,13 @@ ENDPOINTS = [
              response=api.Room, errors=(RoomNotFound, Forbidden)),
     Endpoint("GET", "/rooms/{room_id}", get_room, "One room", response=api.Room, errors=_ROOM_ERRORS),
     Endpoint("PATCH", "/rooms/{room_id}", update_room, "Rename a room or change its metadata (room admins)",
-             body=api.UpdateRoom, response=api.Room, errors=(*_ROOM_ERRORS, NotRoomAdmin)),
+             body=api.UpdateRoom, response=api.Room, errors=(*_ROOM_ERRORS, NotRoomAdmin, RoomWasDeleted)),
     Endpoint("GET", "/rooms/{room_id}/members", get_members, "Active members of a room",
              response=list[api.Member], errors=_ROOM_ERRORS),
     Endpoint("POST", "/rooms/{room_id}/members", add_members, "Add members (room admins); returns all members",
-             body=api.AddMembers, response=list[api.Member], errors=(*_ROOM_ERRORS, NotRoomAdmin, Forbidden, Blocked)),
+             body=api.AddMembers, response=list[api.Member],
+             errors=(*_ROOM_ERRORS, NotRoomAdmin, Forbidden, Blocked, RoomWasDeleted)),
     Endpoint("DELETE", "/rooms/{room_id}/members/{user_id}", remove_member,
              "Remove a member (room admins) or leave (yourself)", response=api.Success,
-             errors=(*_ROOM_ERRORS, NotRoomAdmin, Forbidden, NotFound)),
+             errors=(*_ROOM_ERRORS, NotRoomAdmin, Forbidden, NotFound, RoomWasDeleted)),
 ]

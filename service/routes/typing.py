@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from schemas import api
-from schemas.errors import NotAMember, RoomNotFound
+from schemas.errors import NotAMember, RoomNotFound, RoomWasDeleted
 from schemas.realtime import TypingSignal
 from service.commands.rooms import require_member
 from service.web.endpoints import Endpoint
@@ -27,5 +27,5 @@ async def set_typing(request: Request) -> Response:
 ENDPOINTS = [
     Endpoint("POST", "/rooms/{room_id}/typing", set_typing,
              "Tell the room the caller is typing (it expires by itself after a few seconds) or stopped",
-             body=api.TypingUpdate, response=api.Success, errors=(RoomNotFound, NotAMember)),
+             body=api.TypingUpdate, response=api.Success, errors=(RoomNotFound, NotAMember, RoomWasDeleted)),
 ]

@@ -32,7 +32,7 @@ from nats.js.errors import NotFoundError
 from schemas.events import RecordedEvent
 from service.realtime.jetstream import DELIVERIES_STREAM, EVENTS_STREAM, room_subject
 from tests.conftest import Tenant
-from tests.system.conftest import ROOMLOG, alive, embedded_data_dir, pids_mentioning, roomlog_env
+from tests.system.conftest import ROOMLOG, alive, embedded_data_dir, pids_mentioning, roomlog_env, wait_until_gone
 
 SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "local-cluster.py"
 INSTANCES = 2
@@ -230,4 +230,5 @@ async def test_down_stops_every_process_it_started(cluster: Cluster) -> None:
     down = run_script("down", "--data-dir", str(cluster.data_dir), timeout=60)
     assert down.returncode == 0, down.stderr
     assert [pid for pid in pids if alive(pid)] == []
-    assert pids_mentioning(str(cluster.data_dir)) == []
+    # What the stopped processes started themselves (their own children) may take a moment more to exit.
+    assert await wait_until_gone(str(cluster.data_dir), seconds=10) == []
