@@ -43,6 +43,8 @@ class Config:
     seed: int = 1
     # user -> access JWT: send as end users (Authorization: Bearer) instead of API key + X-User-Id
     tokens: dict[str, str] | None = None
+    # user -> a confirmed upload of theirs: every send of that user is an image message carrying it
+    attachments: dict[str, str] | None = None
 
 
 @dataclass
@@ -65,10 +67,17 @@ class Stats:
 class _Target:
     """Pre-encoded request parts for one (room, sender)."""
 
-    __slots__ = ("head", "room_id")
+    __slots__ = ("body_template", "head", "room_id")
 
-    def __init__(self, cfg: Config, room_id: str, user_id: str, body_len: int) -> None:
+    def __init__(self, cfg: Config, room_id: str, user_id: str) -> None:
         self.room_id = room_id
+        # Fixed-width ids keep every body of a sender the same length, so its head is encoded once.
+        media = (cfg.attachments or {}).get(user_id)
+        extra = f',"type":"image","attachments":["{media}"]' if media else ""
+        self.body_template = (
+            f'{{"content":{json.dumps(cfg.content)}{extra},"client_msg_id":"{cfg.run_id}-'.encode() + b'%03d-%09d"}'
+        )
+        body_len = len(self.body_template % (0, 0))
         credentials = (
             f"Authorization: Bearer {cfg.tokens[user_id]}\r\n" if cfg.tokens is not None
             else f"X-API-Key: {cfg.api_key}\r\nX-User-Id: {user_id}\r\n"
@@ -120,7 +129,7 @@ class Client(asyncio.Protocol):
             return
         self.counter += 1
         self.target = target = gen.rng.choice(gen.targets)
-        body = gen.body_template % (self.number, self.counter)
+        body = target.body_template % (self.number, self.counter)
         self.sent_at = time.perf_counter()
         gen.stats.in_flight += 1
         self.transport.write(target.head + body)
@@ -179,14 +188,7 @@ class Generator:
         self.cfg = cfg
         self.stats = Stats()
         self.rng = random.Random(cfg.seed)
-        # Fixed-width ids keep every body the same length, so heads are encoded once.
-        self.body_template = (
-            f'{{"content":{json.dumps(cfg.content)},"client_msg_id":"{cfg.run_id}-'.encode() + b'%03d-%09d"}'
-        )
-        body_len = len(self.body_template % (0, 0))
-        self.targets = [
-            _Target(cfg, room["room_id"], user, body_len) for room in cfg.rooms for user in room["members"]
-        ]
+        self.targets = [_Target(cfg, room["room_id"], user) for room in cfg.rooms for user in room["members"]]
         self.clients: list[Client] = []
         self.drained = asyncio.get_running_loop().create_future()
 

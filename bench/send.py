@@ -6,7 +6,7 @@ process (bench/_loadgen.py), prints sends/s and latency percentiles, then checks
 that every 201 left exactly one message.sent event in its room's log. See bench/README.md.
 
     .venv/bin/python bench/send.py [--workers N] [--duration 15] [--warmup 3] [--connections 32] [--rooms 100]
-                                   [--metrics on|off]
+                                   [--metrics on|off] [--attachments]
 """
 
 from __future__ import annotations
@@ -67,6 +67,8 @@ def with_server(args: argparse.Namespace, run: Callable[[argparse.Namespace, Ser
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workers", type=int, default=1, help="roomlog serve --workers (default 1)")
+    p.add_argument("--attachments", action="store_true",
+                   help="every send is an image message with one confirmed attachment of its sender")
     p.add_argument("--connections", type=int, default=32, help="concurrent keep-alive connections (default 32)")
     p.add_argument("--rooms", type=int, default=100, help="rooms to spread the sends over (default 100)")
     p.add_argument("--members", type=int, default=4, help="members per room, each a sender (default 4)")
@@ -108,7 +110,10 @@ def run(args: argparse.Namespace, server: Server) -> int:
     }
     if args.auth == "jwt":
         config["tokens"] = log_in_everyone(server.port, api_key, sorted({u for r in rooms for u in r["members"]}))
-    print(f"auth {args.auth}, rate limits {args.rate_limits}, metrics {args.metrics}", file=sys.stderr)
+    if args.attachments:
+        config["attachments"] = upload_images(api, sorted({u for r in rooms for u in r["members"]}))
+    print(f"auth {args.auth}, rate limits {args.rate_limits}, metrics {args.metrics}, "
+          f"attachments {'one image per send' if args.attachments else 'none'}", file=sys.stderr)
     print(f"load {args.connections} connections over {args.rooms} rooms x {args.members} members, "
           f"{args.warmup:g} s warm-up + {args.duration:g} s measured, server workers={args.workers} "
           f"(loadavg before {load_before[0]:.2f})", file=sys.stderr)
@@ -316,6 +321,41 @@ def log_in_everyone(port: int, api_key: str, users: list[str], *, parallel: int 
 
     with ThreadPoolExecutor(parallel) as pool:
         return dict(pool.map(one, users))
+
+
+# A 1x1 PNG: every sender's attachment (its metadata rides in each message; the bytes stay in the store).
+TINY_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c49444154789c6338c1c5050002"
+    "7a00dd6727427d0000000049454e44ae426082"
+)
+
+
+def upload_images(api: Api, users: list[str], *, seconds: float = 60.0) -> dict[str, str]:
+    """One confirmed image upload per user (through the presigned PUT); user -> media id.
+
+    The embedded object store starts beside the service without holding it up: wait until it answers.
+    """
+    import urllib.request
+
+    found: dict[str, str] = {}
+    deadline = time.monotonic() + seconds
+    for user in users:
+        while True:
+            status, ticket = api.call("POST", "/media/upload-url", user,
+                                      {"filename": "b.png", "content_type": "image/png", "size": len(TINY_PNG)})
+            if status == 201:
+                break
+            if status != 503 or time.monotonic() > deadline:
+                raise SystemExit(f"POST /media/upload-url answered {status}: {ticket}")
+            time.sleep(0.5)
+        put = urllib.request.Request(ticket["upload_url"], data=TINY_PNG, method="PUT", headers=ticket["headers"])
+        with urllib.request.urlopen(put, timeout=10) as answer:
+            assert answer.status == 200
+        status, media = api.call("POST", f"/media/{ticket['media_id']}/confirm", user, {})
+        if status != 200:
+            raise SystemExit(f"POST /media/{{id}}/confirm answered {status}: {media}")
+        found[user] = ticket["media_id"]
+    return found
 
 
 def create_rooms(api: Api, count: int, members: int) -> list[dict[str, Any]]:
