@@ -12,47 +12,27 @@ from __future__ import annotations
 
 import asyncio
 import random
-import shutil
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import asyncpg
+from _embedded import embedded_runtime  # bench/ is on sys.path when run as a script
 
 from schemas import support as s
-from schemas.config import Settings
-from service.cli.embedded import EmbeddedPostgres, NatsServer
 from service.commands.support import agents as agent_commands
 from service.commands.support import sessions as session_commands
 from service.identity.auth import Principal
 from service.identity.tenants import create_tenant
-from service.observability.logs import configure_logging
-from service.runtime import Runtime, prepare_database, start_runtime, stop_runtime
+from service.runtime import Runtime
 
 SKILLS = ("billing", "tech", "orders")
 
 
 async def run(*, agents: int, sessions: int, ends: int, seed: int) -> None:
     """Print sessions started per second, free-up → assignment p50/p99 and whether capacity held."""
-    configure_logging(json=False, level="warning")
     rng = random.Random(seed)
-    base = Path(tempfile.mkdtemp(prefix="roomlog-support-bench-"))
-    pg, nats = EmbeddedPostgres(base / "pg"), NatsServer(base / "nats")
-    try:
-        url = pg.start()
-        nats.start()
-        await prepare_database(url)
-        runtime = await start_runtime(Settings(database_url=url, nats_url=nats.url, default_rate_limit=0,
-                                               default_send_rate_limit=0, access_log=False))
-        try:
-            await _drive(runtime, rng, agents=agents, sessions=sessions, ends=ends)
-        finally:
-            await stop_runtime(runtime)
-    finally:
-        nats.stop()
-        pg.stop()
-        shutil.rmtree(base, ignore_errors=True)
+    async with embedded_runtime("roomlog-support-bench-") as runtime:
+        await _drive(runtime, rng, agents=agents, sessions=sessions, ends=ends)
 
 
 async def _drive(runtime: Runtime, rng: random.Random, *, agents: int, sessions: int, ends: int) -> None:

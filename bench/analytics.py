@@ -19,10 +19,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asyncpg
 import httpx
+from _embedded import embedded_runtime  # bench/ is on sys.path when run as a script
 
 from projections.support_analytics import SupportAnalyticsProjection
-from schemas.config import Settings
 from schemas.events import (
     Event,
     EventMetadata,
@@ -52,11 +50,9 @@ from schemas.events import (
     SupportTicketUpdated,
 )
 from service.app import create_app
-from service.cli.embedded import EmbeddedPostgres, NatsServer
 from service.commands.support.analytics import report
 from service.identity.tenants import create_tenant
-from service.observability.logs import configure_logging
-from service.runtime import Runtime, prepare_database, start_runtime, stop_runtime
+from service.runtime import Runtime
 
 TARGET_P99_MS = 100.0
 BATCH = 1000
@@ -82,24 +78,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def run(*, sessions: int, tickets: int, days: int, requests: int, seed: int) -> None:
-    configure_logging(json=False, level="warning")
-    base = Path(tempfile.mkdtemp(prefix="roomlog-analytics-bench-"))
-    pg, nats = EmbeddedPostgres(base / "pg"), NatsServer(base / "nats")
-    try:
-        url = pg.start()
-        nats.start()
-        await prepare_database(url)
-        runtime = await start_runtime(Settings(database_url=url, nats_url=nats.url, default_rate_limit=0,
-                                               default_send_rate_limit=0, access_log=False, db_pool_size=10))
-        try:
-            await _drive(runtime, random.Random(seed), sessions=sessions, tickets=tickets, days=days,
-                         requests=requests)
-        finally:
-            await stop_runtime(runtime)
-    finally:
-        nats.stop()
-        pg.stop()
-        shutil.rmtree(base, ignore_errors=True)
+    async with embedded_runtime("roomlog-analytics-bench-", db_pool_size=10) as runtime:
+        await _drive(runtime, random.Random(seed), sessions=sessions, tickets=tickets, days=days,
+                     requests=requests)
 
 
 async def _drive(runtime: Runtime, rng: random.Random, *, sessions: int, tickets: int, days: int,

@@ -19,10 +19,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,10 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asyncpg
 import httpx
+from _embedded import embedded_runtime  # bench/ is on sys.path when run as a script
 
 from eventstore.append import AppendRequest
 from projections.support_tickets import TicketFilter, list_tickets
-from schemas.config import Settings
 from schemas.events import (
     Event,
     EventMetadata,
@@ -46,12 +44,10 @@ from schemas.events import (
     SupportTicketUpdated,
 )
 from service.app import create_app
-from service.cli.embedded import EmbeddedPostgres, NatsServer
 from service.commands.support.tickets import counter_stream
 from service.identity.ids import new_id
 from service.identity.tenants import create_tenant
-from service.observability.logs import configure_logging
-from service.runtime import Runtime, prepare_database, start_runtime, stop_runtime
+from service.runtime import Runtime
 
 TARGET_P99_MS = 50.0
 CHUNK = 500
@@ -84,24 +80,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def run(*, tickets: int, per_ticket: int, requests: int, seed: int, sla: bool) -> None:
-    configure_logging(json=False, level="warning")
-    base = Path(tempfile.mkdtemp(prefix="roomlog-tickets-bench-"))
-    pg, nats = EmbeddedPostgres(base / "pg"), NatsServer(base / "nats")
-    try:
-        url = pg.start()
-        nats.start()
-        await prepare_database(url)
-        runtime = await start_runtime(Settings(database_url=url, nats_url=nats.url, default_rate_limit=0,
-                                               default_send_rate_limit=0, access_log=False, db_pool_size=10))
-        try:
-            await _drive(runtime, random.Random(seed), tickets=tickets, per_ticket=per_ticket, requests=requests,
-                         sla=sla)
-        finally:
-            await stop_runtime(runtime)
-    finally:
-        nats.stop()
-        pg.stop()
-        shutil.rmtree(base, ignore_errors=True)
+    async with embedded_runtime("roomlog-tickets-bench-", db_pool_size=10) as runtime:
+        await _drive(runtime, random.Random(seed), tickets=tickets, per_ticket=per_ticket, requests=requests,
+                     sla=sla)
 
 
 async def _drive(runtime: Runtime, rng: random.Random, *, tickets: int, per_ticket: int, requests: int,
