@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from roomlog_client.errors import ApiError, AuthenticationFailed, ConnectionLost
 
@@ -130,10 +130,11 @@ class Subscription:
                 self._set_state("closed")
                 raise
             except (TimeoutError, ConnectionClosed, InvalidHandshake, OSError, httpx.TransportError,
-                    ConnectionLost) as failure:
-                if isinstance(failure, InvalidStatus) and failure.response.status_code in (401, 403):
-                    raise AuthenticationFailed(failure.response.status_code, "AUTHENTICATION_ERROR",
-                                               "the WebSocket token was refused") from failure
+                    ConnectionLost):
+                # A refused handshake included: a token minted by a server that restarted since (with a new
+                # signing key) is stale, not wrong. The next attempt mints a new one; credentials that are
+                # really wrong fail there, as AuthenticationFailed from POST /tokens.
+                pass
             except ApiError as failure:
                 if failure.status < 500 and failure.status != 429:
                     self._set_state("closed")
