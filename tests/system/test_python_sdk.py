@@ -51,7 +51,11 @@ async def test_sdk_resumes_exactly_across_a_server_restart_and_waits_out_rate_li
                     reached[event["seq"]].set()
 
         def waiter(seq: int) -> asyncio.Event:
-            return reached.setdefault(seq, asyncio.Event())
+            # Already handed out (the events can arrive before the test asks for them): set from the start.
+            event = reached.setdefault(seq, asyncio.Event())
+            if seq in seen:
+                event.set()
+            return event
 
         consumer = asyncio.create_task(consume())
         try:
