@@ -208,7 +208,10 @@ def test_every_request_during_the_outages_is_answered_201_200_or_503(run: Run) -
 
 
 def test_each_restart_is_logged(run: Run) -> None:
-    restarts = [line for line in run.stderr.splitlines() if 'event="embedded server restarted"' in line]
+    # The two this run killed, in order (a busy machine may also see the object store restarted; it counts
+    # as the supervisor working, not as one of these).
+    restarts = [line for line in run.stderr.splitlines() if 'event="embedded server restarted"' in line
+                and ("server=postgres" in line or "server=nats-server" in line)]
     assert ["server=postgres" in line for line in restarts] == [True, False], restarts
     assert "server=nats-server" in restarts[1]
 
