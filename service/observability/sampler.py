@@ -7,7 +7,6 @@ the consumers' info), so every instance reports the same values whichever one le
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import asyncpg
 import structlog
@@ -15,6 +14,7 @@ import structlog
 from eventstore.append import CONNECTION_LOST
 from projections.catchup import events_behind
 from service.observability.metrics import Metrics
+from service.periodic import Periodic
 from service.realtime.jetstream import DELIVERIES_STREAM, DELIVERY_PRODUCER, EVENTS_STREAM, WEBHOOK_CONSUMER
 from service.realtime.nats_link import NatsLink
 
@@ -41,25 +41,16 @@ class Sampler:
         self._metrics = metrics
         self._pool = pool
         self._nats = nats
-        self._every = every
-        self._task: asyncio.Task[None] | None = None
+        # sample() never raises (a source that fails keeps its last values), so the loop needs no error policy.
+        self._loop = Periodic("metrics-sampler", self.sample, interval=every)
 
     def start(self) -> None:
         """Begin sampling in the background."""
-        self._task = asyncio.create_task(self._run(), name="metrics-sampler")
+        self._loop.start()
 
     async def stop(self) -> None:
         """End sampling."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            await self.sample()
-            await asyncio.sleep(self._every)
+        await self._loop.stop()
 
     async def sample(self) -> None:
         """Read every state gauge once; a source that does not answer in time keeps its last value."""
