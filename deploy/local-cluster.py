@@ -349,37 +349,42 @@ def ours(pid: int | None, marker: str) -> bool:
 
 
 def down(layout: Layout) -> list[str]:
-    """Stop the instances, then the NATS nodes, then PostgreSQL; what was stopped. The data stays."""
-    stopped: list[str] = []
+    """Stop the instances, then the NATS nodes, then PostgreSQL; what was stopped. The data stays.
+
+    The members of each tier are stopped together (signal all, then wait), so `down` takes the slowest
+    member's shutdown, not the sum of them.
+    """
     numbers = sorted(int(p.stem.split("-")[1]) for p in layout.root.glob("roomlog-*.pid"))
-    for number in numbers:
-        if stop(read_pid(layout.instance_pid(number)), str(layout.root), signal.SIGTERM):
-            stopped.append(f"roomlog-{number}")
-        layout.instance_pid(number).unlink(missing_ok=True)
-    for pid_file in sorted(layout.root.glob("nats/node-*/nats-server.pid")):
-        if stop(read_pid(pid_file), str(layout.root), signal.SIGTERM):
-            stopped.append(pid_file.parent.name)
-        pid_file.unlink(missing_ok=True)
-    # SIGINT is PostgreSQL's fast shutdown: sessions end, then a clean checkpoint.
-    if stop(read_pid(layout.pgdata / "postmaster.pid"), str(layout.pgdata), signal.SIGINT):
-        stopped.append("postgres")
+    instances = {f"roomlog-{n}": layout.instance_pid(n) for n in numbers}
+    nodes = {f.parent.name: f for f in sorted(layout.root.glob("nats/node-*/nats-server.pid"))}
+    stopped = stop(instances, str(layout.root), signal.SIGTERM)
+    stopped += stop(nodes, str(layout.root), signal.SIGTERM)
+    # SIGINT is PostgreSQL's fast shutdown: sessions end, then a clean checkpoint. Its pid file stays: it is its own.
+    stopped += stop({"postgres": layout.pgdata / "postmaster.pid"}, str(layout.pgdata), signal.SIGINT, unlink=False)
     return stopped
 
 
-def stop(pid: int | None, marker: str, sig: signal.Signals) -> bool:
-    """Send `sig` to `pid` if it is still ours (`marker` on its command line) and wait; SIGKILL after STOP_SECONDS."""
-    if pid is None or not alive(pid) or marker not in command_line(pid):
-        return False
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, sig)
+def stop(pid_files: dict[str, Path], marker: str, sig: signal.Signals, *, unlink: bool = True) -> list[str]:
+    """Send `sig` to each pid that is still ours (`marker` on its command line), then wait for all of them;
+    SIGKILL what still runs after STOP_SECONDS. The names of those signalled; their pid files removed."""
+    signalled: dict[str, int] = {}
+    for name, pid_file in pid_files.items():
+        pid = read_pid(pid_file)
+        if pid is not None and alive(pid) and marker in command_line(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+            signalled[name] = pid
+        if unlink:
+            pid_file.unlink(missing_ok=True)
     deadline = time.monotonic() + STOP_SECONDS
-    while alive(pid) and time.monotonic() < deadline:
+    while any(alive(pid) for pid in signalled.values()) and time.monotonic() < deadline:
         time.sleep(0.05)
-    if alive(pid):
-        say(f"pid {pid} still running {STOP_SECONDS:g}s after {sig.name}: SIGKILL")
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    return True
+    for pid in signalled.values():
+        if alive(pid):
+            say(f"pid {pid} still running {STOP_SECONDS:g}s after {sig.name}: SIGKILL")
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    return list(signalled)
 
 
 # --- status --------------------------------------------------------------------------------------
