@@ -204,13 +204,10 @@ async def test_a_socket_open_elsewhere_keeps_the_user_connected_for_offline_webh
 async def test_closing_the_socket_on_one_instance_keeps_the_one_open_on_the_other(
     tenant: Tenant, instances: tuple[FakeClock, Instance, Instance]
 ) -> None:
-    clock, a, b = instances
+    _, a, b = instances
     await a.presence.connected(tenant.tenant_id, "fred")
     await b.presence.connected(tenant.tenant_id, "fred")
     await b.presence.disconnected(tenant.tenant_id, "fred")
-    assert await b.presence.connected_users(tenant.tenant_id, ["fred"]) == {"fred"}
-    clock.now += 200  # past what a's socket lease ran to when it opened: a renewed it since
-    await a.presence.flush()
     assert await b.presence.connected_users(tenant.tenant_id, ["fred"]) == {"fred"}
     await a.presence.disconnected(tenant.tenant_id, "fred")
     assert await b.presence.offline_for(tenant.tenant_id, ["fred"]) == {"fred": pytest.approx(0.0, abs=0.5)}
