@@ -194,7 +194,9 @@ class MessagesProjection:
     CREATE INDEX messages_attachments ON messages USING gin (attachments jsonb_path_ops) WHERE attachments IS NOT NULL;
     CREATE INDEX messages_by_sender ON messages (room_id, sender_id, seq);
     CREATE INDEX messages_deleted ON messages (room_id, seq) WHERE deleted_seq IS NOT NULL;
-    CREATE INDEX messages_mentioning ON messages (room_id, seq) WHERE mentions IS NOT NULL;
+    -- Live messages that mention anyone, with what counting a user's mentions filters on: an index-only scan.
+    CREATE INDEX messages_mentioning ON messages (room_id, seq) INCLUDE (sender_id, mentions)
+        WHERE mentions IS NOT NULL AND deleted_seq IS NULL;
     CREATE TABLE room_activity (
         room_id    text PRIMARY KEY,
         tenant_id  text NOT NULL,
