@@ -131,6 +131,7 @@ async def _run(args: argparse.Namespace, server: Server, api_key: str) -> int:
         relay: list[float] = []
         instance: list[float] = []
         failures = 0
+        gc_before = _gc_pauses((await http.get("/metrics")).text)
         cpu_before = cpu_sample(server, os.getpid())
         for n in range(args.sends):
             room_id, users = rooms[n % len(rooms)]
@@ -155,6 +156,10 @@ async def _run(args: argparse.Namespace, server: Server, api_key: str) -> int:
         print(f"  201 -> on NATS (relay): {_summary(relay)}")
         print(f"  on NATS -> poll answer (instance): {_summary(instance)}")
         await nc.close()
+        gc_after = _gc_pauses((await http.get("/metrics")).text)
+        print("garbage collections during the sends (count, seconds paused) by generation:",
+              {g: (n - gc_before.get(g, (0, 0.0))[0], round(paused - gc_before.get(g, (0, 0.0))[1], 3))
+               for g, (n, paused) in sorted(gc_after.items())})
         print("CPU seconds during the sends:",
               {k: round(cpu_after[k] - cpu_before[k], 2) for k in ("roomlog", "nats", "postgres", "generator")})
         for pending in tasks.values():
@@ -163,6 +168,18 @@ async def _run(args: argparse.Namespace, server: Server, api_key: str) -> int:
         if failures:
             print(f"{failures} polls did not answer with exactly their room's message", file=sys.stderr)
         return 1 if failures else 0
+
+
+def _gc_pauses(metrics: str) -> dict[str, tuple[int, float]]:
+    """(collections, seconds paused) by generation, from the server's roomlog_gc_pause_seconds (if it has it)."""
+    counts: dict[str, int] = {}
+    sums: dict[str, float] = {}
+    for line in metrics.splitlines():
+        for suffix, into in (("_count", counts), ("_sum", sums)):
+            if line.startswith(f"roomlog_gc_pause_seconds{suffix}{{"):
+                generation = line.split('generation="', 1)[1].split('"', 1)[0]
+                into[generation] = into.get(generation, 0) + float(line.split()[-1])  # type: ignore[assignment]
+    return {g: (int(counts[g]), sums.get(g, 0.0)) for g in counts}
 
 
 def _nats_url(server: Server) -> str:
