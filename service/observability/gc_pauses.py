@@ -3,10 +3,7 @@
 A collection of the oldest generation walks every tracked object, and most of a server's are made at start-up
 (modules, routes, clients): with the service's modules alone imported (90,000 objects) one full collection took
 70 to 430 ms on the shared machine, and nothing else runs meanwhile: no request, poll wake-up or frame. Frozen
-once the runtime has started, those objects are never walked again. The serving heap stays large, though
-(2,000 waiting long-polls: each of four full collections during bench/poll.py paused the process 0.4-0.5 s), so
-collections are also made rarer: the youngest generation is collected after `YOUNG_THRESHOLD` allocations
-instead of 700, which makes every older collection about that much rarer too.
+once the runtime has started, those objects are never walked again.
 """
 
 from __future__ import annotations
@@ -17,17 +14,11 @@ from typing import Any
 
 from prometheus_client import Histogram
 
-# Net allocations of tracked objects between collections of the youngest generation (CPython's default: 700).
-YOUNG_THRESHOLD = 10_000
-
 
 def freeze_startup_heap() -> None:
-    """Collect what start-up left, move every surviving object out of the collector's generations, and collect
-    less often from now on."""
+    """Collect what start-up left, then move every surviving object out of the collector's generations."""
     gc.collect()
     gc.freeze()
-    _, middle, oldest = gc.get_threshold()
-    gc.set_threshold(YOUNG_THRESHOLD, middle, oldest)
 
 
 class GcPauses:
