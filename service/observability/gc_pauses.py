@@ -3,7 +3,8 @@
 A collection of the oldest generation walks every tracked object, and most of a server's are made at start-up
 (modules, routes, clients): with the service's modules alone imported (90,000 objects) one full collection took
 70 to 430 ms on the shared machine, and nothing else runs meanwhile: no request, poll wake-up or frame. Frozen
-once the runtime has started, those objects are never walked again.
+once the runtime has started, those objects are never walked again. What the serving heap itself costs stays:
+with 2,000 long-polls waiting, bench/poll.py saw full collections of 0.4-0.5 s each (under a load of 6-9).
 """
 
 from __future__ import annotations
