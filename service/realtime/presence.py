@@ -301,7 +301,8 @@ class Presence:
         await self._renew_lease()
         writes = []
         for key, local in list(self._local.items()):
-            if local.sockets > 0 and not self._registered(local, now):
+            if (local.sockets > 0 and not self._registered(local, now)) or (
+                    local.sockets == 0 and local.registered is not None):  # an open or a close not written yet
                 writes.append(self._register(key, local))
             if local.last_active is not None and local.last_active != local.written_active:
                 writes.append(self._write_active(key, local))
@@ -413,7 +414,8 @@ class Presence:
         try:
             await self._register(key, local)
         except (NatsError, TimeoutError) as exc:
-            local.registered = None
+            if local.sockets > 0:
+                local.registered = None
             log.warning("presence socket not written", error=repr(exc))
 
     async def _read(self, tenant_id: str, user_id: str) -> Liveness:
@@ -449,7 +451,7 @@ class Presence:
 
 def key_settled(local: _Local) -> bool:
     """Whether a served user's last change was told and written, so forgetting them loses nothing."""
-    return local.told is not None and local.last_active == local.written_active
+    return local.told is not None and local.last_active == local.written_active and local.registered is None
 
 
 def _same(a: UserPresence, b: UserPresence) -> bool:
