@@ -86,6 +86,7 @@ class Presence:
         self.instance_id = instance_id or secrets.token_hex(8)
         self._leases: dict[str, float] = {}  # other instances' socket leases as last read: until
         self._lease_read: dict[str, float] = {}  # when each was read
+        self._lease_reads: dict[str, asyncio.Future[float | None]] = {}
         self._pool = pool
         self._flush_seconds = flush_seconds
         self._memory_seconds = memory_seconds
@@ -159,13 +160,25 @@ class Presence:
             return until
         if self._kv is None:
             return until
-        self._lease_read[instance_id] = now
+        # Concurrent readers (a batch of users on that instance) wait for the one read under way.
+        reading = self._lease_reads.get(instance_id)
+        if reading is None:
+            reading = self._lease_reads[instance_id] = asyncio.ensure_future(self._read_lease(instance_id, now))
+            reading.add_done_callback(lambda _: self._lease_reads.pop(instance_id, None))
+        return await asyncio.shield(reading)
+
+    async def _read_lease(self, instance_id: str, now: float) -> float | None:
+        assert self._kv is not None
         try:
             entry = await self._kv.get(f"i.{instance_id}")
         except KeyNotFoundError:
             self._leases.pop(instance_id, None)
-            return None
-        if entry.value:
+            entry = None
+        except (NatsError, TimeoutError) as exc:  # NATS away: the lease as last read, read again next time
+            log.warning("presence bucket unreadable", error=repr(exc))
+            return self._leases.get(instance_id)
+        self._lease_read[instance_id] = now
+        if entry is not None and entry.value:
             with contextlib.suppress(msgspec.DecodeError):
                 self._leases[instance_id] = _float.decode(entry.value)
         return self._leases.get(instance_id)

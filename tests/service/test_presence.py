@@ -213,6 +213,16 @@ async def test_closing_the_socket_on_one_instance_keeps_the_one_open_on_the_othe
     assert await b.presence.offline_for(tenant.tenant_id, ["fred"]) == {"fred": pytest.approx(0.0, abs=0.5)}
 
 
+async def test_many_users_read_at_once_share_one_read_of_the_instance_lease(
+    tenant: Tenant, instances: tuple[FakeClock, Instance, Instance]
+) -> None:
+    _, a, b = instances
+    users = [f"crowd{i}" for i in range(30)]
+    for user_id in users:
+        await a.presence.connected(tenant.tenant_id, user_id)
+    assert await b.presence.connected_users(tenant.tenant_id, users) == set(users)
+
+
 async def test_the_sockets_of_an_instance_that_stopped_renewing_lapse_with_its_lease(
     tenant: Tenant, instances: tuple[FakeClock, Instance, Instance]
 ) -> None:
