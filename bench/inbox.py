@@ -24,6 +24,7 @@ from typing import Any
 from send import NO_LIMITS, Api, Server, with_server
 
 READER = "reader"
+STATE_FILE = "inbox-bench.json"
 TARGET_P99_MS = 30.0
 
 
@@ -48,28 +49,45 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, server: Server) -> int:
-    """Create the rooms, then for each stage: grow the messages, wait for the relay, time, explain."""
-    api = Api("127.0.0.1", server.port, server.create_tenant("bench", NO_LIMITS))
-    rooms = []
-    for i in range(args.rooms):
-        status, body = api.call("POST", "/rooms", "w1", {"type": "group", "members": [READER, "w2"],
-                                                         "display_name": f"room {i}"})
-        assert status == 201, body
-        rooms.append(body["room_id"])
+    """Create the rooms, then for each stage: grow the messages, wait for the relay, time, explain.
+
+    A data directory a run of this bench kept is reused: its tenant, rooms and messages (recorded in
+    `inbox-bench.json` there) count towards the stages, so a 1M-message log is generated once."""
+    state_file = server.data_dir / STATE_FILE
+    if state_file.exists():
+        state = json.loads(state_file.read_text())
+        print(f"reusing {state['messages']:,} messages in {len(state['rooms'])} rooms", file=sys.stderr)
+    else:
+        state = {"api_key": server.create_tenant("bench", NO_LIMITS), "rooms": [], "messages": 0}
+    api = Api("127.0.0.1", server.port, state["api_key"])
+    rooms = state["rooms"]
+    if not rooms:
+        for i in range(args.rooms):
+            status, body = api.call("POST", "/rooms", "w1", {"type": "group", "members": [READER, "w2"],
+                                                             "display_name": f"room {i}"})
+            assert status == 201, body
+            rooms.append(body["room_id"])
+        state_file.write_text(json.dumps(state))
     url = server.database_url()
     assert url is not None, "the embedded PostgreSQL's address is unknown"
     results = []
-    have = 0
     for total in [int(s) for s in args.stages.split(",")]:
-        started = time.monotonic()
-        asyncio.run(_grow(url, rooms, have, total))
-        have = total
-        print(f"{total:,} messages in the tenant (appended in {time.monotonic() - started:.0f} s)", file=sys.stderr)
+        if total > state["messages"]:
+            started = time.monotonic()
+            asyncio.run(_grow(url, rooms, state["messages"], total))
+            state["messages"] = total
+            state_file.write_text(json.dumps(state))
+            print(f"{total:,} messages in the tenant (appended in {time.monotonic() - started:.0f} s)",
+                  file=sys.stderr)
+        elif total < state["messages"]:
+            print(f"stage {total:,} skipped: the reused log has {state['messages']:,}", file=sys.stderr)
+            continue
         asyncio.run(_wait_for_relay(url))
         stage = {"messages": total, "rooms": len(rooms)}
         for name, path in (("rooms_page", "/rooms?limit=50"), ("rooms_all", "/rooms?limit=100&offset=900"),
                            ("unread", "/unread")):
             stage[name] = _time(api, path, args.requests)
+            print(f"{name}: {stage[name]}", file=sys.stderr, flush=True)
         stage["explain"] = asyncio.run(_explain(url))
         results.append(stage)
         print(json.dumps(stage), flush=True)
@@ -167,7 +185,7 @@ async def _explain(url: str) -> dict[str, Any]:
         for name, limit in (("page", 50), ("all", 1000)):
             [plan] = json.loads(await conn.fetchval(
                 f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {_PAGE}", tenant_id, READER, None, None, None, None, None,
-                limit, 0, None, PREVIEW_CHARS,
+                limit, 0, None, PREVIEW_CHARS, None,
             ))
             out[name] = {"messages_rows_read": _rows_of(plan["Plan"], "messages"),
                          "messages_rows_by_index": _rows_by_index(plan["Plan"], "messages", {}),

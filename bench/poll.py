@@ -7,7 +7,9 @@ so that P polls wait at once on the one instance. Then, --sends times: once the 
 for each of that room's polls, the time from the send answering 201 to the poll's answer arriving (its
 first byte); check the answer holds exactly that message; start those polls again after the new seq. So
 every send happens with P polls waiting. Prints p50/p99/max of the wake-ups and the CPU seconds of the
-server and of this generator.
+server and of this generator. A plain NATS subscription of the generator to the rooms' subjects splits each
+wake-up into the relay's part (201 → the event on NATS) and the instance's (NATS → the poll's answer), so a
+slow wake-up says where it waited.
 
 The polls are plain asyncio streams writing one HTTP/1.1 request each (no client library), so the
 generator's own cost per poll stays small next to the server's.
@@ -27,6 +29,7 @@ import time
 from typing import Any
 
 import httpx
+import nats
 from send import NO_LIMITS, Server, cpu_sample, with_server
 
 SENDER = "sender"
@@ -115,24 +118,48 @@ async def _run(args: argparse.Namespace, server: Server, api_key: str) -> int:
         started = time.monotonic()
         await all_waiting()
         print(f"{total} polls waiting over {len(rooms)} rooms after {time.monotonic() - started:.1f} s", flush=True)
+        on_nats: dict[tuple[str, int], float] = {}
+
+        async def tap(msg: Any) -> None:
+            event = json.loads(msg.data)
+            on_nats[(event["stream_id"], event["seq"])] = time.monotonic()
+
+        nc = await nats.connect(_nats_url(server))
+        await nc.subscribe("rl.*.room.*", cb=tap)
+        await nc.flush()
         latencies: list[float] = []
+        relay: list[float] = []
+        instance: list[float] = []
         failures = 0
+        gc_before = _gc_pauses((await http.get("/metrics")).text)
         cpu_before = cpu_sample(server, os.getpid())
         for n in range(args.sends):
             room_id, users = rooms[n % len(rooms)]
             await all_waiting()
             response = await http.post(f"/rooms/{room_id}/messages", json={"content": f"send {n}"}, headers=headers)
             sent_at, seq = time.monotonic(), response.json()["seq"]
-            for arrived, body in await asyncio.gather(*tasks[room_id]):
+            answers = await asyncio.gather(*tasks[room_id])
+            for arrived, body in answers:
                 events = body.get("rooms", {}).get(room_id, {}).get("events", [])
                 if [e["seq"] for e in events] != [seq]:
                     failures += 1
                 latencies.append(max(0.0, arrived - sent_at))
+            published = on_nats.pop((room_id, seq), None)
+            if published is not None:
+                relay.append(max(0.0, published - sent_at))
+                instance.extend(max(0.0, arrived - published) for arrived, _ in answers)
             seqs[room_id] = seq
             tasks[room_id] = arm(room_id, users)
         cpu_after = cpu_sample(server, os.getpid())
         print(f"{len(latencies)} wake-ups after {args.sends} sends, each with {total} polls waiting: "
               f"{_summary(latencies)}")
+        print(f"  201 -> on NATS (relay): {_summary(relay)}")
+        print(f"  on NATS -> poll answer (instance): {_summary(instance)}")
+        await nc.close()
+        gc_after = _gc_pauses((await http.get("/metrics")).text)
+        print("garbage collections during the sends (count, seconds paused) by generation:",
+              {g: (n - gc_before.get(g, (0, 0.0))[0], round(paused - gc_before.get(g, (0, 0.0))[1], 3))
+               for g, (n, paused) in sorted(gc_after.items())})
         print("CPU seconds during the sends:",
               {k: round(cpu_after[k] - cpu_before[k], 2) for k in ("roomlog", "nats", "postgres", "generator")})
         for pending in tasks.values():
@@ -141,6 +168,25 @@ async def _run(args: argparse.Namespace, server: Server, api_key: str) -> int:
         if failures:
             print(f"{failures} polls did not answer with exactly their room's message", file=sys.stderr)
         return 1 if failures else 0
+
+
+def _gc_pauses(metrics: str) -> dict[str, tuple[int, float]]:
+    """(collections, seconds paused) by generation, from the server's roomlog_gc_pause_seconds (if it has it)."""
+    counts: dict[str, int] = {}
+    sums: dict[str, float] = {}
+    for line in metrics.splitlines():
+        for suffix, into in (("_count", counts), ("_sum", sums)):
+            if line.startswith(f"roomlog_gc_pause_seconds{suffix}{{"):
+                generation = line.split('generation="', 1)[1].split('"', 1)[0]
+                into[generation] = into.get(generation, 0) + float(line.split()[-1])  # type: ignore[assignment]
+    return {g: (int(counts[g]), sums.get(g, 0.0)) for g in counts}
+
+
+def _nats_url(server: Server) -> str:
+    """The embedded nats-server's address, from the line its log starts with."""
+    log = (server.data_dir / "nats" / "nats-server.log").read_text()
+    marker = "Listening for client connections on "
+    return "nats://" + log[log.rindex(marker) + len(marker):].split()[0]
 
 
 def _summary(latencies: list[float]) -> str:

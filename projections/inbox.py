@@ -1,10 +1,10 @@
-"""The inbox: a user's rooms as a client renders them, read from the rooms, members, messages, receipts and
-user_rooms read models without counting messages.
+"""The inbox: a user's rooms as a client renders them, read from the rooms, members, messages, user_rooms and
+read_marks read models without counting messages.
 
-Unread counts are differences of message ordinals (the room's newest minus the one at the read position,
-less the user's own messages in between, less deleted messages of others in between), so each room costs a
-few index lookups whatever its size. Mentions are counted over the messages that mention anyone (a partial
-index), never over all messages.
+Unread counts are differences of counters (the room's messages now less those up to the read position, kept in
+read_marks when the user read; the same for the user's own messages; less deleted messages of others after
+it), so each room costs a few primary-key lookups whatever its size. Mentions are counted over the messages
+that mention anyone (a partial index), never over all messages.
 """
 
 from __future__ import annotations
@@ -17,19 +17,18 @@ import asyncpg
 from eventstore.types import Queryable
 from projections.messages import MESSAGE_COLUMNS
 
-# `x` is a row with room_id and read_seq; $2 is the user.
+# `x` is a row with room_id and `rm` the user's read_marks row of it (none: nothing read); $2 is the user. The
+# unread messages are the room's count less what the user had read (read_marks), less their own since, less the
+# others' deleted since; each a primary-key lookup but the deleted ones (a partial index, usually empty).
 _COUNTS = """
 LEFT JOIN LATERAL (
-    SELECT coalesce((SELECT p.ordinal FROM messages p WHERE p.room_id = x.room_id ORDER BY p.seq DESC LIMIT 1), 0)
-         - coalesce((SELECT p.ordinal FROM messages p WHERE p.room_id = x.room_id AND p.seq <= x.read_seq
-                      ORDER BY p.seq DESC LIMIT 1), 0)
-         - coalesce((SELECT p.sender_ordinal FROM messages p WHERE p.room_id = x.room_id AND p.sender_id = $2
-                      ORDER BY p.seq DESC LIMIT 1), 0)
-         + coalesce((SELECT p.sender_ordinal FROM messages p WHERE p.room_id = x.room_id AND p.sender_id = $2
-                      AND p.seq <= x.read_seq ORDER BY p.seq DESC LIMIT 1), 0)
-         - (SELECT count(*) FROM messages p WHERE p.room_id = x.room_id AND p.seq > x.read_seq
+    SELECT coalesce((SELECT n.messages FROM message_counts n WHERE n.room_id = x.room_id AND n.sender_id = ''), 0)
+         - coalesce(rm.ordinal, 0)
+         - coalesce((SELECT n.messages FROM message_counts n WHERE n.room_id = x.room_id AND n.sender_id = $2), 0)
+         + coalesce(rm.own_ordinal, 0)
+         - (SELECT count(*) FROM messages p WHERE p.room_id = x.room_id AND p.seq > coalesce(rm.seq, 0)
             AND p.deleted_seq IS NOT NULL AND p.sender_id <> $2) AS unread_count,
-           (SELECT count(*) FROM messages p WHERE p.room_id = x.room_id AND p.seq > x.read_seq
+           (SELECT count(*) FROM messages p WHERE p.room_id = x.room_id AND p.seq > coalesce(rm.seq, 0)
             AND p.mentions IS NOT NULL AND p.mentions && ARRAY[$2, '@room', '@here']
             AND p.deleted_seq IS NULL AND p.sender_id <> $2) AS mention_count
 ) c ON true
@@ -40,20 +39,16 @@ _ARCHIVED = "(coalesce(u.archived, false) AND (coalesce(u.muted, false) OR coale
 # A room the user cleared is listed again once a message arrives after what they cleared.
 _VISIBLE = "(coalesce(u.cleared_seq, 0) = 0 OR coalesce(a.seq, 0) > u.cleared_seq)"
 
+# The order is decided over the user's rooms with only what it needs; the rest is read for the page's rows.
 _PAGE = f"""
 WITH x AS (
-    SELECT r.room_id, r.type, r.unique_key, r.name, r.metadata::text AS metadata, s.last_seq, r.created_at,
-           r.created_by, r.display_name, r.description, r.visibility, r.who_can_post, r.retention_days,
-           coalesce(a.at, r.created_at) AS activity_at,
+    SELECT r.room_id, coalesce(a.at, r.created_at) AS activity_at,
            a.at AS last_message_at, a.message_id AS last_message_id, a.seq AS last_message_seq,
-           coalesce(u.muted, false) AS is_muted,
-           {_ARCHIVED} AS is_archived, greatest(rc.read_seq, u.cleared_seq, 0) AS read_seq, r.deleted_at
+           coalesce(u.muted, false) AS is_muted, {_ARCHIVED} AS is_archived
     FROM members m
     JOIN rooms r ON r.room_id = m.room_id
-    JOIN streams s ON s.stream_id = r.room_id
     LEFT JOIN room_activity a ON a.room_id = r.room_id
     LEFT JOIN user_rooms u ON u.tenant_id = m.tenant_id AND u.user_id = m.user_id AND u.room_id = m.room_id
-    LEFT JOIN receipts rc ON rc.tenant_id = m.tenant_id AND rc.user_id = m.user_id AND rc.room_id = m.room_id
     WHERE m.tenant_id = $1 AND m.user_id = $2 AND m.active
       AND ($3::text IS NULL OR r.type = $3)
       AND ($4::boolean IS NULL OR {_ARCHIVED} = $4)
@@ -64,16 +59,21 @@ WITH x AS (
     ORDER BY activity_at DESC, r.room_id DESC
     LIMIT $8 OFFSET $9
 )
-SELECT x.*, lm.sender_id AS last_message_sender,
+SELECT x.*, r.type, r.unique_key, r.name, r.metadata::text AS metadata, s.last_seq, r.created_at,
+       r.created_by, r.display_name, r.description, r.visibility, r.who_can_post, r.retention_days, r.deleted_at,
+       coalesce(rm.seq, 0) AS read_seq, lm.sender_id AS last_message_sender,
        CASE WHEN lm.expired THEN '' ELSE left(lm.content, $11) END AS last_message_preview,
        lm.deleted_seq IS NOT NULL OR lm.expired AS last_message_deleted,
        (SELECT count(*) FROM members mc WHERE mc.room_id = x.room_id AND mc.active) AS member_count,
        c.unread_count, c.mention_count
 FROM x
+JOIN rooms r ON r.room_id = x.room_id
+JOIN streams s ON s.stream_id = x.room_id
+LEFT JOIN read_marks rm ON rm.tenant_id = $1 AND rm.user_id = $2 AND rm.room_id = x.room_id
 -- LIMIT keeps this a per-row index probe: a join could be planned as a scan of every message.
 -- A message past the room's retention reads as deleted before the retention job has redacted it ($12: now).
 LEFT JOIN LATERAL (SELECT p.sender_id, p.content, p.deleted_seq,
-                          coalesce(p.created_at < $12::timestamptz - make_interval(days => x.retention_days), false)
+                          coalesce(p.created_at < $12::timestamptz - make_interval(days => r.retention_days), false)
                           AS expired
                    FROM messages p
                    WHERE p.room_id = x.room_id AND p.seq = x.last_message_seq LIMIT 1) lm ON true
@@ -123,7 +123,7 @@ async def inbox_room(
 
 _UNREAD = f"""
 WITH x AS (
-    SELECT m.room_id, s.last_seq, greatest(rc.read_seq, u.cleared_seq, 0) AS read_seq,
+    SELECT m.room_id, s.last_seq, coalesce(rm.seq, 0) AS read_seq, rm.ordinal, rm.own_ordinal,
            coalesce(u.muted, false) AS is_muted,
            coalesce(a.at, r.created_at) AS activity_at
     FROM members m
@@ -131,12 +131,13 @@ WITH x AS (
     JOIN streams s ON s.stream_id = m.room_id
     LEFT JOIN room_activity a ON a.room_id = m.room_id
     LEFT JOIN user_rooms u ON u.tenant_id = m.tenant_id AND u.user_id = m.user_id AND u.room_id = m.room_id
-    LEFT JOIN receipts rc ON rc.tenant_id = m.tenant_id AND rc.user_id = m.user_id AND rc.room_id = m.room_id
+    LEFT JOIN read_marks rm ON rm.tenant_id = m.tenant_id AND rm.user_id = m.user_id AND rm.room_id = m.room_id
     WHERE m.tenant_id = $1 AND m.user_id = $2 AND m.active AND {_VISIBLE} AND r.deleted_seq IS NULL
     ORDER BY activity_at DESC, m.room_id DESC
     LIMIT $3
 )
-SELECT x.room_id, x.last_seq, x.read_seq, x.is_muted, c.unread_count, c.mention_count FROM x
+SELECT x.room_id, x.last_seq, x.read_seq, x.is_muted, c.unread_count, c.mention_count
+FROM x CROSS JOIN LATERAL (SELECT x.read_seq AS seq, x.ordinal, x.own_ordinal) rm
 {_COUNTS}
 ORDER BY x.activity_at DESC, x.room_id DESC
 """
@@ -156,15 +157,10 @@ async def reading_positions(
     """
     rows = await conn.fetch(
         f"""
-        WITH x AS (
-            SELECT q.room_id,
-                   greatest((SELECT r.read_seq FROM receipts r WHERE r.tenant_id = $1
-                             AND r.user_id = $2 AND r.room_id = q.room_id),
-                            (SELECT u.cleared_seq FROM user_rooms u WHERE u.tenant_id = $1
-                             AND u.user_id = $2 AND u.room_id = q.room_id), 0) AS read_seq
-            FROM unnest($3::text[]) AS q(room_id)
-        )
-        SELECT x.room_id, x.read_seq, c.unread_count, c.mention_count FROM x {_COUNTS}
+        SELECT x.room_id, coalesce(rm.seq, 0) AS read_seq, c.unread_count, c.mention_count
+        FROM unnest($3::text[]) AS x(room_id)
+        LEFT JOIN read_marks rm ON rm.tenant_id = $1 AND rm.user_id = $2 AND rm.room_id = x.room_id
+        {_COUNTS}
         """,
         tenant_id, user_id, room_ids,
     )

@@ -131,12 +131,34 @@ WHERE r.updated_seq < EXCLUDED.updated_seq
 """
 
 
+# Where each user reads each room from (the newest of their read positions and history clears), with the room's
+# message count and their own there: unread counts are then differences of counters, never lookups in
+# `messages` per room at read time. A read's seq never passes the room's last_seq committed before it was decided
+# (service/domain/acks.py), so the messages it covers are committed, and ordinals never change: the same counts in
+# the append (which sees the tables as before it) and in replay (which has applied the batch's messages first).
+_MARK_READ = """
+INSERT INTO read_marks AS r (tenant_id, user_id, room_id, seq, ordinal, own_ordinal)
+SELECT q.tenant_id, q.user_id, q.room_id, q.seq,
+       coalesce((SELECT p.ordinal FROM messages p WHERE p.room_id = q.room_id AND p.seq <= q.seq
+                 ORDER BY p.seq DESC LIMIT 1), 0),
+       coalesce((SELECT p.sender_ordinal FROM messages p WHERE p.room_id = q.room_id AND p.sender_id = q.user_id
+                 AND p.seq <= q.seq ORDER BY p.seq DESC LIMIT 1), 0)
+FROM (SELECT DISTINCT ON (1, 2, 3) e.tenant_id, substr(e.stream_id, length(e.tenant_id) + 7) AS user_id,
+             e.data->>'room_id' AS room_id, (e.data->>'seq')::bigint AS seq
+      FROM new_events e WHERE e.type IN ('read.recorded', 'room.cleared')
+      ORDER BY 1, 2, 3, 4 DESC) q
+ON CONFLICT (tenant_id, user_id, room_id) DO UPDATE
+SET seq = EXCLUDED.seq, ordinal = EXCLUDED.ordinal, own_ordinal = EXCLUDED.own_ordinal
+WHERE r.seq < EXCLUDED.seq
+"""
+
+
 class MessagesProjection:
     name = "messages"
-    version = 5
-    tables = ("messages", "reactions", "room_activity", "message_counts")
+    version = 6
+    tables = ("messages", "reactions", "room_activity", "message_counts", "read_marks")
     handles = frozenset({"message.sent", "message.edited", "message.deleted", "reaction.added", "reaction.removed",
-                         "room.deleted"})
+                         "room.deleted", "read.recorded", "room.cleared"})
     ddl = """
     CREATE TABLE messages (
         message_id    text PRIMARY KEY,
@@ -172,7 +194,9 @@ class MessagesProjection:
     CREATE INDEX messages_attachments ON messages USING gin (attachments jsonb_path_ops) WHERE attachments IS NOT NULL;
     CREATE INDEX messages_by_sender ON messages (room_id, sender_id, seq);
     CREATE INDEX messages_deleted ON messages (room_id, seq) WHERE deleted_seq IS NOT NULL;
-    CREATE INDEX messages_mentioning ON messages (room_id, seq) WHERE mentions IS NOT NULL;
+    -- Live messages that mention anyone, with what counting a user's mentions filters on: an index-only scan.
+    CREATE INDEX messages_mentioning ON messages (room_id, seq) INCLUDE (sender_id, mentions)
+        WHERE mentions IS NOT NULL AND deleted_seq IS NULL;
     CREATE TABLE room_activity (
         room_id    text PRIMARY KEY,
         tenant_id  text NOT NULL,
@@ -188,6 +212,15 @@ class MessagesProjection:
         last_seq  bigint NOT NULL,
         PRIMARY KEY (room_id, sender_id)
     );
+    CREATE TABLE read_marks (
+        tenant_id   text NOT NULL,
+        user_id     text NOT NULL,
+        room_id     text NOT NULL,
+        seq         bigint NOT NULL,  -- read or cleared up to here
+        ordinal     bigint NOT NULL,  -- the room's messages up to seq
+        own_ordinal bigint NOT NULL,  -- the user's own messages among them
+        PRIMARY KEY (tenant_id, user_id, room_id)
+    );
     CREATE TABLE reactions (
         message_id  text NOT NULL,
         emoji       text NOT NULL,
@@ -200,7 +233,7 @@ class MessagesProjection:
     );
     """
 
-    sql = (_INSERT_SENT, _UPSERT_ACTIVITY, _APPLY_CHANGES, _APPLY_REACTIONS, _APPLY_ROOM_DELETED)
+    sql = (_INSERT_SENT, _UPSERT_ACTIVITY, _APPLY_CHANGES, _APPLY_REACTIONS, _APPLY_ROOM_DELETED, _MARK_READ)
     statements = sql
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:

@@ -12,6 +12,7 @@ from starlette.routing import WebSocketRoute
 from schemas.config import Settings
 from service.commands.support.router import route_all
 from service.config import load_settings
+from service.observability.gc_pauses import freeze_startup_heap
 from service.observability.logs import configure_logging
 from service.realtime.gateway import websocket_endpoint
 from service.routes import (
@@ -103,6 +104,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlet
         app.state.runtime = await start_runtime(settings) if own else runtime
         if own:
             await route_all(app.state.runtime)  # what a crash between an append and its routing left waiting
+            freeze_startup_heap()
         try:
             yield
         finally:

@@ -135,6 +135,7 @@ async def start_runtime(settings: Settings) -> Runtime:
     sampler = Sampler(metrics, pool, link, every=settings.metrics_sample_seconds) if metrics.enabled else None
     if sampler is not None:
         sampler.start()
+        metrics.gc.install()
     retention = RetentionJob(pool, appender, clock=lambda: datetime.now(UTC),
                              interval=settings.retention_interval_seconds)
     retention.start()
@@ -164,6 +165,7 @@ async def stop_runtime(runtime: Runtime) -> None:
     is logged and skipped, so a stop always ends.
     """
     if runtime.sampler is not None:
+        runtime.metrics.gc.uninstall()
         await _bounded("metrics sampler", runtime.sampler.stop())
     await _bounded("real-time delivery", runtime.realtime.stop())
     if runtime.media_cleanup is not None:

@@ -27,6 +27,8 @@ from prometheus_client import (
     values,
 )
 
+from service.observability.gc_pauses import GcPauses
+
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics", "multiprocess_dir", "serve_metrics_port", "use_multiprocess_dir"]
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -102,6 +104,9 @@ class Metrics:
         self.polls_waiting = Gauge(
             "roomlog_polls_waiting", "Long-polls (GET /poll) waiting for an event", multiprocess_mode="livesum",
             registry=reg)
+        self.gc_pauses = Histogram(
+            "roomlog_gc_pause_seconds", "Pauses of the garbage collector by generation (nothing else runs meanwhile)",
+            ["generation"], buckets=_LATENCY_BUCKETS, registry=reg)
         self.ws_resyncs = Counter(
             "roomlog_websocket_resyncs", "WebSocket clients told to resync (their queue filled up)", registry=reg)
         self.ws_slow_drops = Counter(
@@ -120,6 +125,7 @@ class Metrics:
         self.db_pool_waiting = Gauge(
             "roomlog_db_pool_waiting_acquires", "Tasks waiting for a pooled database connection",
             multiprocess_mode="livesum", registry=reg)
+        self.gc = GcPauses(self.gc_pauses)
 
         # Label children are looked up once: `labels()` takes a lock and builds a tuple on every call.
         self._http: dict[Hashable, Histogram] = {}

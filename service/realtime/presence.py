@@ -4,8 +4,11 @@ Liveness is ephemeral and lives in the NATS KV bucket `roomlog_presence` (one va
 `presence_memory_seconds` unwritten), two keys per user, each written only by an instance that serves the user:
 - `a.<tenant>.<user>`: when the user was last active (an authenticated call or a WebSocket frame), written at
   most once per `presence_flush_seconds`;
-- `s.<tenant>.<user>`: `[socket_until, socket_closed]`, the lease of an open WebSocket renewed every flush, or
-  when the last one closed.
+- `s.<tenant>.<user>`: `{"on": [instance ids], "closed": t}`, the instances holding an open WebSocket of the
+  user and when the last one closed, changed (compare-and-set) only when an instance's first socket of the user
+  opens or its last one closes;
+- `i.<instance>`: until when that instance's sockets count as open: one lease per instance, renewed every flush
+  whatever the number of its users, so a crashed instance's sockets lapse within `LEASE_FLUSHES` flushes.
 The status a user chose is an event in their stream (`presence.status_set`, read model `presence_statuses`).
 
 Changes travel on `rlp.<tenant>.<user>` as the `UserPresence` others see. The instance that serves a user
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -28,7 +32,7 @@ import msgspec
 import structlog
 from nats.aio.client import Client as NatsClient
 from nats.errors import Error as NatsError
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from projections.presence import chosen_statuses
@@ -45,8 +49,17 @@ LEASE_FLUSHES = 3
 BATCH = 500
 
 _float = msgspec.json.Decoder(float)
-_socket = msgspec.json.Decoder(tuple[float | None, float | None])
 _encoder = msgspec.json.Encoder()
+
+
+class _Sockets(msgspec.Struct, forbid_unknown_fields=False):
+    """An `s.` value: the instances with an open WebSocket of the user, and when the last one closed."""
+
+    on: list[str] = []
+    closed: float | None = None
+
+
+_sockets = msgspec.json.Decoder(_Sockets)
 
 
 @dataclass(slots=True)
@@ -57,6 +70,7 @@ class _Local:
     written_active: float | None = None
     sockets: int = 0
     socket_closed: float | None = None
+    registered: float | None = None  # when this instance last wrote itself into the user's `s.` value
     auto: str | None = None  # the automatic status as this instance alone sees it, at the last check
     told: UserPresence | None = None
 
@@ -66,9 +80,13 @@ class Presence:
 
     def __init__(
         self, pool: asyncpg.Pool, *, clock: Callable[[], float] = time.time, flush_seconds: float = 10.0,
-        memory_seconds: float = 86_400.0,
+        memory_seconds: float = 86_400.0, instance_id: str | None = None,
     ) -> None:
         self.clock = clock
+        self.instance_id = instance_id or secrets.token_hex(8)
+        self._leases: dict[str, float] = {}  # other instances' socket leases as last read: until
+        self._lease_read: dict[str, float] = {}  # when each was read
+        self._lease_reads: dict[str, asyncio.Future[float | None]] = {}
         self._pool = pool
         self._flush_seconds = flush_seconds
         self._memory_seconds = memory_seconds
@@ -79,6 +97,7 @@ class Presence:
         self._nc: NatsClient | None = None
         self._kv: KeyValue | None = None
         self._task: asyncio.Task[None] | None = None
+        self._lease_written: float | None = None
         self.published = 0
 
     # --- what the instance sees ------------------------------------------------------------------
@@ -100,7 +119,7 @@ class Presence:
         local = self._local[key]
         local.sockets += 1
         if local.sockets == 1:
-            await self._write_socket_now(key, local)
+            await self._register_now(key, local)
 
     async def disconnected(self, tenant_id: str, user_id: str) -> None:
         """A WebSocket of the user closed on this instance; the last one is written closed at once."""
@@ -111,7 +130,7 @@ class Presence:
         local.sockets -= 1
         if local.sockets == 0:
             local.socket_closed = self.clock()
-            await self._write_socket_now(key, local)
+            await self._register_now(key, local)
             self._urgent.add(key)
             self._wake.set()
 
@@ -130,6 +149,50 @@ class Presence:
             found += await asyncio.gather(*(self._read(tenant_id, u) for u in user_ids[start:start + BATCH]))
         return dict(zip(user_ids, found, strict=True))
 
+    async def _lease_of(self, instance_id: str) -> float | None:
+        """Until when an instance's sockets count as open (None: it has no lease); read once per lease."""
+        if instance_id == self.instance_id:
+            return self._lease_written
+        now = self.clock()
+        until = self._leases.get(instance_id)
+        # Read again once the lease known ran out, and a lapsed one at most once a flush.
+        if (until is not None and until > now) or now - self._lease_read.get(instance_id, -1e18) < self._flush_seconds:
+            return until
+        if self._kv is None:
+            return until
+        # Concurrent readers (a batch of users on that instance) wait for the one read under way.
+        reading = self._lease_reads.get(instance_id)
+        if reading is None:
+            reading = self._lease_reads[instance_id] = asyncio.ensure_future(self._read_lease(instance_id, now))
+            reading.add_done_callback(lambda _: self._lease_reads.pop(instance_id, None))
+        return await asyncio.shield(reading)
+
+    async def _read_lease(self, instance_id: str, now: float) -> float | None:
+        assert self._kv is not None
+        try:
+            entry = await self._kv.get(f"i.{instance_id}")
+        except KeyNotFoundError:
+            self._leases.pop(instance_id, None)
+            entry = None
+        except (NatsError, TimeoutError) as exc:  # NATS away: the lease as last read, read again next time
+            log.warning("presence bucket unreadable", error=repr(exc))
+            return self._leases.get(instance_id)
+        self._lease_read[instance_id] = now
+        if entry is not None and entry.value:
+            with contextlib.suppress(msgspec.DecodeError):
+                self._leases[instance_id] = _float.decode(entry.value)
+        return self._leases.get(instance_id)
+
+    async def _resolve(self, live: Liveness, sockets: _Sockets | None) -> None:
+        """Fold an `s.` value into `live`: its sockets are open until the latest lease of the instances holding
+        them; a lapsed lease (a crashed instance) ends them when it ran out."""
+        if sockets is None:
+            return
+        leases = [until for until in [await self._lease_of(i) for i in sockets.on] if until is not None]
+        live.socket_until = _latest(live.socket_until, max(leases, default=None))
+        if not sockets.on or not leases:
+            live.socket_closed = _latest(live.socket_closed, sockets.closed)
+
     async def presences(self, tenant_id: str, user_ids: Sequence[str]) -> list[UserPresence]:
         """What everyone is shown of these users now, in their order."""
         live = await self.liveness(tenant_id, user_ids)
@@ -142,7 +205,10 @@ class Presence:
         with what this instance saw and has not written yet (a first sighting is flushed a moment later)."""
         values: dict[str, Liveness] = {}
         if self._kv is not None:
-            await self._read_active(tenant_id, values)
+            sockets: dict[str, _Sockets] = {}
+            await self._read_active(tenant_id, values, sockets)
+            for user_id, value in sockets.items():
+                await self._resolve(values[user_id], value)
         now = self.clock()
         for (tenant, user_id), local in self._local.items():
             if tenant == tenant_id:
@@ -153,7 +219,7 @@ class Presence:
                     live.socket_until = _latest(live.socket_until, mine.socket_until)
         return list(values.items())
 
-    async def _read_active(self, tenant_id: str, values: dict[str, Liveness]) -> None:
+    async def _read_active(self, tenant_id: str, values: dict[str, Liveness], sockets: dict[str, _Sockets]) -> None:
         assert self._kv is not None
         try:
             watcher = await self._kv.watch(f"*.{tenant_id}.*", include_history=False, ignore_deletes=True)
@@ -163,8 +229,13 @@ class Presence:
         try:
             while (entry := await watcher.updates(timeout=5.0)) is not None:  # None: the current values are in
                 kind, _, encoded = entry.key.split(".", 2)
-                live = values.setdefault(_user_of(encoded), Liveness())
-                _merge(live, kind, entry.value)
+                user_id = _user_of(encoded)
+                live = values.setdefault(user_id, Liveness())
+                if kind == "s":
+                    if (value := _decode_sockets(entry.value)) is not None:
+                        sockets[user_id] = value
+                else:
+                    _merge_active(live, entry.value)
         except (NatsError, TimeoutError) as exc:
             log.warning("presence bucket read cut short", error=repr(exc))
         finally:
@@ -217,6 +288,10 @@ class Presence:
             self._task.cancel()
             with contextlib.suppress(BaseException):
                 await self._task
+        # This instance's sockets end now for everyone, not when its lease would have run out.
+        if self._kv is not None and self._lease_written is not None:
+            with contextlib.suppress(NatsError, TimeoutError):
+                await self._kv.put(f"i.{self.instance_id}", _encoder.encode(self.clock()))
 
     async def _run(self) -> None:
         next_flush = self.clock() + self._flush_seconds
@@ -236,10 +311,12 @@ class Presence:
     async def flush(self) -> None:
         """Write every served user's activity and socket leases, tell the changes due, forget who is long gone."""
         now = self.clock()
+        await self._renew_lease()
         writes = []
         for key, local in list(self._local.items()):
-            if local.sockets > 0:
-                writes.append(self._write_socket(key, local))
+            if (local.sockets > 0 and not self._registered(local, now)) or (
+                    local.sockets == 0 and local.registered is not None):  # an open or a close not written yet
+                writes.append(self._register(key, local))
             if local.last_active is not None and local.last_active != local.written_active:
                 writes.append(self._write_active(key, local))
             if len(writes) >= BATCH:
@@ -303,18 +380,56 @@ class Presence:
         await self._kv.put(_key("a", key), _encoder.encode(value))
         local.written_active = value
 
-    async def _write_socket(self, key: UserKey, local: _Local) -> None:
+    async def _renew_lease(self) -> None:
+        """One write for all of this instance's sockets, however many: they are open until the lease runs out."""
+        if self._kv is None or not any(loc.sockets > 0 for loc in self._local.values()):
+            return
+        until = self.clock() + self._flush_seconds * LEASE_FLUSHES
+        await self._kv.put(f"i.{self.instance_id}", _encoder.encode(until))
+        self._lease_written = until
+
+    def _registered(self, local: _Local, now: float) -> bool:
+        # Re-registered well before the bucket forgets the value (it is rewritten only on changes).
+        return local.registered is not None and now - local.registered < self._memory_seconds / 2
+
+    async def _register(self, key: UserKey, local: _Local) -> None:
+        """Put this instance into (a socket open here) or out of (none left) the user's `s.` value."""
         if self._kv is None:
             return
-        lease = self._local_liveness(local, self.clock())
-        await self._kv.put(_key("s", key), _encoder.encode((lease.socket_until, lease.socket_closed)))
+        if local.sockets > 0 and (self._lease_written or 0.0) < self.clock() + self._flush_seconds:
+            await self._renew_lease()  # the first socket here, or the first after a while without any
+        name = _key("s", key)
+        while True:
+            try:
+                entry = await self._kv.get(name)
+                current, revision = _decode_sockets(entry.value) or _Sockets(), entry.revision
+            except KeyNotFoundError:
+                current, revision = _Sockets(), None
+            on = [i for i in current.on if i != self.instance_id]
+            closed = current.closed
+            if local.sockets > 0:
+                on.append(self.instance_id)
+            elif not on:
+                closed = _latest(closed, local.socket_closed)
+            value = _encoder.encode(_Sockets(on=sorted(on), closed=closed))
+            try:
+                if revision is None:
+                    await self._kv.create(name, value)
+                else:
+                    await self._kv.update(name, value, last=revision)
+            except KeyWrongLastSequenceError:
+                continue  # another instance changed it meanwhile: apply this change to theirs
+            local.registered = self.clock() if local.sockets > 0 else None
+            return
 
-    async def _write_socket_now(self, key: UserKey, local: _Local) -> None:
+    async def _register_now(self, key: UserKey, local: _Local) -> None:
         # From the gateway: NATS being away must not fail the socket; the next flush writes it again.
         try:
-            await self._write_socket(key, local)
+            await self._register(key, local)
         except (NatsError, TimeoutError) as exc:
-            log.warning("presence lease not written", error=repr(exc))
+            if local.sockets > 0:
+                local.registered = None
+            log.warning("presence socket not written", error=repr(exc))
 
     async def _read(self, tenant_id: str, user_id: str) -> Liveness:
         live = Liveness()
@@ -327,7 +442,10 @@ class Presence:
                 except (NatsError, TimeoutError) as exc:  # NATS away: what this instance saw is all there is
                     log.warning("presence bucket unreadable", error=repr(exc))
                     break
-                _merge(live, kind, entry.value)
+                if kind == "a":
+                    _merge_active(live, entry.value)
+                else:
+                    await self._resolve(live, _decode_sockets(entry.value))
         local = self._local.get((tenant_id, user_id))
         if local is not None:  # what this instance saw and has not written yet
             mine = self._local_liveness(local, self.clock())
@@ -346,7 +464,7 @@ class Presence:
 
 def key_settled(local: _Local) -> bool:
     """Whether a served user's last change was told and written, so forgetting them loses nothing."""
-    return local.told is not None and local.last_active == local.written_active
+    return local.told is not None and local.last_active == local.written_active and local.registered is None
 
 
 def _same(a: UserPresence, b: UserPresence) -> bool:
@@ -354,16 +472,22 @@ def _same(a: UserPresence, b: UserPresence) -> bool:
     return (a.status, a.status_text, a.status_emoji) == (b.status, b.status_text, b.status_emoji)
 
 
-def _merge(live: Liveness, kind: str, value: bytes | None) -> None:
+def _merge_active(live: Liveness, value: bytes | None) -> None:
     if not value:
         return
     try:
-        if kind == "a":
-            live.last_active = _latest(live.last_active, _float.decode(value))
-        else:
-            live.socket_until, live.socket_closed = _socket.decode(value)
+        live.last_active = _latest(live.last_active, _float.decode(value))
     except msgspec.DecodeError:
-        log.warning("undecodable presence value", kind=kind)
+        log.warning("undecodable presence value", kind="a")
+
+
+def _decode_sockets(value: bytes | None) -> _Sockets | None:
+    if not value:
+        return None
+    try:
+        return _sockets.decode(value)
+    except msgspec.DecodeError:  # e.g. a `[until, closed]` lease of an older version: it lapses by itself
+        return None
 
 
 def _latest(a: float | None, b: float | None) -> float | None:

@@ -27,6 +27,7 @@ from schemas.events import EventMetadata, PresenceStatusSet, RecordedEvent
 from schemas.presence import PresenceUpdated
 from service.app import create_app
 from service.realtime.hub import Hub
+from service.realtime.jetstream import presence_bucket
 from service.realtime.presence import Presence
 from service.runtime import Runtime, start_runtime, stop_runtime
 from tests.conftest import Tenant, error_of, serving
@@ -198,6 +199,58 @@ async def test_a_socket_open_elsewhere_keeps_the_user_connected_for_offline_webh
     clock.now += 12.5
     assert await b.presence.connected_users(tenant.tenant_id, ["dora"]) == set()
     assert await b.presence.offline_for(tenant.tenant_id, ["dora"]) == {"dora": pytest.approx(12.5)}
+
+
+async def test_closing_the_socket_on_one_instance_keeps_the_one_open_on_the_other(
+    tenant: Tenant, instances: tuple[FakeClock, Instance, Instance]
+) -> None:
+    _, a, b = instances
+    await a.presence.connected(tenant.tenant_id, "fred")
+    await b.presence.connected(tenant.tenant_id, "fred")
+    await b.presence.disconnected(tenant.tenant_id, "fred")
+    assert await b.presence.connected_users(tenant.tenant_id, ["fred"]) == {"fred"}
+    await a.presence.disconnected(tenant.tenant_id, "fred")
+    assert await b.presence.offline_for(tenant.tenant_id, ["fred"]) == {"fred": pytest.approx(0.0, abs=0.5)}
+
+
+async def test_many_users_read_at_once_share_one_read_of_the_instance_lease(
+    tenant: Tenant, instances: tuple[FakeClock, Instance, Instance]
+) -> None:
+    _, a, b = instances
+    users = [f"crowd{i}" for i in range(30)]
+    for user_id in users:
+        await a.presence.connected(tenant.tenant_id, user_id)
+    assert await b.presence.connected_users(tenant.tenant_id, users) == set(users)
+
+
+async def test_the_sockets_of_an_instance_that_stopped_renewing_lapse_with_its_lease(
+    tenant: Tenant, instances: tuple[FakeClock, Instance, Instance]
+) -> None:
+    clock, a, b = instances
+    await a.presence.connected(tenant.tenant_id, "gina")  # then a crashes: no flush, no close
+    opened = clock.now
+    clock.now += 3 * 30 - 1
+    assert await b.presence.connected_users(tenant.tenant_id, ["gina"]) == {"gina"}
+    clock.now = opened + 3 * 30 + 5
+    assert await b.presence.connected_users(tenant.tenant_id, ["gina"]) == set()
+    assert await b.presence.offline_for(tenant.tenant_id, ["gina"]) == {"gina": pytest.approx(5)}
+
+
+async def test_a_flush_renews_one_lease_per_instance_not_one_per_socket(
+    tenant: Tenant, instances: tuple[FakeClock, Instance, Instance]
+) -> None:
+    clock, a, _ = instances
+    users = [f"many{i}" for i in range(20)]
+    for user_id in users:
+        await a.presence.connected(tenant.tenant_id, user_id)
+    kv = await a.nc.jetstream().key_value(presence_bucket())
+    lease = f"i.{a.presence.instance_id}"
+    before = {u: (await kv.get(f"s.{tenant.tenant_id}.u{u}")).revision for u in users}
+    lease_before = (await kv.get(lease)).revision
+    clock.now += 30
+    await a.presence.flush()
+    assert {u: (await kv.get(f"s.{tenant.tenant_id}.u{u}")).revision for u in users} == before
+    assert (await kv.get(lease)).revision > lease_before
 
 
 # --- the API -------------------------------------------------------------------------------------------
