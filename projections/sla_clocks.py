@@ -11,31 +11,31 @@ import asyncpg
 from eventstore.types import Connection, Queryable
 from schemas.events import RecordedEvent, SlaAtRisk, SlaBreached, SlaClockStarted, SlaClockStopped, SlaClockUpdated
 
-# The instant the timer acts next: the at-risk instant until it is recorded, then the due instant.
-_NEXT = """
-UPDATE sla_clocks SET next_at = CASE
-    WHEN stopped OR breached_at IS NOT NULL OR due_at IS NULL THEN NULL
-    WHEN NOT at_risk_recorded AND at_risk_at IS NOT NULL AND at_risk_at < due_at THEN at_risk_at
-    ELSE due_at END
-WHERE stream_id = $1 AND clock_id = $2
-"""
+# Each statement sets the instant the timer acts next (`next_at`) with its change: the at-risk instant until it is
+# recorded, then the due instant; none once the clock is stopped or breached or has no due instant.
 _SET = """
 INSERT INTO sla_clocks AS c (tenant_id, stream_id, clock_id, metric, due_at, at_risk_at, at_risk_recorded, stopped,
-                             position)
-VALUES ($1, $2, $3, $4, $5, $6, false, false, $7)
+                             position, next_at)
+VALUES ($1, $2, $3, $4, $5, $6, false, false, $7, CASE WHEN $6::timestamptz < $5::timestamptz THEN $6 ELSE $5 END)
 ON CONFLICT (stream_id, clock_id) DO UPDATE
 SET metric = EXCLUDED.metric, due_at = EXCLUDED.due_at, at_risk_at = EXCLUDED.at_risk_at, stopped = false,
-    position = EXCLUDED.position
+    position = EXCLUDED.position,
+    next_at = CASE WHEN c.breached_at IS NOT NULL THEN NULL
+                   WHEN NOT c.at_risk_recorded AND EXCLUDED.at_risk_at < EXCLUDED.due_at THEN EXCLUDED.at_risk_at
+                   ELSE EXCLUDED.due_at END
 WHERE c.position < EXCLUDED.position
 """
 _STOPPED = """
-UPDATE sla_clocks SET stopped = true, position = $3 WHERE stream_id = $1 AND clock_id = $2 AND position < $3
+UPDATE sla_clocks SET stopped = true, position = $3, next_at = NULL
+WHERE stream_id = $1 AND clock_id = $2 AND position < $3
 """
 _AT_RISK = """
-UPDATE sla_clocks SET at_risk_recorded = true, position = $3 WHERE stream_id = $1 AND clock_id = $2 AND position < $3
+UPDATE sla_clocks SET at_risk_recorded = true, position = $3,
+    next_at = CASE WHEN stopped OR breached_at IS NOT NULL THEN NULL ELSE due_at END
+WHERE stream_id = $1 AND clock_id = $2 AND position < $3
 """
 _BREACHED = """
-UPDATE sla_clocks SET breached_at = $4, recorded_at = $5, position = $3
+UPDATE sla_clocks SET breached_at = $4, recorded_at = $5, position = $3, next_at = NULL
 WHERE stream_id = $1 AND clock_id = $2 AND position < $3
 """
 
@@ -67,20 +67,40 @@ class SlaClocksProjection:
     """
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
-        for rec in events:
-            ev, stream = rec.event, rec.stream_id
-            if isinstance(ev, SlaClockStarted | SlaClockUpdated):
-                await conn.execute(_SET, rec.tenant_id, stream, ev.clock_id, ev.metric, ev.due_at, ev.at_risk_at,
-                                   rec.position)
-            elif isinstance(ev, SlaClockStopped):
-                await conn.execute(_STOPPED, stream, ev.clock_id, rec.position)
-            elif isinstance(ev, SlaAtRisk):
-                await conn.execute(_AT_RISK, stream, ev.clock_id, rec.position)
-            elif isinstance(ev, SlaBreached):
-                await conn.execute(_BREACHED, stream, ev.clock_id, rec.position, ev.breached_at, rec.created_at)
-            else:
+        # A clock's row depends only on its own events, in log order; different clocks' events commute. So the
+        # n-th event of every clock in the batch goes before any (n+1)-th, and consecutive ones of the same
+        # statement are sent together (executemany): a timer's batch of breaches is one round trip, not one each.
+        nth: dict[tuple[str, str], int] = {}
+        steps: list[tuple[tuple[int, str, int], str, tuple[object, ...]]] = []
+        for n, rec in enumerate(events):
+            step = _step(rec)
+            if step is None:
                 continue
-            await conn.execute(_NEXT, stream, ev.clock_id)
+            clock, sql, args = step
+            nth[clock] = nth.get(clock, -1) + 1
+            steps.append(((nth[clock], sql, n), sql, args))
+        steps.sort(key=lambda step: step[0])
+        run: list[tuple[object, ...]] = []
+        for i, (_, sql, args) in enumerate(steps):
+            run.append(args)
+            if i + 1 == len(steps) or steps[i + 1][1] != sql:
+                await conn.executemany(sql, run)
+                run = []
+
+
+def _step(rec: RecordedEvent) -> tuple[tuple[str, str], str, tuple[object, ...]] | None:
+    """What one event does to its clock's row: (the clock, statement, arguments)."""
+    ev, stream = rec.event, rec.stream_id
+    if isinstance(ev, SlaClockStarted | SlaClockUpdated):
+        return (stream, ev.clock_id), _SET, (rec.tenant_id, stream, ev.clock_id, ev.metric, ev.due_at, ev.at_risk_at,
+                                             rec.position)
+    if isinstance(ev, SlaClockStopped):
+        return (stream, ev.clock_id), _STOPPED, (stream, ev.clock_id, rec.position)
+    if isinstance(ev, SlaAtRisk):
+        return (stream, ev.clock_id), _AT_RISK, (stream, ev.clock_id, rec.position)
+    if isinstance(ev, SlaBreached):
+        return (stream, ev.clock_id), _BREACHED, (stream, ev.clock_id, rec.position, ev.breached_at, rec.created_at)
+    return None
 
 
 _CLOCK_COLUMNS = """
