@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 import asyncpg
@@ -220,8 +221,21 @@ class Appender:
         Outside the group commit: for the rare write whose streams must move together (a ticket and the
         tenant's ticket counter), where one request's refusal must undo the others.
         """
+        return await self._together(requests)
+
+    async def append_together_at(self, build: Callable[[datetime], Sequence[AppendRequest]]) -> list[AppendResult]:
+        """Like `append_together`, with the requests built for the transaction's timestamp: the `created_at` each
+        of their events will record (for events that are a fold of the ones before them, such as a new ticket's
+        SLA clock, which counts from the ticket's creation)."""
+        return await self._together(build)
+
+    async def _together(
+        self, requests: Sequence[AppendRequest] | Callable[[datetime], Sequence[AppendRequest]]
+    ) -> list[AppendResult]:
         try:
             async with self._pool.acquire() as conn, conn.transaction():
+                if callable(requests):
+                    requests = requests(await conn.fetchval("SELECT now()"))
                 outcomes = await _write_batch(conn, self._hook, self._statement, list(requests))
                 results: list[AppendResult] = []
                 for outcome in outcomes:
