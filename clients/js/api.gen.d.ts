@@ -1237,6 +1237,7 @@ export type TicketPage = {
   total: number;
   limit: number;
   offset: number;
+  total_is_estimate?: boolean;
 };
 
 export type Tokens = {

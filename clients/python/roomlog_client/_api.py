@@ -1136,6 +1136,7 @@ class TicketPage(TypedDict):
     total: int
     limit: int
     offset: int
+    total_is_estimate: NotRequired[bool]
 
 
 class Ticket(TypedDict):
