@@ -175,6 +175,7 @@ export type CalendarBody = {
   timezone: string;
   periods: Array<WorkingPeriod>;
   holidays?: Array<string>;
+  holidays_ics?: string | null;
 };
 
 export type CalendarView = {

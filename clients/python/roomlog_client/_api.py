@@ -1216,6 +1216,7 @@ class CalendarBody(TypedDict):
     timezone: str
     periods: list[WorkingPeriod]
     holidays: NotRequired[list[str]]
+    holidays_ics: NotRequired[str | None]
 
 
 class PolicyView(TypedDict):
