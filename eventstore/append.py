@@ -250,6 +250,27 @@ class Appender:
             self._on_batch(len(results))
         return results
 
+    async def append_each(
+        self, conn: Connection, requests: Sequence[AppendRequest]
+    ) -> list[AppendResult | RoomlogError]:
+        """Append independent requests with one statement on the caller's connection, inside its transaction: each
+        is written or refused on its own (its outcome, in order), and the inline projections apply what was written.
+
+        Outside the group commit: for a caller that reads and locks what it appends to in the same transaction
+        (the breach timer's streams, taken with SKIP LOCKED so that instances share the work instead of racing).
+        """
+        if not requests:
+            return []
+        try:
+            outcomes = await _write_batch(conn, self._hook, self._statement, list(requests))
+            if recorded := [e for o in outcomes if isinstance(o, AppendResult) and not o.duplicate for e in o.events]:
+                await self._hook.apply(conn, recorded)
+        except (asyncpg.PostgresError, *CONNECTION_LOST) as exc:
+            raise translate_database_error(exc) from exc
+        if self._on_batch is not None:
+            self._on_batch(len(requests))
+        return outcomes
+
     async def submit(self, request: AppendRequest) -> AppendResult:
         """Queue a prepared request and wait for its outcome."""
         if not request.events:

@@ -109,11 +109,20 @@ c.recorded_at, s.last_seq
 """
 
 
-async def due_clocks(conn: Queryable, now: datetime, *, limit: int = 500) -> list[asyncpg.Record]:
-    """Clocks whose next instant has come, earliest first, each with its stream's last_seq (one statement: one
-    snapshot, so each row and its seq agree)."""
+async def lock_due_streams(conn: Connection, now: datetime, *, limit: int = 500) -> list[str]:
+    """Lock (until the transaction ends) the streams of clocks due by `now`, earliest first, skipping the ones
+    another transaction holds: another instance's timer, or an append to the stream."""
+    rows = await conn.fetch("SELECT s.stream_id FROM sla_clocks c JOIN streams s USING (stream_id)"
+                            " WHERE c.next_at <= $1 ORDER BY c.next_at LIMIT $2 FOR UPDATE OF s SKIP LOCKED",
+                            now, limit)
+    return list(dict.fromkeys(r["stream_id"] for r in rows))
+
+
+async def due_clocks_of(conn: Connection, stream_ids: list[str], now: datetime) -> list[asyncpg.Record]:
+    """The due clocks of the given streams with each stream's last_seq (read after locking the streams, so that
+    nothing is appended to them in between)."""
     return await conn.fetch(f"SELECT {_CLOCK_COLUMNS} FROM sla_clocks c JOIN streams s USING (stream_id)"
-                            " WHERE c.next_at <= $1 ORDER BY c.next_at LIMIT $2", now, limit)
+                            " WHERE c.stream_id = ANY($1::text[]) AND c.next_at <= $2", stream_ids, now)
 
 
 async def next_instant(conn: Queryable) -> datetime | None:

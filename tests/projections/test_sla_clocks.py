@@ -3,6 +3,7 @@ leaves the rows one event at a time would, however the log is cut into batches o
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -72,7 +73,7 @@ async def test_batches_of_any_cut_leave_the_rows_of_one_event_at_a_time(
                 await projection.apply(conn, [event])
             one_by_one = await _rows(conn, tenant)
             await conn.execute("DELETE FROM sla_clocks WHERE tenant_id = $1", tenant)
-            for start, end in zip(bounds, bounds[1:], strict=False):
+            for start, end in itertools.pairwise(bounds):
                 await projection.apply(conn, events[start:end])
             assert await _rows(conn, tenant) == one_by_one
             await projection.apply(conn, events[len(events) - again:])
