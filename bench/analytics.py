@@ -109,7 +109,8 @@ async def _drive(runtime: Runtime, rng: random.Random, *, sessions: int, tickets
     hourly = await runtime.pool.fetchval("SELECT count(*) FROM support_analytics_hourly WHERE tenant_id = $1", tenant)
     print(f"applied {len(history):,} events ({sessions:,} sessions, {tickets:,} tickets over {days} days) in"
           f" {seconds:.1f}s = {len(history) / seconds:,.0f} events/s; {rows:,} fact rows, {hourly:,} rollup rows")
-    await runtime.pool.execute("VACUUM ANALYZE support_analytics; VACUUM ANALYZE support_analytics_hourly")
+    for table in ("support_analytics", "support_analytics_hourly", "support_analytics_daily"):
+        await runtime.pool.execute(f"VACUUM ANALYZE {table}")
 
     tz = ZoneInfo(TIMEZONE)
     end = now.astimezone(tz).date()
