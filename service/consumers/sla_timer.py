@@ -100,7 +100,8 @@ class BreachTimer:
             # Batches side by side: SKIP LOCKED hands each its own streams, and the database works on them at once.
             batches = await asyncio.gather(*(self._fire_batch() for _ in range(PARALLEL_BATCHES)))
             appended += sum(done for _, done in batches)
-            if any(found < BATCH_STREAMS for found, _ in batches):
+            # Done when a batch found fewer than it could take, or when nothing could be appended (try next pass).
+            if any(found < BATCH_STREAMS for found, _ in batches) or not any(done for _, done in batches):
                 return appended
 
     async def _fire_batch(self) -> tuple[int, int]:
@@ -125,6 +126,9 @@ class BreachTimer:
                                       expected_seq=int(clocks[stream_id]["last_seq"]))
                         for stream_id, events in by_stream.items() if events]
             outcomes = await self._appender.append_each(conn, requests)
+        for request, outcome in zip(requests, outcomes, strict=True):
+            if not isinstance(outcome, AppendResult):
+                log.warning("sla timer record refused", stream_id=request.stream_id, error=str(outcome))
         done = sum(len(o.events) for o in outcomes if isinstance(o, AppendResult))
         self.recorded += done
         return len(streams), done
