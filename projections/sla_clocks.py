@@ -112,6 +112,10 @@ c.recorded_at, s.last_seq
 async def lock_due_streams(conn: Connection, now: datetime, *, limit: int = 500) -> list[str]:
     """Lock (until the transaction ends) the streams of clocks due by `now`, earliest first, skipping the ones
     another transaction holds: another instance's timer, or an append to the stream."""
+    # The append that follows needs ROW EXCLUSIVE on `streams`; taken first, this transaction locks `streams` before
+    # `sla_clocks` as every append does, and as a replay's swap does (streams, then the tables it replaces), so it
+    # cannot deadlock with one.
+    await conn.execute("LOCK TABLE streams IN ROW EXCLUSIVE MODE")
     rows = await conn.fetch("SELECT s.stream_id FROM sla_clocks c JOIN streams s USING (stream_id)"
                             " WHERE c.next_at <= $1 ORDER BY c.next_at LIMIT $2 FOR UPDATE OF s SKIP LOCKED",
                             now, limit)
