@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 import asyncpg
@@ -220,8 +221,21 @@ class Appender:
         Outside the group commit: for the rare write whose streams must move together (a ticket and the
         tenant's ticket counter), where one request's refusal must undo the others.
         """
+        return await self._together(requests)
+
+    async def append_together_at(self, build: Callable[[datetime], Sequence[AppendRequest]]) -> list[AppendResult]:
+        """Like `append_together`, with the requests built for the transaction's timestamp: the `created_at` each
+        of their events will record (for events that are a fold of the ones before them, such as a new ticket's
+        SLA clock, which counts from the ticket's creation)."""
+        return await self._together(build)
+
+    async def _together(
+        self, requests: Sequence[AppendRequest] | Callable[[datetime], Sequence[AppendRequest]]
+    ) -> list[AppendResult]:
         try:
             async with self._pool.acquire() as conn, conn.transaction():
+                if callable(requests):
+                    requests = requests(await conn.fetchval("SELECT now()"))
                 outcomes = await _write_batch(conn, self._hook, self._statement, list(requests))
                 results: list[AppendResult] = []
                 for outcome in outcomes:
@@ -235,6 +249,27 @@ class Appender:
         if self._on_batch is not None:
             self._on_batch(len(results))
         return results
+
+    async def append_each(
+        self, conn: Connection, requests: Sequence[AppendRequest]
+    ) -> list[AppendResult | RoomlogError]:
+        """Append independent requests with one statement on the caller's connection, inside its transaction: each
+        is written or refused on its own (its outcome, in order), and the inline projections apply what was written.
+
+        Outside the group commit: for a caller that reads and locks what it appends to in the same transaction
+        (the breach timer's streams, taken with SKIP LOCKED so that instances share the work instead of racing).
+        """
+        if not requests:
+            return []
+        try:
+            outcomes = await _write_batch(conn, self._hook, self._statement, list(requests))
+            if recorded := [e for o in outcomes if isinstance(o, AppendResult) and not o.duplicate for e in o.events]:
+                await self._hook.apply(conn, recorded)
+        except (asyncpg.PostgresError, *CONNECTION_LOST) as exc:
+            raise translate_database_error(exc) from exc
+        if self._on_batch is not None:
+            self._on_batch(len(requests))
+        return outcomes
 
     async def submit(self, request: AppendRequest) -> AppendResult:
         """Queue a prepared request and wait for its outcome."""

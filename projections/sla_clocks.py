@@ -11,31 +11,31 @@ import asyncpg
 from eventstore.types import Connection, Queryable
 from schemas.events import RecordedEvent, SlaAtRisk, SlaBreached, SlaClockStarted, SlaClockStopped, SlaClockUpdated
 
-# The instant the timer acts next: the at-risk instant until it is recorded, then the due instant.
-_NEXT = """
-UPDATE sla_clocks SET next_at = CASE
-    WHEN stopped OR breached_at IS NOT NULL OR due_at IS NULL THEN NULL
-    WHEN NOT at_risk_recorded AND at_risk_at IS NOT NULL AND at_risk_at < due_at THEN at_risk_at
-    ELSE due_at END
-WHERE stream_id = $1 AND clock_id = $2
-"""
+# Each statement sets the instant the timer acts next (`next_at`) with its change: the at-risk instant until it is
+# recorded, then the due instant; none once the clock is stopped or breached or has no due instant.
 _SET = """
 INSERT INTO sla_clocks AS c (tenant_id, stream_id, clock_id, metric, due_at, at_risk_at, at_risk_recorded, stopped,
-                             position)
-VALUES ($1, $2, $3, $4, $5, $6, false, false, $7)
+                             position, next_at)
+VALUES ($1, $2, $3, $4, $5, $6, false, false, $7, CASE WHEN $6::timestamptz < $5::timestamptz THEN $6 ELSE $5 END)
 ON CONFLICT (stream_id, clock_id) DO UPDATE
 SET metric = EXCLUDED.metric, due_at = EXCLUDED.due_at, at_risk_at = EXCLUDED.at_risk_at, stopped = false,
-    position = EXCLUDED.position
+    position = EXCLUDED.position,
+    next_at = CASE WHEN c.breached_at IS NOT NULL THEN NULL
+                   WHEN NOT c.at_risk_recorded AND EXCLUDED.at_risk_at < EXCLUDED.due_at THEN EXCLUDED.at_risk_at
+                   ELSE EXCLUDED.due_at END
 WHERE c.position < EXCLUDED.position
 """
 _STOPPED = """
-UPDATE sla_clocks SET stopped = true, position = $3 WHERE stream_id = $1 AND clock_id = $2 AND position < $3
+UPDATE sla_clocks SET stopped = true, position = $3, next_at = NULL
+WHERE stream_id = $1 AND clock_id = $2 AND position < $3
 """
 _AT_RISK = """
-UPDATE sla_clocks SET at_risk_recorded = true, position = $3 WHERE stream_id = $1 AND clock_id = $2 AND position < $3
+UPDATE sla_clocks SET at_risk_recorded = true, position = $3,
+    next_at = CASE WHEN stopped OR breached_at IS NOT NULL THEN NULL ELSE due_at END
+WHERE stream_id = $1 AND clock_id = $2 AND position < $3
 """
 _BREACHED = """
-UPDATE sla_clocks SET breached_at = $4, recorded_at = $5, position = $3
+UPDATE sla_clocks SET breached_at = $4, recorded_at = $5, position = $3, next_at = NULL
 WHERE stream_id = $1 AND clock_id = $2 AND position < $3
 """
 
@@ -67,20 +67,40 @@ class SlaClocksProjection:
     """
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
-        for rec in events:
-            ev, stream = rec.event, rec.stream_id
-            if isinstance(ev, SlaClockStarted | SlaClockUpdated):
-                await conn.execute(_SET, rec.tenant_id, stream, ev.clock_id, ev.metric, ev.due_at, ev.at_risk_at,
-                                   rec.position)
-            elif isinstance(ev, SlaClockStopped):
-                await conn.execute(_STOPPED, stream, ev.clock_id, rec.position)
-            elif isinstance(ev, SlaAtRisk):
-                await conn.execute(_AT_RISK, stream, ev.clock_id, rec.position)
-            elif isinstance(ev, SlaBreached):
-                await conn.execute(_BREACHED, stream, ev.clock_id, rec.position, ev.breached_at, rec.created_at)
-            else:
+        # A clock's row depends only on its own events, in log order; different clocks' events commute. So the
+        # n-th event of every clock in the batch goes before any (n+1)-th, and consecutive ones of the same
+        # statement are sent together (executemany): a timer's batch of breaches is one round trip, not one each.
+        nth: dict[tuple[str, str], int] = {}
+        steps: list[tuple[tuple[int, str, int], str, tuple[object, ...]]] = []
+        for n, rec in enumerate(events):
+            step = _step(rec)
+            if step is None:
                 continue
-            await conn.execute(_NEXT, stream, ev.clock_id)
+            clock, sql, args = step
+            nth[clock] = nth.get(clock, -1) + 1
+            steps.append(((nth[clock], sql, n), sql, args))
+        steps.sort(key=lambda step: step[0])
+        run: list[tuple[object, ...]] = []
+        for i, (_, sql, args) in enumerate(steps):
+            run.append(args)
+            if i + 1 == len(steps) or steps[i + 1][1] != sql:
+                await conn.executemany(sql, run)
+                run = []
+
+
+def _step(rec: RecordedEvent) -> tuple[tuple[str, str], str, tuple[object, ...]] | None:
+    """What one event does to its clock's row: (the clock, statement, arguments)."""
+    ev, stream = rec.event, rec.stream_id
+    if isinstance(ev, SlaClockStarted | SlaClockUpdated):
+        return (stream, ev.clock_id), _SET, (rec.tenant_id, stream, ev.clock_id, ev.metric, ev.due_at, ev.at_risk_at,
+                                             rec.position)
+    if isinstance(ev, SlaClockStopped):
+        return (stream, ev.clock_id), _STOPPED, (stream, ev.clock_id, rec.position)
+    if isinstance(ev, SlaAtRisk):
+        return (stream, ev.clock_id), _AT_RISK, (stream, ev.clock_id, rec.position)
+    if isinstance(ev, SlaBreached):
+        return (stream, ev.clock_id), _BREACHED, (stream, ev.clock_id, rec.position, ev.breached_at, rec.created_at)
+    return None
 
 
 _CLOCK_COLUMNS = """
@@ -89,11 +109,24 @@ c.recorded_at, s.last_seq
 """
 
 
-async def due_clocks(conn: Queryable, now: datetime, *, limit: int = 500) -> list[asyncpg.Record]:
-    """Clocks whose next instant has come, earliest first, each with its stream's last_seq (one statement: one
-    snapshot, so each row and its seq agree)."""
+async def lock_due_streams(conn: Connection, now: datetime, *, limit: int = 500) -> list[str]:
+    """Lock (until the transaction ends) the streams of clocks due by `now`, earliest first, skipping the ones
+    another transaction holds: another instance's timer, or an append to the stream."""
+    # The append that follows needs ROW EXCLUSIVE on `streams`; taken first, this transaction locks `streams` before
+    # `sla_clocks` as every append does, and as a replay's swap does (streams, then the tables it replaces), so it
+    # cannot deadlock with one.
+    await conn.execute("LOCK TABLE streams IN ROW EXCLUSIVE MODE")
+    rows = await conn.fetch("SELECT s.stream_id FROM sla_clocks c JOIN streams s USING (stream_id)"
+                            " WHERE c.next_at <= $1 ORDER BY c.next_at LIMIT $2 FOR UPDATE OF s SKIP LOCKED",
+                            now, limit)
+    return list(dict.fromkeys(r["stream_id"] for r in rows))
+
+
+async def due_clocks_of(conn: Connection, stream_ids: list[str], now: datetime) -> list[asyncpg.Record]:
+    """The due clocks of the given streams with each stream's last_seq (read after locking the streams, so that
+    nothing is appended to them in between)."""
     return await conn.fetch(f"SELECT {_CLOCK_COLUMNS} FROM sla_clocks c JOIN streams s USING (stream_id)"
-                            " WHERE c.next_at <= $1 ORDER BY c.next_at LIMIT $2", now, limit)
+                            " WHERE c.stream_id = ANY($1::text[]) AND c.next_at <= $2", stream_ids, now)
 
 
 async def next_instant(conn: Queryable) -> datetime | None:

@@ -362,26 +362,75 @@ def _where(where: TicketFilter, conditions: dict[str, str], tenant_id: str) -> t
     return " AND ".join(parts), args
 
 
+# A full-text listing counts its matches exactly up to this many; beyond, `total` is an estimate.
+EXACT_TEXT_TOTAL = 10_000
+
+
+class TicketCount(msgspec.Struct, frozen=True):
+    """How many tickets match a listing: exact, or (`estimate`) extrapolated from the newest ones."""
+
+    total: int
+    estimate: bool = False
+
+
 async def list_tickets(
-    conn: Queryable, tenant_id: str, where: TicketFilter, *, limit: int, offset: int
-) -> tuple[list[asyncpg.Record], int]:
-    """A page of the tenant's tickets matching `where`, newest first, and how many match in all."""
+    conn: Queryable, tenant_id: str, where: TicketFilter, *, limit: int, offset: int,
+    exact_up_to: int = EXACT_TEXT_TOTAL,
+) -> tuple[list[asyncpg.Record], TicketCount]:
+    """A page of the tenant's tickets matching `where`, newest first, and how many match in all (with `q`: exactly
+    up to `exact_up_to` matches, else an estimate)."""
     sql_where, args = _where(where, _CONDITIONS, tenant_id)
+    page = f"ORDER BY number DESC LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}"
+    if where.q is None:
+        rows = await conn.fetch(f"SELECT {_LIST_COLUMNS} FROM support_tickets WHERE {sql_where} {page}",
+                                *args, limit, offset)
+        return rows, await _count(conn, where, sql_where, args, exact_up_to)
+    # Planned for the words given (a generic plan, which asyncpg's prepared statements get after five runs, is one
+    # plan for a word in half the tickets and for one in none).
+    await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+    count = await _count(conn, where, sql_where, args, exact_up_to)
+    if count.estimate:
+        # Many matches: walking the numbers down finds a page's worth soonest.
+        rows = await conn.fetch(f"SELECT {_LIST_COLUMNS} FROM support_tickets WHERE {sql_where} {page}",
+                                *args, limit, offset)
+    else:
+        # At most `exact_up_to`: fetched through the full-text index and sorted, instead of a walk down the numbers
+        # that, for a rare word, reads every ticket to find none.
+        rows = await conn.fetch(f"WITH matches AS MATERIALIZED (SELECT number, {_LIST_COLUMNS} FROM support_tickets"
+                                f" WHERE {sql_where}) SELECT {_LIST_COLUMNS} FROM matches {page}",
+                                *args, limit, offset)
+    return rows, count
+
+
+async def _count(conn: Queryable, where: TicketFilter, sql_where: str, args: list[Any],
+                 exact_up_to: int) -> TicketCount:
     # Filters on counted fields alone (none given included) add up the counts; others count the matching rows.
     given = {name for name in _CONDITIONS if getattr(where, name) is not None}
     if given <= _COUNTED:
         total = await conn.fetchval(f"SELECT coalesce(sum(n), 0) FROM support_ticket_counts WHERE {sql_where}", *args)
     elif given <= _TAG_COUNTED:
-        tag_where, _ = _where(where, _TAG_COUNT_CONDITIONS, tenant_id)
+        tag_where, _ = _where(where, _TAG_COUNT_CONDITIONS, args[0])
         total = await conn.fetchval(f"SELECT coalesce(sum(n), 0) FROM support_ticket_tag_counts WHERE {tag_where}",
                                     *args)
+    elif where.q is not None:
+        return await _text_count(conn, sql_where, args, exact_up_to)
     else:
         total = await conn.fetchval(f"SELECT count(*) FROM support_tickets WHERE {sql_where}", *args)
-    rows = await conn.fetch(
-        f"SELECT {_LIST_COLUMNS} FROM support_tickets WHERE {sql_where} ORDER BY number DESC"
-        f" LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}", *args, limit, offset,
-    )
-    return rows, int(total)
+    return TicketCount(int(total))
+
+
+async def _text_count(conn: Queryable, sql_where: str, args: list[Any], exact_up_to: int) -> TicketCount:
+    """Count the matches newest first, stopping after `exact_up_to`: a common word (in half the tickets) costs that
+    many rows, not every match. Past it, the share of matches among the tickets numbered from the last one counted
+    to the newest (numbers are gapless), applied to all the tenant's tickets, is the estimate."""
+    row = await conn.fetchrow(
+        f"SELECT count(*)::int AS n, min(number) AS lowest FROM (SELECT number FROM support_tickets"
+        f" WHERE {sql_where} ORDER BY number DESC LIMIT {int(exact_up_to) + 1}) AS newest", *args)
+    assert row is not None
+    if row["n"] <= exact_up_to:
+        return TicketCount(row["n"])
+    newest = await conn.fetchval("SELECT max(number) FROM support_tickets WHERE tenant_id = $1", args[0])
+    return TicketCount(max(row["n"], round(row["n"] * newest / (newest - row["lowest"] + 1))), estimate=True)
 
 
 async def ticket_entries(conn: Queryable, ticket_id: str, *, internal: bool) -> list[asyncpg.Record]:

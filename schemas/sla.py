@@ -121,11 +121,13 @@ class CalendarBody(msgspec.Struct, forbid_unknown_fields=True):
     timezone: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     periods: Annotated[list[WorkingPeriod], msgspec.Meta(min_length=1, max_length=70)]
     holidays: Annotated[list[date], msgspec.Meta(max_length=1000)] = []
+    # An iCalendar file (RFC 5545) whose all-day events are holidays too (service/domain/support/holidays.py).
+    holidays_ics: Annotated[str, msgspec.Meta(max_length=60_000)] | None = None
 
-    def calendar(self) -> BusinessCalendar:
-        """The calendar this body describes, holidays sorted and once each."""
+    def calendar(self, imported: list[date] | None = None) -> BusinessCalendar:
+        """The calendar this body describes with `imported` holidays added, holidays sorted and once each."""
         return BusinessCalendar(timezone=self.timezone, periods=tuple(self.periods),
-                                holidays=tuple(sorted(set(self.holidays))))
+                                holidays=tuple(sorted({*self.holidays, *(imported or [])})))
 
 
 class CalendarView(msgspec.Struct, kw_only=True):

@@ -158,4 +158,5 @@ class TicketPage(msgspec.Struct):
     total: int
     limit: int
     offset: int
+    total_is_estimate: bool = False  # a full-text listing with more than 10,000 matches: `total` is extrapolated
 

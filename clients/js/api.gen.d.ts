@@ -175,6 +175,7 @@ export type CalendarBody = {
   timezone: string;
   periods: Array<WorkingPeriod>;
   holidays?: Array<string>;
+  holidays_ics?: string | null;
 };
 
 export type CalendarView = {
@@ -1237,6 +1238,7 @@ export type TicketPage = {
   total: number;
   limit: number;
   offset: number;
+  total_is_estimate?: boolean;
 };
 
 export type Tokens = {

@@ -2,10 +2,12 @@
 
 Every instance runs one. It sleeps until the earliest `next_at` of the `sla_clocks` read model and is woken
 early by every append's NOTIFY (a clock started or moved elsewhere), so a breach is recorded when it falls
-due, not at the next pass of a polling window. Each record is appended to the clock's stream at the seq read
-in the same snapshot as the clock: when another instance recorded it first (or the clock moved), the append is
-refused and the timer reads again, so each at-risk and breach is recorded once however many instances run
-and however often they restart.
+due, not at the next pass of a polling window. A pass takes the due clocks' streams in batches, each in one
+transaction: it locks the streams (SKIP LOCKED: those another instance's timer holds are left to it), reads
+their clocks, and appends every stream's records at the seq read, with one statement. Nothing can be appended
+to a locked stream in between, and a record already made is no longer due, so each at-risk and breach is
+recorded once however many instances run and however often they restart (a refused append, if any, is
+simply due again at the next pass).
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from datetime import UTC, datetime
 import asyncpg
 import structlog
 
-from eventstore.append import NOTIFY_CHANNEL, Appender
-from projections.sla_clocks import due_clocks, fetch_clock, next_instant
+from eventstore.append import NOTIFY_CHANNEL, Appender, AppendRequest, AppendResult
+from projections.sla_clocks import due_clocks_of, fetch_clock, lock_due_streams, next_instant
 from schemas.errors import WrongExpectedSeq
-from schemas.events import EventMetadata
+from schemas.events import EventMetadata, SlaAtRisk, SlaBreached
 from service.domain.support.sla import timer_events
 
 log = structlog.get_logger(__name__)
@@ -30,6 +32,15 @@ RECORD_ATTEMPTS = 5
 # Longest sleep without a wake-up; only bounds the damage of a lost NOTIFY (a reconnect), never a window.
 IDLE_SECONDS = 300.0
 RETRY_SECONDS = 0.01
+# Streams whose due records one transaction appends, and how many such transactions a pass runs at once.
+BATCH_STREAMS = 250
+PARALLEL_BATCHES = 2
+
+
+def _timer_events(clock: asyncpg.Record, now: datetime) -> list[SlaAtRisk | SlaBreached]:
+    return timer_events(clock_id=clock["clock_id"], metric=clock["metric"], due_at=clock["due_at"],
+                        at_risk_at=clock["at_risk_at"], at_risk_recorded=clock["at_risk_recorded"],
+                        breached=clock["breached_at"] is not None, stopped=clock["stopped"], now=now)
 
 
 def _utcnow() -> datetime:
@@ -86,14 +97,41 @@ class BreachTimer:
         """Record everything due by now; how many events were appended."""
         appended = 0
         while True:
-            rows = await due_clocks(self._pool, self._now())
-            if not rows:
+            # Batches side by side: SKIP LOCKED hands each its own streams, and the database works on them at once.
+            batches = await asyncio.gather(*(self._fire_batch() for _ in range(PARALLEL_BATCHES)))
+            appended += sum(done for _, done in batches)
+            # Done when a batch found fewer than it could take, or when nothing could be appended (try next pass).
+            if any(found < BATCH_STREAMS for found, _ in batches) or not any(done for _, done in batches):
                 return appended
-            # Concurrently, so the appender commits many records per transaction.
-            done = await asyncio.gather(*(self._record_row(row) for row in rows))
-            appended += sum(done)
-            if not any(done):  # every one lost its races: the next pass (or wake-up) tries again
-                return appended
+
+    async def _fire_batch(self) -> tuple[int, int]:
+        """Record what is due on up to BATCH_STREAMS streams in one transaction: (streams taken, events appended).
+
+        The streams are locked first (skipping those another instance's timer or an append holds), so the clocks
+        read next cannot move before the records are appended, and instances split a burst instead of racing for
+        it; every stream's due records are one request at the seq read.
+        """
+        now = self._now()
+        async with self._pool.acquire() as conn, conn.transaction():
+            streams = await lock_due_streams(conn, now, limit=BATCH_STREAMS)
+            if not streams:
+                return 0, 0
+            by_stream: dict[str, list[SlaAtRisk | SlaBreached]] = {}
+            clocks: dict[str, asyncpg.Record] = {}
+            for clock in await due_clocks_of(conn, streams, now):
+                by_stream.setdefault(clock["stream_id"], []).extend(_timer_events(clock, now))
+                clocks[clock["stream_id"]] = clock
+            requests = [AppendRequest(stream_id, clocks[stream_id]["tenant_id"], events,
+                                      EventMetadata(tenant_id=clocks[stream_id]["tenant_id"], actor=TIMER_ACTOR),
+                                      expected_seq=int(clocks[stream_id]["last_seq"]))
+                        for stream_id, events in by_stream.items() if events]
+            outcomes = await self._appender.append_each(conn, requests)
+        for request, outcome in zip(requests, outcomes, strict=True):
+            if not isinstance(outcome, AppendResult):
+                log.warning("sla timer record refused", stream_id=request.stream_id, error=str(outcome))
+        done = sum(len(o.events) for o in outcomes if isinstance(o, AppendResult))
+        self.recorded += done
+        return len(streams), done
 
     async def record(self, stream_id: str, clock_id: str) -> int:
         """Append what one clock calls for now at the seq read with it; 0 when nothing (or another did it)."""
@@ -102,11 +140,7 @@ class BreachTimer:
 
     async def _record_row(self, clock: asyncpg.Record) -> int:
         for _ in range(RECORD_ATTEMPTS):
-            events = timer_events(
-                clock_id=clock["clock_id"], metric=clock["metric"], due_at=clock["due_at"],
-                at_risk_at=clock["at_risk_at"], at_risk_recorded=clock["at_risk_recorded"],
-                breached=clock["breached_at"] is not None, stopped=clock["stopped"], now=self._now(),
-            )
+            events = _timer_events(clock, self._now())
             if not events:
                 return 0
             try:

@@ -79,10 +79,10 @@ async def get_tickets(request: Request) -> Response:
         return JSON(t.TicketPage(data=[], total=0, limit=limit, offset=offset))
     runtime = runtime_of(request)
     async with runtime.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        rows, total = await list_tickets(conn, principal.tenant_id, TicketFilter(**values), limit=limit,
+        rows, count = await list_tickets(conn, principal.tenant_id, TicketFilter(**values), limit=limit,
                                          offset=offset)
-    return JSON(t.TicketPage(data=await commands.ticket_list_view(runtime, principal.tenant_id, rows), total=total,
-                             limit=limit, offset=offset))
+    return JSON(t.TicketPage(data=await commands.ticket_list_view(runtime, principal.tenant_id, rows),
+                             total=count.total, limit=limit, offset=offset, total_is_estimate=count.estimate))
 
 
 async def get_ticket(request: Request) -> Response:

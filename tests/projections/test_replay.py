@@ -286,15 +286,18 @@ async def test_replay_of_one_projection_rebuilds_only_its_tables(pool: asyncpg.P
     assert report.swapped
 
 
-async def test_replay_rebuilds_the_support_analytics_facts_identically(
+async def test_replay_rebuilds_the_support_analytics_facts_and_rollup_identically(
     pool: asyncpg.Pool, history: str, tenant: Tenant
 ) -> None:
     await caught_up(pool, "support_analytics")
     kinds = await pool.fetch("SELECT kind, count(*) AS n FROM support_analytics WHERE tenant_id = $1 GROUP BY kind",
                              tenant.tenant_id)
     assert {r["kind"] for r in kinds} == {"session", "ticket"}, "the history should have left facts to compare"
+    dims = await pool.fetch("SELECT DISTINCT dim FROM support_analytics_hourly WHERE tenant_id = $1", tenant.tenant_id)
+    assert {r["dim"] for r in dims} >= {"all", "agent"}, "and rollup rows"
     report = await replay(pool, [projection_by_name("support_analytics")], verify=True)
-    assert report.differences == {"support_analytics": 0} and report.swapped
+    assert report.differences == {"support_analytics": 0, "support_analytics_hourly": 0,
+                                  "support_analytics_daily": 0} and report.swapped
 
 
 async def test_verify_counts_a_tampered_row_and_the_swap_repairs_it(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -10,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
+import msgspec
 import pytest
 
 from projections.replay import replay
@@ -32,6 +34,7 @@ from schemas.events import (
     SupportTicketUpdated,
 )
 from service.commands.support.analytics import report
+from service.domain.support.analytics import GROUPS, on_whole_hours
 from tests.conftest import Tenant, error_of, make_tenant
 from tests.service.test_search import caught_up
 
@@ -278,7 +281,8 @@ async def test_the_report_over_http_counts_the_tenants_sessions_and_tickets_only
     assert error_of(await client.get("/support/analytics", headers=customer), 403)["code"] == "FORBIDDEN"
 
     report_ = await replay(pool, [SupportAnalyticsProjection()], verify=True)
-    assert report_.differences == {"support_analytics": 0} and report_.swapped
+    assert report_.differences == {"support_analytics": 0, "support_analytics_hourly": 0,
+                                  "support_analytics_daily": 0} and report_.swapped
 
 
 @pytest.mark.parametrize(("params", "field"), [
@@ -297,3 +301,105 @@ async def test_bad_input_is_a_400_naming_the_field(
 ) -> None:
     response = await client.get("/support/analytics", params=params, headers=tenant.as_user("admin"))
     assert error_of(response, 400)["field"] == field
+
+
+# --- the hourly rollup against the facts ------------------------------------------------------------------------
+
+
+def random_history(rng: random.Random, *, items: int, days: int) -> History:
+    """Sessions and tickets at random minutes of `days` days from T0, with every kind of change the figures read."""
+    h = History()
+    agents, channels, categories = ("a1", "a2", "a3"), ("chat", "email", "phone"), ("refund", "billing", None)
+    for n in range(items):
+        at = T0 + timedelta(minutes=rng.randrange(days * 24 * 60), seconds=rng.randrange(60))
+        if rng.random() < 0.4:
+            sid = f"s{n}"
+            h.session(sid, at, rng.choice(channels), f"c{n}")
+            h.assign(sid, at, rng.choice(agents))
+            if rng.random() < 0.7:
+                h.say(sid, at + timedelta(seconds=rng.randrange(1, 300)), "agent")
+            if rng.random() < 0.2:
+                h.add(sid, at + _minutes(6), SupportSessionTransferred(target_type="agent", target_id="a2", by="a1"))
+                h.assign(sid, at + _minutes(6), rng.choice(agents))
+            if rng.random() < 0.8:
+                status = rng.choice(("resolved", "closed"))
+                h.add(sid, at + _minutes(rng.randrange(7, 90)), SupportSessionEnded(resolution="r", status=status,
+                                                                                   by="a1"))
+                if rng.random() < 0.6:
+                    h.add(sid, at + _minutes(95), SupportSessionRated(score=rng.randint(1, 5), by=f"c{n}"))
+            continue
+        tid = f"k{n}"
+        h.ticket(tid, at, rng.choice(categories))
+        t = at + _minutes(rng.randrange(1, 120))
+        h.status(tid, t, "open", assigned_to=rng.choice(agents))
+        for _ in range(rng.randint(0, 2)):
+            t += _minutes(rng.randrange(1, 300))
+            h.comment(tid, t, public=rng.random() < 0.8)
+        if rng.random() < 0.3:
+            metric = rng.choice(("first_response", "resolution"))
+            h.add(tid, t, SlaBreached(clock_id="c", metric=metric, due_at=t, breached_at=t))
+        h.add(tid, t, SlaClockStopped(clock_id="c", metric=rng.choice(("first_response", "resolution"))))
+        if rng.random() < 0.7:
+            t += timedelta(hours=rng.uniform(1, 30))
+            h.status(tid, t, "solved", category=rng.choice(categories))
+            if rng.random() < 0.4:
+                t += timedelta(days=rng.uniform(0.1, 4))
+                h.status(tid, t, "open")
+                if rng.random() < 0.7:
+                    h.status(tid, t + _minutes(30), "solved")
+    h.events.sort(key=lambda e: e.created_at)
+    h.events = [msgspec.structs.replace(e, position=n + 1) for n, e in enumerate(h.events)]
+    return h
+
+
+async def test_the_rollup_gives_the_figures_of_the_facts_in_whole_hour_zones(conn: asyncpg.Connection) -> None:
+    seed = random.randrange(2**32)
+    print(f"seed {seed}")
+    rng = random.Random(seed)
+    h = random_history(rng, items=150, days=4)
+    projection = SupportAnalyticsProjection()
+    at = 0
+    while at < len(h.events):  # in batches of every size, as the catch-up runner and replay cut the log
+        step = rng.randint(1, 60)
+        await projection.apply(conn, h.events[at:at + step])
+        at += step
+    compared = 0
+    for tz in ("UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo"):
+        for group_by in GROUPS:
+            for reopen_days in (0, 2, 7):
+                start = DAY + timedelta(days=rng.randrange(0, 3))
+                end = start + timedelta(days=rng.randrange(0, 3))
+                assert on_whole_hours(start, end, ZoneInfo(tz), group_by)
+                args: dict[str, Any] = {"start": start, "end": end, "tz": ZoneInfo(tz), "group_by": group_by,
+                                        "reopen_days": reopen_days}
+                summed = await report(conn, h.tenant_id, **args)
+                assert summed == await report(conn, h.tenant_id, rollup=False, **args), (tz, group_by, reopen_days)
+                compared += summed.summary.total_sessions + summed.summary.total_tickets
+    assert compared > 0, "the periods should have held sessions and tickets"
+
+
+@pytest.mark.parametrize("tz", ["Asia/Kolkata", "Asia/Kathmandu", "America/St_Johns", "Australia/Lord_Howe"])
+def test_zones_with_30_or_45_minute_offsets_are_not_on_whole_hours(tz: str) -> None:
+    start = date(2026, 3, 30)  # Lord Howe's daylight time (+11, +10:30 in winter) ends on 5 April
+    assert not on_whole_hours(start, start + timedelta(days=10), ZoneInfo(tz), "day")
+    assert not on_whole_hours(start, start + timedelta(days=10), ZoneInfo(tz), "hour")
+
+
+def test_a_dst_change_keeps_whole_hour_zones_on_whole_hours() -> None:
+    berlin, start = ZoneInfo("Europe/Berlin"), date(2026, 3, 27)  # clocks go forward on 29 March
+    assert all(on_whole_hours(start, start + timedelta(days=4), berlin, g) for g in GROUPS)
+
+
+async def test_a_half_hour_zone_is_aggregated_from_the_facts(conn: asyncpg.Connection) -> None:
+    # 18:20 and 18:40 UTC share a rollup hour, but in Kolkata (+05:30) they are 23:50 on 2 March and 00:10 on 3 March.
+    h = History()
+    h.session("before", datetime(2026, 3, 2, 18, 20, tzinfo=UTC), "chat", "c")
+    h.session("after", datetime(2026, 3, 2, 18, 40, tzinfo=UTC), "email", "c")
+    kolkata = ZoneInfo("Asia/Kolkata")
+    got = await figures(conn, h, end=date(2026, 3, 3), tz="Asia/Kolkata", events=h.events)
+    assert [(p.start, p.sessions) for p in got.series] == [
+        (datetime(2026, 3, 2, tzinfo=kolkata), 1), (datetime(2026, 3, 3, tzinfo=kolkata), 1)]
+    second = await figures(conn, h, start=date(2026, 3, 3), end=date(2026, 3, 3), tz="Asia/Kolkata")
+    assert (second.summary.total_sessions, [c.channel for c in second.by_channel]) == (1, ["email"])
+    hourly = await figures(conn, h, tz="Asia/Kolkata", group_by="hour")
+    assert [(p.start.hour, p.start.minute, p.sessions) for p in hourly.series] == [(23, 0, 1)]

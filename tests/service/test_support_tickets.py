@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from projections.support_tickets import TicketCount, TicketFilter, list_tickets
 from service.commands.support.auto_close import close_solved
 from service.domain.support.tickets import STATUSES
 from service.runtime import Runtime
@@ -319,3 +320,23 @@ async def test_auto_close_days_are_bounded_and_default_to_four(client: httpx.Asy
         answer = await client.put("/support/settings", json={"refuse_without_agents": False,
                                                              "ticket_auto_close_days": days}, headers=admin)
         assert error_of(answer, 400)["field"] == "ticket_auto_close_days"
+
+
+async def test_a_full_text_total_is_exact_up_to_the_cap_then_an_estimate_from_the_newest(
+    client: httpx.AsyncClient, desk: Tenant, runtime: Runtime
+) -> None:
+    # Tickets 1-8; "refund" in 1, 2, 4, 5, 7 and 8.
+    for number in range(1, 9):
+        await file(client, desk, subject="Refund please" if number in (1, 2, 4, 5, 7, 8) else "Late courier")
+    where = TicketFilter(q="refund")
+    async with runtime.pool.acquire() as conn:
+        rows, exact = await list_tickets(conn, desk.tenant_id, where, limit=2, offset=0, exact_up_to=6)
+        _, estimated = await list_tickets(conn, desk.tenant_id, where, limit=2, offset=0, exact_up_to=3)
+    assert [r["display_number"][-2:] for r in rows] == ["08", "07"]
+    assert exact == TicketCount(6)
+    # Counting stopped at the 4th newest match (ticket 4): 4 matches in tickets 4-8, so 4 x 8 / 5 = 6.4.
+    assert estimated == TicketCount(6, estimate=True)
+    page = await ok(await client.get("/support/tickets", params={"q": "refund"}, headers=desk.as_user("sam")))
+    assert (page["total"], page["total_is_estimate"]) == (6, False)
+    unfiltered = await ok(await client.get("/support/tickets", headers=desk.as_user("sam")))
+    assert (unfiltered["total"], unfiltered["total_is_estimate"]) == (8, False)

@@ -14,10 +14,12 @@ import pytest
 from eventstore.read import read_stream
 from schemas.events import SlaClockStarted
 from service.commands.support import sla as sla_config
+from service.commands.support import ticket_sla
 from service.consumers.sla_timer import BreachTimer
 from service.domain.support.calendars import add_business_time
 from service.domain.support.sla import fold_clock
 from service.domain.support.ticket_sla import clock_events
+from service.identity.auth import Principal
 from service.runtime import Runtime
 from tests.conftest import Tenant, error_of
 
@@ -228,3 +230,23 @@ async def test_racing_changes_of_one_ticket_record_each_clock_once_and_end_agree
     fold = await folded(runtime, desk, ticket["id"], events[-1].created_at)
     assert (instant(read["sla"]["response_due"]), instant(read["sla"]["resolution_due"]), read["sla"]["status"]) \
         == (fold.response_due, fold.resolution_due, fold.status)
+
+
+async def test_a_new_tickets_sla_is_in_its_creations_transaction_and_a_later_fold_adds_nothing(
+    client: httpx.AsyncClient, desk: Tenant, runtime: Runtime
+) -> None:
+    await ok(await client.post("/support/sla/policies", json=policy("general"), headers=desk.as_user("admin")), 201)
+    ticket = await file(client, desk)
+    rows = await runtime.pool.fetch("SELECT seq, type, tx_id, created_at FROM events WHERE stream_id = $1"
+                                    " ORDER BY seq", ticket["id"])
+    assert [r["type"] for r in rows] == ["support.ticket.created", "support.ticket.sla_applied", "sla.clock_started",
+                                         "sla.clock_started", "support.ticket.sla_evaluated"]
+    # One transaction with the ticket (and its number): a crash keeps all of them or none.
+    numbered = await runtime.pool.fetchval("SELECT tx_id FROM events WHERE type = 'support.ticket.numbered'"
+                                           " AND data->>'ticket_id' = $1", ticket["id"])
+    assert {r["tx_id"] for r in rows} == {numbered}
+    assert ticket["sla"]["status"] == "within_sla" and ticket["sla"]["response_due"] is not None
+    # Folded at the creation's own instant: folding the stream again finds the same clocks.
+    principal = Principal(tenant_id=desk.tenant_id, user_id="sam", role="agent")
+    assert await ticket_sla.settle(runtime, principal, ticket["id"])
+    assert await runtime.pool.fetchval("SELECT last_seq FROM streams WHERE stream_id = $1", ticket["id"]) == len(rows)

@@ -1136,6 +1136,7 @@ class TicketPage(TypedDict):
     total: int
     limit: int
     offset: int
+    total_is_estimate: NotRequired[bool]
 
 
 class Ticket(TypedDict):
@@ -1215,6 +1216,7 @@ class CalendarBody(TypedDict):
     timezone: str
     periods: list[WorkingPeriod]
     holidays: NotRequired[list[str]]
+    holidays_ics: NotRequired[str | None]
 
 
 class PolicyView(TypedDict):

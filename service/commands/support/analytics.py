@@ -1,4 +1,7 @@
-"""The support analytics report: the period's figures from the analytics facts (projections/support_analytics.py)."""
+"""The support analytics report: the period's figures from the analytics projection (projections/support_analytics.py).
+
+Periods whose buckets are bounded by whole UTC hours (every zone with a whole-hour offset) are summed from the
+hourly rollup; others (offsets of 30 or 45 minutes) are aggregated from the facts, with the same definitions."""
 
 from __future__ import annotations
 
@@ -12,16 +15,19 @@ from eventstore.types import Connection
 from projections.support_analytics import GROUPED_BY, support_report
 from schemas import analytics as a
 from schemas.errors import ValidationError
-from service.domain.support.analytics import period
+from service.domain.support.analytics import on_whole_hours, period
 
 
 async def report(conn: Connection, tenant_id: str, *, start: date, end: date, tz: ZoneInfo, group_by: str,
-                 reopen_days: int) -> a.SupportAnalytics:
-    """The tenant's sessions and tickets created on the local dates `start` through `end`, with every grouping."""
+                 reopen_days: int, rollup: bool = True) -> a.SupportAnalytics:
+    """The tenant's sessions and tickets created on the local dates `start` through `end`, with every grouping.
+
+    `rollup=False` aggregates the facts even where the hourly rollup would do (to compare the two)."""
     since, until = period(start, end, tz, group_by)
+    hourly = rollup and on_whole_hours(start, end, tz, group_by)
     try:
         rows = await support_report(conn, tenant_id, start=since, end=until, timezone=tz.key, group_by=group_by,
-                                    reopen_days=reopen_days)
+                                    reopen_days=reopen_days, hourly=hourly)
     except asyncpg.InvalidParameterValueError:
         # A zone newer than PostgreSQL's own timezone database.
         raise ValidationError(f"timezone {tz.key} is not known to the database", field="timezone") from None

@@ -31,6 +31,7 @@ from schemas.events import (
 from service.commands.metadata import metadata_for
 from service.domain.authorization import authorize
 from service.domain.support.calendars import Calendar, compile_calendar
+from service.domain.support.holidays import MAX_HOLIDAYS, holidays_from_ics
 from service.domain.support.sla import match_policy
 from service.identity.auth import Principal
 from service.identity.ids import new_id
@@ -85,7 +86,10 @@ def policy_view(row: asyncpg.Record) -> s.PolicyView:
 
 
 def _checked(body: s.CalendarBody) -> s.BusinessCalendar:
-    calendar = body.calendar()
+    imported = holidays_from_ics(body.holidays_ics) if body.holidays_ics is not None else []
+    calendar = body.calendar(imported)
+    if len(calendar.holidays) > MAX_HOLIDAYS:
+        raise ValidationError(f"a calendar has at most {MAX_HOLIDAYS} holidays", field="holidays")
     compile_calendar(calendar)  # VALIDATION_ERROR naming the field
     return calendar
 

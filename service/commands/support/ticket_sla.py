@@ -1,5 +1,5 @@
-"""Tickets' SLA clocks: apply the matching policy to a new ticket, fold the clock after each ticket change and
-record what the breach timer follows; re-apply the current policies on request.
+"""Tickets' SLA clocks: the matching policy and first fold of a new ticket (appended with its creation), the fold
+after each ticket change recording what the breach timer follows; re-apply the current policies on request.
 
 The fold reads the ticket's whole stream (its clock events, the applied versions, the clocks recorded so far)
 and appends the changes at the seq it read, so racing writers (or the timer) make it read and fold again.
@@ -7,13 +7,14 @@ and appends the changes at the seq it read, so racing writers (or the timer) mak
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import structlog
 
 from eventstore.read import read_stream
 from schemas.errors import SlaPolicyNotFound, WrongExpectedSeq
-from schemas.events import RecordedEvent, SupportTicketCreated, SupportTicketSlaApplied
+from schemas.events import Event, RecordedEvent, SupportTicketCreated, SupportTicketSlaApplied
 from service.commands.metadata import metadata_for
 from service.commands.support import sla as sla_config
 from service.domain.authorization import authorize
@@ -35,22 +36,44 @@ async def _match(runtime: Runtime, tenant_id: str, events: list[RecordedEvent],
     channel); None when none does."""
     created = events[0].event
     assert isinstance(created, SupportTicketCreated)
+    return await policy_for(runtime, tenant_id, priority=str(row["priority"]),
+                            category=row["category"],  # type: ignore[arg-type]
+                            session_id=created.session_id)
+
+
+async def policy_for(runtime: Runtime, tenant_id: str, *, priority: str, category: str | None,
+                     session_id: str | None) -> sla_config.AppliedSla | None:
+    """The first policy, in order, matching a ticket of this priority and category (and its session's channel);
+    None when none does."""
     channel = None
-    if created.session_id is not None:
+    if session_id is not None:
         channel = await runtime.pool.fetchval("SELECT channel FROM support_sessions WHERE session_id = $1",
-                                              created.session_id)
+                                              session_id)
     try:
-        return await sla_config.match(runtime, tenant_id, priority=str(row["priority"]),
-                                      category=row["category"],  # type: ignore[arg-type]
-                                      channel=channel)
+        return await sla_config.match(runtime, tenant_id, priority=priority, category=category, channel=channel)
     except SlaPolicyNotFound:
         return None
 
 
-async def settle(runtime: Runtime, principal: Principal, ticket_id: str, *, apply: bool = False,
-                 reapply: bool = False) -> bool:
-    """Fold the ticket's clock and append what changed; with `apply`, first match a policy if none is applied,
-    with `reapply`, match again whatever was applied. False when the ticket has no policy (none matched)."""
+def opening(created: RecordedEvent, sla: sla_config.AppliedSla, *, by: str, now: datetime) -> list[Event]:
+    """A new ticket's SLA events, to append with its creation: the policy applied, then its folded clock.
+
+    `created` carries the instant the ticket is created at (its append's transaction time), so the clock is the
+    one any later fold of the stream finds again; `now` is the service's clock (never before that instant)."""
+    events = [created]
+    clock = fold_clock(clock_events(events), sla.policy, sla.calendar, fold_instant(events, now))
+    return [_applied(sla, by=by, reapplied=False), *sla_changes(events, clock)]
+
+
+def _applied(sla: sla_config.AppliedSla, *, by: str, reapplied: bool) -> SupportTicketSlaApplied:
+    return SupportTicketSlaApplied(policy_id=sla.policy_id, policy_version=sla.policy_version,
+                                   calendar_id=sla.policy.calendar_id, calendar_version=sla.calendar_version, by=by,
+                                   reapplied=reapplied)
+
+
+async def settle(runtime: Runtime, principal: Principal, ticket_id: str, *, reapply: bool = False) -> bool:
+    """Fold the ticket's clock and append what changed; with `reapply`, match again whatever was applied. False
+    when the ticket has no policy (none matched when it was created, or at the last re-apply)."""
     tenant_id = principal.tenant_id
     for _ in range(FOLD_ATTEMPTS):
         events = await read_stream(runtime.pool, ticket_id, limit=_STREAM_LIMIT)
@@ -60,15 +83,11 @@ async def settle(runtime: Runtime, principal: Principal, ticket_id: str, *, appl
             return False
         recorded = applied_sla(events)
         applying: list[SupportTicketSlaApplied] = []
-        if reapply or (apply and recorded is None):
+        if reapply:
             found = await _match(runtime, tenant_id, events, dict(row))
             if found is None:
-                if reapply:
-                    raise SlaPolicyNotFound("no SLA policy matches the ticket", field="ticket_id")
-                return False
-            applying.append(SupportTicketSlaApplied(
-                policy_id=found.policy_id, policy_version=found.policy_version, calendar_id=found.policy.calendar_id,
-                calendar_version=found.calendar_version, by=principal.user_id, reapplied=reapply))
+                raise SlaPolicyNotFound("no SLA policy matches the ticket", field="ticket_id")
+            applying.append(_applied(found, by=principal.user_id, reapplied=True))
             sla = found
         elif recorded is None:
             return False
@@ -91,11 +110,11 @@ async def settle(runtime: Runtime, principal: Principal, ticket_id: str, *, appl
     return True
 
 
-async def after_change(runtime: Runtime, principal: Principal, ticket_id: str, *, created: bool = False) -> None:
+async def after_change(runtime: Runtime, principal: Principal, ticket_id: str) -> None:
     """Keep the clock in step after a ticket event; the ticket's change is durable already, so a failure here is
     logged (the next change of the ticket folds again) rather than failing the request."""
     try:
-        await settle(runtime, principal, ticket_id, apply=created)
+        await settle(runtime, principal, ticket_id)
     except Exception:
         log.exception("ticket sla fold failed", ticket_id=ticket_id)
 

@@ -22,6 +22,7 @@ from schemas.errors import TicketNotFound, ValidationError
 from schemas.events import (
     Event,
     NotificationSent,
+    RecordedEvent,
     SupportTicketCommented,
     SupportTicketCreated,
     SupportTicketEscalated,
@@ -121,15 +122,26 @@ async def _file(runtime: Runtime, principal: Principal,
     async def attempt() -> None:
         last = await runtime.pool.fetchval("SELECT last_seq FROM streams WHERE stream_id = $1", counter) or 0
         created = build(ticket_id, last + 1, runtime.wall_clock())
-        await runtime.appender.append_together([
-            AppendRequest(counter, tenant_id, [SupportTicketNumbered(ticket_id=ticket_id, number=last + 1)], meta,
-                          expected_seq=last, create_stream=True),
-            AppendRequest(ticket_id, tenant_id, [created], meta, expected_seq=0, create_stream=True),
-        ])
+        sla = await ticket_sla.policy_for(runtime, tenant_id, priority=created.priority, category=created.category,
+                                          session_id=created.session_id)
+
+        def requests(now: datetime) -> list[AppendRequest]:
+            # The ticket's SLA events are in its first append, so no crash leaves a ticket without them.
+            events: list[Event] = [created]
+            if sla is not None:
+                at = RecordedEvent(position=0, stream_id=ticket_id, seq=1, tenant_id=tenant_id, created_at=now,
+                                   event=created, metadata=meta)
+                events += ticket_sla.opening(at, sla, by=principal.user_id, now=runtime.wall_clock())
+            return [
+                AppendRequest(counter, tenant_id, [SupportTicketNumbered(ticket_id=ticket_id, number=last + 1)],
+                              meta, expected_seq=last, create_stream=True),
+                AppendRequest(ticket_id, tenant_id, events, meta, expected_seq=0, create_stream=True),
+            ]
+
+        await runtime.appender.append_together_at(requests)
 
     async with runtime.ticket_number_locks[tenant_id]:
         await retry_on_conflict(attempt, attempts=20)  # other instances' creators race for the counter
-    await ticket_sla.after_change(runtime, principal, ticket_id, created=True)
     row = await fetch_ticket(runtime.pool, tenant_id, ticket_id)
     assert row is not None
     return row

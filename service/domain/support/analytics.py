@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from schemas.errors import ValidationError
@@ -49,6 +49,30 @@ def period(start: date, end: date, tz: ZoneInfo, group_by: str) -> tuple[datetim
     if group_by == "hour" and days > MAX_HOURLY_DAYS:
         raise ValidationError(f"group_by=hour covers at most {MAX_HOURLY_DAYS} days", field="group_by")
     return _midnight(start, tz), _midnight(end + timedelta(days=1), tz)
+
+
+def on_whole_hours(start: date, end: date, tz: ZoneInfo, group_by: str) -> bool:
+    """Whether every bucket bound of the local dates `start` through `end` in `tz` is a whole UTC hour.
+
+    Then the hourly rollup sums to exactly what the facts give. Days and weeks are bounded by local midnights;
+    hours by every local hour, which are whole UTC hours while the zone's offset is (checked hour by hour:
+    India's +05:30 or Nepal's +05:45 never are, and nor were most zones before standard time).
+    """
+    since, until = _midnight(start, tz), _midnight(end + timedelta(days=1), tz)
+    if group_by != "hour":
+        days = (end - start).days + 2
+        return all(_whole_hour(_midnight(start + timedelta(days=n), tz)) for n in range(days))
+    at = since.astimezone(UTC)
+    while at < until:
+        if not _whole_hour(at.astimezone(tz)):
+            return False
+        at += timedelta(hours=1)
+    return _whole_hour(until)
+
+
+def _whole_hour(at: datetime) -> bool:
+    offset = at.utcoffset()
+    return offset is not None and offset.total_seconds() % 3600 == 0
 
 
 def today(now: datetime, tz: ZoneInfo) -> date:
