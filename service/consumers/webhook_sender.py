@@ -227,6 +227,8 @@ class WebhookSender:
             headers[CORRELATION_HEADER] = job.correlation_id
         if target.nats_subject is not None:
             return await self._request(target.nats_subject, body, headers)
+        if not target.secret:  # a bot imported without its secret (exports carry none): never sign with nothing
+            return "no signing secret: give the bot one with PATCH /bots/{bot_id}"
         try:
             response = await http.post(target.url, content=body, headers=headers)
         except httpx.TimeoutException:
