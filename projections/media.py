@@ -124,10 +124,12 @@ async def confirmed_media(conn: Queryable, tenant_ids: list[str], media_ids: lis
 
     One primary-key probe per pair; rows: tenant_id, media_id, uploaded_by and the columns of `attachment_of`.
     """
+    # A LATERAL probe per pair: the plan stays an index lookup however the cached plan judged the table's size.
     return await conn.fetch(
-        "SELECT md.tenant_id, md.media_id, md.uploaded_by, md.filename, md.content_type, md.size, md.sha256,"
-        " md.width, md.height FROM unnest($1::text[], $2::text[]) AS k(tenant_id, media_id)"
-        " JOIN media md ON md.tenant_id = k.tenant_id AND md.media_id = k.media_id WHERE md.status = 'confirmed'",
+        "SELECT md.* FROM unnest($1::text[], $2::text[]) AS k(tenant_id, media_id) CROSS JOIN LATERAL ("
+        " SELECT m.tenant_id, m.media_id, m.uploaded_by, m.filename, m.content_type, m.size, m.sha256, m.width,"
+        " m.height FROM media m WHERE m.tenant_id = k.tenant_id AND m.media_id = k.media_id"
+        " AND m.status = 'confirmed') md",
         tenant_ids, media_ids,
     )
 
