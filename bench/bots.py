@@ -38,7 +38,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from send import NO_LIMITS, Server, _free_port, with_server  # bench/ is not a package: send.py is beside this file
+# bench/ is not a package: send.py is beside this file
+from send import (
+    NO_LIMITS,
+    Server,
+    _free_port,
+    cpu_sample,
+    enable_statement_stats,
+    print_statement_stats,
+    statement_stats,
+    with_server,
+)
 
 BOT = "bench-bot"
 
@@ -55,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=200.0, help="messages per second, each mentioning the bot")
     p.add_argument("--duration", type=float, default=15.0, help="seconds of sending (default 15)")
     p.add_argument("--rooms", type=int, default=20, help="rooms to spread the messages over (default 20)")
+    p.add_argument("--pg-statements", type=int, default=0, metavar="N",
+                   help="pg_stat_statements over the sends (as bench/send.py): the N with the most execution time")
     p.add_argument("--generators", type=int, default=2, help="load generator processes (default 2)")
     p.add_argument("--no-mention", action="store_true",
                    help="send without mentioning the bot (no deliveries): the send path alone at the same rate")
@@ -70,8 +82,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace, server: Server) -> int:
     """Drive the sends and print the report."""
+    if args.pg_statements:
+        enable_statement_stats(server)
     api_key = server.create_tenant("bench-bots", NO_LIMITS)
-    return _run(args, f"http://127.0.0.1:{server.port}", api_key)
+    return _run(args, server, api_key)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -166,7 +180,8 @@ def _fast_loop() -> None:
 # --- the run --------------------------------------------------------------------------------------------
 
 
-def _run(args: argparse.Namespace, base_url: str, api_key: str) -> int:
+def _run(args: argparse.Namespace, server: Server, api_key: str) -> int:
+    base_url = f"http://127.0.0.1:{server.port}"
     mp = multiprocessing.get_context("spawn")
     total = int(args.rate * args.duration)
     port = _free_port()
@@ -186,6 +201,9 @@ def _run(args: argparse.Namespace, base_url: str, api_key: str) -> int:
                   for g in range(args.generators)]
     for g in generators:
         g.start()
+    if args.pg_statements:
+        statement_stats(server, 0)
+    cpu_before, wall_before = cpu_sample(server, os.getpid()), time.monotonic()
     parts = [outputs.get() for _ in generators]
     for g in generators:
         g.join()
@@ -196,6 +214,8 @@ def _run(args: argparse.Namespace, base_url: str, api_key: str) -> int:
     wait_until = time.monotonic() + (1 if args.no_mention else 30)
     while count.value < len(answered) and time.monotonic() < wait_until:
         time.sleep(0.05)
+    cpu_after, wall = cpu_sample(server, os.getpid()), time.monotonic() - wall_before
+    statements = statement_stats(server, args.pg_statements) if args.pg_statements else []
     time.sleep(1.0)  # time for a doubled delivery to show up
     load_after = os.getloadavg()[0]
     stop.set()
@@ -215,6 +235,14 @@ def _run(args: argparse.Namespace, base_url: str, api_key: str) -> int:
     print("201 -> bot receives, ms: " + ", ".join(f"p{q}={_pct(after_201, q):.1f}" for q in (50, 90, 99)))
     print(f"deliveries: {len(deliveries)}; lost {lost}; delivered more than once {doubled}")
     print(f"loadavg {load_before:.2f} before the sends, {load_after:.2f} after")
+    cores = {k: (cpu_after[k] - cpu_before[k]) / wall for k in ("roomlog", "postgres", "nats", "machine")}
+    per_message = {k: (cpu_after[k] - cpu_before[k]) / max(len(answered), 1) * 1e6 for k in ("roomlog", "postgres")}
+    print(f"cpu (cores) from the first send to the last delivery ({wall:.1f} s): roomlog {cores['roomlog']:.2f}"
+          f" (with its embedded servers but NATS), postgres {cores['postgres']:.2f}, nats {cores['nats']:.2f},"
+          f" machine {cores['machine']:.2f} of {os.cpu_count()}; per message: roomlog {per_message['roomlog']:.0f} us,"
+          f" postgres {per_message['postgres']:.0f} us")
+    if statements:
+        print_statement_stats(statements, len(answered))
     if errors:
         print(f"sends that failed: {len(errors)}, e.g. {errors[0]}")
     return 1 if lost or doubled else 0

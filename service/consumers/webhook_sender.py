@@ -168,7 +168,10 @@ class WebhookSender:
             await msg.term()
             return
         try:
-            await self._deliver(msg, job, http)
+            # Heartbeats from the first moment: the ack wait (backoff[0], 1 s by default) runs from the fetch, and
+            # a busy instance could otherwise pass it before the call even starts, so JetStream sent the job again.
+            async with self._working_on(msg):
+                await self._deliver(msg, job, http)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -184,8 +187,7 @@ class WebhookSender:
             await msg.ack()  # the webhook was deleted: nobody to deliver to
             self._count("webhook_deleted")
             return
-        async with self._working_on(msg):
-            error = await self._call(http, target, job)
+        error = await self._call(http, target, job)
         if error is None:
             self.sent += 1
             await msg.ack()
