@@ -6,7 +6,7 @@ process (bench/_loadgen.py), prints sends/s and latency percentiles, then checks
 that every 201 left exactly one message.sent event in its room's log. See bench/README.md.
 
     .venv/bin/python bench/send.py [--workers N] [--duration 15] [--warmup 3] [--connections 32] [--rooms 100]
-                                   [--metrics on|off] [--attachments]
+                                   [--metrics on|off] [--attachments] [--pg-statements N]
 """
 
 from __future__ import annotations
@@ -82,6 +82,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", metavar="PATH",
                    help="record the server with py-spy during the measured window: .svg flame graph, "
                         ".json speedscope, anything else collapsed stacks (summarised on stdout)")
+    p.add_argument("--pg-statements", type=int, default=0, metavar="N",
+                   help="restart the embedded PostgreSQL with pg_stat_statements (nested statements tracked) before "
+                        "the set-up and print the N statements with the most execution time in the measured window")
     p.add_argument("--roomlog", help="the roomlog executable (default: the one beside this interpreter)")
     p.add_argument("--raw-seconds", type=float, default=5.0,
                    help="seconds of bench/raw_append.py before and after the load (0: skip; default 5)")
@@ -98,6 +101,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace, server: Server) -> int:
     """Set up tenant and rooms, run the load, check the log, print the report."""
+    if args.pg_statements:
+        enable_statement_stats(server)
     load_before = os.getloadavg()
     limits = HIGH_LIMITS if args.rate_limits == "on" else NO_LIMITS
     api_key = server.create_tenant("bench", limits)
@@ -118,7 +123,15 @@ def run(args: argparse.Namespace, server: Server) -> int:
           f"{args.warmup:g} s warm-up + {args.duration:g} s measured, server workers={args.workers} "
           f"(loadavg before {load_before[0]:.2f})", file=sys.stderr)
     raw_before = raw_ceiling(server, args)
-    result, cpu = drive(config, server, profile=args.profile, duration=args.duration)
+    statements: list[dict[str, Any]] = []
+    result, cpu = drive(
+        config, server, profile=args.profile, duration=args.duration,
+        on_window=(lambda: statement_stats(server, 0)) if args.pg_statements else None,
+        on_window_end=(lambda: statements.extend(statement_stats(server, args.pg_statements)))
+        if args.pg_statements else None,
+    )
+    if args.pg_statements:
+        print_statement_stats(statements, result["measured_ok"])
     search_lag = search_catch_up_seconds(server)
     uncertain = result["unfinished"] + result["timeouts"] + result["connection_errors"]
     check = verify(api, rooms, result["ok_per_room"], uncertain=uncertain)
@@ -488,6 +501,52 @@ def group_commit_stats(server: Server) -> dict[str, float]:
             "max": sizes[-1]}
 
 
+def enable_statement_stats(server: Server) -> None:
+    """Load pg_stat_statements into the embedded PostgreSQL (a restart of the server and its PostgreSQL)."""
+    import asyncpg
+
+    async def configure() -> None:
+        conn = await asyncpg.connect(server.database_url())
+        try:
+            await conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
+            await conn.execute("ALTER SYSTEM SET pg_stat_statements.track = 'all'")
+        finally:
+            await conn.close()
+
+    asyncio.run(configure())
+    server.stop()
+    server.start()
+
+
+def statement_stats(server: Server, limit: int) -> list[dict[str, Any]]:
+    """The `limit` statements with the most execution time since the last call (which resets the counters)."""
+    import asyncpg
+
+    async def query() -> list[dict[str, Any]]:
+        conn = await asyncpg.connect(server.database_url())
+        try:
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            rows = await conn.fetch(
+                "SELECT calls, total_exec_time + total_plan_time AS ms, rows, toplevel,"
+                " regexp_replace(query, '\\s+', ' ', 'g') AS query FROM pg_stat_statements"
+                " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                " ORDER BY total_exec_time + total_plan_time DESC LIMIT $1", limit)
+            await conn.execute("SELECT pg_stat_statements_reset()")
+        finally:
+            await conn.close()
+        return [dict(r) for r in rows]
+
+    return asyncio.run(query())
+
+
+def print_statement_stats(rows: list[dict[str, Any]], measured_ok: int) -> None:
+    sends = max(1, measured_ok)
+    print(f"pg statements in the window (per 201: {sends:,}); nested ones are inside rl_append's time")
+    for r in rows:
+        level = "top" if r["toplevel"] else "nested"
+        print(f"  {r['ms'] * 1000 / sends:7.1f} us/send  {r['calls']:>8,} calls  {level:6}  {r['query'][:150]}")
+
+
 # --- driving the load, and CPU accounting -------------------------------------------------------------
 
 
@@ -506,8 +565,9 @@ def raw_ceiling(server: Server, args: argparse.Namespace) -> float | None:
     return round(float(json.loads(done.stdout.strip().splitlines()[-1])["appends_per_second"]), 1)
 
 
-def drive(config: dict[str, Any], server: Server, *, profile: str | None,
-          duration: float) -> tuple[dict[str, Any], dict[str, float]]:
+def drive(config: dict[str, Any], server: Server, *, profile: str | None, duration: float,
+          on_window: Callable[[], object] | None = None,
+          on_window_end: Callable[[], object] | None = None) -> tuple[dict[str, Any], dict[str, float]]:
     """Run the generator process; sample CPU of every party at the edges of the measured window."""
     gen = subprocess.Popen([sys.executable, str(HERE / "_loadgen.py")], stdin=subprocess.PIPE,
                            stdout=subprocess.PIPE, text=True)
@@ -522,12 +582,16 @@ def drive(config: dict[str, Any], server: Server, *, profile: str | None,
     for line in gen.stdout:
         line = line.strip()
         if line == "warmup-done":
+            if on_window is not None:
+                on_window()
             start = cpu_sample(server, gen.pid)
             window_started = time.monotonic()
             if profile:
                 spy = start_profiler(server, profile, duration)
         elif line == "measure-done":
             end = cpu_sample(server, gen.pid)
+            if on_window_end is not None:
+                on_window_end()
             wall = time.monotonic() - window_started
             cpu = {name: (end[name] - start.get(name, 0.0)) / wall for name in end}
             cpu["wall_seconds"] = wall

@@ -164,7 +164,30 @@ async def import_tenant(conn: Connection, lines: Iterable[bytes]) -> Imported:
     count += await _insert(conn, tenant_id, batch)
     _check_trailer(trailer, checksum, count, len(streams), header)
     await _check_streams(conn, tenant_id, sorted(streams))
+    await _move_bot_secrets(conn, tenant_id, after_position)
     return Imported(tenant_id, count, len(streams), after_position)
+
+
+# Files exported before migration 071 carry bot webhook secrets in the bot events: as that migration does,
+# each goes into a bot_secrets row and its event names it instead, before any read model sees it.
+_BOT_SECRETS = """
+INSERT INTO bot_secrets (tenant_id, secret_id, bot_id, secret, created_at)
+SELECT e.tenant_id, 'bsec_log' || e.position, e.data->>'bot_id', e.data->>'secret', e.created_at
+FROM events e
+WHERE e.tenant_id = $1 AND e.position > $2 AND e.type IN ('bot.registered', 'bot.updated')
+  AND e.data->>'secret' IS NOT NULL
+"""
+_BOT_EVENTS = """
+UPDATE events e SET data = CASE WHEN e.data->>'secret' IS NOT NULL
+                                THEN (e.data - 'secret') || jsonb_build_object('secret_id', 'bsec_log' || e.position)
+                                ELSE e.data - 'secret' END
+WHERE e.tenant_id = $1 AND e.position > $2 AND e.type IN ('bot.registered', 'bot.updated') AND e.data ? 'secret'
+"""
+
+
+async def _move_bot_secrets(conn: Connection, tenant_id: str, after_position: int) -> None:
+    await conn.execute(_BOT_SECRETS, tenant_id, after_position)
+    await conn.execute(_BOT_EVENTS, tenant_id, after_position)
 
 
 def _decode(raw: bytes) -> ExportLine:

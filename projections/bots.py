@@ -1,4 +1,8 @@
-"""Bots read model: each bot's current configuration (the last event of its stream), deleted ones kept."""
+"""Bots read model: each bot's current configuration (the last event of its stream), deleted ones kept.
+
+A bot's webhook secret is not in the log, so not here either: the row names it by `secret_id`, a row of the
+bot_secrets table (migration 071) that `active_bot` joins.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,12 @@ from eventstore.types import Connection, Queryable
 from schemas.events import BotDeleted, BotRegistered, BotUpdated, RecordedEvent
 
 _CONFIG = """
-INSERT INTO bots AS b (tenant_id, bot_id, display_name, triggers, webhook_url, secret, nats_subject, key_id,
+INSERT INTO bots AS b (tenant_id, bot_id, display_name, triggers, webhook_url, secret_id, nats_subject, key_id,
                        created_at, updated_at, deleted_at, updated_seq)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, NULL, $10)
 ON CONFLICT (tenant_id, bot_id) DO UPDATE
 SET display_name = EXCLUDED.display_name, triggers = EXCLUDED.triggers, webhook_url = EXCLUDED.webhook_url,
-    secret = EXCLUDED.secret, nats_subject = EXCLUDED.nats_subject,
+    secret_id = EXCLUDED.secret_id, nats_subject = EXCLUDED.nats_subject,
     key_id = CASE WHEN $11 THEN EXCLUDED.key_id ELSE b.key_id END,
     created_at = CASE WHEN $11 THEN EXCLUDED.created_at ELSE b.created_at END,
     updated_at = EXCLUDED.updated_at, deleted_at = NULL, updated_seq = EXCLUDED.updated_seq
@@ -25,13 +29,13 @@ _DELETE = """
 UPDATE bots SET deleted_at = $3, updated_at = $3, updated_seq = $4
 WHERE tenant_id = $1 AND bot_id = $2 AND updated_seq < $4
 """
-_COLUMNS = ("bot_id, display_name, triggers, webhook_url, secret, nats_subject, key_id, created_at, updated_at,"
+_COLUMNS = ("bot_id, display_name, triggers, webhook_url, secret_id, nats_subject, key_id, created_at, updated_at,"
             " deleted_at, updated_seq")
 
 
 class BotsProjection:
     name = "bots"
-    version = 1
+    version = 2
     tables = ("bots",)
     handles = frozenset({"bot.registered", "bot.updated", "bot.deleted"})
     sql = None  # applied in Python, in the append transaction
@@ -42,7 +46,7 @@ class BotsProjection:
         display_name text NOT NULL,
         triggers     text[] NOT NULL,
         webhook_url  text,
-        secret       text,
+        secret_id    text,
         nats_subject text,
         key_id       text NOT NULL,
         created_at   timestamptz NOT NULL,
@@ -58,7 +62,7 @@ class BotsProjection:
             e = rec.event
             if isinstance(e, BotRegistered | BotUpdated):
                 await conn.execute(_CONFIG, rec.tenant_id, e.bot_id, e.display_name, e.triggers, e.webhook_url,
-                                   e.secret, e.nats_subject, e.key_id if isinstance(e, BotRegistered) else "",
+                                   e.secret_id, e.nats_subject, e.key_id if isinstance(e, BotRegistered) else "",
                                    rec.created_at, rec.seq, isinstance(e, BotRegistered))
             elif isinstance(e, BotDeleted):
                 await conn.execute(_DELETE, rec.tenant_id, e.bot_id, rec.created_at, rec.seq)
@@ -89,9 +93,11 @@ async def bot_users(conn: Queryable, tenant_id: str) -> list[asyncpg.Record]:
 
 
 async def active_bot(conn: Queryable, tenant_id: str, bot_id: str) -> asyncpg.Record | None:
-    """Where a bot's deliveries go, or None once it was deleted."""
+    """Where a bot's deliveries go and the secret that signs them (NULL when its row is missing), or None once the
+    bot was deleted."""
     return await conn.fetchrow(
-        "SELECT bot_id, webhook_url, secret, nats_subject FROM bots"
-        " WHERE tenant_id = $1 AND bot_id = $2 AND deleted_at IS NULL",
+        "SELECT b.bot_id, b.webhook_url, s.secret, b.nats_subject FROM bots b"
+        " LEFT JOIN bot_secrets s ON s.tenant_id = b.tenant_id AND s.secret_id = b.secret_id"
+        " WHERE b.tenant_id = $1 AND b.bot_id = $2 AND b.deleted_at IS NULL",
         tenant_id, bot_id,
     )

@@ -15,6 +15,7 @@ from projections.kb import KbArticlesProjection
 from projections.media import MediaProjection
 from projections.media_limits import MediaLimitsProjection
 from projections.members import MembersProjection
+from projections.message_attachments import MessageAttachmentsProjection
 from projections.messages import MessagesProjection
 from projections.presence import PresenceStatusesProjection
 from projections.receipts import ReceiptsProjection
@@ -34,6 +35,7 @@ INLINE_PROJECTIONS: tuple[Projection, ...] = (
     RoomsProjection(),
     MembersProjection(),
     MessagesProjection(),
+    MessageAttachmentsProjection(),
     ReceiptsProjection(),
     UserRoomsProjection(),
     BlocksProjection(),

@@ -41,15 +41,14 @@ WHERE tenant_id = $1 AND media_id = $2 AND updated_seq < $4
 _REMOVED = """
 UPDATE media SET status = 'removed', updated_seq = $3 WHERE tenant_id = $1 AND media_id = $2 AND updated_seq < $3
 """
-# Confirmed media that were attached to messages, all of them deleted since (the messages read model keeps a
-# deleted message's attachments for this; reads hide them).
+# Confirmed media that were attached to messages, all of them deleted since (the attachment rows stay after a
+# deletion; whether a message is live is its messages row's).
 _DETACHED = """
 SELECT md.tenant_id, md.media_id, md.sha256, md.thumbnail_key FROM media md
 WHERE md.status = 'confirmed'
-  AND EXISTS (SELECT 1 FROM messages m WHERE m.tenant_id = md.tenant_id
-              AND m.attachments @> jsonb_build_array(jsonb_build_object('media_id', md.media_id)))
-  AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.tenant_id = md.tenant_id AND m.deleted_seq IS NULL
-                  AND m.attachments @> jsonb_build_array(jsonb_build_object('media_id', md.media_id)))
+  AND EXISTS (SELECT 1 FROM message_attachments a WHERE a.tenant_id = md.tenant_id AND a.media_id = md.media_id)
+  AND NOT EXISTS (SELECT 1 FROM message_attachments a JOIN messages m ON m.message_id = a.message_id
+                  WHERE a.tenant_id = md.tenant_id AND a.media_id = md.media_id AND m.deleted_seq IS NULL)
 LIMIT $1
 """
 
@@ -120,14 +119,18 @@ async def stored_bytes(conn: Queryable, tenant_id: str, *, now: datetime) -> int
     return int(value)
 
 
-async def confirmed_media_of(
-    conn: Queryable, tenant_id: str, uploaded_by: str, media_ids: list[str]
-) -> list[asyncpg.Record]:
-    """Those of `media_ids` that are confirmed uploads of `uploaded_by`."""
+async def confirmed_media(conn: Queryable, tenant_ids: list[str], media_ids: list[str]) -> list[asyncpg.Record]:
+    """The confirmed ones among the (tenant_ids[i], media_ids[i]) uploads, with the facts a message carries.
+
+    One primary-key probe per pair; rows: tenant_id, media_id, uploaded_by and the columns of `attachment_of`.
+    """
+    # A LATERAL probe per pair: the plan stays an index lookup however the cached plan judged the table's size.
     return await conn.fetch(
-        "SELECT * FROM media WHERE tenant_id = $1 AND uploaded_by = $2 AND media_id = ANY($3::text[])"
-        " AND status = 'confirmed'",
-        tenant_id, uploaded_by, media_ids,
+        "SELECT md.* FROM unnest($1::text[], $2::text[]) AS k(tenant_id, media_id) CROSS JOIN LATERAL ("
+        " SELECT m.tenant_id, m.media_id, m.uploaded_by, m.filename, m.content_type, m.size, m.sha256, m.width,"
+        " m.height FROM media m WHERE m.tenant_id = k.tenant_id AND m.media_id = k.media_id"
+        " AND m.status = 'confirmed') md",
+        tenant_ids, media_ids,
     )
 
 
@@ -140,10 +143,10 @@ def attachment_of(row: asyncpg.Record) -> Attachment:
 async def attached_in_a_room_of(conn: Queryable, tenant_id: str, media_id: str, user_id: str) -> bool:
     """Whether the media is attached to a live message of a room the user is an active member of."""
     return bool(await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM messages m"
-        " JOIN members mb ON mb.room_id = m.room_id AND mb.user_id = $3 AND mb.active"
-        " WHERE m.tenant_id = $1 AND m.attachments @> jsonb_build_array(jsonb_build_object('media_id', $2::text))"
-        " AND m.deleted_seq IS NULL)",
+        "SELECT EXISTS (SELECT 1 FROM message_attachments a"
+        " JOIN messages m ON m.message_id = a.message_id AND m.deleted_seq IS NULL"
+        " JOIN members mb ON mb.room_id = a.room_id AND mb.user_id = $3 AND mb.active"
+        " WHERE a.tenant_id = $1 AND a.media_id = $2)",
         tenant_id, media_id, user_id,
     ))
 

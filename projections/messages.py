@@ -180,7 +180,7 @@ class MessagesProjection:
         last_reply_seq bigint,
         last_reply_at timestamptz,
         message_type  text NOT NULL DEFAULT 'text',
-        attachments   jsonb,  -- [Attachment] or NULL; kept after deletion for the media cleanup, never read then
+        attachments   jsonb,  -- [Attachment] or NULL; never read after deletion
         mentions      text[],
         -- The message's place among the room's messages, and among its sender's there: unread counts are
         -- differences of these, found by index lookups, never by counting rows.
@@ -191,7 +191,6 @@ class MessagesProjection:
         UNIQUE (room_id, seq)
     );
     CREATE INDEX messages_thread ON messages (thread_id, seq) WHERE thread_id IS NOT NULL;
-    CREATE INDEX messages_attachments ON messages USING gin (attachments jsonb_path_ops) WHERE attachments IS NOT NULL;
     CREATE INDEX messages_by_sender ON messages (room_id, sender_id, seq);
     CREATE INDEX messages_deleted ON messages (room_id, seq) WHERE deleted_seq IS NOT NULL;
     -- Live messages that mention anyone, with what counting a user's mentions filters on: an index-only scan.

@@ -650,7 +650,8 @@ class MediaLimitsSet(_Event, tag="media.limits_set"):
 
 # --- bots ---------------------------------------------------------------------------------------------------
 # Each bot has a stream of its own (`bot:<tenant>:<bot_id>`); every event carries the whole configuration,
-# so the read model is the last event's. The signing secret is in the log: replay must rebuild it.
+# so the read model is the last event's. The webhook signing secret never enters the log: an event names it
+# by `secret_id`, a row of the bot_secrets table (migration 071), which exports and JetStream never see.
 
 
 class _BotConfig(_Event):
@@ -659,7 +660,7 @@ class _BotConfig(_Event):
     triggers: list[str]
     by: str
     webhook_url: str | None = None
-    secret: str | None = None
+    secret_id: str | None = None  # the bot_secrets row that signs its webhook calls
     nats_subject: str | None = None
 
 

@@ -26,6 +26,7 @@ from service.identity.auth import Authenticator
 from service.identity.passwords import Passwords
 from service.identity.tokens import TokenSigner, parse_keys, stored_signing_keys
 from service.media.cleanup import MediaCleanup
+from service.media.lookup import ConfirmedMedia
 from service.media.store import ObjectStore
 from service.observability.metrics import Metrics
 from service.observability.sampler import Sampler
@@ -71,6 +72,8 @@ class Runtime:
     # The object store for media; None when no S3 URL is configured (media routes answer 503).
     media: ObjectStore | None = None
     media_cleanup: MediaCleanup | None = None
+    # The confirmed uploads that sends attach, one query for the sends waiting at once.
+    confirmed_media: ConfirmedMedia = field(init=False)
     retention: RetentionJob | None = None
     auto_close: AutoClose | None = None  # solved tickets closing by themselves
     # One lock per tenant for taking ticket numbers: this instance's creators queue instead of racing for the
@@ -81,6 +84,9 @@ class Runtime:
     monotonic: Clock = time.monotonic
     wall_clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     started_at: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.confirmed_media = ConfirmedMedia(self.pool)
 
 
 

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 from eventstore.append import StreamNotFound
 from projections.guards import MemberOf, current_membership_error, membership_error
-from projections.media import attachment_of, confirmed_media_of
 from projections.messages import fetch_message
 from projections.receipts import ack_state
 from projections.rooms import load_room_state
@@ -77,9 +76,8 @@ async def send_message(
 
 async def _attachments(runtime: Runtime, principal: Principal, media_ids: list[str]) -> list[Attachment]:
     """The confirmed uploads of the sender's that `media_ids` names, in that order; a 400 for any other id."""
-    rows = await confirmed_media_of(runtime.pool, principal.tenant_id, principal.user_id, media_ids)
-    check_attachable(media_ids, [r["media_id"] for r in rows])
-    by_id = {r["media_id"]: attachment_of(r) for r in rows}
+    by_id = await runtime.confirmed_media.of(principal.tenant_id, principal.user_id, media_ids)
+    check_attachable(media_ids, list(by_id))
     return [by_id[m] for m in media_ids]
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
@@ -61,6 +62,9 @@ log = structlog.get_logger("roomlog.webhooks")
 
 # Calls in flight per instance; one slow receiver holds at most its own calls, not the queue.
 MAX_IN_FLIGHT = 64
+# Queuings this process delivered (or settled) lately: a copy JetStream hands over again afterwards is acked
+# without a second call.
+RECENT_DONE = 10_000
 FETCH_WAIT_SECONDS = 2.0
 READY_WAIT_SECONDS = 0.02
 ERROR_CHARS = 300
@@ -125,6 +129,11 @@ class WebhookSender:
         # JetStream redelivers after the shortest of these (a consumer with backoff waits backoff[0]).
         self._progress_every = max(0.05, min([config.ack_wait or 30.0, *(config.backoff or [])]) / 2)
         self._in_flight: set[asyncio.Task[None]] = set()
+        # Per queuing being worked on here: resolved with whether it was settled (acked). When JetStream's ack
+        # wait runs out on a busy instance it hands the job over again; a copy waits for the first instead of
+        # calling the receiver twice.
+        self._working: dict[str, asyncio.Future[bool]] = {}
+        self._done: OrderedDict[str, None] = OrderedDict()
         self.sent = 0
 
     async def run(self) -> None:
@@ -167,15 +176,46 @@ class WebhookSender:
             log.error("dropping an undecodable delivery job", subject=msg.subject)
             await msg.term()
             return
+        queuing = generation_of(msg.headers, job)
+        if queuing in self._done or queuing in self._working:
+            await self._settle_copy(msg, queuing)
+            return
+        settled = asyncio.get_running_loop().create_future()
+        self._working[queuing] = settled
         try:
-            await self._deliver(msg, job, http)
+            # Heartbeats from the first moment: the ack wait (backoff[0], 1 s by default) runs from the fetch, and
+            # a busy instance could otherwise pass it before the call even starts, so JetStream sent the job again.
+            async with self._working_on(msg):
+                settled.set_result(await self._deliver(msg, job, http))
         except asyncio.CancelledError:
             raise
         except Exception:
             # The database or NATS failed us, not the receiver: unacked, the job comes back after its wait.
             log.exception("delivery job failed", delivery_id=job.delivery_id)
+        finally:
+            del self._working[queuing]
+            if not settled.done():
+                settled.set_result(False)
+            if settled.result():
+                self._done[queuing] = None
+                while len(self._done) > RECENT_DONE:
+                    self._done.popitem(last=False)
 
-    async def _deliver(self, msg: Msg, job: DeliveryJob, http: httpx.AsyncClient) -> None:
+    async def _settle_copy(self, msg: Msg, queuing: str) -> None:
+        """A job JetStream handed over again while (or after) this process handled it: ack it once that
+        settled it; otherwise leave it unacked, and it comes back as the retry it is."""
+        working = self._working.get(queuing)
+        if working is not None:
+            async with self._working_on(msg):
+                settled = await asyncio.shield(working)
+        else:
+            settled = True
+        if settled:
+            await msg.ack()
+            self._count("repeat_dropped")
+
+    async def _deliver(self, msg: Msg, job: DeliveryJob, http: httpx.AsyncClient) -> bool:
+        """Call the receiver; whether the job is settled (acked: delivered, dead-lettered or nobody to call)."""
         if is_bot_job(job):
             target = await bot_target(self._db, job.tenant_id, job.webhook_id)
         else:
@@ -183,25 +223,25 @@ class WebhookSender:
         if target is None:
             await msg.ack()  # the webhook was deleted: nobody to deliver to
             self._count("webhook_deleted")
-            return
-        async with self._working_on(msg):
-            error = await self._call(http, target, job)
+            return True
+        error = await self._call(http, target, job)
         if error is None:
             self.sent += 1
             await msg.ack()
             self._count("delivered")
-            return
+            return True
         attempt = msg.metadata.num_delivered
         if attempt < self._settings.webhook_max_deliver:
             log.info("webhook call failed, will retry", delivery_id=job.delivery_id, attempt=attempt, error=error)
             await msg.in_progress()  # the backoff step counts from now
             self._count("retried")
-            return
+            return False
         log.warning("webhook delivery failed for good", delivery_id=job.delivery_id, attempts=attempt, error=error)
         await record_failure(self._appender, job, generation=generation_of(msg.headers, job), attempts=attempt,
                              error=error, at=datetime.fromtimestamp(self._clock(), UTC))
         await msg.ack()
         self._count("dead_lettered")
+        return True
 
     def _count(self, outcome: str) -> None:
         counter = self._outcomes.get(outcome)
@@ -227,6 +267,8 @@ class WebhookSender:
             headers[CORRELATION_HEADER] = job.correlation_id
         if target.nats_subject is not None:
             return await self._request(target.nats_subject, body, headers)
+        if not target.secret:  # a bot imported without its secret (exports carry none): never sign with nothing
+            return "no signing secret: give the bot one with PATCH /bots/{bot_id}"
         try:
             response = await http.post(target.url, content=body, headers=headers)
         except httpx.TimeoutException:

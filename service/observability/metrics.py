@@ -37,7 +37,7 @@ UNMATCHED = "unmatched"
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
-WEBHOOK_OUTCOMES = ("delivered", "retried", "dead_lettered", "webhook_deleted")
+WEBHOOK_OUTCOMES = ("delivered", "retried", "dead_lettered", "webhook_deleted", "repeat_dropped")
 
 
 def multiprocess_dir() -> str | None:

@@ -383,8 +383,9 @@ async def snapshot(pool: asyncpg.Pool, tenant_id: str) -> dict[str, list[tuple[A
         "kb_articles": "SELECT article_id, title, version FROM kb_articles WHERE tenant_id = $1 ORDER BY 1",
         "quick_actions": "SELECT action_id, url, deleted_at FROM quick_actions WHERE tenant_id = $1 ORDER BY 1",
         "support_credit": "SELECT customer_id, seq FROM support_credit WHERE tenant_id = $1 ORDER BY 1, 2",
-        "bots": "SELECT bot_id, triggers, webhook_url, secret, nats_subject, deleted_at FROM bots"
+        "bots": "SELECT bot_id, triggers, webhook_url, secret_id, nats_subject, deleted_at FROM bots"
                 " WHERE tenant_id = $1 ORDER BY 1",
+        "bot_secrets": "SELECT secret_id, bot_id, secret FROM bot_secrets WHERE tenant_id = $1 ORDER BY 1",
         "tickets": "SELECT ticket_id, status, priority, assigned_to, ticket_seq FROM support_tickets"
                    " WHERE tenant_id = $1 ORDER BY 1",
     }

@@ -7,6 +7,7 @@ on the same server, one of them already holding another tenant.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -138,3 +139,35 @@ async def test_a_damaged_file_is_refused_with_nothing_written(
         await import_file(empty, str(bad))
     for table in ("events", "streams", "tenants", "messages"):
         assert await _rows(empty, f"SELECT * FROM {table}") == [], table
+
+
+async def test_a_file_from_before_bot_secrets_left_the_log_imports_them_into_their_table(
+    exported: dict[str, Path], tenant: Tenant, pg_server_url: str, tmp_path: Path
+) -> None:
+    # The bot events as builds before migration 071 exported them: the plaintext secret in the payload.
+    legacy_secret = "whsec_" + "l" * 32
+    lines = exported["tenant"].read_bytes().splitlines(keepends=True)
+    for i, raw in enumerate(lines[1:-1], start=1):
+        line = json.loads(raw)
+        if line["type"] in ("bot.registered", "bot.updated") and "secret_id" in line["data"]:
+            del line["data"]["secret_id"]
+            line["data"]["secret"] = legacy_secret
+            lines[i] = json.dumps(line, separators=(",", ":")).encode() + b"\n"
+    trailer = json.loads(lines[-1])
+    trailer["sha256"] = _sha256(b"".join(lines[:-1]))
+    lines[-1] = json.dumps(trailer, separators=(",", ":")).encode() + b"\n"
+    legacy = tmp_path / "legacy.jsonl"
+    legacy.write_bytes(b"".join(lines))
+    assert legacy_secret.encode() in legacy.read_bytes()
+    url = await create_database(pg_server_url, "roomlog_import_legacy")
+    await import_file(url, str(legacy))
+    in_log = await _rows(url, "SELECT count(*) FROM events WHERE data::text LIKE $1", f"%{legacy_secret}%")
+    assert in_log == [(0,)]
+    current = await _rows(url, "SELECT s.secret FROM bots b JOIN bot_secrets s ON s.tenant_id = b.tenant_id"
+                               " AND s.secret_id = b.secret_id WHERE b.tenant_id = $1 AND b.bot_id = 'aurora'",
+                          tenant.tenant_id)
+    assert current == [(legacy_secret,)]
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,83 @@
+"""The confirmed uploads a send attaches, looked up for all sends waiting at once.
+
+Each send with attachments needs its media's facts before it can decide. Concurrent sends share one query
+(one primary-key probe per media id) instead of taking a pooled connection each: while a lookup is in
+flight, the next sends' ids gather for the one after it, as the appender's group commit does for writes.
+Every lookup reads the media read model as it is then, so nothing is cached across sends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Sequence
+
+import asyncpg
+
+from projections.media import attachment_of, confirmed_media
+from schemas.events import Attachment
+
+_Key = tuple[str, str]  # (tenant_id, media_id)
+
+
+class _Waiter:
+    __slots__ = ("future", "keys")
+
+    def __init__(self, keys: list[_Key], future: asyncio.Future[dict[_Key, tuple[str, Attachment]]]) -> None:
+        self.keys, self.future = keys, future
+
+
+class ConfirmedMedia:
+    """Looks up confirmed uploads for sends, one query for every send that waits at the same time."""
+
+    def __init__(self, pool: asyncpg.Pool, *, max_batch: int = 1000) -> None:
+        self._pool = pool
+        self._max_batch = max_batch
+        self._waiting: deque[_Waiter] = deque()
+        self._running: asyncio.Task[None] | None = None
+
+    async def of(self, tenant_id: str, uploaded_by: str, media_ids: Sequence[str]) -> dict[str, Attachment]:
+        """Those of `media_ids` that are confirmed uploads of `uploaded_by` in the tenant, by media id."""
+        keys = [(tenant_id, m) for m in dict.fromkeys(media_ids)]
+        future: asyncio.Future[dict[_Key, tuple[str, Attachment]]] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Waiter(keys, future))
+        if self._running is None:
+            self._running = asyncio.create_task(self._drain())
+        found = await future
+        return {media_id: attachment for (_, media_id), (uploader, attachment) in found.items()
+                if uploader == uploaded_by}
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                batch = self._take()
+                try:
+                    rows = await self._lookup([k for w in batch for k in w.keys])
+                except Exception as exc:  # every waiter of the batch learns of it, then the next batch runs
+                    for w in batch:
+                        if not w.future.done():
+                            w.future.set_exception(exc)
+                    continue
+                except BaseException:  # cancelled (the service stops): so are the sends that wait
+                    for w in (*batch, *self._waiting):
+                        w.future.cancel()
+                    raise
+                for w in batch:
+                    if not w.future.done():
+                        w.future.set_result({k: rows[k] for k in w.keys if k in rows})
+        finally:
+            self._running = None
+
+    def _take(self) -> list[_Waiter]:
+        batch: list[_Waiter] = []
+        size = 0
+        while self._waiting and (not batch or size + len(self._waiting[0].keys) <= self._max_batch):
+            waiter = self._waiting.popleft()
+            batch.append(waiter)
+            size += len(waiter.keys)
+        return batch
+
+    async def _lookup(self, keys: list[_Key]) -> dict[_Key, tuple[str, Attachment]]:
+        unique = list(dict.fromkeys(keys))
+        rows = await confirmed_media(self._pool, [t for t, _ in unique], [m for _, m in unique])
+        return {(r["tenant_id"], r["media_id"]): (r["uploaded_by"], attachment_of(r)) for r in rows}
