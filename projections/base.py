@@ -52,6 +52,13 @@ class StatementProjection(Protocol):
     def statements(self) -> Sequence[ProjectionStatement]: ...
 
 
+@runtime_checkable
+class BatchProjection(Protocol):
+    """A projection that folds a replay batch itself, reading from its position range what it need not decode."""
+
+    async def apply_batch(self, conn: Connection, batch: LogBatch) -> None: ...
+
+
 class LogBatch:
     """One contiguous batch of the global log as read (rows undecoded), for replay.
 
