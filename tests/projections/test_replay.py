@@ -434,3 +434,31 @@ async def test_replay_passes_a_rolled_back_hole_before_holding_appends_out(prist
     assert report.differences == {table: 0 for table in LIVE_TABLES}
     unlocked = max((p.position for p in progress[:-1]), default=0)  # the last report comes after the lock
     assert unlocked > max(holes), f"replay held appends out from position {unlocked} on; holes at {sorted(holes)}"
+
+
+@pytest.mark.parametrize("batch_size", [5000, 3])
+async def test_replay_folds_a_rooms_updates_and_deletion_set_based_as_the_append_applies_them_one_by_one(
+    client: httpx.AsyncClient, tenant: Tenant, pool: asyncpg.Pool, batch_size: int
+) -> None:
+    alice = tenant.as_user("alice")
+    room = await _ok(await client.post("/rooms", json={"type": "group", "members": ["bob"], "name": "first",
+                                                        "settings": {"message_retention_days": 3}}, headers=alice))
+    rid = room["room_id"]
+    for body in [
+        {"name": "second", "description": "d1"},
+        {"settings": {"who_can_post": "admins", "message_retention_days": 9}},
+        {"name": None, "metadata": {"k": [1]}},
+        {"display_name": "shown", "description": None},
+        {"settings": {"who_can_post": "all_members"}},  # retention back to none
+        {"metadata": None, "display_name": "shown again"},
+    ]:
+        await _ok(await client.patch(f"/rooms/{rid}", json=body, headers=alice))
+    await _ok(await client.delete(f"/rooms/{rid}?scope=for_everyone", headers=alice))
+    report = await replay(pool, [projection_by_name("rooms")], verify=True, batch_size=batch_size)
+    assert report.differences == {"rooms": 0}
+    row = await pool.fetchrow("SELECT name, metadata, display_name, description, who_can_post, retention_days,"
+                              " deleted_seq FROM rooms WHERE room_id = $1", rid)
+    assert row is not None
+    assert (row["name"], row["metadata"], row["display_name"], row["description"], row["who_can_post"],
+            row["retention_days"]) == (None, None, "shown again", None, "all_members", None)
+    assert row["deleted_seq"] is not None
