@@ -124,6 +124,17 @@ async def apply_statements_to_batch(conn: Connection, projection: StatementProje
                                handled)
 
 
+async def apply_to_batch(conn: Connection, projection: Projection, batch: LogBatch) -> None:
+    """Fold a batch of the log into one projection: statement projections over its position range, batch
+    projections as they choose, the rest over its events of their types, decoded."""
+    if isinstance(projection, StatementProjection):
+        await apply_statements_to_batch(conn, projection, batch)
+    elif isinstance(projection, BatchProjection):
+        await projection.apply_batch(conn, batch)
+    elif mine := batch.events(projection.handles):
+        await projection.apply(conn, mine)
+
+
 def _statement_text(step: ProjectionStatement) -> str:
     """What follows `WITH new_events AS (…)`: a chain's steps as more CTEs then its final statement, or the one."""
     return f"{step.ctes()} {step.final}" if isinstance(step, Chained) else f" {step}"
