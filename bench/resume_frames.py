@@ -4,7 +4,8 @@ Writes one room of --events events (bench/make_log.py's mix: sends, edits, react
 embedded PostgreSQL, builds the read models (`roomlog replay`'s code), then times --runs reads of the whole room
 in pages of --page events, alternately by the two ways the gateway has built frames: `rows` decodes each stored
 row into its Struct, redacts and encodes it (before service/realtime/catch_up.py), `sql` has PostgreSQL build each
-frame's text from the stored JSON. Prints the seconds per resume of each and checks both give the same frames.
+frame's text from the stored JSON. Prints the seconds and the CPU (this process, PostgreSQL) per resume of each,
+and checks both give the same frames.
 
     .venv/bin/python bench/resume_frames.py [--events 10000] [--page 1000] [--runs 5]
 """
@@ -28,6 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from bench.make_log import write_log  # noqa: E402 (the repository root goes on the path first)
+from bench.replay import _cpu_seconds  # noqa: E402
 from eventstore.read import read_stream  # noqa: E402
 from projections.messages import redact_deleted  # noqa: E402
 from projections.replay import replay  # noqa: E402
@@ -50,12 +52,12 @@ async def by_sql(pool: asyncpg.Pool, room_id: str, page: int, now: datetime) -> 
     texts: list[str] = []
     while True:
         frames = await read_frames(pool, room_id, after_seq=len(texts), limit=page, user_id="nobody", now=now)
-        texts += [f.text for f in frames]
+        texts += [frames.frame(i) for i in range(len(frames))]
         if len(frames) < page:
             return texts
 
 
-async def measure(database_url: str, args: argparse.Namespace) -> None:
+async def measure(database_url: str, postmaster: int, args: argparse.Namespace) -> None:
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
     try:
         await replay(pool)
@@ -63,17 +65,21 @@ async def measure(database_url: str, args: argparse.Namespace) -> None:
                                       " ORDER BY last_seq DESC LIMIT 1")
         now = datetime.now(UTC)
         times: dict[str, list[float]] = {"rows": [], "sql": []}
+        cpu = {"rows": [0.0, 0.0], "sql": [0.0, 0.0]}  # this process, PostgreSQL
         results: dict[str, list[str]] = {}
         for _ in range(args.runs):
             for name, read in (("rows", by_rows), ("sql", by_sql)):
-                started = time.perf_counter()
+                started, mine, pg = time.perf_counter(), time.process_time(), _cpu_seconds(postmaster)
                 results[name] = await read(pool, room_id, args.page, now)
                 times[name].append(time.perf_counter() - started)
+                cpu[name][0] += time.process_time() - mine
+                cpu[name][1] += _cpu_seconds(postmaster) - pg
         same = [msgspec.json.decode(t) for t in results["rows"]] == [msgspec.json.decode(t) for t in results["sql"]]
         print(f"room of {len(results['sql']):,} events, pages of {args.page}; identical frames: {same}")
         for name, seconds in times.items():
-            print(f"{name:4} median {statistics.median(seconds) * 1000:6.1f} ms   runs "
-                  + " ".join(f"{s * 1000:.1f}" for s in seconds))
+            print(f"{name:4} median {statistics.median(seconds) * 1000:6.1f} ms, CPU per resume: this process"
+                  f" {cpu[name][0] * 1000 / args.runs:5.1f} ms, PostgreSQL {cpu[name][1] * 1000 / args.runs:5.1f} ms;"
+                  " runs " + " ".join(f"{s * 1000:.1f}" for s in seconds))
     finally:
         await pool.close()
 
@@ -90,7 +96,8 @@ def main() -> int:
     try:
         asyncio.run(prepare_database(database_url))
         asyncio.run(write_log(database_url, events=args.events, rooms=1, members=5, seed=1))
-        asyncio.run(measure(database_url, args))
+        postmaster = int((servers.postgres.pgdata / "postmaster.pid").read_text().split()[0])
+        asyncio.run(measure(database_url, postmaster, args))
         return 0
     finally:
         servers.stop()

@@ -42,7 +42,7 @@ from service.commands.messages import record_ack, record_read, send_message
 from service.commands.support.router import route_tenant
 from service.identity.auth import Principal
 from service.realtime._mailbox import Mailbox
-from service.realtime.catch_up import CatchUpFrame, read_frames
+from service.realtime.catch_up import FramePage, read_frames
 from service.realtime.frames import BATCH_BYTES, encode_event_batch
 from service.realtime.hub import Hub
 from service.web.bodies import BodyDecoder
@@ -220,30 +220,29 @@ class Connection:
             if self.batches:
                 await self._send_batches(room_id, frames)
             else:
-                for frame in frames:
+                for i, seq in enumerate(frames.seqs):
                     if room_id not in self.rooms:
                         return
-                    await self._send_text(room_id, frame.seq, frame.text, removed=frame.removed)
+                    await self._send_text(room_id, seq, frames.frame(i), removed=frames.removed[i])
             if len(frames) < page:
                 return
 
-    async def _send_batches(self, room_id: str, frames: list[CatchUpFrame]) -> None:
-        """A page of the room's log as events.batch frames of up to BATCH_BYTES, each event's text joined as is."""
-        texts: list[str] = []
-        size = 0
-        for i, frame in enumerate(frames):
-            texts.append(frame.text)
-            size += len(frame.text)
-            if size < BATCH_BYTES and not frame.removed and i < len(frames) - 1:
+    async def _send_batches(self, room_id: str, frames: FramePage) -> None:
+        """A page of the room's log as events.batch frames of up to BATCH_BYTES, the event texts joined as they are."""
+        first = size = 0
+        last = len(frames) - 1
+        for i, removed in enumerate(frames.removed):
+            size += frames.size(i)
+            if size < BATCH_BYTES and not removed and i < last:
                 continue
             if self.overflowed:  # as in _send_text: the client resyncs from what it was sent
                 raise _Overflowed
             if room_id not in self.rooms:
                 return
-            await self._write(encode_event_batch(room_id, texts))
-            self.rooms[room_id] = frame.seq
-            texts, size = [], 0
-            if frame.removed:  # the last event of the room this user may see
+            await self._write(encode_event_batch(room_id, frames.joined(first, i + 1)))
+            self.rooms[room_id] = frames.seqs[i]
+            first, size = i + 1, 0
+            if removed:  # the last event of the room this user may see
                 self._removed(room_id)
                 return
 

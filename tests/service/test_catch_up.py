@@ -17,7 +17,7 @@ from projections.messages import redact_deleted
 from projections.replay import ALL_PROJECTIONS, replay
 from schemas.upcasting import registered
 from service.cli.transfer import import_file
-from service.realtime.catch_up import CatchUpFrame, read_frames
+from service.realtime.catch_up import FramePage, read_frames
 from service.realtime.frames import encode_event_frame
 from tests.conftest import Tenant, create_database
 from tests.projections.test_upcasting import body_to_content
@@ -34,8 +34,10 @@ async def python_frames(pool: asyncpg.Pool, room_id: str, *, now: datetime) -> l
     return [msgspec.json.decode(encode_event_frame(e)) for e in events]
 
 
-def decoded(frames: list[CatchUpFrame]) -> list[dict[str, Any]]:
-    return [msgspec.json.decode(f.text) for f in frames]
+def decoded(page: FramePage) -> list[dict[str, Any]]:
+    frames = [msgspec.json.decode(page.frame(i)) for i in range(len(page))]
+    assert msgspec.json.decode(f"[{page.joined(0, len(page))}]") == frames  # the joined text holds them all
+    return frames
 
 
 async def test_frames_from_stored_json_equal_decoded_ones_for_every_kind_of_room_event(
@@ -63,15 +65,16 @@ async def test_frames_from_stored_json_equal_decoded_ones_for_every_kind_of_room
         expected = await python_frames(pool, room_id, now=at)
         frames = await read_frames(pool, room_id, after_seq=0, limit=1000, user_id="bob", now=at)
         assert decoded(frames) == expected
-        assert [f.seq for f in frames] == list(range(1, len(expected) + 1))
-        assert [f.seq for f in frames if f.removed] == [expected[-1]["seq"]]  # bob's removal, for bob only
-    assert not any(f.removed for f in await read_frames(pool, room_id, after_seq=0, limit=1000, user_id="carol",
-                                                        now=now))
+        assert frames.seqs == list(range(1, len(expected) + 1))
+        assert [seq for seq, removed in zip(frames.seqs, frames.removed, strict=True) if removed] == [
+            expected[-1]["seq"]]  # bob's removal, for bob only
+    assert not any((await read_frames(pool, room_id, after_seq=0, limit=1000, user_id="carol", now=now)).removed)
     types = {e["type"] for e in expected}
     assert {"message.new", "message.edited", "message.deleted", "member.removed", "room.updated"} <= types
     assert {e["data"]["content"] for e in expected if e["type"] == "message.new"} == {""}  # retention
     page = await read_frames(pool, room_id, after_seq=3, limit=4, user_id="bob", now=now)
     assert decoded(page) == (await python_frames(pool, room_id, now=now))[3:7]
+    assert len(await read_frames(pool, room_id, after_seq=len(expected), limit=10, user_id="bob", now=now)) == 0
 
 
 @pytest.fixture
@@ -80,7 +83,7 @@ def message_sent_v2() -> Iterator[None]:
         yield
 
 
-async def _fixture_frames(server_url: str, fixture: str) -> tuple[list[CatchUpFrame], list[dict[str, Any]]]:
+async def _fixture_frames(server_url: str, fixture: str) -> tuple[FramePage, list[dict[str, Any]]]:
     url = await create_database(server_url, "roomlog_catch_up")
     await import_file(url, str(FIXTURES / fixture))
     pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
