@@ -81,7 +81,7 @@ class PacedGenerator(Generator):
         )
         body_len = len(self.body_template % (0, 0, b"%.6f" % time.time()))
         self.targets = [
-            _Target(cfg, room["room_id"], user, body_len) for room in cfg.rooms for user in room["members"]
+            _Target(cfg, room["room_id"], user, body_len=body_len) for room in cfg.rooms for user in room["members"]
         ]
         self.idle: deque[PacedClient] = deque()
         self.fired = 0

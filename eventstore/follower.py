@@ -23,11 +23,14 @@ RETRY_SECONDS = 1.0
 class LogFollower:
     """Base of a log follower: subclasses say what leading starts with and what one batch does."""
 
-    def __init__(self, database_url: str, *, lock: int, batch_size: int, idle_wait: float) -> None:
+    def __init__(self, database_url: str, *, lock: int, batch_size: int, idle_wait: float, gather: float = 0.0) -> None:
         self._database_url = database_url
         self._lock = lock
         self._batch_size = batch_size
         self._idle_wait = idle_wait
+        # Once caught up, how long a wake-up waits for more commits before the next batch: a follower that may lag
+        # trades that much delay for batches of many events instead of one or two per commit.
+        self._gather = gather
         self._wake = asyncio.Event()
         self._stopping = False
         self.is_leader = False
@@ -85,6 +88,8 @@ class LogFollower:
                     # A commit during the batch has set the wake already: no read in vain.
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self._idle_wait)
+                        if self._gather and not self._stopping:
+                            await asyncio.sleep(self._gather)
         finally:
             self.is_leader = False
             await self.stopped_leading()

@@ -35,6 +35,16 @@ async def read_stream(
     return [record_from_row(r) for r in await conn.fetch(_READ_STREAM, stream_id, after_seq, limit)]
 
 
+_READ_SEQS = f"""
+SELECT {_COLUMNS} FROM events WHERE stream_id = $1 AND seq = ANY($2::bigint[]) ORDER BY seq
+"""
+
+
+async def read_seqs(conn: Queryable, stream_id: str, seqs: list[int]) -> list[RecordedEvent]:
+    """The events of one stream at these seqs, in seq order."""
+    return [record_from_row(r) for r in await conn.fetch(_READ_SEQS, stream_id, seqs)]
+
+
 @dataclass
 class _Hole:
     position: int

@@ -52,6 +52,13 @@ class StatementProjection(Protocol):
     def statements(self) -> Sequence[ProjectionStatement]: ...
 
 
+@runtime_checkable
+class BatchProjection(Protocol):
+    """A projection that folds a replay batch itself, reading from its position range what it need not decode."""
+
+    async def apply_batch(self, conn: Connection, batch: LogBatch) -> None: ...
+
+
 class LogBatch:
     """One contiguous batch of the global log as read (rows undecoded), for replay.
 
@@ -115,6 +122,17 @@ async def apply_statements_to_batch(conn: Connection, projection: StatementProje
         else:
             await conn.execute(f"WITH new_events AS ({_RANGE_EVENTS}){statement}", batch.after, batch.until,
                                handled)
+
+
+async def apply_to_batch(conn: Connection, projection: Projection, batch: LogBatch) -> None:
+    """Fold a batch of the log into one projection: statement projections over its position range, batch
+    projections as they choose, the rest over its events of their types, decoded."""
+    if isinstance(projection, StatementProjection):
+        await apply_statements_to_batch(conn, projection, batch)
+    elif isinstance(projection, BatchProjection):
+        await projection.apply_batch(conn, batch)
+    elif mine := batch.events(projection.handles):
+        await projection.apply(conn, mine)
 
 
 def _statement_text(step: ProjectionStatement) -> str:

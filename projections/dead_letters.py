@@ -34,6 +34,52 @@ UPDATE dead_letters SET status = $3, retries = retries + CASE WHEN $3 = 'retried
     updated_seq = $4
 WHERE tenant_id = $1 AND delivery_id = $2 AND updated_seq < $4
 """
+# Replay folds a whole batch with these two, in this order, to what `apply` makes of it event by event: per
+# delivery, the events after the seq its row has; the newest failure gives the fields, the newest event the status,
+# and every retry counts. A delivery without a row yet starts at its first failure (a close before it finds no row).
+_FOLD = """
+SELECT e.tenant_id, e.data->>'delivery_id' AS delivery_id, max(e.seq) AS seq,
+       count(*) FILTER (WHERE e.type = 'delivery.retried')::int AS retried,
+       (array_agg(e.type ORDER BY e.seq DESC))[1] AS last_type,
+       (array_agg(e.data ORDER BY e.seq DESC) FILTER (WHERE e.type = 'delivery.failed'))[1] AS failed
+"""
+_STATUS = ("CASE c.last_type WHEN 'delivery.failed' THEN 'open' WHEN 'delivery.retried' THEN 'retried'"
+           " ELSE 'discarded' END")
+_FIELDS = {
+    "kind": "c.failed->>'kind'", "user_id": "c.failed->>'user_id'", "room_id": "c.failed->>'room_id'",
+    "message_id": "c.failed->>'message_id'", "notification_id": "c.failed->>'notification_id'",
+    "topic": "c.failed->>'topic'", "attempts": "(c.failed->>'attempts')::integer",
+    "last_attempt_at": "(c.failed->>'last_attempt_at')::timestamptz", "error": "c.failed->>'error'",
+    "webhook_id": "c.failed->>'webhook_id'", "job": "NULLIF(c.failed->'job', 'null'::jsonb)",
+}
+_TYPES = "('delivery.failed', 'delivery.retried', 'delivery.discarded')"
+_FOLD_EXISTING = f"""
+UPDATE dead_letters d SET
+    {", ".join(f"{column} = CASE WHEN c.failed IS NULL THEN d.{column} ELSE {value} END"
+               for column, value in _FIELDS.items())},
+    status = {_STATUS}, retries = d.retries + c.retried, updated_seq = c.seq
+FROM ({_FOLD}
+      FROM new_events e
+      JOIN dead_letters cur ON cur.tenant_id = e.tenant_id AND cur.delivery_id = e.data->>'delivery_id'
+      WHERE e.type IN {_TYPES} AND e.seq > cur.updated_seq
+      GROUP BY 1, 2) c
+WHERE d.tenant_id = c.tenant_id AND d.delivery_id = c.delivery_id
+"""
+_FOLD_NEW = f"""
+INSERT INTO dead_letters (tenant_id, delivery_id, id, {", ".join(_FIELDS)}, status, retries, updated_seq)
+SELECT c.tenant_id, c.delivery_id, 'dl_' || left(encode(sha256(convert_to(c.delivery_id, 'UTF8')), 'hex'), 24),
+       {", ".join(_FIELDS.values())}, {_STATUS}, c.retried, c.seq
+FROM ({_FOLD}
+      FROM (SELECT n.*, min(n.seq) FILTER (WHERE n.type = 'delivery.failed')
+                            OVER (PARTITION BY n.tenant_id, n.data->>'delivery_id') AS first_failed
+            FROM new_events n
+            WHERE n.type IN {_TYPES} AND NOT EXISTS (
+                SELECT 1 FROM dead_letters cur WHERE cur.tenant_id = n.tenant_id
+                AND cur.delivery_id = n.data->>'delivery_id')) e
+      WHERE e.seq >= e.first_failed
+      GROUP BY 1, 2) c
+ON CONFLICT (tenant_id, delivery_id) DO NOTHING
+"""
 _COLUMNS = ", ".join(
     f"d.{c}" for c in (
         "id", "delivery_id", "kind", "user_id", "room_id", "message_id", "notification_id", "topic", "attempts",
@@ -55,6 +101,7 @@ class DeadLettersProjection:
     tables = ("dead_letters",)
     handles = frozenset({"delivery.failed", "delivery.retried", "delivery.discarded"})
     sql = None  # applied in Python, in the append transaction
+    statements = (_FOLD_EXISTING, _FOLD_NEW)  # replay's set-based fold of a batch
     ddl = """
     CREATE TABLE dead_letters (
         tenant_id       text NOT NULL,

@@ -252,6 +252,11 @@ def _expired(now: str) -> str:
             " WHERE rt.room_id = messages.room_id)), false)")
 
 
+def retention_expired(now: str) -> str:
+    """SQL: whether the row of `messages` is past its room's retention at the timestamptz parameter `now`."""
+    return _expired(now)
+
+
 def _columns_at(now: str) -> str:
     """_COLUMNS with the content, meta and attachments of messages past their room's retention at `now` emptied,
     before the retention job has redacted them."""

@@ -18,7 +18,7 @@ import asyncpg
 
 from eventstore.read import GlobalReader, read_tenant
 from eventstore.types import Connection
-from projections.base import LogBatch, Projection, StatementProjection, apply_statements_to_batch
+from projections.base import LogBatch, Projection, apply_to_batch
 from projections.catchup import CATCH_UP_PROJECTIONS, save_checkpoint
 from projections.inline import INLINE_PROJECTIONS, apply_all
 
@@ -187,10 +187,7 @@ async def _apply_batch(conn: Connection, projections: Sequence[Projection], batc
 async def _apply_to_batch(conn: Connection, projections: Sequence[Projection], batch: LogBatch) -> None:
     """Each projection in turn: statement projections over the batch's range, the rest over its decoded events."""
     for projection in projections:
-        if isinstance(projection, StatementProjection):
-            await apply_statements_to_batch(conn, projection, batch)
-        elif mine := batch.events(projection.handles):
-            await projection.apply(conn, mine)
+        await apply_to_batch(conn, projection, batch)
 
 
 async def _workers(

@@ -17,12 +17,70 @@ def _jsonb(value: object) -> str | None:
     return None if value is None else _json.encode(value).decode()
 
 
+# Replay folds a whole batch with these, one statement each over `new_events`, in this order; they do what `apply`
+# does event by event (which the append runs): a room's updates after the seq its row has, the newest that set a
+# field deciding it, and the first deletion.
+_CREATED = """
+INSERT INTO rooms (room_id, tenant_id, type, unique_key, name, metadata, created_by, created_at, updated_seq,
+                   display_name, description, visibility, who_can_post, retention_days)
+SELECT e.data->>'room_id', e.tenant_id, e.data->>'room_type', e.data->>'unique_key', e.data->>'name',
+       NULLIF(e.data->'metadata', 'null'::jsonb), e.data->>'created_by', e.created_at, e.seq,
+       e.data->>'display_name', e.data->>'description', e.data->>'visibility',
+       coalesce(e.data->'settings'->>'who_can_post', 'all_members'),
+       (e.data->'settings'->>'message_retention_days')::integer
+FROM new_events e WHERE e.type = 'room.created'
+ON CONFLICT (room_id) DO NOTHING
+"""
+
+
+def _newest(value: str, condition: str) -> str:
+    return f"(array_agg({value} ORDER BY e.seq DESC) FILTER (WHERE {condition}))[1]"
+
+
+_SETTINGS = "jsonb_typeof(e.data->'settings') = 'object'"
+_UPDATED = f"""
+UPDATE rooms r SET
+    name = CASE WHEN u.set_name THEN u.name ELSE r.name END,
+    metadata = CASE WHEN u.set_metadata THEN u.metadata ELSE r.metadata END,
+    display_name = CASE WHEN u.set_display_name THEN u.display_name ELSE r.display_name END,
+    description = CASE WHEN u.set_description THEN u.description ELSE r.description END,
+    who_can_post = coalesce(u.who_can_post, r.who_can_post),
+    retention_days = CASE WHEN u.set_settings THEN u.retention_days ELSE r.retention_days END,
+    updated_seq = u.seq
+FROM (
+    SELECT e.stream_id AS room_id, max(e.seq) AS seq,
+           bool_or((e.data->>'set_name')::boolean) AS set_name,
+           {_newest("e.data->>'name'", "(e.data->>'set_name')::boolean")} AS name,
+           bool_or((e.data->>'set_metadata')::boolean) AS set_metadata,
+           {_newest("NULLIF(e.data->'metadata', 'null'::jsonb)", "(e.data->>'set_metadata')::boolean")} AS metadata,
+           bool_or((e.data->>'set_display_name')::boolean) AS set_display_name,
+           {_newest("e.data->>'display_name'", "(e.data->>'set_display_name')::boolean")} AS display_name,
+           bool_or((e.data->>'set_description')::boolean) AS set_description,
+           {_newest("e.data->>'description'", "(e.data->>'set_description')::boolean")} AS description,
+           bool_or({_SETTINGS}) AS set_settings,
+           {_newest("e.data->'settings'->>'who_can_post'", _SETTINGS)} AS who_can_post,
+           {_newest("(e.data->'settings'->>'message_retention_days')::integer", _SETTINGS)} AS retention_days
+    FROM new_events e JOIN rooms cur ON cur.room_id = e.stream_id
+    WHERE e.type = 'room.updated' AND e.seq > cur.updated_seq
+    GROUP BY e.stream_id
+) u
+WHERE r.room_id = u.room_id
+"""
+_DELETED = """
+UPDATE rooms r SET deleted_seq = d.seq, deleted_at = d.created_at
+FROM (SELECT DISTINCT ON (e.stream_id) e.stream_id, e.seq, e.created_at FROM new_events e
+      WHERE e.type = 'room.deleted' ORDER BY e.stream_id, e.seq) d
+WHERE r.room_id = d.stream_id AND r.deleted_seq IS NULL
+"""
+
+
 class RoomsProjection:
     name = "rooms"
     version = 5
     tables = ("rooms",)
     handles = frozenset({"room.created", "room.updated", "room.deleted"})
     sql = None  # applied in Python, in the append transaction
+    statements = (_CREATED, _UPDATED, _DELETED)  # replay's set-based fold of a batch
     ddl = """
     CREATE TABLE rooms (
         room_id    text PRIMARY KEY,

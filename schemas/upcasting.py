@@ -7,7 +7,9 @@ replay's SQL over `new_events`) goes through `upcast`, so projections and client
 
 To change the shape of an event type: bump its struct in schemas/events.py, set its version here in
 `CURRENT_VERSIONS` and register one upcaster for the step from the version before — a pure function
-from the old payload (a dict) to the next one. Upcasters never touch the stored rows.
+from the old payload (a dict) to the next one. Upcasters never touch the stored rows. Any change but adding
+a field with a default needs a version: WebSocket catch-up (service/realtime/catch_up.py) hands out the stored
+JSON of events at their type's current version as it is.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ everywhere within `AUTH_CACHE_SECONDS`.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
 from collections.abc import Awaitable, Callable
@@ -39,7 +40,11 @@ class Principal:
 
 
 class TtlCache(Generic[K, V]):
-    """Answers of `load` kept for `ttl` seconds (misses too), so repeated look-ups cost no query."""
+    """Answers of `load` kept for `ttl` seconds (misses too), so repeated look-ups cost no query.
+
+    Concurrent look-ups of a key that is absent or stale share one load: under load every sender's entry
+    goes stale while dozens of its requests are in flight, and each would otherwise run the same query.
+    """
 
     def __init__(self, load: Callable[[K], Awaitable[V]], *, ttl: float = AUTH_CACHE_SECONDS,
                  max_entries: int = 10_000) -> None:
@@ -47,6 +52,7 @@ class TtlCache(Generic[K, V]):
         self._ttl = ttl
         self._max = max_entries
         self._entries: dict[K, tuple[V, float]] = {}
+        self._loading: dict[K, asyncio.Future[V]] = {}
 
     async def get(self, key: K) -> V:
         """The cached answer for key, loading it when absent or stale."""
@@ -54,15 +60,42 @@ class TtlCache(Generic[K, V]):
         hit = self._entries.get(key)
         if hit is not None and hit[1] > now:
             return hit[0]
-        value = await self._load(key)
-        if len(self._entries) >= self._max:
-            self._entries.clear()
-        self._entries[key] = (value, now + self._ttl)
+        loading = self._loading.get(key)
+        if loading is not None:
+            try:
+                return await asyncio.shield(loading)
+            except asyncio.CancelledError:
+                if not loading.cancelled():  # this look-up itself was cancelled
+                    raise
+                # the look-up that was loading was cancelled: load here instead
+        return await self._lead(key, now)
+
+    async def _lead(self, key: K, now: float) -> V:
+        loading = self._loading[key] = asyncio.get_running_loop().create_future()
+        try:
+            value = await self._load(key)
+        except asyncio.CancelledError:
+            loading.cancel()
+            raise
+        except Exception as exc:
+            loading.set_exception(exc)
+            loading.exception()  # marked retrieved: whoever waits on it raises it, nobody else need
+            raise
+        finally:
+            forgotten = self._loading.get(key) is not loading  # forget() ran meanwhile: this answer may predate it
+            if not forgotten:
+                del self._loading[key]
+        if not forgotten:
+            if len(self._entries) >= self._max:
+                self._entries.clear()
+            self._entries[key] = (value, now + self._ttl)
+        loading.set_result(value)
         return value
 
     def forget(self, key: K) -> None:
         """Drop one answer (this instance learns of a change at once; others within the ttl)."""
         self._entries.pop(key, None)
+        self._loading.pop(key, None)  # a load already running may predate the change: later look-ups reload
 
 
 class Authenticator:

@@ -2,6 +2,7 @@
 
 # The public modules (imported where used, never eagerly here); `_private` modules are internals.
 __all__ = [
+    "catch_up",
     "delivery",
     "frames",
     "gateway",

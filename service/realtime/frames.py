@@ -28,6 +28,6 @@ BATCH_BYTES = 256 * 1024
 _BATCH_HEAD = '{"type":"events.batch","room_id":'
 
 
-def encode_event_batch(room_id: str, frames: list[str]) -> str:
-    """An `events.batch` frame (schemas.realtime.EventBatch) around event frames already encoded once each."""
-    return f'{_BATCH_HEAD}{_encoder.encode(room_id).decode()},"events":[{",".join(frames)}]}}'
+def encode_event_batch(room_id: str, frames: str) -> str:
+    """An `events.batch` frame (schemas.realtime.EventBatch) around event frames already encoded, joined by commas."""
+    return f'{_BATCH_HEAD}{_encoder.encode(room_id).decode()},"events":[{frames}]}}'

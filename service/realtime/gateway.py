@@ -16,9 +16,7 @@ import msgspec
 import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from eventstore.read import read_stream
 from projections.guards import MemberOf, current_membership_error
-from projections.messages import redact_deleted
 from schemas import api
 from schemas.errors import AuthenticationError, PayloadTooLarge, RoomlogError, ValidationError
 from schemas.events import MemberRemoved, RecordedEvent
@@ -44,7 +42,8 @@ from service.commands.messages import record_ack, record_read, send_message
 from service.commands.support.router import route_tenant
 from service.identity.auth import Principal
 from service.realtime._mailbox import Mailbox
-from service.realtime.frames import BATCH_BYTES, encode_event_batch, encode_event_frame
+from service.realtime.catch_up import FramePage, read_frames
+from service.realtime.frames import BATCH_BYTES, encode_event_batch
 from service.realtime.hub import Hub
 from service.web.bodies import BodyDecoder
 from service.web.errors import error_response
@@ -214,42 +213,37 @@ class Connection:
             after = self.rooms[room_id]
             if until is not None and after >= until:
                 return
-            pool = self.runtime.pool
             # What was deleted since is caught up without its content, as the raw room log shows it.
             page = self.runtime.settings.ws_catch_up_page
-            events = await redact_deleted(pool, await read_stream(pool, room_id, after_seq=after, limit=page),
-                                          now=self.runtime.wall_clock())
+            frames = await read_frames(self.runtime.pool, room_id, after_seq=after, limit=page,
+                                       user_id=self.user_id, now=self.runtime.wall_clock())
             if self.batches:
-                await self._send_batches(room_id, events)
+                await self._send_batches(room_id, frames)
             else:
-                for event in events:
+                for i, seq in enumerate(frames.seqs):
                     if room_id not in self.rooms:
                         return
-                    await self._send_event(event, encode_event_frame(event))
-            if len(events) < page:
+                    await self._send_text(room_id, seq, frames.frame(i), removed=frames.removed[i])
+            if len(frames) < page:
                 return
 
-    async def _send_batches(self, room_id: str, events: list[RecordedEvent]) -> None:
-        """A page of the room's log as events.batch frames of up to BATCH_BYTES, each event encoded once."""
-        frames: list[str] = []
-        size = 0
-        for i, event in enumerate(events):
-            text = encode_event_frame(event)
-            frames.append(text)
-            size += len(text)
-            removed = isinstance(event.event, MemberRemoved) and event.event.user_id == self.user_id
-            if size < BATCH_BYTES and not removed and i < len(events) - 1:
+    async def _send_batches(self, room_id: str, frames: FramePage) -> None:
+        """A page of the room's log as events.batch frames of up to BATCH_BYTES, the event texts joined as they are."""
+        first = size = 0
+        last = len(frames) - 1
+        for i, removed in enumerate(frames.removed):
+            size += frames.size(i)
+            if size < BATCH_BYTES and not removed and i < last:
                 continue
-            if self.overflowed:  # as in _send_event: the client resyncs from what it was sent
+            if self.overflowed:  # as in _send_text: the client resyncs from what it was sent
                 raise _Overflowed
             if room_id not in self.rooms:
                 return
-            await self._write(encode_event_batch(room_id, frames))
-            self.rooms[room_id] = event.seq
-            frames, size = [], 0
+            await self._write(encode_event_batch(room_id, frames.joined(first, i + 1)))
+            self.rooms[room_id] = frames.seqs[i]
+            first, size = i + 1, 0
             if removed:  # the last event of the room this user may see
-                del self.rooms[room_id]
-                self.hub.unsubscribe(self, room_id)
+                self._removed(room_id)
                 return
 
     async def _deliver(self, event: RecordedEvent, text: str) -> None:
@@ -261,18 +255,20 @@ class Connection:
             await self._catch_up(room_id, until=event.seq - 1)
             if self.rooms.get(room_id, event.seq) >= event.seq:
                 return
-        await self._send_event(event, text)
+        removed = isinstance(event.event, MemberRemoved) and event.event.user_id == self.user_id
+        await self._send_text(room_id, event.seq, text, removed=removed)
 
-    async def _send_event(self, event: RecordedEvent, text: str) -> None:
+    async def _send_text(self, room_id: str, seq: int, text: str, *, removed: bool) -> None:
         if self.overflowed:  # a catch-up in progress stops here: the client resyncs instead
             raise _Overflowed
-        room_id = event.stream_id
         await self._write(text)
-        self.rooms[room_id] = event.seq
-        if isinstance(event.event, MemberRemoved) and event.event.user_id == self.user_id:
-            # Removed: this was the last event of the room this user may see.
-            del self.rooms[room_id]
-            self.hub.unsubscribe(self, room_id)
+        self.rooms[room_id] = seq
+        if removed:  # this was the last event of the room this user may see
+            self._removed(room_id)
+
+    def _removed(self, room_id: str) -> None:
+        del self.rooms[room_id]
+        self.hub.unsubscribe(self, room_id)
 
     # --- frames from the client ---------------------------------------------------------------
     async def handle(self, raw: str | bytes) -> None:

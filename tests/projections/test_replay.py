@@ -14,7 +14,12 @@ from eventstore.append import Appender
 from projections.guards import UniqueRoomKey
 from projections.inline import INLINE_PROJECTIONS, InlineProjections
 from projections.replay import ReplayProgress, projection_by_name, replay
+from projections.streams import deliveries_stream
 from schemas.events import (
+    DeliveryDiscarded,
+    DeliveryFailed,
+    DeliveryRetried,
+    Event,
     EventMetadata,
     MemberJoined,
     MessageSent,
@@ -438,3 +443,67 @@ async def test_replay_passes_a_rolled_back_hole_before_holding_appends_out(prist
     assert report.differences == {table: 0 for table in LIVE_TABLES}
     unlocked = max((p.position for p in progress[:-1]), default=0)  # the last report comes after the lock
     assert unlocked > max(holes), f"replay held appends out from position {unlocked} on; holes at {sorted(holes)}"
+
+
+@pytest.mark.parametrize("batch_size", [5000, 3])
+async def test_replay_folds_a_rooms_updates_and_deletion_set_based_as_the_append_applies_them_one_by_one(
+    client: httpx.AsyncClient, tenant: Tenant, pool: asyncpg.Pool, batch_size: int
+) -> None:
+    alice = tenant.as_user("alice")
+    room = await _ok(await client.post("/rooms", json={"type": "group", "members": ["bob"], "name": "first",
+                                                        "settings": {"message_retention_days": 3}}, headers=alice))
+    rid = room["room_id"]
+    for body in [
+        {"name": "second", "description": "d1"},
+        {"settings": {"who_can_post": "admins", "message_retention_days": 9}},
+        {"name": None, "metadata": {"k": [1]}},
+        {"display_name": "shown", "description": None},
+        {"settings": {"who_can_post": "all_members"}},  # retention back to none
+        {"metadata": None, "display_name": "shown again"},
+    ]:
+        await _ok(await client.patch(f"/rooms/{rid}", json=body, headers=alice))
+    await _ok(await client.delete(f"/rooms/{rid}?scope=for_everyone", headers=alice))
+    report = await replay(pool, [projection_by_name("rooms")], verify=True, batch_size=batch_size)
+    assert report.differences == {"rooms": 0}
+    row = await pool.fetchrow("SELECT name, metadata, display_name, description, who_can_post, retention_days,"
+                              " deleted_seq FROM rooms WHERE room_id = $1", rid)
+    assert row is not None
+    assert (row["name"], row["metadata"], row["display_name"], row["description"], row["who_can_post"],
+            row["retention_days"]) == (None, None, "shown again", None, "all_members", None)
+    assert row["deleted_seq"] is not None
+
+
+@pytest.mark.parametrize("batch_size", [5000, 2])
+async def test_replay_folds_dead_letters_set_based_as_the_append_applies_them_one_by_one(
+    pool: asyncpg.Pool, runtime: Runtime, tenant: Tenant, batch_size: int
+) -> None:
+    stream, meta = deliveries_stream(tenant.tenant_id), EventMetadata(tenant_id=tenant.tenant_id)
+    at = datetime(2026, 5, 1, 12, 0, 0, 250_000, tzinfo=UTC)
+
+    def failed(delivery: str, attempts: int, **fields: object) -> DeliveryFailed:
+        return DeliveryFailed(delivery_id=f"{tenant.tenant_id}:{delivery}", kind="message", user_id="bob",
+                              attempts=attempts, last_attempt_at=at + timedelta(minutes=attempts), error=f"e{attempts}",
+                              **fields)  # type: ignore[arg-type]
+
+    def closed(kind: type[DeliveryRetried | DeliveryDiscarded], delivery: str) -> DeliveryRetried | DeliveryDiscarded:
+        return kind(delivery_id=f"{tenant.tenant_id}:{delivery}", by="admin")
+
+    appends: list[list[Event]] = [
+        [failed("d1", 1, room_id="r1", job={"a": [1]}), closed(DeliveryRetried, "d1")],
+        [failed("d1", 2, message_id="m1"), closed(DeliveryDiscarded, "d1"), failed("d2", 5, topic="t")],
+        [closed(DeliveryRetried, "d3"), failed("d3", 1), closed(DeliveryRetried, "d3")],  # no row for the first
+        [closed(DeliveryRetried, "d1"), failed("d1", 3, webhook_id="wh"), closed(DeliveryRetried, "d1")],
+        [closed(DeliveryDiscarded, "d4")],  # never failed: no dead letter
+    ]
+    for i, events in enumerate(appends):
+        await runtime.appender.append(stream, events, tenant_id=tenant.tenant_id, metadata=meta, create_stream=i == 0)
+    report = await replay(pool, [projection_by_name("dead_letters")], verify=True, batch_size=batch_size)
+    assert report.differences == {"dead_letters": 0}
+    rows = {r["delivery_id"].split(":")[-1]: r for r in await pool.fetch(
+        "SELECT delivery_id, status, retries, attempts, room_id, message_id, webhook_id, job FROM dead_letters"
+        " WHERE tenant_id = $1", tenant.tenant_id)}
+    assert sorted(rows) == ["d1", "d2", "d3"]
+    assert [rows["d1"][c] for c in ("status", "retries", "attempts", "room_id", "message_id", "webhook_id", "job")
+            ] == ["retried", 3, 3, None, None, "wh", None]
+    assert (rows["d2"]["status"], rows["d2"]["retries"]) == ("open", 0)
+    assert (rows["d3"]["status"], rows["d3"]["retries"]) == ("retried", 1)
