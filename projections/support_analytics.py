@@ -109,6 +109,7 @@ WITH replies AS (
 UPDATE support_analytics a SET agent_replies = a.agent_replies + replies.n,
     first_response_at = coalesce(a.first_response_at, replies.first_at), applied = replies.position
 FROM replies WHERE a.item_id = replies.item_id
+RETURNING a.tenant_id, a.created_at
 """
 
 
@@ -258,14 +259,17 @@ class SupportAnalyticsProjection:
             if mine := batch.events(self.handles):
                 await self.apply(conn, mine)
             return
+        touched: Touched = set()
         after = batch.after
         for rec in batch.events(self.handles - {"message.sent"}):
             if rec.position - 1 > after:
-                await conn.execute(_RANGE_REPLIES, after, rec.position - 1)
-            await _apply_one(conn, rec)
+                await _change(conn, touched, _RANGE_REPLIES, after, rec.position - 1)
+            await _apply_one(conn, touched, rec)
             after = rec.position
         if batch.until > after and "message.sent" in batch.types:
-            await conn.execute(_RANGE_REPLIES, after, batch.until)
+            await _change(conn, touched, _RANGE_REPLIES, after, batch.until)
+        if touched:
+            await _rebuild_hours(conn, touched)
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
         touched: set[tuple[str, datetime]] = set()
