@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import time
+from collections import deque
 from typing import Any
 
 from prometheus_client import Histogram
@@ -23,11 +24,19 @@ def freeze_startup_heap() -> None:
 
 
 class GcPauses:
-    """Observes each collection's duration, by generation, while installed."""
+    """Times each collection, by generation, while installed; `flush()` hands the times to the histogram.
 
-    def __init__(self, histogram: Histogram) -> None:
+    The collector's callback runs inside whatever code allocated, and that code may hold prometheus_client's
+    locks, which are not reentrant: observing the histogram there deadlocked the process (a request's first
+    `labels()` call under the multiprocess value lock, then a collection). So the callback only appends to a
+    bounded deque, and the metrics sampler flushes it every few seconds.
+    """
+
+    def __init__(self, histogram: Histogram, *, keep: int = 10_000) -> None:
         self._histogram = histogram
         self._started: float | None = None
+        self._pending: deque[tuple[int, float]] = deque(maxlen=keep)
+        self._children: dict[int, Histogram] = {}
 
     def install(self) -> None:
         if self._callback not in gc.callbacks:
@@ -37,9 +46,19 @@ class GcPauses:
         if self._callback in gc.callbacks:
             gc.callbacks.remove(self._callback)
 
+    def flush(self) -> None:
+        """Observe the pauses timed since the last flush."""
+        while self._pending:
+            generation, seconds = self._pending.popleft()
+            child = self._children.get(generation)
+            if child is None:
+                child = self._children[generation] = self._histogram.labels(str(generation))
+            child.observe(seconds)
+
     def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        # No lock, no prometheus_client call, nothing that can wait: see the class docstring.
         if phase == "start":
             self._started = time.perf_counter()
         elif self._started is not None:
-            self._histogram.labels(str(info["generation"])).observe(time.perf_counter() - self._started)
+            self._pending.append((info["generation"], time.perf_counter() - self._started))
             self._started = None

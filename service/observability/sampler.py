@@ -55,6 +55,7 @@ class Sampler:
     async def sample(self) -> None:
         """Read every state gauge once; a source that does not answer in time keeps its last value."""
         self.sample_pool()
+        self._metrics.gc.flush()
         try:
             async with asyncio.timeout(_SAMPLE_TIMEOUT):
                 await self._sample_database()
