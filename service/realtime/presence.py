@@ -41,6 +41,8 @@ from service.domain.presence import Explicit, automatic_status, shown
 from service.realtime.jetstream import presence_bucket, user_presence_subject
 
 log = structlog.get_logger("roomlog.presence")
+# How long a stopping instance tries to end its lease early (see stop()).
+_STOP_WRITE_SECONDS = 1.0
 
 UserKey = tuple[str, str]  # (tenant_id, user_id)
 # A lease outlives two missed renewals, so one slow flush never shows an open socket as closed.
@@ -288,10 +290,13 @@ class Presence:
             self._task.cancel()
             with contextlib.suppress(BaseException):
                 await self._task
-        # This instance's sockets end now for everyone, not when its lease would have run out.
-        if self._kv is not None and self._lease_written is not None:
+        # This instance's sockets end now for everyone, not when its lease would have run out. Best effort and
+        # bounded: with NATS away the lease simply runs out, and a shutdown must not wait for a publish timeout.
+        if (self._kv is not None and self._lease_written is not None
+                and self._nc is not None and self._nc.is_connected):
             with contextlib.suppress(NatsError, TimeoutError):
-                await self._kv.put(f"i.{self.instance_id}", _encoder.encode(self.clock()))
+                async with asyncio.timeout(_STOP_WRITE_SECONDS):
+                    await self._kv.put(f"i.{self.instance_id}", _encoder.encode(self.clock()))
 
     async def _run(self) -> None:
         next_flush = self.clock() + self._flush_seconds
