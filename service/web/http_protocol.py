@@ -1,5 +1,7 @@
 """uvicorn's httptools HTTP/1.1 protocol with limits on a request's head: its size (431) and the time it may take (408).
 
+These refusals, and the 400 to a request that cannot be parsed, are answered in the documented error format.
+
 uvicorn bounds neither with httptools: a client could send megabytes of headers, or a few bytes a
 minute, and hold a connection and its buffer for as long as it likes. (The body's time limit is the
 edge middleware's, service.web.middleware.RequestEdge, which sees when the app waits for the body.)
@@ -13,7 +15,10 @@ import asyncio
 from dataclasses import dataclass
 
 import httptools
+import msgspec
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from schemas.errors import ErrorBody, ErrorDetail
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +36,14 @@ class _Refused(Exception):
     pass
 
 
-def _refusal(status: int, reason: str, text: str) -> bytes:
-    body = text.encode()
-    return (f"HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\n"
+def _refusal(status: int, reason: str, code: str, message: str) -> bytes:
+    """A complete response refusing a request before the app saw it, in the documented error format."""
+    body = msgspec.json.encode(ErrorBody(error=ErrorDetail(code=code, message=message)))
+    return (f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
             f"content-length: {len(body)}\r\nconnection: close\r\n\r\n").encode() + body
+
+
+_TOO_LARGE = (431, "Request Header Fields Too Large", "HEADERS_TOO_LARGE", "request headers are too large")
 
 
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
@@ -78,7 +87,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             # one that carries the end of a pipelined request and the start of the next may overcount a little.
             self._head_bytes += len(data)
             if self._head_bytes > self.limits.max_bytes:
-                self._refuse(431, "Request Header Fields Too Large", "request headers are too large")
+                self._refuse(*_TOO_LARGE)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -92,7 +101,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         # A head that arrived in one chunk was never counted: measure what was parsed.
         size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
         if size > self.limits.max_bytes:
-            self._refuse(431, "Request Header Fields Too Large", "request headers are too large")
+            self._refuse(*_TOO_LARGE)
             raise _Refused  # stops the parser: no request is started
         super().on_headers_complete()
 
@@ -107,13 +116,17 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def _head_timed_out(self) -> None:
         self._head_timer = None
         if self._in_head:
-            self._refuse(408, "Request Timeout", "request headers took too long")
+            self._refuse(408, "Request Timeout", "REQUEST_TIMEOUT", "request headers took too long")
         elif self.cycle is None and not self.transport.is_closing():
             self.transport.close()  # connected, never sent a request
 
-    def _refuse(self, status: int, reason: str, text: str) -> None:
+    def send_400_response(self, msg: str) -> None:
+        # uvicorn's answer to a request httptools cannot parse (e.g. `Content-Length: abc`), but in our format.
+        self._refuse(400, "Bad Request", "MALFORMED_REQUEST", msg)
+
+    def _refuse(self, status: int, reason: str, code: str, message: str) -> None:
         self._refused, self._in_head = True, False
         self._disarm_head_timer()
         if not self.transport.is_closing():
-            self.transport.write(_refusal(status, reason, text))
+            self.transport.write(_refusal(status, reason, code, message))
             self.transport.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -67,6 +68,11 @@ def status_of(response: bytes) -> int:
     return int(response.split(b" ", 2)[1])
 
 
+def error_code(response: bytes) -> str:
+    """The `error.code` of a response's JSON body (the documented error format)."""
+    return str(json.loads(response.split(b"\r\n\r\n", 1)[1])["error"]["code"])
+
+
 async def test_a_small_request_is_served(serve: Serve) -> None:
     async with connection(serve) as (reader, writer):
         writer.write(b"GET /health HTTP/1.1\r\nHost: roomlog\r\nConnection: close\r\n\r\n")
@@ -79,6 +85,16 @@ async def test_headers_over_the_limit_are_431_and_the_connection_closes(serve: S
         response = await answer(reader)
     assert status_of(response) == 431
     assert b"connection: close" in response.lower()
+    assert error_code(response) == "HEADERS_TOO_LARGE"
+
+
+async def test_a_request_that_is_not_http_is_400_in_the_error_format(serve: Serve) -> None:
+    async with connection(serve) as (reader, writer):
+        writer.write(b"DELETE /rooms/x HTTP/1.1\r\nHost: roomlog\r\nContent-Length: bindings\r\n\r\n")
+        response = await answer(reader)
+    assert status_of(response) == 400
+    assert b"content-type: application/json" in response.lower()
+    assert error_code(response) == "MALFORMED_REQUEST"
 
 
 async def test_a_16_mib_header_is_not_read_to_its_end(serve: Serve) -> None:
@@ -119,7 +135,9 @@ async def test_a_slow_body_is_408_and_its_connection_is_released(serve: Serve) -
 async def test_a_slow_head_is_408(serve: Serve) -> None:
     async with connection(serve) as (reader, writer):
         writer.write(b"GET /health HTTP/1.1\r\nHost: roo")
-        assert status_of(await answer(reader)) == 408
+        response = await answer(reader)
+    assert status_of(response) == 408
+    assert error_code(response) == "REQUEST_TIMEOUT"
 
 
 async def test_a_connection_that_sends_nothing_is_closed(serve: Serve) -> None:
