@@ -19,7 +19,7 @@ from projections.catchup import CatchUp
 from schemas.config import Settings
 from service.commands.retention import RetentionJob
 from service.commands.support.auto_close import AutoClose
-from service.consumers.egress import Resolver
+from service.consumers.egress import OutboundHttp, Resolver
 from service.consumers.sla_timer import BreachTimer
 from service.identity.accounts import Accounts
 from service.identity.auth import Authenticator
@@ -69,6 +69,8 @@ class Runtime:
     sampler: Sampler | None
     # Name lookups for webhook registration checks, on threads of their own (see consumers/egress.py).
     resolver: Resolver = field(default_factory=Resolver)
+    # Calls to tenants' integrations (quick actions), checked against the same public-address rule.
+    outbound: OutboundHttp = field(init=False)
     # The object store for media; None when no S3 URL is configured (media routes answer 503).
     media: ObjectStore | None = None
     media_cleanup: MediaCleanup | None = None
@@ -87,6 +89,7 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.confirmed_media = ConfirmedMedia(self.pool)
+        self.outbound = OutboundHttp(self.resolver, public_only=not self.settings.webhook_allow_private)
 
 
 
@@ -190,6 +193,7 @@ async def stop_runtime(runtime: Runtime) -> None:
     if runtime.media is not None:
         await _bounded("object store", runtime.media.close())
     await _bounded("database pool", runtime.pool.close())
+    await _bounded("outbound calls", runtime.outbound.close())
     runtime.resolver.close()
     runtime.passwords.close()
     runtime.metrics.close()

@@ -27,7 +27,6 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
-import httpx
 import msgspec
 import nats.errors
 import structlog
@@ -42,7 +41,7 @@ from schemas.config import Settings
 from schemas.delivery import DeliveryJob
 from schemas.events import DeliveryFailed, EventMetadata
 from service.consumers.bots import bot_target, is_bot_job, with_reply_token
-from service.consumers.egress import PinnedTransport, Resolver
+from service.consumers.egress import ForbiddenAddress, OutboundHttp, Resolver, Unreachable
 from service.consumers.webhooks import (
     CORRELATION_HEADER,
     DELIVERY_HEADER,
@@ -139,8 +138,9 @@ class WebhookSender:
     async def run(self) -> None:
         """Fetch jobs and send them, at most MAX_IN_FLIGHT at once, for ever."""
         resolver = Resolver(timeout=self._settings.webhook_timeout_seconds)
-        transport = PinnedTransport(resolver, public_only=not self._settings.webhook_allow_private)
-        async with httpx.AsyncClient(timeout=self._settings.webhook_timeout_seconds, transport=transport) as http:
+        http = OutboundHttp(resolver, public_only=not self._settings.webhook_allow_private,
+                            timeout=self._settings.webhook_timeout_seconds, connections=MAX_IN_FLIGHT)
+        try:
             sub = await self._js.pull_subscribe_bind(durable=WEBHOOK_CONSUMER, stream=DELIVERIES_STREAM)
             try:
                 while True:
@@ -149,11 +149,13 @@ class WebhookSender:
                 for task in self._in_flight:
                     task.cancel()
                 await asyncio.gather(*self._in_flight, return_exceptions=True)
-                resolver.close()  # unacked jobs come back from JetStream: no lookup is worth waiting for
                 with contextlib.suppress(Exception):
                     await sub.unsubscribe()
+        finally:
+            resolver.close()  # unacked jobs come back from JetStream: no lookup is worth waiting for
+            await http.close()
 
-    async def _fetch_and_send(self, sub: JetStreamContext.PullSubscription, http: httpx.AsyncClient) -> None:
+    async def _fetch_and_send(self, sub: JetStreamContext.PullSubscription, http: OutboundHttp) -> None:
         if len(self._in_flight) >= MAX_IN_FLIGHT:
             await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
         try:
@@ -169,7 +171,7 @@ class WebhookSender:
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
 
-    async def _handle(self, msg: Msg, http: httpx.AsyncClient) -> None:
+    async def _handle(self, msg: Msg, http: OutboundHttp) -> None:
         try:
             job = _jobs.decode(msg.data)
         except msgspec.DecodeError:
@@ -214,7 +216,7 @@ class WebhookSender:
             await msg.ack()
             self._count("repeat_dropped")
 
-    async def _deliver(self, msg: Msg, job: DeliveryJob, http: httpx.AsyncClient) -> bool:
+    async def _deliver(self, msg: Msg, job: DeliveryJob, http: OutboundHttp) -> bool:
         """Call the receiver; whether the job is settled (acked: delivered, dead-lettered or nobody to call)."""
         if is_bot_job(job):
             target = await bot_target(self._db, job.tenant_id, job.webhook_id)
@@ -248,7 +250,7 @@ class WebhookSender:
         if counter is not None:
             counter.inc()
 
-    async def _call(self, http: httpx.AsyncClient, target: Target, job: DeliveryJob) -> str | None:
+    async def _call(self, http: OutboundHttp, target: Target, job: DeliveryJob) -> str | None:
         """POST the job; None on a 2xx answer, else what went wrong."""
         payload = job.payload
         if is_bot_job(job) and self._signer is not None:
@@ -270,15 +272,17 @@ class WebhookSender:
         if not target.secret:  # a bot imported without its secret (exports carry none): never sign with nothing
             return "no signing secret: give the bot one with PATCH /bots/{bot_id}"
         try:
-            response = await http.post(target.url, content=body, headers=headers)
-        except httpx.TimeoutException:
-            return f"timeout after {self._settings.webhook_timeout_seconds:g}s"
-        except httpx.HTTPError as exc:
-            return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        if 200 <= response.status_code < 300:
+            answer = await http.post(target.url, body, headers)
+        except TimeoutError as exc:
+            return str(exc)
+        except ForbiddenAddress as exc:
+            return f"ForbiddenAddress: {exc}"
+        except Unreachable as exc:  # says itself which error it was
+            return str(exc) or "unreachable"
+        if answer.ok:
             return None
-        detail = response.text.strip()[:200]
-        return f"HTTP {response.status_code}" + (f": {detail}" if detail else "")
+        detail = answer.body[:2000].decode("utf-8", "replace").strip()[:200]
+        return f"HTTP {answer.status}" + (f": {detail}" if detail else "")
 
     async def _request(self, subject: str, body: bytes, headers: dict[str, str]) -> str | None:
         """A NATS request to a bot inside the cluster; None when it replied in time."""

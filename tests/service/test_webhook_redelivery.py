@@ -16,6 +16,7 @@ from nats.js import JetStreamContext
 from schemas.config import Settings
 from schemas.delivery import DeliveryJob
 from service.cli.embedded import NatsServer
+from service.consumers.egress import OutboundHttp, Resolver
 from service.consumers.webhook_sender import WebhookSender
 from service.consumers.webhooks import enqueue
 from service.realtime.jetstream import DELIVERIES_STREAM, WEBHOOK_CONSUMER, ensure_jetstream
@@ -50,7 +51,8 @@ async def test_a_copy_of_a_job_being_delivered_or_delivered_already_is_acked_wit
         hook = await create_webhook(client, tenant, receiver.url)
         sender = WebhookSender(js, runtime.pool, runtime.appender, SETTINGS)
         sub = await js.pull_subscribe_bind(durable=WEBHOOK_CONSUMER, stream=DELIVERIES_STREAM)
-        async with httpx.AsyncClient() as http:
+        http = OutboundHttp(Resolver(), public_only=False)
+        try:
             for delivery_id in ("1:a", "2:b"):
                 await enqueue(js, DeliveryJob(
                     delivery_id=delivery_id, tenant_id=tenant.tenant_id, webhook_id=hook["webhook_id"],
@@ -67,6 +69,8 @@ async def test_a_copy_of_a_job_being_delivered_or_delivered_already_is_acked_wit
                     await sender._handle(copy, http)
             with pytest.raises(TimeoutError):  # both settled: nothing comes back
                 await sub.fetch(1, timeout=1)
+        finally:
+            await http.close()
         assert sorted(c.json()["delivery_id"] for c in receiver.calls) == ["1:a", "2:b"]
     finally:
         await receiver.stop()

@@ -29,7 +29,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from schemas.config import Settings
 from schemas.events import EventMetadata, SlaClockStarted
 from service.app import create_app
-from service.consumers.egress import PinnedTransport, Resolver, is_public
+from service.consumers.egress import ForbiddenAddress, IPAddress, OutboundHttp, Resolver, is_public
 from service.consumers.sla_timer import BreachTimer
 from service.runtime import Runtime
 from tests.conftest import Tenant, serving
@@ -438,27 +438,48 @@ async def test_webhook_to_a_public_address_is_accepted_by_default(public_only: h
 
 async def test_a_call_to_a_name_that_now_resolves_to_loopback_is_refused(receiver: Receiver) -> None:
     # The registration-time check passed long ago; what counts is where the call would connect now.
-    async with httpx.AsyncClient(transport=PinnedTransport(Resolver())) as http:
-        with pytest.raises(httpx.ConnectError, match="not a public address"):
-            await http.post(f"http://localhost:{receiver.port}/hook", content=b"{}")
-        with pytest.raises(httpx.ConnectError, match="not a public address"):
-            await http.post(receiver.url, content=b"{}")
+    http = OutboundHttp(Resolver())
+    try:
+        with pytest.raises(ForbiddenAddress, match="not a public address"):
+            await http.post(f"http://localhost:{receiver.port}/hook", b"{}", {})
+        with pytest.raises(ForbiddenAddress, match="not a public address"):
+            await http.post(receiver.url, b"{}", {})
+        with pytest.raises(ForbiddenAddress, match="not a public address"):
+            await http.post(f"http://[::1]:{receiver.port}/hook", b"{}", {})
+    finally:
+        await http.close()
     assert receiver.calls == []
 
 
-async def test_a_call_connects_to_the_checked_address_with_the_urls_host() -> None:
-    seen: list[httpx.Request] = []
+class _NameFor(Resolver):
+    """Resolves one made-up name to loopback, as a DNS answer would."""
 
-    def record(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200)
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
 
-    transport = PinnedTransport(Resolver(), inner=httpx.MockTransport(record))
-    async with httpx.AsyncClient(transport=transport) as http:
-        await http.post("https://93.184.215.14:8443/hook", content=b"{}")
-    assert seen[0].url.host == "93.184.215.14" and seen[0].url.port == 8443
-    assert seen[0].headers["host"] == "93.184.215.14:8443"
-    assert seen[0].extensions["sni_hostname"] == "93.184.215.14"
+    async def resolve(self, host: str, port: int) -> list[IPAddress]:
+        if host == self.name:
+            return [ipaddress.ip_address("127.0.0.1")]
+        return await super().resolve(host, port)
+
+
+async def test_a_call_connects_to_the_checked_address_with_the_urls_host(receiver: Receiver) -> None:
+    resolver = _NameFor("hooks.example.test")
+    allowed = OutboundHttp(resolver, public_only=False)
+    refused = OutboundHttp(resolver)
+    try:
+        answer = await allowed.post(f"http://hooks.example.test:{receiver.port}/hook", b'{"a": 1}',
+                                    {"X-Roomlog-Event": "test"})
+        with pytest.raises(ForbiddenAddress, match=r"127\.0\.0\.1"):
+            await refused.post(f"http://hooks.example.test:{receiver.port}/hook", b"{}", {})
+    finally:
+        await allowed.close()
+        await refused.close()
+    assert answer.ok and answer.body == b"thanks"
+    [call] = receiver.calls
+    assert call.headers["host"] == f"hooks.example.test:{receiver.port}"
+    assert call.headers["x-roomlog-event"] == "test" and call.body == b'{"a": 1}'
 
 
 def test_public_addresses_are_only_global_unicast_ones() -> None:

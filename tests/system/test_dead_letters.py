@@ -238,7 +238,7 @@ async def test_receiver_closing_the_connection_is_the_recorded_error(
 ) -> None:
     receiver.mode = "close"
     _, [letter] = await dead_letter_for(api, acme, receiver)
-    assert letter["error"].startswith("RemoteProtocolError"), letter["error"]
+    assert letter["error"].startswith("ServerDisconnectedError"), letter["error"]
 
 
 async def test_retry_delivers_with_the_same_delivery_id_and_clears_the_dead_letter(

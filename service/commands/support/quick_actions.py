@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
-import httpx
 import msgspec
 
 from projections.support_credit import credit_entries, credit_stream
@@ -34,7 +33,7 @@ from schemas.errors import (
 from schemas.events import SupportCreditAdded, SupportQuickActionCompleted, SupportQuickActionExecuted
 from service.commands.metadata import metadata_for
 from service.commands.support import sessions, tickets
-from service.consumers.egress import PinnedTransport, check_url
+from service.consumers.egress import Unreachable, check_url
 from service.consumers.webhooks import new_secret, sign
 from service.domain.authorization import authorize
 from service.domain.support.quick_actions import (
@@ -283,22 +282,20 @@ async def _call_integration(
     headers = {"Content-Type": "application/json", "X-Roomlog-Event": "support.quick_action",
                "X-Roomlog-Delivery": execution_id, "X-Roomlog-Timestamp": str(timestamp),
                "X-Roomlog-Signature": sign(row["secret"], timestamp, body)}
-    transport = PinnedTransport(runtime.resolver, public_only=not runtime.settings.webhook_allow_private)
     try:
-        async with httpx.AsyncClient(timeout=INTEGRATION_TIMEOUT_SECONDS, transport=transport,
-                                     follow_redirects=False) as http:
-            answer = await http.post(row["url"], content=body, headers=headers)
-    except httpx.HTTPError as failure:
+        answer = await runtime.outbound.post(row["url"], body, headers,
+                                              limit_seconds=INTEGRATION_TIMEOUT_SECONDS)
+    except (Unreachable, TimeoutError) as failure:
         raise QuickActionFailed(f"the action's endpoint could not be reached ({type(failure).__name__})") from None
     try:
-        payload = answer.json() if answer.content else {}
+        payload = json.loads(answer.body) if answer.body else {}
     except ValueError:
         payload = {}
     if not isinstance(payload, dict):
         payload = {}
-    if not answer.is_success:
-        text = payload.get("message") if isinstance(payload.get("message"), str) else answer.reason_phrase
-        raise QuickActionFailed(f"the action's endpoint answered {answer.status_code}: {str(text)[:500]}")
+    if not answer.ok:
+        text = payload.get("message") if isinstance(payload.get("message"), str) else answer.reason
+        raise QuickActionFailed(f"the action's endpoint answered {answer.status}: {str(text)[:500]}")
     result = payload.get("result", {})
     if not isinstance(result, dict) or len(msgspec.json.encode(result)) > _RESULT_BYTES:
         result = {}
