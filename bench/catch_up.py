@@ -12,10 +12,7 @@ per catch-up projection, on top of the request path.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,11 +21,9 @@ import asyncpg
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from bench.make_log import write_log  # noqa: E402 (the repository root goes on the path first)
+from bench._embedded import on_generated_log  # noqa: E402 (the repository root goes on the path first)
 from bench.replay import _cpu_seconds  # noqa: E402
 from projections.catchup import CATCH_UP_PROJECTIONS, CatchUpRunner  # noqa: E402
-from service.cli.embedded import EmbeddedServers  # noqa: E402
-from service.runtime import prepare_database  # noqa: E402
 
 
 async def drain(database_url: str, postmaster: int, events: int) -> None:
@@ -52,18 +47,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=100_000)
     args = parser.parse_args()
-    data_dir = Path(tempfile.mkdtemp(prefix="roomlog-bench-catch-up-"))
-    servers = EmbeddedServers(data_dir, with_nats=False)
-    database_url, _ = servers.start()
-    try:
-        asyncio.run(prepare_database(database_url))
-        asyncio.run(write_log(database_url, events=args.events, rooms=max(args.events // 500, 10), members=5, seed=1))
-        postmaster = int((servers.postgres.pgdata / "postmaster.pid").read_text().split()[0])
-        asyncio.run(drain(database_url, postmaster, args.events))
-        return 0
-    finally:
-        servers.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
+    return on_generated_log("roomlog-bench-catch-up-", events=args.events, rooms=max(args.events // 500, 10),
+                            measure=lambda url, postmaster: drain(url, postmaster, args.events))
 
 
 if __name__ == "__main__":

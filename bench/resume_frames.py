@@ -13,11 +13,8 @@ and checks both give the same frames.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,15 +25,13 @@ import msgspec
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from bench.make_log import write_log  # noqa: E402 (the repository root goes on the path first)
+from bench._embedded import on_generated_log  # noqa: E402 (the repository root goes on the path first)
 from bench.replay import _cpu_seconds  # noqa: E402
 from eventstore.read import read_stream  # noqa: E402
 from projections.messages import redact_deleted  # noqa: E402
 from projections.replay import replay  # noqa: E402
-from service.cli.embedded import EmbeddedServers  # noqa: E402
 from service.realtime.catch_up import read_frames  # noqa: E402
 from service.realtime.frames import encode_event_frame  # noqa: E402
-from service.runtime import prepare_database  # noqa: E402
 
 
 async def by_rows(pool: asyncpg.Pool, room_id: str, page: int, now: datetime) -> list[str]:
@@ -90,18 +85,8 @@ def main() -> int:
     parser.add_argument("--page", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    data_dir = Path(tempfile.mkdtemp(prefix="roomlog-bench-resume-"))
-    servers = EmbeddedServers(data_dir, with_nats=False)
-    database_url, _ = servers.start()
-    try:
-        asyncio.run(prepare_database(database_url))
-        asyncio.run(write_log(database_url, events=args.events, rooms=1, members=5, seed=1))
-        postmaster = int((servers.postgres.pgdata / "postmaster.pid").read_text().split()[0])
-        asyncio.run(measure(database_url, postmaster, args))
-        return 0
-    finally:
-        servers.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
+    return on_generated_log("roomlog-bench-resume-", events=args.events, rooms=1,
+                            measure=lambda url, postmaster: measure(url, postmaster, args))
 
 
 if __name__ == "__main__":
