@@ -7,13 +7,15 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from projections.sla_clocks import SlaClocksProjection
+from projections.sla_clocks import CLOCKS_CHANNEL, SlaClocksProjection
 from schemas.events import (
     Event,
     EventMetadata,
+    MessageSent,
     RecordedEvent,
     SlaAtRisk,
     SlaBreached,
@@ -80,3 +82,23 @@ async def test_batches_of_any_cut_leave_the_rows_of_one_event_at_a_time(
             assert await _rows(conn, tenant) == one_by_one, "re-applying events changed the clocks"
         finally:
             await transaction.rollback()
+
+
+async def test_only_appends_that_change_a_clock_notify_the_clocks_channel(runtime: Runtime, database_url: str) -> None:
+    heard: list[str] = []
+    listener = await asyncpg.connect(database_url)
+    await listener.add_listener(CLOCKS_CHANNEL, lambda *args: heard.append(args[2]))
+    try:
+        tenant = "tn_sla_notify"
+        room = await runtime.appender.append(f"sla-notify:{new_id('s')}", [MessageSent(
+            message_id=new_id("msg"), sender_id="u1", content="not a clock")], tenant_id=tenant,
+            metadata=EventMetadata(tenant_id=tenant), create_stream=True)
+        clock = await runtime.appender.append(f"sla-clock:{tenant}:{new_id('c')}", [_event("started", CLOCKS[0], 0)],
+                                              tenant_id=tenant, metadata=EventMetadata(tenant_id=tenant),
+                                              create_stream=True)
+        assert room.first_seq == clock.first_seq == 1
+        # Notifications reach a connection before the answer to its next query, in commit order.
+        await listener.fetchval("SELECT 1")
+        assert heard == [CLOCKS_CHANNEL]
+    finally:
+        await listener.close()
