@@ -60,7 +60,6 @@ class BreachTimer:
         self._task: asyncio.Task[None] | None = None
         self._listener: asyncpg.Connection | None = None
         self.recorded = 0
-        self.passes = 0
 
     async def start(self) -> None:
         """Listen for clock changes and start the timer task."""
@@ -81,7 +80,6 @@ class BreachTimer:
         while True:
             # Cleared before the pass: a clock that changes while it runs wakes the next one at once.
             self._wake.clear()
-            self.passes += 1
             try:
                 await self.fire_due()
                 upcoming = await next_instant(self._pool)
