@@ -26,6 +26,16 @@ SELECT {_COLUMNS},
        (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint) AS snapshot_xmax
 FROM events WHERE position > $1 ORDER BY position LIMIT $2
 """
+# The same with the payloads of the listed types only (the others' data and metadata NULL): a follower that decodes
+# few types (or none: statements over the position range) is spared the JSON text of every other event.
+_READ_GLOBAL_SOME_WITH_SNAPSHOT = """
+SELECT position, stream_id, seq, tenant_id, type, created_at,
+       CASE WHEN type = ANY($3::text[]) THEN data::text END AS data,
+       CASE WHEN type = ANY($3::text[]) THEN metadata::text END AS metadata,
+       (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint) AS snapshot_xmin,
+       (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint) AS snapshot_xmax
+FROM events WHERE position > $1 ORDER BY position LIMIT $2
+"""
 
 
 async def read_stream(
@@ -77,11 +87,15 @@ class GlobalReader:
         """
         return [record_from_row(row) for row in await self.read_rows(conn, limit=limit, final=final)]
 
-    async def read_rows(self, conn: Connection, *, limit: int = 1000, final: bool = False) -> list[asyncpg.Record]:
+    async def read_rows(self, conn: Connection, *, limit: int = 1000, final: bool = False,
+                        payloads: frozenset[str] | None = None) -> list[asyncpg.Record]:
         """Like `read`, but the rows undecoded: position, stream_id, seq, tenant_id, type, created_at, and
-        data and metadata as JSON text."""
+        data and metadata as JSON text — only for events of the `payloads` types when given (NULL for the rest)."""
         if final:  # the caller's transaction holds the appenders out; nothing can commit late
             return self._advance(await conn.fetch(_READ_GLOBAL, self.position, limit), final=True)
+        if payloads is not None:
+            rows = await conn.fetch(_READ_GLOBAL_SOME_WITH_SNAPSHOT, self.position, limit, list(payloads))
+            return self._advance(rows, final=False)
         return self._advance(await conn.fetch(_READ_GLOBAL_WITH_SNAPSHOT, self.position, limit), final=False)
 
     def _advance(self, rows: list[asyncpg.Record], *, final: bool) -> list[asyncpg.Record]:

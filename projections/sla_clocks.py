@@ -11,6 +11,10 @@ import asyncpg
 from eventstore.types import Connection, Queryable
 from schemas.events import RecordedEvent, SlaAtRisk, SlaBreached, SlaClockStarted, SlaClockStopped, SlaClockUpdated
 
+# Notified (on commit) by every transaction that changes a clock, so the breach timer wakes for those alone and not
+# for every append of the log (a send path at thousands of appends per second would keep it running passes).
+CLOCKS_CHANNEL = "roomlog_sla_clocks"
+
 # Each statement sets the instant the timer acts next (`next_at`) with its change: the at-risk instant until it is
 # recorded, then the due instant; none once the clock is stopped or breached or has no due instant.
 _SET = """
@@ -86,6 +90,8 @@ class SlaClocksProjection:
             if i + 1 == len(steps) or steps[i + 1][1] != sql:
                 await conn.executemany(sql, run)
                 run = []
+        if steps:
+            await conn.execute("SELECT pg_notify($1, '')", CLOCKS_CHANNEL)
 
 
 def _step(rec: RecordedEvent) -> tuple[tuple[str, str], str, tuple[object, ...]] | None:

@@ -61,7 +61,7 @@ async def _bot_user(runtime: Runtime, tenant_id: str, bot_id: str, display_name:
     )
     if role is None:
         raise BotExists("a user who is not a bot has this id", field="user_id")
-    runtime.auth.user_roles.forget((tenant_id, bot_id))
+    runtime.auth.forget_role(tenant_id, bot_id)
 
 
 async def register(runtime: Runtime, principal: Principal, cmd: CreateBot) -> CreatedBot:

@@ -1,13 +1,13 @@
 """The SLA breach timer: records `sla.at_risk` and `sla.breached` at the instants the open clocks name.
 
 Every instance runs one. It sleeps until the earliest `next_at` of the `sla_clocks` read model and is woken
-early by every append's NOTIFY (a clock started or moved elsewhere), so a breach is recorded when it falls
-due, not at the next pass of a polling window. A pass takes the due clocks' streams in batches, each in one
-transaction: it locks the streams (SKIP LOCKED: those another instance's timer holds are left to it), reads
-their clocks, and appends every stream's records at the seq read, with one statement. Nothing can be appended
-to a locked stream in between, and a record already made is no longer due, so each at-risk and breach is
-recorded once however many instances run and however often they restart (a refused append, if any, is
-simply due again at the next pass).
+early by the NOTIFY of every transaction that changed a clock (started or moved elsewhere; other appends do not
+wake it), so a breach is recorded when it falls due, not at the next pass of a polling window. A pass takes the
+due clocks' streams in batches, each in one transaction: it locks the streams (SKIP LOCKED: those another
+instance's timer holds are left to it), reads their clocks, and appends every stream's records at the seq read,
+with one statement. Nothing can be appended to a locked stream in between, and a record already made is no
+longer due, so each at-risk and breach is recorded once however many instances run and however often they
+restart (a refused append, if any, is simply due again at the next pass).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 import asyncpg
 import structlog
 
-from eventstore.append import NOTIFY_CHANNEL, Appender, AppendRequest, AppendResult
-from projections.sla_clocks import due_clocks_of, fetch_clock, lock_due_streams, next_instant
+from eventstore.append import Appender, AppendRequest, AppendResult
+from projections.sla_clocks import CLOCKS_CHANNEL, due_clocks_of, fetch_clock, lock_due_streams, next_instant
 from schemas.errors import WrongExpectedSeq
 from schemas.events import EventMetadata, SlaAtRisk, SlaBreached
 from service.domain.support.sla import timer_events
@@ -62,9 +62,9 @@ class BreachTimer:
         self.recorded = 0
 
     async def start(self) -> None:
-        """Listen for appends and start the timer task."""
+        """Listen for clock changes and start the timer task."""
         self._listener = await asyncpg.connect(self._database_url)
-        await self._listener.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
+        await self._listener.add_listener(CLOCKS_CHANNEL, lambda *_: self._wake.set())
         self._task = asyncio.create_task(self._run(), name="sla-breach-timer")
 
     async def stop(self) -> None:
@@ -78,6 +78,8 @@ class BreachTimer:
 
     async def _run(self) -> None:
         while True:
+            # Cleared before the pass: a clock that changes while it runs wakes the next one at once.
+            self._wake.clear()
             try:
                 await self.fire_due()
                 upcoming = await next_instant(self._pool)
@@ -89,7 +91,6 @@ class BreachTimer:
             # Something still due after a pass lost every race for it: retry soon, not in a busy loop.
             delay = IDLE_SECONDS if upcoming is None else max(RETRY_SECONDS,
                                                                (upcoming - self._now()).total_seconds())
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=min(delay, IDLE_SECONDS))
 

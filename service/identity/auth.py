@@ -25,6 +25,9 @@ from service.identity.api_keys import hash_key
 from service.identity.tokens import TokenSigner
 
 AUTH_CACHE_SECONDS = 5.0
+# A tenant's users with a role other than `member` are loaded as one map (one query per tenant and ttl, not one per
+# user acting through a key); a tenant with more of them than this has its users' roles looked up one by one.
+ROLE_MAP_MAX = 1_000
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -101,12 +104,15 @@ class TtlCache(Generic[K, V]):
 class Authenticator:
     """Turns request headers into a Principal; raises AuthenticationError (401) otherwise."""
 
-    def __init__(self, pool: asyncpg.Pool, signer: TokenSigner, *, platform_admin_key: str | None = None) -> None:
+    def __init__(self, pool: asyncpg.Pool, signer: TokenSigner, *, platform_admin_key: str | None = None,
+                 role_map_max: int = ROLE_MAP_MAX) -> None:
         self.signer = signer
         self._pool = pool
+        self._role_map_max = role_map_max
         self._platform_digest = hash_key(platform_admin_key) if platform_admin_key else None
         self.api_keys: TtlCache[bytes, asyncpg.Record | None] = TtlCache(self._load_key)
         self.sessions: TtlCache[str, asyncpg.Record | None] = TtlCache(self._load_session)
+        self.tenant_roles: TtlCache[str, dict[str, TenantRole] | None] = TtlCache(self._load_tenant_roles)
         self.user_roles: TtlCache[tuple[str, str], TenantRole | None] = TtlCache(self._load_user_role)
         self.active_bots: TtlCache[tuple[str, str], bool] = TtlCache(self._load_active_bot)
 
@@ -130,7 +136,7 @@ class Authenticator:
         user_id = self._key_user(key, headers)
         # The backend acts for a user: the user's tenant role applies (unregistered users are members),
         # capped by the key's own role.
-        user_role = await self.user_roles.get((key["tenant_id"], user_id)) or "member"
+        user_role = await self._role_of(key["tenant_id"], user_id)
         return Principal(tenant_id=key["tenant_id"], user_id=user_id, role=lesser_role(key["role"], user_role))
 
     async def _bearer(self, authorization: str) -> Principal:
@@ -170,6 +176,18 @@ class Authenticator:
         session = await self.sessions.get(session_id)
         return session is not None and session["revoked_at"] is None and session["tenant_id"] == tenant_id
 
+    def forget_role(self, tenant_id: str, user_id: str) -> None:
+        """Drop what this instance knows of the user's role (it applies a change at once; others within the ttl)."""
+        self.tenant_roles.forget(tenant_id)
+        self.user_roles.forget((tenant_id, user_id))
+
+    async def _role_of(self, tenant_id: str, user_id: str) -> TenantRole:
+        # Unregistered users are members.
+        roles = await self.tenant_roles.get(tenant_id)
+        if roles is None:
+            return await self.user_roles.get((tenant_id, user_id)) or "member"
+        return roles.get(user_id, "member")
+
     async def _load_key(self, digest: bytes) -> asyncpg.Record | None:
         return await self._pool.fetchrow(
             "SELECT tenant_id, role, user_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL", digest
@@ -188,6 +206,13 @@ class Authenticator:
         return bool(await self._pool.fetchval(
             "SELECT true FROM bots WHERE tenant_id = $1 AND bot_id = $2 AND deleted_at IS NULL", *key
         ))
+
+    async def _load_tenant_roles(self, tenant_id: str) -> dict[str, TenantRole] | None:
+        rows = await self._pool.fetch("SELECT user_id, role FROM users WHERE tenant_id = $1 AND role <> 'member'"
+                                      " LIMIT $2", tenant_id, self._role_map_max + 1)
+        if len(rows) > self._role_map_max:
+            return None
+        return {r["user_id"]: r["role"] for r in rows if is_tenant_role(r["role"])}
 
     async def _load_user_role(self, key: tuple[str, str]) -> TenantRole | None:
         role = await self._pool.fetchval("SELECT role FROM users WHERE tenant_id = $1 AND user_id = $2", *key)

@@ -1,9 +1,11 @@
 """The confirmed uploads a send attaches, looked up for all sends waiting at once.
 
 Each send with attachments needs its media's facts before it can decide. Concurrent sends share one query
-(one primary-key probe per media id) instead of taking a pooled connection each: while a lookup is in
-flight, the next sends' ids gather for the one after it, as the appender's group commit does for writes.
-Every lookup reads the media read model as it is then, so nothing is cached across sends.
+(one primary-key probe per media id) instead of taking a pooled connection each: while lookups are in
+flight, the next sends' ids gather for the one after them, as the appender's group commit does for writes.
+Up to `parallel` lookups run at once, so a send that arrives while one is running starts the next at once
+instead of waiting that query out first. Every lookup reads the media read model as it is then, so nothing
+is cached across sends.
 """
 
 from __future__ import annotations
@@ -30,19 +32,24 @@ class _Waiter:
 class ConfirmedMedia:
     """Looks up confirmed uploads for sends, one query for every send that waits at the same time."""
 
-    def __init__(self, pool: asyncpg.Pool, *, max_batch: int = 1000) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, max_batch: int = 1000, parallel: int = 2) -> None:
         self._pool = pool
         self._max_batch = max_batch
+        self._parallel = parallel
         self._waiting: deque[_Waiter] = deque()
-        self._running: asyncio.Task[None] | None = None
+        self._drains = 0  # counted in the drain itself: one that has seen the queue empty is done at once
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def of(self, tenant_id: str, uploaded_by: str, media_ids: Sequence[str]) -> dict[str, Attachment]:
         """Those of `media_ids` that are confirmed uploads of `uploaded_by` in the tenant, by media id."""
         keys = [(tenant_id, m) for m in dict.fromkeys(media_ids)]
         future: asyncio.Future[dict[_Key, tuple[str, Attachment]]] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Waiter(keys, future))
-        if self._running is None:
-            self._running = asyncio.create_task(self._drain())
+        if self._drains < self._parallel:
+            self._drains += 1
+            task = asyncio.create_task(self._drain())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         found = await future
         return {media_id: attachment for (_, media_id), (uploader, attachment) in found.items()
                 if uploader == uploaded_by}
@@ -66,7 +73,7 @@ class ConfirmedMedia:
                     if not w.future.done():
                         w.future.set_result({k: rows[k] for k in w.keys if k in rows})
         finally:
-            self._running = None
+            self._drains -= 1
 
     def _take(self) -> list[_Waiter]:
         batch: list[_Waiter] = []

@@ -78,7 +78,7 @@ async def post_user(request: Request) -> Response:
     runtime = runtime_of(request)
     row = await create_user(runtime.pool, principal.tenant_id, cmd, runtime.passwords)
     # A backend may have acted as this id before it was registered: its cached 'member' role is stale now.
-    runtime.auth.user_roles.forget((principal.tenant_id, row["user_id"]))
+    runtime.auth.forget_role(principal.tenant_id, row["user_id"])
     return JSON(user_view(row, principal), status_code=201)
 
 
@@ -129,7 +129,7 @@ def _may_grant(principal: Principal, role: TenantRole) -> None:
 
 async def _forget_role(runtime: Runtime, tenant_id: str, user_id: str) -> None:
     """Make this instance apply a changed role at once (other instances within the auth cache ttl)."""
-    runtime.auth.user_roles.forget((tenant_id, user_id))
+    runtime.auth.forget_role(tenant_id, user_id)
     for session_id in await open_sessions(runtime.pool, tenant_id, user_id):
         runtime.auth.sessions.forget(session_id)
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Hashable, Sequence
 import asyncpg
 import pytest
 
-from eventstore.append import Appender, GuardColumns
+from eventstore.append import Appender, GuardColumns, record_from_row
 from eventstore.read import GlobalReader, read_stream
 from eventstore.types import Connection, ProjectionStatement
 from projections.inline import InlineProjections
@@ -239,3 +239,20 @@ async def test_global_reader_skips_a_rolled_back_hole_once_it_is_final(
     assert all(e.position < hole for e in while_open)
     assert later in [e.position for e in after]
     assert hole not in [e.position for e in while_open + after]
+
+
+async def test_global_reader_reads_only_the_payloads_asked_for_and_every_position(
+    runtime: Runtime, tenant: Tenant
+) -> None:
+    start = await _max_position(runtime.pool)
+    room = await _new_room(runtime.appender, tenant.tenant_id)
+    sent = await runtime.appender.append(room, [_message("a"), _message("b")], tenant_id=tenant.tenant_id,
+                                         metadata=_meta(tenant.tenant_id))
+    reader = GlobalReader(start)
+    async with runtime.pool.acquire() as conn:
+        rows = await reader.read_rows(conn, payloads=frozenset({"message.sent"}))
+    ours = [r for r in rows if r["stream_id"] == room]
+    assert [r["seq"] for r in ours] == [1, 2, 3, 4]
+    assert [r["data"] is None for r in ours] == [True, True, False, False]
+    assert [record_from_row(r).event for r in ours[2:]] == [s.event for s in sent.events]
+    assert [r["position"] for r in rows] == list(range(start + 1, reader.position + 1))

@@ -7,13 +7,17 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from projections.sla_clocks import SlaClocksProjection
+from eventstore.append import Appender
+from projections.inline import InlineProjections
+from projections.sla_clocks import CLOCKS_CHANNEL, SlaClocksProjection
 from schemas.events import (
     Event,
     EventMetadata,
+    MessageSent,
     RecordedEvent,
     SlaAtRisk,
     SlaBreached,
@@ -23,6 +27,7 @@ from schemas.events import (
 )
 from service.identity.ids import new_id
 from service.runtime import Runtime
+from tests.conftest import create_database
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 CLOCKS = ("first_response:1", "resolution:1")
@@ -80,3 +85,29 @@ async def test_batches_of_any_cut_leave_the_rows_of_one_event_at_a_time(
             assert await _rows(conn, tenant) == one_by_one, "re-applying events changed the clocks"
         finally:
             await transaction.rollback()
+
+
+async def test_only_appends_that_change_a_clock_notify_the_clocks_channel(pg_server_url: str) -> None:
+    # A database of its own: no other test's clocks (or the session's breach timer) notify there.
+    url = await create_database(pg_server_url, "roomlog_sla_notify")
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+    appender = Appender(pool, InlineProjections(), writers=1)
+    appender.start()
+    heard: list[str] = []
+    listener = await asyncpg.connect(url)
+    await listener.add_listener(CLOCKS_CHANNEL, lambda *args: heard.append(args[2]))
+    try:
+        tenant = "tn_sla_notify"
+        room = await appender.append(f"sla-notify:{new_id('s')}", [MessageSent(
+            message_id=new_id("msg"), sender_id="u1", content="not a clock")], tenant_id=tenant,
+            metadata=EventMetadata(tenant_id=tenant), create_stream=True)
+        clock = await appender.append(f"sla-clock:{tenant}:{new_id('c')}", [_event("started", CLOCKS[0], 0)],
+                                      tenant_id=tenant, metadata=EventMetadata(tenant_id=tenant), create_stream=True)
+        assert room.first_seq == clock.first_seq == 1
+        # Notifications reach a connection before the answer to its next query, in commit order.
+        await listener.fetchval("SELECT 1")
+        assert heard == [CLOCKS_CHANNEL]
+    finally:
+        await listener.close()
+        await appender.stop()
+        await pool.close()
