@@ -7,7 +7,8 @@ customer and agent messages, sometimes a transfer, ended, often rated) and ticke
 opened, internal and public comments, SLA clocks stopped or breached, solved, sometimes reopened and solved
 again) spread evenly over the last `--days` days. They are not appended to the log: the log's `created_at` is
 the commit's own time, and a report over 30 days needs history older than the few minutes the load takes. It
-prints the apply rate (facts and their hourly rollup), runs `VACUUM ANALYZE` (what autovacuum does after a bulk
+prints the apply rate (facts and their hourly rollup) and the CPU it took per event (the applying PostgreSQL
+backend's, from /proc, and this process's), runs `VACUUM ANALYZE` (what autovacuum does after a bulk
 load), then asks for the last 30 days grouped by day (Europe/Berlin) `--requests` times through the app
 in-process (after 5 unmeasured) and prints p50/p99 over HTTP and for the report alone, the latter both summed
 from the hourly rollup (what the route does in a whole-hour zone) and aggregated from the facts (what it did
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import statistics
 import sys
@@ -99,16 +101,20 @@ async def _drive(runtime: Runtime, rng: random.Random, *, sessions: int, tickets
     now = datetime.now(UTC)
     history = _history(rng, tenant, sessions=sessions, tickets=tickets, since=now - timedelta(days=days), now=now)
     projection = SupportAnalyticsProjection()
-    started = time.perf_counter()
     async with runtime.pool.acquire() as conn:
+        backend = await conn.fetchval("SELECT pg_backend_pid()")
+        started, cpu, db_cpu = time.perf_counter(), time.process_time(), _cpu_seconds(backend)
         for n in range(0, len(history), BATCH):
             async with conn.transaction():
                 await projection.apply(conn, history[n:n + BATCH])
-    seconds = time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        cpu, db_cpu = time.process_time() - cpu, _cpu_seconds(backend) - db_cpu
     rows = await runtime.pool.fetchval("SELECT count(*) FROM support_analytics WHERE tenant_id = $1", tenant)
     hourly = await runtime.pool.fetchval("SELECT count(*) FROM support_analytics_hourly WHERE tenant_id = $1", tenant)
     print(f"applied {len(history):,} events ({sessions:,} sessions, {tickets:,} tickets over {days} days) in"
           f" {seconds:.1f}s = {len(history) / seconds:,.0f} events/s; {rows:,} fact rows, {hourly:,} rollup rows")
+    print(f"CPU per event: {1e6 * db_cpu / len(history):.0f} us in PostgreSQL (the applying backend),"
+          f" {1e6 * cpu / len(history):.0f} us in Python; load {_load()}")
     for table in ("support_analytics", "support_analytics_hourly", "support_analytics_daily"):
         await runtime.pool.execute(f"VACUUM ANALYZE {table}")
 
@@ -159,6 +165,15 @@ def _load() -> str:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
     except OSError:
         return "unknown"
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of a local process so far (/proc/<pid>/stat), 0 where /proc is not there."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _p99(samples: list[float]) -> float:
