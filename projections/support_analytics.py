@@ -42,12 +42,12 @@ from schemas.events import (
 from schemas.upcasting import needs_upcasting
 
 _RESOLVED_TICKET = ("solved", "closed")
-# Every statement that changes a fact row returns the row's id and what it was before the change (`o`: the row as
-# the statement's snapshot saw it; null for a new row), so the batch can take the old row's share out of the rollup
-# and put the new one's in.
+# A batch first takes the rows of the items its events name as they are (`_SNAPSHOT`), so that it can take their
+# old shares out of the rollup and put the new ones in; a new row is returned as new (its old share is none), and a
+# reply to a session, named by its room, returns the row as it was before (`o`: read in the statement, whose snapshot
+# does not see its own change; joined instead of read by key, the planner scanned every fact).
+_SNAPSHOT = "SELECT item_id, to_jsonb(f) AS old FROM support_analytics f WHERE item_id = ANY($1::text[])"
 _CHANGED = " RETURNING item_id, NULL::jsonb AS old"
-_OLD = "WITH o AS (SELECT * FROM support_analytics WHERE item_id = $1) "
-_CHANGED_FROM_OLD = " RETURNING item_id, (SELECT to_jsonb(o) FROM o) AS old"
 
 _NEW_SESSION = """
 INSERT INTO support_analytics (tenant_id, item_id, kind, room_id, customer_id, channel, created_at, status, applied)
@@ -60,8 +60,8 @@ VALUES ($1, $2, 'ticket', $3, (SELECT channel FROM support_analytics WHERE item_
 ON CONFLICT (item_id) DO NOTHING
 """ + _CHANGED
 # Every other change: `SET ...` of one row, parameters $1 item and $2 position first.
-_GUARD = ", applied = $2 WHERE item_id = $1 AND applied < $2" + _CHANGED_FROM_OLD
-_UPDATE = _OLD + "UPDATE support_analytics SET "
+_GUARD = ", applied = $2 WHERE item_id = $1 AND applied < $2"
+_UPDATE = "UPDATE support_analytics SET "
 _ASSIGNED = _UPDATE + "agent_id = $3" + _GUARD
 _MOVED = _UPDATE + "transfers = transfers + 1" + _GUARD
 _ENDED = _UPDATE + "status = $3, resolved_at = $4, first_resolved_at = coalesce(first_resolved_at, $4)" + _GUARD
@@ -94,8 +94,8 @@ WITH sent AS (
 )
 UPDATE support_analytics a SET agent_replies = a.agent_replies + replies.n,
     first_response_at = coalesce(a.first_response_at, replies.first_at), applied = replies.position
-FROM replies JOIN support_analytics o ON o.item_id = replies.item_id WHERE a.item_id = replies.item_id
-RETURNING a.item_id, to_jsonb(o) AS old
+FROM replies WHERE a.item_id = replies.item_id
+RETURNING a.item_id, (SELECT to_jsonb(o) FROM support_analytics o WHERE o.item_id = a.item_id) AS old
 """
 
 # The same over the messages of a position range of the log (replay), read from their stored payloads.
@@ -110,8 +110,8 @@ WITH replies AS (
 )
 UPDATE support_analytics a SET agent_replies = a.agent_replies + replies.n,
     first_response_at = coalesce(a.first_response_at, replies.first_at), applied = replies.position
-FROM replies JOIN support_analytics o ON o.item_id = replies.item_id WHERE a.item_id = replies.item_id
-RETURNING a.item_id, to_jsonb(o) AS old
+FROM replies WHERE a.item_id = replies.item_id
+RETURNING a.item_id, (SELECT to_jsonb(o) FROM support_analytics o WHERE o.item_id = a.item_id) AS old
 """
 
 
@@ -286,9 +286,10 @@ class SupportAnalyticsProjection:
             if mine := batch.events(self.handles):
                 await self.apply(conn, mine)
             return
-        touched: Touched = {}
+        others = batch.events(self.handles - {"message.sent"})
+        touched = await _snapshot(conn, others)
         after = batch.after
-        for rec in batch.events(self.handles - {"message.sent"}):
+        for rec in others:
             if rec.position - 1 > after:
                 await _change(conn, touched, _RANGE_REPLIES, after, rec.position - 1)
             await _apply_one(conn, touched, rec)
@@ -299,7 +300,7 @@ class SupportAnalyticsProjection:
             await _roll_up(conn, touched)
 
     async def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
-        touched: Touched = {}
+        touched = await _snapshot(conn, [rec for rec in events if not isinstance(rec.event, MessageSent)])
         # Messages are most of the log: consecutive ones go to the database as one statement.
         sent: list[RecordedEvent] = []
         for rec in events:
@@ -317,9 +318,24 @@ class SupportAnalyticsProjection:
             await _roll_up(conn, touched)
 
 
-# The fact rows a batch changed: each item's row as it was before the batch's first change of it (JSON; None for a
-# row the batch created).
+# The fact rows a batch may have changed: each item's row as it was before the batch (JSON; None for a row the batch
+# created). An item in it that the batch left alone adds nothing: its new share cancels its old one.
 Touched = dict[str, str | None]
+
+
+async def _snapshot(conn: Connection, events: Sequence[RecordedEvent]) -> Touched:
+    items = list(dict.fromkeys(_item_of(rec) for rec in events))
+    return {row["item_id"]: row["old"] for row in await conn.fetch(_SNAPSHOT, items)} if items else {}
+
+
+def _item_of(rec: RecordedEvent) -> str:
+    """The fact row an event other than a message changes (see `_apply_one`)."""
+    ev = rec.event
+    if isinstance(ev, SupportSessionCreated | SupportSessionAssigned):
+        return ev.session_id
+    if isinstance(ev, SupportTicketCreated):
+        return ev.ticket_id
+    return rec.stream_id
 
 
 async def _change(conn: Connection, touched: Touched, statement: str, *args: object) -> None:
@@ -386,7 +402,7 @@ async def _ticket_updated(conn: Connection, touched: Touched, rec: RecordedEvent
     if fields:
         sets = ", ".join(f"{column} = ${n}" for n, (column, _) in enumerate(fields, start=3))
         # Not guarded by position: the status change of the same event may follow.
-        await _change(conn, touched, _UPDATE + f"{sets} WHERE item_id = $1 AND applied < $2" + _CHANGED_FROM_OLD,
+        await _change(conn, touched, _UPDATE + f"{sets} WHERE item_id = $1 AND applied < $2",
                       rec.stream_id, rec.position, *(value for _, value in fields))
     if "status" in ev.changed and ev.status is not None:
         await _change(conn, touched, _TICKET_STATUS, rec.stream_id, rec.position, ev.status, rec.created_at,
