@@ -16,6 +16,7 @@ before, and still does in a zone such as Asia/Kolkata), in alternation, and chec
 figures. The seed is printed.
 
     .venv/bin/python bench/analytics.py [--sessions 50000] [--tickets 100000] [--days 60] [--requests 200] [--seed N]
+        [--profile PATH]
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ import argparse
 import asyncio
 import os
 import random
+import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -75,21 +79,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=60, help="the history is spread over this many days")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--seed", type=int, default=random.randrange(2**32))
+    parser.add_argument("--profile", metavar="PATH", help="py-spy record the HTTP requests into PATH (raw"
+                        " collapsed stacks, summarised here; .svg for a flame graph)")
     args = parser.parse_args(argv)
     print(f"seed {args.seed}")
     asyncio.run(run(sessions=args.sessions, tickets=args.tickets, days=args.days, requests=args.requests,
-                    seed=args.seed))
+                    seed=args.seed, profile=args.profile))
+    if args.profile and not args.profile.endswith(".svg"):
+        from _profile import summarise_collapsed  # bench/ is on sys.path when run as a script
+        summarise_collapsed(Path(args.profile), root=Path(__file__).resolve().parent.parent)
     return 0
 
 
-async def run(*, sessions: int, tickets: int, days: int, requests: int, seed: int) -> None:
+async def run(*, sessions: int, tickets: int, days: int, requests: int, seed: int, profile: str | None = None) -> None:
     async with embedded_runtime("roomlog-analytics-bench-", db_pool_size=10) as runtime:
         await _drive(runtime, random.Random(seed), sessions=sessions, tickets=tickets, days=days,
-                     requests=requests)
+                     requests=requests, profile=profile)
+
+
+def _profiler(path: str) -> subprocess.Popen[bytes]:
+    """py-spy recording this process until it is sent SIGINT."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    fmt = "flamegraph" if path.endswith(".svg") else "raw"
+    return subprocess.Popen([py_spy, "record", "--pid", str(os.getpid()), "--rate", "500", "--format", fmt,
+                             "--output", path, "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 async def _drive(runtime: Runtime, rng: random.Random, *, sessions: int, tickets: int, days: int,
-                 requests: int) -> None:
+                 requests: int, profile: str | None) -> None:
     conn = await asyncpg.connect(runtime.settings.database_url)
     try:
         created = await create_tenant(conn, "bench")
@@ -127,12 +144,18 @@ async def _drive(runtime: Runtime, rng: random.Random, *, sessions: int, tickets
     async with httpx.AsyncClient(transport=transport, base_url="http://roomlog.bench") as client:
         for _ in range(WARM_UP):
             await client.get("/support/analytics", params=params, headers=headers)
+        spy = _profiler(profile) if profile else None
+        if spy is not None:
+            await asyncio.sleep(1)  # py-spy attaching
         http_ms: list[float] = []
         for _ in range(requests):
             t0 = time.perf_counter()
             response = await client.get("/support/analytics", params=params, headers=headers)
             http_ms.append((time.perf_counter() - t0) * 1000)
             assert response.status_code == 200, response.text
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait()
     body = response.json()
     timings: dict[bool, list[float]] = {True: [], False: []}
     answers = {}
