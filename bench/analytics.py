@@ -7,26 +7,34 @@ customer and agent messages, sometimes a transfer, ended, often rated) and ticke
 opened, internal and public comments, SLA clocks stopped or breached, solved, sometimes reopened and solved
 again) spread evenly over the last `--days` days. They are not appended to the log: the log's `created_at` is
 the commit's own time, and a report over 30 days needs history older than the few minutes the load takes. It
-prints the apply rate (facts and their hourly rollup), runs `VACUUM ANALYZE` (what autovacuum does after a bulk
+prints the apply rate (facts and their hourly rollup) and the CPU it took per event (the applying PostgreSQL
+backend's, from /proc, and this process's), runs `VACUUM ANALYZE` (what autovacuum does after a bulk
 load), then asks for the last 30 days grouped by day (Europe/Berlin) `--requests` times through the app
-in-process (after 5 unmeasured) and prints p50/p99 over HTTP and for the report alone, the latter both summed
-from the hourly rollup (what the route does in a whole-hour zone) and aggregated from the facts (what it did
-before, and still does in a zone such as Asia/Kolkata), in alternation, and checks the two give the same
-figures. The seed is printed.
+in-process (after 5 unmeasured) and prints p50/p99 over HTTP and for the report alone, the latter in turn summed
+from the hourly rollup in one statement (what the route does in a whole-hour zone), the same inside a read-only
+transaction that sets work_mem first (what the route did before), and aggregated from the facts (what it did
+before the rollup, and still does in a zone such as Asia/Kolkata), and checks all give the same figures. The seed
+is printed.
 
     .venv/bin/python bench/analytics.py [--sessions 50000] [--tickets 100000] [--days 60] [--requests 200] [--seed N]
+        [--profile PATH]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
+import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -73,21 +81,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=60, help="the history is spread over this many days")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--seed", type=int, default=random.randrange(2**32))
+    parser.add_argument("--profile", metavar="PATH", help="py-spy record the HTTP requests into PATH (raw"
+                        " collapsed stacks, summarised here; .svg for a flame graph)")
     args = parser.parse_args(argv)
     print(f"seed {args.seed}")
     asyncio.run(run(sessions=args.sessions, tickets=args.tickets, days=args.days, requests=args.requests,
-                    seed=args.seed))
+                    seed=args.seed, profile=args.profile))
+    if args.profile and not args.profile.endswith(".svg"):
+        from _profile import summarise_collapsed  # bench/ is on sys.path when run as a script
+        summarise_collapsed(Path(args.profile), root=Path(__file__).resolve().parent.parent)
     return 0
 
 
-async def run(*, sessions: int, tickets: int, days: int, requests: int, seed: int) -> None:
+async def run(*, sessions: int, tickets: int, days: int, requests: int, seed: int, profile: str | None = None) -> None:
     async with embedded_runtime("roomlog-analytics-bench-", db_pool_size=10) as runtime:
         await _drive(runtime, random.Random(seed), sessions=sessions, tickets=tickets, days=days,
-                     requests=requests)
+                     requests=requests, profile=profile)
+
+
+def _profiler(path: str) -> subprocess.Popen[bytes]:
+    """py-spy recording this process until it is sent SIGINT."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    fmt = "flamegraph" if path.endswith(".svg") else "raw"
+    return subprocess.Popen([py_spy, "record", "--pid", str(os.getpid()), "--rate", "500", "--format", fmt,
+                             "--output", path, "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 async def _drive(runtime: Runtime, rng: random.Random, *, sessions: int, tickets: int, days: int,
-                 requests: int) -> None:
+                 requests: int, profile: str | None) -> None:
     conn = await asyncpg.connect(runtime.settings.database_url)
     try:
         created = await create_tenant(conn, "bench")
@@ -99,16 +120,20 @@ async def _drive(runtime: Runtime, rng: random.Random, *, sessions: int, tickets
     now = datetime.now(UTC)
     history = _history(rng, tenant, sessions=sessions, tickets=tickets, since=now - timedelta(days=days), now=now)
     projection = SupportAnalyticsProjection()
-    started = time.perf_counter()
     async with runtime.pool.acquire() as conn:
+        backend = await conn.fetchval("SELECT pg_backend_pid()")
+        started, cpu, db_cpu = time.perf_counter(), time.process_time(), _cpu_seconds(backend)
         for n in range(0, len(history), BATCH):
             async with conn.transaction():
                 await projection.apply(conn, history[n:n + BATCH])
-    seconds = time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        cpu, db_cpu = time.process_time() - cpu, _cpu_seconds(backend) - db_cpu
     rows = await runtime.pool.fetchval("SELECT count(*) FROM support_analytics WHERE tenant_id = $1", tenant)
     hourly = await runtime.pool.fetchval("SELECT count(*) FROM support_analytics_hourly WHERE tenant_id = $1", tenant)
     print(f"applied {len(history):,} events ({sessions:,} sessions, {tickets:,} tickets over {days} days) in"
           f" {seconds:.1f}s = {len(history) / seconds:,.0f} events/s; {rows:,} fact rows, {hourly:,} rollup rows")
+    print(f"CPU per event: {1e6 * db_cpu / len(history):.0f} us in PostgreSQL (the applying backend),"
+          f" {1e6 * cpu / len(history):.0f} us in Python; load {_load()}")
     for table in ("support_analytics", "support_analytics_hourly", "support_analytics_daily"):
         await runtime.pool.execute(f"VACUUM ANALYZE {table}")
 
@@ -121,23 +146,32 @@ async def _drive(runtime: Runtime, rng: random.Random, *, sessions: int, tickets
     async with httpx.AsyncClient(transport=transport, base_url="http://roomlog.bench") as client:
         for _ in range(WARM_UP):
             await client.get("/support/analytics", params=params, headers=headers)
+        spy = _profiler(profile) if profile else None
+        if spy is not None:
+            await asyncio.sleep(1)  # py-spy attaching
         http_ms: list[float] = []
         for _ in range(requests):
             t0 = time.perf_counter()
             response = await client.get("/support/analytics", params=params, headers=headers)
             http_ms.append((time.perf_counter() - t0) * 1000)
             assert response.status_code == 200, response.text
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait()
     body = response.json()
-    timings: dict[bool, list[float]] = {True: [], False: []}
+    # Three ways in turn: the route's (one statement on the rollup), the rollup read as the route read it before
+    # (in a read-only transaction that set work_mem first: four round trips), and the facts aggregated.
+    modes = ("rollup", "rollup in a transaction", "facts")
+    timings: dict[str, list[float]] = {mode: [] for mode in modes}
     answers = {}
-    for n in range(2 * requests):
-        rollup = n % 2 == 0
+    for n in range(len(modes) * requests):
+        mode = modes[n % len(modes)]
         t0 = time.perf_counter()
         async with runtime.pool.acquire() as conn:
-            answers[rollup] = await report(conn, tenant, start=start, end=end, tz=tz, group_by="day", reopen_days=7,
-                                           rollup=rollup)
-        timings[rollup].append((time.perf_counter() - t0) * 1000)
-    assert answers[True] == answers[False], "the rollup and the facts should give the same figures"
+            answers[mode] = await _report(conn, tenant, start, end, tz, mode)
+        timings[mode].append((time.perf_counter() - t0) * 1000)
+    assert answers["rollup"] == answers["facts"] == answers["rollup in a transaction"], \
+        "the rollup and the facts should give the same figures"
     summary = body["summary"]
     print(f"30 days ({start} to {end}, {TIMEZONE}) by day: {summary['total_sessions']:,} sessions,"
           f" {summary['total_tickets']:,} tickets, {len(body['series'])} points, {len(body['by_agent'])} agents;"
@@ -147,11 +181,23 @@ async def _drive(runtime: Runtime, rng: random.Random, *, sessions: int, tickets
     verdict = "met" if p99 <= TARGET_P99_MS else "NOT met"
     print(f"http p50 {statistics.median(http_ms):.2f} ms, p99 {p99:.2f} ms over {requests} requests"
           f" (target p99 <= {TARGET_P99_MS:.0f} ms: {verdict})")
-    for rollup, label in ((True, "from the hourly rollup"), (False, "from the facts")):
-        ms = timings[rollup]
-        print(f"report alone {label}: p50 {statistics.median(ms):.2f} ms, p99 {_p99(ms):.2f} ms")
-    print(f"facts / rollup: p50 x{statistics.median(timings[False]) / statistics.median(timings[True]):.1f},"
-          f" p99 x{_p99(timings[False]) / _p99(timings[True]):.1f}; identical figures; load {_load()}")
+    for mode in modes:
+        ms = timings[mode]
+        print(f"report alone, {mode}: p50 {statistics.median(ms):.2f} ms, p99 {_p99(ms):.2f} ms")
+    for mode in modes[1:]:
+        print(f"{mode} / rollup: p50 x{statistics.median(timings[mode]) / statistics.median(timings['rollup']):.2f},"
+              f" p99 x{_p99(timings[mode]) / _p99(timings['rollup']):.2f}")
+    print(f"identical figures; load {_load()}")
+
+
+async def _report(conn: Any, tenant: str, start: date, end: date, tz: ZoneInfo,
+                  mode: str) -> object:
+    args: dict[str, Any] = {"start": start, "end": end, "tz": tz, "group_by": "day", "reopen_days": 7}
+    if mode != "rollup in a transaction":
+        return await report(conn, tenant, rollup=mode == "rollup", **args)
+    async with conn.transaction(readonly=True):
+        await conn.execute("SET LOCAL work_mem = '64MB'")
+        return await report(conn, tenant, **args)
 
 
 def _load() -> str:
@@ -159,6 +205,15 @@ def _load() -> str:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
     except OSError:
         return "unknown"
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of a local process so far (/proc/<pid>/stat), 0 where /proc is not there."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _p99(samples: list[float]) -> float:

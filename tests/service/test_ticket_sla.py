@@ -250,3 +250,36 @@ async def test_a_new_tickets_sla_is_in_its_creations_transaction_and_a_later_fol
     principal = Principal(tenant_id=desk.tenant_id, user_id="sam", role="agent")
     assert await ticket_sla.settle(runtime, principal, ticket["id"])
     assert await runtime.pool.fetchval("SELECT last_seq FROM streams WHERE stream_id = $1", ticket["id"]) == len(rows)
+
+
+async def test_each_change_and_its_folds_sla_events_are_one_transaction_and_a_later_fold_adds_nothing(
+    client: httpx.AsyncClient, desk: Tenant, runtime: Runtime
+) -> None:
+    await ok(await client.post("/support/sla/policies", json=policy("general"), headers=desk.as_user("admin")), 201)
+    ticket = await file(client, desk)
+    path, sam = f"/support/tickets/{ticket['id']}", desk.as_user("sam")
+    principal = Principal(tenant_id=desk.tenant_id, user_id="sam", role="agent")
+    changes = [
+        (client.put, path, {"assigned_to": "sam", "status": "pending"}, sam, "paused"),
+        (client.post, f"{path}/comments", {"content": "Any news?"}, desk.as_user("cust"), "within_sla"),
+        (client.post, f"{path}/comments", {"content": "Shipped today"}, sam, "within_sla"),
+        (client.put, path, {"status": "solved"}, sam, None),
+    ]
+    seen = await runtime.pool.fetchval("SELECT last_seq FROM streams WHERE stream_id = $1", ticket["id"])
+    for send, url, body, headers, status in changes:
+        await ok(await send(url, json=body, headers=headers), 201 if send == client.post else 200)
+        rows = await runtime.pool.fetch("SELECT type, tx_id, created_at FROM events WHERE stream_id = $1 AND seq > $2"
+                                        " ORDER BY seq", ticket["id"], seen)
+        seen += len(rows)
+        folds = [r["type"] for r in rows if r["type"].startswith("sla.") or r["type"].endswith("sla_evaluated")]
+        assert folds, f"{body}: the change moved the clock, so its fold records something"
+        # The change and what its fold records: one transaction, so no crash keeps one without the other.
+        assert len({(r["tx_id"], r["created_at"]) for r in rows}) == 1, [r["type"] for r in rows]
+        read = await ok(await client.get(path, headers=sam))
+        fold = await folded(runtime, desk, ticket["id"], rows[-1]["created_at"])
+        assert (read["sla"]["status"], instant(read["sla"]["resolution_due"])) == (fold.status, fold.resolution_due)
+        if status is not None:
+            assert read["sla"]["status"] == status
+        # Folded once: folding the stream again right after records nothing more.
+        assert await ticket_sla.settle(runtime, principal, ticket["id"])
+        assert await runtime.pool.fetchval("SELECT last_seq FROM streams WHERE stream_id = $1", ticket["id"]) == seen

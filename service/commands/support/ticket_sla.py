@@ -1,5 +1,6 @@
 """Tickets' SLA clocks: the matching policy and first fold of a new ticket (appended with its creation), the fold
-after each ticket change recording what the breach timer follows; re-apply the current policies on request.
+of each ticket change (appended with the change) recording what the breach timer follows; re-apply the current
+policies on request.
 
 The fold reads the ticket's whole stream (its clock events, the applied versions, the clocks recorded so far)
 and appends the changes at the seq it read, so racing writers (or the timer) make it read and fold again.
@@ -7,6 +8,7 @@ and appends the changes at the seq it read, so racing writers (or the timer) mak
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -14,7 +16,7 @@ import structlog
 
 from eventstore.read import read_stream
 from schemas.errors import SlaPolicyNotFound, WrongExpectedSeq
-from schemas.events import Event, RecordedEvent, SupportTicketCreated, SupportTicketSlaApplied
+from schemas.events import Event, EventMetadata, RecordedEvent, SupportTicketCreated, SupportTicketSlaApplied
 from service.commands.metadata import metadata_for
 from service.commands.support import sla as sla_config
 from service.domain.authorization import authorize
@@ -110,13 +112,31 @@ async def settle(runtime: Runtime, principal: Principal, ticket_id: str, *, reap
     return True
 
 
-async def after_change(runtime: Runtime, principal: Principal, ticket_id: str) -> None:
-    """Keep the clock in step after a ticket event; the ticket's change is durable already, so a failure here is
-    logged (the next change of the ticket folds again) rather than failing the request."""
-    try:
-        await settle(runtime, principal, ticket_id)
-    except Exception:
-        log.exception("ticket sla fold failed", ticket_id=ticket_id)
+Fold = Callable[[Sequence[Event], datetime], list[Event]]
+
+
+async def folding(runtime: Runtime, tenant_id: str, ticket_id: str, *, seq: int) -> Fold:
+    """For a change of the ticket as it was at `seq`: a function of the change's events and the instant its append
+    records (the transaction's) giving those events followed by what the clock's fold then records, so that the
+    change and its clock are appended together and no crash leaves one without the other. The events alone for a
+    ticket without a policy."""
+    events = [rec for rec in await read_stream(runtime.pool, ticket_id, limit=_STREAM_LIMIT) if rec.seq <= seq]
+    recorded = applied_sla(events)
+    if recorded is None:
+        return lambda change, now: list(change)
+    sla = await sla_config.applied(runtime, tenant_id, recorded.policy_id, recorded.policy_version,
+                                   recorded.calendar_version)
+    meta = EventMetadata(tenant_id=tenant_id)
+
+    def fold(change: Sequence[Event], now: datetime) -> list[Event]:
+        history = [*events, *(RecordedEvent(position=0, stream_id=ticket_id, seq=seq + n, tenant_id=tenant_id,
+                                            created_at=now, event=event, metadata=meta)
+                              for n, event in enumerate(change, start=1))]
+        clock = fold_clock(clock_events(history), sla.policy, sla.calendar,
+                           fold_instant(history, runtime.wall_clock()))
+        return [*change, *sla_changes(history, clock)]
+
+    return fold
 
 
 async def reapply(runtime: Runtime, principal: Principal, ticket_id: str) -> None:

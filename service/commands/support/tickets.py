@@ -149,19 +149,22 @@ async def _file(runtime: Runtime, principal: Principal,
 
 async def _change(runtime: Runtime, principal: Principal, ticket_id: str,
                   decide: Callable[[asyncpg.Record], list[Event]]) -> asyncpg.Record:
-    """Load the ticket, decide, append at the seq it was read at (again if another write got there first)."""
+    """Load the ticket, decide, append at the seq it was read at (again if another write got there first), with
+    the SLA events the change's fold records in the same transaction."""
+    tenant_id, meta = principal.tenant_id, metadata_for(principal)
 
-    async def attempt() -> bool:
+    async def attempt() -> None:
         row = await load_ticket(runtime, principal, ticket_id)
         events = decide(row)
-        if events:
-            await runtime.appender.append(ticket_id, events, tenant_id=principal.tenant_id,
-                                          metadata=metadata_for(principal), expected_seq=row["ticket_seq"])
-        return bool(events)
+        if not events:
+            return
+        seq = row["ticket_seq"]
+        fold = await ticket_sla.folding(runtime, tenant_id, ticket_id, seq=seq)
+        await runtime.appender.append_together_at(lambda now: [
+            AppendRequest(ticket_id, tenant_id, fold(events, now), meta, expected_seq=seq)])
 
-    # The SLA fold after each change appends to the ticket's stream too, so racing writers lose more rounds.
-    if await retry_on_conflict(attempt, attempts=CHANGE_ATTEMPTS):
-        await ticket_sla.after_change(runtime, principal, ticket_id)
+    # The breach timer appends to the ticket's stream too, so racing writers may lose a few rounds.
+    await retry_on_conflict(attempt, attempts=CHANGE_ATTEMPTS)
     return await load_ticket(runtime, principal, ticket_id)
 
 
