@@ -182,6 +182,20 @@ async def test_global_reader_honours_limit(runtime: Runtime, tenant: Tenant) -> 
     assert [e.seq for e in first + rest if e.stream_id == room] == [1, 2, 3, 4, 5, 6]
 
 
+async def test_global_reader_reads_the_payloads_of_only_the_types_asked_for(runtime: Runtime, tenant: Tenant) -> None:
+    start = await _max_position(runtime.pool)
+    room = await _new_room(runtime.appender, tenant.tenant_id)
+    await runtime.appender.append(room, [_message("kept out")], tenant_id=tenant.tenant_id,
+                                  metadata=_meta(tenant.tenant_id))
+    reader = GlobalReader(start)
+    async with runtime.pool.acquire() as conn:
+        rows = [r for r in await reader.read_rows(conn, limit=100, payload_types=["member.joined"])
+                if r["stream_id"] == room]
+    assert [(r["type"], r["data"] is None, r["metadata"] is None) for r in rows] == [
+        ("room.created", True, True), ("member.joined", False, False), ("message.sent", True, True)]
+    assert reader.position >= rows[-1]["position"]
+
+
 async def test_global_reader_waits_at_an_in_flight_append(
     runtime: Runtime, gate: tuple[Appender, _GatedHook], tenant: Tenant
 ) -> None:
