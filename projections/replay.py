@@ -150,7 +150,6 @@ async def replay(
                     on_progress(ReplayProgress(count, position, time.perf_counter() - started,
                                                last_position, resumed_from))
             await _create_deferred_indexes(conn, state.deferred_indexes)
-            await _set_autovacuum(conn, enabled=True)
             report = ReplayReport([p.name for p in projections], count, 0.0, resumed_from=resumed_from)
             async with conn.transaction():
                 await conn.execute("LOCK TABLE streams IN EXCLUSIVE MODE")
@@ -289,7 +288,6 @@ async def _prepare_shadow(conn: Connection, projections: Sequence[Projection]) -
     for projection in projections:
         await conn.execute(projection.ddl)
     deferred = await _defer_indexes(conn)
-    await _set_autovacuum(conn, enabled=False)
     await conn.execute(
         f"CREATE TABLE {_STATE_TABLE} (projections text[] NOT NULL, position bigint NOT NULL, events bigint NOT NULL,"
         " deferred_indexes text[] NOT NULL)"
@@ -320,27 +318,6 @@ async def _create_deferred_indexes(conn: Connection, definitions: list[str]) -> 
         async with conn.transaction():
             await conn.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
             await conn.execute(definition.replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1))
-
-
-_SHADOW_TABLES = f"""
-SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = '{SHADOW}' AND c.relkind = 'r' AND c.relname <> 'replay_state'
-"""
-
-
-async def _set_autovacuum(conn: Connection, *, enabled: bool) -> None:
-    """Keep autovacuum off the shadow tables while the bulk fills them, then give it back and gather statistics.
-
-    Growing tables were vacuumed and analysed again and again (each pass over all of a table's indexes once
-    updates had left dead rows); one ANALYZE at the end gives the swapped-in tables their statistics, and
-    autovacuum visits them once afterwards. (No projection sets autovacuum options of its own.)
-    """
-    for (table,) in await conn.fetch(_SHADOW_TABLES):
-        if enabled:
-            await conn.execute(f"ALTER TABLE {SHADOW}.{table} RESET (autovacuum_enabled)")
-            await conn.execute(f"ANALYZE {SHADOW}.{table}")
-        else:
-            await conn.execute(f"ALTER TABLE {SHADOW}.{table} SET (autovacuum_enabled = false)")
 
 
 async def _compare(conn: Connection, projections: Sequence[Projection]) -> dict[str, int]:

@@ -283,17 +283,6 @@ async def test_replay_counts_every_event_of_the_log(pool: asyncpg.Pool, history:
     assert progress and progress[-1].events == report.events
 
 
-async def test_replay_hands_autovacuum_back_and_leaves_statistics_on_the_swapped_in_tables(
-    pool: asyncpg.Pool, history: str
-) -> None:
-    await replay(pool, [projection_by_name("messages")])
-    rows = await pool.fetch(
-        "SELECT c.relname, c.reloptions, s.last_analyze FROM pg_class c JOIN pg_stat_all_tables s ON s.relid = c.oid"
-        " WHERE c.oid = ANY($1::regclass[])", [f"public.{t}" for t in projection_by_name("messages").tables])
-    assert len(rows) == 5
-    assert all(r["reloptions"] is None and r["last_analyze"] is not None for r in rows), rows
-
-
 async def test_replay_of_one_projection_rebuilds_only_its_tables(pool: asyncpg.Pool, history: str) -> None:
     report = await replay(pool, [projection_by_name("messages")], verify=True)
     assert report.projections == ["messages"]
