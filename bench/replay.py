@@ -4,6 +4,9 @@ Starts an embedded PostgreSQL in a fresh data directory, migrates it, writes the
 `roomlog replay` as a process against it and prints events/s (the command's own report and the wall time).
 
     .venv/bin/python bench/replay.py [--events 1000000] [--keep DIR] [-- replay options]
+
+With `--keep DIR` a log written there by an earlier run is replayed again instead of writing another: runs of two
+revisions alternated over the same log (PYTHONPATH=/tmp/roomlog-src for the other one) compare like with like.
 """
 
 from __future__ import annotations
@@ -40,7 +43,13 @@ def main() -> int:
     database_url, _ = servers.start()
     try:
         asyncio.run(prepare_database(database_url))
-        asyncio.run(write_log(database_url, events=args.events, rooms=max(args.events // 500, 10), members=5, seed=1))
+        written = data_dir / "log-written"
+        if written.exists() and int(written.read_text()) != args.events:
+            sys.exit(f"{data_dir} holds a log of {written.read_text()} events, not {args.events}")
+        if not written.exists():
+            asyncio.run(write_log(database_url, events=args.events, rooms=max(args.events // 500, 10), members=5,
+                                  seed=1))
+            written.write_text(str(args.events))
         env = {**os.environ, "DATABASE_URL": database_url}
         postmaster = int((servers.postgres.pgdata / "postmaster.pid").read_text().split()[0])
         pg_before, roomlog_before = _cpu_seconds(postmaster), resource.getrusage(resource.RUSAGE_CHILDREN)

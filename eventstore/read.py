@@ -18,6 +18,12 @@ SELECT {_COLUMNS} FROM events WHERE stream_id = $1 AND seq > $2 ORDER BY seq LIM
 _READ_GLOBAL = f"""
 SELECT {_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2
 """
+# The same with the payloads of only some types ($3), for a reader that decodes no others (replay and the
+# catch-up runners, whose SQL projections read the payloads from `events` themselves): most of the log is never
+# turned into JSON text and sent.
+_SOME_PAYLOADS = ("data::text AS data, metadata::text AS metadata",
+                  "CASE WHEN type = ANY($3::text[]) THEN data::text END AS data,"
+                  " CASE WHEN type = ANY($3::text[]) THEN metadata::text END AS metadata")
 # One statement runs under one snapshot, and pg_current_snapshot() is that snapshot: its xids describe
 # exactly the rows returned. (The scalar subqueries are init plans, evaluated once per statement.)
 _READ_GLOBAL_WITH_SNAPSHOT = f"""
@@ -26,16 +32,8 @@ SELECT {_COLUMNS},
        (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint) AS snapshot_xmax
 FROM events WHERE position > $1 ORDER BY position LIMIT $2
 """
-# The same with the payloads of the listed types only (the others' data and metadata NULL): a follower that decodes
-# few types (or none: statements over the position range) is spared the JSON text of every other event.
-_READ_GLOBAL_SOME_WITH_SNAPSHOT = """
-SELECT position, stream_id, seq, tenant_id, type, created_at,
-       CASE WHEN type = ANY($3::text[]) THEN data::text END AS data,
-       CASE WHEN type = ANY($3::text[]) THEN metadata::text END AS metadata,
-       (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint) AS snapshot_xmin,
-       (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint) AS snapshot_xmax
-FROM events WHERE position > $1 ORDER BY position LIMIT $2
-"""
+_READ_GLOBAL_SOME = _READ_GLOBAL.replace(*_SOME_PAYLOADS)
+_READ_GLOBAL_WITH_SNAPSHOT_SOME = _READ_GLOBAL_WITH_SNAPSHOT.replace(*_SOME_PAYLOADS)
 
 
 async def read_stream(
@@ -87,16 +85,17 @@ class GlobalReader:
         """
         return [record_from_row(row) for row in await self.read_rows(conn, limit=limit, final=final)]
 
-    async def read_rows(self, conn: Connection, *, limit: int = 1000, final: bool = False,
-                        payloads: frozenset[str] | None = None) -> list[asyncpg.Record]:
+    async def read_rows(
+        self, conn: Connection, *, limit: int = 1000, final: bool = False, payload_types: list[str] | None = None
+    ) -> list[asyncpg.Record]:
         """Like `read`, but the rows undecoded: position, stream_id, seq, tenant_id, type, created_at, and
-        data and metadata as JSON text — only for events of the `payloads` types when given (NULL for the rest)."""
+        data and metadata as JSON text — given `payload_types`, only for events of those types (NULL for others)."""
+        some = payload_types is not None
+        args = (self.position, limit, payload_types) if some else (self.position, limit)
         if final:  # the caller's transaction holds the appenders out; nothing can commit late
-            return self._advance(await conn.fetch(_READ_GLOBAL, self.position, limit), final=True)
-        if payloads is not None:
-            rows = await conn.fetch(_READ_GLOBAL_SOME_WITH_SNAPSHOT, self.position, limit, list(payloads))
-            return self._advance(rows, final=False)
-        return self._advance(await conn.fetch(_READ_GLOBAL_WITH_SNAPSHOT, self.position, limit), final=False)
+            return self._advance(await conn.fetch(_READ_GLOBAL_SOME if some else _READ_GLOBAL, *args), final=True)
+        statement = _READ_GLOBAL_WITH_SNAPSHOT_SOME if some else _READ_GLOBAL_WITH_SNAPSHOT
+        return self._advance(await conn.fetch(statement, *args), final=False)
 
     def _advance(self, rows: list[asyncpg.Record], *, final: bool) -> list[asyncpg.Record]:
         for i, row in enumerate(rows):

@@ -54,16 +54,36 @@ class StatementProjection(Protocol):
 
 @runtime_checkable
 class BatchProjection(Protocol):
-    """A projection that folds a replay batch itself, reading from its position range what it need not decode."""
+    """A projection that folds a replay batch itself, reading from its position range what it need not decode.
+
+    `decodes` names the types whose events it takes from `LogBatch.events`.
+    """
+
+    @property
+    def decodes(self) -> frozenset[str]: ...
 
     async def apply_batch(self, conn: Connection, batch: LogBatch) -> None: ...
+
+
+def decoded_types(projections: Sequence[Projection]) -> frozenset[str]:
+    """The types whose events folding a batch into `projections` decodes: all their handles but those only SQL reads."""
+    types: set[str] = set()
+    for projection in projections:
+        if isinstance(projection, StatementProjection):
+            types.update(t for t in projection.handles if needs_upcasting(t))
+        elif isinstance(projection, BatchProjection):
+            types.update(projection.decodes)
+        else:
+            types.update(projection.handles)
+    return frozenset(types)
 
 
 class LogBatch:
     """One contiguous batch of the global log as read (rows undecoded), for replay.
 
     Every row in (after, until] is in `rows`: the reader hands on no batch with a hole a late commit could
-    still fill. Rows are decoded only for the projections that fold them in Python, each row once.
+    still fill. Rows are decoded only for the projections that fold them in Python, each row once; a reader may
+    leave out (NULL) the payloads of the types none of them decodes (`decoded_types`).
     """
 
     def __init__(self, rows: Sequence[asyncpg.Record], *, after: int, until: int) -> None:
@@ -92,7 +112,10 @@ class LogBatch:
         for i in indexes:
             rec = decoded.get(i)
             if rec is None:
-                rec = decoded[i] = record_from_row(self.rows[i])
+                row = self.rows[i]
+                if row["data"] is None:
+                    raise RuntimeError(f"the batch was read without the payloads of {row['type']} events")
+                rec = decoded[i] = record_from_row(row)
             out.append(rec)
         return out
 

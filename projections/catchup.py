@@ -20,11 +20,10 @@ import structlog
 from eventstore.follower import LogFollower
 from eventstore.read import GlobalReader
 from eventstore.types import Connection, Queryable
-from projections.base import LogBatch, Projection, StatementProjection, apply_to_batch
+from projections.base import LogBatch, Projection, apply_to_batch, decoded_types
 from projections.kb import KbSearchProjection
 from projections.search import SearchProjection
 from projections.support_analytics import SupportAnalyticsProjection
-from schemas.upcasting import needs_upcasting
 
 log = structlog.get_logger("roomlog.catchup")
 
@@ -63,14 +62,6 @@ async def events_behind(conn: Queryable) -> dict[str, int]:
     return {r["name"]: r["behind"] for r in rows}
 
 
-def decoded_types(projection: Projection) -> frozenset[str]:
-    """The event types whose payloads a batch of the projection decodes in Python: none for statements over the
-    batch's position range (but the old versions they are handed upcast), its own types for the others."""
-    if isinstance(projection, StatementProjection):
-        return frozenset(t for t in projection.handles if needs_upcasting(t))
-    return frozenset(projection.handles)
-
-
 class CatchUpRunner(LogFollower):
     """Applies the log to one catch-up projection, for ever, while this instance holds its lock."""
 
@@ -79,7 +70,7 @@ class CatchUpRunner(LogFollower):
         lock = _LOCK_BASE + zlib.crc32(projection.name.encode()) % 1000
         super().__init__(database_url, lock=lock, batch_size=batch_size, idle_wait=idle_wait, gather=gather)
         self.projection = projection
-        self._payloads = decoded_types(projection)
+        self._payloads = sorted(decoded_types([projection]))
         self._reader: GlobalReader | None = None
 
     async def started_leading(self, conn: asyncpg.Connection) -> None:
@@ -102,7 +93,7 @@ class CatchUpRunner(LogFollower):
                 self._reader = GlobalReader(position or 0)
             reader = self._reader
             after = reader.position
-            rows = await reader.read_rows(conn, limit=self._batch_size, payloads=self._payloads)
+            rows = await reader.read_rows(conn, limit=self._batch_size, payload_types=self._payloads)
             # Every position of (after, reader.position] is in `rows` and committed (the reader stops at holes),
             # so statements over that range of `events` see exactly these events: the search index and the
             # analytics facts take the messages from there, without decoding each one here.

@@ -18,7 +18,7 @@ import asyncpg
 
 from eventstore.read import GlobalReader, read_tenant
 from eventstore.types import Connection
-from projections.base import LogBatch, Projection, apply_to_batch
+from projections.base import LogBatch, Projection, apply_to_batch, decoded_types
 from projections.catchup import CATCH_UP_PROJECTIONS, save_checkpoint
 from projections.inline import INLINE_PROJECTIONS, apply_all
 
@@ -105,6 +105,7 @@ async def replay(
         state = await _prepare_shadow(conn, projections)
         resumed_from = state.position
         reader = GlobalReader(state.position)
+        decoded = sorted(decoded_types(projections))
         count = 0
         last_position = int(await conn.fetchval("SELECT coalesce(max(position), 0) FROM events"))
         hole_deadline = time.perf_counter() + HOLE_WAIT_SECONDS
@@ -115,7 +116,7 @@ async def replay(
             workers: list[tuple[Connection, Sequence[Projection]]] | None = None
             read_ahead: LogBatch | None = None
             while True:
-                events = read_ahead if read_ahead is not None else await _read_batch(reader, conn, batch_size)
+                events = read_ahead if read_ahead is not None else await _read_batch(reader, conn, batch_size, decoded)
                 read_ahead = None
                 if not events and reader.waiting_at_hole and time.perf_counter() < hole_deadline:
                     # Not caught up: a hole that may be a late commit. Wait it out instead of finishing
@@ -130,7 +131,7 @@ async def replay(
                     workers = await _workers(pool, stack, conn, projections, events, parallel)
                 if len(workers) > 1:
                     # Read (and decode) the next batch on `conn` while the workers apply this one.
-                    pending = asyncio.ensure_future(_read_batch(reader, conn, batch_size))
+                    pending = asyncio.ensure_future(_read_batch(reader, conn, batch_size, decoded))
                     try:
                         await asyncio.gather(*(_apply_batch(c, group, events) for c, group in workers))
                     except BaseException:
@@ -152,7 +153,7 @@ async def replay(
             report = ReplayReport([p.name for p in projections], count, 0.0, resumed_from=resumed_from)
             async with conn.transaction():
                 await conn.execute("LOCK TABLE streams IN EXCLUSIVE MODE")
-                while events := await _read_batch(reader, conn, batch_size, final=True):
+                while events := await _read_batch(reader, conn, batch_size, decoded, final=True):
                     await _apply_to_batch(conn, projections, events)
                     report.events += len(events)
                 if verify:
@@ -173,9 +174,12 @@ async def replay(
     return report
 
 
-async def _read_batch(reader: GlobalReader, conn: Connection, limit: int, *, final: bool = False) -> LogBatch:
+async def _read_batch(
+    reader: GlobalReader, conn: Connection, limit: int, decoded: list[str], *, final: bool = False
+) -> LogBatch:
     after = reader.position
-    rows = await reader.read_rows(conn, limit=limit, final=final)
+    # Only the payloads some projection decodes: the SQL projections read theirs from `events` by position range.
+    rows = await reader.read_rows(conn, limit=limit, final=final, payload_types=decoded)
     return LogBatch(rows, after=after, until=reader.position)
 
 

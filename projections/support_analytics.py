@@ -279,6 +279,11 @@ class SupportAnalyticsProjection:
     ALTER TABLE support_analytics_daily ADD PRIMARY KEY (tenant_id, day, dim, value);
     """
 
+    @property
+    def decodes(self) -> frozenset[str]:
+        """What `apply_batch` takes decoded from a batch: all but the messages, unless those need upcasting."""
+        return self.handles if needs_upcasting("message.sent") else self.handles - {"message.sent"}
+
     async def apply_batch(self, conn: Connection, batch: LogBatch) -> None:
         """Replay: the batch's messages straight from `events` by position range, never decoded in Python (they are
         most of the log, and only the few in support rooms count), the other events decoded and applied in between."""

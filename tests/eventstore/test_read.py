@@ -250,7 +250,7 @@ async def test_global_reader_reads_only_the_payloads_asked_for_and_every_positio
                                          metadata=_meta(tenant.tenant_id))
     reader = GlobalReader(start)
     async with runtime.pool.acquire() as conn:
-        rows = await reader.read_rows(conn, payloads=frozenset({"message.sent"}))
+        rows = await reader.read_rows(conn, payload_types=["message.sent"])
     ours = [r for r in rows if r["stream_id"] == room]
     assert [r["seq"] for r in ours] == [1, 2, 3, 4]
     assert [r["data"] is None for r in ours] == [True, True, False, False]
