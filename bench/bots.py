@@ -30,6 +30,7 @@ from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import uvicorn
 from starlette.applications import Starlette
@@ -140,22 +141,25 @@ async def _send_all(config: dict[str, Any]) -> dict[str, Any]:
     errors: list[str] = []
     rooms, rate, mention = config["rooms"], config["rate"], config["mention"]
     headers = {"X-API-Key": config["api_key"], "X-User-Id": "alice"}
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    timeout = httpx.Timeout(30.0, pool=None)  # open loop: a send waits for a connection as long as it must
-    async with httpx.AsyncClient(base_url=config["base_url"], headers=headers, timeout=timeout, limits=limits) as api:
+    # aiohttp, not httpx: at 200 sends/s httpx's ~2.4 ms of CPU per request starved the service of its core.
+    connector = aiohttp.TCPConnector(limit=64)
+    timeout = aiohttp.ClientTimeout(total=30.0)
+    async with aiohttp.ClientSession(config["base_url"], headers=headers, timeout=timeout,
+                                     connector=connector) as api:
 
         async def send(i: int) -> None:
             content = f"@{BOT} ping {i}" if mention else f"ping {i}"
             started[content] = time.monotonic()
             try:
-                answer = await api.post(f"/rooms/{rooms[i % len(rooms)]}/messages", json={"content": content})
-            except httpx.HTTPError as exc:
+                async with api.post(f"/rooms/{rooms[i % len(rooms)]}/messages", json={"content": content}) as answer:
+                    text = await answer.text()
+            except (aiohttp.ClientError, TimeoutError) as exc:
                 errors.append(repr(exc))
                 return
-            if answer.status_code == 201:
+            if answer.status == 201:
                 answered[content] = time.monotonic()
             else:
-                errors.append(f"{answer.status_code} {answer.text[:100]}")
+                errors.append(f"{answer.status} {text[:100]}")
 
         tasks = []
         late = 0.0
