@@ -275,15 +275,17 @@ class Presence:
         return presence
 
     # --- running -------------------------------------------------------------------------------------
-    async def start(self, nc: NatsClient) -> None:
-        """Open (or create) the bucket and start flushing."""
+    async def start(self, nc: NatsClient, *, flushing: bool = True) -> None:
+        """Open (or create) the bucket and start flushing (without `flushing`, only explicit `flush()` calls write
+        and tell: a test driving a fake clock must not race a flush of its own)."""
         self._nc = nc
         js = nc.jetstream()
         try:
             self._kv = await js.key_value(presence_bucket())
         except BucketNotFoundError:
             self._kv = await js.create_key_value(bucket=presence_bucket(), history=1, ttl=self._memory_seconds)
-        self._task = asyncio.create_task(self._run(), name="presence-flush")
+        if flushing:
+            self._task = asyncio.create_task(self._run(), name="presence-flush")
 
     async def stop(self) -> None:
         if self._task is not None:
