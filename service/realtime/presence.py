@@ -37,7 +37,7 @@ from nats.js.kv import KeyValue
 
 from projections.presence import chosen_statuses
 from schemas.presence import Liveness, UserPresence
-from service.domain.presence import Explicit, automatic_status, shown
+from service.domain.presence import AWAY_AFTER_SECONDS, Explicit, automatic_status, shown
 from service.realtime.jetstream import presence_bucket, user_presence_subject
 
 log = structlog.get_logger("roomlog.presence")
@@ -406,6 +406,12 @@ class Presence:
         if local.sockets > 0 and (self._lease_written or 0.0) < self.clock() + self._flush_seconds:
             await self._renew_lease()  # the first socket here, or the first after a while without any
         name = _key("s", key)
+        if local.sockets > 0 and local.registered is None:
+            # Most often the user's first socket anywhere in a while: one create instead of a read and a create.
+            with contextlib.suppress(KeyWrongLastSequenceError):
+                await self._kv.create(name, _encoder.encode(_Sockets(on=[self.instance_id])))
+                local.registered = self.clock()
+                return
         while True:
             try:
                 entry = await self._kv.get(name)
@@ -439,6 +445,13 @@ class Presence:
             log.warning("presence socket not written", error=repr(exc))
 
     async def _read(self, tenant_id: str, user_id: str) -> Liveness:
+        local = self._local.get((tenant_id, user_id))
+        now = self.clock()
+        if (local is not None and local.sockets > 0 and local.last_active is not None
+                and now - local.last_active < AWAY_AFTER_SECONDS):
+            # Open and active here: online and seen now whatever other instances wrote, so nothing to read (this
+            # is every user of a burst of connects, whose reads timed out at 50,000 users).
+            return self._local_liveness(local, now)
         live = Liveness()
         if self._kv is not None:
             for kind in ("a", "s"):
@@ -453,7 +466,6 @@ class Presence:
                     _merge_active(live, entry.value)
                 else:
                     await self._resolve(live, _decode_sockets(entry.value))
-        local = self._local.get((tenant_id, user_id))
         if local is not None:  # what this instance saw and has not written yet
             mine = self._local_liveness(local, self.clock())
             live.last_active = _latest(live.last_active, mine.last_active)
