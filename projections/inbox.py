@@ -15,6 +15,7 @@ from datetime import datetime
 import asyncpg
 
 from eventstore.types import Queryable
+from projections.mentions import unread_mentions
 from projections.messages import MESSAGE_COLUMNS
 
 # `x` is a row with room_id and `rm` the user's read_marks row of it (none: nothing read); $1 is the tenant and $2
@@ -22,7 +23,7 @@ from projections.messages import MESSAGE_COLUMNS
 # since; the unread mentions the counters of projections/mentions.py less what their read passed over; both less
 # the others' deleted messages since: primary-key lookups, and one scan of the deleted ones (a partial index,
 # usually empty).
-_COUNTS = """
+_COUNTS = f"""
 LEFT JOIN LATERAL (
     SELECT count(*) AS messages, count(*) FILTER (WHERE p.mentions && ARRAY[$2, '@room', '@here']) AS mentions
     FROM messages p WHERE p.room_id = x.room_id AND p.seq > coalesce(rm.seq, 0)
@@ -34,12 +35,7 @@ LEFT JOIN LATERAL (
          - coalesce((SELECT n.messages FROM message_counts n WHERE n.room_id = x.room_id AND n.sender_id = $2), 0)
          + coalesce(rm.own_ordinal, 0)
          - d.messages AS unread_count,
-           coalesce((SELECT n.mentions FROM mention_counts n WHERE n.room_id = x.room_id AND n.key = ''), 0)
-         - coalesce((SELECT n.mentions FROM mention_counts n WHERE n.room_id = x.room_id AND n.key = 's:' || $2), 0)
-         + coalesce((SELECT n.mentions FROM mention_counts n WHERE n.room_id = x.room_id AND n.key = 'u:' || $2), 0)
-         - coalesce((SELECT r.passed FROM mention_reads r
-                     WHERE r.tenant_id = $1 AND r.user_id = $2 AND r.room_id = x.room_id), 0)
-         - d.mentions AS mention_count
+           {unread_mentions("x.room_id", "$2")} - d.mentions AS mention_count
 ) c ON true
 """
 

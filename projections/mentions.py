@@ -5,7 +5,7 @@ messages at read time:
 
     mentions of the room (`@room`/`@here`, key '')  - those the user sent themselves (key 's:<user>')
   + messages of others naming the user without `@room`/`@here` (key 'u:<user>')
-  - what of these the user's read position passed over (`mention_reads.passed`)
+  - what of these the user's read position passed over (key 'r:<user>', set by each read)
   - the deleted ones after the read position (the partial index of deleted messages, usually empty).
 
 Every counter is bumped under its own row's lock (`INSERT … ON CONFLICT DO UPDATE` updates the newest committed
@@ -63,33 +63,43 @@ def _passed(key: str) -> str:
             " AND k.seq <= q.seq ORDER BY k.seq DESC LIMIT 1), 0)")
 
 
-# How many of the user's mentions their newest read (or history clear) passed over. In an append the marks up to
-# its seq are committed (a read never passes the room's committed last_seq); in replay this runs after the
-# batch's sends were marked.
+# How many of the user's mentions their newest read (or history clear) passed over, as the counter 'r:<user>'
+# (the one key set rather than bumped). In an append the marks up to its seq are committed (a read never passes
+# the room's committed last_seq); in replay this runs after the batch's sends were marked.
 _MARK_READ = f"""
-INSERT INTO mention_reads AS r (tenant_id, user_id, room_id, seq, passed)
-SELECT q.tenant_id, q.user_id, q.room_id, q.seq,
-       {_passed("''")} - {_passed("'s:' || q.user_id")} + {_passed("'u:' || q.user_id")}
-FROM (SELECT DISTINCT ON (1, 2, 3) e.tenant_id, substr(e.stream_id, length(e.tenant_id) + 7) AS user_id,
-             e.data->>'room_id' AS room_id, (e.data->>'seq')::bigint AS seq
+INSERT INTO mention_counts AS c (room_id, key, mentions, last_seq)
+SELECT q.room_id, 'r:' || q.user_id,
+       {_passed("''")} - {_passed("'s:' || q.user_id")} + {_passed("'u:' || q.user_id")}, q.seq
+FROM (SELECT DISTINCT ON (1, 2) e.data->>'room_id' AS room_id, substr(e.stream_id, length(e.tenant_id) + 7) AS user_id,
+             (e.data->>'seq')::bigint AS seq
       FROM new_events e WHERE e.type IN ('read.recorded', 'room.cleared')
-      ORDER BY 1, 2, 3, 4 DESC) q
-ON CONFLICT (tenant_id, user_id, room_id) DO UPDATE SET seq = EXCLUDED.seq, passed = EXCLUDED.passed
-WHERE r.seq < EXCLUDED.seq
+      ORDER BY 1, 2, 3 DESC) q
+ON CONFLICT (room_id, key) DO UPDATE SET mentions = EXCLUDED.mentions, last_seq = EXCLUDED.last_seq
+WHERE c.last_seq < EXCLUDED.last_seq
 """
+
+
+def unread_mentions(room_id: str, user_id: str) -> str:
+    """SQL: the user's mentions in the room after their read position, deleted ones included (the caller takes
+    those away): one index scan of the room's four counters of the user."""
+    return (f"coalesce((SELECT sum(CASE WHEN left(n.key, 2) IN ('s:', 'r:') THEN -n.mentions ELSE n.mentions END)"
+            f"::bigint FROM mention_counts n WHERE n.room_id = {room_id}"
+            f" AND n.key = ANY(ARRAY['', 's:' || {user_id}, 'u:' || {user_id}, 'r:' || {user_id}])), 0)")
 
 
 class MentionsProjection:
     name = "mentions"
-    version = 1
-    tables = ("mention_counts", "mention_marks", "mention_reads")
+    version = 2
+    tables = ("mention_counts", "mention_marks")
     handles = frozenset({"message.sent", "read.recorded", "room.cleared"})
     ddl = """
     CREATE TABLE mention_counts (
         room_id  text NOT NULL,
-        key      text NOT NULL,  -- '' the room's @room/@here messages, 's:<user>' theirs, 'u:<user>' naming them
+        -- '' the room's @room/@here messages, 's:<user>' those the user sent, 'u:<user>' the others' naming the
+        -- user without @room/@here; 'r:<user>' how many of these the user's read position passed over
+        key      text NOT NULL,
         mentions bigint NOT NULL,
-        last_seq bigint NOT NULL,
+        last_seq bigint NOT NULL,  -- the room's seq counted up to ('r:': the read position)
         PRIMARY KEY (room_id, key)
     );
     CREATE TABLE mention_marks (
@@ -98,14 +108,6 @@ class MentionsProjection:
         seq     bigint NOT NULL,
         ordinal bigint NOT NULL,  -- the message's place among the room's messages of this key
         PRIMARY KEY (room_id, key, seq)
-    );
-    CREATE TABLE mention_reads (
-        tenant_id text NOT NULL,
-        user_id   text NOT NULL,
-        room_id   text NOT NULL,
-        seq       bigint NOT NULL,  -- read or cleared up to here (as read_marks)
-        passed    bigint NOT NULL,  -- the user's mentions (deleted or not) up to seq
-        PRIMARY KEY (tenant_id, user_id, room_id)
     );
     """
 
