@@ -89,7 +89,7 @@ def unread_mentions(room_id: str, user_id: str) -> str:
 
 class MentionsProjection:
     name = "mentions"
-    version = 2
+    version = 3
     tables = ("mention_counts", "mention_marks")
     handles = frozenset({"message.sent", "read.recorded", "room.cleared"})
     ddl = """
@@ -100,7 +100,9 @@ class MentionsProjection:
         key      text NOT NULL,
         mentions bigint NOT NULL,
         last_seq bigint NOT NULL,  -- the room's seq counted up to ('r:': the read position)
-        PRIMARY KEY (room_id, key)
+        -- The inbox reads a room's four keys of a user by an index-only scan: a bitmap scan of the table cost
+        -- 11 µs a room against 3 µs (GET /unread reads 1,000 rooms).
+        PRIMARY KEY (room_id, key) INCLUDE (mentions)
     );
     CREATE TABLE mention_marks (
         room_id text NOT NULL,
