@@ -45,6 +45,8 @@ class Config:
     tokens: dict[str, str] | None = None
     # user -> a confirmed upload of theirs: every send of that user is an image message carrying it
     attachments: dict[str, str] | None = None
+    # every send mentions another member of its room (and every fourth of a sender's targets `@room` too)
+    mentions: bool = False
 
 
 @dataclass
@@ -64,16 +66,29 @@ class Stats:
     internal_errors: int = 0  # exceptions in our own callbacks: the numbers are not to be trusted
 
 
+def _mention(cfg: Config, number: int, room: dict[str, Any], index: int) -> list[str] | None:
+    """What the `index`-th member mentions in every send to the `number`-th room (with cfg.mentions): the next
+    member, and in every fourth room `@room` too."""
+    if not cfg.mentions:
+        return None
+    members = room["members"]
+    named = [members[(index + 1) % len(members)]]
+    return [*named, "@room"] if number % 4 == 0 else named
+
+
 class _Target:
     """Pre-encoded request parts for one (room, sender)."""
 
     __slots__ = ("body_template", "head", "room_id")
 
-    def __init__(self, cfg: Config, room_id: str, user_id: str, *, body_len: int | None = None) -> None:
+    def __init__(self, cfg: Config, room_id: str, user_id: str, *, body_len: int | None = None,
+                 mention: list[str] | None = None) -> None:
         self.room_id = room_id
         # Fixed-width ids keep every body of a sender the same length, so its head is encoded once.
         media = (cfg.attachments or {}).get(user_id)
         extra = f',"type":"image","attachments":["{media}"]' if media else ""
+        if mention:
+            extra += f',"mentions":{json.dumps(mention)}'
         self.body_template = (
             f'{{"content":{json.dumps(cfg.content)}{extra},"client_msg_id":"{cfg.run_id}-'.encode() + b'%03d-%09d"}'
         )
@@ -189,7 +204,8 @@ class Generator:
         self.cfg = cfg
         self.stats = Stats()
         self.rng = random.Random(cfg.seed)
-        self.targets = [_Target(cfg, room["room_id"], user) for room in cfg.rooms for user in room["members"]]
+        self.targets = [_Target(cfg, room["room_id"], user, mention=_mention(cfg, r, room, i))
+                        for r, room in enumerate(cfg.rooms) for i, user in enumerate(room["members"])]
         self.clients: list[Client] = []
         self.drained = asyncio.get_running_loop().create_future()
 

@@ -109,10 +109,11 @@ def _run_size(args: argparse.Namespace, n: int, nats_server: NatsServer, url: st
         for output in outputs:
             output.seek(0)
             lines = output.read().strip().splitlines()
-            logged = [line for line in lines[:-1] if line.strip()]
+            results = [line for line in lines if line.startswith('{"settle_seconds"')]
+            logged = [line for line in lines if line.strip() and line not in results]
             if logged:
                 print(f"{n:,} users: an instance logged {len(logged)} lines, the first: {logged[0][:200]}")
-            outs.append(json.loads(lines[-1]))
+            outs.append(json.loads(results[-1]))
     return {"users": n, "instances": outs, "nats_server_cpu": server_cpu}
 
 
@@ -187,10 +188,12 @@ async def _instance(args: argparse.Namespace) -> int:
               "received": (after[3] - before[3]) / elapsed}
     for key in ("in_msgs", "out_msgs", "in_bytes", "out_bytes"):
         result[key] = (after[1][key] - before[1][key]) / elapsed
-    await presence.stop()
-    await nc.close()
-    await pool.close()
-    print(json.dumps(result))
+    print(json.dumps(result), flush=True)  # before the shutdown: a shutdown that hangs must not lose the numbers
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(30):
+            await presence.stop()
+            await nc.close()
+            await pool.close()
     return 0
 
 

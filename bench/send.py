@@ -69,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="roomlog serve --workers (default 1)")
     p.add_argument("--attachments", action="store_true",
                    help="every send is an image message with one confirmed attachment of its sender")
+    p.add_argument("--mentions", action="store_true",
+                   help="every send mentions another member of its room (a quarter of the rooms: and @room)")
     p.add_argument("--connections", type=int, default=32, help="concurrent keep-alive connections (default 32)")
     p.add_argument("--rooms", type=int, default=100, help="rooms to spread the sends over (default 100)")
     p.add_argument("--members", type=int, default=4, help="members per room, each a sender (default 4)")
@@ -117,8 +119,11 @@ def run(args: argparse.Namespace, server: Server) -> int:
         config["tokens"] = log_in_everyone(server.port, api_key, sorted({u for r in rooms for u in r["members"]}))
     if args.attachments:
         config["attachments"] = upload_images(api, sorted({u for r in rooms for u in r["members"]}))
+    if args.mentions:
+        config["mentions"] = True
     print(f"auth {args.auth}, rate limits {args.rate_limits}, metrics {args.metrics}, "
-          f"attachments {'one image per send' if args.attachments else 'none'}", file=sys.stderr)
+          f"attachments {'one image per send' if args.attachments else 'none'}, "
+          f"mentions {'in every send' if args.mentions else 'none'}", file=sys.stderr)
     print(f"load {args.connections} connections over {args.rooms} rooms x {args.members} members, "
           f"{args.warmup:g} s warm-up + {args.duration:g} s measured, server workers={args.workers} "
           f"(loadavg before {load_before[0]:.2f})", file=sys.stderr)

@@ -3,8 +3,8 @@ read_marks read models without counting messages.
 
 Unread counts are differences of counters (the room's messages now less those up to the read position, kept in
 read_marks when the user read; the same for the user's own messages; less deleted messages of others after
-it), so each room costs a few primary-key lookups whatever its size. Mentions are counted over the messages
-that mention anyone (a partial index), never over all messages.
+it), so each room costs a few primary-key lookups whatever its size; mentions likewise, from the counters of
+projections/mentions.py.
 """
 
 from __future__ import annotations
@@ -15,22 +15,27 @@ from datetime import datetime
 import asyncpg
 
 from eventstore.types import Queryable
+from projections.mentions import unread_mentions
 from projections.messages import MESSAGE_COLUMNS
 
-# `x` is a row with room_id and `rm` the user's read_marks row of it (none: nothing read); $2 is the user. The
-# unread messages are the room's count less what the user had read (read_marks), less their own since, less the
-# others' deleted since; each a primary-key lookup but the deleted ones (a partial index, usually empty).
-_COUNTS = """
+# `x` is a row with room_id and `rm` the user's read_marks row of it (none: nothing read); $1 is the tenant and $2
+# the user. The unread messages are the room's count less what the user had read (read_marks), less their own
+# since; the unread mentions the counters of projections/mentions.py less what their read passed over; both less
+# the others' deleted messages since: primary-key lookups, and one scan of the deleted ones (a partial index,
+# usually empty).
+_COUNTS = f"""
+LEFT JOIN LATERAL (
+    SELECT count(*) AS messages, count(*) FILTER (WHERE p.mentions && ARRAY[$2, '@room', '@here']) AS mentions
+    FROM messages p WHERE p.room_id = x.room_id AND p.seq > coalesce(rm.seq, 0)
+      AND p.deleted_seq IS NOT NULL AND p.sender_id <> $2
+) d ON true
 LEFT JOIN LATERAL (
     SELECT coalesce((SELECT n.messages FROM message_counts n WHERE n.room_id = x.room_id AND n.sender_id = ''), 0)
          - coalesce(rm.ordinal, 0)
          - coalesce((SELECT n.messages FROM message_counts n WHERE n.room_id = x.room_id AND n.sender_id = $2), 0)
          + coalesce(rm.own_ordinal, 0)
-         - (SELECT count(*) FROM messages p WHERE p.room_id = x.room_id AND p.seq > coalesce(rm.seq, 0)
-            AND p.deleted_seq IS NOT NULL AND p.sender_id <> $2) AS unread_count,
-           (SELECT count(*) FROM messages p WHERE p.room_id = x.room_id AND p.seq > coalesce(rm.seq, 0)
-            AND p.mentions IS NOT NULL AND p.mentions && ARRAY[$2, '@room', '@here']
-            AND p.deleted_seq IS NULL AND p.sender_id <> $2) AS mention_count
+         - d.messages AS unread_count,
+           {unread_mentions("x.room_id", "$2")} - d.mentions AS mention_count
 ) c ON true
 """
 

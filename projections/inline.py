@@ -15,6 +15,7 @@ from projections.kb import KbArticlesProjection
 from projections.media import MediaProjection
 from projections.media_limits import MediaLimitsProjection
 from projections.members import MembersProjection
+from projections.mentions import MentionsProjection
 from projections.message_attachments import MessageAttachmentsProjection
 from projections.messages import MessagesProjection
 from projections.presence import PresenceStatusesProjection
@@ -35,6 +36,7 @@ INLINE_PROJECTIONS: tuple[Projection, ...] = (
     RoomsProjection(),
     MembersProjection(),
     MessagesProjection(),
+    MentionsProjection(),
     MessageAttachmentsProjection(),
     ReceiptsProjection(),
     UserRoomsProjection(),

@@ -30,6 +30,8 @@ WHERE r.seq < EXCLUDED.seq OR r.read_seq < EXCLUDED.read_seq
 
 @dataclass
 class _Positions:
+    # How far received: raised by acks and reads alike, stamped by the first event that reached it (as one
+    # event at a time would leave it: a later one of the same seq does not move it).
     acked: int = 0
     acked_at: datetime | None = None
     read: int = 0
@@ -63,9 +65,9 @@ class ReceiptsProjection:
             if not isinstance(ev, AckRecorded | ReadRecorded):
                 continue
             kept = best.setdefault((rec.tenant_id, user_of_stream(rec.stream_id), ev.room_id), _Positions())
-            if isinstance(ev, AckRecorded) and ev.seq > kept.acked:
+            if ev.seq > kept.acked:
                 kept.acked, kept.acked_at = ev.seq, rec.created_at
-            elif isinstance(ev, ReadRecorded) and ev.seq > kept.read:
+            if isinstance(ev, ReadRecorded) and ev.seq > kept.read:
                 kept.read, kept.read_at = ev.seq, rec.created_at
         if not best:
             return

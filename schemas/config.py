@@ -76,6 +76,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     metrics: bool = True
     metrics_port: int | None = None
     metrics_sample_seconds: float = 5.0
+    # Young collections between two full ones (the collector's third threshold; Python's default is 10). A full
+    # collection walks every object a waiting long-poll holds, and nothing runs meanwhile (bench/poll.py).
+    gc_full_after: Annotated[int, msgspec.Meta(ge=1)] = 100
     # Support desk: the routing policy (service.domain.support.routing.POLICIES), whether POST
     # /support/sessions refuses (400 NO_AGENTS_AVAILABLE) instead of queueing while no eligible agent is
     # available, whether routing requires an agent's live WebSocket connection (an agent gone for longer than

@@ -104,7 +104,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Starlet
         app.state.runtime = await start_runtime(settings) if own else runtime
         if own:
             await route_all(app.state.runtime)  # what a crash between an append and its routing left waiting
-            freeze_startup_heap()
+            freeze_startup_heap(full_after=settings.gc_full_after)
         try:
             yield
         finally:

@@ -57,6 +57,7 @@ ENVIRONMENT = {
     "ROOMLOG_METRICS": "metrics",
     "ROOMLOG_METRICS_PORT": "metrics_port",
     "ROOMLOG_METRICS_SAMPLE_SECONDS": "metrics_sample_seconds",
+    "ROOMLOG_GC_FULL_AFTER": "gc_full_after",
     "ROOMLOG_SUPPORT_POLICY": "support_policy",
     "ROOMLOG_SUPPORT_REFUSE_WITHOUT_AGENTS": "support_refuse_without_agents",
     "ROOMLOG_SUPPORT_REQUIRE_CONNECTION": "support_require_connection",

@@ -17,10 +17,14 @@ from typing import Any
 from prometheus_client import Histogram
 
 
-def freeze_startup_heap() -> None:
-    """Collect what start-up left, then move every surviving object out of the collector's generations."""
+def freeze_startup_heap(*, full_after: int | None = None) -> None:
+    """Collect what start-up left, then move every surviving object out of the collector's generations; given
+    `full_after`, a full collection follows only that many young (generation 1) ones instead of 10."""
     gc.collect()
     gc.freeze()
+    if full_after is not None:
+        young, middle, _ = gc.get_threshold()
+        gc.set_threshold(young, middle, full_after)
 
 
 class GcPauses:

@@ -107,12 +107,15 @@ class Hub:
             return True
         return False
 
-    async def subscribe(self, conn: Subscriber, room_id: str) -> None:
-        """Deliver the room's events to `conn`; returns once NATS routes them here (read the log after)."""
+    async def subscribe(self, conn: Subscriber, room_id: str, *, presence: bool = True) -> None:
+        """Deliver the room's events to `conn`; returns once NATS routes them here (read the log after).
+
+        Without `presence` (a long-poll, which shows no presence frames) the room's members are not followed for it.
+        """
         self._rooms[room_id].add(conn)
         # Every subscriber waits (on the lock) until the room's subscription is confirmed, not only the first.
         await self._listen(room_id, [room_subject(conn.tenant_id, room_id)])
-        if room_id not in self._room_members:
+        if presence and room_id not in self._room_members:
             await self._watch_members(conn.tenant_id, room_id)
 
     async def _watch_members(self, tenant_id: str, room_id: str) -> None:

@@ -30,40 +30,61 @@ T = TypeVar("T")
 
 
 class Waiter:
-    """One waiting poll as the hub sees a subscriber: any event of its rooms (or a resume) wakes it."""
+    """One waiting poll as the hub sees a subscriber: any event of its rooms (or a resume) wakes it.
+
+    Thousands wait at once, each for up to minutes, so a waiter keeps as few objects as it can: a flag, and while
+    it waits one future and one timer (no task per wait): every object a waiting poll holds is walked by each
+    full garbage collection, and nothing else runs meanwhile.
+    """
+
+    __slots__ = ("_waiting", "_woken", "tenant_id", "user_id")
 
     def __init__(self, tenant_id: str, user_id: str) -> None:
         self.tenant_id = tenant_id
         self.user_id = user_id
-        self._woken = asyncio.Event()
+        self._woken = False
+        self._waiting: asyncio.Future[None] | None = None
 
     def offer_event(self, event: RecordedEvent, text: str) -> None:
-        self._woken.set()
+        self._wake()
 
     def offer_frame(self, frame: msgspec.Struct, *, room_id: str | None = None) -> None:
         pass  # receipts and typing frames do not end a poll; typing is read from the TypingView
 
     def offer_resume(self) -> None:
-        self._woken.set()  # NATS was away: the log may hold what was not routed
+        self._wake()  # NATS was away: the log may hold what was not routed
 
     async def shut_down(self, reconnect_after_ms: int) -> None:
-        self._woken.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        self._woken = True
+        self._settle()
+
+    def _settle(self, _: object = None) -> None:
+        waiting = self._waiting
+        if waiting is not None and not waiting.done():
+            waiting.set_result(None)
 
     async def wait(self, seconds: float, *, unless: asyncio.Future[None]) -> bool:
         """Wait until woken (True), `seconds` pass or `unless` completes (False); re-arm for the next wait."""
         if unless.done():
             return False
-        if not self._woken.is_set():
+        if not self._woken:
             if seconds <= 0:
                 return False
-            woken: asyncio.Future[Any] = asyncio.ensure_future(self._woken.wait())
-            either: set[asyncio.Future[Any]] = {woken, unless}
+            loop = asyncio.get_running_loop()
+            self._waiting = loop.create_future()
+            timer = loop.call_later(seconds, self._settle)
+            unless.add_done_callback(self._settle)
             try:
-                await asyncio.wait(either, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+                await self._waiting
             finally:
-                woken.cancel()
-        if self._woken.is_set() and not unless.done():
-            self._woken.clear()
+                timer.cancel()
+                unless.remove_done_callback(self._settle)
+                self._waiting = None
+        if self._woken and not unless.done():
+            self._woken = False
             return True
         return False
 
@@ -116,7 +137,7 @@ class Polls:
             for room_id in room_ids:
                 subscribed.append(room_id)
                 await self.typing.watch(tenant_id, room_id)
-                await self.hub.subscribe(waiter, room_id)
+                await self.hub.subscribe(waiter, room_id, presence=False)
             yield waiter
         finally:
             self._waiters.discard(waiter)

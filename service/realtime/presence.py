@@ -37,7 +37,7 @@ from nats.js.kv import KeyValue
 
 from projections.presence import chosen_statuses
 from schemas.presence import Liveness, UserPresence
-from service.domain.presence import Explicit, automatic_status, shown
+from service.domain.presence import AWAY_AFTER_SECONDS, Explicit, automatic_status, shown
 from service.realtime.jetstream import presence_bucket, user_presence_subject
 
 log = structlog.get_logger("roomlog.presence")
@@ -275,15 +275,17 @@ class Presence:
         return presence
 
     # --- running -------------------------------------------------------------------------------------
-    async def start(self, nc: NatsClient) -> None:
-        """Open (or create) the bucket and start flushing."""
+    async def start(self, nc: NatsClient, *, flushing: bool = True) -> None:
+        """Open (or create) the bucket and start flushing (without `flushing`, only explicit `flush()` calls write
+        and tell: a test driving a fake clock must not race a flush of its own)."""
         self._nc = nc
         js = nc.jetstream()
         try:
             self._kv = await js.key_value(presence_bucket())
         except BucketNotFoundError:
             self._kv = await js.create_key_value(bucket=presence_bucket(), history=1, ttl=self._memory_seconds)
-        self._task = asyncio.create_task(self._run(), name="presence-flush")
+        if flushing:
+            self._task = asyncio.create_task(self._run(), name="presence-flush")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -404,6 +406,12 @@ class Presence:
         if local.sockets > 0 and (self._lease_written or 0.0) < self.clock() + self._flush_seconds:
             await self._renew_lease()  # the first socket here, or the first after a while without any
         name = _key("s", key)
+        if local.sockets > 0 and local.registered is None:
+            # Most often the user's first socket anywhere in a while: one create instead of a read and a create.
+            with contextlib.suppress(KeyWrongLastSequenceError):
+                await self._kv.create(name, _encoder.encode(_Sockets(on=[self.instance_id])))
+                local.registered = self.clock()
+                return
         while True:
             try:
                 entry = await self._kv.get(name)
@@ -437,6 +445,13 @@ class Presence:
             log.warning("presence socket not written", error=repr(exc))
 
     async def _read(self, tenant_id: str, user_id: str) -> Liveness:
+        local = self._local.get((tenant_id, user_id))
+        now = self.clock()
+        if (local is not None and local.sockets > 0 and local.last_active is not None
+                and now - local.last_active < AWAY_AFTER_SECONDS):
+            # Open and active here: online and seen now whatever other instances wrote, so nothing to read (this
+            # is every user of a burst of connects, whose reads timed out at 50,000 users).
+            return self._local_liveness(local, now)
         live = Liveness()
         if self._kv is not None:
             for kind in ("a", "s"):
@@ -451,7 +466,6 @@ class Presence:
                     _merge_active(live, entry.value)
                 else:
                     await self._resolve(live, _decode_sockets(entry.value))
-        local = self._local.get((tenant_id, user_id))
         if local is not None:  # what this instance saw and has not written yet
             mine = self._local_liveness(local, self.clock())
             live.last_active = _latest(live.last_active, mine.last_active)

@@ -174,6 +174,6 @@ async def test_inbox_equals_a_recomputation_from_the_log_and_replays_identically
             for archived_flag in (False, True):
                 assert [r["room_id"] for r in got if r["is_archived"] is archived_flag] == \
                     [r["room_id"] for r in expected if r["is_archived"] is archived_flag], user
-    names = ("rooms", "messages", "receipts", "user_rooms")
+    names = ("rooms", "messages", "mentions", "receipts", "user_rooms")
     report = await replay(runtime.pool, [projection_by_name(n) for n in names], verify=True, swap=False)
     assert set(report.differences.values()) == {0}

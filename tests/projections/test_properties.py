@@ -137,6 +137,9 @@ _ops = st.one_of(
     st.builds(Op, st.just("remove"), _actors, st.integers(0, 5), st.integers(0, 3)),
     st.builds(Op, st.just("send"), _actors, st.integers(0, 5), text=st.none() | st.sampled_from("xyz")),
     st.builds(Op, st.just("ack"), _actors, st.integers(0, 5), number=st.integers(0, 8)),
+    # A send that mentions a user (u3 may not be a member: a 400) or the room; a read position.
+    st.builds(Op, st.just("mention"), _actors, st.integers(0, 5), st.integers(0, 4)),
+    st.builds(Op, st.just("read"), _actors, st.integers(0, 5), number=st.integers(0, 8)),
     # Changes to the `number`-th message sent so far (edits: of the actor's own), racing each other in a group.
     st.builds(Op, st.just("edit"), _actors, number=st.integers(0, 9), text=st.sampled_from("pq")),
     st.builds(Op, st.just("delete"), _actors, number=st.integers(0, 9)),
@@ -198,6 +201,14 @@ async def _run(
                                      headers=h)
         if response.status_code == 201:
             sent.append(Sent(room, response.json()["message_id"], user))
+    elif op.kind == "mention":
+        mentions = [USERS[op.other] if op.other < len(USERS) else "@room"]
+        response = await client.post(f"/rooms/{room}/messages", json={"content": "m", "mentions": mentions},
+                                     headers=h)
+        if response.status_code == 201:
+            sent.append(Sent(room, response.json()["message_id"], user))
+    elif op.kind == "read":
+        response = await client.post(f"/rooms/{room}/read", json={"seq": op.number}, headers=h)
     else:
         response = await client.post("/acks", json={"room_id": room, "seq": op.number}, headers=h)
     return response.status_code

@@ -92,6 +92,11 @@ async def _varied_history(client: httpx.AsyncClient, tenant: Tenant) -> str:
     await _ok(await client.post("/acks", json={"room_id": rid, "seq": 3}, headers=alice))
     await _ok(await client.post(f"/rooms/{rid}/read", json={"seq": 7}, headers=bob))  # read past the ack: both move
     await _ok(await client.post(f"/rooms/{rid}/read", json={"seq": 2}, headers=alice))
+    for who, mentions in [(alice, ["bob"]), (bob, ["@room"]), (alice, ["carol", "@here"]), (bob, ["carol"])]:
+        await _ok(await client.post(f"/rooms/{rid}/messages", json={"content": "@", "mentions": mentions},
+                                    headers=who))
+    last_seq = (await _ok(await client.get(f"/rooms/{rid}", headers=alice)))["last_seq"]
+    await _ok(await client.post(f"/rooms/{rid}/read", json={"seq": int(str(last_seq)) - 2}, headers=carol))
     await _ok(await client.patch(f"/rooms/{rid}", json={"name": None}, headers=alice))
     dm = await _ok(await client.post("/rooms", json={"type": "dm", "members": ["bob"]}, headers=alice))
     await _ok(await client.post(f"/rooms/{dm['room_id']}/messages", json={"content": "psst"}, headers=bob))

@@ -13,8 +13,10 @@ from service.observability.gc_pauses import GcPauses, freeze_startup_heap
 
 @pytest.fixture
 def restored_gc() -> Iterator[None]:
+    thresholds = gc.get_threshold()
     yield
     gc.unfreeze()
+    gc.set_threshold(*thresholds)
 
 
 def test_each_collection_is_observed_by_its_generation_while_installed() -> None:
@@ -40,6 +42,12 @@ def test_freezing_leaves_no_start_up_object_to_walk(restored_gc: None) -> None:
     assert gc.get_freeze_count() >= len(made_at_start_up)
     walked = {id(o) for generation in range(3) for o in gc.get_objects(generation=generation)}
     assert id(made_at_start_up) not in walked and id(made_at_start_up[0]) not in walked
+
+
+def test_a_full_collection_waits_for_as_many_young_ones_as_configured(restored_gc: None) -> None:
+    young, middle, _ = gc.get_threshold()
+    freeze_startup_heap(full_after=100)
+    assert gc.get_threshold() == (young, middle, 100)
 
 
 def test_a_collection_while_prometheus_holds_its_lock_does_not_wait_for_it() -> None:

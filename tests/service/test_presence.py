@@ -78,13 +78,19 @@ class Instance:
 
 @pytest.fixture
 async def instances(runtime: Runtime, nats_url: str) -> AsyncIterator[tuple[FakeClock, Instance, Instance]]:
+    """Two instances on one fake clock, without flush tasks of their own: the test flushes each explicitly.
+
+    A background flush would run on the real clock's schedule but at fake times: after the clock jumped it could
+    renew a lease with a value computed before the jump and overwrite a fresher one, so the other instance read
+    the socket's lease as lapsed (a flaky `offline` where `away` was due).
+    """
     clock = FakeClock()
     made: list[Instance] = []
     for _ in range(2):
         nc = await nats.connect(nats_url)
         instance = Instance(nc, Hub(runtime.pool), Presence(runtime.pool, clock=clock, flush_seconds=30.0))
         await instance.hub.start(nc)
-        await instance.presence.start(nc)
+        await instance.presence.start(nc, flushing=False)
         made.append(instance)
     yield clock, made[0], made[1]
     for instance in made:
@@ -127,6 +133,7 @@ async def test_two_instances_agree_on_every_transition_and_tell_a_watcher_on_the
     await b.hub.subscribe(bob, room_id)  # b now follows alice's presence
 
     a.presence.seen(tenant.tenant_id, "alice")  # a call served by a
+    await a.presence.flush()
     assert ((await bob.next()).user_id, "online") == ("alice", "online")
     assert await statuses(tenant, "alice", a, b) == ["online", "online"]
 
@@ -136,6 +143,7 @@ async def test_two_instances_agree_on_every_transition_and_tell_a_watcher_on_the
     assert await statuses(tenant, "alice", a, b) == ["offline", "offline"]
 
     await a.presence.connected(tenant.tenant_id, "alice")  # a WebSocket, then ten idle minutes
+    await a.presence.flush()
     assert (await bob.next()).status == "online"
     clock.now += 601
     await a.presence.flush()
@@ -152,6 +160,7 @@ async def test_two_instances_agree_on_every_transition_and_tell_a_watcher_on_the
     told = await bob.next()
     assert (told.status, told.status_text) == ("away", None)
     a.presence.seen(tenant.tenant_id, "alice")  # a frame on the idle socket
+    await a.presence.flush()
     assert (await bob.next()).status == "online"
 
     await choose(runtime, a.presence, tenant, "alice", "offline")  # invisible
@@ -182,6 +191,7 @@ async def test_an_instance_hears_only_of_users_who_share_a_room_with_its_clients
     assert b.hub.watched() == 2  # alice and bob themselves
     a.presence.seen(tenant.tenant_id, "carol")
     a.presence.seen(tenant.tenant_id, "alice")
+    await a.presence.flush()
     assert (await bob.next()).user_id == "alice"
     await asyncio.sleep(0.2)
     assert bob.frames.empty()
