@@ -384,11 +384,26 @@ async def list_tickets(
     if where.q is None:
         rows = await conn.fetch(f"SELECT {_LIST_COLUMNS} FROM support_tickets WHERE {sql_where} {page}",
                                 *args, limit, offset)
-        return rows, await _count(conn, where, sql_where, args, exact_up_to)
+        return rows, await _count(conn, where, sql_where, args)
     # Planned for the words given (a generic plan, which asyncpg's prepared statements get after five runs, is one
     # plan for a word in half the tickets and for one in none).
     await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-    count = await _count(conn, where, sql_where, args, exact_up_to)
+    if any(getattr(where, name) is not None for name in _CONDITIONS if name != "q"):
+        # With other filters, first up to `exact_up_to` + 1 matches in no order, numbers only: the planner can
+        # combine the full-text index with the filter's into one bitmap (ordered by number, it misjudged how
+        # rare both together are and walked the numbers down). When that is all of them, their count is the
+        # total and the page is cut from them, in one statement reading each match once.
+        found = await conn.fetch(
+            f"WITH matches AS MATERIALIZED (SELECT number FROM support_tickets WHERE {sql_where}"
+            f" LIMIT {int(exact_up_to) + 1}),"
+            f" page AS (SELECT number FROM matches ORDER BY number DESC LIMIT ${len(args) + 1}"
+            f" OFFSET ${len(args) + 2})"
+            f" SELECT (SELECT count(*) FROM matches)::int AS matched, {_LIST_COLUMNS} FROM (SELECT) AS one"
+            f" LEFT JOIN (page JOIN support_tickets t ON t.tenant_id = $1 AND t.number = page.number) ON true"
+            f" ORDER BY page.number DESC", *args, limit, offset)
+        if found[0]["matched"] <= exact_up_to:
+            return [r for r in found if r["ticket_id"] is not None], TicketCount(found[0]["matched"])
+    count = await _text_count(conn, sql_where, args, exact_up_to)
     if count.estimate:
         # Many matches: walking the numbers down finds a page's worth soonest.
         rows = await conn.fetch(f"SELECT {_LIST_COLUMNS} FROM support_tickets WHERE {sql_where} {page}",
@@ -402,9 +417,9 @@ async def list_tickets(
     return rows, count
 
 
-async def _count(conn: Queryable, where: TicketFilter, sql_where: str, args: list[Any],
-                 exact_up_to: int) -> TicketCount:
-    # Filters on counted fields alone (none given included) add up the counts; others count the matching rows.
+async def _count(conn: Queryable, where: TicketFilter, sql_where: str, args: list[Any]) -> TicketCount:
+    """How many tickets match a listing without `q`. Filters on counted fields alone (none given included) add up
+    the counts; others count the matching rows."""
     given = {name for name in _CONDITIONS if getattr(where, name) is not None}
     if given <= _COUNTED:
         total = await conn.fetchval(f"SELECT coalesce(sum(n), 0) FROM support_ticket_counts WHERE {sql_where}", *args)
@@ -412,8 +427,6 @@ async def _count(conn: Queryable, where: TicketFilter, sql_where: str, args: lis
         tag_where, _ = _where(where, _TAG_COUNT_CONDITIONS, args[0])
         total = await conn.fetchval(f"SELECT coalesce(sum(n), 0) FROM support_ticket_tag_counts WHERE {tag_where}",
                                     *args)
-    elif where.q is not None:
-        return await _text_count(conn, sql_where, args, exact_up_to)
     else:
         total = await conn.fetchval(f"SELECT count(*) FROM support_tickets WHERE {sql_where}", *args)
     return TicketCount(int(total))

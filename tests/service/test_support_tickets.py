@@ -332,8 +332,14 @@ async def test_a_full_text_total_is_exact_up_to_the_cap_then_an_estimate_from_th
     async with runtime.pool.acquire() as conn:
         rows, exact = await list_tickets(conn, desk.tenant_id, where, limit=2, offset=0, exact_up_to=6)
         _, estimated = await list_tickets(conn, desk.tenant_id, where, limit=2, offset=0, exact_up_to=3)
+        later, _ = await list_tickets(conn, desk.tenant_id, where, limit=3, offset=3, exact_up_to=6)
+        past, past_count = await list_tickets(conn, desk.tenant_id, where, limit=2, offset=6, exact_up_to=6)
+        both = await list_tickets(conn, desk.tenant_id, TicketFilter(q="refund", status="new"), limit=10, offset=0)
     assert [r["display_number"][-2:] for r in rows] == ["08", "07"]
     assert exact == TicketCount(6)
+    assert [r["display_number"][-2:] for r in later] == ["04", "02", "01"]
+    assert (past, past_count) == ([], TicketCount(6))  # a page past the matches still says how many there are
+    assert [r["display_number"][-2:] for r in both[0]] == ["08", "07", "05", "04", "02", "01"] and both[1].total == 6
     # Counting stopped at the 4th newest match (ticket 4): 4 matches in tickets 4-8, so 4 x 8 / 5 = 6.4.
     assert estimated == TicketCount(6, estimate=True)
     page = await ok(await client.get("/support/tickets", params={"q": "refund"}, headers=desk.as_user("sam")))
