@@ -137,6 +137,8 @@ class WebhookSender:
 
     async def run(self) -> None:
         """Fetch jobs and send them, at most MAX_IN_FLIGHT at once, for ever."""
+        # Its own lookup threads and connections, apart from the runtime's pair for quick actions and
+        # registration checks: receivers that hang must not hold up calls a person is waiting for.
         resolver = Resolver(timeout=self._settings.webhook_timeout_seconds)
         http = OutboundHttp(resolver, public_only=not self._settings.webhook_allow_private,
                             timeout=self._settings.webhook_timeout_seconds, connections=MAX_IN_FLIGHT)
