@@ -74,17 +74,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=200, help="listings per filter")
     parser.add_argument("--seed", type=int, default=random.randrange(2**32))
     parser.add_argument("--no-sla", action="store_true", help="tickets without the SLA events (and filters)")
+    parser.add_argument("--hold", type=float, default=0.0, metavar="SECONDS",
+                        help="afterwards, print the database URL and keep the servers up this long (to EXPLAIN)")
     args = parser.parse_args(argv)
     print(f"seed {args.seed}")
     asyncio.run(run(tickets=args.tickets, per_ticket=max(1, args.events_per_ticket), requests=args.requests,
-                    seed=args.seed, sla=not args.no_sla))
+                    seed=args.seed, sla=not args.no_sla, hold=args.hold))
     return 0
 
 
-async def run(*, tickets: int, per_ticket: int, requests: int, seed: int, sla: bool) -> None:
+async def run(*, tickets: int, per_ticket: int, requests: int, seed: int, sla: bool, hold: float = 0.0) -> None:
     async with embedded_runtime("roomlog-tickets-bench-", db_pool_size=10) as runtime:
         await _drive(runtime, random.Random(seed), tickets=tickets, per_ticket=per_ticket, requests=requests,
                      sla=sla)
+        if hold > 0:
+            print(f"holding {hold:.0f}s: {runtime.settings.database_url}", flush=True)
+            await asyncio.sleep(hold)
 
 
 async def _drive(runtime: Runtime, rng: random.Random, *, tickets: int, per_ticket: int, requests: int,

@@ -110,7 +110,7 @@ QUICK_ACTION_EVENT_TYPES = ("support.quick_action.executed", "support.quick_acti
 
 class SupportTicketsProjection:
     name = "support_tickets"
-    version = 2
+    version = 3
     tables = ("support_tickets", "support_ticket_entries", "support_ticket_counts", "support_ticket_tag_counts")
     handles = frozenset({"support.ticket.created", "support.ticket.updated", "support.ticket.commented",
                          "support.ticket.note_added", "support.ticket.escalated", *SLA_EVENT_TYPES,
@@ -160,8 +160,12 @@ class SupportTicketsProjection:
     CREATE INDEX support_tickets_sla ON support_tickets (tenant_id, sla_status, number);
     CREATE INDEX support_tickets_follow_up ON support_tickets (follow_up_of) WHERE follow_up_of IS NOT NULL;
     CREATE INDEX support_tickets_solved ON support_tickets (solved_at) WHERE status = 'solved';
-    CREATE INDEX support_tickets_tags ON support_tickets USING gin (tags);
-    CREATE INDEX support_tickets_search ON support_tickets USING gin (search);
+    -- Full text and the listing's filters in one GIN (btree_gin for the scalar columns, migration 076): a listing
+    -- with `q` and filters intersects their posting lists in the index instead of fetching every ticket that has
+    -- the words to drop those another filter excludes (q=refund courier&status=open at 100,000 tickets: 28,502
+    -- tickets fetched for 8,536 matches before). It serves `tag` alone too.
+    CREATE INDEX support_tickets_text ON support_tickets USING gin (tenant_id, status, priority, assigned_to,
+        customer_id, category, sla_status, tags, search);
     CREATE TABLE support_ticket_counts (
         tenant_id   text NOT NULL,
         status      text NOT NULL,
