@@ -91,12 +91,16 @@ async def _check_thread(runtime: Runtime, principal: Principal, room_id: str, th
 
 
 async def _check_mentions(runtime: Runtime, principal: Principal, room_id: str, mentions: list[str]) -> None:
-    """Mentions name members of the room; outsiders of the room learn only that they are outsiders."""
-    error = await current_membership_error(runtime.pool, MemberOf(principal.tenant_id, room_id, principal.user_id))
+    """Mentions name members of the room; outsiders of the room learn only that they are outsiders.
+
+    One read of the room's members answers both (the append re-checks the sender's membership under the lock)."""
+    row = await load_room_state(runtime.pool, principal.tenant_id, room_id)
+    roles = dict(zip(row["ids"], row["roles"], strict=True)) if row is not None else {}
+    error = membership_error(MemberOf(principal.tenant_id, room_id, principal.user_id), row is not None,
+                             roles.get(principal.user_id))
     if error is not None:
         raise error
-    row = await load_room_state(runtime.pool, principal.tenant_id, room_id)
-    check_mentions(mentions, frozenset(row["ids"]) if row is not None else frozenset())
+    check_mentions(mentions, frozenset(roles))
 
 
 async def record_ack(runtime: Runtime, principal: Principal, room_id: str, seq: int) -> None:

@@ -105,6 +105,13 @@ async def test_mentions_name_members_or_the_whole_room(client: httpx.AsyncClient
     refused = await client.post(f"/rooms/{room['room_id']}/messages",
                                 json={"content": "hey", "mentions": ["mallory"]}, headers=tenant.as_user("alice"))
     assert (refused.status_code, refused.json()["error"]["field"]) == (400, "mentions")
+    # Outsiders learn only that they are outsiders, not who the members are.
+    outsider = await client.post(f"/rooms/{room['room_id']}/messages",
+                                 json={"content": "hey", "mentions": ["bob"]}, headers=tenant.as_user("mallory"))
+    assert (outsider.status_code, outsider.json()["error"]["code"]) == (403, "NOT_A_MEMBER")
+    nowhere = await client.post("/rooms/room_missing/messages",
+                                json={"content": "hey", "mentions": ["bob"]}, headers=tenant.as_user("alice"))
+    assert (nowhere.status_code, nowhere.json()["error"]["code"]) == (404, "ROOM_NOT_FOUND")
     await send(client, tenant, room["room_id"], "alice", "all hands", mentions=["@room"])
     await send(client, tenant, room["room_id"], "alice", "carol only", mentions=["carol", "carol"])
     counts = {u: (await inbox(client, tenant, u))[0]["mention_count"] for u in ("alice", "bob", "carol")}
