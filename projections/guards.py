@@ -1,6 +1,6 @@
 """Conditions an append must meet, checked under the stream lock in the append transaction.
 
-The database evaluates them (`rl_guard_failures` in eventstore/migrations/005, extended by 008, 030 and 031); this
+The database evaluates them (`rl_guard_failures` in eventstore/migrations/005, extended by 008, 030, 031 and 077); this
 module says how each guard is passed there and what a failure means to the client.
 
 A route decides on what it read; a guard re-checks the part that another request could change in
@@ -10,6 +10,7 @@ atomic step.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Literal
@@ -27,6 +28,7 @@ from schemas.errors import (
     RoomlogError,
     RoomNotFound,
     RoomWasDeleted,
+    ValidationError,
 )
 
 
@@ -39,6 +41,17 @@ class MemberOf:
     room_id: str
     user_id: str
     role: Literal["admin", "poster"] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PostsWithMedia:
+    """The actor must be a member who may post in the room (MemberOf with role `poster`), and every one of
+    `media_ids` a confirmed upload of theirs in the tenant: a medium removed since the send read its facts fails."""
+
+    tenant_id: str
+    room_id: str
+    user_id: str
+    media_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +87,8 @@ def encode_guard(guard: object) -> GuardColumns:
     """How a guard is passed to `rl_guard_failures` (migrations 005, 008), which evaluates it under the locks."""
     if isinstance(guard, MemberOf):
         return ("member", guard.room_id, guard.user_id, guard.role)
+    if isinstance(guard, PostsWithMedia):
+        return ("member_media", guard.room_id, guard.user_id, json.dumps(guard.media_ids))
     if isinstance(guard, EndsRoom):
         return (None, None, None, None)
     if isinstance(guard, LiveMessage):
@@ -116,6 +131,8 @@ def guard_error(guard: object, code: str, detail: str | None) -> RoomlogError:
         return MessageWasDeleted("the message was deleted")
     if code == "ROOM_DELETED":
         return RoomWasDeleted("the room was deleted")
+    if code == "MEDIA_NOT_CONFIRMED":  # the message check_attachable gives when it finds the medium missing
+        return ValidationError(f"{detail} is not a confirmed upload of yours", field="attachments")
     raise ValueError(f"unknown guard failure {code!r} for {guard!r}")
 
 

@@ -113,7 +113,9 @@ async def confirm_upload(
         await _drop_unless_recorded(runtime, store, principal, event)
         raise
     await store.delete(row["object_key"])
-    return await media_view(runtime, await _fetch(runtime, principal, media_id))
+    confirmed = await _fetch(runtime, principal, media_id)
+    runtime.confirmed_media.remember(confirmed)  # the send that attaches it needs no lookup on this instance
+    return await media_view(runtime, confirmed)
 
 
 async def _inspect(runtime: Runtime, store: ObjectStore, row: asyncpg.Record, cmd: ConfirmUpload) -> MediaConfirmed:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from eventstore.append import StreamNotFound
-from projections.guards import MemberOf, current_membership_error, membership_error
+from projections.guards import MemberOf, PostsWithMedia, current_membership_error, membership_error
 from projections.messages import fetch_message
 from projections.receipts import ack_state
 from projections.rooms import load_room_state
@@ -60,7 +60,9 @@ async def send_message(
         result = await runtime.appender.append(
             room_id, [event], tenant_id=principal.tenant_id, metadata=metadata_for(principal),
             idempotency_key=send_idempotency_key(principal.user_id, cmd.client_msg_id),
-            guard=MemberOf(principal.tenant_id, room_id, principal.user_id, "poster"),
+            # With attachments the append also checks they are still the sender's confirmed uploads.
+            guard=PostsWithMedia(principal.tenant_id, room_id, principal.user_id, tuple(cmd.attachments))
+            if attachments else MemberOf(principal.tenant_id, room_id, principal.user_id, "poster"),
         )
     except StreamNotFound:
         raise RoomNotFound("room not found", field="room_id") from None

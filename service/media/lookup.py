@@ -4,14 +4,18 @@ Each send with attachments needs its media's facts before it can decide. Concurr
 (one primary-key probe per media id) instead of taking a pooled connection each: while lookups are in
 flight, the next sends' ids gather for the one after them, as the appender's group commit does for writes.
 Up to `parallel` lookups run at once, so a send that arrives while one is running starts the next at once
-instead of waiting that query out first. Every lookup reads the media read model as it is then, so nothing
-is cached across sends.
+instead of waiting that query out first.
+
+A confirmed upload's facts never change, so the ones found (and those confirmed here) are remembered, a
+bounded number, and a send naming only remembered media needs no query at all. Whether each medium is still a
+confirmed upload of the sender's when the message is written is not taken from memory: the append checks it
+under the room's lock (the `PostsWithMedia` guard), so a medium removed since is refused either way.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 
 import asyncpg
@@ -32,8 +36,12 @@ class _Waiter:
 class ConfirmedMedia:
     """Looks up confirmed uploads for sends, one query for every send that waits at the same time."""
 
-    def __init__(self, pool: asyncpg.Pool, *, max_batch: int = 1000, parallel: int = 2) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, max_batch: int = 1000, parallel: int = 2,
+                 remembered: int = 10_000) -> None:
         self._pool = pool
+        # (tenant, media id) -> (uploader, facts) of confirmed uploads, least recently used first.
+        self._known: OrderedDict[_Key, tuple[str, Attachment]] = OrderedDict()
+        self._remembered = remembered
         self._max_batch = max_batch
         self._parallel = parallel
         self._waiting: deque[_Waiter] = deque()
@@ -43,6 +51,9 @@ class ConfirmedMedia:
     async def of(self, tenant_id: str, uploaded_by: str, media_ids: Sequence[str]) -> dict[str, Attachment]:
         """Those of `media_ids` that are confirmed uploads of `uploaded_by` in the tenant, by media id."""
         keys = [(tenant_id, m) for m in dict.fromkeys(media_ids)]
+        known = self._recall(keys, uploaded_by)
+        if known is not None:
+            return known
         future: asyncio.Future[dict[_Key, tuple[str, Attachment]]] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Waiter(keys, future))
         if self._drains < self._parallel:
@@ -75,6 +86,28 @@ class ConfirmedMedia:
         finally:
             self._drains -= 1
 
+    def remember(self, row: asyncpg.Record) -> None:
+        """Keep a confirmed upload's facts (a media row); rows of other statuses are ignored."""
+        if row["status"] == "confirmed":
+            self._keep((row["tenant_id"], row["media_id"]), (row["uploaded_by"], attachment_of(row)))
+
+    def _recall(self, keys: list[_Key], uploaded_by: str) -> dict[str, Attachment] | None:
+        """The facts of every key when all are remembered uploads of `uploaded_by`; None sends it to the database."""
+        found = {}
+        for key in keys:
+            known = self._known.get(key)
+            if known is None or known[0] != uploaded_by:
+                return None
+            self._known.move_to_end(key)
+            found[key[1]] = known[1]
+        return found
+
+    def _keep(self, key: _Key, value: tuple[str, Attachment]) -> None:
+        self._known[key] = value
+        self._known.move_to_end(key)
+        while len(self._known) > self._remembered:
+            self._known.popitem(last=False)
+
     def _take(self) -> list[_Waiter]:
         batch: list[_Waiter] = []
         size = 0
@@ -87,4 +120,7 @@ class ConfirmedMedia:
     async def _lookup(self, keys: list[_Key]) -> dict[_Key, tuple[str, Attachment]]:
         unique = list(dict.fromkeys(keys))
         rows = await confirmed_media(self._pool, [t for t, _ in unique], [m for _, m in unique])
-        return {(r["tenant_id"], r["media_id"]): (r["uploaded_by"], attachment_of(r)) for r in rows}
+        found = {(r["tenant_id"], r["media_id"]): (r["uploaded_by"], attachment_of(r)) for r in rows}
+        for key, value in found.items():
+            self._keep(key, value)
+        return found

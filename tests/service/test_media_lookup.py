@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from schemas.events import Attachment
+import httpx
+
+from projections.streams import media_stream
+from schemas.events import Attachment, EventMetadata, MediaRemoved
 from service.media.lookup import ConfirmedMedia
 from service.runtime import Runtime
 from tests.conftest import Tenant
@@ -62,3 +65,40 @@ async def test_a_lookup_arriving_while_one_runs_is_answered_without_waiting_for_
     assert not held.done()
     lookups.release.set()
     assert sorted(await held) == [first]
+
+
+async def test_found_uploads_are_remembered_for_their_uploader_and_removed_ones_are_refused_by_the_append(
+    client: httpx.AsyncClient, runtime: Runtime, tenant: Tenant
+) -> None:
+    mine, other = await confirmed_media(runtime, tenant, "alice"), await confirmed_media(runtime, tenant, "bob")
+    lookups = CountingLookups(runtime.pool)
+    assert sorted(await lookups.of(tenant.tenant_id, "alice", [mine, other])) == [mine]
+    assert sorted(await lookups.of(tenant.tenant_id, "alice", [mine])) == [mine]
+    assert sorted(await lookups.of(tenant.tenant_id, "bob", [mine])) == []  # remembered as alice's: asked again
+    assert lookups.queries == 2
+    # The service's own lookup remembers `mine` at the first send; once it is removed, the append refuses it.
+    room = (await client.post("/rooms", headers=tenant.as_user("alice"), json={"type": "group", "members": ["bob"]}))
+    rid = room.json()["room_id"]
+    body = {"content": "a", "type": "image", "attachments": [mine]}
+    assert (await client.post(f"/rooms/{rid}/messages", headers=tenant.as_user("alice"), json=body)).status_code == 201
+    await runtime.appender.append(
+        media_stream(tenant.tenant_id, mine), [MediaRemoved(media_id=mine, reason="test")],
+        tenant_id=tenant.tenant_id, metadata=EventMetadata(tenant_id=tenant.tenant_id, actor="system"))
+    refused = await client.post(f"/rooms/{rid}/messages", headers=tenant.as_user("alice"), json=body)
+    error = refused.json()["error"]
+    assert (refused.status_code, error["code"], error["field"]) == (400, "VALIDATION_ERROR", "attachments")
+    assert mine in error["message"]
+
+
+async def test_a_send_with_attachments_keeps_the_room_rules_of_one_without(
+    client: httpx.AsyncClient, runtime: Runtime, tenant: Tenant
+) -> None:
+    alice, bob, carol = (tenant.as_user(u) for u in ("alice", "bob", "carol"))
+    media = {u: await confirmed_media(runtime, tenant, u) for u in ("bob", "carol")}
+    announcements = (await client.post("/rooms", headers=alice, json={
+        "type": "group", "members": ["bob"], "settings": {"who_can_post": "admins"}})).json()["room_id"]
+    for headers, user, code in ((bob, "bob", "POSTING_RESTRICTED"), (carol, "carol", "NOT_A_MEMBER")):
+        body = {"content": "a", "type": "image", "attachments": [media[user]]}
+        refused = await client.post(f"/rooms/{announcements}/messages", headers=headers, json=body)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (403, code)
+    assert (await client.get(f"/rooms/{announcements}/messages", headers=alice)).json() == []

@@ -1,0 +1,75 @@
+-- rl_guard_failures as in 031, with one more kind: 'member_media' is 'member' with role 'poster' (arg1 the room,
+-- arg2 the sender) and also requires every media id of arg3 (a JSON array) to be a confirmed upload of the sender
+-- in the tenant, else MEDIA_NOT_CONFIRMED with that id. A send with attachments whose facts the service holds
+-- already (service/media/lookup.py) is checked here, under the room's lock in the append's transaction, instead of
+-- by a query of its own before it; and a medium removed between a lookup and the append can no longer be attached.
+
+CREATE OR REPLACE FUNCTION rl_guard_failures(kinds text[], tenants text[], arg1 text[], arg2 text[], arg3 text[])
+RETURNS TABLE (req int, code text, detail text)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY
+    SELECT q.k::int,
+           CASE WHEN r.room_id IS NULL THEN 'ROOM_NOT_FOUND'
+                WHEN m.role IS NULL THEN 'NOT_A_MEMBER'
+                WHEN r.deleted_seq IS NOT NULL THEN 'ROOM_DELETED'
+                WHEN q.a3 = 'admin' AND m.role <> 'admin' THEN 'NOT_ROOM_ADMIN'
+                WHEN q.a3 = 'poster' AND r.who_can_post = 'admins' AND m.role <> 'admin' THEN 'POSTING_RESTRICTED' END,
+           NULL::text
+    FROM unnest(kinds, tenants, arg1, arg2, arg3) WITH ORDINALITY AS q(kind, tenant, a1, a2, a3, k)
+    LEFT JOIN LATERAL (SELECT rr.room_id, rr.who_can_post, rr.deleted_seq FROM rooms rr
+                       WHERE rr.room_id = q.a1 AND rr.tenant_id = q.tenant) r ON true
+    LEFT JOIN LATERAL (SELECT mm.role FROM members mm
+                       WHERE mm.room_id = q.a1 AND mm.user_id = q.a2 AND mm.active) m ON true
+    WHERE q.kind = 'member'
+      AND (r.room_id IS NULL OR m.role IS NULL OR r.deleted_seq IS NOT NULL OR (q.a3 = 'admin' AND m.role <> 'admin')
+           OR (q.a3 = 'poster' AND r.who_can_post = 'admins' AND m.role <> 'admin'))
+    UNION ALL
+    SELECT q.k::int,
+           CASE WHEN r.room_id IS NULL THEN 'ROOM_NOT_FOUND'
+                WHEN m.role IS NULL THEN 'NOT_A_MEMBER'
+                WHEN r.deleted_seq IS NOT NULL THEN 'ROOM_DELETED'
+                WHEN r.who_can_post = 'admins' AND m.role <> 'admin' THEN 'POSTING_RESTRICTED'
+                ELSE 'MEDIA_NOT_CONFIRMED' END,
+           CASE WHEN r.room_id IS NOT NULL AND m.role IS NOT NULL AND r.deleted_seq IS NULL
+                     AND NOT (r.who_can_post = 'admins' AND m.role <> 'admin') THEN md.missing END
+    FROM unnest(kinds, tenants, arg1, arg2, arg3) WITH ORDINALITY AS q(kind, tenant, a1, a2, a3, k)
+    LEFT JOIN LATERAL (SELECT rr.room_id, rr.who_can_post, rr.deleted_seq FROM rooms rr
+                       WHERE rr.room_id = q.a1 AND rr.tenant_id = q.tenant) r ON true
+    LEFT JOIN LATERAL (SELECT mm.role FROM members mm
+                       WHERE mm.room_id = q.a1 AND mm.user_id = q.a2 AND mm.active) m ON true
+    LEFT JOIN LATERAL (SELECT min(w.id) AS missing FROM jsonb_array_elements_text(q.a3::jsonb) AS w(id)
+                       WHERE NOT EXISTS (SELECT 1 FROM media x WHERE x.tenant_id = q.tenant AND x.media_id = w.id
+                                         AND x.status = 'confirmed' AND x.uploaded_by = q.a2)) md ON true
+    WHERE q.kind = 'member_media'
+      AND (r.room_id IS NULL OR m.role IS NULL OR r.deleted_seq IS NOT NULL
+           OR (r.who_can_post = 'admins' AND m.role <> 'admin') OR md.missing IS NOT NULL)
+    UNION ALL
+    SELECT q.k::int, 'ROOM_EXISTS', r.room_id
+    FROM unnest(kinds, tenants, arg1) WITH ORDINALITY AS q(kind, tenant, a1, k)
+    CROSS JOIN LATERAL (SELECT rr.room_id FROM rooms rr
+                        WHERE rr.tenant_id = q.tenant AND rr.unique_key = q.a1 LIMIT 1) r
+    WHERE q.kind = 'unique_key'
+    UNION ALL
+    SELECT f.k, f.failure, NULL::text
+    FROM (
+        SELECT q.k::int AS k,
+               CASE WHEN r.room_id IS NULL THEN 'ROOM_NOT_FOUND'
+                    WHEN q.a2 IS NOT NULL AND m.role IS NULL THEN 'NOT_A_MEMBER'
+                    WHEN r.deleted_seq IS NOT NULL THEN 'ROOM_DELETED'
+                    WHEN q.a2 IS NOT NULL AND q.kind = 'admin_message' AND m.role <> 'admin' THEN 'NOT_ROOM_ADMIN'
+                    WHEN msg.deleted IS NULL THEN 'MESSAGE_NOT_FOUND'
+                    WHEN msg.deleted THEN 'MESSAGE_DELETED' END AS failure
+        FROM unnest(kinds, tenants, arg1, arg2, arg3) WITH ORDINALITY AS q(kind, tenant, a1, a2, a3, k)
+        LEFT JOIN LATERAL (SELECT rr.room_id, rr.deleted_seq FROM rooms rr
+                           WHERE rr.room_id = q.a1 AND rr.tenant_id = q.tenant) r
+               ON true
+        LEFT JOIN LATERAL (SELECT mm.role FROM members mm
+                           WHERE mm.room_id = q.a1 AND mm.user_id = q.a2 AND mm.active) m ON true
+        LEFT JOIN LATERAL (SELECT ms.deleted_seq IS NOT NULL AS deleted FROM messages ms
+                           WHERE ms.message_id = q.a3 AND ms.room_id = q.a1) msg ON true
+        WHERE q.kind IN ('message', 'admin_message')
+    ) f
+    WHERE f.failure IS NOT NULL;
+END;
+$$;
