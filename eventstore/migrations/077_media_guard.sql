@@ -38,9 +38,12 @@ BEGIN
                        WHERE rr.room_id = q.a1 AND rr.tenant_id = q.tenant) r ON true
     LEFT JOIN LATERAL (SELECT mm.role FROM members mm
                        WHERE mm.room_id = q.a1 AND mm.user_id = q.a2 AND mm.active) m ON true
-    LEFT JOIN LATERAL (SELECT min(w.id) AS missing FROM jsonb_array_elements_text(q.a3::jsonb) AS w(id)
-                       WHERE NOT EXISTS (SELECT 1 FROM media x WHERE x.tenant_id = q.tenant AND x.media_id = w.id
-                                         AND x.status = 'confirmed' AND x.uploaded_by = q.a2)) md ON true
+    -- One primary-key probe per media id (a NOT EXISTS was planned as an anti join over every medium of the tenant).
+    LEFT JOIN LATERAL (SELECT w.id AS missing FROM jsonb_array_elements_text(q.a3::jsonb) AS w(id)
+                       LEFT JOIN LATERAL (SELECT x.status, x.uploaded_by FROM media x
+                                          WHERE x.tenant_id = q.tenant AND x.media_id = w.id) x ON true
+                       WHERE x.status IS DISTINCT FROM 'confirmed' OR x.uploaded_by IS DISTINCT FROM q.a2
+                       LIMIT 1) md ON true
     WHERE q.kind = 'member_media'
       AND (r.room_id IS NULL OR m.role IS NULL OR r.deleted_seq IS NOT NULL
            OR (r.who_can_post = 'admins' AND m.role <> 'admin') OR md.missing IS NOT NULL)
