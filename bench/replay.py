@@ -70,8 +70,9 @@ def main() -> int:
         per_event = 1e6 / args.events
         print(f"CPU per event: roomlog {roomlog_cpu * per_event:.1f} µs, PostgreSQL {pg_cpu * per_event:.1f} µs;"
               f" together they bound 2 idle cores at {2 * args.events / (roomlog_cpu + pg_cpu):,.0f} events/s")
-        print(f"WAL written: {wal[0] / 2**20:,.0f} MiB, {wal[1]:,} full-page images; {wal[2]} checkpoints"
-              f" ({wal[3]} of them requested: WAL past max_wal_size)")
+        print(f"WAL written: {wal[0] / 2**20:,.0f} MiB, {wal[1]:,} full-page images; checkpoints: {wal[2]} done,"
+              f" {wal[3]} requested (WAL past max_wal_size); shared buffers: {wal[4]:,} hits, {wal[5]:,} reads"
+              f" ({100 * wal[4] / max(wal[4] + wal[5], 1):.2f} % hits), {wal[6]:,} MiB of temporary files")
         return done.returncode
     finally:
         servers.stop()
@@ -79,18 +80,20 @@ def main() -> int:
             shutil.rmtree(data_dir, ignore_errors=True)
 
 
-async def _wal_counters(database_url: str) -> tuple[int, int, int, int]:
-    """WAL bytes and full-page images written, checkpoints done and those requested, since the server's start."""
+async def _wal_counters(database_url: str) -> tuple[int, ...]:
+    """Counters the replay moves: WAL bytes and full-page images written, checkpoints done and requested, the
+    database's shared-buffer hits and reads, and MiB of temporary files (sorts and hashes past work_mem)."""
     conn = await asyncpg.connect(database_url)
     try:
         row = await conn.fetchrow(
-            "SELECT w.wal_bytes::bigint, w.wal_fpi, c.num_done, c.num_requested"
-            " FROM pg_stat_wal w, pg_stat_checkpointer c"
+            "SELECT w.wal_bytes::bigint, w.wal_fpi, c.num_done, c.num_requested, d.blks_hit, d.blks_read,"
+            " d.temp_bytes / 1048576 FROM pg_stat_wal w, pg_stat_checkpointer c, pg_stat_database d"
+            " WHERE d.datname = current_database()"
         )
     finally:
         await conn.close()
     assert row is not None
-    return row[0], row[1], row[2], row[3]
+    return tuple(int(v) for v in row)
 
 
 def _cpu_seconds(postmaster: int) -> float:
