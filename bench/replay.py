@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import asyncpg
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
@@ -52,6 +54,7 @@ def main() -> int:
             written.write_text(str(args.events))
         env = {**os.environ, "DATABASE_URL": database_url}
         postmaster = int((servers.postgres.pgdata / "postmaster.pid").read_text().split()[0])
+        wal_before = asyncio.run(_wal_counters(database_url))
         pg_before, roomlog_before = _cpu_seconds(postmaster), resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         done = subprocess.run([str(Path(sys.executable).parent / "roomlog"), "replay", *args.replay_args], env=env)
@@ -59,17 +62,38 @@ def main() -> int:
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         roomlog_cpu = after.ru_utime + after.ru_stime - roomlog_before.ru_utime - roomlog_before.ru_stime
         pg_cpu = _cpu_seconds(postmaster) - pg_before
+        wal = [after - before for after, before in zip(asyncio.run(_wal_counters(database_url)), wal_before,
+                                                        strict=True)]
         rate = args.events / seconds
         print(f"roomlog replay: {args.events:,} generated events in {seconds:.1f}s wall"
               f" = {rate:,.0f} events/s (target {TARGET_EVENTS_PER_SECOND:,}); exit {done.returncode}")
         per_event = 1e6 / args.events
         print(f"CPU per event: roomlog {roomlog_cpu * per_event:.1f} µs, PostgreSQL {pg_cpu * per_event:.1f} µs;"
               f" together they bound 2 idle cores at {2 * args.events / (roomlog_cpu + pg_cpu):,.0f} events/s")
+        print(f"WAL written: {wal[0] / 2**20:,.0f} MiB, {wal[1]:,} full-page images; checkpoints: {wal[2]} done,"
+              f" {wal[3]} requested (WAL past max_wal_size); shared buffers: {wal[4]:,} hits, {wal[5]:,} reads"
+              f" ({100 * wal[4] / max(wal[4] + wal[5], 1):.2f} % hits), {wal[6]:,} MiB of temporary files")
         return done.returncode
     finally:
         servers.stop()
         if not args.keep:
             shutil.rmtree(data_dir, ignore_errors=True)
+
+
+async def _wal_counters(database_url: str) -> tuple[int, ...]:
+    """Counters the replay moves: WAL bytes and full-page images written, checkpoints done and requested, the
+    database's shared-buffer hits and reads, and MiB of temporary files (sorts and hashes past work_mem)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        row = await conn.fetchrow(
+            "SELECT w.wal_bytes::bigint, w.wal_fpi, c.num_done, c.num_requested, d.blks_hit, d.blks_read,"
+            " d.temp_bytes / 1048576 FROM pg_stat_wal w, pg_stat_checkpointer c, pg_stat_database d"
+            " WHERE d.datname = current_database()"
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    return tuple(int(v) for v in row)
 
 
 def _cpu_seconds(postmaster: int) -> float:

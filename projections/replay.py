@@ -30,12 +30,21 @@ SHADOW = "rl_shadow"
 RETIRED = "rl_retired"
 _SETUP_LOCK = 7_201_002  # keeps two processes from building projections at once
 # Each projection statement over a batch's position range is planned for that range and the shadow tables
-# as they are by then, not once generically: with cached generic plans PostgreSQL spent 43 µs per event at
-# 1,000,000 events, with plans per batch 28-31 µs (bench/README.md).
-_PLAN_CACHE_MODE = "force_custom_plan"
+# as they are by then, not once generically (plan_cache_mode, in _SESSION_SETTINGS): with cached generic plans
+# PostgreSQL spent 43 µs per event at 1,000,000 events, with plans per batch 28-31 µs (bench/README.md).
 # For building the deferred indexes: the search GIN over 700,000 documents took 4.2 s with PostgreSQL's
 # default 64MB and 2.9 s with this.
 INDEX_BUILD_MEMORY = "256MB"
+# Events per batch. A batch upserts each room's and sender's message counter and each room's activity row once,
+# however many of the batch's messages they count: at 20,000 the messages and search statements cost ~25 % less
+# backend CPU per event than at 5,000 (bench/README.md). Bigger batches need more work_mem than the default 4MB
+# (at 50,000 the messages insert sorted 9 MB on disk), and with the default random_page_cost the planner turned
+# the edits' update into a sequential scan of the shadow's messages at 50,000; the log and the shadow are read
+# from memory (99.7 % buffer hits in the messages insert at 600,000 events), which 1.1 tells it.
+BATCH_SIZE = 20_000
+_SESSION_SETTINGS = ("SET synchronous_commit = off; SET plan_cache_mode = force_custom_plan;"
+                     " SET work_mem = '64MB'; SET random_page_cost = 1.1")
+_RESET_SETTINGS = "RESET synchronous_commit; RESET plan_cache_mode; RESET work_mem; RESET random_page_cost"
 # How long the online phase waits at a hole before the locked phase takes over (which sees holes as final).
 HOLE_WAIT_SECONDS = 5.0
 
@@ -89,7 +98,7 @@ async def replay(
     *,
     verify: bool = False,
     swap: bool = True,
-    batch_size: int = 5000,
+    batch_size: int = BATCH_SIZE,
     parallel: int = 1,
     on_progress: ProgressCallback | None = None,
 ) -> ReplayReport:
@@ -112,7 +121,7 @@ async def replay(
         finished = False
         try:
             # A crash loses at most the last batches of a shadow that is rebuilt anyway.
-            await conn.execute(f"SET synchronous_commit = off; SET plan_cache_mode = {_PLAN_CACHE_MODE}")
+            await conn.execute(_SESSION_SETTINGS)
             workers: list[tuple[Connection, Sequence[Projection]]] | None = None
             read_ahead: LogBatch | None = None
             while True:
@@ -165,7 +174,7 @@ async def replay(
         finally:
             if finished:
                 await conn.execute(f"DROP SCHEMA IF EXISTS {SHADOW} CASCADE")
-            await conn.execute("RESET search_path; RESET synchronous_commit; RESET plan_cache_mode")
+            await conn.execute(f"RESET search_path; {_RESET_SETTINGS}")
             # Statements prepared here resolved names in the shadow schema: drop them with the connection's cache.
             await conn.reload_schema_state()
     report.seconds = time.perf_counter() - started
@@ -212,15 +221,14 @@ async def _workers(
     for group in groups:
         worker = await stack.enter_async_context(pool.acquire())
         stack.push_async_callback(_reset, worker)
-        await worker.execute(f"SET search_path = {SHADOW}, public; SET synchronous_commit = off;"
-                             f" SET plan_cache_mode = {_PLAN_CACHE_MODE}")
+        await worker.execute(f"SET search_path = {SHADOW}, public; {_SESSION_SETTINGS}")
         # Keep log order within each group: a group's projections are applied in the order given.
         workers.append((worker, [p for p in projections if p in group]))
     return workers
 
 
 async def _reset(conn: Connection) -> None:
-    await conn.execute("RESET search_path; RESET synchronous_commit; RESET plan_cache_mode")
+    await conn.execute(f"RESET search_path; {_RESET_SETTINGS}")
     await conn.reload_schema_state()
 
 

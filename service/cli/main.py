@@ -17,7 +17,7 @@ import nats
 import structlog
 from tqdm import tqdm
 
-from projections.replay import ALL_PROJECTIONS, ReplayProgress, projection_by_name, replay
+from projections.replay import ALL_PROJECTIONS, BATCH_SIZE, ReplayProgress, projection_by_name, replay
 from schemas.api import USER_ID_RULE, is_user_id
 from schemas.config import Settings
 from schemas.errors import ImportRefused, NotFound, TenantNotFound
@@ -109,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--no-swap", action="store_true", help="build and verify only; keep the live tables")
     rep.add_argument("--parallel", type=int, default=1, choices=range(1, 9), metavar="N",
                      help="groups of projections applied on connections of their own (default 1)")
-    rep.add_argument("--batch-size", type=int, default=5000, help="events per batch (default 5000)")
+    rep.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=f"events per batch (default {BATCH_SIZE})")
     rep.set_defaults(func=_replay)
 
     export = add(sub, "export", help="write a tenant's events as JSON Lines (header, events, trailer)")
