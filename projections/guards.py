@@ -44,14 +44,16 @@ class MemberOf:
 
 
 @dataclass(frozen=True, slots=True)
-class PostsWithMedia:
-    """The actor must be a member who may post in the room (MemberOf with role `poster`), and every one of
-    `media_ids` a confirmed upload of theirs in the tenant: a medium removed since the send read its facts fails."""
+class PostsNaming:
+    """The actor must be a member who may post in the room (MemberOf with role `poster`); every one of `media_ids`
+    a confirmed upload of theirs in the tenant (a medium removed since the send read its facts fails), and every
+    one of `mentions` an active member of the room."""
 
     tenant_id: str
     room_id: str
     user_id: str
-    media_ids: tuple[str, ...]
+    media_ids: tuple[str, ...] = ()
+    mentions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +89,9 @@ def encode_guard(guard: object) -> GuardColumns:
     """How a guard is passed to `rl_guard_failures` (migrations 005, 008), which evaluates it under the locks."""
     if isinstance(guard, MemberOf):
         return ("member", guard.room_id, guard.user_id, guard.role)
-    if isinstance(guard, PostsWithMedia):
-        return ("member_media", guard.room_id, guard.user_id, json.dumps(guard.media_ids))
+    if isinstance(guard, PostsNaming):
+        named = json.dumps({"media": guard.media_ids, "mentions": guard.mentions})
+        return ("poster_refs", guard.room_id, guard.user_id, named)
     if isinstance(guard, EndsRoom):
         return (None, None, None, None)
     if isinstance(guard, LiveMessage):
@@ -133,6 +136,8 @@ def guard_error(guard: object, code: str, detail: str | None) -> RoomlogError:
         return RoomWasDeleted("the room was deleted")
     if code == "MEDIA_NOT_CONFIRMED":  # the message check_attachable gives when it finds the medium missing
         return ValidationError(f"{detail} is not a confirmed upload of yours", field="attachments")
+    if code == "MENTION_NOT_MEMBER":
+        return ValidationError(f"{detail} is not a member of this room", field="mentions")
     raise ValueError(f"unknown guard failure {code!r} for {guard!r}")
 
 

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from eventstore.append import StreamNotFound
-from projections.guards import MemberOf, PostsWithMedia, current_membership_error, membership_error
+from projections.guards import MemberOf, PostsNaming, current_membership_error, membership_error
 from projections.messages import fetch_message
 from projections.receipts import ack_state
-from projections.rooms import load_room_state
 from projections.streams import user_stream
 from schemas import api
 from schemas.errors import RoomNotFound
@@ -19,7 +18,6 @@ from service.commands.metadata import metadata_for, retry_on_conflict
 from service.domain.acks import decide_ack, decide_read
 from service.domain.messages import (
     check_attachable,
-    check_mentions,
     check_retry,
     check_thread_root,
     decide_send,
@@ -53,16 +51,16 @@ async def send_message(
                         forwarded_from=forwarded_from)
     if cmd.thread_id is not None:
         await _check_thread(runtime, principal, room_id, cmd.thread_id)
-    if cmd.mentions:
-        await _check_mentions(runtime, principal, room_id, cmd.mentions)
+    # Mentioned users must be members: the append checks it under the room's lock, with the sender's membership.
+    named = tuple(m for m in event.mentions if m not in api.ROOM_MENTIONS)
     try:
         # Membership is checked under the room's lock, in the same transaction as the write.
         result = await runtime.appender.append(
             room_id, [event], tenant_id=principal.tenant_id, metadata=metadata_for(principal),
             idempotency_key=send_idempotency_key(principal.user_id, cmd.client_msg_id),
-            # With attachments the append also checks they are still the sender's confirmed uploads.
-            guard=PostsWithMedia(principal.tenant_id, room_id, principal.user_id, tuple(cmd.attachments))
-            if attachments else MemberOf(principal.tenant_id, room_id, principal.user_id, "poster"),
+            # It also checks that attachments are still the sender's confirmed uploads and mentioned users members.
+            guard=PostsNaming(principal.tenant_id, room_id, principal.user_id, tuple(cmd.attachments), named)
+            if attachments or named else MemberOf(principal.tenant_id, room_id, principal.user_id, "poster"),
         )
     except StreamNotFound:
         raise RoomNotFound("room not found", field="room_id") from None
@@ -90,19 +88,6 @@ async def _check_thread(runtime: Runtime, principal: Principal, room_id: str, th
         raise error
     root = await fetch_message(runtime.pool, room_id, thread_id)
     check_thread_root(thread_id, root["thread_id"] if root is not None else None, found=root is not None)
-
-
-async def _check_mentions(runtime: Runtime, principal: Principal, room_id: str, mentions: list[str]) -> None:
-    """Mentions name members of the room; outsiders of the room learn only that they are outsiders.
-
-    One read of the room's members answers both (the append re-checks the sender's membership under the lock)."""
-    row = await load_room_state(runtime.pool, principal.tenant_id, room_id)
-    roles = dict(zip(row["ids"], row["roles"], strict=True)) if row is not None else {}
-    error = membership_error(MemberOf(principal.tenant_id, room_id, principal.user_id), row is not None,
-                             roles.get(principal.user_id))
-    if error is not None:
-        raise error
-    check_mentions(mentions, frozenset(roles))
 
 
 async def record_ack(runtime: Runtime, principal: Principal, room_id: str, seq: int) -> None:

@@ -79,12 +79,6 @@ def mentions_user(mentions: list[str], user_id: str) -> bool:
     return user_id in mentions or any(m in ROOM_MENTIONS for m in mentions)
 
 
-def check_mentions(mentions: list[str], members: frozenset[str]) -> None:
-    """Only members of the room (or the whole room, "@room" / "@here") can be mentioned."""
-    if outsiders := [m for m in mentions if m not in members and m not in ROOM_MENTIONS]:
-        raise ValidationError(f"{outsiders[0]} is not a member of this room", field="mentions")
-
-
 def check_thread_root(thread_id: str, root_thread_id: str | None, *, found: bool) -> None:
     """A reply goes to a top-level message of the same room: threads are one level deep."""
     if not found:

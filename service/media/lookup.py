@@ -9,7 +9,7 @@ instead of waiting that query out first.
 A confirmed upload's facts never change, so the ones found (and those confirmed here) are remembered, a
 bounded number, and a send naming only remembered media needs no query at all. Whether each medium is still a
 confirmed upload of the sender's when the message is written is not taken from memory: the append checks it
-under the room's lock (the `PostsWithMedia` guard), so a medium removed since is refused either way.
+under the room's lock (the `PostsNaming` guard), so a medium removed since is refused either way.
 """
 
 from __future__ import annotations
