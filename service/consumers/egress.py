@@ -166,7 +166,6 @@ class OutboundHttp:
     def __init__(self, resolver: Resolver, *, public_only: bool = True, timeout: float = 10.0,
                  connections: int = 64) -> None:
         self._checked = _CheckedResolver(resolver, public_only=public_only)
-        self._public_only = public_only
         self._timeout = timeout
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
@@ -188,9 +187,9 @@ class OutboundHttp:
             literal = ipaddress.ip_address(host.strip("[]"))
         except ValueError:
             literal = None
-        # aiohttp connects to a literal address without asking a resolver: check it here.
-        if literal is not None and self._public_only and not is_public(literal):
-            raise ForbiddenAddress(f"{host} is not a public address ({literal})")
+        # aiohttp connects to a literal address without asking a resolver: put it to the same check here.
+        if literal is not None:
+            await self._checked.resolve(host)
         try:
             async with self._open().post(url, data=body, headers=headers, allow_redirects=False,
                                          timeout=aiohttp.ClientTimeout(total=seconds)) as response:
