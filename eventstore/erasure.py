@@ -1,7 +1,8 @@
 """Erasure: the one case where stored events change. Content is blanked in place; the log keeps its shape.
 
 Every erased event keeps its position, stream, seq, type, ids and timestamps; only its content goes
-(`content` emptied, `meta`, a dead letter's `job` or a notification's `payload` removed) and it is marked
+(`content` and attachments' file names emptied, `meta`, a dead letter's `job` or a notification's `payload`
+removed, an upload's file name emptied) and it is marked
 `"erased": true`. A `content.erased` event in the tenant's erasures stream records the fact. Read models
 are then rebuilt from the rewritten log by the caller, so a later replay reproduces the erased state.
 """
@@ -14,11 +15,26 @@ from eventstore.append import NOTIFY_CHANNEL
 from eventstore.types import Connection, Queryable
 from schemas.events import ContentErased, EventMetadata, encode_event, encode_metadata
 
-# What each kind of event loses. Message events are erased for their author (--user) or the whole tenant;
-# the rest only with the whole tenant, except dead letters, which follow the messages they carry.
+
+def blank_filenames(attachments: str) -> str:
+    """SQL for a message's `attachments` (jsonb) with every file name emptied, in order; anything else as it is.
+    The log's rewrite and the read models' blanking use this one expression, so a replay builds what they leave."""
+    return (f"CASE WHEN jsonb_typeof({attachments}) = 'array' THEN coalesce((SELECT jsonb_agg(a.v || "
+            f"'{{\"filename\": \"\"}}' ORDER BY a.i) FROM jsonb_array_elements({attachments}) WITH ORDINALITY "
+            f"AS a(v, i)), '[]') ELSE {attachments} END")
+
+
+_SENT_ATTACHMENTS = blank_filenames("data->'attachments'")
+# What each kind of event loses. Message events and uploads are erased for their author (--user) or the whole
+# tenant; the rest only with the whole tenant, except dead letters, which follow the messages they carry.
 _REWRITE = {
-    "message.sent": "(data - 'meta') || '{\"content\": \"\", \"erased\": true}'",
+    "message.sent": "(data - 'meta') || '{\"content\": \"\", \"erased\": true}'"
+                    f" || CASE WHEN data ? 'attachments' THEN jsonb_build_object('attachments', {_SENT_ATTACHMENTS})"
+                    " ELSE '{}' END",
     "message.edited": "data || '{\"content\": \"\", \"erased\": true}'",
+    # An upload's file name is the uploader's words too; its bytes go with the media cleanup (the media read
+    # model's `erased`).
+    "media.upload_requested": "data || '{\"filename\": \"\", \"erased\": true}'",
     "delivery.failed": "(data - 'job') || '{\"error\": \"\", \"erased\": true}'",
     "notification.sent": "data || '{\"payload\": {}, \"erased\": true}'",
     "room.created": "(data - 'name' - 'metadata') || '{\"erased\": true}'",
@@ -30,7 +46,8 @@ _ERASE_USER = f"""
 WITH messages AS (
     UPDATE events SET data = CASE type {_CASES} END
     WHERE tenant_id = $1 AND NOT data ? 'erased'
-      AND ((type = 'message.sent' AND data->>'sender_id' = $2) OR (type = 'message.edited' AND data->>'edited_by' = $2))
+      AND ((type = 'message.sent' AND data->>'sender_id' = $2) OR (type = 'message.edited' AND data->>'edited_by' = $2)
+           OR (type = 'media.upload_requested' AND data->>'uploaded_by' = $2))
     RETURNING position, data->>'message_id' AS message_id
 ), dead_letters AS (
     UPDATE events SET data = CASE type {_CASES} END
@@ -92,7 +109,7 @@ _ERASED_SO_FAR = """
 WITH mine AS (
     SELECT position, data->>'message_id' AS message_id FROM events
     WHERE tenant_id = $1 AND data ? 'erased'
-      AND ($2::text IS NULL OR data->>'sender_id' = $2 OR data->>'edited_by' = $2)
+      AND ($2::text IS NULL OR data->>'sender_id' = $2 OR data->>'edited_by' = $2 OR data->>'uploaded_by' = $2)
 )
 TABLE mine UNION ALL
 SELECT position, data->>'message_id' FROM events

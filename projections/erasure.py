@@ -9,9 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from eventstore.erasure import blank_filenames
 from eventstore.types import Connection, Queryable
 
-_MESSAGES = "UPDATE messages SET content = '', meta = NULL WHERE tenant_id = $1 AND message_id = ANY($2::text[])"
+_MESSAGES = f"""
+UPDATE messages SET content = '', meta = NULL, attachments = {blank_filenames('attachments')}
+WHERE tenant_id = $1 AND message_id = ANY($2::text[])
+"""
+# The uploads of the erased user (of everyone in the tenant when $2 is NULL), as a replay of their rewritten
+# `media.upload_requested` builds them; the media cleanup then removes their objects and records it.
+_MEDIA = """
+UPDATE media SET filename = '', erased = true WHERE tenant_id = $1 AND ($2::text IS NULL OR uploaded_by = $2)
+"""
 # A deleted message has no document; the rest get the document of empty content.
 _SEARCH = """
 UPDATE message_search SET document = to_tsvector('simple', '')
@@ -20,7 +29,8 @@ WHERE tenant_id = $1 AND message_id = ANY($2::text[]) AND document IS NOT NULL
 _DEAD_LETTERS = """
 UPDATE dead_letters SET job = NULL, error = '' WHERE tenant_id = $1 AND message_id = ANY($2::text[])
 """
-_TENANT_MESSAGES = "UPDATE messages SET content = '', meta = NULL WHERE tenant_id = $1"
+_TENANT_MESSAGES = f"UPDATE messages SET content = '', meta = NULL, attachments = {blank_filenames('attachments')}" \
+    " WHERE tenant_id = $1"
 _TENANT_SEARCH = """
 UPDATE message_search SET document = to_tsvector('simple', '') WHERE tenant_id = $1 AND document IS NOT NULL
 """
@@ -28,20 +38,23 @@ _TENANT_DEAD_LETTERS = "UPDATE dead_letters SET job = NULL, error = '' WHERE ten
 _TENANT_ROOMS = "UPDATE rooms SET name = NULL, metadata = NULL WHERE tenant_id = $1"
 
 # The tables an erasure changes (a VACUUM afterwards drops their old row versions).
-ERASED_TABLES = ("messages", "message_search", "dead_letters", "rooms")
+ERASED_TABLES = ("messages", "message_search", "dead_letters", "rooms", "media")
 
 
-async def erase_messages(conn: Connection, tenant_id: str, message_ids: Collection[str]) -> None:
-    """Blank the content of these messages (and the dead letters carrying them) in every read model."""
+async def erase_messages(conn: Connection, tenant_id: str, user_id: str, message_ids: Collection[str]) -> None:
+    """Blank the content of these messages (and the dead letters carrying them) and the user's uploads' file names
+    in every read model."""
     ids = list(message_ids)
     for statement in (_MESSAGES, _SEARCH, _DEAD_LETTERS):
         await conn.execute(statement, tenant_id, ids)
+    await conn.execute(_MEDIA, tenant_id, user_id)
 
 
 async def erase_tenant(conn: Connection, tenant_id: str) -> None:
     """Blank every message, dead letter and room name and metadata of the tenant in the read models."""
     for statement in (_TENANT_MESSAGES, _TENANT_SEARCH, _TENANT_DEAD_LETTERS, _TENANT_ROOMS):
         await conn.execute(statement, tenant_id)
+    await conn.execute(_MEDIA, tenant_id, None)
 
 
 async def vacuum_erased(conn: Queryable) -> None:

@@ -25,8 +25,8 @@ from schemas.events import (
 
 _REQUESTED = """
 INSERT INTO media (tenant_id, media_id, uploaded_by, filename, declared_type, size, object_key, room_id,
-    expires_at, created_at, status, updated_seq)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11)
+    expires_at, created_at, status, updated_seq, erased)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $12)
 ON CONFLICT (tenant_id, media_id) DO NOTHING
 """
 _CONFIRMED = """
@@ -41,21 +41,22 @@ WHERE tenant_id = $1 AND media_id = $2 AND updated_seq < $4
 _REMOVED = """
 UPDATE media SET status = 'removed', updated_seq = $3 WHERE tenant_id = $1 AND media_id = $2 AND updated_seq < $3
 """
-# Confirmed media that were attached to messages, all of them deleted since (the attachment rows stay after a
-# deletion; whether a message is live is its messages row's).
+# Confirmed media whose uploader's content was erased, and ones that were attached to messages, all of them
+# deleted since (the attachment rows stay after a deletion; whether a message is live is its messages row's).
 _DETACHED = """
-SELECT md.tenant_id, md.media_id, md.sha256, md.thumbnail_key FROM media md
+SELECT md.tenant_id, md.media_id, md.sha256, md.thumbnail_key, md.erased FROM media md
 WHERE md.status = 'confirmed'
-  AND EXISTS (SELECT 1 FROM message_attachments a WHERE a.tenant_id = md.tenant_id AND a.media_id = md.media_id)
-  AND NOT EXISTS (SELECT 1 FROM message_attachments a JOIN messages m ON m.message_id = a.message_id
-                  WHERE a.tenant_id = md.tenant_id AND a.media_id = md.media_id AND m.deleted_seq IS NULL)
+  AND (md.erased OR (
+      EXISTS (SELECT 1 FROM message_attachments a WHERE a.tenant_id = md.tenant_id AND a.media_id = md.media_id)
+      AND NOT EXISTS (SELECT 1 FROM message_attachments a JOIN messages m ON m.message_id = a.message_id
+                      WHERE a.tenant_id = md.tenant_id AND a.media_id = md.media_id AND m.deleted_seq IS NULL)))
 LIMIT $1
 """
 
 
 class MediaProjection:
     name = "media"
-    version = 1
+    version = 2
     tables = ("media",)
     handles = frozenset({"media.upload_requested", "media.confirmed", "media.rejected", "media.removed"})
     sql = None  # applied in Python, in the append transaction
@@ -80,6 +81,7 @@ class MediaProjection:
         created_at    timestamptz NOT NULL,
         confirmed_at  timestamptz,
         updated_seq   bigint NOT NULL,
+        erased        boolean NOT NULL DEFAULT false,  -- the uploader's content was erased: the objects go
         PRIMARY KEY (tenant_id, media_id)
     );
     CREATE INDEX media_pending ON media (expires_at) WHERE status = 'pending';
@@ -92,6 +94,7 @@ class MediaProjection:
                 await conn.execute(
                     _REQUESTED, rec.tenant_id, event.media_id, event.uploaded_by, event.filename, event.content_type,
                     event.size, event.object_key, event.room_id, event.expires_at, rec.created_at, rec.seq,
+                    event.erased,
                 )
             elif isinstance(event, MediaConfirmed):
                 await conn.execute(

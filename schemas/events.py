@@ -610,6 +610,7 @@ class MediaUploadRequested(_Event, tag="media.upload_requested"):
     object_key: str
     expires_at: datetime
     room_id: str | None = None
+    erased: bool = False  # the file name was erased with the uploader's content; the cleanup removes the objects
 
 
 class MediaConfirmed(_Event, tag="media.confirmed"):

@@ -36,7 +36,7 @@ async def erase(
         if user_id is None:
             await erase_tenant(conn, tenant_id)
         else:
-            await erase_messages(conn, tenant_id, erased.message_ids)
+            await erase_messages(conn, tenant_id, user_id, erased.message_ids)
     # Everything erased so far, not only now: a run that stopped before JetStream, or an event the relay
     # had read before the rewrite and published after an earlier scan, is caught by the next run.
     positions, message_ids = await erased_so_far(pool, tenant_id, user_id=user_id)

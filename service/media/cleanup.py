@@ -53,13 +53,16 @@ class MediaCleanup:
         return expired
 
     async def remove_detached(self) -> int:
-        """Remove the objects of media whose every message is deleted; how many this run recorded removed."""
+        """Remove the objects of media whose every message is deleted or whose uploader's content was erased; how many
+        this run recorded removed."""
         removed = 0
         for row in await detached_media(self._pool, limit=self._batch):
             await self._store.delete(media_key(row["tenant_id"], row["media_id"], row["sha256"]))
             if row["thumbnail_key"] is not None:
                 await self._store.delete(row["thumbnail_key"])
-            event = MediaRemoved(media_id=row["media_id"], reason="every message it was attached to was deleted")
+            reason = ("its uploader's content was erased" if row["erased"]
+                      else "every message it was attached to was deleted")
+            event = MediaRemoved(media_id=row["media_id"], reason=reason)
             removed += await self._record(row["tenant_id"], row["media_id"], event, expected_seq=2)
         return removed
 

@@ -24,7 +24,7 @@ from tests.service.test_messages import create_room, send
 from tests.service.test_search import caught_up
 
 
-async def _jetstream_payloads(js: JetStreamContext, tenant_id: str) -> list[bytes]:
+async def jetstream_payloads(js: JetStreamContext, tenant_id: str) -> list[bytes]:
     """Every stored message of the tenant in both JetStream streams: subject, headers and data."""
     found = []
     for stream, subject in ((EVENTS_STREAM, f"rl.{tenant_id}.>"), (DELIVERIES_STREAM, f"rld.{tenant_id}.>")):
@@ -40,17 +40,17 @@ async def _jetstream_payloads(js: JetStreamContext, tenant_id: str) -> list[byte
     return found
 
 
-async def _published(js: JetStreamContext, tenant_id: str, needle: bytes) -> None:
+async def published(js: JetStreamContext, tenant_id: str, needle: bytes) -> None:
     """Wait until the relay has published a message holding `needle`."""
     deadline = asyncio.get_running_loop().time() + 10
     for _ in range(1000):
-        if any(needle in p for p in await _jetstream_payloads(js, tenant_id)):
+        if any(needle in p for p in await jetstream_payloads(js, tenant_id)):
             return
         assert asyncio.get_running_loop().time() < deadline, "the relay did not publish"
         await asyncio.sleep(0.02)
 
 
-async def _tables_holding(pool: asyncpg.Pool, needle: str) -> list[str]:
+async def tables_holding(pool: asyncpg.Pool, needle: str) -> list[str]:
     tables = [r["tablename"] for r in await pool.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
     return [t for t in tables if await pool.fetchval(f'SELECT count(*) FROM public."{t}" AS t WHERE t::text LIKE $1',
                                                      f"%{needle}%")]
@@ -83,7 +83,7 @@ async def test_erasing_a_user_leaves_no_byte_of_their_content_anywhere(
                                  json={"content": f"edited {marker}edit"}, headers=bob))
     await _ok(await client.delete(f"/rooms/{room}/messages/{gone['message_id']}", headers=bob))
     await caught_up(pool)
-    await _published(js, tenant.tenant_id, f"{marker}edit".encode())
+    await published(js, tenant.tenant_id, f"{marker}edit".encode())
     seqs_before = [r["seq"] for r in await pool.fetch("SELECT seq FROM events WHERE stream_id = $1 ORDER BY seq", room)]
 
     report = await erase(pool, js, tenant.tenant_id, user_id="bob", erased_by="admin")
@@ -91,10 +91,10 @@ async def test_erasing_a_user_leaves_no_byte_of_their_content_anywhere(
     assert (report.events, report.messages) == (4, 3)  # three sends and an edit; the deletion holds no content
     assert report.jetstream_messages == 4
     bobs = [marker, f"{marker}meta", f"{marker}reply", f"{marker}edit", f"{marker}del"]
-    assert set(await _tables_holding(pool, f"{marker}keep")) == {"events", "messages", "message_search"}
+    assert set(await tables_holding(pool, f"{marker}keep")) == {"events", "messages", "message_search"}
     for needle in [f"bob said {marker}", *bobs[1:]]:
-        assert await _tables_holding(pool, needle) == [], needle
-    payloads = await _jetstream_payloads(js, tenant.tenant_id)
+        assert await tables_holding(pool, needle) == [], needle
+    payloads = await jetstream_payloads(js, tenant.tenant_id)
     assert not [p for p in payloads if any(n.encode() in p.replace(f"{marker}keep".encode(), b"") for n in bobs)]
     export = b"".join([chunk async for chunk in export_tenant(pool, tenant.tenant_id)])
     assert f"{marker}keep".encode() in export

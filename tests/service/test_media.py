@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import io
 import struct
+import uuid
 import zlib
 from datetime import timedelta
 from typing import Any
@@ -14,9 +15,12 @@ import httpx
 import pytest
 from PIL import Image
 
+from eventstore.transfer import export_tenant
+from projections.replay import ALL_PROJECTIONS, replay
 from projections.streams import media_stream
 from schemas.errors import MediaUploadExpired
 from schemas.media import ConfirmUpload
+from service.commands.erasure import erase
 from service.commands.media import confirm_upload
 from service.domain.media import media_key, upload_key
 from service.identity.auth import Principal
@@ -24,6 +28,7 @@ from service.media.cleanup import MediaCleanup
 from service.media.store import ObjectStore
 from service.runtime import Runtime
 from tests.conftest import Tenant
+from tests.service.test_erasure import jetstream_payloads, published, tables_holding
 
 pytestmark = pytest.mark.usefixtures("media_store")
 
@@ -403,3 +408,43 @@ async def test_deleting_the_room_for_everyone_removes_its_media_objects_once(
         assert [r["type"] for r in stream] == ["media.upload_requested", "media.confirmed", "media.removed"]
     assert len(await objects_of(media_store, tenant, kept)) == 2  # the other room's attachment and thumbnail
     assert (await client.get(f"/media/{kept}", headers=alice)).json()["status"] == "confirmed"
+
+
+async def test_erasing_the_uploader_blanks_file_names_everywhere_and_removes_the_objects_once(
+    client: httpx.AsyncClient, runtime: Runtime, tenant: Tenant, media_store: ObjectStore
+) -> None:
+    alice, bob = tenant.as_user("alice"), tenant.as_user("bob")
+    marker = f"zq{uuid.uuid4().hex[:12]}"
+    rid = (await client.post("/rooms", headers=alice, json={"type": "group", "members": ["bob"]})).json()["room_id"]
+    attached = await confirmed(client, bob, png(12, 12), filename=f"{marker}-holiday.png")
+    unattached = await confirmed(client, bob, png(13, 13), filename=f"{marker}-draft.png")
+    kept = await confirmed(client, alice, png(14, 14), filename="alice-keeps.png")
+    assert (await send(client, bob, rid, attachments=[attached])).status_code == 201
+    assert (await send(client, alice, rid, attachments=[kept])).status_code == 201
+    assert runtime.nats.client is not None
+    js = runtime.nats.client.jetstream()
+    await published(js, tenant.tenant_id, marker.encode())
+
+    report = await erase(runtime.pool, js, tenant.tenant_id, user_id="bob", erased_by="admin")
+
+    assert report.events == 3  # the send and both uploads
+    assert await tables_holding(runtime.pool, marker) == []
+    assert not [p for p in await jetstream_payloads(js, tenant.tenant_id) if marker.encode() in p]
+    export = b"".join([chunk async for chunk in export_tenant(runtime.pool, tenant.tenant_id)])
+    assert marker.encode() not in export and b"alice-keeps.png" in export
+    [bobs, alices] = (await client.get(f"/rooms/{rid}/messages", headers=alice)).json()
+    assert [a["filename"] for a in bobs["attachments"]] == [""]
+    assert [a["filename"] for a in alices["attachments"]] == ["alice-keeps.png"]
+    # The bytes: the cleanup removes the erased uploads' objects (attached or not) once, and keeps alice's.
+    cleanup = MediaCleanup(runtime.pool, runtime.appender, media_store, clock=runtime.wall_clock)
+    while await cleanup.remove_detached():
+        pass
+    for media_id in (attached, unattached):
+        assert await objects_of(media_store, tenant, media_id) == []
+        stream = await runtime.pool.fetch("SELECT type, data->>'reason' AS reason FROM events WHERE stream_id = $1"
+                                          " ORDER BY seq", media_stream(tenant.tenant_id, media_id))
+        assert [(r["type"], r["reason"]) for r in stream][-1] == ("media.removed", "its uploader's content was erased")
+        assert [r["type"] for r in stream] == ["media.upload_requested", "media.confirmed", "media.removed"]
+    assert len(await objects_of(media_store, tenant, kept)) == 2
+    differences = (await replay(runtime.pool, ALL_PROJECTIONS, verify=True, swap=False)).differences
+    assert set(differences.values()) == {0}, differences
