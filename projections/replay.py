@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -122,7 +121,8 @@ async def replay(
         try:
             # A crash loses at most the last batches of a shadow that is rebuilt anyway.
             await conn.execute(_SESSION_SETTINGS)
-            workers: list[tuple[Connection, Sequence[Projection]]] | None = None
+            workers: list[Connection] | None = None
+            costs: dict[str, float] = {}
             read_ahead: LogBatch | None = None
             while True:
                 events = read_ahead if read_ahead is not None else await _read_batch(reader, conn, batch_size, decoded)
@@ -136,13 +136,21 @@ async def replay(
                     break
                 hole_deadline = time.perf_counter() + HOLE_WAIT_SECONDS
                 position = reader.position
-                if workers is None:
-                    workers = await _workers(pool, stack, conn, projections, events, parallel)
-                if len(workers) > 1:
-                    # Read (and decode) the next batch on `conn` while the workers apply this one.
+                if parallel > 1 and workers is None:
+                    # The first batch on `conn` alone, timed, so that the groups split measured work.
+                    _add_costs(costs, await _apply_batch_timed(conn, projections, events))
+                    workers = await _worker_connections(pool, stack, parallel)
+                elif workers is not None:
+                    # Groups of about equal cost so far, each on a connection of its own, while the next batch
+                    # is read (and decoded) on `conn`. A projection is in one group per batch and batches are
+                    # applied one after another, so each projection still sees the log in order.
+                    groups = split_by_cost(projections, costs, len(workers))
                     pending = asyncio.ensure_future(_read_batch(reader, conn, batch_size, decoded))
                     try:
-                        await asyncio.gather(*(_apply_batch(c, group, events) for c, group in workers))
+                        for spent in await asyncio.gather(
+                            *(_apply_batch_timed(c, group, events) for c, group in zip(workers, groups, strict=False))
+                        ):
+                            _add_costs(costs, spent)
                     except BaseException:
                         pending.cancel()
                         with contextlib.suppress(BaseException):
@@ -203,27 +211,42 @@ async def _apply_to_batch(conn: Connection, projections: Sequence[Projection], b
         await apply_to_batch(conn, projection, batch)
 
 
-async def _workers(
-    pool: asyncpg.Pool, stack: contextlib.AsyncExitStack, conn: Connection, projections: Sequence[Projection],
-    sample: LogBatch, parallel: int,
-) -> list[tuple[Connection, Sequence[Projection]]]:
-    """Connections, each with a group of projections of about equal work (judged by the first batch)."""
-    if parallel <= 1 or len(projections) <= 1:
-        return [(conn, projections)]
-    types = Counter(sample.types)
-    groups: list[list[Projection]] = [[] for _ in range(min(parallel, len(projections)))]
-    loads = [0] * len(groups)
-    for projection in sorted(projections, key=lambda p: -sum(types[t] for t in p.handles)):
+async def _apply_batch_timed(conn: Connection, projections: Sequence[Projection], batch: LogBatch) -> dict[str, float]:
+    """Apply a batch like `_apply_batch`, returning the seconds each projection took."""
+    costs: dict[str, float] = {}
+    async with conn.transaction():
+        for projection in projections:
+            began = time.perf_counter()
+            await apply_to_batch(conn, projection, batch)
+            costs[projection.name] = time.perf_counter() - began
+    return costs
+
+
+def split_by_cost(projections: Sequence[Projection], costs: dict[str, float], groups: int) -> list[list[Projection]]:
+    """`groups` groups of about equal cost (the costliest first, each to the group with the least so far); each
+    group keeps the projections in their given order, which is log order within a connection."""
+    loads = [0.0] * max(1, min(groups, len(projections)))
+    members: list[set[str]] = [set() for _ in loads]
+    for projection in sorted(projections, key=lambda p: -costs.get(p.name, 0.0)):
         lightest = loads.index(min(loads))
-        groups[lightest].append(projection)
-        loads[lightest] += sum(types[t] for t in projection.handles) or 1
-    workers: list[tuple[Connection, Sequence[Projection]]] = []
-    for group in groups:
+        members[lightest].add(projection.name)
+        loads[lightest] += costs.get(projection.name, 0.0)
+    return [[p for p in projections if p.name in names] for names in members if names]
+
+
+def _add_costs(costs: dict[str, float], spent: dict[str, float]) -> None:
+    for name, seconds in spent.items():
+        costs[name] = costs.get(name, 0.0) + seconds
+
+
+async def _worker_connections(pool: asyncpg.Pool, stack: contextlib.AsyncExitStack, parallel: int) -> list[Connection]:
+    """`parallel` connections set up like `conn`, released (and reset) when the replay ends."""
+    workers: list[Connection] = []
+    for _ in range(parallel):
         worker = await stack.enter_async_context(pool.acquire())
         stack.push_async_callback(_reset, worker)
         await worker.execute(f"SET search_path = {SHADOW}, public; {_SESSION_SETTINGS}")
-        # Keep log order within each group: a group's projections are applied in the order given.
-        workers.append((worker, [p for p in projections if p in group]))
+        workers.append(worker)
     return workers
 
 

@@ -13,7 +13,7 @@ import pytest
 from eventstore.append import Appender
 from projections.guards import UniqueRoomKey
 from projections.inline import INLINE_PROJECTIONS, InlineProjections
-from projections.replay import ReplayProgress, projection_by_name, replay
+from projections.replay import ALL_PROJECTIONS, ReplayProgress, projection_by_name, replay, split_by_cost
 from projections.streams import deliveries_stream
 from schemas.events import (
     DeliveryDiscarded,
@@ -279,6 +279,26 @@ async def test_replay_leaves_the_live_tables_as_they_were(pool: asyncpg.Pool, hi
     assert await dump_tables(pool) == before
     assert before["messages"], "the history should have left messages to compare"
     assert len(before["support_tickets"]) >= 3 and before["support_ticket_entries"], "and tickets with timelines"
+
+
+async def test_a_parallel_replay_of_every_projection_in_small_batches_leaves_the_tables_as_they_were(
+    pool: asyncpg.Pool, history: str
+) -> None:
+    before = await dump_tables(pool)
+    report = await replay(pool, ALL_PROJECTIONS, verify=True, parallel=2, batch_size=9)
+    assert report.swapped and set(report.differences.values()) == {0}
+    assert await dump_tables(pool) == before
+
+
+def test_parallel_groups_split_the_measured_cost_and_keep_the_given_order() -> None:
+    names = ["rooms", "members", "messages", "mentions", "search", "receipts"]
+    projections = [projection_by_name(n) for n in names]
+    costs = {"messages": 17.0, "search": 9.0, "receipts": 1.2, "mentions": 0.5, "members": 0.2, "rooms": 0.1}
+    groups = [[p.name for p in g] for g in split_by_cost(projections, costs, 2)]
+    assert sorted(groups) == [["messages"], ["rooms", "members", "mentions", "search", "receipts"]]
+    assert [[p.name for p in g] for g in split_by_cost(projections, costs, 1)] == [names]
+    # More connections than projections: a group each, none empty.
+    assert len(split_by_cost(projections[:2], costs, 4)) == 2
 
 
 async def test_replay_counts_every_event_of_the_log(pool: asyncpg.Pool, history: str) -> None:
