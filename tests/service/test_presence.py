@@ -32,6 +32,8 @@ from service.realtime.presence import Presence
 from service.runtime import Runtime, start_runtime, stop_runtime
 from tests.conftest import Tenant, error_of, serving
 
+_float = msgspec.json.Decoder(float)
+
 
 class FakeClock:
     def __init__(self) -> None:
@@ -209,6 +211,22 @@ async def test_a_socket_open_elsewhere_keeps_the_user_connected_for_offline_webh
     clock.now += 12.5
     assert await b.presence.connected_users(tenant.tenant_id, ["dora"]) == set()
     assert await b.presence.offline_for(tenant.tenant_id, ["dora"]) == {"dora": pytest.approx(12.5)}
+
+
+async def test_an_earlier_activity_written_later_never_replaces_a_later_one(
+    tenant: Tenant, instances: tuple[FakeClock, Instance, Instance]
+) -> None:
+    clock, a, b = instances
+    b.presence.seen(tenant.tenant_id, "hana")  # a call on b, and a minute later one on a
+    clock.now += 60
+    a.presence.seen(tenant.tenant_id, "hana")
+    later = clock.now
+    await a.presence.flush()
+    await b.presence.flush()  # b writes its earlier activity after a wrote the later one
+    kv = await a.nc.jetstream().key_value(presence_bucket())
+    assert _float.decode((await kv.get(f"a.{tenant.tenant_id}.uhana")).value) == later
+    clock.now += 100  # 100 s after the call on a: online for everyone, b included
+    assert await statuses(tenant, "hana", a, b) == ["online", "online"]
 
 
 async def test_closing_the_socket_on_one_instance_keeps_the_one_open_on_the_other(
