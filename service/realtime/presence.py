@@ -3,7 +3,7 @@
 Liveness is ephemeral and lives in the NATS KV bucket `roomlog_presence` (one value per key, dropped after
 `presence_memory_seconds` unwritten), two keys per user, each written only by an instance that serves the user:
 - `a.<tenant>.<user>`: when the user was last active (an authenticated call or a WebSocket frame), written at
-  most once per `presence_flush_seconds`;
+  most once per `presence_flush_seconds` by compare-and-set, never replacing a later time another instance wrote;
 - `s.<tenant>.<user>`: `{"on": [instance ids], "closed": t}`, the instances holding an open WebSocket of the
   user and when the last one closed, changed (compare-and-set) only when an instance's first socket of the user
   opens or its last one closes;
@@ -70,6 +70,7 @@ class _Local:
 
     last_active: float | None = None
     written_active: float | None = None
+    active_revision: int | None = None  # the `a.` value's revision as this instance last wrote or read it
     sockets: int = 0
     socket_closed: float | None = None
     registered: float | None = None  # when this instance last wrote itself into the user's `s.` value
@@ -381,10 +382,34 @@ class Presence:
         return Liveness(last_active=local.last_active, socket_until=until, socket_closed=local.socket_closed)
 
     async def _write_active(self, key: UserKey, local: _Local) -> None:
+        """Write the user's last activity seen here unless the bucket holds a later one."""
+        # Not a plain put: the last writer would win, so an instance that saw the user earlier but flushed later
+        # would replace the later activity another instance wrote, and every reader would see the user idle or
+        # offline too early (until the user's next call was written).
         value = local.last_active
         if self._kv is None or value is None:
             return
-        await self._kv.put(_key("a", key), _encoder.encode(value))
+        name, encoded = _key("a", key), _encoder.encode(value)
+        revision = local.active_revision  # a user served here alone: one update, no read
+        while True:
+            try:
+                if revision is None:
+                    local.active_revision = await self._kv.create(name, encoded)
+                else:
+                    local.active_revision = await self._kv.update(name, encoded, last=revision)
+                break
+            except KeyWrongLastSequenceError:
+                pass  # written elsewhere since: keep whichever activity is later
+            try:
+                entry = await self._kv.get(name)
+            except KeyNotFoundError:
+                revision = None
+                continue
+            revision = entry.revision
+            stored = _decode_float(entry.value)
+            if stored is not None and stored >= value:
+                local.active_revision = revision
+                break
         local.written_active = value
 
     async def _renew_lease(self) -> None:
@@ -492,12 +517,17 @@ def _same(a: UserPresence, b: UserPresence) -> bool:
 
 
 def _merge_active(live: Liveness, value: bytes | None) -> None:
+    live.last_active = _latest(live.last_active, _decode_float(value))
+
+
+def _decode_float(value: bytes | None) -> float | None:
     if not value:
-        return
+        return None
     try:
-        live.last_active = _latest(live.last_active, _float.decode(value))
+        return _float.decode(value)
     except msgspec.DecodeError:
         log.warning("undecodable presence value", kind="a")
+        return None
 
 
 def _decode_sockets(value: bytes | None) -> _Sockets | None:

@@ -32,6 +32,8 @@ from service.realtime.presence import Presence
 from service.runtime import Runtime, start_runtime, stop_runtime
 from tests.conftest import Tenant, error_of, serving
 
+_float = msgspec.json.Decoder(float)
+
 
 class FakeClock:
     def __init__(self) -> None:
@@ -83,6 +85,11 @@ async def instances(runtime: Runtime, nats_url: str) -> AsyncIterator[tuple[Fake
     A background flush would run on the real clock's schedule but at fake times: after the clock jumped it could
     renew a lease with a value computed before the jump and overwrite a fresher one, so the other instance read
     the socket's lease as lapsed (a flaky `offline` where `away` was due).
+
+    The session's service (`client`, `runtime`) is a third instance, on the real clock: a user who makes a call
+    through it is served there too, and it tells that user's presence as the real clock sees it (the fake-clock
+    activity lies in its future, so `online`), at its first sight of the user or later when its background loop
+    is busy. So the users these tests follow on `a` never call the service: their rooms are made by others.
     """
     clock = FakeClock()
     made: list[Instance] = []
@@ -99,9 +106,9 @@ async def instances(runtime: Runtime, nats_url: str) -> AsyncIterator[tuple[Fake
         await instance.nc.close()
 
 
-async def group_room(client: httpx.AsyncClient, tenant: Tenant, members: list[str]) -> str:
+async def group_room(client: httpx.AsyncClient, tenant: Tenant, members: list[str], *, by: str = "alice") -> str:
     response = await client.post("/rooms", json={"type": "group", "members": members},
-                                 headers=tenant.as_user("alice"))
+                                 headers=tenant.as_user(by))
     assert response.status_code == 201, response.text
     room_id: str = response.json()["room_id"]
     return room_id
@@ -127,14 +134,15 @@ async def test_two_instances_agree_on_every_transition_and_tell_a_watcher_on_the
     client: httpx.AsyncClient, runtime: Runtime, tenant: Tenant, instances: tuple[FakeClock, Instance, Instance]
 ) -> None:
     clock, a, b = instances
-    room_id = await group_room(client, tenant, ["bob"])
+    room_id = await group_room(client, tenant, ["alice"], by="bob")  # alice is served by a alone
     bob = Watcher(tenant.tenant_id, "bob")
     await b.hub.connect(bob)
     await b.hub.subscribe(bob, room_id)  # b now follows alice's presence
 
     a.presence.seen(tenant.tenant_id, "alice")  # a call served by a
     await a.presence.flush()
-    assert ((await bob.next()).user_id, "online") == ("alice", "online")
+    told = await bob.next()
+    assert (told.user_id, told.status) == ("alice", "online")
     assert await statuses(tenant, "alice", a, b) == ["online", "online"]
 
     clock.now += 121  # two minutes without a call
@@ -183,8 +191,8 @@ async def test_an_instance_hears_only_of_users_who_share_a_room_with_its_clients
     client: httpx.AsyncClient, tenant: Tenant, instances: tuple[FakeClock, Instance, Instance]
 ) -> None:
     _, a, b = instances
-    room_id = await group_room(client, tenant, ["bob"])
-    await group_room(client, tenant, ["carol"])  # alice and carol: nobody on b is with carol
+    room_id = await group_room(client, tenant, ["alice"], by="bob")
+    await group_room(client, tenant, ["alice", "carol"], by="dora")  # nobody on b is with carol
     bob = Watcher(tenant.tenant_id, "bob")
     await b.hub.connect(bob)
     await b.hub.subscribe(bob, room_id)
@@ -209,6 +217,22 @@ async def test_a_socket_open_elsewhere_keeps_the_user_connected_for_offline_webh
     clock.now += 12.5
     assert await b.presence.connected_users(tenant.tenant_id, ["dora"]) == set()
     assert await b.presence.offline_for(tenant.tenant_id, ["dora"]) == {"dora": pytest.approx(12.5)}
+
+
+async def test_an_earlier_activity_written_later_never_replaces_a_later_one(
+    tenant: Tenant, instances: tuple[FakeClock, Instance, Instance]
+) -> None:
+    clock, a, b = instances
+    b.presence.seen(tenant.tenant_id, "hana")  # a call on b, and a minute later one on a
+    clock.now += 60
+    a.presence.seen(tenant.tenant_id, "hana")
+    later = clock.now
+    await a.presence.flush()
+    await b.presence.flush()  # b writes its earlier activity after a wrote the later one
+    kv = await a.nc.jetstream().key_value(presence_bucket())
+    assert _float.decode((await kv.get(f"a.{tenant.tenant_id}.uhana")).value) == later
+    clock.now += 100  # 100 s after the call on a: online for everyone, b included
+    assert await statuses(tenant, "hana", a, b) == ["online", "online"]
 
 
 async def test_closing_the_socket_on_one_instance_keeps_the_one_open_on_the_other(
