@@ -515,6 +515,7 @@ def enable_statement_stats(server: Server) -> None:
         try:
             await conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
             await conn.execute("ALTER SYSTEM SET pg_stat_statements.track = 'all'")
+            await conn.execute("ALTER SYSTEM SET pg_stat_statements.track_planning = on")
         finally:
             await conn.close()
 
@@ -532,7 +533,7 @@ def statement_stats(server: Server, limit: int) -> list[dict[str, Any]]:
         try:
             await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
             rows = await conn.fetch(
-                "SELECT calls, total_exec_time + total_plan_time AS ms, rows, toplevel,"
+                "SELECT calls, total_exec_time + total_plan_time AS ms, total_plan_time AS plan_ms, plans, rows, toplevel,"
                 " regexp_replace(query, '\\s+', ' ', 'g') AS query FROM pg_stat_statements"
                 " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
                 " ORDER BY total_exec_time + total_plan_time DESC LIMIT $1", limit)
@@ -549,7 +550,8 @@ def print_statement_stats(rows: list[dict[str, Any]], measured_ok: int) -> None:
     print(f"pg statements in the window (per 201: {sends:,}); nested ones are inside rl_append's time")
     for r in rows:
         level = "top" if r["toplevel"] else "nested"
-        print(f"  {r['ms'] * 1000 / sends:7.1f} us/send  {r['calls']:>8,} calls  {level:6}  {r['query'][:150]}")
+        planned = f"(planning {r['plan_ms'] * 1000 / sends:.1f}, {r['plans']:,} plans)" if r["plans"] else ""
+        print(f"  {r['ms'] * 1000 / sends:7.1f} us/send  {r['calls']:>8,} calls  {level:6}  {planned}  {r['query'][:130]}")
 
 
 # --- driving the load, and CPU accounting -------------------------------------------------------------
