@@ -533,7 +533,8 @@ def statement_stats(server: Server, limit: int) -> list[dict[str, Any]]:
         try:
             await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
             rows = await conn.fetch(
-                "SELECT calls, total_exec_time + total_plan_time AS ms, total_plan_time AS plan_ms, plans, rows, toplevel,"
+                "SELECT calls, total_exec_time + total_plan_time AS ms, total_plan_time AS plan_ms, plans, rows,"
+                " toplevel,"
                 " regexp_replace(query, '\\s+', ' ', 'g') AS query FROM pg_stat_statements"
                 " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
                 " ORDER BY total_exec_time + total_plan_time DESC LIMIT $1", limit)
@@ -551,7 +552,8 @@ def print_statement_stats(rows: list[dict[str, Any]], measured_ok: int) -> None:
     for r in rows:
         level = "top" if r["toplevel"] else "nested"
         planned = f"(planning {r['plan_ms'] * 1000 / sends:.1f}, {r['plans']:,} plans)" if r["plans"] else ""
-        print(f"  {r['ms'] * 1000 / sends:7.1f} us/send  {r['calls']:>8,} calls  {level:6}  {planned}  {r['query'][:130]}")
+        print(f"  {r['ms'] * 1000 / sends:7.1f} us/send  {r['calls']:>8,} calls  {level:6}  {planned}"
+              f"  {r['query'][:130]}")
 
 
 # --- driving the load, and CPU accounting -------------------------------------------------------------
