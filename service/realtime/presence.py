@@ -393,10 +393,7 @@ class Presence:
         revision = local.active_revision  # a user served here alone: one update, no read
         while True:
             try:
-                if revision is None:
-                    local.active_revision = await self._kv.create(name, encoded)
-                else:
-                    local.active_revision = await self._kv.update(name, encoded, last=revision)
+                local.active_revision = await self._write_at(name, encoded, revision)
                 break
             except KeyWrongLastSequenceError:
                 pass  # written elsewhere since: keep whichever activity is later
@@ -451,14 +448,19 @@ class Presence:
                 closed = _latest(closed, local.socket_closed)
             value = _encoder.encode(_Sockets(on=sorted(on), closed=closed))
             try:
-                if revision is None:
-                    await self._kv.create(name, value)
-                else:
-                    await self._kv.update(name, value, last=revision)
+                await self._write_at(name, value, revision)
             except KeyWrongLastSequenceError:
                 continue  # another instance changed it meanwhile: apply this change to theirs
             local.registered = self.clock() if local.sockets > 0 else None
             return
+
+    async def _write_at(self, name: str, value: bytes, revision: int | None) -> int:
+        """Compare-and-set: create the key (revision None) or replace the value it holds at `revision`; the new
+        revision. KeyWrongLastSequenceError when another writer got there first."""
+        assert self._kv is not None
+        if revision is None:
+            return await self._kv.create(name, value)
+        return await self._kv.update(name, value, last=revision)
 
     async def _register_now(self, key: UserKey, local: _Local) -> None:
         # From the gateway: NATS being away must not fail the socket; the next flush writes it again.
