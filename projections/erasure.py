@@ -12,10 +12,9 @@ from collections.abc import Collection
 from eventstore.erasure import blank_filenames
 from eventstore.types import Connection, Queryable
 
-_MESSAGES = f"""
-UPDATE messages SET content = '', meta = NULL, attachments = {blank_filenames('attachments')}
-WHERE tenant_id = $1 AND message_id = ANY($2::text[])
-"""
+# What an erased message reads as: no content, no meta, attachments without their file names.
+_BLANK_MESSAGES = f"UPDATE messages SET content = '', meta = NULL, attachments = {blank_filenames('attachments')}"
+_MESSAGES = f"{_BLANK_MESSAGES} WHERE tenant_id = $1 AND message_id = ANY($2::text[])"
 # The uploads of the erased user (of everyone in the tenant when $2 is NULL), as a replay of their rewritten
 # `media.upload_requested` builds them; the media cleanup then removes their objects and records it.
 _MEDIA = """
@@ -29,8 +28,7 @@ WHERE tenant_id = $1 AND message_id = ANY($2::text[]) AND document IS NOT NULL
 _DEAD_LETTERS = """
 UPDATE dead_letters SET job = NULL, error = '' WHERE tenant_id = $1 AND message_id = ANY($2::text[])
 """
-_TENANT_MESSAGES = f"UPDATE messages SET content = '', meta = NULL, attachments = {blank_filenames('attachments')}" \
-    " WHERE tenant_id = $1"
+_TENANT_MESSAGES = f"{_BLANK_MESSAGES} WHERE tenant_id = $1"
 _TENANT_SEARCH = """
 UPDATE message_search SET document = to_tsvector('simple', '') WHERE tenant_id = $1 AND document IS NOT NULL
 """
